@@ -1,0 +1,103 @@
+"""ember: PyTorch's API on NumPy — tensors, autograd, nn, optim and data loading on the CPU."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import _dtype
+from ._device import Size, device
+from ._dtype import (
+    bool_ as bool,  # noqa: A004 - PyTorch's name
+    double,
+    dtype,
+    float,  # noqa: A004
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int,  # noqa: A004
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    promote_types,
+    set_default_dtype,
+    short,
+    uint8,
+)
+from ._tensor import Tensor
+from .autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .autograd import function as _function  # noqa: F401  (binds Function before the ops)
+from ._ops.elementwise import *  # noqa: E402,F403
+from ._ops.movement import *  # noqa: E402,F403
+from ._ops.indexing import *  # noqa: E402,F403
+from ._ops.reduce import *  # noqa: E402,F403
+from ._ops.linalg import *  # noqa: E402,F403
+from ._ops.nn_ops import *  # noqa: E402,F403
+from ._creation import *  # noqa: E402,F403
+from ._random import *  # noqa: E402,F403
+from ._threads import get_num_interop_threads, get_num_threads, set_num_interop_threads, set_num_threads
+from . import autograd, cuda  # noqa: E402
+
+strided = "torch.strided"
+contiguous_format = preserve_format = channels_last = None
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input) -> bool:
+    return input.is_floating_point()
+
+
+def numel(input) -> int:
+    return input.numel()
+
+
+def result_type(tensor1, tensor2):
+    return _dtype.result_type(tensor1, tensor2)
+
+
+def can_cast(from_, to) -> bool:
+    return _dtype.can_cast(from_, to)
+
+
+def typename(obj) -> str:
+    return obj.type() if isinstance(obj, Tensor) else type(obj).__name__
+
+
+def set_flush_denormal(mode: bool) -> bool:
+    """Flush subnormal floats to zero (x86-64 FTZ/DAZ); returns whether it is supported."""
+    from ._denormal import set_flush_denormal as _set
+
+    return _set(mode)
+
+
+def _lazy(name):
+    import importlib
+
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def __getattr__(name):
+    # Heavier subpackages load on first use, which keeps `import ember` fast.
+    if name in ("nn", "optim", "utils", "vision", "linalg", "d2l", "compat", "serialization",
+                "testing", "special", "fft", "backends", "distributions"):
+        mod = _lazy(name)
+        globals()[name] = mod
+        return mod
+    if name in ("save", "load"):
+        mod = _lazy("serialization")
+        return getattr(mod, name)
+    if name in ("set_printoptions", "get_printoptions"):
+        return getattr(_lazy("_tensor_str"), name)
+    raise AttributeError(f"module 'ember' has no attribute '{name}'")

@@ -1,0 +1,1 @@
+"""Op families: each module defines its Functions and binds its Tensor methods."""

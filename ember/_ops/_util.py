@@ -1,0 +1,60 @@
+"""Helpers shared by the op families: argument normalisation and dtype handling."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _dtype
+from .._tensor import Tensor, _make, _wrap_dim
+
+__all__ = []
+
+
+def as_tensor_arg(x):
+    """Operands that are not Tensors: NumPy scalars become Python numbers, arrays Tensors."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return _make(x, False, None, 0)
+    if isinstance(x, (int, float, bool)):
+        return x
+    raise TypeError(f"unsupported operand type: {type(x).__name__}")
+
+
+def float_dtype_for(arr) -> np.dtype:
+    """The dtype a float-valued op computes in: the input's if floating, else the default."""
+    return arr.dtype if arr.dtype.kind == "f" else _dtype.get_default_dtype().np
+
+
+def norm_dims(dim, ndim, op="dim"):
+    """dim (int, sequence or None) -> a sorted tuple of non-negative axes, or None for all."""
+    if dim is None:
+        return None
+    if isinstance(dim, (list, tuple)):
+        if len(dim) == 0:
+            return None
+        axes = tuple(sorted(_wrap_dim(int(d), ndim, op) for d in dim))
+        if len(set(axes)) != len(axes):
+            raise RuntimeError(f"dim {axes[0]} appears multiple times in the list of dims")
+        return axes
+    return (_wrap_dim(int(dim), ndim, op),)
+
+
+def dim_arg(dim, axis):
+    """Accept PyTorch's ``dim`` or NumPy's ``axis`` (d2l code uses the latter)."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError("got both 'dim' and its alias 'axis'")
+        return axis
+    return dim
+
+
+def shape_arg(args):
+    """f(2, 3), f((2, 3)), f([2, 3]) and f(Size) all mean the shape (2, 3)."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = args[0]
+    try:
+        return tuple(int(s) for s in args)
+    except TypeError:
+        raise TypeError(f"expected a sequence of integers as a size, got {args!r}") from None

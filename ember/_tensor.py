@@ -1,0 +1,531 @@
+"""Tensor: a NumPy array plus what autograd needs (requires_grad, grad, grad_fn, a version).
+
+Operators and methods are attached by the op families in ``ember/_ops`` (each family binds
+its own functions, so adding an op touches one file); this module holds the state, the
+Python protocols and the autograd-facing methods.
+"""
+from __future__ import annotations
+
+import warnings
+import weakref
+
+import numpy as np
+
+from . import _dtype
+from ._device import CPU, Size, check_device
+from .autograd import grad_mode as _grad_mode
+
+_grad_state = _grad_mode._state
+_new = object.__new__
+
+# NumPy ufuncs / array functions that have an ember equivalent; filled in by the op families.
+# They make np.exp(t) return a Tensor (as PyTorch does) and let backward formulas written
+# against NumPy build a graph under create_graph=True.
+UFUNCS: dict = {}
+ARRAY_FUNCTIONS: dict = {}
+
+
+class Tensor:
+    """A multi-dimensional array with automatic differentiation; the API is PyTorch's."""
+
+    __slots__ = ("_data", "_requires_grad", "_grad", "_grad_fn", "_output_nr", "_vc",
+                 "_hooks", "_retains_grad", "__weakref__", "__dict__")
+
+    # ---- construction --------------------------------------------------------------------
+    def __new__(cls, *args, **kwargs):
+        # The legacy constructor: Tensor(2, 3) (uninitialised), Tensor([1, 2]), Tensor(ndarray).
+        from ._creation import _legacy_new
+
+        return _legacy_new(cls, _dtype.get_default_dtype(), args, kwargs)
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    # ---- properties ----------------------------------------------------------------------
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    @property
+    def dtype(self):
+        return _dtype.NP_TO_DTYPE[self._data.dtype]
+
+    @property
+    def device(self):
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def is_cpu(self) -> bool:
+        return True
+
+    @property
+    def is_sparse(self) -> bool:
+        return False
+
+    @property
+    def is_quantized(self) -> bool:
+        return False
+
+    @property
+    def is_meta(self) -> bool:
+        return False
+
+    @property
+    def layout(self):
+        return "torch.strided"
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def itemsize(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self._data.nbytes
+
+    @property
+    def _version(self) -> int:
+        return self._vc[0]
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(bool(value))
+
+    @property
+    def grad_fn(self):
+        return self._grad_fn
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
+
+    @property
+    def grad(self):
+        if self._grad_fn is not None and not self._retains_grad and self._grad is None:
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "
+                ".grad attribute won't be populated during autograd.backward(). If you indeed want "
+                "the .grad field to be populated for a non-leaf Tensor, use .retain_grad() on the "
+                "non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure you "
+                "access the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for "
+                "more informations.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                                f"type {type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError("assigned grad has data of a different size")
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
+
+    @property
+    def data(self) -> "Tensor":
+        return _make(self._data, False, None, 0)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, not {type(value).__name__}")
+        self._data = value._data
+
+    @property
+    def T(self) -> "Tensor":
+        nd = self._data.ndim
+        if nd > 2:
+            warnings.warn(
+                "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is "
+                "deprecated and it will throw an error in a future release. Consider `x.mT` to "
+                "transpose batches of matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` "
+                "to reverse the dimensions of a tensor.", UserWarning, stacklevel=2)
+        return self.permute(*range(nd - 1, -1, -1)) if nd >= 2 else self
+
+    @property
+    def mT(self) -> "Tensor":
+        if self._data.ndim < 2:
+            raise RuntimeError(
+                f"tensor.mT is only supported on matrices or batches of matrices. Got {self._data.ndim}-D tensor.")
+        return self.transpose(-2, -1)
+
+    mH = mT
+
+    @property
+    def H(self) -> "Tensor":
+        return self.T
+
+    # ---- sizes -------------------------------------------------------------------------------
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_wrap_dim(dim, self._data.ndim, "size")]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    ndimension = dim
+
+    def numel(self) -> int:
+        return self._data.size
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def stride(self, dim=None):
+        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        return st if dim is None else st[_wrap_dim(dim, self._data.ndim, "stride")]
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def data_ptr(self) -> int:
+        return self._data.__array_interface__["data"][0]
+
+    def storage_offset(self) -> int:
+        base = self._data
+        while base.base is not None and isinstance(base.base, np.ndarray):
+            base = base.base
+        return (self.data_ptr() - base.__array_interface__["data"][0]) // self._data.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_complex(self) -> bool:
+        return False
+
+    def is_signed(self) -> bool:
+        return self._data.dtype.kind in "if"
+
+    def get_device(self) -> int:
+        return -1
+
+    # ---- leaving ember -------------------------------------------------------------------------
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self._requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return self._data
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item() if self._data.ndim else self._data.item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        if self._requires_grad:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        a = self._data
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        fn = UFUNCS.get(ufunc)
+        if fn is not None and method == "__call__" and not kwargs:
+            return fn(*inputs)
+        if _needs_graph(inputs):
+            return NotImplemented  # never silently drop the graph
+        raw = [i._data if isinstance(i, Tensor) else i for i in inputs]
+        if "out" in kwargs:
+            kwargs["out"] = tuple(o._data if isinstance(o, Tensor) else o for o in kwargs["out"])
+        res = getattr(ufunc, method)(*raw, **kwargs)
+        if isinstance(res, np.ndarray):
+            return _make(res, False, None, 0)
+        return res
+
+    def __array_function__(self, func, types, args, kwargs):
+        fn = ARRAY_FUNCTIONS.get(func)
+        if fn is not None:
+            return fn(*args, **kwargs)
+        if _needs_graph(args) or _needs_graph(kwargs.values()):
+            return NotImplemented
+        return func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
+
+    # ---- Python protocols ------------------------------------------------------------------------
+    def __repr__(self, *, tensor_contents=None):
+        from ._tensor_str import _str
+
+        return _str(self, tensor_contents=tensor_contents)
+
+    def __format__(self, spec):
+        if self._data.ndim == 0:
+            return self.item().__format__(spec)
+        if spec:
+            raise TypeError(f"unsupported format string passed to {type(self).__name__}.__format__")
+        return repr(self)
+
+    def __hash__(self):
+        return id(self)
+
+    def __bool__(self):
+        n = self._data.size
+        if n != 1:
+            if n == 0:
+                raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self._data.reshape(()) if self._data.ndim else self._data)
+
+    def __float__(self):
+        self._check_scalar()
+        return float(self._data.reshape(()))
+
+    def __int__(self):
+        self._check_scalar()
+        return int(self._data.reshape(()))
+
+    def __complex__(self):
+        self._check_scalar()
+        return complex(self._data.reshape(()))
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._data.reshape(()))
+
+    def _check_scalar(self):
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        if self._requires_grad and _grad_state[0]:
+            return iter(self.unbind(0))  # rows stay connected to the graph (w, b = params)
+        vc = self._vc
+        rows = []
+        for row in self._data:
+            r = _make(row, False, None, 0)
+            r._vc = vc
+            rows.append(r)
+        return iter(rows)
+
+    def __contains__(self, element):
+        if isinstance(element, (Tensor, int, float, bool)):
+            return bool((self == element).any())
+        raise RuntimeError(
+            f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)}.")
+
+    def __reduce_ex__(self, proto):
+        return (_rebuild, (type(self), self._data, self._requires_grad))
+
+    def __deepcopy__(self, memo):
+        if self._grad_fn is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                "protocol at the moment.  If you were attempting to deepcopy a module, this may be "
+                "because of a torch.nn.utils.weight_norm usage, see "
+                "https://github.com/pytorch/pytorch/pull/103001")
+        if id(self) in memo:
+            return memo[id(self)]
+        new = _rebuild(type(self), self._data.copy(), self._requires_grad)
+        memo[id(self)] = new
+        if self._grad is not None:
+            new._grad = self._grad.__deepcopy__(memo)
+        if self.__dict__:
+            import copy
+
+            new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
+
+    def __setstate__(self, state):  # pickles of Tensor subclasses with attributes
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+
+    # ---- autograd ------------------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if self._grad_fn is not None:
+            if not requires_grad:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf variables. If you want to use "
+                    "a computed variable in a subgraph that doesn't require differentiation use "
+                    "var_no_grad = var.detach().")
+            return self
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from .autograd import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def retain_grad(self) -> None:
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._grad_fn is None or self._retains_grad:
+            return
+        self._retains_grad = True
+        ref = weakref.ref(self)
+
+        def retain(grad):
+            t = ref()
+            if t is not None:
+                g = grad.detach() if not grad._requires_grad else grad
+                t._grad = _make(g._data.copy(), False, None, 0) if t._grad is None else t._grad + g
+            return None
+
+        hooks = self._grad_fn._pre_hooks
+        if hooks is None:
+            hooks = self._grad_fn._pre_hooks = {}
+        hooks.setdefault(self._output_nr, []).append(retain)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def register_hook(self, hook):
+        """hook(grad) -> Tensor or None, called with this tensor's gradient during backward."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from .autograd.function import RemovableHandle
+
+        if self._grad_fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            self._hooks.append(hook)
+            return RemovableHandle(self._hooks, hook)
+        hooks = self._grad_fn._pre_hooks
+        if hooks is None:
+            hooks = self._grad_fn._pre_hooks = {}
+        lst = hooks.setdefault(self._output_nr, [])
+        # user hooks run before retain_grad's, as in PyTorch
+        lst.insert(sum(1 for h in lst if h.__name__ != "retain"), hook)
+        return RemovableHandle(lst, hook)
+
+    def detach(self) -> "Tensor":
+        t = _make(self._data, False, None, 0)
+        t._vc = self._vc  # shares storage, so it shares the version counter
+        return t
+
+    def detach_(self) -> "Tensor":
+        self._grad_fn = None
+        self._requires_grad = False
+        return self
+
+    # ---- device -----------------------------------------------------------------------------------
+    def cpu(self, memory_format=None) -> "Tensor":
+        return self
+
+    def cuda(self, device=None, non_blocking=False, memory_format=None) -> "Tensor":
+        check_device("cuda" if device is None else device if not isinstance(device, int) else f"cuda:{device}")
+
+    def pin_memory(self, device=None) -> "Tensor":
+        return self
+
+    def is_pinned(self, device=None) -> bool:
+        return False
+
+    def share_memory_(self) -> "Tensor":
+        return self
+
+    def is_shared(self) -> bool:
+        return False
+
+    # ---- in-place plumbing used by the op families ----------------------------------------------
+    def _check_inplace(self):
+        """PyTorch's rule: a leaf that requires grad may only be written under no_grad."""
+        if self._requires_grad and self._grad_fn is None and _grad_state[0]:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation.")
+
+    def _bump(self):
+        self._vc[0] += 1
+
+
+def _make(data, requires_grad, grad_fn, output_nr):
+    """The fast internal constructor: wrap an ndarray without copying or checks."""
+    t = _new(Tensor)
+    t._data = data
+    t._requires_grad = requires_grad
+    t._grad_fn = grad_fn
+    t._output_nr = output_nr
+    t._grad = None
+    t._vc = [0]
+    t._hooks = None
+    t._retains_grad = False
+    return t
+
+
+def _rebuild(cls, data, requires_grad):
+    t = _new(cls)
+    t._data = data
+    t._requires_grad = requires_grad
+    t._grad_fn = None
+    t._output_nr = 0
+    t._grad = None
+    t._vc = [0]
+    t._hooks = None
+    t._retains_grad = False
+    return t
+
+
+def _needs_graph(values) -> bool:
+    if not _grad_state[0]:
+        return False
+    for v in values:
+        if isinstance(v, Tensor) and v._requires_grad:
+            return True
+        if isinstance(v, (list, tuple)) and _needs_graph(v):
+            return True
+    return False
+
+
+def _unwrap(v):
+    if isinstance(v, Tensor):
+        return v._data
+    if isinstance(v, (list, tuple)):
+        return type(v)(_unwrap(x) for x in v)
+    return v
+
+
+def _wrap_dim(dim, ndim, op="dim"):
+    """Normalise a possibly negative dim, with PyTorch's IndexError when out of range."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim + n if dim < 0 else dim
+
+
+def register_methods(**methods):
+    """Attach functions to Tensor as methods (used by the op families)."""
+    for name, fn in methods.items():
+        setattr(Tensor, name, fn)
