@@ -1,0 +1,13 @@
+"""ember.utils: data loading (``ember.utils.data``), as torch.utils."""
+from __future__ import annotations
+
+
+def __getattr__(name):
+    # `import ember.utils` stays cheap; the data package (and multiprocessing) loads on first use.
+    if name == "data":
+        import importlib
+
+        mod = importlib.import_module(f"{__name__}.data")
+        globals()[name] = mod
+        return mod
+    raise AttributeError(f"module 'ember.utils' has no attribute '{name}'")

@@ -1,0 +1,16 @@
+"""ember.vision: datasets, transforms and image utilities (torchvision's API; needs Pillow)."""
+from __future__ import annotations
+
+import importlib
+
+
+def __getattr__(name):
+    # Submodules load on first use: `import ember.vision` stays cheap.
+    if name in ("datasets", "transforms", "utils"):
+        mod = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = mod
+        return mod
+    raise AttributeError(f"module 'ember.vision' has no attribute '{name}'")
+
+
+__all__ = ["datasets", "transforms", "utils"]
