@@ -1,0 +1,755 @@
+"""The d2l training layer (``from d2l import torch as d2l``), written once and cleanly.
+
+The API is d2l-en's: HyperParameters, ProgressBoard, Module, DataModule, Trainer, the
+regression/classification models and data of the book's early chapters, the plotting helpers
+and the framework alias table. Differences, all additive:
+
+* ProgressBoard draws inline (SVG) in Jupyter as d2l does; in a terminal it keeps a PNG file up
+  to date and says where it is once; without matplotlib it records points and draws nothing.
+* Trainer.fit shows a tqdm progress bar per epoch (when tqdm is installed) and prints one
+  summary line per epoch; ``Trainer(..., quiet=True)`` silences both.
+* A hook whose name is a near miss of a known one (``validation_dtep``) gets a warning naming
+  the hook it was probably meant to be; d2l silently ignores such methods.
+"""
+from __future__ import annotations
+
+import collections
+import difflib
+import inspect
+import math
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+import ember as torch
+from ember import nn
+from ember.nn import functional as F
+
+_HOOKS = ("training_step", "validation_step", "configure_optimizers", "loss", "forward",
+          "prepare_batch", "fit_epoch", "prepare_data", "prepare_model", "get_dataloader",
+          "train_dataloader", "val_dataloader", "apply_init", "accuracy", "clip_gradients",
+          "save_hyperparameters", "text_labels", "visualize", "get_tensorloader")
+
+
+def _check_hook_name(cls, name):
+    """Warn about a method whose name is one typo away from a hook the trainer calls."""
+    if name.startswith("_") or name in _HOOKS:
+        return
+    close = difflib.get_close_matches(name, _HOOKS, n=1, cutoff=0.85)
+    if close:
+        warnings.warn(
+            f"{cls.__name__}.{name} looks like a misspelling of the hook '{close[0]}': "
+            f"the trainer calls '{close[0]}', so '{name}' will never run.",
+            UserWarning, stacklevel=3)
+
+
+class _HookChecked:
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, value in vars(cls).items():
+            if callable(value):
+                _check_hook_name(cls, name)
+
+
+def add_to_class(Class):
+    """Register the decorated function as a method of ``Class`` (d2l's notebook idiom)."""
+
+    def wrapper(obj):
+        if isinstance(Class, type) and issubclass(Class, _HookChecked):
+            _check_hook_name(Class, obj.__name__)
+        setattr(Class, obj.__name__, obj)
+
+    return wrapper
+
+
+class HyperParameters(_HookChecked):
+    """Base class that saves the arguments of ``__init__`` as attributes."""
+
+    def save_hyperparameters(self, ignore=[]):  # noqa: B006 - d2l's signature
+        """Save the caller's arguments (except ``ignore``) into ``self.hparams`` and attributes."""
+        frame = inspect.currentframe().f_back
+        _, _, _, local_vars = inspect.getargvalues(frame)
+        skip = set(ignore + ["self"])
+        self.hparams = {k: v for k, v in local_vars.items()
+                        if k not in skip and not k.startswith("_")}
+        for k, v in self.hparams.items():
+            setattr(self, k, v)
+
+
+# ---- plotting ------------------------------------------------------------------------------------
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    try:
+        ip = shell.get_ipython()
+    except AttributeError:
+        return False
+    return ip is not None and ip.__class__.__name__ == "ZMQInteractiveShell"
+
+
+def _pyplot():
+    """matplotlib.pyplot, headless outside notebooks; None when matplotlib is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    if not _in_notebook() and "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def __getattr__(name):
+    if name == "plt":
+        plt = _pyplot()
+        if plt is None:
+            raise ImportError("d2l.plt needs matplotlib: pip install 'ember[plot]'")
+        return plt
+    raise AttributeError(f"module 'ember.d2l' has no attribute '{name}'")
+
+
+def use_svg_display():
+    """Use the SVG format for inline figures in Jupyter (a no-op elsewhere)."""
+    if not _in_notebook():
+        return
+    try:
+        from matplotlib_inline import backend_inline
+
+        backend_inline.set_matplotlib_formats("svg")
+    except ImportError:
+        pass
+
+
+def set_figsize(figsize=(3.5, 2.5)):
+    """Set the default figure size."""
+    plt = _pyplot()
+    if plt is not None:
+        use_svg_display()
+        plt.rcParams["figure.figsize"] = figsize
+
+
+def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
+    """Set labels, limits, scales and legend of matplotlib axes."""
+    axes.set_xlabel(xlabel), axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale), axes.set_yscale(yscale)
+    axes.set_xlim(xlim), axes.set_ylim(ylim)
+    if legend:
+        axes.legend(legend)
+    axes.grid()
+
+
+def _as_numpy(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().numpy()
+    return np.asarray(x)
+
+
+def plot(X, Y=None, xlabel=None, ylabel=None, legend=[], xlim=None,  # noqa: B006
+         ylim=None, xscale="linear", yscale="linear",
+         fmts=("-", "m--", "g-.", "r:"), figsize=(3.5, 2.5), axes=None):
+    """Plot data points (one or several curves); in a terminal the figure goes to a PNG file."""
+    plt = _pyplot()
+    if plt is None:
+        warnings.warn("d2l.plot needs matplotlib (pip install 'ember[plot]'); nothing drawn",
+                      stacklevel=2)
+        return None
+
+    def has_one_axis(X):
+        return (hasattr(X, "ndim") and X.ndim == 1 or isinstance(X, list)
+                and not hasattr(X[0], "__len__"))
+
+    if has_one_axis(X):
+        X = [X]
+    if Y is None:
+        X, Y = [[]] * len(X), X
+    elif has_one_axis(Y):
+        Y = [Y]
+    if len(X) != len(Y):
+        X = X * len(Y)
+    set_figsize(figsize)
+    if axes is None:
+        axes = plt.gca()
+    axes.cla()
+    for x, y, fmt in zip(X, Y, fmts):
+        x, y = _as_numpy(x), _as_numpy(y)
+        axes.plot(x, y, fmt) if len(x) else axes.plot(y, fmt)
+    set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+    _show(plt.gcf(), "d2l_plot.png")
+    return axes
+
+
+def _figure_dir() -> str:
+    return os.environ.get("EMBER_FIGURES", os.path.join(os.getcwd(), "figures"))
+
+
+_announced: set = set()
+
+
+def _show(fig, filename):
+    """Inline in notebooks; elsewhere save a PNG (atomically) and say where, once."""
+    if _in_notebook():
+        from IPython import display
+
+        display.display(fig)
+        display.clear_output(wait=True)
+        return None
+    path = os.path.join(_figure_dir(), filename)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    os.replace(tmp, path)
+    if path not in _announced:
+        _announced.add(path)
+        print(f"[ember.d2l] figure saved to {path} (updated as training goes)", file=sys.stderr)
+    return path
+
+
+def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
+    """Plot a grid of images."""
+    plt = _pyplot()
+    if plt is None:
+        warnings.warn("show_images needs matplotlib (pip install 'ember[plot]')", stacklevel=2)
+        return None
+    figsize = (num_cols * scale, num_rows * scale)
+    _, axes = plt.subplots(num_rows, num_cols, figsize=figsize)
+    axes = np.asarray(axes).flatten()
+    for i, (ax, img) in enumerate(zip(axes, imgs)):
+        ax.imshow(_as_numpy(img))
+        ax.axes.get_xaxis().set_visible(False)
+        ax.axes.get_yaxis().set_visible(False)
+        if titles:
+            ax.set_title(titles[i])
+    _show(plt.gcf(), "d2l_images.png")
+    return axes
+
+
+class ProgressBoard(HyperParameters):
+    """The board that plots data points in animation."""
+
+    def __init__(self, xlabel=None, ylabel=None, xlim=None, ylim=None, xscale="linear",
+                 yscale="linear", ls=["-", "--", "-.", ":"], colors=["C0", "C1", "C2", "C3"],  # noqa: B006
+                 fig=None, axes=None, figsize=(3.5, 2.5), display=True):
+        self.save_hyperparameters()
+        self.raw_points = collections.OrderedDict()
+        self.data = collections.OrderedDict()
+        self.filename = "progress.png"
+        self.path = None
+
+    def draw(self, x, y, label, every_n=1):
+        """Add (x, y) to curve ``label``; every ``every_n`` points, plot their mean."""
+        Point = collections.namedtuple("Point", ["x", "y"])
+        points = self.raw_points.setdefault(label, [])
+        line = self.data.setdefault(label, [])
+        points.append(Point(x, y))
+        if len(points) != every_n:
+            return
+        line.append(Point(sum(float(p.x) for p in points) / len(points),
+                          sum(float(p.y) for p in points) / len(points)))
+        points.clear()
+        if self.display:
+            self.render()
+
+    def render(self):
+        """Redraw every curve now (a PNG file outside notebooks); returns the file's path."""
+        plt = _pyplot()
+        if plt is None:
+            return None
+        use_svg_display()
+        if self.fig is None:
+            self.fig = plt.figure(figsize=self.figsize)
+        axes = self.axes if self.axes else self.fig.gca()
+        axes.cla()
+        plt_lines, labels = [], []
+        for (k, v), ls, color in zip(self.data.items(), self.ls, self.colors):
+            plt_lines.append(axes.plot([p.x for p in v], [p.y for p in v],
+                                       linestyle=ls, color=color)[0])
+            labels.append(k)
+        if self.xlim:
+            axes.set_xlim(self.xlim)
+        if self.ylim:
+            axes.set_ylim(self.ylim)
+        if not self.xlabel:
+            self.xlabel = "x"
+        axes.set_xlabel(self.xlabel)
+        axes.set_ylabel(self.ylabel)
+        axes.set_xscale(self.xscale)
+        axes.set_yscale(self.yscale)
+        axes.legend(plt_lines, labels)
+        self.path = _show(self.fig, self.filename)
+        return self.path
+
+
+# ---- the training layer ------------------------------------------------------------------------------
+class Module(nn.Module, HyperParameters):
+    """The base class of models."""
+
+    def __init__(self, plot_train_per_epoch=2, plot_valid_per_epoch=1):
+        super().__init__()
+        self.save_hyperparameters()
+        self.board = ProgressBoard()
+
+    def loss(self, y_hat, y):
+        raise NotImplementedError
+
+    def forward(self, X):
+        assert hasattr(self, "net"), "Neural network is defined"
+        return self.net(X)
+
+    def plot(self, key, value, train):
+        """Plot a point in animation (x is in fractional epochs)."""
+        assert hasattr(self, "trainer"), "Trainer is not inited"
+        self.board.xlabel = "epoch"
+        if train:
+            x = self.trainer.train_batch_idx / self.trainer.num_train_batches
+            n = self.trainer.num_train_batches / self.plot_train_per_epoch
+        else:
+            x = self.trainer.epoch + 1
+            n = self.trainer.num_val_batches / self.plot_valid_per_epoch
+        value = value.to(cpu()).detach().numpy()
+        self.trainer._record(("train_" if train else "val_") + key, value)
+        self.board.draw(x, value, ("train_" if train else "val_") + key, every_n=max(int(n), 1))
+
+    def training_step(self, batch):
+        l = self.loss(self(*batch[:-1]), batch[-1])  # noqa: E741
+        self.plot("loss", l, train=True)
+        return l
+
+    def validation_step(self, batch):
+        l = self.loss(self(*batch[:-1]), batch[-1])  # noqa: E741
+        self.plot("loss", l, train=False)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+    def apply_init(self, inputs, init=None):
+        self.forward(*inputs)
+        if init is not None:
+            self.net.apply(init)
+
+
+class DataModule(HyperParameters):
+    """The base class of data."""
+
+    def __init__(self, root="../data", num_workers=4):
+        self.save_hyperparameters()
+
+    def get_dataloader(self, train):
+        raise NotImplementedError
+
+    def train_dataloader(self):
+        return self.get_dataloader(train=True)
+
+    def val_dataloader(self):
+        return self.get_dataloader(train=False)
+
+    def get_tensorloader(self, tensors, train, indices=slice(0, None)):
+        tensors = tuple(a[indices] for a in tensors)
+        dataset = torch.utils.data.TensorDataset(*tensors)
+        return torch.utils.data.DataLoader(dataset, self.batch_size, shuffle=train)
+
+
+class Trainer(HyperParameters):
+    """The base class for training models with data."""
+
+    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0, quiet=False):
+        self.save_hyperparameters()
+        assert num_gpus == 0, "No GPU support yet"
+
+    def prepare_data(self, data):
+        self.train_dataloader = data.train_dataloader()
+        self.val_dataloader = data.val_dataloader()
+        self.num_train_batches = len(self.train_dataloader)
+        self.num_val_batches = len(self.val_dataloader) if self.val_dataloader is not None else 0
+
+    def prepare_model(self, model):
+        model.trainer = self
+        model.board.xlim = [0, self.max_epochs]
+        self.model = model
+
+    def fit(self, model, data):
+        self.prepare_data(data)
+        self.prepare_model(model)
+        self.optim = model.configure_optimizers()
+        self.epoch = 0
+        self.train_batch_idx = 0
+        self.val_batch_idx = 0
+        for self.epoch in range(self.max_epochs):
+            self._metrics = collections.defaultdict(list)
+            start = time.perf_counter()
+            self.fit_epoch()
+            self._summary(time.perf_counter() - start)
+
+    def fit_epoch(self):
+        self.model.train()
+        for batch in self._progress(self.train_dataloader):
+            loss = self.model.training_step(self.prepare_batch(batch))
+            self.optim.zero_grad()
+            with torch.no_grad():
+                loss.backward()
+                if self.gradient_clip_val > 0:
+                    self.clip_gradients(self.gradient_clip_val, self.model)
+                self.optim.step()
+            self.train_batch_idx += 1
+        if self.val_dataloader is None:
+            return
+        self.model.eval()
+        for batch in self.val_dataloader:
+            with torch.no_grad():
+                self.model.validation_step(self.prepare_batch(batch))
+            self.val_batch_idx += 1
+
+    def prepare_batch(self, batch):
+        return batch
+
+    def clip_gradients(self, grad_clip_val, model):
+        params = [p for p in model.parameters() if p.requires_grad]
+        norm = torch.sqrt(sum(torch.sum((p.grad ** 2)) for p in params))
+        if norm > grad_clip_val:
+            for param in params:
+                param.grad[:] *= grad_clip_val / norm
+
+    # -- progress reporting (ember additions) --
+    def _record(self, key, value):
+        metrics = getattr(self, "_metrics", None)
+        if metrics is not None:
+            metrics[key].append(float(value))
+
+    def _progress(self, loader):
+        bar = None
+        if not getattr(self, "quiet", False) and sys.stderr.isatty():
+            try:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(loader, total=self.num_train_batches, leave=False,
+                           desc=f"epoch {self.epoch + 1}/{self.max_epochs}", unit="batch")
+            except ImportError:
+                bar = None
+        if bar is None:
+            yield from loader
+            return
+        try:
+            for batch in bar:
+                yield batch
+                losses = self._metrics.get("train_loss")
+                if losses:
+                    bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+        finally:
+            bar.close()
+
+    def _summary(self, seconds):
+        if getattr(self, "quiet", False):
+            return
+        parts = [f"epoch {self.epoch + 1}/{self.max_epochs}"]
+        for key, values in self._metrics.items():
+            if values:
+                parts.append(f"{key} {sum(values) / len(values):.4f}")
+        parts.append(f"{seconds:.1f}s")
+        print("  ".join(parts), flush=True)
+
+
+class SyntheticRegressionData(DataModule):
+    """Synthetic data for linear regression."""
+
+    def __init__(self, w, b, noise=0.01, num_train=1000, num_val=1000, batch_size=32):
+        super().__init__()
+        self.save_hyperparameters()
+        n = num_train + num_val
+        self.X = torch.randn(n, len(w))
+        noise = torch.randn(n, 1) * noise
+        self.y = torch.matmul(self.X, w.reshape((-1, 1))) + b + noise
+
+    def get_dataloader(self, train):
+        i = slice(0, self.num_train) if train else slice(self.num_train, None)
+        return self.get_tensorloader((self.X, self.y), train, i)
+
+
+class SGD(HyperParameters):
+    """Minibatch stochastic gradient descent."""
+
+    def __init__(self, params, lr):
+        self.save_hyperparameters()
+
+    def step(self):
+        for param in self.params:
+            param -= self.lr * param.grad
+
+    def zero_grad(self):
+        for param in self.params:
+            if param.grad is not None:
+                param.grad.zero_()
+
+
+class LinearRegressionScratch(Module):
+    """The linear regression model implemented from scratch."""
+
+    def __init__(self, num_inputs, lr, sigma=0.01):
+        super().__init__()
+        self.save_hyperparameters()
+        self.w = torch.normal(0, sigma, (num_inputs, 1), requires_grad=True)
+        self.b = torch.zeros(1, requires_grad=True)
+
+    def forward(self, X):
+        return torch.matmul(X, self.w) + self.b
+
+    def loss(self, y_hat, y):
+        l = (y_hat - y) ** 2 / 2  # noqa: E741
+        return l.mean()
+
+    def configure_optimizers(self):
+        return SGD([self.w, self.b], self.lr)
+
+
+class LinearRegression(Module):
+    """The linear regression model implemented with high-level APIs."""
+
+    def __init__(self, lr):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.LazyLinear(1)
+        self.net.weight.data.normal_(0, 0.01)
+        self.net.bias.data.fill_(0)
+
+    def forward(self, X):
+        return self.net(X)
+
+    def loss(self, y_hat, y):
+        fn = nn.MSELoss()
+        return fn(y_hat, y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), self.lr)
+
+    def get_w_b(self):
+        return (self.net.weight.data, self.net.bias.data)
+
+
+class Classifier(Module):
+    """The base class of classification models."""
+
+    def validation_step(self, batch):
+        Y_hat = self(*batch[:-1])
+        self.plot("loss", self.loss(Y_hat, batch[-1]), train=False)
+        self.plot("acc", self.accuracy(Y_hat, batch[-1]), train=False)
+
+    def accuracy(self, Y_hat, Y, averaged=True):
+        """Compute the number of correct predictions."""
+        Y_hat = Y_hat.reshape((-1, Y_hat.shape[-1]))
+        preds = Y_hat.argmax(axis=1).type(Y.dtype)
+        compare = (preds == Y.reshape(-1)).type(torch.float32)
+        return compare.mean() if averaged else compare
+
+    def loss(self, Y_hat, Y, averaged=True):
+        Y_hat = Y_hat.reshape((-1, Y_hat.shape[-1]))
+        Y = Y.reshape((-1,))
+        return F.cross_entropy(Y_hat, Y, reduction="mean" if averaged else "none")
+
+    def layer_summary(self, X_shape):
+        X = torch.randn(*X_shape)
+        for layer in self.net:
+            X = layer(X)
+            print(layer.__class__.__name__, "output shape:\t", X.shape)
+
+
+class SoftmaxRegression(Classifier):
+    """The softmax regression model."""
+
+    def __init__(self, num_outputs, lr):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Flatten(), nn.LazyLinear(num_outputs))
+
+    def forward(self, X):
+        return self.net(X)
+
+
+class FashionMNIST(DataModule):
+    """The Fashion-MNIST dataset (read from EMBER_DATA or root, downloaded when missing)."""
+
+    def __init__(self, batch_size=64, resize=(28, 28), root=None, num_workers=4):
+        super().__init__(root=_data_root(root), num_workers=num_workers)
+        self.save_hyperparameters(ignore=["root", "num_workers"])
+        from ember.vision import datasets, transforms
+
+        trans = transforms.Compose([transforms.Resize(resize), transforms.ToTensor()])
+        self.train = datasets.FashionMNIST(root=self.root, train=True, transform=trans,
+                                           download=True)
+        self.val = datasets.FashionMNIST(root=self.root, train=False, transform=trans,
+                                         download=True)
+
+    def text_labels(self, indices):
+        """Return text labels."""
+        labels = ["t-shirt", "trouser", "pullover", "dress", "coat",
+                  "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+        return [labels[int(i)] for i in indices]
+
+    def get_dataloader(self, train):
+        data = self.train if train else self.val
+        return torch.utils.data.DataLoader(data, self.batch_size, shuffle=train,
+                                           num_workers=self.num_workers)
+
+    def visualize(self, batch, nrows=1, ncols=8, labels=[]):  # noqa: B006
+        X, y = batch
+        if not labels:
+            labels = self.text_labels(y)
+        show_images(X.squeeze(1), nrows, ncols, titles=labels)
+
+
+def _data_root(root):
+    if root is not None:
+        return root
+    return os.environ.get("EMBER_DATA") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                        "ember", "data")
+
+
+class Timer:
+    """Record multiple running times."""
+
+    def __init__(self):
+        self.times = []
+        self.start()
+
+    def start(self):
+        self.tik = time.time()
+
+    def stop(self):
+        self.times.append(time.time() - self.tik)
+        return self.times[-1]
+
+    def avg(self):
+        return sum(self.times) / len(self.times)
+
+    def sum(self):
+        return sum(self.times)
+
+    def cumsum(self):
+        return np.array(self.times).cumsum().tolist()
+
+
+class Accumulator:
+    """For accumulating sums over n variables."""
+
+    def __init__(self, n):
+        self.data = [0.0] * n
+
+    def add(self, *args):
+        self.data = [a + float(b) for a, b in zip(self.data, args)]
+
+    def reset(self):
+        self.data = [0.0] * len(self.data)
+
+    def __getitem__(self, idx):
+        return self.data[idx]
+
+
+# ---- devices -----------------------------------------------------------------------------------------
+def cpu():
+    """Get the CPU device."""
+    return torch.device("cpu")
+
+
+def gpu(i=0):
+    """Get a GPU device (usable only where CUDA is; ember runs on the CPU)."""
+    return torch.device(f"cuda:{i}")
+
+
+def num_gpus():
+    """Get the number of available GPUs (0 on ember)."""
+    return torch.cuda.device_count()
+
+
+def try_gpu(i=0):
+    """Return gpu(i) if exists, otherwise return cpu()."""
+    if num_gpus() >= i + 1:
+        return gpu(i)
+    return cpu()
+
+
+def try_all_gpus():
+    """Return all available GPUs, or [cpu(),] if no GPU exists."""
+    return [gpu(i) for i in range(num_gpus())] or [cpu()]
+
+
+# ---- d2l's framework alias table --------------------------------------------------------------------
+ones_like = torch.ones_like
+ones = torch.ones
+zeros_like = torch.zeros_like
+zeros = torch.zeros
+tensor = torch.tensor
+arange = torch.arange
+sin = torch.sin
+cos = torch.cos
+tanh = torch.tanh
+linspace = torch.linspace
+exp = torch.exp
+log = torch.log
+normal = torch.normal
+rand = torch.rand
+randn = torch.randn
+matmul = torch.matmul
+int32 = torch.int32
+int64 = torch.int64
+float32 = torch.float32
+concat = torch.cat
+stack = torch.stack
+abs = torch.abs  # noqa: A001
+eye = torch.eye
+sigmoid = torch.sigmoid
+batch_matmul = torch.bmm
+
+
+def numpy(x, *args, **kwargs):
+    return x.detach().numpy(*args, **kwargs)
+
+
+def size(x, *args, **kwargs):
+    return x.numel(*args, **kwargs)
+
+
+def reshape(x, *args, **kwargs):
+    return x.reshape(*args, **kwargs)
+
+
+def to(x, *args, **kwargs):
+    return x.to(*args, **kwargs)
+
+
+def reduce_sum(x, *args, **kwargs):
+    return x.sum(*args, **kwargs)
+
+
+def argmax(x, *args, **kwargs):
+    return x.argmax(*args, **kwargs)
+
+
+def astype(x, *args, **kwargs):
+    return x.type(*args, **kwargs)
+
+
+def transpose(x, *args, **kwargs):
+    return x.t(*args, **kwargs)
+
+
+def reduce_mean(x, *args, **kwargs):
+    return x.mean(*args, **kwargs)
+
+
+def expand_dims(x, *args, **kwargs):
+    return x.unsqueeze(*args, **kwargs)
+
+
+def swapaxes(x, *args, **kwargs):
+    return x.swapaxes(*args, **kwargs)
+
+
+def repeat(x, *args, **kwargs):
+    return x.repeat(*args, **kwargs)
+
+
+def __dir__():
+    return sorted(list(globals()) + ["plt"])
+
