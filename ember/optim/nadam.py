@@ -1,0 +1,134 @@
+"""NAdam: Adam with Nesterov momentum (Dozat), with PyTorch's momentum-decay schedule."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._tensor import Tensor
+from .optimizer import (
+    Optimizer,
+    _bump,
+    _check_betas,
+    _check_flags,
+    _closure_loss,
+    _lerp_,
+    _scalar_tensor,
+    _value,
+    _zeros_like,
+)
+
+__all__ = ["NAdam", "nadam"]
+
+
+class NAdam(Optimizer):
+    """Implements NAdam; ``decoupled_weight_decay=True`` gives NAdamW."""
+
+    def __init__(self, params, lr: float | Tensor = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_betas(betas)
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= momentum_decay:
+            raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        momentum_decay=momentum_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                        foreach=foreach, capturable=capturable, differentiable=differentiable)
+        super().__init__(params, defaults)
+        _check_flags(differentiable)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("capturable", False)
+            group.setdefault("differentiable", False)
+            group.setdefault("decoupled_weight_decay", False)
+        self._steps_to_tensors("step", "mu_product")
+
+    def step(self, closure=None):
+        """Perform a single optimization step; ``closure`` re-evaluates the loss."""
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            params, grads, exp_avgs, exp_avg_sqs, mu_products, steps = [], [], [], [], [], []
+            for p in group["params"]:
+                if p._grad is None:
+                    continue
+                params.append(p)
+                grads.append(p._grad)
+                st = self.state[p]
+                if len(st) == 0:
+                    st["step"] = _scalar_tensor(0.0)
+                    st["mu_product"] = _scalar_tensor(1.0)
+                    st["exp_avg"] = _zeros_like(p)
+                    st["exp_avg_sq"] = _zeros_like(p)
+                exp_avgs.append(st["exp_avg"])
+                exp_avg_sqs.append(st["exp_avg_sq"])
+                mu_products.append(st["mu_product"])
+                steps.append(st["step"])
+            beta1, beta2 = group["betas"]
+            nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, steps, beta1=beta1,
+                  beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
+                  momentum_decay=group["momentum_decay"], eps=group["eps"],
+                  maximize=group["maximize"],
+                  decoupled_weight_decay=group["decoupled_weight_decay"])
+        return loss
+
+
+def nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, state_steps,
+          decoupled_weight_decay=False, foreach=None, capturable=False, differentiable=False,
+          has_complex=False, maximize=False, *, beta1, beta2, lr, weight_decay, momentum_decay,
+          eps) -> None:
+    """Functional NAdam: updates ``params``, moments and ``mu_products`` in place."""
+    lr, beta1, beta2, weight_decay, momentum_decay, eps = map(
+        _value, (lr, beta1, beta2, weight_decay, momentum_decay, eps))
+    for i, param in enumerate(params):
+        p = param._data
+        g = grads[i]._data
+        m = exp_avgs[i]._data
+        v = exp_avg_sqs[i]._data
+        mu_product = mu_products[i]._data
+        if maximize:
+            g = np.negative(g)
+        state_steps[i]._data += 1
+        step = float(state_steps[i]._data)
+        bias_correction2 = 1 - beta2**step
+
+        if weight_decay != 0:
+            if decoupled_weight_decay:
+                p *= 1 - lr * weight_decay
+            else:
+                g = g + np.multiply(p, weight_decay)
+
+        # the momentum cache mu_t and mu_{t+1}
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+        mu_product *= mu  # a float32 tensor times a float: rounded as PyTorch rounds it
+
+        _lerp_(m, g, 1 - beta1)
+        v *= beta2
+        t = np.multiply(g, 1 - beta2)
+        t *= g
+        v += t
+        denom = np.sqrt(np.divide(v, bias_correction2))
+        denom += eps
+
+        mu_prod = float(mu_product)
+        mu_product_next = mu_prod * mu_next
+        # param.addcdiv_(grad, denom, value=c1); param.addcdiv_(exp_avg, denom, value=c2)
+        upd = np.multiply(g, -lr * (1.0 - mu) / (1.0 - mu_prod))
+        upd /= denom
+        p += upd
+        upd = np.multiply(m, (-lr * mu_next) / (1.0 - mu_product_next))
+        upd /= denom
+        p += upd
+        _bump(param)

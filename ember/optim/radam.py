@@ -1,0 +1,126 @@
+"""RAdam: Adam with a rectified adaptive learning rate (Liu et al.)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._tensor import Tensor
+from .optimizer import (
+    Optimizer,
+    _bump,
+    _check_betas,
+    _check_flags,
+    _closure_loss,
+    _lerp_,
+    _scalar_tensor,
+    _value,
+    _zeros_like,
+)
+
+__all__ = ["RAdam", "radam"]
+
+
+class RAdam(Optimizer):
+    """Implements RAdam; ``decoupled_weight_decay=True`` gives RAdamW."""
+
+    def __init__(self, params, lr: float | Tensor = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_betas(betas)
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                        foreach=foreach, capturable=capturable,
+                        decoupled_weight_decay=decoupled_weight_decay,
+                        differentiable=differentiable)
+        super().__init__(params, defaults)
+        _check_flags(differentiable)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("foreach", None)
+            group.setdefault("maximize", False)
+            group.setdefault("differentiable", False)
+            group.setdefault("decoupled_weight_decay", False)
+            group.setdefault("capturable", False)
+        self._steps_to_tensors("step")
+
+    def step(self, closure=None):
+        """Perform a single optimization step; ``closure`` re-evaluates the loss."""
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+            for p in group["params"]:
+                if p._grad is None:
+                    continue
+                params.append(p)
+                grads.append(p._grad)
+                st = self.state[p]
+                if len(st) == 0:
+                    st["step"] = _scalar_tensor(0.0)
+                    st["exp_avg"] = _zeros_like(p)
+                    st["exp_avg_sq"] = _zeros_like(p)
+                exp_avgs.append(st["exp_avg"])
+                exp_avg_sqs.append(st["exp_avg_sq"])
+                steps.append(st["step"])
+            beta1, beta2 = group["betas"]
+            radam(params, grads, exp_avgs, exp_avg_sqs, steps, beta1=beta1, beta2=beta2,
+                  lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"],
+                  maximize=group["maximize"],
+                  decoupled_weight_decay=group["decoupled_weight_decay"])
+        return loss
+
+
+def radam(params, grads, exp_avgs, exp_avg_sqs, state_steps, decoupled_weight_decay=False,
+          foreach=None, differentiable=False, capturable=False, has_complex=False,
+          maximize=False, *, beta1, beta2, lr, weight_decay, eps) -> None:
+    """Functional RAdam: updates ``params`` and the moment tensors in place."""
+    lr, beta1, beta2, weight_decay, eps = map(_value, (lr, beta1, beta2, weight_decay, eps))
+    # maximum length of the approximated simple moving average
+    rho_inf = 2 / (1 - beta2) - 1
+    for i, param in enumerate(params):
+        p = param._data
+        g = grads[i]._data
+        m = exp_avgs[i]._data
+        v = exp_avg_sqs[i]._data
+        if maximize:
+            g = np.negative(g)
+        state_steps[i]._data += 1
+        step = float(state_steps[i]._data)
+
+        if weight_decay != 0:
+            if decoupled_weight_decay:
+                p *= 1 - lr * weight_decay
+            else:
+                g = g + np.multiply(p, weight_decay)
+
+        _lerp_(m, g, 1 - beta1)
+        v *= beta2
+        t = np.multiply(g, 1 - beta2)
+        t *= g
+        v += t
+
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        upd = np.divide(m, bias_correction1)  # the bias-corrected first moment
+        upd *= lr
+        rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
+        if rho_t > 5.0:
+            rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                    / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+            # adaptive lr = sqrt(bc2) / (sqrt(v) + eps), as reciprocal() * scalar like PyTorch
+            adaptive = np.sqrt(v)
+            adaptive += eps
+            adaptive = np.reciprocal(adaptive)
+            adaptive *= bias_correction2**0.5
+            upd *= adaptive
+            upd *= rect
+        p -= upd
+        _bump(param)

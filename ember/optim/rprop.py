@@ -1,0 +1,98 @@
+"""Rprop: resilient backpropagation, sign-based steps with per-weight adaptive sizes."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._tensor import Tensor, _make
+from .optimizer import (
+    Optimizer,
+    _bump,
+    _check_flags,
+    _closure_loss,
+    _scalar_tensor,
+    _value,
+    _zeros_like,
+)
+
+__all__ = ["Rprop", "rprop"]
+
+
+class Rprop(Optimizer):
+    """Implements the resilient backpropagation algorithm (Rprop); PyTorch's formulas."""
+
+    def __init__(self, params, lr: float | Tensor = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *,
+                 capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
+        defaults = dict(lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, capturable=capturable)
+        super().__init__(params, defaults)
+        _check_flags(differentiable)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("foreach", None)
+            group.setdefault("maximize", False)
+            group.setdefault("differentiable", False)
+            group.setdefault("capturable", False)
+        self._steps_to_tensors("step")
+
+    def step(self, closure=None):
+        """Perform a single optimization step; ``closure`` re-evaluates the loss."""
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            params, grads, prevs, step_sizes, steps = [], [], [], [], []
+            for p in group["params"]:
+                if p._grad is None:
+                    continue
+                params.append(p)
+                grads.append(p._grad)
+                st = self.state[p]
+                if len(st) == 0:
+                    st["step"] = _scalar_tensor(0.0)
+                    st["prev"] = _zeros_like(p)
+                    st["step_size"] = _make(np.full_like(p._grad._data, _value(group["lr"])),
+                                            False, None, 0)
+                prevs.append(st["prev"])
+                step_sizes.append(st["step_size"])
+                steps.append(st["step"])
+            etaminus, etaplus = group["etas"]
+            step_size_min, step_size_max = group["step_sizes"]
+            rprop(params, grads, prevs, step_sizes, steps, step_size_min=step_size_min,
+                  step_size_max=step_size_max, etaminus=etaminus, etaplus=etaplus,
+                  maximize=group["maximize"])
+        return loss
+
+
+def rprop(params, grads, prevs, step_sizes, state_steps, foreach=None, capturable=False,
+          maximize=False, differentiable=False, has_complex=False, *, step_size_min,
+          step_size_max, etaminus, etaplus) -> None:
+    """Functional Rprop: updates ``params``, ``prevs`` and ``step_sizes`` in place."""
+    step_size_min, step_size_max, etaminus, etaplus = map(
+        _value, (step_size_min, step_size_max, etaminus, etaplus))
+    for i, param in enumerate(params):
+        p = param._data
+        g = grads[i]._data
+        prev = prevs[i]._data
+        step_size = step_sizes[i]._data
+        if maximize:
+            g = np.negative(g)
+        state_steps[i]._data += 1
+        # the factor: etaplus where the gradient kept its sign, etaminus where it flipped
+        sign = np.sign(np.multiply(g, prev))
+        # NaN stays NaN, as with PyTorch's masked assignments
+        factor = np.where(sign > 0, etaplus,
+                          np.where(sign < 0, etaminus, np.where(sign == 0, 1, sign)))
+        step_size *= factor
+        np.clip(step_size, step_size_min, step_size_max, out=step_size)
+        # after a sign flip the step is skipped and the flip forgotten
+        g = np.where(factor == etaminus, 0, g)
+        p -= np.sign(g) * step_size
+        prev[...] = g
+        _bump(param)
