@@ -3,6 +3,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import warnings as _warnings
+
+# PyTorch computes inf/nan silently (seed S2's diverging run prints `nan`); NumPy warns.
+# Silence NumPy's floating-point warnings raised inside ember only, not in the user's code.
+_warnings.filterwarnings(
+    "ignore", r"(overflow|invalid value|divide by zero|underflow) encountered",
+    RuntimeWarning, r"ember(\.|$)")
+
 from . import _dtype
 from ._device import Size, device
 from ._dtype import (
