@@ -1,0 +1,2262 @@
+"""nn.functional: layers, activations, dropout, normalisation and losses as functions.
+
+Fused Functions (one graph node, NumPy forward and backward) are used where they are faster or
+more accurate than a composition: linear, the common activations, batch/layer/group norm,
+embedding, and the losses PyTorch implements natively. Everything else is composed from ember
+ops, as PyTorch composes it. Convolution, pooling, softmax and cross-entropy live in
+``ember/_ops/nn_ops.py`` and are re-exported here.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .. import _dtype
+from .._ops._special import erfc as _erfc
+from .._ops.elementwise import _rebase
+from .._tensor import Tensor, _make
+from ..autograd import grad_mode
+from ..autograd.function import Function
+
+_grad_state = grad_mode._state
+
+# ---- reductions ---------------------------------------------------------------------------------
+
+
+def _reduction(size_average, reduce, reduction):
+    """The reduction string, from the legacy flags (with PyTorch's warning) or validated."""
+    if size_average is not None or reduce is not None:
+        sa = True if size_average is None else size_average
+        rd = True if reduce is None else reduce
+        ret = "mean" if (sa and rd) else "sum" if rd else "none"
+        warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                      f"reduction='{ret}' instead.", stacklevel=3)
+        return ret
+    if reduction in ("none", "mean", "sum"):
+        return reduction
+    if reduction == "elementwise_mean":
+        warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' "
+                      "instead.", stacklevel=3)
+        return "mean"
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _apply_reduction(t, reduction):
+    if reduction == "mean":
+        return t.mean()
+    if reduction == "sum":
+        return t.sum()
+    return t
+
+
+def _np_reduce(arr, reduction):
+    if reduction == "mean":
+        return np.asarray(arr.mean(), dtype=arr.dtype)
+    if reduction == "sum":
+        return np.asarray(arr.sum(), dtype=arr.dtype)
+    return arr
+
+
+def _np_reduce_grad(grad, reduction, n):
+    """The upstream grad of a reduced loss, ready to multiply the pointwise derivative."""
+    if reduction == "mean":
+        return grad / n if n else grad
+    return grad
+
+
+def _size_warning(input, target):
+    if input._data.shape != target._data.shape:
+        warnings.warn(
+            f"Using a target size ({target.size()}) that is different to the input size "
+            f"({input.size()}). This will likely lead to incorrect results due to broadcasting. "
+            "Please ensure they have the same size.", stacklevel=3)
+
+
+def _float_pair(a, b):
+    """Both operands as float arrays of PyTorch's promoted dtype."""
+    ad, bd = a._data, b._data
+    if ad.dtype == bd.dtype and ad.dtype.kind == "f":
+        return ad, bd
+    dt = _dtype.result_type(a, b)
+    if not dt.is_floating_point:
+        dt = _dtype.get_default_dtype()
+    return ad.astype(dt.np, copy=False), bd.astype(dt.np, copy=False)
+
+
+def _t(x):
+    return x if isinstance(x, Tensor) else _make(np.asarray(x), False, None, 0)
+
+
+def _inplace_result(input, out):
+    """Write an out-of-place result into ``input`` (the inplace=True forms)."""
+    input._check_inplace()
+    return _rebase(input, out)
+
+
+def _apply_inplace(cls, input, *args):
+    """cls applied to ``input`` with the result written back into it (PyTorch's op_)."""
+    input._check_inplace()
+    if _grad_state[0] and input._requires_grad:
+        # the backward must see the values from before the overwrite: give it a private copy
+        # that is the same node of the graph as ``input``
+        src = _make(input._data.copy(), True, input._grad_fn, input._output_nr)
+        return _rebase(input, cls.apply(src, *args))
+    return _rebase(input, cls.apply(input, *args))
+
+
+def _dt_name(dt):
+    return {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
+            "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+            "bool": "bool"}.get(np.dtype(dt).name, np.dtype(dt).name)
+
+
+def _no_double_backward(ctx, grad):
+    # PyTorch has no double backward for these losses either
+    if isinstance(grad, Tensor):
+        raise RuntimeError(f"{ctx.name()} does not support double backward (create_graph=True)")
+
+
+# ---- linear layers ----------------------------------------------------------------------------
+
+
+class _Linear(Function):
+    """y = x W^T + b as one BLAS call with the bias added in place (PyTorch's addmm)."""
+
+    _node_name = "AddmmBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        nd = x.ndim
+        x2 = x if nd == 2 else x.reshape(-1, x.shape[-1])
+        out = x2 @ w.T
+        if b is not None:
+            out += b
+        ni = ctx.needs_input_grad
+        if ni:
+            ctx.save_for_backward(x if ni[1] else None, w if ni[0] else None)
+            ctx.xshape = x.shape
+        if nd != 2:
+            out = out.reshape(x.shape[:-1] + (w.shape[0],))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        ni = ctx.needs_input_grad
+        g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
+        if g2.__class__ is np.ndarray and not (g2.flags.c_contiguous or g2.flags.f_contiguous):
+            # e.g. the stride-0 grad of a sum: NumPy's matmul only calls BLAS on dense arrays
+            g2 = np.ascontiguousarray(g2)
+        gx = gw = gb = None
+        if ni[0]:
+            gx = g2 @ w
+            if grad.ndim != 2:
+                gx = gx.reshape(ctx.xshape)
+        if ni[1]:
+            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+            gw = g2.T @ x2
+        if ni[2]:
+            gb = g2.sum(0)
+        return gx, gw, gb
+
+
+class _LinearMm(_Linear):
+    _node_name = "MmBackward0"
+
+
+class _LinearView(_Linear):
+    _node_name = "ViewBackward0"
+
+
+class _LinearUnsafeView(_Linear):
+    _node_name = "UnsafeViewBackward0"
+
+
+class _LinearSqueeze(_Linear):
+    _node_name = "SqueezeBackward4"
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b for input (*, in_features), weight (out_features, in_features)."""
+    xd, wd = input._data, weight._data
+    nd = xd.ndim
+    if nd == 0 or wd.ndim != 2 or xd.shape[-1] != wd.shape[1]:
+        if wd.ndim != 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                               f"{wd.ndim}D")
+        rows = int(np.prod(xd.shape[:-1])) if nd > 1 else 1
+        k = xd.shape[-1] if nd else 1
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{k} and "
+                           f"{wd.shape[1]}x{wd.shape[0]})")
+    if xd.dtype != wd.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{_dt_name(xd.dtype)} != {_dt_name(wd.dtype)}")
+    if bias is not None:
+        bd = bias._data
+        if bd.shape not in ((wd.shape[0],), (1,), ()):
+            shape = list(xd.shape[:-1]) + [wd.shape[0]] if nd > 1 else [1, wd.shape[0]]
+            raise RuntimeError(
+                f"The expanded size of the tensor ({wd.shape[0]}) must match the existing size "
+                f"({bd.shape[-1]}) at non-singleton dimension {len(shape) - 1}.  Target sizes: "
+                f"{shape}.  Tensor sizes: {list(bd.shape)}")
+        if bd.dtype != xd.dtype:
+            raise RuntimeError(f"self and mat2 must have the same dtype, but got "
+                               f"{_dt_name(bd.dtype).capitalize()} and "
+                               f"{_dt_name(xd.dtype).capitalize()}")
+        cls = _Linear if nd == 2 else _LinearView
+    else:
+        cls = _LinearMm if nd == 2 else _LinearSqueeze if nd == 1 else _LinearUnsafeView
+    return cls.apply(input, weight, bias)
+
+
+def _einsum(spec, *ops):
+    """np.einsum on arrays; ember.einsum (differentiable) on Tensors under create_graph."""
+    if any(isinstance(o, Tensor) for o in ops):
+        from .. import einsum
+
+        return einsum(spec, *[_t(o) for o in ops])
+    return np.einsum(spec, *ops, optimize=True)
+
+
+class _Bilinear(Function):
+    _node_name = "ViewBackward0"
+
+    @staticmethod
+    def forward(ctx, x1, x2, w, b):
+        lead = x1.shape[:-1]
+        a = x1.reshape(-1, x1.shape[-1])
+        c = x2.reshape(-1, x2.shape[-1])
+        out = np.einsum("ni,oij,nj->no", a, w, c, optimize=True)
+        if b is not None:
+            out += b
+        ctx.save_for_backward(x1, x2, w)
+        return out.reshape(lead + (w.shape[0],))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x1, x2, w = ctx.saved_tensors
+        ni = ctx.needs_input_grad
+        g = grad.reshape(-1, grad.shape[-1])
+        a = x1.reshape(-1, x1.shape[-1])
+        c = x2.reshape(-1, x2.shape[-1])
+        g1 = _einsum("no,oij,nj->ni", g, w, c).reshape(x1.shape) if ni[0] else None
+        g2 = _einsum("no,oij,ni->nj", g, w, a).reshape(x2.shape) if ni[1] else None
+        gw = _einsum("no,ni,nj->oij", g, a, c) if ni[2] else None
+        gb = g.sum(0) if ni[3] else None
+        return g1, g2, gw, gb
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x1^T W x2 + b, weight of shape (out, in1, in2)."""
+    w = weight._data
+    if input1._data.shape[-1] != w.shape[1]:
+        raise RuntimeError(f"bilinear(): input1 size does not match weight size: got "
+                           f"{input1._data.shape[-1]} but expected {w.shape[1]}")
+    if input2._data.shape[-1] != w.shape[2]:
+        raise RuntimeError(f"bilinear(): input2 size does not match weight size: got "
+                           f"{input2._data.shape[-1]} but expected {w.shape[2]}")
+    if input1._data.shape[:-1] != input2._data.shape[:-1]:
+        raise RuntimeError("bilinear(): input batch dimensions do not match: got "
+                           f"{list(input1._data.shape[:-1])} and {list(input2._data.shape[:-1])}")
+    return _Bilinear.apply(input1, input2, weight, bias)
+
+
+# ---- activations ------------------------------------------------------------------------------
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0)."""
+    return input.relu_() if inplace else input.relu()
+
+
+def relu_(input: Tensor) -> Tensor:
+    """In-place relu."""
+    return input.relu_()
+
+
+class _Threshold(Function):
+    _node_name = "ThresholdBackward0"
+
+    @staticmethod
+    def forward(ctx, x, threshold, value):
+        mask = x > threshold
+        ctx.save_for_backward(mask)
+        return np.where(mask, x, np.asarray(value, x.dtype))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None, None
+
+
+def _threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value."""
+    if inplace:
+        return _apply_inplace(_Threshold, input, threshold, value)
+    return _Threshold.apply(input, threshold, value)
+
+
+threshold = _threshold
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """In-place threshold."""
+    return _threshold(input, threshold, value, True)
+
+
+class _LeakyRelu(Function):
+    _node_name = "LeakyReluBackward0"
+
+    @staticmethod
+    def forward(ctx, x, slope):
+        ctx.save_for_backward(x)
+        ctx.slope = slope
+        return np.where(x > 0, x, x * slope)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return np.where(x > 0, grad, grad * ctx.slope), None
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x if x > 0 else negative_slope * x."""
+    if inplace:
+        return _apply_inplace(_LeakyRelu, input, negative_slope)
+    return _LeakyRelu.apply(input, negative_slope)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """In-place leaky_relu."""
+    return leaky_relu(input, negative_slope, True)
+
+
+class _Elu(Function):
+    """PyTorch's elu(x, alpha, scale, input_scale), which also gives selu."""
+
+    _node_name = "EluBackward0"
+
+    @staticmethod
+    def forward(ctx, x, alpha, scale, input_scale):
+        ctx.save_for_backward(x)
+        ctx.c = (alpha, scale, input_scale)
+        neg = np.expm1(np.minimum(x, 0) * input_scale) * (alpha * scale)
+        return np.where(x > 0, x * scale, neg).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        alpha, scale, input_scale = ctx.c
+        neg = grad * np.exp(np.minimum(x, 0) * input_scale) * (alpha * scale * input_scale)
+        return np.where(x > 0, grad * scale, neg), None, None, None
+
+
+class _Celu(_Elu):
+    _node_name = "CeluBackward0"
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+    if inplace:
+        return _apply_inplace(_Elu, input, alpha, 1.0, 1.0)
+    return _Elu.apply(input, alpha, 1.0, 1.0)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place elu."""
+    return elu(input, alpha, True)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants."""
+    if inplace:
+        return _apply_inplace(_Elu, input, _SELU_ALPHA, _SELU_SCALE, 1.0)
+    return _Elu.apply(input, _SELU_ALPHA, _SELU_SCALE, 1.0)
+
+
+def selu_(input: Tensor) -> Tensor:
+    """In-place selu."""
+    return selu(input, True)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError")
+    if inplace:
+        return _apply_inplace(_Celu, input, alpha, 1.0, 1.0 / alpha)
+    return _Celu.apply(input, alpha, 1.0, 1.0 / alpha)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place celu."""
+    return celu(input, alpha, True)
+
+
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+_ERFC_NR = (1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196,
+            1.00002368)
+
+
+def _phi(x):
+    """The standard normal CDF, 0.5 erfc(-x/sqrt 2), accurate in the left tail too.
+
+    float64 uses Cody's erfc (full precision). Lower precisions use the Chebyshev fit of
+    Numerical Recipes' erfcc (relative error < 1.1e-7 everywhere, about 2 float32 ulps),
+    evaluated in float64: several times faster than Cody's piecewise rational functions.
+    """
+    if isinstance(x, Tensor):  # a create_graph backward: differentiable ops
+        return 0.5 * (1 + (x * _INV_SQRT_2).erf())
+    if x.dtype == np.float64:
+        return 0.5 * _erfc(x * -_INV_SQRT_2)
+    y = x.astype(np.float64) * -_INV_SQRT_2
+    z = np.abs(y)
+    t = 1.0 / (1.0 + 0.5 * z)
+    p = t * (-0.82215223 + t * 0.17087277)
+    for c in _ERFC_NR:
+        p = t * (c + p)
+    e = t * np.exp(-z * z - 1.26551223 + p)
+    return (0.5 * np.where(y >= 0, e, 2.0 - e)).astype(x.dtype)
+
+
+class _Gelu(Function):
+    _node_name = "GeluBackward0"
+
+    @staticmethod
+    def forward(ctx, x, approximate):
+        ctx.save_for_backward(x)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+            ctx.cache = t  # reused by backward (a Tensor backward recomputes it)
+            return (0.5 * x * (1.0 + t)).astype(x.dtype, copy=False)
+        cdf = _phi(x)
+        ctx.cache = cdf
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        graph = isinstance(x, Tensor)
+        if ctx.approximate == "tanh":
+            x2 = x * x
+            t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x2 * x)) if graph else ctx.cache
+            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x2)
+        else:
+            d = (_phi(x) if graph else ctx.cache) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+        return grad * d, None
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x); approximate='tanh' uses the tanh formula."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    return _Gelu.apply(input, approximate)
+
+
+def _sigmoid_np(x):
+    """sigmoid of an array, or of a Tensor (inside a create_graph backward)."""
+    if isinstance(x, Tensor):
+        return x.sigmoid()
+    # 1/(1+exp(-x)) overflows for x << 0; the tanh form is stable everywhere
+    s = np.tanh(x * 0.5)
+    s *= 0.5
+    s += 0.5
+    return s
+
+
+class _Silu(Function):
+    _node_name = "SiluBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        sig = _sigmoid_np(x)
+        ctx.cache = sig  # reused by backward (a Tensor backward recomputes it)
+        return x * sig
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        sig = _sigmoid_np(x) if isinstance(x, Tensor) else ctx.cache
+        return grad * (sig * (1 + x * (1 - sig)))
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (swish)."""
+    if inplace:
+        return _apply_inplace(_Silu, input)
+    return _Silu.apply(input)
+
+
+def _softplus_np(x):
+    """log(1 + exp(x)), stably; for arrays or Tensors."""
+    if isinstance(x, Tensor):
+        return x.clamp_min(0) + (-x.abs()).exp().log1p()
+    return np.logaddexp(np.zeros((), x.dtype), x)
+
+
+class _Mish(Function):
+    _node_name = "MishBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * np.tanh(_softplus_np(x))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        t = np.tanh(_softplus_np(x))
+        return grad * (t + x * _sigmoid_np(x) * (1 - t * t))
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    if inplace:
+        return _apply_inplace(_Mish, input)
+    return _Mish.apply(input)
+
+
+class _Hardtanh(Function):
+    _node_name = "HardtanhBackward0"
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * ((x > ctx.lo) & (x < ctx.hi)), None, None
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """clamp(x, min_val, max_val)."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if inplace:
+        return _apply_inplace(_Hardtanh, input, min_val, max_val)
+    return _Hardtanh.apply(input, min_val, max_val)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """In-place hardtanh."""
+    return hardtanh(input, min_val, max_val, True)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+class _Hardsigmoid(Function):
+    _node_name = "HardsigmoidBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (np.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * ((x > -3) & (x < 3)) * (1.0 / 6)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6."""
+    if inplace:
+        return _apply_inplace(_Hardsigmoid, input)
+    return _Hardsigmoid.apply(input)
+
+
+class _Hardswish(Function):
+    _node_name = "HardswishBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x * np.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return np.where(x < -3, grad * 0, np.where(x <= 3, grad * (x / 3 + 0.5), grad))
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6."""
+    if inplace:
+        return _apply_inplace(_Hardswish, input)
+    return _Hardswish.apply(input)
+
+
+class _Softplus(Function):
+    _node_name = "SoftplusBackward0"
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        ctx.save_for_backward(x)
+        ctx.beta, ctx.threshold = beta, threshold
+        bx = x * beta
+        # log1p(exp(bx)) / beta, reverting to x where bx > threshold (as PyTorch)
+        return np.where(bx > threshold, x, _softplus_np(bx) / beta).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        bx = x * ctx.beta
+        return np.where(bx > ctx.threshold, grad, grad * _sigmoid_np(bx)), None, None
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, linear above ``threshold``."""
+    return _Softplus.apply(input, beta, threshold)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1)
+
+
+class _LogSigmoid(Function):
+    _node_name = "LogSigmoidBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return -_softplus_np(-x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * _sigmoid_np(-x)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)), computed stably."""
+    return _LogSigmoid.apply(input)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return input - input.tanh()
+
+
+def _check_lambd(input, lambd):
+    if lambd < 0:
+        raise RuntimeError(f"lambda must be in range [0, 3.40282e+38] for input dtype "
+                           f"{_dt_name(input._data.dtype).capitalize()}, but found {lambd:g}")
+
+
+class _Softshrink(Function):
+    _node_name = "SoftshrinkBackward0"
+
+    @staticmethod
+    def forward(ctx, x, lambd):
+        mask = np.abs(x) > lambd
+        ctx.save_for_backward(mask)
+        return np.where(mask, x - np.sign(x) * lambd, 0).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd*sign(x) where |x| > lambd, else 0."""
+    _check_lambd(input, lambd)
+    return _Softshrink.apply(input, lambd)
+
+
+class _Hardshrink(Function):
+    _node_name = "HardshrinkBackward0"
+
+    @staticmethod
+    def forward(ctx, x, lambd):
+        mask = np.abs(x) > lambd
+        ctx.save_for_backward(mask)
+        return np.where(mask, x, 0).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    return _Hardshrink.apply(input, lambd)
+
+
+class _Glu(Function):
+    _node_name = "GluBackward0"
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        a, b = np.split(x, 2, axis=dim)
+        ctx.save_for_backward(x)
+        ctx.dim = dim
+        return a * _sigmoid_np(b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        a, b = np.split(x, 2, axis=ctx.dim)
+        s = _sigmoid_np(b)
+        return np.concatenate([grad * s, grad * a * s * (1 - s)], axis=ctx.dim), None
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """a * sigmoid(b), where a and b are the two halves of ``input`` along ``dim``."""
+    nd = input._data.ndim
+    if nd == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    d = dim + nd if dim < 0 else dim
+    if not 0 <= d < nd:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], "
+                         f"but got {dim})")
+    n = input._data.shape[d]
+    if n % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {d} is size {n}")
+    return _Glu.apply(input, d)
+
+
+class _Prelu(Function):
+    _node_name = "PreluKernelBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, wshape):
+        wb = w.reshape(wshape)
+        ctx.save_for_backward(x, w)
+        ctx.wshape = wshape
+        return np.where(x > 0, x, wb * x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        pos = x > 0
+        gx = np.where(pos, grad, grad * w.reshape(ctx.wshape)) if ctx.needs_input_grad[0] else None
+        gw = None
+        if ctx.needs_input_grad[1]:
+            # reduce over every dim but the channel one ourselves: the engine aligns trailing
+            # dims, which would be wrong for a (C,) weight against an (N, C, H, W) input
+            gfull = np.where(pos, grad * 0, grad * x)
+            keep = [i for i, s in enumerate(ctx.wshape) if s != 1]
+            axes = tuple(i for i in range(gfull.ndim) if i not in keep)
+            gw = gfull.sum(axis=axes).reshape(w.shape) if axes else gfull.reshape(w.shape)
+        return gx, gw, None
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """max(0, x) + weight * min(0, x), weight broadcast over the channel dim 1."""
+    nd = input._data.ndim
+    wn = weight._data.size
+    if weight._data.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = "
+                           f"{weight._data.ndim}")
+    if wn != 1:
+        channels = input._data.shape[1] if nd > 1 else 1
+        if channels != wn:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found "
+                               f"parameter numbers = {wn} and channel size = {channels}.")
+    if weight._data.dtype != input._data.dtype:
+        raise RuntimeError(f"prelu: Type promoting not supported. Got "
+                           f"{_dt_name(input._data.dtype).capitalize()} and "
+                           f"{_dt_name(weight._data.dtype).capitalize()}")
+    wshape = [1] * nd
+    if nd > 1:
+        wshape[1] = wn
+    elif nd == 1:
+        wshape[0] = wn
+    return _Prelu.apply(input, weight, tuple(wshape))
+
+
+class _Rrelu(Function):
+    _node_name = "RreluWithNoiseBackward0"
+
+    @staticmethod
+    def forward(ctx, x, noise):
+        ctx.save_for_backward(noise)
+        return x * noise
+
+    @staticmethod
+    def backward(ctx, grad):
+        (noise,) = ctx.saved_tensors
+        return grad * noise, None
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
+    """Leaky ReLU with a random slope in [lower, upper] (their mean in eval)."""
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    from .. import _random
+
+    x = input._data
+    u = _random.rand(*x.shape, dtype=input.dtype)._data
+    noise = _t(np.where(x >= 0, 1, lower + (upper - lower) * u).astype(x.dtype, copy=False))
+    if inplace:
+        return _apply_inplace(_Rrelu, input, noise)
+    return _Rrelu.apply(input, noise)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+           training: bool = False) -> Tensor:
+    """In-place rrelu."""
+    return rrelu(input, lower, upper, training, True)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """1 / (1 + exp(-x))."""
+    return input.sigmoid()
+
+
+def tanh(input: Tensor) -> Tensor:
+    """tanh(x)."""
+    return input.tanh()
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """softmax(-x)."""
+    return softmax(-input, dim, _stacklevel, dtype)
+
+
+# ---- dropout ---------------------------------------------------------------------------------------
+
+
+class _DropoutMul(Function):
+    _node_name = "MulBackward0"
+
+    @staticmethod
+    def forward(ctx, x, mask):
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
+
+
+def _check_p(p):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _keep_mask(shape, p, dtype_np):
+    """Bernoulli(1 - p) as 0/1 values divided by (1 - p): PyTorch's CPU recipe, so that the
+    same manual_seed drops the same elements."""
+    from .. import _creation
+
+    if p == 1:
+        return np.zeros(shape, dtype_np)
+    noise = _creation.empty(*shape, dtype=_dtype.from_numpy_dtype(dtype_np)).bernoulli_(1 - p)._data
+    noise /= dtype_np.type(1 - p)
+    return noise
+
+
+def _dropout_impl(input, p, training, inplace, feature):
+    _check_p(p)
+    if not training or p == 0 or input._data.size == 0:
+        return input
+    x = input._data
+    shape = x.shape[:2] + (1,) * (x.ndim - 2) if feature else x.shape
+    mask = _keep_mask(shape, p, x.dtype if x.dtype.kind == "f" else np.float32)
+    if inplace:
+        input._check_inplace()
+        if _grad_state[0] and input._requires_grad:
+            return _rebase(input, _DropoutMul.apply(input, _t(mask)))
+        np.multiply(x, mask, out=x, casting="unsafe")
+        input._bump()
+        return input
+    return _DropoutMul.apply(input, _t(mask))
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (when training)."""
+    return _dropout_impl(input, p, training, inplace, False)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) or (C, L) inputs."""
+    _check_p(p)
+    nd = input.dim()
+    if nd not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {nd}D input. Note that "
+            "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, "
+            "a channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+    if nd == 2:
+        out = _dropout_impl(input.unsqueeze(0), p, training, False, True).squeeze(0)
+        return _inplace_result(input, out) if inplace and out is not input else out
+    return _dropout_impl(input, p, training, inplace, True)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) inputs."""
+    _check_p(p)
+    nd = input.dim()
+    if nd not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {nd}-D input to dropout2d, which is deprecated and will result "
+            "in an error in a future release. To retain the behavior and silence this warning, "
+            "please use dropout instead. Note that dropout2d exists to provide channel-wise "
+            "dropout on inputs with 2 spatial dimensions, a channel dimension, and an optional "
+            "batch dimension (i.e. 3D or 4D inputs).", stacklevel=2)
+    if nd == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+            "the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2)
+    return _dropout_impl(input, p, training, inplace, True)
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, D, H, W) inputs."""
+    _check_p(p)
+    nd = input.dim()
+    if nd not in (4, 5):
+        warnings.warn(
+            f"dropout3d: Received a {nd}-D input to dropout3d, which is deprecated and will result "
+            "in an error in a future release. To retain the behavior and silence this warning, "
+            "please use dropout instead. Note that dropout3d exists to provide channel-wise "
+            "dropout on inputs with 3 spatial dimensions, a channel dimension, and an optional "
+            "batch dimension (i.e. 4D or 5D inputs).", stacklevel=2)
+    if nd == 4:
+        out = _dropout_impl(input.unsqueeze(0), p, training, False, True).squeeze(0)
+        return _inplace_result(input, out) if inplace and out is not input else out
+    return _dropout_impl(input, p, training, inplace, True)
+
+
+_SELU_ALPHA_PRIME = 1.7580993408473766  # -scale * alpha of SELU
+
+
+def _alpha_dropout_impl(input, p, training, inplace, feature):
+    _check_p(p)
+    if not training or p == 0 or input._data.size == 0:
+        return input
+    x = input._data
+    if p == 1:
+        out = input * 0
+        return _inplace_result(input, out) if inplace else out
+    shape = x.shape[:2] + (1,) * (x.ndim - 2) if feature else x.shape
+    from .. import _random
+
+    keep = (_random.rand(*shape, dtype=input.dtype)._data < (1 - p)).astype(x.dtype)
+    # keeps the mean and variance of SELU activations: x*a*keep + b (PyTorch's formula)
+    a = 1.0 / math.sqrt((_SELU_ALPHA_PRIME ** 2 * p + 1) * (1 - p))
+    b = (keep - 1) * (_SELU_ALPHA_PRIME * a) + _SELU_ALPHA_PRIME * a * p
+    out = input * _t((keep * a).astype(x.dtype)) + _t(b.astype(x.dtype))
+    return _inplace_result(input, out) if inplace else out
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:
+    """Dropout that keeps SELU's self-normalising mean and variance."""
+    return _alpha_dropout_impl(input, p, training, inplace, False)
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:
+    """Alpha dropout of whole channels."""
+    return _alpha_dropout_impl(input, p, training, inplace, True)
+
+
+# ---- normalisation --------------------------------------------------------------------------------
+
+
+def _verify_batch_size(size) -> None:
+    size_prods = size[0]
+    for i in range(len(size) - 2):
+        size_prods *= size[i + 2]
+    if size_prods == 1:
+        from .._device import Size
+
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                         f"{Size(size)}")
+
+
+def _rowdot(a, b):
+    """sum(a * b, axis=(0, 2)) for (N, C, L) arrays, without the temporary (one pass)."""
+    return np.einsum("ncl,ncl->c", a, b)
+
+
+class _BatchNorm(Function):
+    """Batch normalisation; the statistics per channel come from one (N, C, L) view of x."""
+
+    _node_name = "NativeBatchNormBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, b, mean, var, training, eps, stats):
+        n, c = x.shape[:2]
+        x3 = x.reshape(n, c, -1)
+        if training:
+            mean = x3.mean(axis=(0, 2))
+            xc = x3 - mean[:, None]
+            var = _rowdot(xc, xc) / (x.size // c)
+            stats.append((mean, var))
+        else:
+            mean = mean.astype(x.dtype, copy=False)
+            xc = x3 - mean[:, None]
+        invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+        scale = invstd if w is None else invstd * w
+        out = xc  # a temporary of ours: normalise, scale and shift it in place
+        out *= scale[:, None]
+        if b is not None:
+            out += b[:, None]
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, w)
+            ctx.meta = (mean, invstd, training, eps)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        mean, invstd, training, _ = ctx.meta
+        ni = ctx.needs_input_grad
+        if isinstance(grad, Tensor):
+            return _BatchNorm._backward_graph(ctx, grad, x, w)
+        n, c = x.shape[:2]
+        m = x.size // c
+        g3 = grad.reshape(n, c, -1)
+        xhat = x.reshape(n, c, -1) - mean[:, None]
+        xhat *= invstd[:, None]
+        gb = g3.sum(axis=(0, 2))
+        gw = _rowdot(g3, xhat) if (ni[1] or (ni[0] and training)) else None
+        gx = None
+        if ni[0]:
+            scale = invstd if w is None else invstd * w
+            if training:  # through the batch mean and variance too
+                gx = xhat * (gw * (-scale / m))[:, None]
+                gx += g3 * scale[:, None]
+                gx -= (gb * (scale / m))[:, None]
+            else:
+                gx = g3 * scale[:, None]
+            gx = gx.reshape(x.shape)
+        return gx, gw if ni[1] else None, gb if ni[2] else None, None, None, None, None, None
+
+    @staticmethod
+    def _backward_graph(ctx, grad, x, w):
+        """create_graph=True: the same formulas on Tensors, statistics rebuilt from x."""
+        mean, invstd, training, eps = ctx.meta
+        ni = ctx.needs_input_grad
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        if training:
+            mu = x.mean(axes, keepdim=True)
+            xc = x - mu
+            inv = ((xc * xc).mean(axes, keepdim=True) + eps).rsqrt()
+        else:
+            xc = x - _t(mean.reshape(shape))
+            inv = _t(invstd.reshape(shape))
+        xhat = xc * inv
+        scale = inv if w is None else inv * w.reshape(shape)
+        gx = None
+        if ni[0]:
+            if training:
+                gx = (grad - grad.mean(axes, keepdim=True)
+                      - xhat * (grad * xhat).mean(axes, keepdim=True)) * scale
+            else:
+                gx = grad * scale
+        gw = (grad * xhat).sum(axes) if ni[1] else None
+        gb = grad.sum(axes) if ni[2] else None
+        return gx, gw, gb, None, None, None, None, None
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise over the batch (and spatial dims) per channel; updates running stats in place."""
+    if training:
+        _verify_batch_size(input._data.shape)
+    if training and eps <= 0.0:
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    if eps < 0.0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
+    x = input._data
+    if x.ndim < 2:
+        raise ValueError(f"expected 2D or higher input (got {x.ndim}D input)")
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and t._data.size != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t._data.size}")
+    if not training:
+        if running_mean is None:
+            raise RuntimeError("running_mean must be defined in evaluation mode")
+        if running_var is None:
+            raise RuntimeError("running_var must be defined in evaluation mode")
+    stats: list = []
+    out = _BatchNorm.apply(input, weight, bias,
+                           None if running_mean is None else running_mean._data,
+                           None if running_var is None else running_var._data,
+                           training, eps, stats)
+    if training and stats and (running_mean is not None or running_var is not None):
+        mean, var = stats[0]
+        n = x.size // c
+        m = momentum
+        with grad_mode.no_grad():
+            if running_mean is not None:
+                rm = running_mean._data
+                rm *= 1 - m
+                rm += m * mean
+                running_mean._bump()
+            if running_var is not None:
+                rv = running_var._data
+                rv *= 1 - m
+                rv += m * var * (n / (n - 1) if n > 1 else 1.0)  # the unbiased variance
+                running_var._bump()
+    return out
+
+
+class _LayerNorm(Function):
+    """Layer normalisation over the last k dims, on an (M, D) view of x."""
+
+    _node_name = "NativeLayerNormBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, b, k, eps):
+        d = int(np.prod(x.shape[x.ndim - k:]))
+        x2 = x.reshape(-1, d)
+        mean = x2.mean(axis=1)
+        xc = x2 - mean[:, None]
+        var = np.einsum("md,md->m", xc, xc) / d
+        invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+        out = xc
+        out *= invstd[:, None]
+        if w is not None:
+            out *= w.reshape(-1)
+        if b is not None:
+            out += b.reshape(-1)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, w)
+            ctx.meta = (mean, invstd, k, eps)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        mean, invstd, k, _ = ctx.meta
+        ni = ctx.needs_input_grad
+        if isinstance(grad, Tensor):
+            return _LayerNorm._backward_graph(ctx, grad, x, w)
+        d = int(np.prod(x.shape[x.ndim - k:]))
+        g2 = grad.reshape(-1, d)
+        xhat = x.reshape(-1, d) - mean[:, None]
+        xhat *= invstd[:, None]
+        gx = gw = gb = None
+        if ni[0]:
+            gh = g2 if w is None else g2 * w.reshape(-1)
+            gx = xhat * (np.einsum("md,md->m", gh, xhat) / -d)[:, None]
+            gx += gh
+            gx -= gh.mean(axis=1, keepdims=True)
+            gx *= invstd[:, None]
+            gx = gx.reshape(x.shape)
+        if ni[1]:
+            gw = np.einsum("md,md->d", g2, xhat).reshape(w.shape)
+        if ni[2]:
+            gb = g2.sum(axis=0).reshape(w.shape if w is not None else x.shape[x.ndim - k:])
+        return gx, gw, gb, None, None
+
+    @staticmethod
+    def _backward_graph(ctx, grad, x, w):
+        """create_graph=True: the same formulas on Tensors, statistics rebuilt from x."""
+        _, _, k, eps = ctx.meta
+        ni = ctx.needs_input_grad
+        axes = tuple(range(x.ndim - k, x.ndim))
+        lead = tuple(range(x.ndim - k))
+        xc = x - x.mean(axes, keepdim=True)
+        inv = ((xc * xc).mean(axes, keepdim=True) + eps).rsqrt()
+        xhat = xc * inv
+        gx = gw = gb = None
+        if ni[0]:
+            gh = grad if w is None else grad * w
+            gx = (gh - gh.mean(axes, keepdim=True)
+                  - xhat * (gh * xhat).mean(axes, keepdim=True)) * inv
+        if ni[1]:
+            gw = (grad * xhat).sum(lead) if lead else grad * xhat
+        if ni[2]:
+            gb = grad.sum(lead) if lead else grad
+        return gx, gw, gb, None, None
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` dims, then scale and shift."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    ns = tuple(int(s) for s in normalized_shape)
+    shape = input._data.shape
+    k = len(ns)
+    if k == 0 or shape[len(shape) - k:] != ns or len(shape) < k:
+        raise RuntimeError(f"Given normalized_shape={list(ns)}, expected input with shape "
+                           f"[*, {', '.join(str(s) for s in ns)}], but got input of size"
+                           f"{list(shape)}")
+    if weight is not None and weight._data.shape != ns:
+        raise RuntimeError(f"Expected weight to be of same shape as normalized_shape, but got "
+                           f"weight of shape {list(weight._data.shape)} and normalized_shape = "
+                           f"{list(ns)}")
+    if bias is not None and bias._data.shape != ns:
+        raise RuntimeError(f"Expected bias to be of same shape as normalized_shape, but got "
+                           f"bias of shape {list(bias._data.shape)} and normalized_shape = "
+                           f"{list(ns)}")
+    return _LayerNorm.apply(input, weight, bias, k, eps)
+
+
+def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the trailing ``normalized_shape`` dims, times weight."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    ns = tuple(int(s) for s in normalized_shape)
+    shape = input._data.shape
+    if len(shape) < len(ns) or shape[len(shape) - len(ns):] != ns:
+        raise RuntimeError(f"Given normalized_shape={list(ns)}, expected input with shape "
+                           f"[*, {', '.join(str(s) for s in ns)}], but got input of size"
+                           f"{list(shape)}")
+    if eps is None:
+        eps = float(np.finfo(input._data.dtype).eps)
+    dims = tuple(range(-len(ns), 0))
+    out = input * (input * input).mean(dims, keepdim=True).add(eps).rsqrt()
+    return out if weight is None else out * weight
+
+
+class _GroupNorm(Function):
+    """Group normalisation: statistics over (C/G, *) per sample and group."""
+
+    _node_name = "NativeGroupNormBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, b, g, eps):
+        n, c = x.shape[:2]
+        xg = x.reshape(n, g, -1)
+        mean = xg.mean(axis=2)
+        xc = xg - mean[:, :, None]
+        var = np.einsum("ngl,ngl->ng", xc, xc) / xg.shape[2]
+        invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+        out = xc
+        out *= invstd[:, :, None]
+        out = out.reshape(n, c, -1)
+        if w is not None:
+            out *= w[:, None]
+        if b is not None:
+            out += b[:, None]
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, w)
+            ctx.meta = (mean, invstd, g, eps)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        mean, invstd, g, _ = ctx.meta
+        ni = ctx.needs_input_grad
+        if isinstance(grad, Tensor):
+            return _GroupNorm._backward_graph(ctx, grad, x, w)
+        n, c = x.shape[:2]
+        xhat = x.reshape(n, g, -1) - mean[:, :, None]
+        xhat *= invstd[:, :, None]
+        g3 = grad.reshape(n, c, -1)
+        gx = gw = gb = None
+        if ni[0]:
+            gh = g3 if w is None else g3 * w[:, None]
+            ghg = gh.reshape(n, g, -1)
+            gx = xhat * (np.einsum("ngl,ngl->ng", ghg, xhat) / -xhat.shape[2])[:, :, None]
+            gx += ghg
+            gx -= ghg.mean(axis=2, keepdims=True)
+            gx *= invstd[:, :, None]
+            gx = gx.reshape(x.shape)
+        if ni[1]:
+            gw = np.einsum("ncl,ncl->c", g3, xhat.reshape(n, c, -1))
+        if ni[2]:
+            gb = g3.sum(axis=(0, 2))
+        return gx, gw, gb, None, None
+
+    @staticmethod
+    def _backward_graph(ctx, grad, x, w):
+        """create_graph=True: the same formulas on Tensors, statistics rebuilt from x."""
+        _, _, g, eps = ctx.meta
+        ni = ctx.needs_input_grad
+        n, c = x.shape[:2]
+        cshape = (1, c) + (1,) * (x.ndim - 2)
+        axes = (0,) + tuple(range(2, x.ndim))
+        xg = x.reshape(n, g, -1)
+        xc = xg - xg.mean(2, keepdim=True)
+        inv = ((xc * xc).mean(2, keepdim=True) + eps).rsqrt()
+        xhg = xc * inv
+        gx = gw = gb = None
+        if ni[0]:
+            gh = grad if w is None else grad * w.reshape(cshape)
+            ghg = gh.reshape(n, g, -1)
+            gx = ((ghg - ghg.mean(2, keepdim=True) - xhg * (ghg * xhg).mean(2, keepdim=True))
+                  * inv).reshape(x.shape)
+        if ni[1]:
+            gw = (grad * xhg.reshape(x.shape)).sum(axes)
+        if ni[2]:
+            gb = grad.sum(axes)
+        return gx, gw, gb, None, None
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over groups of channels (and spatial dims) per sample."""
+    x = input._data
+    if x.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {x.ndim}")
+    n, c = x.shape[:2]
+    if c % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, "
+                           f"but got input of shape {list(x.shape)} and num_groups={num_groups}")
+    _verify_batch_size([n * c // num_groups, num_groups] + list(x.shape[2:]))
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and (t._data.ndim != 1 or t._data.size != c):
+            raise RuntimeError(f"Expected {name} to be a vector of size equal to the number of "
+                               f"channels in input, but got {name} of shape "
+                               f"{list(t._data.shape)} and input of shape {list(x.shape)}")
+    return _GroupNorm.apply(input, weight, bias, num_groups, eps)
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None,
+                  running_var: Tensor | None = None, weight: Tensor | None = None,
+                  bias: Tensor | None = None, use_input_stats: bool = True, momentum: float = 0.1,
+                  eps: float = 1e-5) -> Tensor:
+    """Normalise each channel of each sample over its spatial dims."""
+    shape = input._data.shape
+    if use_input_stats:
+        prod = 1
+        for s in shape[2:]:
+            prod *= s
+        if prod == 1:
+            from .._device import Size
+
+            raise ValueError(f"Expected more than 1 spatial element when training, got input "
+                             f"size {Size(shape)}")
+    n, c = shape[:2]
+    # PyTorch's trick: batch norm of a (1, N*C, *) view, running stats averaged over the batch
+    rm = None if running_mean is None else running_mean.repeat(n)
+    rv = None if running_var is None else running_var.repeat(n)
+    w = None if weight is None else weight.repeat(n)
+    b = None if bias is None else bias.repeat(n)
+    out = batch_norm(input.reshape(1, n * c, *shape[2:]), rm, rv, w, b, use_input_stats,
+                     momentum, eps)
+    if use_input_stats:
+        with grad_mode.no_grad():
+            if running_mean is not None:
+                running_mean.copy_(rm.view(n, c).mean(0))
+            if running_var is not None:
+                running_var.copy_(rv.view(n, c).mean(0))
+    return out.view(*shape)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """Normalise each element by the sum of squares of ``size`` neighbouring channels."""
+    dim = input.dim()
+    if dim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality                          input "
+                         f"(got {dim} dimensions)")
+    if input.numel() == 0:
+        return input
+    div = input.mul(input)
+    sizes = input.size()
+    div = div.reshape(sizes[0], 1, sizes[1], -1)
+    div = pad(div, (0, 0, size // 2, (size - 1) // 2))
+    div = avg_pool2d(div, (size, 1), stride=1).squeeze(1).reshape(sizes)
+    div = div.mul(alpha).add(k).pow(beta)
+    return input / div
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
+              out: Tensor | None = None) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim``."""
+    denom = input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
+    if out is None:
+        return input / denom
+    from .. import div
+
+    return div(input, denom, out=out)
+
+
+# ---- embedding ----------------------------------------------------------------------------------------
+
+
+class _Embedding(Function):
+    _node_name = "EmbeddingBackward0"
+
+    @staticmethod
+    def forward(ctx, w, idx, padding_idx, scale_grad_by_freq):
+        ctx.save_for_backward(idx)
+        ctx.meta = (w.shape, padding_idx, scale_grad_by_freq)
+        return w[idx]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        wshape, padding_idx, by_freq = ctx.meta
+        flat = idx.reshape(-1)
+        keep = flat != padding_idx if padding_idx is not None and padding_idx >= 0 else None
+        if isinstance(grad, Tensor):  # create_graph: an index_add, which is differentiable
+            from .. import zeros
+
+            g = grad.reshape(-1, wshape[1])
+            if by_freq:
+                counts = np.bincount(flat, minlength=wshape[0])
+                g = g / _t(counts[flat][:, None].astype(grad._data.dtype))
+            if keep is not None:  # the padding row is never trained
+                g = g * _t(keep[:, None].astype(grad._data.dtype))
+            gw = zeros(*wshape, dtype=grad.dtype).index_add(0, _t(flat), g)
+            return gw, None, None, None
+        g = grad.reshape(-1, wshape[1])
+        if by_freq:
+            counts = np.bincount(flat, minlength=wshape[0])
+            g = g / counts[flat][:, None].astype(g.dtype)
+        if keep is not None:  # the padding row is never trained
+            flat, g = flat[keep], g[keep]
+        # sum the rows of equal index: sort once, then one reduceat (faster than np.add.at)
+        order = np.argsort(flat, kind="stable")
+        sidx = flat[order]
+        gw = np.zeros(wshape, grad.dtype)
+        if sidx.size:
+            starts = np.flatnonzero(np.concatenate(([True], sidx[1:] != sidx[:-1])))
+            gw[sidx[starts]] = np.add.reduceat(g[order], starts, axis=0)
+        return gw, None, None, None
+
+
+def _check_indices(input, op):
+    if input._data.dtype not in (np.int64, np.int32):
+        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following "
+                           f"scalar types: Long, Int; but got {input.type()} instead (while "
+                           f"checking arguments for {op})")
+
+
+def _embedding_renorm_(weight, idx, max_norm, norm_type):
+    rows = np.unique(idx)
+    w = weight._data
+    norms = np.linalg.norm(w[rows], ord=norm_type, axis=1)
+    big = norms > max_norm
+    if big.any():
+        scale = max_norm / (norms[big] + 1e-7)
+        w[rows[big]] *= scale[:, None].astype(w.dtype)
+        weight._bump()
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
+              max_norm: float | None = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` selected by the integer ``input``."""
+    n = weight._data.shape[0]
+    if padding_idx is not None:
+        if padding_idx > 0:
+            if padding_idx >= n:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+        elif padding_idx < 0:
+            if padding_idx < -n:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            padding_idx = n + padding_idx
+    _check_indices(input, "embedding")
+    idx = input._data
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError("index out of range in self")
+    if max_norm is not None:
+        with grad_mode.no_grad():
+            _embedding_renorm_(weight, idx, max_norm, norm_type)
+    return _Embedding.apply(weight, idx, padding_idx, scale_grad_by_freq)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding with a trailing dim of size num_classes."""
+    x = tensor._data
+    if x.dtype != np.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1:
+        if x.size == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(x.max()) + 1
+    if x.size:
+        if x.min() < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if x.max() >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    out = (x[..., None] == np.arange(num_classes)).astype(np.int64)
+    return _make(out, False, None, 0)
+
+
+# ---- distances ----------------------------------------------------------------------------------------
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last dim."""
+    nd = max(x1.dim(), x2.dim())
+    return (x1 - x2 + eps).norm(p, max(nd - 1, 0), keepdim=keepdim)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Sum over ``dim`` of (x1/max(||x1||, eps)) * (x2/max(||x2||, eps))."""
+    n1 = x1.norm(2, dim, keepdim=True)
+    n2 = x2.norm(2, dim, keepdim=True)
+    with grad_mode.no_grad():  # as PyTorch: the clamp does not enter the gradient
+        n1._data = np.maximum(n1._data, eps).astype(n1._data.dtype, copy=False)
+        n2._data = np.maximum(n2._data, eps).astype(n2._data.dtype, copy=False)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def pdist(input: Tensor, p: float = 2) -> Tensor:
+    """Distances between all pairs of rows (the upper triangle, flattened)."""
+    n = input.size(0)
+    i, j = np.triu_indices(n, 1)
+    from .. import tensor as _tensor
+
+    return (input[_tensor(i)] - input[_tensor(j)]).norm(p, 1)
+
+
+# ---- losses -------------------------------------------------------------------------------------------
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+            weight: Tensor | None = None) -> Tensor:
+    """Mean/sum of |input - target|."""
+    _size_warning(input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    err = (input - target).abs()
+    if weight is not None:
+        if weight._data.shape != input._data.shape:
+            raise ValueError("Weights and input must have the same size.")
+        err = err * weight
+        if reduction == "mean":
+            return err.sum() / weight.sum()
+    return _apply_reduction(err, reduction)
+
+
+class _MseLoss(Function):
+    _node_name = "MseLossBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b, reduction):
+        d = a - b
+        ctx.save_for_backward(a, b)
+        ctx.meta = (reduction, d.size)
+        return _np_reduce(d * d, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        reduction, n = ctx.meta
+        g = _np_reduce_grad(grad, reduction, n) * 2 * (a - b)
+        return g, -g, None
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Mean/sum of (input - target)^2."""
+    _size_warning(input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    if weight is not None:
+        if weight._data.shape != input._data.shape:
+            raise ValueError("Weights and input must have the same size.")
+        sq = (input - target) ** 2 * weight
+        if reduction == "mean":
+            return sq.sum() / weight.sum()
+        return _apply_reduction(sq, reduction)
+    if input._data.dtype != target._data.dtype:
+        a, b = _float_pair(input, target)
+        input, target = _cast_like(input, a), _cast_like(target, b)
+    return _MseLoss.apply(input, target, reduction)
+
+
+def _cast_like(t, arr):
+    if t._data.dtype == arr.dtype:
+        return t
+    return t.to(_dtype.from_numpy_dtype(arr.dtype))
+
+
+class _SmoothL1Loss(Function):
+    _node_name = "SmoothL1LossBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b, reduction, beta, huber):
+        d = a - b
+        ad = np.abs(d)
+        if huber:  # delta * (|d| - delta/2) above delta
+            loss = np.where(ad < beta, 0.5 * d * d, beta * (ad - 0.5 * beta))
+        else:
+            loss = np.where(ad < beta, 0.5 * d * d / beta, ad - 0.5 * beta)
+        ctx.save_for_backward(a, b)
+        ctx.meta = (reduction, beta, huber, d.size)
+        return _np_reduce(loss.astype(d.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        reduction, beta, huber, n = ctx.meta
+        d = a - b
+        if huber:
+            dd = np.clip(d, -beta, beta)
+        else:
+            dd = np.where(np.abs(d) < beta, d / beta, np.sign(d))
+        g = _np_reduce_grad(grad, reduction, n) * dd
+        return g, -g, None, None, None
+
+
+class _HuberLoss(_SmoothL1Loss):
+    _node_name = "HuberLossBackward0"
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - beta/2."""
+    _size_warning(input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    if beta == 0.0:
+        return l1_loss(input, target, reduction=reduction)
+    return _SmoothL1Loss.apply(input, target, reduction, beta, False)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta/2)."""
+    _size_warning(input, target)
+    reduction = _reduction(None, None, reduction)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    if weight is None:
+        return _HuberLoss.apply(input, target, reduction, delta, True)
+    if weight._data.shape != input._data.shape:
+        raise ValueError("Weights and input must have the same size.")
+    return _apply_reduction(_HuberLoss.apply(input, target, "none", delta, True) * weight,
+                            reduction)
+
+
+class _SoftMarginLoss(Function):
+    _node_name = "SoftMarginLossBackward0"
+
+    @staticmethod
+    def forward(ctx, x, y, reduction):
+        z = -y * x
+        ctx.save_for_backward(x, y)
+        ctx.meta = (reduction, z.size)
+        return _np_reduce(_softplus_np(z), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        reduction, n = ctx.meta
+        g = _np_reduce_grad(grad, reduction, n) * _sigmoid_np(-y * x)
+        return -y * g, -x * g, None
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-y x)), for targets y in {1, -1}."""
+    reduction = _reduction(size_average, reduce, reduction)
+    return _SoftMarginLoss.apply(input, target, reduction)
+
+
+class _BinaryCrossEntropy(Function):
+    _node_name = "BinaryCrossEntropyBackward0"
+
+    @staticmethod
+    def forward(ctx, x, t, w, reduction):
+        # PyTorch clamps the logs at -100 so that x = 0 or 1 gives a finite loss
+        with np.errstate(divide="ignore"):
+            log_x = np.maximum(np.log(x), -100)
+            log_1mx = np.maximum(np.log1p(-x), -100)
+        loss = -(t * log_x + (1 - t) * log_1mx)
+        if w is not None:
+            loss = loss * w
+        ctx.save_for_backward(x, t, w)
+        ctx.meta = (reduction, x.size)
+        return _np_reduce(loss.astype(x.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t, w = ctx.saved_tensors
+        reduction, n = ctx.meta
+        g = _np_reduce_grad(grad, reduction, n)
+        if w is not None:
+            g = g * w
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            gx = g * (x - t) / np.maximum((1 - x) * x, 1e-12)
+        if ctx.needs_input_grad[1]:
+            with np.errstate(divide="ignore"):
+                gt = g * (np.maximum(np.log1p(-x), -100) - np.maximum(np.log(x), -100))
+        return gx, gt, None, None
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """-(t log x + (1 - t) log(1 - x)), logs clamped at -100."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if target._data.shape != input._data.shape:
+        raise ValueError(f"Using a target size ({target.size()}) that is different to the input "
+                         f"size ({input.size()}) is deprecated. Please ensure they have the same "
+                         "size.")
+    x = input._data
+    if x.size and ((x < 0).any() or (x > 1).any()):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    if weight is not None:
+        weight = weight.expand(*np.broadcast_shapes(target._data.shape, weight._data.shape))
+    return _BinaryCrossEntropy.apply(input, target, weight, reduction)
+
+
+class _BinaryCrossEntropyWithLogits(Function):
+    _node_name = "BinaryCrossEntropyWithLogitsBackward0"
+
+    @staticmethod
+    def forward(ctx, x, t, w, pw, reduction):
+        # (1 - t) x + (1 + (pw - 1) t) * log(1 + exp(-x)), stable for any x
+        sp = _softplus_np(-x)
+        if pw is None:
+            loss = (1 - t) * x + sp
+        else:
+            loss = (1 - t) * x + (1 + (pw - 1) * t) * sp
+        if w is not None:
+            loss = loss * w
+        ctx.save_for_backward(x, t, w, pw)
+        ctx.meta = (reduction, loss.size)
+        return _np_reduce(loss.astype(x.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t, w, pw = ctx.saved_tensors
+        ni = ctx.needs_input_grad
+        reduction, n = ctx.meta
+        g = _np_reduce_grad(grad, reduction, n)
+        if w is not None:
+            g = g * w
+        s = _sigmoid_np(x)
+        gx = gt = gpw = None
+        if pw is None:
+            if ni[0]:
+                gx = g * (s - t)
+            if ni[1]:
+                gt = -g * x
+        else:
+            lw = 1 + (pw - 1) * t
+            if ni[0]:
+                gx = g * (lw * s - pw * t)
+            if ni[1]:
+                gt = g * ((pw - 1) * _softplus_np(-x) - x)
+            if ni[3]:
+                gpw = g * t * _softplus_np(-x)
+        return gx, gt, None, gpw, None
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     size_average=None, reduce=None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """BCE of sigmoid(input), computed stably from the logits; pos_weight weighs positives."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if target._data.shape != input._data.shape:
+        raise ValueError(f"Target size ({target.size()}) must be the same as input size "
+                         f"({input.size()})")
+    return _BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """Pointwise KL divergence target * (log target - input), input given as log-probabilities."""
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, "mean")
+    else:
+        if reduction == "mean":
+            warnings.warn(
+                "reduction: 'mean' divides the total loss by both the batch size and the support "
+                "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+                "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+                "major release.", stacklevel=2)
+        if reduction != "batchmean":
+            reduction = _reduction(None, None, reduction)
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        loss = _xlogy_self(target) - target * input
+    if reduction == "batchmean":
+        out = loss.sum()
+        return out / input.size(0) if input.dim() != 0 else out
+    return _apply_reduction(loss, reduction)
+
+
+def _xlogy_self(t):
+    """t * log(t) with 0 log 0 = 0."""
+    from .. import where
+
+    safe = where(t > 0, t, _t(np.ones((), t._data.dtype)))
+    return where(t > 0, t * safe.log(), _t(np.zeros((), t._data.dtype)))
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
+                     size_average=None, eps: float = 1e-8, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """exp(x) - t x (log_input) or x - t log(x + eps), plus Stirling's term if full."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + eps).log()
+    if full:
+
+        t = target._data
+        st = t * np.log(np.where(t > 1, t, 1)) - t + 0.5 * np.log(2 * math.pi * np.where(t > 1, t, 1))
+        st = np.where(t > 1, st, 0).astype(loss._data.dtype, copy=False)
+        loss = loss + _t(st)
+    return _apply_reduction(loss, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean") -> Tensor:
+    """0.5 (log var + (input - target)^2 / var), var clamped at eps."""
+    if isinstance(var, float):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var = _t(np.full(input._data.shape, var, input._data.dtype))
+    elif bool((var._data < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    if var._data.shape != input._data.shape:
+        if input._data.shape[:-1] == var._data.shape:
+            var = var.unsqueeze(-1)
+        elif input.dim() == var.dim() and sum(
+                y for x, y in zip(input._data.shape, var._data.shape) if x != y) == 1:
+            pass
+        else:
+            raise ValueError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not valid")
+    var = var.clone()
+    with grad_mode.no_grad():
+        var.clamp_(min=eps)
+    loss = 0.5 * (var.log() + (input - target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _apply_reduction(loss, reduction)
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0,
+                        size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, -y (x1 - x2) + margin)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if input1.dim() != input2.dim() or input1.dim() != target.dim():
+        raise RuntimeError(
+            f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+            f"input1: {input1.size()}, input2: {input2.size()}, target: {target.size()} ")
+    return _apply_reduction((-target * (input1 - input2) + margin).clamp_min(0), reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None,
+                         reduce=None, reduction: str = "mean") -> Tensor:
+    """x where y == 1, max(0, margin - x) where y == -1."""
+    from .. import where
+
+    reduction = _reduction(size_average, reduce, reduction)
+    zero = _t(np.zeros((), input._data.dtype))
+    margin_clamp = (margin - input).clamp_min(0)
+    out = where(target != 1, margin_clamp, zero) + where(target != -1, input, zero)
+    return _apply_reduction(out, reduction)
+
+
+class _MultiMarginLoss(Function):
+    _node_name = "MultiMarginLossBackward0"
+
+    @staticmethod
+    def forward(ctx, x, y, p, margin, w, reduction):
+        x2 = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+        n, c = x2.shape
+        rows = np.arange(n)
+        xy = x2[rows, y.reshape(-1)][:, None]
+        z = margin - xy + x2
+        active = z > 0
+        active[rows, y.reshape(-1)] = False  # the target class does not compete with itself
+        zp = np.where(active, z, 0)
+        per = zp if p == 1 else zp * zp
+        if w is not None:
+            per = per * w[y.reshape(-1)][:, None]
+        loss = (per.sum(1) / c).astype(x.dtype, copy=False)
+        ctx.save_for_backward(x2, y)
+        ctx.meta = (p, w, active, zp, reduction, x.shape)
+        loss = loss.reshape(x.shape[:-1]) if x.ndim > 1 else loss.reshape(())
+        return _np_reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _no_double_backward(ctx, grad)
+        x2, y = ctx.saved_tensors
+        p, w, active, zp, reduction, xshape = ctx.meta
+        n, c = x2.shape
+        rows = np.arange(n)
+        g = np.broadcast_to(_np_reduce_grad(grad, reduction, n), (n,)).reshape(n, 1) / c
+        d = (active * 1.0 if p == 1 else 2 * zp).astype(x2.dtype, copy=False)
+        if w is not None:
+            d = d * w[y.reshape(-1)][:, None]
+        gx = d * g
+        gx[rows, y.reshape(-1)] = -gx.sum(1)
+        return gx.reshape(xshape), None, None, None, None, None
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
+                      weight: Tensor | None = None, size_average=None, reduce=None,
+                      reduction: str = "mean") -> Tensor:
+    """sum_{i != y} max(0, margin - x[y] + x[i])^p / C (multi-class hinge)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if p != 1 and p != 2:
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.dim() != 1:
+        raise ValueError("weight must be one-dimensional")
+    c = input._data.shape[-1] if input.dim() else 1
+    y = target._data
+    if y.size and (y.min() < 0 or y.max() >= c):
+        raise RuntimeError("target out of range")
+    return _MultiMarginLoss.apply(input, y, p, margin,
+                                  None if weight is None else weight._data, reduction)
+
+
+class _MultilabelMarginLoss(Function):
+    _node_name = "MultilabelMarginLossBackward0"
+
+    @staticmethod
+    def forward(ctx, x, y, reduction):
+        x2 = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+        y2 = y.reshape(x2.shape)
+        n, c = x2.shape
+        # targets are the labels before the first -1 of each row
+        valid = np.cumprod(y2 >= 0, axis=1).astype(bool)
+        is_target = np.zeros((n, c), bool)
+        rr, cc = np.nonzero(valid)
+        is_target[rr, y2[rr, cc]] = True
+        # z[n, j, i] = 1 - (x[y_j] - x[i]) for target j and non-target i
+        z = 1 - x2[:, :, None] + x2[:, None, :]
+        pair = is_target[:, :, None] & ~is_target[:, None, :]
+        active = pair & (z > 0)
+        loss = (np.where(active, z, 0).sum((1, 2)) / c).astype(x.dtype, copy=False)
+        ctx.save_for_backward(active)
+        ctx.meta = (reduction, x.shape, c)
+        loss = loss.reshape(x.shape[:-1]) if x.ndim > 1 else loss.reshape(())
+        return _np_reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _no_double_backward(ctx, grad)
+        (active,) = ctx.saved_tensors
+        reduction, xshape, c = ctx.meta
+        n = active.shape[0]
+        g = np.broadcast_to(_np_reduce_grad(grad, reduction, n), (n,)).reshape(n, 1) / c
+        a = active.astype(g.dtype)
+        gx = (a.sum(1) - a.sum(2)) * g  # +1 for each non-target i, -1 for each target j
+        return gx.reshape(xshape), None, None
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                           reduction: str = "mean") -> Tensor:
+    """Multi-label hinge loss; target rows list class indices, ended by -1."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if target._data.shape != input._data.shape:
+        raise RuntimeError(f"inconsistent target size: {list(target._data.shape)} for input of "
+                           f"size: {list(input._data.shape)}")
+    y = target._data
+    c = input._data.shape[-1] if input.dim() else 1
+    if y.size and y.max() >= c:
+        raise RuntimeError("target out of range")
+    return _MultilabelMarginLoss.apply(input, y, reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """Per-class logistic loss averaged over the classes."""
+    reduction = _reduction(size_average, reduce, reduction)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    class_dim = input.dim() - 1
+    c = input.size(class_dim)
+    loss = loss.sum(dim=class_dim) / c
+    return _apply_reduction(loss, reduction)
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0,
+                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where y == 1, max(0, cos(x1, x2) - margin) where y == -1."""
+    from .. import where
+
+    reduction = _reduction(size_average, reduce, reduction)
+    nd = input1.dim()
+    if input1._data.shape != input2._data.shape:
+        raise RuntimeError(f"cosine_embedding_loss: Input1 and Input2 must have the same shape, "
+                           f"but got Input1: {list(input1._data.shape)} and Input2: "
+                           f"{list(input2._data.shape)}")
+    if nd not in (1, 2):
+        raise RuntimeError(f"cosine_embedding_loss: 1D or 2D target tensor expected, multi-target "
+                           f"not supported, but got {nd}D input")
+    dim = nd - 1
+    eps = 1e-12
+    prod_sum = (input1 * input2).sum(dim)
+    mag1 = (input1 * input1).sum(dim) + eps
+    mag2 = (input2 * input2).sum(dim) + eps
+    cos = prod_sum / (mag1 * mag2).sqrt()
+    zero = _t(np.zeros((), cos._data.dtype))
+    out = where(target == 1, 1 - cos, zero) + where(target == -1, (cos - margin).clamp_min(0), zero)
+    return _apply_reduction(out, reduction)
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0,
+                        p: float = 2, eps: float = 1e-6, swap: bool = False, size_average=None,
+                        reduce=None, reduction: str = "mean") -> Tensor:
+    """max(d(a, p) - d(a, n) + margin, 0) with d the pairwise p-norm distance."""
+    from .. import minimum
+
+    reduction = _reduction(size_average, reduce, reduction)
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    a_dim, p_dim, n_dim = anchor.dim(), positive.dim(), negative.dim()
+    if not (a_dim == p_dim and p_dim == n_dim):
+        raise RuntimeError(
+            f"The anchor, positive, and negative tensors are expected to have the same number of "
+            f"dimensions, but got: anchor {a_dim}D, positive {p_dim}D, and negative {n_dim}D "
+            "inputs")
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return _apply_reduction((margin + d_pos - d_neg).clamp_min(0), reduction)
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:
+    """Triplet loss with a custom distance function (pairwise_distance by default)."""
+    from .. import minimum
+
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    a_dim, p_dim, n_dim = anchor.ndim, positive.ndim, negative.ndim
+    if not (a_dim == p_dim and p_dim == n_dim):
+        raise RuntimeError(
+            f"The anchor, positive, and negative tensors are expected to have the same number of "
+            f"dimensions, but got: anchor {a_dim}D, positive {p_dim}D, and negative {n_dim}D "
+            "inputs")
+    if distance_function is None:
+        distance_function = pairwise_distance
+    d_pos = distance_function(anchor, positive)
+    d_neg = distance_function(anchor, negative)
+    if swap:
+        d_neg = minimum(d_neg, distance_function(positive, negative))
+    return _apply_reduction((margin + d_pos - d_neg).clamp_min(0), reduction)
+
+
+# ---- CTC ------------------------------------------------------------------------------------------------
+
+
+def _lse3(a, b, c):
+    """log(exp a + exp b + exp c), elementwise, with -inf handled."""
+    m = np.maximum(np.maximum(a, b), c)
+    ms = np.where(np.isneginf(m), 0, m)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(a - ms) + np.exp(b - ms) + np.exp(c - ms)) + ms
+
+
+class _CtcLoss(Function):
+    """The negative log-likelihood of each target under CTC, by the alpha-beta recursion.
+
+    Vectorised over the batch and the extended label sequence (blank, l1, blank, l2, ...,
+    blank); the loop runs over time. Computed in float64 and cast back. The gradient is
+    PyTorch's: exp(lp) - posterior, which is the true gradient once it goes through the
+    log_softmax that produced ``log_probs``.
+    """
+
+    _node_name = "CtcLossBackward0"
+
+    @staticmethod
+    def forward(ctx, lp, tg, il, tl, blank, zero_infinity):
+        dt = lp.dtype
+        lp = lp.astype(np.float64)
+        T, N, _ = lp.shape
+        S = tg.shape[1]
+        L = 2 * S + 1
+        ext = np.full((N, L), blank, np.int64)
+        ext[:, 1::2] = tg
+        s_idx = np.arange(L)
+        valid = s_idx[None, :] < (2 * tl + 1)[:, None]
+        prev2 = np.concatenate([np.full((N, 2), blank), ext[:, :-2]], axis=1)
+        skip = (s_idx[None, :] >= 2) & (ext != blank) & (ext != prev2)
+        lpe = lp[:, np.arange(N)[:, None], ext]  # (T, N, L): log-prob of each extended label
+        ninf = -np.inf
+        alpha = np.full((T, N, L), ninf)
+        alpha[0, :, 0] = lpe[0, :, 0]
+        if L > 1:
+            alpha[0, :, 1] = np.where(tl > 0, lpe[0, :, 1], ninf)
+        pad1 = np.full((N, 1), ninf)
+        pad2 = np.full((N, 2), ninf)
+        for t in range(1, T):
+            a = alpha[t - 1]
+            a1 = np.concatenate([pad1, a[:, :-1]], axis=1)
+            a2 = np.where(skip, np.concatenate([pad2, a[:, :-2]], axis=1), ninf)
+            alpha[t] = np.where(valid, _lse3(a, a1, a2) + lpe[t], ninf)
+        rows = np.arange(N)
+        last = alpha[il - 1, rows]  # (N, L) at each sample's last frame
+        end1 = last[rows, 2 * tl]
+        end2 = np.where(tl > 0, last[rows, np.maximum(2 * tl - 1, 0)], ninf)
+        nll = -np.logaddexp(end1, end2)
+        ctx.save_for_backward(lp, lpe, alpha, nll)
+        ctx.meta = (ext, skip, valid, il, tl, blank, zero_infinity, dt)
+        out = nll
+        if zero_infinity:
+            out = np.where(np.isinf(nll), 0.0, nll)
+        return out.astype(dt)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _no_double_backward(ctx, grad)
+        lp, lpe, alpha, nll = ctx.saved_tensors
+        ext, skip, valid, il, tl, _, zero_infinity, dt = ctx.meta
+        T, N, C = lp.shape
+        L = ext.shape[1]
+        ninf = -np.inf
+        rows = np.arange(N)
+        beta = np.full((T, N, L), ninf)
+        skip_next = np.concatenate([skip[:, 2:], np.zeros((N, 2), bool)], axis=1)
+        pad1 = np.full((N, 1), ninf)
+        pad2 = np.full((N, 2), ninf)
+        init = np.full((N, L), ninf)
+        init[rows, 2 * tl] = 0.0
+        init[rows, np.maximum(2 * tl - 1, 0)] = np.where(tl > 0, 0.0, init[rows, np.maximum(2 * tl - 1, 0)])
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                b = beta[t + 1]
+                b1 = np.concatenate([b[:, 1:], pad1], axis=1)
+                b2 = np.where(skip_next, np.concatenate([b[:, 2:], pad2], axis=1), ninf)
+                rec = _lse3(b, b1, b2)
+            else:
+                rec = np.full((N, L), ninf)
+            start = (il - 1 == t)[:, None]
+            inside = (t < il - 1)[:, None] & valid
+            beta[t] = np.where(start, init, np.where(inside, rec, ninf)) + lpe[t]
+        # posterior mass of class c at (t, n): logsumexp over s with ext[n, s] == c of alpha+beta
+        ab = alpha + beta
+        shift = ab.max(axis=2, keepdims=True)
+        shift = np.where(np.isneginf(shift), 0, shift)
+        onehot = (ext[:, :, None] == np.arange(C)).astype(np.float64)  # (N, L, C)
+        mass = np.einsum("tnl,nlc->tnc", np.exp(ab - shift), onehot)
+        with np.errstate(divide="ignore"):
+            lcab = np.log(mass) + shift
+        g = np.exp(lp) - np.exp(lcab + nll[None, :, None] - lp)
+        live = np.arange(T)[:, None] < il[None, :]
+        g = np.where(live[:, :, None], g, 0.0)
+        g = g * np.asarray(grad, np.float64).reshape(1, N, 1)
+        if zero_infinity:  # an impossible alignment contributes neither loss nor gradient
+            g = np.where(np.isinf(nll).reshape(1, N, 1), 0.0, g)
+        return g.astype(dt), None, None, None, None, None
+
+
+def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, blank: int = 0,
+             reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
+    """Connectionist Temporal Classification loss; log_probs (T, N, C) from log_softmax."""
+    reduction = _reduction(None, None, reduction)
+    unbatched = log_probs.dim() == 2
+    lp_t = log_probs.unsqueeze(1) if unbatched else log_probs
+    il = np.asarray(input_lengths._data if isinstance(input_lengths, Tensor) else input_lengths,
+                    np.int64).reshape(-1)
+    tl = np.asarray(target_lengths._data if isinstance(target_lengths, Tensor) else target_lengths,
+                    np.int64).reshape(-1)
+    tgt = targets._data.astype(np.int64, copy=False)
+    if unbatched and tgt.ndim == 1 and tgt.size and tl.size == 1 and tgt.size >= tl[0]:
+        tgt = tgt[None, : max(int(tl[0]), tgt.size)]
+    T, N = lp_t._data.shape[:2]
+    if il.size != N:
+        raise RuntimeError(f"input_lengths must be of size batch_size, but got {il.size} and "
+                           f"batch_size {N}")
+    if tl.size != N:
+        raise RuntimeError(f"target_lengths must be of size batch_size, but got {tl.size} and "
+                           f"batch_size {N}")
+    for v in il:
+        if v > T:
+            raise RuntimeError(f"Expected input_lengths to have value at most {T}, but got value "
+                               f"{v} (while checking arguments for ctc_loss_allocate_outputs)")
+    smax = int(tl.max()) if tl.size else 0
+    if tgt.ndim == 2:
+        if tgt.shape[1] < smax:
+            raise RuntimeError(
+                f"Expected tensor to have size at least {smax} at dimension 1, but got size "
+                f"{tgt.shape[1]} for argument #2 'targets' (while checking arguments for "
+                "ctc_loss_allocate_outputs)")
+        padded = tgt[:, :smax]
+    else:  # the targets of all samples concatenated
+        offsets = np.cumsum(tl) - tl
+        j = np.arange(smax)
+        idx = offsets[:, None] + j[None, :]
+        ok = j[None, :] < tl[:, None]
+        padded = np.where(ok, tgt[np.clip(idx, 0, max(tgt.size - 1, 0))] if tgt.size else 0, blank)
+    ok = np.arange(smax)[None, :] < tl[:, None]
+    padded = np.where(ok, padded, blank).astype(np.int64)
+    nll = _CtcLoss.apply(lp_t, padded, il, tl, blank, zero_infinity)
+    if unbatched:
+        nll = nll.squeeze(0)
+    if reduction == "mean":
+        denom = _t(np.maximum(tl, 1).astype(nll._data.dtype).reshape(nll._data.shape))
+        return (nll / denom).mean()
+    return _apply_reduction(nll, reduction)
+
+
+# ---- kernels from ember/_ops/nn_ops.py ------------------------------------------------------------------
+
+# (the `x as x` form marks them as re-exports)
+from .._ops.nn_ops import (  # noqa: E402
+    adaptive_avg_pool1d as adaptive_avg_pool1d,
+    adaptive_avg_pool2d as adaptive_avg_pool2d,
+    adaptive_avg_pool3d as adaptive_avg_pool3d,
+    adaptive_max_pool1d as adaptive_max_pool1d,
+    adaptive_max_pool1d_with_indices as adaptive_max_pool1d_with_indices,
+    adaptive_max_pool2d as adaptive_max_pool2d,
+    adaptive_max_pool2d_with_indices as adaptive_max_pool2d_with_indices,
+    adaptive_max_pool3d as adaptive_max_pool3d,
+    avg_pool1d as avg_pool1d,
+    avg_pool2d as avg_pool2d,
+    avg_pool3d as avg_pool3d,
+    conv1d as conv1d,
+    conv2d as conv2d,
+    conv3d as conv3d,
+    conv_transpose1d as conv_transpose1d,
+    conv_transpose2d as conv_transpose2d,
+    conv_transpose3d as conv_transpose3d,
+    cross_entropy as cross_entropy,
+    fold as fold,
+    interpolate as interpolate,
+    log_softmax as log_softmax,
+    lp_pool1d as lp_pool1d,
+    lp_pool2d as lp_pool2d,
+    max_pool1d as max_pool1d,
+    max_pool1d_with_indices as max_pool1d_with_indices,
+    max_pool2d as max_pool2d,
+    max_pool2d_with_indices as max_pool2d_with_indices,
+    max_pool3d as max_pool3d,
+    max_unpool1d as max_unpool1d,
+    max_unpool2d as max_unpool2d,
+    nll_loss as nll_loss,
+    pad as pad,
+    softmax as softmax,
+    unfold as unfold,
+    upsample as upsample,
+    upsample_bilinear as upsample_bilinear,
+    upsample_nearest as upsample_nearest,
+)
