@@ -17,12 +17,14 @@ from ._dtype import (
     bool_ as bool,  # noqa: A004 - PyTorch's name
     double,
     dtype,
+    finfo,
     float,  # noqa: A004
     float16,
     float32,
     float64,
     get_default_dtype,
     half,
+    iinfo,
     int,  # noqa: A004
     int8,
     int16,

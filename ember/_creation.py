@@ -1,15 +1,25 @@
-"""Tensor creation: tensor, as_tensor, from_numpy, zeros/ones/full/empty, ranges, *_like."""
+"""Tensor creation: tensor, as_tensor, from_numpy, zeros/ones/full/empty, ranges, *_like.
+
+``arange``, ``linspace`` and ``logspace`` reproduce PyTorch's CPU kernels value for value
+(they are printed in the course material): the arithmetic is done in the kernel's
+accumulation type, in the kernel's order, with the fused multiply-adds its compiled code uses.
+"""
 from __future__ import annotations
 
+import builtins
 import math
 import warnings
 
 import numpy as np
 
 from . import _dtype
-from ._device import check_device
+from ._device import Size, check_device
+from ._dtype import finfo, iinfo
 from ._ops._util import shape_arg
-from ._tensor import Tensor, _make
+from ._tensor import Tensor, _make, register_methods
+
+_py_float, _py_int, _py_bool = builtins.float, builtins.int, builtins.bool
+# this module defines range() (PyTorch's deprecated one): use builtins.range inside it
 
 
 def _finish(data: np.ndarray, requires_grad: bool, device=None) -> Tensor:
@@ -17,74 +27,140 @@ def _finish(data: np.ndarray, requires_grad: bool, device=None) -> Tensor:
         check_device(device)
     t = _make(data, False, None, 0)
     if requires_grad:
-        t.requires_grad_(True)
+        if data.dtype.kind != "f":
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require "
+                               "gradients")
+        t._requires_grad = True
     return t
 
 
+# ---- tensor(), as_tensor(): dtype inference as PyTorch's -----------------------------------------
 def _infer_array(data, dtype=None) -> np.ndarray:
-    """Data -> ndarray with PyTorch's dtype inference for Python values."""
+    """Data -> ndarray with PyTorch's dtype inference (Python floats give the default dtype)."""
     if isinstance(data, Tensor):
         arr = data._data
         return arr if dtype is None else arr.astype(_dtype.to_dtype(dtype).np)
     if isinstance(data, np.ndarray):
         _dtype.from_numpy_dtype(data.dtype)  # rejects object/str/complex arrays clearly
         return data if dtype is None else data.astype(_dtype.to_dtype(dtype).np)
-    python_values = not isinstance(data, np.generic)
-    if isinstance(data, (list, tuple)):
-        data = _unwrap_nested(data)
-    try:
+    if isinstance(data, np.generic):
         arr = np.asarray(data)
-    except (ValueError, OverflowError) as exc:
-        raise ValueError(f"could not create a tensor from {type(data).__name__}: {exc}") from None
-    if arr.dtype == object:
-        if isinstance(data, (list, tuple)) and _ragged(data):
-            raise ValueError(
-                f"expected sequence of length {len(data[0])} at dim 1 (got {_ragged(data)})")
-        raise TypeError(f"Could not infer dtype of {type(_first_leaf(data)).__name__}")
-    if arr.dtype.kind in "US":
+        _dtype.from_numpy_dtype(arr.dtype)
+        return arr if dtype is None else arr.astype(_dtype.to_dtype(dtype).np)
+    if data is None:
+        raise RuntimeError("Could not infer dtype of NoneType")
+    if isinstance(data, str):
         raise TypeError("new(): invalid data type 'str'")
-    if dtype is not None:
-        return arr.astype(_dtype.to_dtype(dtype).np, copy=False)
-    if python_values and arr.dtype == np.float64 and not _has_float64_arrays(data):
-        return arr.astype(_dtype.get_default_dtype().np)
-    if arr.dtype.kind == "c":
-        raise TypeError("ember does not support complex tensors")
-    if arr.dtype.kind == "u" and arr.dtype != np.uint8 or arr.dtype == np.uint64:
-        return arr.astype(np.int64)
+    if isinstance(data, (list, tuple)):
+        data, inferred = _unwrap_nested(data)
+    elif isinstance(data, (_py_bool, _py_int, _py_float)):
+        inferred = _scalar_dtype(type(data))
+    else:  # range, pandas objects, anything NumPy can convert
+        try:
+            data = np.asarray(data)
+        except Exception:  # noqa: BLE001 - report it as PyTorch does
+            raise RuntimeError(f"Could not infer dtype of {type(data).__name__}") from None
+        if data.dtype == object:
+            raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
+        return _infer_array(data, dtype)
+    target = _dtype.to_dtype(dtype) if dtype is not None else inferred
+    try:
+        try:
+            arr = np.asarray(data) if target is None else np.array(data, dtype=target.np)
+        except RuntimeWarning:  # 1e40 -> inf in float32 under warnings-as-errors: as PyTorch
+            with np.errstate(all="ignore"):
+                arr = np.asarray(data) if target is None else np.array(data, dtype=target.np)
+    except (ValueError, TypeError) as exc:
+        if isinstance(data, (list, tuple)):
+            _raise_ragged(data)
+        raise ValueError(f"could not convert {type(data).__name__} to a tensor: {exc}") from None
+    except OverflowError:
+        raise ValueError("Overflow when unpacking long long") from None
+    if arr.dtype == object:
+        _raise_ragged(data)
+    if target is None:  # an empty list: the default dtype
+        arr = arr.astype(_dtype.get_default_dtype().np)
     return arr
 
 
+def _scalar_dtype(tp):
+    if tp is _py_bool:
+        return _dtype.bool_
+    if tp is _py_int:
+        return _dtype.int64
+    if tp is _py_float:
+        return _dtype.get_default_dtype()
+    if issubclass(tp, np.generic):
+        return _dtype.from_numpy_dtype(np.dtype(tp))
+    if issubclass(tp, str):
+        raise TypeError("new(): invalid data type 'str'")
+    if tp is type(None):
+        raise RuntimeError("Could not infer dtype of NoneType")
+    if issubclass(tp, (_py_int,)):
+        return _dtype.int64
+    if issubclass(tp, (_py_float,)):
+        return _dtype.get_default_dtype()
+    raise RuntimeError(f"Could not infer dtype of {tp.__name__}")
+
+
 def _unwrap_nested(data):
+    """Replace Tensors by arrays; return the data and the promoted dtype of all its leaves.
+
+    Each leaf's dtype is its type's (numpy scalars and arrays keep theirs, Python ints are
+    int64, floats the default dtype), and PyTorch's promotion combines them. Leaves of the
+    same type are seen once per list (map(type, ...) runs at C speed).
+    """
+    dt = None
+    has_seq = has_special = False
+    for tp in set(map(type, data)):
+        if tp is list or tp is tuple:
+            has_seq = True
+        elif issubclass(tp, (Tensor, np.ndarray)) or (
+                not issubclass(tp, np.generic) and issubclass(tp, (list, tuple))):
+            has_special = True
+        else:
+            d = _scalar_dtype(tp)
+            dt = d if dt is None else _dtype.promote_types(dt, d)
+    if not has_seq and not has_special:
+        return data, dt
     out = []
     for x in data:
         if isinstance(x, Tensor):
-            out.append(x._data)
+            d = x.dtype
+            x = x._data
+        elif isinstance(x, np.ndarray):
+            d = _dtype.from_numpy_dtype(x.dtype)
         elif isinstance(x, (list, tuple)):
-            out.append(_unwrap_nested(x))
+            x, d = _unwrap_nested(x)
         else:
-            out.append(x)
-    return out
+            d = None
+        if d is not None:
+            dt = d if dt is None else _dtype.promote_types(dt, d)
+        out.append(x)
+    return out, dt
 
 
-def _has_float64_arrays(data) -> bool:
-    if isinstance(data, np.ndarray):
-        return data.dtype == np.float64
-    if isinstance(data, (list, tuple)):
-        return any(_has_float64_arrays(x) for x in data)
-    return isinstance(data, np.float64)
-
-
-def _first_leaf(data):
-    while isinstance(data, (list, tuple)) and data:
-        data = data[0]
-    return data
-
-
-def _ragged(data):
-    lens = {len(x) for x in data if isinstance(x, (list, tuple))}
-    if len(lens) > 1:
-        return sorted(lens)[-1]
-    return 0
+def _raise_ragged(data):
+    """PyTorch's message for lists that do not form a rectangular array."""
+    level, dim = [data], 0
+    while True:
+        first = level[0]
+        seqs = [isinstance(x, (list, tuple, np.ndarray, Tensor)) for x in level]
+        if any(seqs) and not all(seqs):
+            if seqs[0]:
+                raise TypeError("not a sequence")
+            bad = level[seqs.index(True)]
+            raise TypeError(f"'{type(bad).__name__}' object cannot be interpreted as an integer")
+        if not seqs[0]:
+            raise ValueError("could not convert the data to a tensor")
+        n = len(first)
+        for x in level[1:]:
+            if len(x) != n:
+                raise ValueError(f"expected sequence of length {n} at dim {dim} (got {len(x)})")
+        level = [y for x in level for y in x]
+        dim += 1
+        if not level:
+            raise ValueError("could not convert the data to a tensor")
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
@@ -95,10 +171,9 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
             "or sourceTensor.clone().detach().requires_grad_(True), rather than "
             "torch.tensor(sourceTensor).", UserWarning, stacklevel=2)
     arr = _infer_array(data, dtype)
-    if isinstance(data, (np.ndarray, Tensor)) and arr is (data._data if isinstance(data, Tensor) else data):
-        arr = arr.copy()
-    elif not arr.flags.writeable or not arr.flags.owndata:
-        arr = arr.copy()
+    src = data._data if isinstance(data, Tensor) else data
+    if arr is src or not arr.flags.owndata or not arr.flags.writeable:
+        arr = arr.copy()  # never share memory with the source (views of pandas data included)
     return _finish(arr, requires_grad, device)
 
 
@@ -113,7 +188,27 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return _make(_infer_array(data, dtype), False, None, 0)
 
 
-asarray = as_tensor
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False) -> Tensor:
+    """torch.asarray: shares memory when possible unless ``copy=True``."""
+    if device is not None:
+        check_device(device)
+    if isinstance(obj, Tensor) and (dtype is None or _dtype.to_dtype(dtype) is obj.dtype):
+        t = obj
+        if copy:
+            t = _make(obj._data.copy(), False, None, 0)
+        if requires_grad:
+            t = t.detach() if t is obj else t
+            t.requires_grad_(True)
+        return t
+    arr = _infer_array(obj, dtype)
+    shared = isinstance(obj, (np.ndarray, Tensor)) and np.shares_memory(
+        arr, obj._data if isinstance(obj, Tensor) else obj)
+    if copy is False and not shared:
+        raise ValueError("can't alias the given data: a copy is needed (dtype conversion or "
+                         "Python data)")
+    if copy and shared:
+        arr = arr.copy()
+    return _finish(arr, requires_grad)
 
 
 def from_numpy(ndarray: np.ndarray) -> Tensor:
@@ -135,138 +230,372 @@ def _np_dtype(dtype, default=None) -> np.dtype:
     return _dtype.to_dtype(dtype).np
 
 
-def _filled(fill, size, dtype, requires_grad, device, out, **_):
-    shape = shape_arg(size) if not (len(size) == 1 and isinstance(size[0], int)) else (size[0],)
+# ---- filled tensors -------------------------------------------------------------------------------
+def _size_of(name, size, kw):
+    """The shape from f(2, 3), f((2, 3)), f([2, 3]), f(Size) or f(size=(2, 3))."""
+    if kw:
+        if "size" in kw:
+            if size:
+                raise TypeError(f"{name}() got multiple values for argument 'size'")
+            size = (kw.pop("size"),)
+        if kw:
+            raise TypeError(f"{name}() got an unexpected keyword argument '{next(iter(kw))}'")
+    shape = shape_arg(size)
     for s in shape:
         if s < 0:
-            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(shape)}")
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: "
+                               f"{list(shape)}")
+    return shape
+
+
+def _filled(fill, shape, dtype, requires_grad, device, out):
     dt = _np_dtype(dtype)
     data = np.empty(shape, dt) if fill is None else np.full(shape, fill, dt)
     if out is not None:
-        out._data = data
+        out._data = data if out._data.dtype == dt else data.astype(out._data.dtype)
+        out._vc[0] += 1
         return out
     return _finish(data, requires_grad, device)
 
 
-def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
-    return _filled(0, _size_kw(size, layout), dtype, requires_grad, device, out)
+def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False,
+          pin_memory=False, **kw) -> Tensor:
+    """A tensor of zeros: zeros(2, 3), zeros((2, 3)), zeros(size=(2, 3))."""
+    return _filled(0, _size_of("zeros", size, kw), dtype, requires_grad, device, out)
 
 
-def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
-    return _filled(1, _size_kw(size, layout), dtype, requires_grad, device, out)
+def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False,
+         pin_memory=False, **kw) -> Tensor:
+    """A tensor of ones."""
+    return _filled(1, _size_of("ones", size, kw), dtype, requires_grad, device, out)
 
 
 def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False,
-          pin_memory=False, memory_format=None):
-    return _filled(None, _size_kw(size, layout), dtype, requires_grad, device, out)
+          pin_memory=False, memory_format=None, **kw) -> Tensor:
+    """An uninitialised tensor."""
+    return _filled(None, _size_of("empty", size, kw), dtype, requires_grad, device, out)
 
 
-def _size_kw(size, layout):
-    return size
-
-
-def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
+def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None,
+         requires_grad=False) -> Tensor:
+    """A tensor filled with ``fill_value`` (its dtype inferred from the value)."""
+    if isinstance(size, (_py_int, np.integer)):
+        raise TypeError(f"full(): argument 'size' (position 1) must be tuple of ints, not "
+                        f"{type(size).__name__}")
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     if dtype is None:
-        dtype = (_dtype.bool_ if isinstance(fill_value, bool) else
-                 _dtype.int64 if isinstance(fill_value, (int, np.integer)) else None)
-    shape = (size,) if isinstance(size, int) else tuple(size)
-    return _filled(fill_value, (shape,), dtype, requires_grad, device, out)
+        dtype = (_dtype.bool_ if isinstance(fill_value, (_py_bool, np.bool_)) else
+                 _dtype.int64 if isinstance(fill_value, (_py_int, np.integer)) else None)
+    return _filled(fill_value, _size_of("full", (size,), None), dtype, requires_grad, device,
+                   out)
 
 
-def _like(fill):
-    def fn(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
+def _like(fill, name):
+    def fn(input, *, dtype=None, layout=None, device=None, requires_grad=False,
+           memory_format=None, pin_memory=False):
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                            f"{type(input).__name__}")
         dt = input._data.dtype if dtype is None else _dtype.to_dtype(dtype).np
         shape = input._data.shape
         data = np.empty(shape, dt) if fill is None else np.full(shape, fill, dt)
         return _finish(data, requires_grad, device)
 
+    fn.__name__ = name
+    fn.__doc__ = f"Like {name[:-5]}(), with input's shape (and dtype unless given)."
     return fn
 
 
-zeros_like = _like(0)
-ones_like = _like(1)
-empty_like = _like(None)
+zeros_like = _like(0, "zeros_like")
+ones_like = _like(1, "ones_like")
+empty_like = _like(None, "empty_like")
 
 
 def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False,
-              memory_format=None):
+              memory_format=None) -> Tensor:
+    """A tensor of input's shape (and dtype unless given) filled with ``fill_value``."""
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
     dt = input._data.dtype if dtype is None else _dtype.to_dtype(dtype).np
     return _finish(np.full(input._data.shape, fill_value, dt), requires_grad, device)
 
 
-def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
+def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None,
+        requires_grad=False) -> Tensor:
+    """The identity matrix, n x n or n x m."""
     if n < 0:
         raise RuntimeError(f"n must be greater or equal to 0, got {n}")
-    return _finish(np.eye(n, n if m is None else m, dtype=_np_dtype(dtype)), requires_grad, device)
+    if m is not None and m < 0:
+        raise RuntimeError(f"m must be greater or equal to 0, got {m}")
+    data = np.eye(n, n if m is None else m, dtype=_np_dtype(dtype))
+    if out is not None:
+        out._data = data.astype(out._data.dtype, copy=False)
+        out._vc[0] += 1
+        return out
+    return _finish(data, requires_grad, device)
+
+
+def scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad=False,
+                  pin_memory=False) -> Tensor:
+    """A 0-dim tensor holding ``s`` (default dtype unless given)."""
+    return _finish(np.asarray(s, _np_dtype(dtype)), requires_grad, device)
+
+
+# ---- ranges: PyTorch's CPU kernels, value for value ----------------------------------------------
+_GRAIN = 32768  # at::internal::GRAIN_SIZE: ranges longer than this are split across threads
+_VEC_BYTES = 32  # the vector width of the arange kernel in PyTorch's x86 builds
+
+
+def _two_prod(a, b):
+    """a * b = p + e exactly (Dekker), for float64 arrays."""
+    p = a * b
+    t = a * 134217729.0
+    ah = t - (t - a)
+    al = a - ah
+    t = b * 134217729.0
+    bh = t - (t - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _fma(a, b, c, acc):
+    """a * b + c with one rounding, as the fused multiply-add PyTorch's compiled loops use."""
+    if acc == np.float64:
+        p, e = _two_prod(a, b)
+        s = p + c
+        z = s - p
+        return s + (((p - (s - z)) + (c - z)) + e)
+    # float32: the product is exact in float64; the sum's double rounding is negligible
+    return (a.astype(np.float64) * b.astype(np.float64) + np.float64(c)).astype(np.float32)
+
+
+def _chunks(n):
+    """How at::parallel_for splits [0, n) among the threads."""
+    if n < _GRAIN:
+        return [(0, n)]
+    from ._threads import get_num_threads
+
+    nt = min(get_num_threads(), -(-n // _GRAIN))
+    if nt <= 1:
+        return [(0, n)]
+    size = -(-n // nt)
+    return [(b, min(n, b + size)) for b in builtins.range(0, n, size)]
 
 
 def _num(x):
     return x.item() if isinstance(x, (Tensor, np.generic)) else x
 
 
+def _arange_values(start, step, n, dt):
+    """start + step * i as PyTorch's vectorised arange kernel computes it."""
+    acc = np.float32 if dt == np.float16 else np.float64
+    s, st = acc(start), acc(step)
+    out = np.empty(n, dt)
+    vec = _VEC_BYTES // dt.itemsize
+    for b, e in _chunks(n):
+        m = e - b
+        nvec = (m // (2 * vec)) * 2 * vec  # two vectors per iteration, the rest scalar
+        i = np.arange(b, b + nvec)
+        k = (i - b) % vec
+        base = _fma(np.full(nvec, st, acc), (i - k).astype(acc), s, acc).astype(dt).astype(acc)
+        out[b:b + nvec] = _fma(k.astype(acc), np.full(nvec, st, acc), base, acc).astype(dt)
+        i = np.arange(b + nvec, e).astype(acc)
+        out[b + nvec:e] = _fma(np.full(e - b - nvec, st, acc), i, s, acc).astype(dt)
+    return out
+
+
 def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None,
-           requires_grad=False):
+           requires_grad=False) -> Tensor:
+    """Values from start (inclusive) to end (exclusive) by step; PyTorch's exact values."""
+    start, end, step = _num(start), _num(end), _num(step)
+    if end is None:
+        start, end = 0, start
+    is_float = any(isinstance(v, _py_float) for v in (start, end, step))
+    dt = _np_dtype(dtype, None if is_float else _dtype.int64)
+    if dt.kind == "b":
+        raise NotImplementedError("\"arange_cpu\" not implemented for 'Bool'")
+    if not all(math.isfinite(v) for v in (start, end)):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
+    if dt.kind == "f":
+        if step == 0:
+            raise RuntimeError("step must be nonzero")
+        n = math.ceil((end - start) / step)
+    else:
+        xs, xe, xst = _py_int(start), _py_int(end), _py_int(step)
+        if xst == 0:
+            raise RuntimeError("step must be nonzero")
+        if dt == np.int64:
+            sgn = (xst > 0) - (xst < 0)
+            num = xe - xs + xst - sgn
+            n = abs(num) // abs(xst) * (1 if (num >= 0) == (xst > 0) else -1)
+        else:
+            n = math.ceil((end - start) / step)
+    if (end - start) * step < 0 and n != 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    n = max(n, 0)
+    if dt.kind == "f":
+        data = _arange_values(start, step, n, dt)
+    else:
+        data = (_py_int(start) + _py_int(step) * np.arange(n, dtype=np.int64)).astype(dt)
+    if out is not None:
+        out._data = data.astype(out._data.dtype, copy=False)
+        out._vc[0] += 1
+        return out
+    return _finish(data, requires_grad, device)
+
+
+def range(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None,
+          requires_grad=False) -> Tensor:
+    """Deprecated: like arange, but includes ``end``."""
+    warnings.warn("torch.range is deprecated and will be removed in a future release because its "
+                  "behavior is inconsistent with Python's range builtin. Instead, use "
+                  "torch.arange, which produces values in [start, end).", UserWarning,
+                  stacklevel=2)
     start, end, step = _num(start), _num(end), _num(step)
     if end is None:
         start, end = 0, start
     if step == 0:
         raise RuntimeError("step must be nonzero")
-    if (end - start) * step < 0:
-        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
-    is_float = any(isinstance(v, float) for v in (start, end, step))
-    dt = _np_dtype(dtype, None if is_float else _dtype.int64)
-    if dt.kind == "f":
-        # computed in double and rounded, as PyTorch's kernel accumulates in double
-        n = math.ceil((end - start) / step)
-        data = (start + np.arange(n, dtype=np.float64) * step).astype(dt)
-    else:
-        data = np.arange(start, end, step).astype(dt, copy=False)
-    return _finish(data, requires_grad, device)
-
-
-def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
-    warnings.warn("torch.range is deprecated and will be removed in a future release because its "
-                  "behavior is inconsistent with Python's range builtin. Instead, use torch.arange, "
-                  "which produces values in [start, end).", UserWarning, stacklevel=2)
-    n = int(math.floor((end - start) / step)) + 1
-    data = (start + np.arange(n, dtype=np.float64) * step).astype(_np_dtype(dtype))
+    dt = _np_dtype(dtype)
+    n = _py_int(math.floor((end - start) / step)) + 1
+    acc = np.float32 if dt == np.float16 else np.float64
+    i = np.arange(max(n, 0)).astype(acc)
+    data = _fma(np.full(i.size, acc(step), acc), i, acc(start), acc).astype(dt)
     return _finish(data, requires_grad, device)
 
 
 def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=None,
-             requires_grad=False):
+             requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from start to end; PyTorch's exact values."""
+    start, end = _num(start), _num(end)
+    if not isinstance(steps, (_py_int, np.integer)) or isinstance(steps, _py_bool):
+        raise TypeError(f"linspace(): argument 'steps' must be int, not {type(steps).__name__}")
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    dt = _np_dtype(dtype)
+    data = _linspace_values(start, end, _py_int(steps), dt)
+    if out is not None:
+        out._data = data.astype(out._data.dtype, copy=False)
+        out._vc[0] += 1
+        return out
+    return _finish(data, requires_grad, device)
+
+
+def _linspace_values(start, end, steps, dt):
+    if steps == 0:
+        return np.empty(0, dt)
+    if steps == 1:
+        return np.full(1, start, dt)
+    half = steps // 2
+    idx = np.arange(steps)
+    if dt == np.float16:
+        # c10::Half arithmetic: every operation rounds to half (NumPy's float16 does the same)
+        h = np.float16
+        s, e = h(start), h(end)
+        step = (e - s) / h(steps - 1)
+        lo = s + step * idx[:half].astype(h)
+        hi = e - step * (steps - idx[half:] - 1).astype(h)
+        return np.concatenate([lo, hi]).astype(h)
+    if dt.kind == "f":  # the step and the sums in the dtype itself, with fused multiply-adds
+        acc = dt.type
+        s, e = acc(start), acc(end)
+    else:  # integers: the ends converted to the dtype, the step and sums in double
+        acc = np.float64
+        s, e = acc(dt.type(_py_int(start))), acc(dt.type(_py_int(end)))
+    step = (e - s) / acc(steps - 1)
+    lo = _fma(np.full(half, step, acc), idx[:half].astype(acc), s, acc)
+    hi = _fma(np.full(steps - half, -step, acc), (steps - idx[half:] - 1).astype(acc), e, acc)
+    vals = np.concatenate([lo, hi])
+    return vals.astype(dt) if dt.kind == "f" else np.trunc(vals).astype(dt)
+
+
+def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None,
+             requires_grad=False) -> Tensor:
+    """base ** linspace(start, end, steps); PyTorch's exact exponents, pow to within an ulp."""
     start, end = _num(start), _num(end)
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     dt = _np_dtype(dtype)
-    if steps == 1:
-        return _finish(np.full((1,), start, dt), requires_grad, device)
-    # PyTorch's kernel: the first half counts up from start, the second down from end
-    step = (end - start) / (steps - 1)
-    i = np.arange(steps, dtype=np.float64)
-    half = steps // 2
-    vals = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
-    return _finish(vals.astype(dt), requires_grad, device)
+    base = _py_float(base)
+    if steps == 0:
+        data = np.empty(0, dt)
+    elif steps == 1:
+        data = np.full(1, base ** _py_float(start)).astype(dt)
+    else:
+        # PyTorch: the ends in the dtype, the step and exponents in double (no FMA here), then
+        # pow in double; pow through long double rounds like the C library's almost always
+        if dt.kind == "f":
+            s, e = dt.type(start), dt.type(end)
+            span = np.float64(dt.type(e - s))
+        else:
+            s, e = dt.type(_py_int(start)), dt.type(_py_int(end))
+            span = np.float64(e) - np.float64(s)
+        step = span / (steps - 1)
+        half = steps // 2
+        idx = np.arange(steps)
+        exps = np.concatenate([np.float64(s) + step * idx[:half].astype(np.float64),
+                               np.float64(e) - step * (steps - idx[half:] - 1).astype(np.float64)])
+        vals = np.power(np.longdouble(base), exps.astype(np.longdouble)).astype(np.float64)
+        data = vals.astype(dt) if dt.kind == "f" else np.trunc(vals).astype(dt)
+    if out is not None:
+        out._data = data.astype(out._data.dtype, copy=False)
+        out._vc[0] += 1
+        return out
+    return _finish(data, requires_grad, device)
 
 
-def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None,
-             requires_grad=False):
-    exps = linspace(start, end, steps, dtype=_dtype.float64)._data
-    return _finish((base ** exps).astype(_np_dtype(dtype)), requires_grad, device)
+# ---- Tensor.new_* --------------------------------------------------------------------------------
+def _new_dtype(self, dtype):
+    return self._data.dtype if dtype is None else _dtype.to_dtype(dtype).np
 
 
-def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
-    return _finish(np.asarray(s, _np_dtype(dtype)), requires_grad, device)
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False, layout=None,
+               pin_memory=False) -> Tensor:
+    """A new tensor from data, with this tensor's dtype unless given."""
+    if isinstance(data, Tensor):
+        warnings.warn(
+            "To copy construct from a tensor, it is recommended to use sourceTensor.clone().detach() "
+            "or sourceTensor.clone().detach().requires_grad_(True), rather than "
+            "tensor.new_tensor(sourceTensor).", UserWarning, stacklevel=2)
+    arr = np.array(_infer_array(data), dtype=_new_dtype(self, dtype))
+    return _finish(arr, requires_grad, device)
+
+
+def _new_filled(fill, name):
+    def method(self, *size, dtype=None, device=None, requires_grad=False, layout=None,
+               pin_memory=False, **kw):
+        shape = _size_of(name, size, kw)
+        dt = _new_dtype(self, dtype)
+        data = np.empty(shape, dt) if fill is None else np.full(shape, fill, dt)
+        return _finish(data, requires_grad, device)
+
+    method.__name__ = name
+    return method
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False,
+             layout=None, pin_memory=False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value``, with this tensor's dtype unless given."""
+    return _finish(np.full(_size_of("new_full", (size,), None), fill_value,
+                           _new_dtype(self, dtype)), requires_grad, device)
+
+
+register_methods(new_tensor=new_tensor, new_zeros=_new_filled(0, "new_zeros"),
+                 new_ones=_new_filled(1, "new_ones"), new_empty=_new_filled(None, "new_empty"),
+                 new_full=new_full)
 
 
 # ---- legacy typed constructors: torch.FloatTensor(...) etc. ---------------------------------------
 def _legacy_new(cls, dt, args, kwargs):
-    kwargs.pop("device", None)
+    check_device(kwargs.pop("device", None))
+    if kwargs:
+        raise TypeError(f"new() got an unexpected keyword argument '{next(iter(kwargs))}'")
     if not args:
         data = np.empty((0,), dt.np)
-    elif len(args) == 1 and not isinstance(args[0], (int, np.integer)) and not isinstance(args[0], _SizeLike):
+    elif len(args) == 1 and isinstance(args[0], Size):
+        data = np.empty(tuple(args[0]), dt.np)
+    elif len(args) == 1 and not isinstance(args[0], (_py_int, np.integer)):
         src = args[0]
         if isinstance(src, Tensor):
             data = src._data if src._data.dtype == dt.np else src._data.astype(dt.np)
@@ -275,25 +604,25 @@ def _legacy_new(cls, dt, args, kwargs):
     else:
         data = np.empty(shape_arg(args), dt.np)
     t = object.__new__(Tensor if cls is None else cls)
-    t._data, t._requires_grad, t._grad_fn, t._output_nr = data, False, None, 0
-    t._grad, t._vc, t._hooks, t._retains_grad = None, [0], None, False
+    t._data, t._requires_grad, t._grad_fn, t._vc = data, False, None, [0]
     return t
-
-
-class _SizeLike(tuple):
-    pass
 
 
 class _LegacyMeta(type):
     def __instancecheck__(cls, obj):
-        return isinstance(obj, Tensor) and obj._data.dtype == cls._legacy_dtype.np
+        return isinstance(obj, Tensor) and obj._data.dtype == cls.dtype.np
+
+    def __repr__(cls):
+        return f"<class '{_dtype._names['prefix']}.{cls.__name__}'>"
 
 
 def _legacy_type(name, dt):
     def __new__(cls, *args, **kwargs):
         return _legacy_new(None, dt, args, kwargs)
 
-    return _LegacyMeta(name, (), {"__new__": __new__, "_legacy_dtype": dt, "__module__": "ember"})
+    return _LegacyMeta(name, (), {"__new__": __new__, "dtype": dt, "_legacy_dtype": dt,
+                                  "__module__": "ember",
+                                  "__doc__": f"Legacy constructor of {dt.name} tensors."})
 
 
 FloatTensor = _legacy_type("FloatTensor", _dtype.float32)
@@ -307,8 +636,33 @@ ByteTensor = _legacy_type("ByteTensor", _dtype.uint8)
 BoolTensor = _legacy_type("BoolTensor", _dtype.bool_)
 
 __all__ = [
-    "tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like",
-    "ones_like", "empty_like", "full_like", "eye", "arange", "linspace", "logspace",
-    "scalar_tensor", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
-    "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
+    "BoolTensor",
+    "ByteTensor",
+    "CharTensor",
+    "DoubleTensor",
+    "FloatTensor",
+    "HalfTensor",
+    "IntTensor",
+    "LongTensor",
+    "ShortTensor",
+    "arange",
+    "as_tensor",
+    "asarray",
+    "empty",
+    "empty_like",
+    "eye",
+    "finfo",
+    "from_numpy",
+    "full",
+    "full_like",
+    "iinfo",
+    "linspace",
+    "logspace",
+    "ones",
+    "ones_like",
+    "range",
+    "scalar_tensor",
+    "tensor",
+    "zeros",
+    "zeros_like",
 ]

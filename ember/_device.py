@@ -7,12 +7,14 @@ from ._dtype import _names
 class device:
     """A device description. ember runs on ``cpu``; ``cuda`` devices can be named, not used."""
 
-    __slots__ = ("type", "index")
+    __slots__ = ("index", "type")
 
-    def __init__(self, type, index=None):  # noqa: A002 - PyTorch's parameter name
+    def __init__(self, type, index=None):
         if isinstance(type, device):
             self.type, self.index = type.type, type.index
             return
+        if isinstance(type, int) and not isinstance(type, bool):
+            type, index = "cuda", type  # an ordinal names an accelerator, as in PyTorch
         if not isinstance(type, str):
             raise TypeError(f"device() received an invalid combination of arguments - got ({type!r})")
         kind, _, idx = type.partition(":")
@@ -35,8 +37,7 @@ class device:
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __eq__(self, other):
-        if isinstance(other, str):
-            other = device(other)
+        # as in PyTorch, a device never equals a string: compare with torch.device('cpu')
         return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
 
     def __hash__(self):
@@ -53,11 +54,15 @@ class _NoCUDA(AssertionError, RuntimeError):
     """PyTorch raises AssertionError here; a RuntimeError handler catches it as well."""
 
 
+_NoCUDA.__qualname__ = _NoCUDA.__name__ = "AssertionError"  # tracebacks read as PyTorch's
+_NoCUDA.__module__ = "builtins"
+
+
 def check_device(d) -> device:
     """Resolve a device argument; anything but the CPU is a clear error."""
     if d is None:
         return CPU
-    d = d if isinstance(d, device) else device(d if isinstance(d, str) else str(d))
+    d = d if isinstance(d, device) else device(d)
     if d.type != "cpu":
         raise _NoCUDA(
             f"Torch not compiled with CUDA enabled: ember computes on the CPU only, so device "

@@ -11,7 +11,7 @@ _names = {"prefix": "ember"}
 class dtype:
     """A tensor element type; a thin, hashable wrapper over a NumPy dtype."""
 
-    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_category")
+    __slots__ = ("_category", "is_floating_point", "is_signed", "itemsize", "name", "np")
 
     def __init__(self, name: str, np_dtype, category: int):
         self.name = name
@@ -94,7 +94,7 @@ def to_dtype(d) -> dtype:
     return from_numpy_dtype(d)
 
 
-import builtins as _b  # noqa: E402
+import builtins as _b
 
 _builtin_float, _builtin_int, _builtin_bool = _b.float, _b.int, _b.bool
 
@@ -103,10 +103,12 @@ _default = [float32]
 
 
 def get_default_dtype() -> dtype:
+    """The dtype Python floats and float-valued factories get (float32 unless set)."""
     return _default[0]
 
 
 def set_default_dtype(d) -> None:
+    """Set the default floating dtype (float16, float32 or float64)."""
     d = to_dtype(d)
     if not d.is_floating_point:
         raise TypeError(f"only floating-point types are supported as the default type, got {d}")
@@ -169,7 +171,12 @@ def result_type(*operands) -> dtype:
                 zero = d if zero is None else promote_types(zero, d)
         elif isinstance(x, np.ndarray):
             d = from_numpy_dtype(x.dtype)
-            dim = d if dim is None else promote_types(dim, d)
+            if x.ndim:
+                dim = d if dim is None else promote_types(dim, d)
+            else:
+                zero = d if zero is None else promote_types(zero, d)
+        elif isinstance(x, dtype):
+            dim = x if dim is None else promote_types(dim, x)
         else:
             d = _scalar_dtype(x)
             wrapped = d if wrapped is None else promote_types(wrapped, d)
@@ -179,3 +186,44 @@ def result_type(*operands) -> dtype:
 def can_cast(from_: dtype, to: dtype) -> bool:
     """torch.can_cast: same-kind casting (no float -> int, no int -> bool)."""
     return from_._category <= to._category
+
+
+class finfo:
+    """Machine limits of a floating dtype: eps, max, min, tiny, resolution, bits."""
+
+    def __init__(self, type=None):
+        d = to_dtype(type)
+        if not d.is_floating_point:
+            raise TypeError(f"torch.finfo() requires a floating point input type. Use "
+                            f"torch.iinfo to handle '{d}'")
+        info = np.finfo(d.np)
+        self.dtype = d.name
+        self.bits = info.bits
+        self.eps = _builtin_float(info.eps)
+        self.max = _builtin_float(info.max)
+        self.min = _builtin_float(info.min)
+        self.tiny = self.smallest_normal = _builtin_float(info.tiny)
+        self.resolution = 10.0 ** -_builtin_int(info.precision)
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution}, min={self.min:g}, max={self.max:g}, "
+                f"eps={self.eps:g}, smallest_normal={self.tiny:g}, tiny={self.tiny:g}, "
+                f"dtype={self.dtype})")
+
+
+class iinfo:
+    """Machine limits of an integer dtype: min, max, bits."""
+
+    def __init__(self, type):
+        d = to_dtype(type)
+        if d._category != 1:
+            raise TypeError(f"torch.iinfo() requires an integer input type. Use torch.finfo to "
+                            f"handle '{d}'")
+        info = np.iinfo(d.np)
+        self.dtype = d.name
+        self.bits = info.bits
+        self.min = _builtin_int(info.min)
+        self.max = _builtin_int(info.max)
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"

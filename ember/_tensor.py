@@ -17,6 +17,7 @@ from .autograd import grad_mode as _grad_mode
 
 _grad_state = _grad_mode._state
 _new = object.__new__
+_ndarray = np.ndarray
 
 # NumPy ufuncs / array functions that have an ember equivalent; filled in by the op families.
 # They make np.exp(t) return a Tensor (as PyTorch does) and let backward formulas written
@@ -24,12 +25,32 @@ _new = object.__new__
 UFUNCS: dict = {}
 ARRAY_FUNCTIONS: dict = {}
 
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+# The C++ names PyTorch's messages use for element types.
+_CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
+              "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+              "uint8": "unsigned char", "bool": "bool"}
+
+
+def type_name(np_dtype) -> str:
+    """PyTorch's legacy type name of a dtype, e.g. ``torch.FloatTensor`` (prefix per repr)."""
+    return f"{_dtype._names['prefix']}.{_TYPE_NAMES.get(np.dtype(np_dtype).name, 'Tensor')}"
+
 
 class Tensor:
     """A multi-dimensional array with automatic differentiation; the API is PyTorch's."""
 
-    __slots__ = ("_data", "_requires_grad", "_grad", "_grad_fn", "_output_nr", "_vc",
-                 "_hooks", "_retains_grad", "__weakref__", "__dict__")
+    # The four fields every op sets live in slots; the rarely-set ones are class-level defaults
+    # (an instance gets its own value in __dict__ only when one is assigned), which keeps
+    # _make, the constructor every op calls, to four stores.
+    __slots__ = ("__dict__", "__weakref__", "_data", "_grad_fn", "_requires_grad", "_vc")
+    _grad = None
+    _output_nr = 0
+    _hooks = None  # hooks of a leaf: callables grad -> grad or None
+    _post_acc_hooks = None  # hooks of a leaf run after its .grad was updated
+    _retains_grad = False
 
     # ---- construction --------------------------------------------------------------------
     def __new__(cls, *args, **kwargs):
@@ -44,22 +65,27 @@ class Tensor:
     # ---- properties ----------------------------------------------------------------------
     @property
     def shape(self) -> Size:
+        """The size of each dimension, as a Size."""
         return Size(self._data.shape)
 
     @property
     def dtype(self):
+        """The element type."""
         return _dtype.NP_TO_DTYPE[self._data.dtype]
 
     @property
     def device(self):
+        """Always the CPU."""
         return CPU
 
     @property
     def is_cuda(self) -> bool:
+        """False: ember computes on the CPU."""
         return False
 
     @property
     def is_cpu(self) -> bool:
+        """True."""
         return True
 
     @property
@@ -75,19 +101,26 @@ class Tensor:
         return False
 
     @property
+    def is_mps(self) -> bool:
+        return False
+
+    @property
     def layout(self):
         return "torch.strided"
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return self._data.ndim
 
     @property
     def itemsize(self) -> int:
+        """Bytes per element."""
         return self._data.itemsize
 
     @property
     def nbytes(self) -> int:
+        """Bytes of all elements."""
         return self._data.nbytes
 
     @property
@@ -96,6 +129,7 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
+        """Whether autograd records operations on this tensor."""
         return self._requires_grad
 
     @requires_grad.setter
@@ -104,18 +138,22 @@ class Tensor:
 
     @property
     def grad_fn(self):
+        """The node that created this tensor (None for leaves)."""
         return self._grad_fn
 
     @property
     def is_leaf(self) -> bool:
+        """True unless this tensor was computed by a recorded operation."""
         return self._grad_fn is None
 
     @property
     def output_nr(self) -> int:
+        """Which output of its grad_fn this tensor is."""
         return self._output_nr
 
     @property
     def grad(self):
+        """The accumulated gradient (leaves, and non-leaves after retain_grad())."""
         if self._grad_fn is not None and not self._retains_grad and self._grad is None:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "
@@ -136,9 +174,15 @@ class Tensor:
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
                                 f"type {type(value).__name__}")
             if value._data.shape != self._data.shape:
-                raise RuntimeError("assigned grad has data of a different size")
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value._data.shape)}' to a "
+                    f"tensor of size '{list(self._data.shape)}'. Please ensure that the gradient "
+                    "and the tensor are the same size")
             if value._data.dtype != self._data.dtype:
-                raise RuntimeError("assigned grad has data of a different type")
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{_CPP_NAMES[value._data.dtype.name]}'"
+                    f" to a tensor with grad_dtype '{_TYPE_NAMES[self._data.dtype.name][:-6]}'. The "
+                    "gradient must match the tensor's grad_dtype (defaults to the tensor's dtype).")
         self._grad = value
 
     @grad.deleter
@@ -146,7 +190,10 @@ class Tensor:
         self._grad = None
 
     @property
-    def data(self) -> "Tensor":
+    def data(self) -> Tensor:
+        """The same memory as a tensor that autograd does not track."""
+        # A new tensor on the same memory that autograd does not track: unlike detach(), it has
+        # its own version counter, so writes through it go unnoticed (PyTorch's semantics).
         return _make(self._data, False, None, 0)
 
     @data.setter
@@ -156,7 +203,8 @@ class Tensor:
         self._data = value._data
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
+        """The tensor with its dimensions reversed."""
         nd = self._data.ndim
         if nd > 2:
             warnings.warn(
@@ -167,85 +215,104 @@ class Tensor:
         return self.permute(*range(nd - 1, -1, -1)) if nd >= 2 else self
 
     @property
-    def mT(self) -> "Tensor":
+    def mT(self) -> Tensor:
+        """The last two dimensions transposed."""
         if self._data.ndim < 2:
-            raise RuntimeError(
-                f"tensor.mT is only supported on matrices or batches of matrices. Got {self._data.ndim}-D tensor.")
+            raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. "
+                               f"Got {self._data.ndim}-D tensor.")
         return self.transpose(-2, -1)
 
     mH = mT
 
     @property
-    def H(self) -> "Tensor":
+    def H(self) -> Tensor:
+        """The conjugate transpose (the transpose: ember has no complex tensors)."""
         return self.T
 
     # ---- sizes -------------------------------------------------------------------------------
     def size(self, dim=None):
+        """The shape, or the size of dimension ``dim``."""
         if dim is None:
             return Size(self._data.shape)
-        return self._data.shape[_wrap_dim(dim, self._data.ndim, "size")]
+        return self._data.shape[_wrap_dim(dim, self._data.ndim)]
 
     def dim(self) -> int:
+        """The number of dimensions."""
         return self._data.ndim
 
     ndimension = dim
 
     def numel(self) -> int:
+        """The number of elements."""
         return self._data.size
 
     nelement = numel
 
     def element_size(self) -> int:
+        """Bytes per element."""
         return self._data.itemsize
 
     def stride(self, dim=None):
+        """Elements to step in each dimension (or in ``dim``)."""
         st = tuple(s // self._data.itemsize for s in self._data.strides)
-        return st if dim is None else st[_wrap_dim(dim, self._data.ndim, "stride")]
+        return st if dim is None else st[_wrap_dim(dim, self._data.ndim)]
 
     def is_contiguous(self, memory_format=None) -> bool:
+        """Whether the elements are laid out in row-major order without gaps."""
         return bool(self._data.flags.c_contiguous)
 
     def data_ptr(self) -> int:
+        """The address of the first element."""
         return self._data.__array_interface__["data"][0]
 
     def storage_offset(self) -> int:
+        """The offset of the first element in its base array, in elements."""
         base = self._data
-        while base.base is not None and isinstance(base.base, np.ndarray):
+        while isinstance(base.base, np.ndarray):
             base = base.base
         return (self.data_ptr() - base.__array_interface__["data"][0]) // self._data.itemsize
 
     def is_floating_point(self) -> bool:
+        """Whether the dtype is a floating type."""
         return self._data.dtype.kind == "f"
 
     def is_complex(self) -> bool:
+        """False: ember has no complex tensors."""
         return False
 
     def is_signed(self) -> bool:
+        """Whether the dtype is signed."""
         return self._data.dtype.kind in "if"
+
+    def is_inference(self) -> bool:
+        return False
 
     def get_device(self) -> int:
         return -1
 
     # ---- leaving ember -------------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The underlying ndarray (shares memory)."""
         if self._requires_grad and not force:
-            raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
         return self._data
 
     def item(self):
+        """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:
             raise RuntimeError(
                 f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
-        return self._data.reshape(()).item() if self._data.ndim else self._data.item()
+        return self._data.item()
 
     def tolist(self):
+        """The values as (nested) Python lists of numbers."""
         return self._data.tolist()
 
     def __array__(self, dtype=None, copy=None):
         if self._requires_grad:
-            raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
         a = self._data
         if dtype is not None and a.dtype != dtype:
             return a.astype(dtype)
@@ -258,9 +325,17 @@ class Tensor:
         if _needs_graph(inputs):
             return NotImplemented  # never silently drop the graph
         raw = [i._data if isinstance(i, Tensor) else i for i in inputs]
-        if "out" in kwargs:
-            kwargs["out"] = tuple(o._data if isinstance(o, Tensor) else o for o in kwargs["out"])
+        out = kwargs.get("out")
+        if out is not None:
+            if _needs_graph(out):
+                return NotImplemented
+            kwargs["out"] = tuple(o._data if isinstance(o, Tensor) else o for o in out)
         res = getattr(ufunc, method)(*raw, **kwargs)
+        if out is not None:
+            for o in out:
+                if isinstance(o, Tensor):
+                    o._vc[0] += 1  # written in place
+            return out[0] if len(out) == 1 else out
         if isinstance(res, np.ndarray):
             return _make(res, False, None, 0)
         return res
@@ -295,24 +370,24 @@ class Tensor:
             if n == 0:
                 raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-        return bool(self._data.reshape(()) if self._data.ndim else self._data)
+        return bool(self._data.item())
 
     def __float__(self):
         self._check_scalar()
-        return float(self._data.reshape(()))
+        return float(self._data.item())
 
     def __int__(self):
         self._check_scalar()
-        return int(self._data.reshape(()))
+        return int(self._data.item())
 
     def __complex__(self):
         self._check_scalar()
-        return complex(self._data.reshape(()))
+        return complex(self._data.item())
 
     def __index__(self):
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self._data.reshape(()))
+        return int(self._data.item())
 
     def _check_scalar(self):
         if self._data.size != 1:
@@ -328,10 +403,12 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         if self._requires_grad and _grad_state[0]:
             return iter(self.unbind(0))  # rows stay connected to the graph (w, b = params)
-        vc = self._vc
+        # Views of the rows (a[i, ...] is a 0-d array, not a NumPy scalar, for 1-d tensors),
+        # sharing the version counter as views do.
+        a, vc = self._data, self._vc
         rows = []
-        for row in self._data:
-            r = _make(row, False, None, 0)
+        for i in range(a.shape[0]):
+            r = _make(a[i, ...], False, None, 0)
             r._vc = vc
             rows.append(r)
         return iter(rows)
@@ -339,11 +416,11 @@ class Tensor:
     def __contains__(self, element):
         if isinstance(element, (Tensor, int, float, bool)):
             return bool((self == element).any())
-        raise RuntimeError(
-            f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)}.")
+        raise RuntimeError("Tensor.__contains__ only supports Tensor or scalar, but you passed in "
+                           f"a {type(element)}.")
 
     def __reduce_ex__(self, proto):
-        return (_rebuild, (type(self), self._data, self._requires_grad))
+        return (_rebuild, (type(self), self._data, self._requires_grad, _user_state(self)))
 
     def __deepcopy__(self, memo):
         if self._grad_fn is not None:
@@ -358,10 +435,11 @@ class Tensor:
         memo[id(self)] = new
         if self._grad is not None:
             new._grad = self._grad.__deepcopy__(memo)
-        if self.__dict__:
+        state = _user_state(self)
+        if state:
             import copy
 
-            new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+            new.__dict__.update(copy.deepcopy(state, memo))
         return new
 
     def __setstate__(self, state):  # pickles of Tensor subclasses with attributes
@@ -369,7 +447,8 @@ class Tensor:
             self.__dict__.update(state)
 
     # ---- autograd ------------------------------------------------------------------------------------
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set whether autograd records operations on this (leaf) tensor; returns self."""
         if self._grad_fn is not None:
             if not requires_grad:
                 raise RuntimeError(
@@ -383,32 +462,27 @@ class Tensor:
         return self
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate into the leaves' ``.grad`` the gradient of this tensor."""
         from .autograd import backward
 
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def retain_grad(self) -> None:
+        """Populate ``.grad`` of this non-leaf tensor during backward."""
         if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self._grad_fn is None or self._retains_grad:
             return
         self._retains_grad = True
-        ref = weakref.ref(self)
-
-        def retain(grad):
-            t = ref()
-            if t is not None:
-                g = grad.detach() if not grad._requires_grad else grad
-                t._grad = _make(g._data.copy(), False, None, 0) if t._grad is None else t._grad + g
-            return None
-
-        hooks = self._grad_fn._pre_hooks
-        if hooks is None:
-            hooks = self._grad_fn._pre_hooks = {}
-        hooks.setdefault(self._output_nr, []).append(retain)
+        fn = self._grad_fn
+        if fn._retain is None:
+            fn._retain = {}
+        fn._retain[self._output_nr] = weakref.ref(self)
+        fn._has_pre = True
 
     @property
     def retains_grad(self) -> bool:
+        """Whether retain_grad() was called on this non-leaf."""
         return self._retains_grad
 
     def register_hook(self, hook):
@@ -417,43 +491,63 @@ class Tensor:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         from .autograd.function import RemovableHandle
 
-        if self._grad_fn is None:
+        fn = self._grad_fn
+        if fn is None:
             if self._hooks is None:
                 self._hooks = []
             self._hooks.append(hook)
             return RemovableHandle(self._hooks, hook)
-        hooks = self._grad_fn._pre_hooks
-        if hooks is None:
-            hooks = self._grad_fn._pre_hooks = {}
-        lst = hooks.setdefault(self._output_nr, [])
-        # user hooks run before retain_grad's, as in PyTorch
-        lst.insert(sum(1 for h in lst if h.__name__ != "retain"), hook)
+        if fn._pre_hooks is None:
+            fn._pre_hooks = {}
+        lst = fn._pre_hooks.setdefault(self._output_nr, [])
+        lst.append(hook)
+        fn._has_pre = True
         return RemovableHandle(lst, hook)
 
-    def detach(self) -> "Tensor":
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) runs after backward has accumulated into this leaf's ``.grad``."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._grad_fn is not None:
+            raise RuntimeError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors")
+        from .autograd.function import RemovableHandle
+
+        if self._post_acc_hooks is None:
+            self._post_acc_hooks = []
+        self._post_acc_hooks.append(hook)
+        return RemovableHandle(self._post_acc_hooks, hook)
+
+    def detach(self) -> Tensor:
+        """A tensor on the same memory, cut from the graph (shares the version counter)."""
         t = _make(self._data, False, None, 0)
-        t._vc = self._vc  # shares storage, so it shares the version counter
+        t._vc = self._vc
         return t
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place; returns self."""
         self._grad_fn = None
         self._requires_grad = False
+        if "_output_nr" in self.__dict__:
+            del self._output_nr
         return self
 
     # ---- device -----------------------------------------------------------------------------------
-    def cpu(self, memory_format=None) -> "Tensor":
+    def cpu(self, memory_format=None) -> Tensor:
+        """This tensor (it is on the CPU already)."""
         return self
 
-    def cuda(self, device=None, non_blocking=False, memory_format=None) -> "Tensor":
-        check_device("cuda" if device is None else device if not isinstance(device, int) else f"cuda:{device}")
+    def cuda(self, device=None, non_blocking=False, memory_format=None) -> Tensor:
+        """Always an error: ember computes on the CPU only."""
+        check_device("cuda" if device is None or isinstance(device, int) else device)
 
-    def pin_memory(self, device=None) -> "Tensor":
+    def pin_memory(self, device=None) -> Tensor:
         return self
 
     def is_pinned(self, device=None) -> bool:
         return False
 
-    def share_memory_(self) -> "Tensor":
+    def share_memory_(self) -> Tensor:
         return self
 
     def is_shared(self) -> bool:
@@ -461,10 +555,25 @@ class Tensor:
 
     # ---- in-place plumbing used by the op families ----------------------------------------------
     def _check_inplace(self):
-        """PyTorch's rule: a leaf that requires grad may only be written under no_grad."""
-        if self._requires_grad and self._grad_fn is None and _grad_state[0]:
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place operation.")
+        """PyTorch's rules for writing in place while a graph is recorded: not into a leaf that
+        requires grad, nor a view of one, nor an output of split/unbind (one of several views)."""
+        if not _grad_state[0]:
+            return
+        if self._requires_grad:
+            fn = self._grad_fn
+            if fn is None:
+                raise RuntimeError(
+                    "a leaf Variable that requires grad is being used in an in-place operation.")
+            if fn._multi_view:
+                raise RuntimeError(
+                    f"Output {self._output_nr} of {fn.name()} is a view and is being modified "
+                    "inplace. This view is the output of a function that returns multiple views. "
+                    "Such functions do not allow the output views to be modified inplace. You "
+                    "should replace the inplace operation by an out-of-place one.")
+        base = self._base
+        if base is not None and base._requires_grad and base._grad_fn is None:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                               "in-place operation.")
 
     def _bump(self):
         self._vc[0] += 1
@@ -476,25 +585,34 @@ def _make(data, requires_grad, grad_fn, output_nr):
     t._data = data
     t._requires_grad = requires_grad
     t._grad_fn = grad_fn
-    t._output_nr = output_nr
-    t._grad = None
     t._vc = [0]
-    t._hooks = None
-    t._retains_grad = False
+    if output_nr:
+        t._output_nr = output_nr
     return t
 
 
-def _rebuild(cls, data, requires_grad):
+def _rebuild(cls, data, requires_grad, state=None):
+    """Unpickling: a leaf of class ``cls`` (Tensor subclasses keep their attributes)."""
     t = _new(cls)
     t._data = data
     t._requires_grad = requires_grad
     t._grad_fn = None
-    t._output_nr = 0
-    t._grad = None
     t._vc = [0]
-    t._hooks = None
-    t._retains_grad = False
+    if state:
+        t.__dict__.update(state)
     return t
+
+
+# Entries of a Tensor's __dict__ that are autograd state, not user attributes.
+_INTERNAL = frozenset(("_grad", "_output_nr", "_hooks", "_post_acc_hooks", "_retains_grad",
+                       "_acc", "_base"))
+
+
+def _user_state(t) -> dict:
+    d = t.__dict__
+    if not d:
+        return {}
+    return {k: v for k, v in d.items() if k not in _INTERNAL}
 
 
 def _needs_graph(values) -> bool:

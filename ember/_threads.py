@@ -1,43 +1,65 @@
-"""Thread control: set_num_threads/get_num_threads drive the BLAS pool through threadpoolctl."""
+"""Thread control: set_num_threads/get_num_threads drive the BLAS pool through threadpoolctl.
+
+ember's own ops run in the calling thread; the threads that matter are the BLAS library's
+(matmul and friends). threadpoolctl is optional: without it the number is only recorded.
+"""
 from __future__ import annotations
 
 import os
 
-_limits = {"n": None, "controller": None}
+_limits = {"n": None, "controller": None, "default": None}
 
 
 def _controller():
     if _limits["controller"] is None:
-        from threadpoolctl import ThreadpoolController
-
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return None
         _limits["controller"] = ThreadpoolController()
     return _limits["controller"]
 
 
+def _cpu_count() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def set_num_threads(n: int) -> None:
-    """Set the number of threads NumPy's BLAS uses for matmul and friends."""
-    n = int(n)
-    if n < 1:
-        raise RuntimeError(f"set_num_threads expects a positive integer, but got {n}")
-    _controller().limit(limits=n, user_api="blas")
+    """Set the number of threads the BLAS library uses for matmul and friends."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise RuntimeError("set_num_threads expects a positive integer")
+    ctl = _controller()
+    if ctl is not None:
+        ctl.limit(limits=n, user_api="blas")
     _limits["n"] = n
 
 
 def get_num_threads() -> int:
+    """The number of threads used for intra-op parallelism (the BLAS pool's size)."""
     if _limits["n"] is not None:
         return _limits["n"]
-    try:
-        infos = _controller().select(user_api="blas").info()
-        if infos:
-            return int(infos[0]["num_threads"])
-    except Exception:  # threadpoolctl could not inspect the BLAS: fall back to the CPU count
-        pass
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if _limits["default"] is None:
+        n = None
+        ctl = _controller()
+        if ctl is not None:
+            try:
+                infos = ctl.select(user_api="blas").info()
+                if infos:
+                    n = int(infos[0]["num_threads"])
+            except Exception:  # noqa: BLE001 - threadpoolctl could not inspect the BLAS
+                n = None
+        _limits["default"] = n if n else _cpu_count()
+    return _limits["default"]
 
 
 def set_num_interop_threads(n: int) -> None:
     """ember runs ops one at a time; accepted for compatibility."""
+    if not isinstance(n, int) or n < 1:
+        raise RuntimeError("Expected positive number of threads")
 
 
 def get_num_interop_threads() -> int:
+    """1: ember runs ops one at a time."""
     return 1

@@ -5,26 +5,32 @@ from ._device import check_device
 
 
 def is_available() -> bool:
+    """False: ember computes on the CPU."""
     return False
 
 
 def device_count() -> int:
+    """0."""
     return 0
 
 
 def is_initialized() -> bool:
+    """False."""
     return False
 
 
 def current_device() -> int:
+    """An error: there is no CUDA device."""
     check_device("cuda")
 
 
 def get_device_name(device=None) -> str:
+    """An error: there is no CUDA device."""
     check_device("cuda")
 
 
 def set_device(device) -> None:
+    """An error: there is no CUDA device."""
     check_device("cuda")
 
 
@@ -45,4 +51,5 @@ def empty_cache() -> None:
 
 
 def is_bf16_supported() -> bool:
+    """False."""
     return False

@@ -1,6 +1,9 @@
 """Helpers shared by the op families: argument normalisation and dtype handling."""
 from __future__ import annotations
 
+import itertools
+import operator
+
 import numpy as np
 
 from .. import _dtype
@@ -34,11 +37,12 @@ def norm_dims(dim, ndim, op="dim"):
     if isinstance(dim, (list, tuple)):
         if len(dim) == 0:
             return None
-        axes = tuple(sorted(_wrap_dim(int(d), ndim, op) for d in dim))
-        if len(set(axes)) != len(axes):
-            raise RuntimeError(f"dim {axes[0]} appears multiple times in the list of dims")
+        axes = tuple(sorted(_wrap_dim(operator.index(d), ndim, op) for d in dim))
+        for a, b in itertools.pairwise(axes):
+            if a == b:
+                raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
         return axes
-    return (_wrap_dim(int(dim), ndim, op),)
+    return (_wrap_dim(operator.index(dim), ndim, op),)
 
 
 def dim_arg(dim, axis):
@@ -51,10 +55,24 @@ def dim_arg(dim, axis):
 
 
 def shape_arg(args):
-    """f(2, 3), f((2, 3)), f([2, 3]) and f(Size) all mean the shape (2, 3)."""
+    """f(2, 3), f((2, 3)), f([2, 3]) and f(Size) all mean the shape (2, 3).
+
+    Sizes must be integers (Python or NumPy ints, or integer tensors of one element); a float
+    is a TypeError, as in PyTorch.
+    """
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = args[0]
     try:
-        return tuple(int(s) for s in args)
+        return tuple(operator.index(s) for s in args)
     except TypeError:
-        raise TypeError(f"expected a sequence of integers as a size, got {args!r}") from None
+        bad = next(s for s in args if not _is_index(s))
+        raise TypeError(f"expected a sequence of integers as a size, but got an element of type "
+                        f"{type(bad).__name__}: {tuple(args)!r}") from None
+
+
+def _is_index(s) -> bool:
+    try:
+        operator.index(s)
+        return True
+    except TypeError:
+        return False

@@ -1,4 +1,11 @@
-"""Elementwise ops: arithmetic, unary math, comparisons, casts, and their in-place forms."""
+"""Elementwise ops: arithmetic, unary math, comparisons, casts, and their in-place forms.
+
+Dtypes follow PyTorch's promotion (``_dtype.result_type``), which differs from NumPy's for
+mixed kinds and for 0-dim tensors; ``_binary`` is where that happens, with fast paths for the
+common same-dtype and tensor-with-Python-number cases. While a graph is recorded, operands are
+cast *before* the op (a ToCopy node for those that require grad), so that forward only ever
+saves its actual inputs and outputs, which keeps double backward exact.
+"""
 from __future__ import annotations
 
 import math
@@ -6,19 +13,26 @@ import math
 import numpy as np
 
 from .. import _dtype
-from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods
+from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods, type_name
 from ..autograd import grad_mode
-from ..autograd.function import Function
-from ._util import as_tensor_arg, float_dtype_for
+from ..autograd.function import _DERIVED, _INPUT, _OUTPUT, Function
+from . import _special
+from ._util import as_tensor_arg
 
 _grad_state = grad_mode._state
-_float_kind = "f"
+_ndarray = np.ndarray
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+
 
 
 def _cast(x, dt):
-    if dt is None or not isinstance(x, np.ndarray) or x.dtype == dt:
+    if dt is None or x.__class__ is not _ndarray or x.dtype == dt:
         return x
     return x.astype(dt)
+
+
+_SCALARS = (int, float, bool)
 
 
 # ---- binary arithmetic ------------------------------------------------------------------------
@@ -46,19 +60,36 @@ class Sub(Function):
         return grad, -grad
 
 
+class Rsub(Function):
+    """number - tensor (PyTorch's rsub with a scalar)."""
+
+    _node_name = "RsubBackward1"
+
+    @staticmethod
+    def forward(ctx, b, a, dt=None):
+        if dt is not None:
+            a, b = _cast(a, dt), _cast(b, dt)
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad, None
+
+
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b, dt=None):
         if dt is not None:
             a, b = _cast(a, dt), _cast(b, dt)
-        need_a, need_b = ctx.needs_input_grad[:2] if ctx.needs_input_grad else (False, False)
-        ctx.save_for_backward(b if need_a else None, a if need_b else None)
+        need = ctx.needs_input_grad
+        if need:
+            ctx.save_for_backward(b if need[0] else None, a if need[1] else None)
         return a * b
 
     @staticmethod
     def backward(ctx, grad):
         b, a = ctx.saved_tensors
-        return (grad * b if b is not None else None), (grad * a if a is not None else None)
+        return (None if b is None else grad * b), (None if a is None else grad * a)
 
 
 class Div(Function):
@@ -66,9 +97,9 @@ class Div(Function):
     def forward(ctx, a, b, dt=None):
         if dt is not None:
             a, b = _cast(a, dt), _cast(b, dt)
-        need_b = ctx.needs_input_grad[1] if ctx.needs_input_grad else False
         out = a / b
-        ctx.save_for_backward(b, out if need_b else None)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(b, out if ctx.needs_input_grad[1] else None)
         return out
 
     @staticmethod
@@ -84,8 +115,12 @@ class Pow(Function):
     def forward(ctx, a, b, dt=None):
         if dt is not None:
             a, b = _cast(a, dt), _cast(b, dt)
-        out = a ** b
-        ctx.save_for_backward(a, b, out if ctx.needs_input_grad and ctx.needs_input_grad[1] else None)
+        out = _pow_kernel(a, b)
+        # PyTorch's names: tensor ** number, tensor ** tensor, number ** tensor
+        if b.__class__ is _ndarray:
+            ctx._node_name = "PowBackward1" if a.__class__ is _ndarray else "PowBackward2"
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(a, b, out if ctx.needs_input_grad[1] else None)
         return out
 
     @staticmethod
@@ -104,6 +139,36 @@ class Pow(Function):
         return ga, gb
 
 
+def _pow_kernel(a, b):
+    """a ** b as PyTorch computes it for float32: a few exponents by multiplication or sqrt,
+    the rest in float64 with the exponent first rounded to float32."""
+    if a.__class__ is not _ndarray or a.dtype != _F32:
+        if b.__class__ is _ndarray and b.dtype.kind in "iu" and (b < 0).any():
+            # integers to negative powers: C's integer pow (1 and -1 survive, the rest is 0)
+            a_ = np.asarray(a)
+            pos = a ** np.where(b < 0, 0, b)
+            neg = np.where(a_ == 1, 1, np.where(a_ == -1, np.where(b % 2 == 0, 1, -1), 0))
+            return np.where(b < 0, neg, pos).astype(pos.dtype)
+        return a ** b
+    if b.__class__ is _ndarray:
+        if b.dtype != _F32:
+            return a ** b
+        return (a.astype(_F64) ** b.astype(_F64)).astype(_F32)
+    if b == 2:
+        return a * a
+    if b == 3:
+        return a * a * a
+    if b == 0.5:
+        return np.sqrt(a)
+    if b == -1:
+        return np.reciprocal(a)
+    if b == -0.5:
+        return np.reciprocal(np.sqrt(a))
+    if b == -2:
+        return np.reciprocal(a * a)
+    return (a.astype(_F64) ** float(np.float32(b))).astype(_F32)
+
+
 class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b, dt=None):
@@ -116,8 +181,8 @@ class Maximum(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         # ties split the gradient evenly, as in PyTorch
-        ga = grad * ((a > b) + (a == b) * 0.5)
-        gb = grad * ((b > a) + (a == b) * 0.5)
+        ga = grad * ((a > b) + (a == b) * 0.5) if ctx.needs_input_grad[0] else None
+        gb = grad * ((b > a) + (a == b) * 0.5) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -132,8 +197,8 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        ga = grad * ((a < b) + (a == b) * 0.5)
-        gb = grad * ((b < a) + (a == b) * 0.5)
+        ga = grad * ((a < b) + (a == b) * 0.5) if ctx.needs_input_grad[0] else None
+        gb = grad * ((b < a) + (a == b) * 0.5) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -143,12 +208,15 @@ class Fmod(Function):
         if dt is not None:
             a, b = _cast(a, dt), _cast(b, dt)
         ctx.save_for_backward(a, b)
+        if b.__class__ is _ndarray:
+            ctx._node_name = "FmodBackward1"
         return np.fmod(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return grad, -grad * np.trunc(a / b)
+        gb = -grad * np.trunc(a / b) if ctx.needs_input_grad[1] else None
+        return grad, gb
 
 
 class Remainder(Function):
@@ -157,83 +225,222 @@ class Remainder(Function):
         if dt is not None:
             a, b = _cast(a, dt), _cast(b, dt)
         ctx.save_for_backward(a, b)
+        if b.__class__ is _ndarray:
+            ctx._node_name = "RemainderBackward1"
         return np.remainder(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return grad, -grad * np.floor(a / b)
+        gb = -grad * np.floor(a / b) if ctx.needs_input_grad[1] else None
+        return grad, gb
+
+
+class Atan2(Function):
+    @staticmethod
+    def forward(ctx, a, b, dt=None):
+        if dt is not None:
+            a, b = _cast(a, dt), _cast(b, dt)
+        ctx.save_for_backward(a, b)
+        if a.dtype == _F32 and b.dtype == _F32:
+            return np.arctan2(a.astype(_F64), b.astype(_F64)).astype(_F32)
+        return np.arctan2(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        r = grad / (a * a + b * b)
+        return r * b, -r * a
+
+
+class Logaddexp(Function):
+    @staticmethod
+    def forward(ctx, a, b, dt=None):
+        if dt is not None:
+            a, b = _cast(a, dt), _cast(b, dt)
+        out = np.logaddexp(a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        return grad * np.exp(a - out), grad * np.exp(b - out)
 
 
 def _binary(cls, a, b):
-    """Apply a binary Function with PyTorch's result dtype (NumPy's differs for mixed kinds)."""
-    if a.__class__ is not Tensor and not isinstance(a, Tensor):
-        a = as_tensor_arg(a)
-    if b.__class__ is not Tensor and not isinstance(b, Tensor):
-        b = as_tensor_arg(b)
-        if b.__class__ is float and isinstance(a, Tensor) and a._data.dtype.kind == "f":
-            return cls.apply(a, b)  # float tensor with a Python float: NumPy keeps the dtype
-    elif isinstance(a, Tensor) and a._data.dtype is b._data.dtype:
+    """Apply a binary Function with PyTorch's result dtype (NumPy's differs for mixed kinds).
+
+    Returns NotImplemented for operands that are not numbers, arrays or tensors.
+    """
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a._data.dtype is b._data.dtype:
+                return cls.apply(a, b)
+        elif (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
+            return cls.apply(a, b)  # NumPy keeps a float array's dtype with a Python number
+    elif (isinstance(b, Tensor) and (a.__class__ is float or a.__class__ is int)
+          and b._data.dtype.kind == "f"):
         return cls.apply(a, b)
-    dt = _dtype.result_type(a, b).np
+    a, b = _operand(a), _operand(b)
+    if a is NotImplemented or b is NotImplemented:
+        return NotImplemented
+    return _apply_dt(cls, a, b, _dtype.result_type(a, b).np)
+
+
+def _operand(x):
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.generic):  # before _SCALARS: np.float64 is a float subclass
+        return x.item()
+    if isinstance(x, _SCALARS):
+        return x
+    if isinstance(x, _ndarray):
+        return _make(x, False, None, 0)
+    return NotImplemented
+
+
+def _apply_dt(cls, a, b, dt):
+    """cls(a, b) computed in dtype ``dt``."""
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if not ta and not tb:
+        a = _make(np.asarray(a, dtype=dt), False, None, 0)
+        ta = True
+    if _grad_state[0] and ((ta and a._requires_grad) or (tb and b._requires_grad)):
+        return cls.apply(_as_dtype(a, dt), _as_dtype(b, dt))
+    if not ta:
+        a = _scalar_in(a, dt)
+    elif not tb:
+        b = _scalar_in(b, dt)
     return cls.apply(a, b, dt=dt)
+
+
+def _scalar_in(x, dt):
+    """A Python number used with arrays of dtype dt: wraps around like PyTorch's integers."""
+    if x.__class__ is int and dt.kind in "iub":
+        info = np.iinfo(dt) if dt.kind != "b" else None
+        if info is not None and not info.min <= x <= info.max:
+            return np.asarray(x).astype(dt)
+    return x
+
+
+def _as_dtype(x, dt):
+    if not isinstance(x, Tensor):
+        return _scalar_in(x, dt)
+    if x._data.dtype == dt:
+        return x
+    if x._requires_grad:
+        return Cast.apply(x, dt)
+    return _make(x._data.astype(dt), False, None, 0)
 
 
 def _float_binary(cls, a, b):
     """Like _binary, but integer results become the default float (true division)."""
-    a, b = as_tensor_arg(a), as_tensor_arg(b)
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a._data.dtype is b._data.dtype and a._data.dtype.kind == "f":
+                return cls.apply(a, b)
+        elif (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
+            return cls.apply(a, b)
+    a, b = _operand(a), _operand(b)
+    if a is NotImplemented or b is NotImplemented:
+        return NotImplemented
     dt = _dtype.result_type(a, b)
     if not dt.is_floating_point:
         dt = _dtype.get_default_dtype()
-    da = a._data.dtype if isinstance(a, Tensor) else None
-    db = b._data.dtype if isinstance(b, Tensor) else None
-    if (da is None or da == dt.np) and (db is None or db == dt.np):
-        return cls.apply(a, b)
-    return cls.apply(a, b, dt=dt.np)
+    return _apply_dt(cls, a, b, dt.np)
+
+
+def _check(res, name, a, b):
+    if res is NotImplemented:
+        bad = a if _operand(a) is NotImplemented else b
+        raise TypeError(f"{name}(): argument 'other' must be Tensor or Number, not "
+                        f"{type(bad).__name__}")
+    return res
 
 
 def add(input, other, *, alpha=1, out=None):
+    """input + alpha * other."""
     if alpha != 1:
         other = mul(other, alpha)
-    return _out(_binary(Add, input, other), out)
+    r = _check(_binary(Add, input, other), "add", input, other)
+    return r if out is None else _out(r, out)
+
+
+def _is_bool(x):
+    if isinstance(x, Tensor):
+        return x._data.dtype.kind == "b"
+    return x.__class__ is bool or isinstance(x, np.bool_)
+
+
+def _check_bool_sub(a, b):
+    if _is_bool(a) or _is_bool(b):
+        if _is_bool(a) and _is_bool(b) and isinstance(a, Tensor) and isinstance(b, Tensor):
+            raise RuntimeError(
+                "Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
+                "`^` or `logical_xor()` operator instead.")
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
 
 
 def sub(input, other, *, alpha=1, out=None):
+    """input - alpha * other."""
+    _check_bool_sub(input, other)
     if alpha != 1:
         other = mul(other, alpha)
-    if isinstance(input, Tensor) and input._data.dtype == np.bool_ and isinstance(other, Tensor) \
-            and other._data.dtype == np.bool_:
-        raise RuntimeError(
-            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
-            "`logical_xor()` operator instead.")
-    return _out(_binary(Sub, input, other), out)
+    if not isinstance(input, Tensor) and isinstance(other, Tensor):
+        r = _check(_binary(Rsub, other, input), "sub", input, other)
+    else:
+        r = _check(_binary(Sub, input, other), "sub", input, other)
+    return r if out is None else _out(r, out)
 
 
 def mul(input, other, *, out=None):
-    return _out(_binary(Mul, input, other), out)
+    """Elementwise product."""
+    r = _check(_binary(Mul, input, other), "mul", input, other)
+    return r if out is None else _out(r, out)
 
 
 def div(input, other, *, rounding_mode=None, out=None):
+    """True division (ints give the default float), or rounded: 'trunc' / 'floor'."""
     if rounding_mode is None:
-        return _out(_float_binary(Div, input, other), out)
-    if rounding_mode == "trunc":
-        r = _binary_nograd(np.divide, input, other)
-        res = _make(np.trunc(r._data).astype(r._data.dtype) if r._data.dtype.kind == "f" else r._data, False, None, 0)
-        return _out(_int_div_result(input, other, res, np.trunc), out)
-    if rounding_mode == "floor":
-        return _out(floor_divide(input, other), out)
-    raise RuntimeError(
-        f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+        r = _check(_float_binary(Div, input, other), "div", input, other)
+    elif rounding_mode == "trunc":
+        r = _rounded_div(input, other, np.trunc)
+    elif rounding_mode == "floor":
+        r = _rounded_div(input, other, np.floor)
+    else:
+        raise RuntimeError("div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                           f"found '{rounding_mode}'")
+    return r if out is None else _out(r, out)
 
 
-def _int_div_result(a, b, res, rounder):
-    dt = _dtype.result_type(as_tensor_arg(a), as_tensor_arg(b))
-    if dt.is_floating_point:
-        return res
-    a_ = a._data if isinstance(a, Tensor) else a
-    b_ = b._data if isinstance(b, Tensor) else b
-    q = rounder(np.true_divide(a_, b_))
-    return _make(np.asarray(q).astype(dt.np), False, None, 0)
+def _rounded_div(a, b, rounder):
+    """div with rounding_mode: the result keeps the promoted dtype (not differentiable)."""
+    a, b = as_tensor_arg(a), as_tensor_arg(b)
+    dt = _dtype.result_type(a, b).np
+    if dt.kind == "b":
+        name = "div_floor_cpu" if rounder is np.floor else "div_trunc_cpu"
+        raise NotImplementedError(f"\"{name}\" not implemented for 'Bool'")
+    a_, b_ = _raw_in(a, dt), _raw_in(b, dt)
+    if dt.kind in "iu":
+        if np.any(np.asarray(b_) == 0):
+            raise RuntimeError("ZeroDivisionError")
+        if rounder is np.floor:
+            res = np.floor_divide(a_, b_)
+        else:  # C's truncating division: the sign of the quotient, magnitude floored
+            q = np.floor_divide(np.abs(a_), np.abs(b_))
+            res = np.where((np.asarray(a_) < 0) != (np.asarray(b_) < 0), -q, q)
+    else:
+        res = rounder(np.true_divide(a_, b_)) if rounder is np.trunc else np.floor_divide(a_, b_)
+    return _make(np.asarray(res).astype(dt, copy=False), False, None, 0)
+
+
+def _raw_in(x, dt):
+    if isinstance(x, Tensor):
+        return _cast(x._data, dt)
+    return np.asarray(_scalar_in(x, dt), dtype=dt)
 
 
 subtract, multiply, divide = sub, mul, div
@@ -244,65 +451,132 @@ def true_divide(input, other, *, out=None):
 
 
 def floor_divide(input, other, *, out=None):
-    a, b = as_tensor_arg(input), as_tensor_arg(other)
-    dt = _dtype.result_type(a, b).np
-    a_ = a._data if isinstance(a, Tensor) else a
-    b_ = b._data if isinstance(b, Tensor) else b
-    if dt.kind in "iu":
-        if np.any(np.asarray(b_) == 0):
+    """Division rounded down (Python's //), in the promoted dtype."""
+    r = _rounded_div(input, other, np.floor)
+    return r if out is None else _out(r, out)
+
+
+def _int_zero_check(a, b):
+    if isinstance(b, Tensor):
+        dt = _dtype.result_type(as_tensor_arg(a), b).np
+        if dt.kind in "iu" and not b._data.all():
             raise RuntimeError("ZeroDivisionError")
-        res = np.floor_divide(np.asarray(a_).astype(dt), np.asarray(b_).astype(dt))
-    else:
-        res = np.floor_divide(_cast(np.asarray(a_), dt), _cast(np.asarray(b_), dt)).astype(dt, copy=False)
-    return _out(_make(np.asarray(res), False, None, 0), out)
+    elif b == 0 and isinstance(b, int) and isinstance(a, Tensor) and a._data.dtype.kind in "iub":
+        raise RuntimeError("ZeroDivisionError")
+
+
+def _no_bool(name, a, b):
+    if _is_bool(a) and _is_bool(b):
+        raise NotImplementedError(f"\"{name}\" not implemented for 'Bool'")
 
 
 def remainder(input, other, *, out=None):
-    return _out(_binary(Remainder, input, other), out)
+    """Python's modulus: the result has the sign of the divisor."""
+    _no_bool("remainder_cpu", input, other)
+    _int_zero_check(input, other)
+    r = _check(_binary(Remainder, input, other), "remainder", input, other)
+    return r if out is None else _out(r, out)
 
 
 def fmod(input, other, *, out=None):
-    return _out(_binary(Fmod, input, other), out)
+    """C's fmod: the result has the sign of the dividend."""
+    _no_bool("fmod_cpu", input, other)
+    _int_zero_check(input, other)
+    r = _check(_binary(Fmod, input, other), "fmod", input, other)
+    return r if out is None else _out(r, out)
 
 
 def pow(input, exponent, *, out=None):
+    """input ** exponent, with PyTorch's dtype rules."""
+    _no_bool("pow", input, exponent) if isinstance(input, Tensor) and isinstance(
+        exponent, Tensor) else None
     if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
-        e = as_tensor_arg(exponent)
-        if input._data.dtype.kind in "iub" and isinstance(e, int) and e < 0:
+        e = exponent.item() if isinstance(exponent, np.generic) else exponent
+        kind = input._data.dtype.kind
+        if kind in "iub" and e.__class__ is int and e < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
-        if isinstance(e, float) and input._data.dtype.kind != "f":
-            return _out(Pow.apply(input, e, dt=_dtype.get_default_dtype().np), out)
-        if input._data.dtype.kind == "f" or isinstance(e, int):
-            return _out(Pow.apply(input, e), out)
-    return _out(_binary(Pow, input, exponent), out)
+        if kind == "b" and e.__class__ is bool:  # bool ** bool stays bool
+            r = _make(np.asarray(input._data if e else np.ones_like(input._data)), False, None,
+                      0)
+            return r if out is None else _out(r, out)
+        if kind == "b" and e.__class__ is int:
+            r = Pow.apply(input, e, dt=np.dtype(np.int64))  # PyTorch: bool ** int is int64
+            return r if out is None else _out(r, out)
+    r = _check(_binary(Pow, input, exponent), "pow", input, exponent)
+    return r if out is None else _out(r, out)
 
 
-def float_power(input, exponent):
-    a, e = as_tensor_arg(input), as_tensor_arg(exponent)
-    return Pow.apply(a, e, dt=np.dtype(np.float64))
+def float_power(input, exponent, *, out=None):
+    """pow computed in float64."""
+    f64 = np.dtype(np.float64)
+    r = _apply_dt(Pow, _operand(input), _operand(exponent), f64)
+    return r if out is None else _out(r, out)
 
 
 def maximum(input, other, *, out=None):
-    return _out(_binary(Maximum, input, other), out)
+    """Elementwise maximum (NaN propagates)."""
+    r = _check(_binary(Maximum, input, other), "maximum", input, other)
+    return r if out is None else _out(r, out)
 
 
 def minimum(input, other, *, out=None):
-    return _out(_binary(Minimum, input, other), out)
+    """Elementwise minimum (NaN propagates)."""
+    r = _check(_binary(Minimum, input, other), "minimum", input, other)
+    return r if out is None else _out(r, out)
 
 
-def fmax(input, other):
-    return maximum(input, other)
+def _arr(x):
+    return x._data if isinstance(x, Tensor) else x
 
 
-def fmin(input, other):
-    return minimum(input, other)
+def _nan_mask(x):
+    return _make(np.asarray(np.isnan(_raw(x))), False, None, 0)
 
 
-def _rsub(a, b):
-    return sub(b, a)
+def fmax(input, other, *, out=None):
+    """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
+    a, b = _operand(input), _operand(other)
+    r = where(_nan_mask(a), b, where(_nan_mask(b), a, maximum(a, b)))
+    return r if out is None else _out(r, out)
+
+
+def fmin(input, other, *, out=None):
+    """Elementwise minimum that ignores NaN (NaN only where both are NaN)."""
+    a, b = _operand(input), _operand(other)
+    r = where(_nan_mask(a), b, where(_nan_mask(b), a, minimum(a, b)))
+    return r if out is None else _out(r, out)
+
+
+def atan2(input, other, *, out=None):
+    """Elementwise arctan(input / other) in the right quadrant."""
+    r = _check(_float_binary(Atan2, input, other), "atan2", input, other)
+    return r if out is None else _out(r, out)
+
+
+arctan2 = atan2
+
+
+def logaddexp(input, other, *, out=None):
+    """log(exp(input) + exp(other)) without overflow."""
+    r = _check(_float_binary(Logaddexp, input, other), "logaddexp", input, other)
+    return r if out is None else _out(r, out)
+
+
+def hypot(input, other, *, out=None):
+    """sqrt(input**2 + other**2) without overflow."""
+    r = _check(_float_binary(Hypot, input, other), "hypot", input, other)
+    return r if out is None else _out(r, out)
+
+
+def xlogy(input, other, *, out=None):
+    """input * log(other), 0 where input == 0."""
+    x = as_tensor_arg(input)
+    r = where(_make(np.asarray(_raw(x) == 0), False, None, 0), 0.0, x * log(as_tensor_arg(other)))
+    return r if out is None else _out(r, out)
 
 
 def rsub(input, other, alpha=1):
+    """other - alpha * input."""
     return sub(other, input, alpha=alpha)
 
 
@@ -310,25 +584,48 @@ def _out(result, out):
     """Honour out=: copy into the given tensor (resizing it as PyTorch does)."""
     if out is None:
         return result
+    if _grad_state[0] and (result._requires_grad or out._requires_grad):
+        raise RuntimeError(
+            "out=... arguments don't support automatic differentiation, but one of the arguments "
+            "requires grad.")
     if out._data.shape != result._data.shape:
         out._data = np.empty(result._data.shape, out._data.dtype)
-    np.copyto(out._data, result._data, casting="same_kind")
-    out._bump()
+    try:
+        np.copyto(out._data, result._data, casting="same_kind")
+    except TypeError:
+        raise RuntimeError(f"result type {_tname(result._data.dtype)} can't be cast to the desired "
+                           f"output type {_tname(out._data.dtype)}") from None
+    out._vc[0] += 1
     return out
 
 
-def _binary_nograd(ufunc, a, b):
-    a, b = as_tensor_arg(a), as_tensor_arg(b)
-    a_ = a._data if isinstance(a, Tensor) else a
-    b_ = b._data if isinstance(b, Tensor) else b
-    return _make(np.asarray(ufunc(a_, b_)), False, None, 0)
-
-
 # ---- unary math ---------------------------------------------------------------------------------
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
+def _hp(ufunc, a):
+    """ufunc(a) of a float-valued op (integers compute in the default dtype); float32 goes
+    through float64. PyTorch's float32 kernels are within about an ulp of the correctly
+    rounded result and NumPy's SIMD ones often are not, which shows in printed digits
+    (exp(10) prints 22026.4648 in PyTorch, 22026.4668 with NumPy's float32)."""
+    dt = a.dtype
+    if dt is _F32 or dt == _F32:
+        return ufunc(a.astype(_F64)).astype(_F32)
+    if dt.kind != "f":
+        return _hp(ufunc, a.astype(_dtype._default[0].np))
+    return ufunc(a)
+
+
+def _flt(a):
+    """Inputs of float-valued ops: integers and bools compute in the default float dtype."""
+    return a if a.dtype.kind == "f" else a.astype(_dtype._default[0].np)
+
+
 class Neg(Function):
     @staticmethod
     def forward(ctx, a):
-        return -a
+        return np.negative(a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -350,7 +647,7 @@ class Abs(Function):
 class Exp(Function):
     @staticmethod
     def forward(ctx, a):
-        out = np.exp(_cast(a, float_dtype_for(a)))
+        out = _hp(np.exp, a)
         ctx.save_for_backward(out)
         return out
 
@@ -363,20 +660,20 @@ class Exp(Function):
 class Exp2(Function):
     @staticmethod
     def forward(ctx, a):
-        out = np.exp2(_cast(a, float_dtype_for(a)))
+        out = _hp(np.exp2, a)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * out * math.log(2.0)
+        return grad * out * _LN2
 
 
 class Expm1(Function):
     @staticmethod
     def forward(ctx, a):
-        out = np.expm1(_cast(a, float_dtype_for(a)))
+        out = _hp(np.expm1, a)
         ctx.save_for_backward(out)
         return out
 
@@ -389,10 +686,9 @@ class Expm1(Function):
 class Log(Function):
     @staticmethod
     def forward(ctx, a):
-        a = _cast(a, float_dtype_for(a))
+        a = _flt(a)
         ctx.save_for_backward(a)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(a)
+        return _hp(np.log, a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -403,38 +699,36 @@ class Log(Function):
 class Log2(Function):
     @staticmethod
     def forward(ctx, a):
-        a = _cast(a, float_dtype_for(a))
+        a = _flt(a)
         ctx.save_for_backward(a)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log2(a)
+        return _hp(np.log2, a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad / (a * math.log(2.0))
+        return grad / (a * _LN2)
 
 
 class Log10(Function):
     @staticmethod
     def forward(ctx, a):
-        a = _cast(a, float_dtype_for(a))
+        a = _flt(a)
         ctx.save_for_backward(a)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log10(a)
+        return _hp(np.log10, a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad / (a * math.log(10.0))
+        return grad / (a * _LN10)
 
 
 class Log1p(Function):
+    _node_name = "Log1PBackward0"
     @staticmethod
     def forward(ctx, a):
-        a = _cast(a, float_dtype_for(a))
+        a = _flt(a)
         ctx.save_for_backward(a)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log1p(a)
+        return _hp(np.log1p, a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -445,8 +739,7 @@ class Log1p(Function):
 class Sqrt(Function):
     @staticmethod
     def forward(ctx, a):
-        with np.errstate(invalid="ignore"):
-            out = np.sqrt(_cast(a, float_dtype_for(a)))
+        out = np.sqrt(_flt(a))
         ctx.save_for_backward(out)
         return out
 
@@ -459,11 +752,10 @@ class Sqrt(Function):
 class Rsqrt(Function):
     @staticmethod
     def forward(ctx, a):
-        a = _cast(a, float_dtype_for(a))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = 1 / np.sqrt(a)
+        a = _flt(a)
+        out = np.reciprocal(np.sqrt(a))
         ctx.save_for_backward(out)
-        return out.astype(a.dtype, copy=False)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -474,9 +766,9 @@ class Rsqrt(Function):
 class Sin(Function):
     @staticmethod
     def forward(ctx, a):
-        a = _cast(a, float_dtype_for(a))
+        a = _flt(a)
         ctx.save_for_backward(a)
-        return np.sin(a)
+        return _hp(np.sin, a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -487,9 +779,9 @@ class Sin(Function):
 class Cos(Function):
     @staticmethod
     def forward(ctx, a):
-        a = _cast(a, float_dtype_for(a))
+        a = _flt(a)
         ctx.save_for_backward(a)
-        return np.cos(a)
+        return _hp(np.cos, a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -500,7 +792,7 @@ class Cos(Function):
 class Tan(Function):
     @staticmethod
     def forward(ctx, a):
-        out = np.tan(_cast(a, float_dtype_for(a)))
+        out = _hp(np.tan, a)
         ctx.save_for_backward(out)
         return out
 
@@ -513,7 +805,7 @@ class Tan(Function):
 class Tanh(Function):
     @staticmethod
     def forward(ctx, a):
-        out = np.tanh(_cast(a, float_dtype_for(a)))
+        out = _hp(np.tanh, a)
         ctx.save_for_backward(out)
         return out
 
@@ -523,14 +815,119 @@ class Tanh(Function):
         return grad * (1 - out * out)
 
 
+class Sinh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        a = _flt(a)
+        ctx.save_for_backward(a)
+        return _hp(np.sinh, a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * np.cosh(a)
+
+
+class Cosh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        a = _flt(a)
+        ctx.save_for_backward(a)
+        return _hp(np.cosh, a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * np.sinh(a)
+
+
+class Asin(Function):
+    @staticmethod
+    def forward(ctx, a):
+        a = _flt(a)
+        ctx.save_for_backward(a)
+        return _hp(np.arcsin, a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / np.sqrt(1 - a * a)
+
+
+class Acos(Function):
+    @staticmethod
+    def forward(ctx, a):
+        a = _flt(a)
+        ctx.save_for_backward(a)
+        return _hp(np.arccos, a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad / np.sqrt(1 - a * a)
+
+
+class Atan(Function):
+    @staticmethod
+    def forward(ctx, a):
+        a = _flt(a)
+        ctx.save_for_backward(a)
+        return _hp(np.arctan, a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (1 + a * a)
+
+
+class Asinh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        a = _flt(a)
+        ctx.save_for_backward(a)
+        return np.arcsinh(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / np.sqrt(a * a + 1)
+
+
+class Acosh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        a = _flt(a)
+        ctx.save_for_backward(a)
+        return np.arccosh(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / np.sqrt(a * a - 1)
+
+
+class Atanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        a = _flt(a)
+        ctx.save_for_backward(a)
+        return _hp(np.arctanh, a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (1 - a * a)
+
+
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
-        a = _cast(a, float_dtype_for(a))
-        # 1/(1+exp(-x)) overflows for x << 0; the tanh form is stable everywhere
-        out = np.tanh(a * 0.5)
-        out *= 0.5
-        out += 0.5
+        a = _flt(a)
+        # PyTorch's formula, 1 / (1 + exp(-x)) in the input's dtype (exp(-x) may overflow to
+        # inf, which gives the right 0); exp itself through float64 as in _hp
+        e = _hp(np.exp, np.negative(a))
+        e += 1
+        out = np.reciprocal(e)
         ctx.save_for_backward(out)
         return out
 
@@ -541,26 +938,30 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    _node_name = "ReluBackward0"
-
     @staticmethod
     def forward(ctx, a):
-        out = np.maximum(a, 0, dtype=a.dtype) if a.dtype.kind != "b" else a.copy()
+        if a.dtype.kind == "b":
+            raise RuntimeError("Boolean inputs not supported for relu")
+        out = np.maximum(a, 0, dtype=a.dtype)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        if isinstance(out, Tensor):
+            # double backward: a mask that is part of the graph (with zero derivative), so the
+            # result requires grad as PyTorch's does
+            return grad * np.sign(out)
         return grad * (out > 0)
 
 
 class Erf(Function):
     @staticmethod
     def forward(ctx, a):
-        a = _cast(a, float_dtype_for(a))
+        a = _flt(a)
         ctx.save_for_backward(a)
-        return _erf(a)
+        return _special.erf(a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -568,23 +969,41 @@ class Erf(Function):
         return grad * (2.0 / math.sqrt(math.pi)) * np.exp(-a * a)
 
 
+class Erfc(Function):
+    @staticmethod
+    def forward(ctx, a):
+        a = _flt(a)
+        ctx.save_for_backward(a)
+        return _special.erfc(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * (-2.0 / math.sqrt(math.pi)) * np.exp(-a * a)
+
+
+class Erfinv(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _special.erfinv(_flt(a))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (math.sqrt(math.pi) / 2.0) * np.exp(out * out)
+
+
 def _erf(x):
-    """erf for arrays, vectorised: math.erf is exact but scalar; use it via frompyfunc only if
-    needed. W. J. Cody's rational approximations are what libm uses; NumPy lacks erf, so we
-    evaluate in float64 with the Abramowitz-Stegun 7.1.26-free formulation via math.erf ufunc."""
-    return _ERF(x.astype(np.float64)).astype(x.dtype)
-
-
-_ERF = np.vectorize(math.erf, otypes=[np.float64])
+    """erf of an ndarray (in its float dtype); kept for the other op families."""
+    return _special.erf(x)
 
 
 class Reciprocal(Function):
     @staticmethod
     def forward(ctx, a):
-        a = _cast(a, float_dtype_for(a))
-        with np.errstate(divide="ignore"):
-            out = 1 / a
-        out = out.astype(a.dtype, copy=False)
+        out = np.reciprocal(_flt(a))
         ctx.save_for_backward(out)
         return out
 
@@ -595,11 +1014,14 @@ class Reciprocal(Function):
 
 
 class Clamp(Function):
+    _node_name = "ClampBackward1"  # PyTorch's name for number bounds
+
     @staticmethod
     def forward(ctx, a, lo, hi):
         ctx.save_for_backward(a)
         ctx.lo, ctx.hi = lo, hi
         if lo is not None and hi is not None:
+            # PyTorch: min(max(a, lo), hi), so hi wins when lo > hi
             return np.minimum(np.maximum(a, lo), hi).astype(a.dtype, copy=False)
         if lo is not None:
             return np.maximum(a, lo).astype(a.dtype, copy=False)
@@ -608,16 +1030,72 @@ class Clamp(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        mask = True
-        if ctx.lo is not None:
-            mask = mask & (a >= ctx.lo)
-        if ctx.hi is not None:
-            mask = mask & (a <= ctx.hi)
+        lo, hi = ctx.lo, ctx.hi
+        if lo is not None and hi is not None:
+            mask = (a >= lo) & (a <= hi)
+        elif lo is not None:
+            mask = a >= lo
+        else:
+            mask = a <= hi
+        if isinstance(a, Tensor):  # double backward: keep the result in the graph
+            return np.where(mask, grad, grad * 0), None, None
         return grad * mask, None, None
 
 
+class ClampT(Function):
+    """clamp with tensor bounds: min(max(a, lo), hi); the grad goes to whichever is chosen."""
+
+    _node_name = "ClampBackward0"
+
+    @staticmethod
+    def forward(ctx, a, lo, hi, dt=None):
+        if dt is not None:
+            a, lo, hi = _cast(a, dt), _cast(lo, dt), _cast(hi, dt)
+        ctx.save_for_backward(a, lo, hi)
+        out = a
+        if lo is not None:
+            out = np.maximum(out, lo)
+        if hi is not None:
+            out = np.minimum(out, hi)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, lo, hi = ctx.saved_tensors
+        above = (a > hi) if hi is not None else None
+        below = (a < lo) if lo is not None else None
+        if lo is not None and hi is not None:
+            below = below & ~(lo > hi)  # lo > hi: hi wins everywhere
+            above = above | (lo > hi)
+        keep = None
+        for m in (above, below):
+            if m is not None:
+                keep = ~m if keep is None else keep & ~m
+        zero = grad * 0
+        ga = np.where(keep, grad, zero)
+        glo = np.where(below, grad, zero) if below is not None else None
+        ghi = np.where(above, grad, zero) if above is not None else None
+        return ga, glo, ghi
+
+
+class Hypot(Function):
+    @staticmethod
+    def forward(ctx, a, b, dt=None):
+        if dt is not None:
+            a, b = _cast(a, dt), _cast(b, dt)
+        out = np.hypot(a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        r = grad / out
+        return r * a, r * b
+
+
 class _Rounding(Function):
-    """floor/ceil/round/trunc/sign: piecewise constant, so the gradient is zero."""
+    """floor/ceil/round/trunc/sign/frac: piecewise constant (frac: slope 1), zero gradient."""
 
     @staticmethod
     def backward(ctx, grad):
@@ -646,13 +1124,29 @@ class Round(_Rounding):
     @staticmethod
     def forward(ctx, a, decimals=0):
         # NumPy and PyTorch both round half to even
-        return np.round(a, decimals) if a.dtype.kind == "f" else a.copy()
+        if a.dtype.kind != "f":
+            return a.copy() if decimals >= 0 else np.round(a, decimals)
+        return np.round(a, decimals)
 
 
 class Sign(_Rounding):
     @staticmethod
     def forward(ctx, a):
         return np.sign(a) if a.dtype.kind != "b" else a.copy()
+
+
+class Sgn(Sign):
+    pass
+
+
+class Frac(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a - np.trunc(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
 
 
 class Where(Function):
@@ -670,13 +1164,17 @@ class Where(Function):
     def backward(ctx, grad):
         (cond,) = ctx.saved_tensors
         zero = grad * 0
-        return None, np.where(cond, grad, zero), np.where(cond, zero, grad)
+        n = ctx.needs_input_grad
+        return (None, np.where(cond, grad, zero) if n[1] else None,
+                np.where(cond, zero, grad) if n[2] else None)
 
 
 class Lerp(Function):
     @staticmethod
     def forward(ctx, start, end, weight):
         ctx.save_for_backward(start, end, weight)
+        if weight.__class__ is _ndarray:
+            ctx._node_name = "LerpBackward1"
         return start + weight * (end - start)
 
     @staticmethod
@@ -707,76 +1205,159 @@ class Clone(Function):
         return grad
 
 
-def _unary(cls):
+class CopyFrom(Function):
+    """dst.copy_(src): the result is src broadcast to dst's shape, in dst's dtype."""
+
+    _node_name = "CopyBackwards"
+
+    @staticmethod
+    def forward(ctx, src, shape, dt):
+        return np.broadcast_to(src, shape).astype(dt)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None, None
+
+
+def _unary(cls, name):
     def op(input, *, out=None):
         if not isinstance(input, Tensor):
             input = _make(np.asarray(input), False, None, 0)
-        return _out(cls.apply(input), out)
+        r = cls.apply(input)
+        return r if out is None else _out(r, out)
 
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name}."
     return op
 
 
-neg = negative = _unary(Neg)
-abs = absolute = _unary(Abs)
-exp = _unary(Exp)
-exp2 = _unary(Exp2)
-expm1 = _unary(Expm1)
-log = _unary(Log)
-log2 = _unary(Log2)
-log10 = _unary(Log10)
-log1p = _unary(Log1p)
-sqrt = _unary(Sqrt)
-rsqrt = _unary(Rsqrt)
-sin = _unary(Sin)
-cos = _unary(Cos)
-tan = _unary(Tan)
-tanh = _unary(Tanh)
-sigmoid = _unary(Sigmoid)
-relu = _unary(Relu)
-erf = _unary(Erf)
-reciprocal = _unary(Reciprocal)
-floor = _unary(Floor)
-ceil = _unary(Ceil)
-trunc = fix = _unary(Trunc)
-sign = _unary(Sign)
+def _method(cls):
+    apply = cls.apply
+
+    def method(self):
+        return apply(self)
+
+    return method
+
+
+abs = absolute = _unary(Abs, "abs")
+exp = _unary(Exp, "exp")
+exp2 = _unary(Exp2, "exp2")
+expm1 = _unary(Expm1, "expm1")
+log = _unary(Log, "log")
+log2 = _unary(Log2, "log2")
+log10 = _unary(Log10, "log10")
+log1p = _unary(Log1p, "log1p")
+sqrt = _unary(Sqrt, "sqrt")
+rsqrt = _unary(Rsqrt, "rsqrt")
+sin = _unary(Sin, "sin")
+cos = _unary(Cos, "cos")
+tan = _unary(Tan, "tan")
+tanh = _unary(Tanh, "tanh")
+sinh = _unary(Sinh, "sinh")
+cosh = _unary(Cosh, "cosh")
+asin = arcsin = _unary(Asin, "asin")
+acos = arccos = _unary(Acos, "acos")
+atan = arctan = _unary(Atan, "atan")
+asinh = arcsinh = _unary(Asinh, "asinh")
+acosh = arccosh = _unary(Acosh, "acosh")
+atanh = arctanh = _unary(Atanh, "atanh")
+sigmoid = _unary(Sigmoid, "sigmoid")
+relu = _unary(Relu, "relu")
+erf = _unary(Erf, "erf")
+erfc = _unary(Erfc, "erfc")
+erfinv = _unary(Erfinv, "erfinv")
+reciprocal = _unary(Reciprocal, "reciprocal")
+floor = _unary(Floor, "floor")
+ceil = _unary(Ceil, "ceil")
+trunc = fix = _unary(Trunc, "trunc")
+frac = _unary(Frac, "frac")
+
+
+def neg(input, *, out=None):
+    """-input."""
+    if input._data.dtype == np.bool_:
+        raise RuntimeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+            "invert a mask, use the `~` or `logical_not()` operator instead.")
+    r = Neg.apply(input)
+    return r if out is None else _out(r, out)
+
+
+negative = neg
+
+
+def positive(input):
+    """input itself (bool tensors are an error, as in PyTorch)."""
+    if input._data.dtype == np.bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+def sign(input, *, out=None):
+    """-1, 0 or 1 by the sign of each element."""
+    r = Sign.apply(input)
+    return r if out is None else _out(r, out)
 
 
 def square(input, *, out=None):
-    return _out(mul(input, input), out)
+    """input ** 2 (bool gives int64, as in PyTorch)."""
+    return pow(input, 2, out=out)
 
 
 def round(input, *, decimals=0, out=None):
-    return _out(Round.apply(input, decimals), out)
+    """Round half to even, optionally to ``decimals`` places."""
+    r = Round.apply(input, decimals)
+    return r if out is None else _out(r, out)
 
 
 def sgn(input):
-    return sign(input)
+    """sign (the complex generalisation is the same on real tensors)."""
+    return Sgn.apply(input)
 
 
-def erfc(input):
-    return 1 - erf(input)
+def deg2rad(input):
+    return input * (math.pi / 180.0)
+
+
+def rad2deg(input):
+    return input * (180.0 / math.pi)
+
+
+def logit(input, eps=None):
+    """log(p / (1 - p)), with p clamped to [eps, 1 - eps] when eps is given."""
+    p = input if eps is None else clamp(input, eps, 1 - eps)
+    return log(p / (1 - p))
+
+
+def sinc(input):
+    """sin(pi x) / (pi x), 1 at 0."""
+    x = input * math.pi
+    return where(input == 0, 1.0, sin(x) / x)
 
 
 def clamp(input, min=None, max=None, *, out=None):
+    """Clamp into [min, max] (either may be None; tensors broadcast)."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        r = input
-        if min is not None:
-            r = maximum(r, min)
-        if max is not None:
-            r = minimum(r, max)
-        return _out(r, out)
-    lo = None if min is None else _scalar_for(input, min)
-    hi = None if max is None else _scalar_for(input, max)
+        lo = None if min is None else _operand(min)
+        hi = None if max is None else _operand(max)
+        ops = [x for x in (input, lo, hi) if x is not None]
+        dt = _dtype.result_type(*ops).np
+        if _grad_state[0] and any(isinstance(x, Tensor) and x._requires_grad for x in ops):
+            r = ClampT.apply(_as_dtype(input, dt), None if lo is None else _as_dtype(lo, dt),
+                             None if hi is None else _as_dtype(hi, dt))
+        else:
+            r = ClampT.apply(input, None if lo is None else _arr(lo), None if hi is None
+                             else _arr(hi), dt=dt)
+        return r if out is None else _out(r, out)
+    lo = min.item() if isinstance(min, np.generic) else min
+    hi = max.item() if isinstance(max, np.generic) else max
     if input._data.dtype.kind != "f" and (isinstance(lo, float) or isinstance(hi, float)):
-        input = input.to(_dtype.get_default_dtype())
-    return _out(Clamp.apply(input, lo, hi), out)
-
-
-def _scalar_for(t, v):
-    v = v.item() if isinstance(v, np.generic) else v
-    return v
+        input = _as_dtype(input, _dtype.get_default_dtype().np)
+    r = Clamp.apply(input, lo, hi)
+    return r if out is None else _out(r, out)
 
 
 clip = clamp
@@ -791,32 +1372,43 @@ def clamp_max(input, max):
 
 
 def where(condition, input=None, other=None, *, out=None):
+    """Elements of input where condition holds, else of other; where(c) is nonzero(c, as_tuple)."""
     if input is None and other is None:
         from .indexing import nonzero
 
         return nonzero(condition, as_tuple=True)
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
-        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
-                           f"with dtype {_dtype.from_numpy_dtype(cond.dtype).name.capitalize()}")
-    a, b = as_tensor_arg(input), as_tensor_arg(other)
+        raise RuntimeError("where expected condition to be a boolean tensor, but got a tensor "
+                           f"with dtype {_tname(cond.dtype)}")
+    a, b = _operand(input), _operand(other)
+    if a is NotImplemented or b is NotImplemented:
+        raise TypeError("where(): arguments must be Tensors or numbers")
     dt = _dtype.result_type(a, b).np
-    return _out(Where.apply(cond, a, b, dt=dt), out)
+    if _grad_state[0] and any(isinstance(x, Tensor) and x._requires_grad for x in (a, b)):
+        r = Where.apply(cond, _as_dtype(a, dt), _as_dtype(b, dt))
+    else:
+        r = Where.apply(cond, _scalar_in(a, dt) if not isinstance(a, Tensor) else a,
+                        _scalar_in(b, dt) if not isinstance(b, Tensor) else b, dt=dt)
+    return r if out is None else _out(r, out)
 
 
 def lerp(input, end, weight, *, out=None):
+    """input + weight * (end - input)."""
     w = as_tensor_arg(weight)
-    return _out(Lerp.apply(input, end, w), out)
+    r = Lerp.apply(input, end, w)
+    return r if out is None else _out(r, out)
 
 
 def clone(input, *, memory_format=None):
+    """A copy with its own memory (differentiable)."""
     return Clone.apply(input)
 
 
 def _to_dtype(t, dt, copy=False):
     if t._data.dtype == dt.np:
         return Clone.apply(t) if copy else t
-    if t._requires_grad and not dt.is_floating_point and grad_mode._state[0]:
+    if t._requires_grad and not dt.is_floating_point and _grad_state[0]:
         return _make(t._data.astype(dt.np), False, None, 0)  # ints carry no gradient
     return Cast.apply(t, dt.np)
 
@@ -824,20 +1416,36 @@ def _to_dtype(t, dt, copy=False):
 # ---- comparisons and logic (not differentiable) -----------------------------------------------------
 def _cmp(ufunc, name):
     def op(input, other, *, out=None):
-        a = input._data if isinstance(input, Tensor) else input
-        b = other._data if isinstance(other, Tensor) else as_tensor_arg(other)
+        a = input._data if isinstance(input, Tensor) else _operand(input)
+        b = other._data if isinstance(other, Tensor) else _operand(other)
+        if a is NotImplemented or b is NotImplemented:
+            raise TypeError(f"{name}(): argument 'other' must be Tensor or Number, not "
+                            f"{type(other).__name__}")
         if isinstance(b, Tensor):
             b = b._data
+        if isinstance(a, Tensor):
+            a = a._data
         try:
             res = ufunc(a, b)
         except ValueError:
             from ._shape import broadcast_error
 
-            raise broadcast_error(np.shape(a), np.shape(b), op.__name__) from None
-        return _out(_make(np.asarray(res), False, None, 0), out)
+            raise broadcast_error(np.shape(a), np.shape(b), name) from None
+        r = _make(res if res.__class__ is _ndarray else np.asarray(res), False, None, 0)
+        return r if out is None else _out(r, out)
 
     op.__name__ = name
     return op
+
+
+def _dunder_cmp(op):
+    def method(self, other):
+        if (other.__class__ is not Tensor and not isinstance(other, Tensor)
+                and _operand(other) is NotImplemented):
+            return NotImplemented
+        return op(self, other)
+
+    return method
 
 
 eq = _cmp(np.equal, "eq")
@@ -852,7 +1460,8 @@ logical_xor = _cmp(np.logical_xor, "logical_xor")
 
 
 def logical_not(input, *, out=None):
-    return _out(_make(np.logical_not(input._data), False, None, 0), out)
+    r = _make(np.asarray(np.logical_not(input._data)), False, None, 0)
+    return r if out is None else _out(r, out)
 
 
 def _bitwise(ufunc, name):
@@ -861,12 +1470,15 @@ def _bitwise(ufunc, name):
         b = as_tensor_arg(other)
         for t in (a, b):
             if isinstance(t, Tensor) and t._data.dtype.kind == "f":
-                raise RuntimeError(f'"{name}_cpu" not implemented for \'Float\'')
+                raise NotImplementedError(
+                    f'"{name}_cpu" not implemented for \'{_tname(t._data.dtype)}\'')
+            if isinstance(t, float):
+                raise NotImplementedError(f'"{name}_cpu" not implemented for \'Float\'')
         dt = _dtype.result_type(a, b).np
-        a_ = a._data if isinstance(a, Tensor) else a
-        b_ = b._data if isinstance(b, Tensor) else b
-        return _make(np.asarray(ufunc(a_, b_)).astype(dt, copy=False), False, None, 0)
+        return _make(np.asarray(ufunc(_raw_in(a, dt), _raw_in(b, dt))).astype(dt, copy=False),
+                     False, None, 0)
 
+    op.__name__ = name
     return op
 
 
@@ -877,45 +1489,54 @@ bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
 
 def bitwise_not(input):
     if input._data.dtype.kind == "f":
-        raise RuntimeError("\"bitwise_not_cpu\" not implemented for 'Float'")
-    return _make(np.invert(input._data), False, None, 0)
+        raise NotImplementedError(
+            f"\"bitwise_not_cpu\" not implemented for '{_tname(input._data.dtype)}'")
+    return _make(np.asarray(np.invert(input._data)), False, None, 0)
 
 
-def isnan(input):
-    return _make(np.isnan(input._data), False, None, 0)
+def _flag(ufunc):
+    def op(input):
+        return _make(np.asarray(ufunc(input._data)), False, None, 0)
+
+    op.__name__ = ufunc.__name__
+    return op
 
 
-def isinf(input):
-    return _make(np.isinf(input._data), False, None, 0)
+isnan = _flag(np.isnan)
+isinf = _flag(np.isinf)
+isposinf = _flag(np.isposinf)
+isneginf = _flag(np.isneginf)
+isfinite = _flag(np.isfinite)
+signbit = _flag(np.signbit)
 
 
-def isposinf(input):
-    return _make(np.isposinf(input._data), False, None, 0)
-
-
-def isneginf(input):
-    return _make(np.isneginf(input._data), False, None, 0)
-
-
-def isfinite(input):
-    return _make(np.isfinite(input._data), False, None, 0)
+def isreal(input):
+    return _make(np.ones(input._data.shape, np.bool_), False, None, 0)
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return _make(np.isclose(input._data, _raw(other), rtol=rtol, atol=atol, equal_nan=equal_nan),
-                 False, None, 0)
+    """|input - other| <= atol + rtol * |other|, elementwise."""
+    return _make(np.asarray(np.isclose(input._data, _raw(other), rtol=rtol, atol=atol,
+                                       equal_nan=equal_nan)), False, None, 0)
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    """Whether isclose holds everywhere."""
     return bool(np.allclose(input._data, _raw(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(input, other) -> bool:
-    return input._data.shape == other._data.shape and bool(np.array_equal(input._data, other._data))
+    """Same shape and same values."""
+    return input._data.shape == other._data.shape and bool(np.array_equal(input._data,
+                                                                          other._data))
 
 
-def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
-    return _make(np.nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf), False, None, 0)
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+    """NaN -> nan, +inf -> posinf (default: the dtype's max), -inf -> neginf."""
+    r = _make(np.nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf), False, None, 0)
+    if _grad_state[0] and input._requires_grad:
+        r = where(isfinite(input), input, r)
+    return r if out is None else _out(r, out)
 
 
 def _raw(x):
@@ -923,70 +1544,119 @@ def _raw(x):
 
 
 # ---- in-place forms ---------------------------------------------------------------------------------
-_TYPE_NAMES = {"f": {2: "Half", 4: "Float", 8: "Double"}, "i": {1: "Char", 2: "Short", 4: "Int", 8: "Long"},
+_TYPE_NAMES = {"f": {2: "Half", 4: "Float", 8: "Double"},
+               "i": {1: "Char", 2: "Short", 4: "Int", 8: "Long"},
                "u": {1: "Byte"}, "b": {1: "Bool"}}
 
 
 def _tname(dt):
+    """PyTorch's ScalarType name of a NumPy dtype: Float, Long, Bool..."""
+    dt = np.dtype(dt)
     return _TYPE_NAMES[dt.kind][dt.itemsize]
+
+
+def _snapshot(self):
+    """self as the input of an op whose result will overwrite it: a private copy that is the
+    same node of the graph, so the op saves values that the overwrite cannot change."""
+    src = _make(self._data.copy(), self._requires_grad, self._grad_fn, self._output_nr)
+    src._vc = [self._vc[0]]
+    return src
 
 
 def _inplace(op, ufunc=None):
     """x.op_(y): NumPy's in-place ufunc when no graph is recorded, else compute and rebase."""
 
-    def method(self, *args, **kwargs):
+    def method(self, other, **kwargs):
         self._check_inplace()
-        if ufunc is not None and not kwargs and len(args) == 1 and not (
-                _grad_state[0] and (self._requires_grad or (isinstance(args[0], Tensor) and args[0]._requires_grad))):
-            other = args[0]
-            other = other._data if isinstance(other, Tensor) else as_tensor_arg(other)
-            if isinstance(other, Tensor):
-                other = other._data
+        recording = _grad_state[0] and (
+            self._requires_grad or (isinstance(other, Tensor) and other._requires_grad))
+        if ufunc is not None and not kwargs and not recording:
+            o = other._data if isinstance(other, Tensor) else other
             try:
-                ufunc(self._data, other, out=self._data, casting="same_kind")
+                ufunc(self._data, o, out=self._data, casting="same_kind")
             except TypeError:  # NumPy's UFuncTypeError: the result can't be cast to self's dtype
-                res_dt = np.result_type(self._data, other)
+                if _operand(other) is NotImplemented:
+                    return NotImplemented
+                res_dt = _dtype.result_type(self, _operand(other)).np
+                if ufunc is np.divide and res_dt.kind != "f":
+                    res_dt = _dtype.get_default_dtype().np
                 raise RuntimeError(f"result type {_tname(res_dt)} can't be cast to the desired "
                                    f"output type {_tname(self._data.dtype)}") from None
             except ValueError:
-                shape = np.broadcast_shapes(self._data.shape, np.shape(other))
+                shape = np.broadcast_shapes(self._data.shape, np.shape(o))
                 raise RuntimeError(
                     f"output with shape {list(self._data.shape)} doesn't match the broadcast shape "
                     f"{list(shape)}") from None
+            except OverflowError:  # a Python int out of the dtype's range: wrap as PyTorch does
+                ufunc(self._data, _scalar_in(other, self._data.dtype), out=self._data,
+                      casting="same_kind")
             self._vc[0] += 1
             return self
-        return _rebase(self, op(self, *args, **kwargs))
+        snap = recording and self._requires_grad
+        res = op(_snapshot(self) if snap else self, other, **kwargs)
+        if res is NotImplemented:
+            return NotImplemented
+        # with a snapshot, an array of self still saved is other's (x.mul_(x)): like PyTorch,
+        # let the version check catch it
+        return _rebase(self, res, _keep_saved=snap)
 
     return method
 
 
-def _rebase(self, res):
-    """Write an out-of-place result into self and make self's history that result's."""
+def _rebase(self, res, _keep_saved=False):
+    """Write an out-of-place result into self and make self's history that result's.
+
+    ``res`` may have been computed from self itself: an array of self that its node saved is
+    then replaced by a copy (the values before the write), unless ``_keep_saved``.
+    """
     if res._data.shape != self._data.shape:
         raise RuntimeError(
             f"output with shape {list(self._data.shape)} doesn't match the broadcast shape "
             f"{list(res._data.shape)}")
-    if res._data.dtype != self._data.dtype and not np.can_cast(res._data.dtype, self._data.dtype, "same_kind"):
-        raise RuntimeError(f"result type {_tname(res._data.dtype)} can't be cast to the desired "
-                           f"output type {_tname(self._data.dtype)}")
+    dt = self._data.dtype
+    if res._data.dtype != dt:
+        if not np.can_cast(res._data.dtype, dt, "same_kind"):
+            raise RuntimeError(f"result type {_tname(res._data.dtype)} can't be cast to the "
+                               f"desired output type {_tname(dt)}")
+        if res._requires_grad:
+            res = Cast.apply(res, dt)
+    fn = res._grad_fn
+    if fn is not None and fn._saved and not _keep_saved:
+        # the op saved self's array itself: it must keep the values from before the write
+        data = self._data
+        fn._saved = [(e[0].copy(), _DERIVED, None, None, 0, None)
+                     if e[1] == _INPUT and e[0] is data else e for e in fn._saved]
     np.copyto(self._data, res._data, casting="unsafe")
     self._vc[0] += 1
+    if fn is not None and fn._saved and res._requires_grad:
+        # the op saved its output, which is now self: later writes to self must be caught
+        vc, nr = self._vc, res._output_nr
+        fn._saved = [(e[0], e[1], e[2], vc, vc[0], e[5]) if e[1] == _OUTPUT and e[2] == nr
+                     else e for e in fn._saved]
     if res._requires_grad:
-        self._grad_fn = res._grad_fn
-        self._output_nr = res._output_nr
+        self._grad_fn = fn
+        if res._output_nr or self._output_nr:
+            self._output_nr = res._output_nr
         self._requires_grad = True
+        if self._base is not None:
+            # a view was written: its base's history must include the write (CopySlices)
+            from .indexing import rebase_view_base
+
+            rebase_view_base(self, res)
     return self
 
 
 def _unary_inplace(op):
     def method(self, *args, **kwargs):
         self._check_inplace()
-        return _rebase(self, op(self, *args, **kwargs))
+        snap = _grad_state[0] and self._requires_grad
+        return _rebase(self, op(_snapshot(self) if snap else self, *args, **kwargs), snap)
 
     return method
 
 
 def zero_(self):
+    """Fill with zeros in place."""
     self._check_inplace()
     if _grad_state[0] and self._requires_grad:
         return _rebase(self, self * 0)
@@ -996,9 +1666,11 @@ def zero_(self):
 
 
 def fill_(self, value):
+    """Fill with ``value`` in place."""
     self._check_inplace()
     v = value.item() if isinstance(value, Tensor) else value
-    if _grad_state[0] and (self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)):
+    if _grad_state[0] and (self._requires_grad or (isinstance(value, Tensor)
+                                                   and value._requires_grad)):
         return _rebase(self, self * 0 + value)
     self._data[...] = v
     self._vc[0] += 1
@@ -1006,20 +1678,28 @@ def fill_(self, value):
 
 
 def copy_(self, src, non_blocking=False):
+    """Copy src's values into self (broadcasting, casting to self's dtype)."""
     self._check_inplace()
-    if _grad_state[0] and isinstance(src, Tensor) and (src._requires_grad or self._requires_grad):
-        from .movement import expand
+    shape = self._data.shape
+    if isinstance(src, Tensor):
+        try:
+            np.broadcast_shapes(src._data.shape, shape)
+            if len(src._data.shape) > len(shape):
+                raise ValueError
+        except ValueError:
+            from ._shape import broadcast_error
 
-        s = _to_dtype(src, _dtype.from_numpy_dtype(self._data.dtype))
-        return _rebase(self, expand(s, *self._data.shape) + self * 0)
-    s = src._data if isinstance(src, Tensor) else np.asarray(src)
-    try:
-        np.copyto(self._data, np.broadcast_to(s, self._data.shape), casting="unsafe")
-    except ValueError:
-        raise RuntimeError(
-            f"The size of tensor a ({self._data.shape[-1] if self._data.ndim else 1}) must match the "
-            f"size of tensor b ({s.shape[-1] if s.ndim else 1}) at non-singleton dimension "
-            f"{max(self._data.ndim - 1, 0)}") from None
+            raise broadcast_error(shape, src._data.shape, "copy_") from None
+        if _grad_state[0] and (src._requires_grad or self._requires_grad):
+            res = CopyFrom.apply(src, shape, self._data.dtype)
+            if not src._requires_grad:  # self's old history is overwritten: cut it
+                self._grad_fn = None
+                self._requires_grad = False
+            return _rebase(self, res)
+        s = src._data
+    else:
+        s = np.asarray(src)
+    np.copyto(self._data, np.broadcast_to(s, shape), casting="unsafe")
     self._vc[0] += 1
     return self
 
@@ -1027,7 +1707,7 @@ def copy_(self, src, non_blocking=False):
 # ---- casts and conversions as methods -------------------------------------------------------------
 def to(self, *args, **kwargs):
     """to(dtype) / to(device) / to(device, dtype) / to(other) / to(..., copy=True)."""
-    from .._device import check_device
+    from .._device import check_device, device
 
     dt = kwargs.pop("dtype", None)
     dev = kwargs.pop("device", None)
@@ -1036,18 +1716,15 @@ def to(self, *args, **kwargs):
     kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
-    for a in args:
-        if isinstance(a, Tensor):
-            dt = a.dtype
-        elif isinstance(a, _dtype.dtype):
-            dt = a
-        elif isinstance(a, bool):
-            pass  # non_blocking positional
-        elif a is not None:
-            if isinstance(a, type) or isinstance(a, np.dtype):
-                dt = _dtype.to_dtype(a)
-            else:
-                dev = a
+    args = list(args)
+    if args and isinstance(args[0], Tensor):
+        dt = args.pop(0).dtype
+    elif args and isinstance(args[0], (str, device, int)) and not isinstance(args[0], bool):
+        dev = args.pop(0)
+    if args and isinstance(args[0], (_dtype.dtype, np.dtype, type)):
+        dt = args.pop(0)
+    if len(args) >= 2:  # non_blocking, copy
+        copy = bool(args[1])
     if dev is not None:
         check_device(dev)
     if dt is None:
@@ -1056,18 +1733,19 @@ def to(self, *args, **kwargs):
 
 
 _LEGACY_TYPES = {
-    "torch.FloatTensor": _dtype.float32, "torch.DoubleTensor": _dtype.float64,
-    "torch.HalfTensor": _dtype.float16, "torch.LongTensor": _dtype.int64,
-    "torch.IntTensor": _dtype.int32, "torch.ShortTensor": _dtype.int16,
-    "torch.CharTensor": _dtype.int8, "torch.ByteTensor": _dtype.uint8, "torch.BoolTensor": _dtype.bool_,
+    "FloatTensor": _dtype.float32, "DoubleTensor": _dtype.float64,
+    "HalfTensor": _dtype.float16, "LongTensor": _dtype.int64,
+    "IntTensor": _dtype.int32, "ShortTensor": _dtype.int16,
+    "CharTensor": _dtype.int8, "ByteTensor": _dtype.uint8, "BoolTensor": _dtype.bool_,
 }
 
 
 def type_(self, dtype=None, non_blocking=False, **kwargs):
+    """No argument: the type name ('torch.FloatTensor'); else a cast (dtype or type name)."""
     if dtype is None:
-        return "torch." + _tname(self._data.dtype) + "Tensor"
+        return type_name(self._data.dtype)
     if isinstance(dtype, str):
-        name = dtype.replace("ember.", "torch.")
+        name = dtype.split(".")[-1]
         if name in _LEGACY_TYPES:
             return _to_dtype(self, _LEGACY_TYPES[name])
         return _to_dtype(self, _dtype.to_dtype(dtype))
@@ -1077,6 +1755,7 @@ def type_(self, dtype=None, non_blocking=False, **kwargs):
 
 
 def type_as(self, other):
+    """Cast to other's dtype."""
     return _to_dtype(self, other.dtype)
 
 
@@ -1087,104 +1766,323 @@ def _caster(dt):
     return method
 
 
+def _bfloat16(self, memory_format=None):
+    raise TypeError("ember has no bfloat16 dtype (NumPy lacks it); use float16 or float32")
+
+
 # ---- binding ---------------------------------------------------------------------------------------------
-def _rdiv(a, b):
-    return div(b, a)
+def _op(cls):
+    apply = cls.apply
+
+    def method(a, b):  # a is the Tensor; _binary's fast paths inlined (the hottest calls)
+        if isinstance(b, Tensor):
+            if a._data.dtype is b._data.dtype:
+                return apply(a, b)
+        elif (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
+            return apply(a, b)
+        return _binary(cls, a, b)
+
+    return method
+
+
+def _rop(cls):
+    apply = cls.apply
+
+    def method(a, b):
+        if (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
+            return apply(b, a)
+        return _binary(cls, b, a)
+
+    return method
+
+
+def _truediv(a, b):
+    if (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
+        return Div.apply(a, b)
+    return _float_binary(Div, a, b)
+
+
+def _rtruediv(a, b):
+    # number / tensor is reciprocal(tensor) * number in PyTorch (values and node name)
+    if _operand(b) is NotImplemented:
+        return NotImplemented
+    if isinstance(b, Tensor):
+        return _float_binary(Div, b, a)
+    return _binary(Mul, Reciprocal.apply(a), b)
+
+
+def _sub(a, b):
+    if isinstance(b, Tensor):
+        if a._data.dtype is b._data.dtype and a._data.dtype.kind == "f":
+            return Sub.apply(a, b)
+    elif (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
+        return Sub.apply(a, b)
+    if a._data.dtype.kind == "b" or _is_bool(b):
+        _check_bool_sub(a, b)
+    return _binary(Sub, a, b)
+
+
+def _rsub_op(a, b):
+    if (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
+        return Rsub.apply(a, b)
+    if a._data.dtype.kind == "b" or _is_bool(b):
+        _check_bool_sub(b, a)
+    return _binary(Rsub, a, b)
+
+
+def _pow(a, b):
+    return pow(a, b) if _operand(b) is not NotImplemented else NotImplemented
 
 
 def _rpow(a, b):
+    if _operand(b) is NotImplemented:
+        return NotImplemented
+    _no_bool("pow", a, b)
     return pow(b, a)
 
 
+def _floordiv(a, b):
+    return floor_divide(a, b) if _operand(b) is not NotImplemented else NotImplemented
+
+
 def _rfloordiv(a, b):
-    return floor_divide(b, a)
+    return floor_divide(b, a) if _operand(b) is not NotImplemented else NotImplemented
+
+
+def _mod(a, b):
+    return remainder(a, b) if _operand(b) is not NotImplemented else NotImplemented
 
 
 def _rmod(a, b):
-    return remainder(b, a)
+    return remainder(b, a) if _operand(b) is not NotImplemented else NotImplemented
 
 
-def _inv_or_not(self):
+def _logic(bool_op, int_op):
+    def method(a, b):
+        if _operand(b) is NotImplemented:
+            return NotImplemented
+        a_bool = a._data.dtype == np.bool_
+        b_bool = (b._data.dtype == np.bool_) if isinstance(b, Tensor) else isinstance(b, bool)
+        return bool_op(a, b) if a_bool and b_bool else int_op(a, b)
+
+    return method
+
+
+def _invert(self):
     if self._data.dtype == np.bool_:
         return logical_not(self)
+    if self._data.dtype.kind == "f":
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type "
+                        "tensors")
     return bitwise_not(self)
 
 
 register_methods(
-    __add__=add, __radd__=lambda a, b: add(b, a), __sub__=sub, __rsub__=_rsub,
-    __mul__=mul, __rmul__=lambda a, b: mul(b, a), __truediv__=div, __rtruediv__=_rdiv,
-    __floordiv__=floor_divide, __rfloordiv__=_rfloordiv, __mod__=remainder, __rmod__=_rmod,
-    __pow__=pow, __rpow__=_rpow, __neg__=neg, __pos__=lambda a: a, __abs__=abs,
-    __eq__=eq, __ne__=ne, __lt__=lt, __le__=le, __gt__=gt, __ge__=ge,
-    __and__=lambda a, b: logical_and(a, b) if a._data.dtype == np.bool_ else bitwise_and(a, b),
-    __or__=lambda a, b: logical_or(a, b) if a._data.dtype == np.bool_ else bitwise_or(a, b),
-    __xor__=lambda a, b: logical_xor(a, b) if a._data.dtype == np.bool_ else bitwise_xor(a, b),
-    __rand__=lambda a, b: a.__and__(b), __ror__=lambda a, b: a.__or__(b),
-    __rxor__=lambda a, b: a.__xor__(b), __invert__=_inv_or_not,
+    __add__=_op(Add), __radd__=_rop(Add), __sub__=_sub, __rsub__=_rsub_op,
+    __mul__=_op(Mul), __rmul__=_rop(Mul), __truediv__=_truediv, __rtruediv__=_rtruediv,
+    __floordiv__=_floordiv, __rfloordiv__=_rfloordiv, __mod__=_mod, __rmod__=_rmod,
+    __pow__=_pow, __rpow__=_rpow, __neg__=neg, __pos__=positive, __abs__=_method(Abs),
+    __eq__=_dunder_cmp(eq), __ne__=_dunder_cmp(ne), __lt__=_dunder_cmp(lt),
+    __le__=_dunder_cmp(le), __gt__=_dunder_cmp(gt), __ge__=_dunder_cmp(ge),
+    __and__=_logic(logical_and, bitwise_and), __or__=_logic(logical_or, bitwise_or),
+    __xor__=_logic(logical_xor, bitwise_xor), __rand__=_logic(logical_and, bitwise_and),
+    __ror__=_logic(logical_or, bitwise_or), __rxor__=_logic(logical_xor, bitwise_xor),
+    __invert__=_invert,
     __iadd__=_inplace(add, np.add), __isub__=_inplace(sub, np.subtract),
     __imul__=_inplace(mul, np.multiply), __itruediv__=_inplace(div, np.divide),
     __ipow__=_inplace(pow, np.power), __ifloordiv__=_unary_inplace(floor_divide),
     __imod__=_unary_inplace(remainder),
+    __iand__=_unary_inplace(_logic(logical_and, bitwise_and)),
+    __ior__=_unary_inplace(_logic(logical_or, bitwise_or)),
+    __ixor__=_unary_inplace(_logic(logical_xor, bitwise_xor)),
     add=add, sub=sub, subtract=sub, mul=mul, multiply=mul, div=div, divide=div,
     true_divide=true_divide, floor_divide=floor_divide, remainder=remainder, fmod=fmod, pow=pow,
     float_power=float_power, maximum=maximum, minimum=minimum, fmax=fmax, fmin=fmin,
-    neg=neg, negative=neg, abs=abs, absolute=abs, exp=exp, exp2=exp2, expm1=expm1, log=log,
-    log2=log2, log10=log10, log1p=log1p, sqrt=sqrt, rsqrt=rsqrt, sin=sin, cos=cos, tan=tan,
-    tanh=tanh, sigmoid=sigmoid, relu=relu, erf=erf, erfc=erfc, reciprocal=reciprocal,
-    floor=floor, ceil=ceil, trunc=trunc, fix=trunc, round=round, sign=sign, sgn=sgn,
-    square=square, clamp=clamp, clip=clamp, clamp_min=clamp_min, clamp_max=clamp_max,
+    atan2=atan2, arctan2=atan2, logaddexp=logaddexp, hypot=hypot, xlogy=xlogy,
+    neg=neg, negative=neg, positive=positive, abs=_method(Abs), absolute=_method(Abs),
+    exp=_method(Exp), exp2=_method(Exp2), expm1=_method(Expm1), log=_method(Log),
+    log2=_method(Log2), log10=_method(Log10), log1p=_method(Log1p), sqrt=_method(Sqrt),
+    rsqrt=_method(Rsqrt), sin=_method(Sin), cos=_method(Cos), tan=_method(Tan),
+    tanh=_method(Tanh), sinh=_method(Sinh), cosh=_method(Cosh), asin=asin, arcsin=asin,
+    acos=acos, arccos=acos, atan=atan, arctan=atan, asinh=asinh, arcsinh=asinh, acosh=acosh,
+    arccosh=acosh, atanh=atanh, arctanh=atanh, sigmoid=_method(Sigmoid), relu=_method(Relu),
+    erf=erf, erfc=erfc, erfinv=erfinv, reciprocal=reciprocal, floor=floor, ceil=ceil,
+    trunc=trunc, fix=trunc, frac=frac, round=round, sign=sign, sgn=sgn, square=square,
+    clamp=clamp, clip=clamp, clamp_min=clamp_min, clamp_max=clamp_max, logit=logit,
+    deg2rad=deg2rad, rad2deg=rad2deg, sinc=sinc,
     lerp=lerp, clone=clone, where=lambda self, cond, other: where(cond, self, other),
     eq=eq, ne=ne, not_equal=ne, lt=lt, less=lt, le=le, less_equal=le, gt=gt, greater=gt,
     ge=ge, greater_equal=ge, logical_and=logical_and, logical_or=logical_or,
     logical_xor=logical_xor, logical_not=logical_not, bitwise_and=bitwise_and,
     bitwise_or=bitwise_or, bitwise_xor=bitwise_xor, bitwise_not=bitwise_not,
     isnan=isnan, isinf=isinf, isposinf=isposinf, isneginf=isneginf, isfinite=isfinite,
-    isclose=isclose, allclose=allclose, equal=equal, nan_to_num=nan_to_num,
-    add_=_inplace(add, np.add), sub_=_inplace(sub, np.subtract), subtract_=_inplace(sub, np.subtract),
-    mul_=_inplace(mul, np.multiply), multiply_=_inplace(mul, np.multiply),
-    div_=_inplace(div, np.divide), divide_=_inplace(div, np.divide), pow_=_inplace(pow, np.power),
+    signbit=signbit, isreal=isreal, isclose=isclose, allclose=allclose, equal=equal,
+    nan_to_num=nan_to_num,
+    add_=_inplace(add, np.add), sub_=_inplace(sub, np.subtract),
+    subtract_=_inplace(sub, np.subtract), mul_=_inplace(mul, np.multiply),
+    multiply_=_inplace(mul, np.multiply), div_=_inplace(div, np.divide),
+    divide_=_inplace(div, np.divide), true_divide_=_inplace(div, np.divide),
+    pow_=_inplace(pow, np.power),
     floor_divide_=_unary_inplace(floor_divide), remainder_=_unary_inplace(remainder),
-    fmod_=_unary_inplace(fmod), maximum_=_unary_inplace(maximum), minimum_=_unary_inplace(minimum),
-    neg_=_unary_inplace(neg), abs_=_unary_inplace(abs), exp_=_unary_inplace(exp),
+    fmod_=_unary_inplace(fmod), maximum_=_unary_inplace(maximum),
+    minimum_=_unary_inplace(minimum), atan2_=_unary_inplace(atan2),
+    neg_=_unary_inplace(neg), negative_=_unary_inplace(neg), abs_=_unary_inplace(abs),
+    absolute_=_unary_inplace(abs), exp_=_unary_inplace(exp), exp2_=_unary_inplace(exp2),
     expm1_=_unary_inplace(expm1), log_=_unary_inplace(log), log2_=_unary_inplace(log2),
     log10_=_unary_inplace(log10), log1p_=_unary_inplace(log1p), sqrt_=_unary_inplace(sqrt),
     rsqrt_=_unary_inplace(rsqrt), sin_=_unary_inplace(sin), cos_=_unary_inplace(cos),
-    tan_=_unary_inplace(tan), tanh_=_unary_inplace(tanh), sigmoid_=_unary_inplace(sigmoid),
-    relu_=_unary_inplace(relu), erf_=_unary_inplace(erf), reciprocal_=_unary_inplace(reciprocal),
-    floor_=_unary_inplace(floor), ceil_=_unary_inplace(ceil), trunc_=_unary_inplace(trunc),
-    round_=_unary_inplace(round), sign_=_unary_inplace(sign), square_=_unary_inplace(square),
-    clamp_=_unary_inplace(clamp), clip_=_unary_inplace(clamp), lerp_=_unary_inplace(lerp),
+    tan_=_unary_inplace(tan), tanh_=_unary_inplace(tanh), sinh_=_unary_inplace(sinh),
+    cosh_=_unary_inplace(cosh), asin_=_unary_inplace(asin), acos_=_unary_inplace(acos),
+    atan_=_unary_inplace(atan), sigmoid_=_unary_inplace(sigmoid), relu_=_unary_inplace(relu),
+    erf_=_unary_inplace(erf), erfc_=_unary_inplace(erfc), erfinv_=_unary_inplace(erfinv),
+    reciprocal_=_unary_inplace(reciprocal), floor_=_unary_inplace(floor),
+    ceil_=_unary_inplace(ceil), trunc_=_unary_inplace(trunc), fix_=_unary_inplace(trunc),
+    frac_=_unary_inplace(frac), round_=_unary_inplace(round), sign_=_unary_inplace(sign),
+    sgn_=_unary_inplace(sign), square_=_unary_inplace(square), clamp_=_unary_inplace(clamp),
+    clip_=_unary_inplace(clamp), lerp_=_unary_inplace(lerp),
     clamp_min_=_unary_inplace(clamp_min), clamp_max_=_unary_inplace(clamp_max),
-    nan_to_num_=_unary_inplace(nan_to_num),
+    nan_to_num_=_unary_inplace(nan_to_num), logit_=_unary_inplace(logit),
+    logical_not_=_unary_inplace(logical_not), logical_and_=_unary_inplace(logical_and),
+    logical_or_=_unary_inplace(logical_or), logical_xor_=_unary_inplace(logical_xor),
     zero_=zero_, fill_=fill_, copy_=copy_,
     to=to, type=type_, type_as=type_as,
     float=_caster(_dtype.float32), double=_caster(_dtype.float64), half=_caster(_dtype.float16),
     long=_caster(_dtype.int64), int=_caster(_dtype.int32), short=_caster(_dtype.int16),
     char=_caster(_dtype.int8), byte=_caster(_dtype.uint8), bool=_caster(_dtype.bool_),
+    bfloat16=_bfloat16,
 )
 
 UFUNCS.update({
     np.add: add, np.subtract: sub, np.multiply: mul, np.divide: div, np.true_divide: div,
-    np.power: pow, np.negative: neg, np.absolute: abs, np.exp: exp, np.exp2: exp2,
-    np.expm1: expm1, np.log: log, np.log2: log2, np.log10: log10, np.log1p: log1p,
-    np.sqrt: sqrt, np.sin: sin, np.cos: cos, np.tan: tan, np.tanh: tanh, np.sign: sign,
-    np.floor: floor, np.ceil: ceil, np.trunc: trunc, np.maximum: maximum, np.minimum: minimum,
-    np.reciprocal: reciprocal, np.square: square, np.equal: eq, np.not_equal: ne, np.less: lt,
-    np.less_equal: le, np.greater: gt, np.greater_equal: ge, np.logical_and: logical_and,
-    np.logical_or: logical_or, np.logical_not: logical_not, np.isnan: isnan,
-    np.isfinite: isfinite, np.fmod: fmod, np.remainder: remainder, np.floor_divide: floor_divide,
+    np.power: pow, np.float_power: float_power, np.negative: neg, np.positive: positive,
+    np.absolute: abs, np.exp: exp, np.exp2: exp2, np.expm1: expm1, np.log: log, np.log2: log2,
+    np.log10: log10, np.log1p: log1p, np.sqrt: sqrt, np.sin: sin, np.cos: cos, np.tan: tan,
+    np.tanh: tanh, np.sinh: sinh, np.cosh: cosh, np.arcsin: asin, np.arccos: acos,
+    np.arctan: atan, np.arcsinh: asinh, np.arccosh: acosh, np.arctanh: atanh,
+    np.arctan2: atan2, np.logaddexp: logaddexp, np.sign: sign, np.floor: floor, np.ceil: ceil,
+    np.trunc: trunc, np.rint: round, np.maximum: maximum, np.minimum: minimum, np.fmax: fmax,
+    np.fmin: fmin, np.reciprocal: reciprocal, np.square: square, np.equal: eq,
+    np.not_equal: ne, np.less: lt, np.less_equal: le, np.greater: gt, np.greater_equal: ge,
+    np.logical_and: logical_and, np.logical_or: logical_or, np.logical_xor: logical_xor,
+    np.logical_not: logical_not, np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite,
+    np.signbit: signbit, np.fmod: fmod, np.remainder: remainder, np.floor_divide: floor_divide,
+    np.bitwise_and: bitwise_and, np.bitwise_or: bitwise_or, np.bitwise_xor: bitwise_xor,
+    np.invert: _invert, np.deg2rad: deg2rad, np.rad2deg: rad2deg, np.hypot: hypot,
 })
-ARRAY_FUNCTIONS.update({np.where: where, np.clip: clamp, np.round: round, np.around: round})
+ARRAY_FUNCTIONS.update({np.where: where, np.clip: clamp, np.round: round, np.around: round,
+                        np.isclose: isclose, np.allclose: allclose, np.nan_to_num: nan_to_num,
+                        np.array_equal: equal})
 
 __all__ = [
-    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
-    "remainder", "fmod", "pow", "float_power", "maximum", "minimum", "fmax", "fmin", "rsub",
-    "neg", "negative", "abs", "absolute", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
-    "sqrt", "rsqrt", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "erf", "erfc", "reciprocal",
-    "floor", "ceil", "trunc", "fix", "round", "sign", "sgn", "square", "clamp", "clip",
-    "clamp_min", "clamp_max", "where", "lerp", "clone", "eq", "ne", "not_equal", "lt", "less",
-    "le", "less_equal", "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or",
-    "logical_xor", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
-    "isnan", "isinf", "isposinf", "isneginf", "isfinite", "isclose", "allclose", "equal",
+    "abs",
+    "absolute",
+    "acos",
+    "acosh",
+    "add",
+    "allclose",
+    "arccos",
+    "arccosh",
+    "arcsin",
+    "arcsinh",
+    "arctan",
+    "arctan2",
+    "arctanh",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "bitwise_and",
+    "bitwise_not",
+    "bitwise_or",
+    "bitwise_xor",
+    "ceil",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "clip",
+    "clone",
+    "cos",
+    "cosh",
+    "deg2rad",
+    "div",
+    "divide",
+    "eq",
+    "equal",
+    "erf",
+    "erfc",
+    "erfinv",
+    "exp",
+    "exp2",
+    "expm1",
+    "fix",
+    "float_power",
+    "floor",
+    "floor_divide",
+    "fmax",
+    "fmin",
+    "fmod",
+    "frac",
+    "ge",
+    "greater",
+    "greater_equal",
+    "gt",
+    "hypot",
+    "isclose",
+    "isfinite",
+    "isinf",
+    "isnan",
+    "isneginf",
+    "isposinf",
+    "isreal",
+    "le",
+    "lerp",
+    "less",
+    "less_equal",
+    "log",
+    "log1p",
+    "log2",
+    "log10",
+    "logaddexp",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "logit",
+    "lt",
+    "maximum",
+    "minimum",
+    "mul",
+    "multiply",
     "nan_to_num",
+    "ne",
+    "neg",
+    "negative",
+    "not_equal",
+    "positive",
+    "pow",
+    "rad2deg",
+    "reciprocal",
+    "relu",
+    "remainder",
+    "round",
+    "rsqrt",
+    "rsub",
+    "sgn",
+    "sigmoid",
+    "sign",
+    "signbit",
+    "sin",
+    "sinc",
+    "sinh",
+    "sqrt",
+    "square",
+    "sub",
+    "subtract",
+    "tan",
+    "tanh",
+    "true_divide",
+    "trunc",
+    "where",
+    "xlogy",
 ]

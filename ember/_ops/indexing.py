@@ -44,6 +44,8 @@ _intp = np.intp
 _E = Ellipsis
 _FULL = slice(None)
 _MULTI_VIEW = (Split, SplitWithSizes, Unbind)  # their outputs may not be written in place
+for _cls in _MULTI_VIEW:
+    _cls._multi_view = True  # read by Tensor._check_inplace
 
 
 # ---- return types ------------------------------------------------------------------------------
@@ -60,8 +62,9 @@ def _return_type(name: str, fields=("values", "indices")):
             body = ",\n".join(f"{f}={v!r}" for f, v in zip(self._fields, self))
             return f"{_dtype._names['prefix']}.return_types.{type(self).__name__}(\n{body})"
 
+        # ember.return_types finds the class by this module and name, so instances pickle
         cls = type(name, (base,), {"__slots__": (), "__repr__": __repr__, "__str__": __repr__,
-                                   "__module__": "ember.return_types"})
+                                   "__module__": "ember.return_types", "__qualname__": name})
         _RETURN_TYPES[name] = cls
     return cls
 

@@ -9,18 +9,18 @@ from .grad_mode import (  # noqa: F401  (no imports of Tensor here: _tensor impo
     no_grad,
     set_grad_enabled,
 )
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
 
 _LAZY = {
     "Function": ("function", "Function"),
     "FunctionCtx": ("function", "FunctionCtx"),
     "once_differentiable": ("function", "once_differentiable"),
-    "gradcheck": ("gradcheck", "gradcheck"),
-    "gradgradcheck": ("gradcheck", "gradgradcheck"),
     "detect_anomaly": ("anomaly", "detect_anomaly"),
     "set_detect_anomaly": ("anomaly", "set_detect_anomaly"),
     "is_anomaly_enabled": ("anomaly", "is_anomaly_enabled"),
-    "graph": ("graph", None),
-    "functional": ("functional", None),
+    "is_anomaly_check_nan_enabled": ("anomaly", "is_anomaly_check_nan_enabled"),
+    "Variable": ("variable", "Variable"),
+    "function": ("function", None),
 }
 
 
@@ -51,28 +51,32 @@ def _make_grads(outputs, grad_outputs, create_graph):
     """The seed gradient of each output: ones for scalars, else the one the caller gave."""
     import numpy as np
 
+    from .._device import Size
     from .._tensor import Tensor, _make
 
     grads = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        od = out._data
         if g is None:
-            if out._requires_grad and out._data.size != 1:
+            if od.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            if out._data.dtype.kind != "f":
-                raise RuntimeError(
-                    f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
-            data = np.ones(out._data.shape, out._data.dtype)
+            if od.dtype.kind != "f":
+                raise RuntimeError("grad can be implicitly created only for real scalar outputs "
+                                   f"but got {out.dtype}")
+            data = np.ones(od.shape, od.dtype)
             grads.append(_make(data, False, None, 0) if create_graph else data)
             continue
         if not isinstance(g, Tensor):
-            g = _make(np.asarray(g, dtype=out._data.dtype), False, None, 0)
-        if g._data.shape != out._data.shape:
-            from .._device import Size
-
+            g = _make(np.asarray(g, dtype=od.dtype), False, None, 0)
+        if g._data.shape != od.shape:
             raise RuntimeError(
                 f"Mismatch in shape: grad_output[{i}] has a shape of {Size(g._data.shape)} and "
-                f"output[{i}] has a shape of {Size(out._data.shape)}.")
-        grads.append(g if create_graph else g._data)
+                f"output[{i}] has a shape of {Size(od.shape)}.")
+        if create_graph:
+            grads.append(g if g._data.dtype == od.dtype else g.to(out.dtype))
+        else:
+            gd = g._data
+            grads.append(gd if gd.dtype == od.dtype else gd.astype(od.dtype))
     return grads
 
 
@@ -81,18 +85,30 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     """Accumulate into the leaves' ``.grad`` the gradients of ``tensors``."""
     from .engine import run_backward
 
+    if grad_variables is not None:
+        grad_tensors = grad_variables
     tensors = _tensors(tensors)
-    grad_tensors = _tensors(grad_tensors) if grad_tensors is not None else [None] * len(tensors)
+    if grad_tensors is None:
+        grad_tensors = [None] * len(tensors)
+    else:
+        grad_tensors = _tensors(grad_tensors)
     if len(grad_tensors) != len(tensors):
-        raise RuntimeError(
-            f"grad can be implicitly created only for scalar outputs: got {len(tensors)} tensors "
-            f"and {len(grad_tensors)} gradients")
+        raise RuntimeError(f"got {len(grad_tensors)} tensors and {len(tensors)} gradients")
     for i, t in enumerate(tensors):
         if not t._requires_grad:
             raise RuntimeError(
                 f"element {i} of tensors does not require grad and does not have a grad_fn")
     if retain_graph is None:
         retain_graph = create_graph
+    if create_graph:
+        import warnings
+
+        warnings.warn(
+            "Using backward() with create_graph=True will create a reference cycle between the "
+            "parameter and its gradient which can cause a memory leak. We recommend using "
+            "autograd.grad when creating the graph to avoid this. If you have to use this "
+            "function, make sure to reset the .grad fields of your parameters to None after use "
+            "to break the cycle and avoid the leak.", UserWarning, stacklevel=3)
     inputs = _tensors(inputs)
     if inputs is not None and len(inputs) == 0:
         raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
@@ -105,32 +121,58 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     """Return the gradients of ``outputs`` with respect to ``inputs`` (no .grad is touched)."""
     from .engine import run_backward
 
-    single_input = not isinstance(inputs, (list, tuple))
+    if is_grads_batched:
+        raise NotImplementedError("ember.autograd.grad does not support is_grads_batched=True")
     outputs = _tensors(outputs)
     inputs = _tensors(inputs)
-    grad_outputs = (_tensors(grad_outputs) if grad_outputs is not None
-                    else [None] * len(outputs))
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    else:
+        grad_outputs = _tensors(grad_outputs)
+        if len(grad_outputs) != len(outputs):
+            raise RuntimeError(
+                f"grad requires one grad_output per output (got {len(grad_outputs)} grad_outputs "
+                f"and {len(outputs)} outputs)")
     if allow_unused is None:
         allow_unused = materialize_grads
-    for i, t in enumerate(inputs):
-        if not t._requires_grad:
-            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    elif materialize_grads and not allow_unused:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, "
+                         "but got: allow_unused=False.")
     for i, t in enumerate(outputs):
         if not t._requires_grad:
             raise RuntimeError(
                 f"element {i} of tensors does not require grad and does not have a grad_fn")
+    for t in inputs:
+        if not t._requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
     if retain_graph is None:
         retain_graph = create_graph
     grads = _make_grads(outputs, grad_outputs, create_graph)
     result = run_backward(outputs, grads, retain_graph, create_graph, inputs=inputs,
                           allow_unused=allow_unused, accumulate=False)
+    for i, g in enumerate(result):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"The differentiated Tensor at index {i} appears to not have been used in the "
+                "graph. Set allow_unused=True if this is the desired behavior.")
     if materialize_grads:
-        from .. import zeros_like
+        from .._creation import zeros_like
 
-        result = [zeros_like(i) if g is None else g for g, i in zip(result, inputs)]
+        result = [zeros_like(t) if g is None else g for g, t in zip(result, inputs)]
     return tuple(result)
 
 
-__all__ = ["backward", "grad", "Function", "no_grad", "enable_grad", "set_grad_enabled",
-           "inference_mode", "is_grad_enabled", "gradcheck", "gradgradcheck", "detect_anomaly",
-           "set_detect_anomaly"]
+__all__ = [
+    "Function",
+    "backward",
+    "detect_anomaly",
+    "enable_grad",
+    "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "inference_mode",
+    "is_grad_enabled",
+    "no_grad",
+    "set_detect_anomaly",
+    "set_grad_enabled",
+]

@@ -2,16 +2,31 @@
 
 Broadcasting is undone here, in one place: a node's backward returns grads in the broadcast
 shape and the engine sums each back to its input's shape (and casts it to the input's dtype).
+
+The walk: count, for every node reachable from the roots, the edges that point at it; seed the
+roots' grads; pop a node whose count is zero, run its backward, add each result into the
+buffer of the node (or leaf) it flows to and decrement that node's count. Leaves collect their
+summed grad and are updated (hooks, then ``.grad``) once, after the walk. Grads are plain
+arrays unless ``create_graph`` is set, in which case they are Tensors and every backward
+formula records a graph of its own.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
+from .._dtype import NP_TO_DTYPE
+from .._tensor import Tensor, _make
 from . import function as _function
 from . import grad_mode
-from .._tensor import Tensor, _make
 
 _ndarray = np.ndarray
+_asarray = np.asarray
+_state = grad_mode._state
+_cg = _function._create_graph
+_anomaly = _function._anomaly
+_user_backward = _function._user_backward
 
 
 class AccumulateGrad:
@@ -30,284 +45,414 @@ class AccumulateGrad:
 
 
 def _edge_node(target):
-    return AccumulateGrad(target) if isinstance(target, Tensor) else target
+    """The node an edge points at; a leaf's AccumulateGrad lives as long as someone holds it."""
+    if not isinstance(target, Tensor):
+        return target
+    ref = target.__dict__.get("_acc")
+    acc = ref() if ref is not None else None
+    if acc is None:
+        acc = AccumulateGrad(target)
+        target._acc = weakref.ref(acc)
+    return acc
 
 
-def sum_to(grad, shape, node=None):
+def sum_to(grad, shape, node=None, index=0):
     """Sum a broadcast gradient back to ``shape``; works for arrays and Tensors."""
-    gshape = grad.shape
+    gshape = tuple(grad.shape)
+    shape = tuple(shape)
     if gshape == shape:
         return grad
     lead = len(gshape) - len(shape)
-    if lead < 0:
-        raise RuntimeError(_shape_bug(node, gshape, shape))
+    ok = lead >= 0 and all(s == 1 or s == g for s, g in zip(shape, gshape[lead:]))
+    if not ok:
+        name = node.name() if node is not None else "backward"
+        raise RuntimeError(f"Function {name} returned an invalid gradient at index {index} - got "
+                           f"{list(gshape)} but expected shape compatible with {list(shape)}")
     axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1
-    )
+        i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
     if lead:
         grad = grad.reshape(shape)
-    if grad.shape != tuple(shape):
-        raise RuntimeError(_shape_bug(node, gshape, shape))
     return grad
-
-
-def _shape_bug(node, gshape, shape):
-    name = node.name() if node is not None else "backward"
-    return (f"{name} returned a gradient of shape {list(gshape)} that cannot be reduced to its "
-            f"input's shape {list(shape)} (a bug in that op's backward)")
-
-
-def _as_grad_value(g, create_graph):
-    """Engine-internal grads are arrays, or Tensors when building a graph of the backward."""
-    if create_graph:
-        return g if isinstance(g, Tensor) else _make(np.asarray(g), False, None, 0)
-    return g._data if isinstance(g, Tensor) else g
 
 
 def _to_tensor(g):
     return g if isinstance(g, Tensor) else _make(g, False, None, 0)
 
 
+def _value(res, create_graph):
+    """A hook's return value as an engine grad (array, or Tensor under create_graph)."""
+    if create_graph:
+        return res if isinstance(res, Tensor) else _make(_asarray(res), False, None, 0)
+    return res._data if isinstance(res, Tensor) else _asarray(res)
+
+
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
                  allow_unused=False, accumulate=True):
-    """Backpropagate from ``roots``; accumulate into leaves, or return grads of ``inputs``."""
-    # Targets: for autograd.grad (accumulate=False) we capture the grads of ``inputs``.
-    capture_leaf, capture_node = {}, {}
-    if inputs is not None:
-        for i, t in enumerate(inputs):
-            if t._grad_fn is None:
-                capture_leaf.setdefault(id(t), []).append(i)
-            else:
-                capture_node.setdefault((id(t._grad_fn), t._output_nr), []).append(i)
-    captured = [None] * (len(inputs) if inputs is not None else 0)
+    """Backpropagate from ``roots``; accumulate into leaves, or return the grads of ``inputs``.
 
-    # 1. Count, for each node, how many edges of the reachable graph point at it.
-    deps: dict[int, int] = {}
-    nodes: dict[int, object] = {}
-    stack = []
+    With ``accumulate`` the leaves' (or, given ``inputs``, only those tensors') ``.grad`` is
+    updated and None is returned; without it (autograd.grad) the grads of ``inputs`` are
+    returned as a list (None for unused ones) and no ``.grad`` is touched.
+    """
+    # 1. Count, for each reachable node, the edges that point at it.
+    deps = {}
+    root_fns = []
     for r in roots:
         fn = r._grad_fn
-        if fn is not None and id(fn) not in nodes:
-            nodes[id(fn)] = fn
-            stack.append(fn)
+        if fn is not None and fn not in deps:
+            deps[fn] = 0
+            root_fns.append(fn)
+    stack = list(root_fns)
     while stack:
         fn = stack.pop()
+        for e in fn._next:
+            if e is not None:
+                t = e[0]
+                if isinstance(t, Tensor):
+                    continue
+                c = deps.get(t)
+                if c is None:
+                    deps[t] = 1
+                    stack.append(t)
+                else:
+                    deps[t] = c + 1
+
+    # 2. With inputs=: which tensors to capture, and which nodes lead to them.
+    leaf_targets = node_targets = execute = captured = None
+    if inputs is not None:
+        leaf_targets, node_targets = {}, {}
+        for i, t in enumerate(inputs):
+            if t._grad_fn is None:
+                leaf_targets.setdefault(id(t), []).append(i)
+            else:
+                node_targets.setdefault(t._grad_fn, {}).setdefault(t._output_nr, []).append(i)
+        execute = _nodes_to_execute(root_fns, deps, leaf_targets, node_targets)
+        captured = [None] * len(inputs)
+
+    # 3. Seed the roots' grads.
+    buffers = {}
+    leaf_buf = {}
+    borrowed = set()  # ids of arrays that must be copied before being stored as a .grad
+    for r, g in zip(roots, root_grads):
+        borrowed.add(id(g))
+        fn = r._grad_fn
+        if fn is None:
+            if r._requires_grad:
+                _add_leaf(leaf_buf, r, g)
+        elif fn._n_out == 1:
+            cur = buffers.get(fn)
+            buffers[fn] = g if cur is None else cur + g
+        else:
+            _add_slot(buffers, fn, r._output_nr, g)
+
+    # 4. Run the nodes in dependency order.
+    ready = [fn for fn in root_fns if deps[fn] == 0]
+    prev_mode, prev_cg = _state[0], _cg[0]
+    _state[0] = _cg[0] = bool(create_graph)
+    try:
+        while ready:
+            fn = ready.pop()
+            g = buffers.pop(fn, None)
+            run = g is not None and (execute is None or fn in execute)
+            if g is not None and fn._has_pre:
+                g = _run_pre_hooks(fn, g, create_graph, borrowed, run)
+            if node_targets is not None and fn in node_targets:
+                _capture_node(fn, g, node_targets[fn], inputs, captured, accumulate,
+                              create_graph, borrowed)
+            grads = None
+            if run:
+                grads = _call_backward(fn, g, create_graph, retain_graph, borrowed)
+            k = -1
+            for e in fn._next:
+                k += 1
+                if e is None:
+                    continue
+                t = e[0]
+                gi = None if grads is None else grads[k]
+                if isinstance(t, Tensor):
+                    if gi is not None:
+                        _add_leaf(leaf_buf, t, gi)
+                    continue
+                if gi is not None:
+                    if t._n_out == 1:
+                        cur = buffers.get(t)
+                        buffers[t] = gi if cur is None else cur + gi
+                    else:
+                        _add_slot(buffers, t, e[1], gi)
+                c = deps[t] - 1
+                deps[t] = c
+                if not c:
+                    ready.append(t)
+
+        # 5. Leaves: hooks, then capture or accumulate, once per leaf with its summed grad.
+        for t, g in leaf_buf.values():
+            if t._hooks:
+                for hook in list(t._hooks):
+                    res = hook(_to_tensor(g))
+                    if res is not None:
+                        g = _value(res, create_graph)
+                        borrowed.add(id(g))
+            if leaf_targets is not None:
+                pos = leaf_targets.get(id(t))
+                if pos is None:
+                    continue
+                if not accumulate:
+                    for i in pos:
+                        captured[i] = g
+                    continue
+            if accumulate:
+                _accumulate(t, g, create_graph, borrowed)
+                if t._post_acc_hooks:
+                    for hook in list(t._post_acc_hooks):
+                        hook(t)
+    finally:
+        _state[0], _cg[0] = prev_mode, prev_cg
+
+    if accumulate:
+        return None
+    return [None if g is None else _to_tensor(g) for g in captured]
+
+
+def _add_leaf(leaf_buf, t, g):
+    ent = leaf_buf.get(id(t))
+    if ent is None:
+        leaf_buf[id(t)] = [t, g]
+    else:
+        ent[1] = ent[1] + g
+
+
+def _add_slot(buffers, fn, nr, g):
+    lst = buffers.get(fn)
+    if lst is None:
+        lst = buffers[fn] = [None] * fn._n_out
+    cur = lst[nr]
+    lst[nr] = g if cur is None else cur + g
+
+
+def _nodes_to_execute(root_fns, deps, leaf_targets, node_targets):
+    """The nodes whose backward must run for the grads of ``inputs`` (the rest are skipped)."""
+    remaining = dict(deps)
+    order, ready = [], [fn for fn in root_fns if deps[fn] == 0]
+    while ready:
+        fn = ready.pop()
+        order.append(fn)
+        for e in fn._next:
+            if e is not None and not isinstance(e[0], Tensor):
+                t = e[0]
+                remaining[t] -= 1
+                if not remaining[t]:
+                    ready.append(t)
+    execute = set()
+    for fn in reversed(order):  # every node after all the nodes it feeds
         for e in fn._next:
             if e is None:
                 continue
             t = e[0]
             if isinstance(t, Tensor):
-                continue
-            k = id(t)
-            deps[k] = deps.get(k, 0) + 1
-            if k not in nodes:
-                nodes[k] = t
-                stack.append(t)
-
-    # 2. Seed the buffers with the root grads.
-    buffers: dict[int, list] = {}
-    owned: dict[int, list] = {}
-
-    def deliver(target, nr, g, is_owned):
-        if isinstance(target, Tensor):
-            _deliver_leaf(target, g, is_owned)
-            return
-        k = id(target)
-        buf = buffers.get(k)
-        if buf is None:
-            n = _n_outputs(target)
-            buf = buffers[k] = [None] * n
-            owned[k] = [False] * n
-        if buf[nr] is None:
-            buf[nr] = g
-            owned[k][nr] = is_owned
-        else:
-            buf[nr] = buf[nr] + g
-            owned[k][nr] = True
-
-    def _deliver_leaf(t, g, is_owned):
-        k = id(t)
-        if k in capture_leaf:
-            for i in capture_leaf[k]:
-                captured[i] = g if captured[i] is None else captured[i] + g
-        if not accumulate or (inputs is not None and k not in capture_leaf):
-            return
-        if t._hooks:
-            for hook in t._hooks:
-                res = hook(_to_tensor(g))
-                if res is not None:
-                    g, is_owned = _as_grad_value(res, create_graph), False
-        _accumulate_into(t, g, is_owned, create_graph)
-
-    for r, g in zip(roots, root_grads):
-        if r._grad_fn is None:
-            if r._requires_grad:
-                deliver(r, 0, g, False)
-        else:
-            deliver(r._grad_fn, r._output_nr, g, False)
-
-    # 3. Run nodes in dependency order.
-    ready = [fn for k, fn in nodes.items() if deps.get(k, 0) == 0]
-    prev_grad_mode = grad_mode._state[0]
-    prev_cg = _function._create_graph[0]
-    grad_mode._state[0] = bool(create_graph)
-    _function._create_graph[0] = bool(create_graph)
-    try:
-        while ready:
-            fn = ready.pop()
-            k = id(fn)
-            grads = buffers.pop(k, None)
-            own = owned.pop(k, None)
-            if grads is None:
-                grads, own = [None] * _n_outputs(fn), [False] * _n_outputs(fn)
-            if fn._pre_hooks:
-                grads = _run_pre_hooks(fn, grads, create_graph)
-            if capture_node:
-                for nr, g in enumerate(grads):
-                    for i in capture_node.get((k, nr), ()):
-                        captured[i] = g
-            if any(g is not None for g in grads):
-                in_grads = _call_backward(fn, grads, create_graph, retain_graph)
-                for idx, (e, g) in enumerate(zip(fn._next, in_grads)):
-                    if e is None or g is None:
-                        continue
-                    # A grad is ours to keep (and to store as .grad without a copy) only if it
-                    # is a fresh array: not an incoming grad passed through, not a view.
-                    is_owned = (g.__class__ is _ndarray and g.base is None
-                                and not any(g is x for x in grads)
-                                and sum(1 for x in in_grads if x is g) == 1)
-                    deliver(e[0], e[1], g, is_owned)
-            elif not retain_graph:
-                _free(fn)
-            for e in fn._next:
-                if e is None or isinstance(e[0], Tensor):
-                    continue
-                kk = id(e[0])
-                deps[kk] -= 1
-                if deps[kk] == 0:
-                    ready.append(e[0])
-    finally:
-        grad_mode._state[0] = prev_grad_mode
-        _function._create_graph[0] = prev_cg
-
-    if inputs is not None and not accumulate:
-        for i, (t, g) in enumerate(zip(inputs, captured)):
-            if g is None and not allow_unused:
-                raise RuntimeError(
-                    "One of the differentiated Tensors appears to not have been used in the graph. "
-                    "Set allow_unused=True if this is the desired behavior."
-                )
-        return [None if g is None else _result_tensor(g, create_graph) for g in captured]
-    return None
+                if id(t) in leaf_targets:
+                    execute.add(fn)
+                    break
+            elif t in execute or t in node_targets:
+                execute.add(fn)
+                break
+    return execute
 
 
-def _result_tensor(g, create_graph):
-    if isinstance(g, Tensor):
-        return g
-    return _make(g, False, None, 0)
-
-
-def _n_outputs(fn):
-    return getattr(fn, "_n_out", 1)
-
-
-def _free(fn):
-    if fn._saved is not None:
-        fn._saved = None
-        fn._freed = True
-
-
-def _call_backward(fn, grads, create_graph, retain_graph):
-    if fn._materialize and any(g is None for g in grads):
-        # materialise missing output grads as zeros (multi-output nodes)
-        shapes = getattr(fn, "_out_meta", None)
-        grads = [g if g is not None else np.zeros(*shapes[i]) for i, g in enumerate(grads)]
-    if create_graph:
-        grads = [None if g is None else _to_tensor(g) for g in grads]
-    try:
-        result = fn.backward(fn, *grads)
-    except TypeError as exc:
-        if create_graph and "no implementation found" in str(exc).lower():
-            raise RuntimeError(
-                f"{fn.name()} does not support double backward (create_graph=True): {exc}"
-            ) from None
-        raise
-    if result.__class__ is not tuple:
-        result = (result,)
-    if len(result) < len(fn._next):
-        result = result + (None,) * (len(fn._next) - len(result))
-    elif len(result) > len(fn._next):
-        extra = result[len(fn._next):]
-        if any(g is not None for g in extra):
-            raise RuntimeError(
-                f"function {fn.name()} returned an incorrect number of gradients "
-                f"(expected {len(fn._next)}, got {len(result)})"
-            )
-        result = result[: len(fn._next)]
-    if fn._hooks:
-        for hook in fn._hooks:
-            hook(tuple(None if g is None else _to_tensor(g) for g in result),
-                 tuple(None if g is None else _to_tensor(g) for g in grads))
-    out = []
-    for g, m, e in zip(result, fn._in_meta, fn._next):
-        if g is None or e is None:
-            out.append(None)
+def _capture_node(fn, g, slots, inputs, captured, accumulate, create_graph, borrowed):
+    """The grad flowing into a non-leaf tensor named in ``inputs``."""
+    grads = [g] if fn._n_out == 1 else (g or [None] * fn._n_out)
+    for nr, positions in slots.items():
+        gv = grads[nr]
+        if gv is None:
             continue
-        if not create_graph and g.__class__ is not _ndarray:
-            g = g._data if isinstance(g, Tensor) else np.asarray(g)
-        shape, dt = m
-        if g.shape != shape:
-            g = sum_to(g, shape, fn)
-        if g.dtype != dt:
-            g = g.astype(dt) if not isinstance(g, Tensor) else g.to(_dt(dt))
-        out.append(g)
-    if _function._anomaly[0]:
-        _check_nan(fn, out)
-    if not retain_graph:
-        _free(fn)
-    return out
+        for i in positions:
+            if accumulate:
+                _accumulate(inputs[i], gv, create_graph, borrowed)
+            else:
+                captured[i] = gv
 
 
-def _dt(np_dtype):
-    from .._dtype import from_numpy_dtype
-
-    return from_numpy_dtype(np_dtype)
-
-
-def _run_pre_hooks(fn, grads, create_graph):
-    hooks = fn._pre_hooks
-    grads = list(grads)
-    for nr, hs in hooks.items():
-        if nr == "node":
-            continue
-        if grads[nr] is None:
-            continue
-        for h in list(hs):
-            res = h(_to_tensor(grads[nr]))
-            if res is not None:
-                grads[nr] = _as_grad_value(res, create_graph)
-    for h in hooks.get("node", ()):
-        res = h(tuple(None if g is None else _to_tensor(g) for g in grads))
-        if res is not None:
-            grads = [None if g is None else _as_grad_value(g, create_graph) for g in res]
-    return grads
-
-
-def _accumulate_into(t, g, is_owned, create_graph):
+def _accumulate(t, g, create_graph, borrowed):
+    """Add ``g`` into ``t.grad`` (PyTorch's AccumulateGrad: in place unless building a graph)."""
+    cur = t._grad
     if create_graph:
         g = _to_tensor(g)
-        t._grad = g if t._grad is None else t._grad + g
+        if cur is None:
+            t._grad = g.clone() if id(g) in borrowed else g
+        else:
+            t._grad = cur + g
         return
-    cur = t._grad
+    if isinstance(g, Tensor):
+        g = g._data
     if cur is None:
-        t._grad = _make(g if is_owned else g.copy(), False, None, 0)
-    elif cur._requires_grad:
+        if g.base is not None or id(g) in borrowed or not g.flags.writeable:
+            g = g.copy()
+        t._grad = _make(g, False, None, 0)
+    elif cur._requires_grad or cur._data.shape != g.shape:
         t._grad = cur + _make(g, False, None, 0)
     else:
         np.add(cur._data, g, out=cur._data, casting="unsafe")
         cur._vc[0] += 1
+
+
+def _run_pre_hooks(fn, g, create_graph, borrowed, run):
+    """Tensor hooks and retain_grad (always), then the node's own pre-hooks (if it runs)."""
+    single = fn._n_out == 1
+    grads = [g] if single else list(g)
+    if fn._pre_hooks:
+        for nr, hooks in fn._pre_hooks.items():
+            for hook in list(hooks):
+                if grads[nr] is None:
+                    break
+                res = hook(_to_tensor(grads[nr]))
+                if res is not None:
+                    grads[nr] = _value(res, create_graph)
+                    borrowed.add(id(grads[nr]))
+    if fn._retain:
+        for nr, ref in fn._retain.items():
+            t = ref()
+            gv = grads[nr]
+            if t is None or gv is None:
+                continue
+            cur = t._grad
+            if create_graph:
+                gt = _to_tensor(gv)
+                t._grad = gt if cur is None else cur + gt
+            else:
+                gv = gv._data if isinstance(gv, Tensor) else gv
+                t._grad = _make(gv.copy() if cur is None else cur._data + gv, False, None, 0)
+    if run and fn._node_pre_hooks:
+        for hook in list(fn._node_pre_hooks):
+            res = hook(tuple(None if x is None else _to_tensor(x) for x in grads))
+            if res is not None:
+                grads = [None if x is None else _value(x, create_graph) for x in res]
+                borrowed.update(id(x) for x in grads)
+    return grads[0] if single else grads
+
+
+_NO_DOUBLE = ("returned NotImplemented", "no implementation found",
+              "Can't call numpy() on Tensor that requires grad")
+
+
+def _call_backward(fn, g, create_graph, retain_graph, borrowed):
+    """Run one node's backward; return one grad per edge, reduced to its input's shape/dtype."""
+    try:
+        if not fn._raw:
+            result = _user_backward(fn, [g] if fn._n_out == 1 else g, create_graph)
+        elif fn._n_out == 1:
+            if create_graph and g.__class__ is _ndarray:
+                g = _make(g, False, None, 0)
+            try:
+                result = fn.backward(fn, g)
+            except RuntimeWarning:  # warnings made errors by the caller: see function._quiet
+                result = _function._quiet(fn.backward, fn, (g,), {})
+        else:
+            grads = _multi_grads(fn, g, create_graph)
+            try:
+                result = fn.backward(fn, *grads)
+            except RuntimeWarning:
+                result = _function._quiet(fn.backward, fn, grads, {})
+    except (TypeError, RuntimeError) as exc:
+        if create_graph and any(m in str(exc) for m in _NO_DOUBLE):
+            raise RuntimeError(f"{fn.name()} does not support double backward "
+                               f"(create_graph=True): {exc}") from None
+        _anomaly_report(fn)
+        raise
+    except Exception:
+        _anomaly_report(fn)
+        raise
+    if result.__class__ is not tuple:
+        result = (result,)
+    nxt = fn._next
+    n = len(nxt)
+    if len(result) != n:
+        if len(result) > n and any(r is not None for r in result[n:]):
+            raise RuntimeError(f"function {fn.name()} returned an incorrect number of gradients "
+                               f"(expected {n}, got {len(result)})")
+        result = (result + (None,) * n)[:n]
+    if fn._hooks:
+        result = _run_post_hooks(fn, result, g, create_graph, borrowed)
+    out = []
+    for k, (gi, e) in enumerate(zip(result, nxt)):
+        if gi is None or e is None:
+            out.append(None)
+        elif create_graph:
+            if not isinstance(gi, Tensor):
+                gi = _make(_asarray(gi), False, None, 0)
+            if gi._data.shape != e[2]:
+                gi = sum_to(gi, e[2], fn, k)
+            if gi._data.dtype != e[3]:
+                gi = gi.to(NP_TO_DTYPE[e[3]])
+            out.append(gi)
+        else:
+            if gi.__class__ is not _ndarray:
+                gi = gi._data if isinstance(gi, Tensor) else _asarray(gi)
+            if gi.shape != e[2]:
+                gi = sum_to(gi, e[2], fn, k)
+            if gi.dtype != e[3]:
+                gi = gi.astype(e[3])
+            elif gi is g:
+                borrowed.add(id(gi))  # passed through (Add, Clone): not ours to keep
+            out.append(gi)
+    if n > 1 and not create_graph:
+        if n == 2:
+            if out[0] is out[1] and out[0] is not None:
+                borrowed.add(id(out[0]))
+        else:
+            seen = set()
+            for gi in out:
+                if gi is not None:
+                    if id(gi) in seen:
+                        borrowed.add(id(gi))
+                    seen.add(id(gi))
+    if _anomaly[0] and _function._anomaly_check_nan[0]:
+        _check_nan(fn, out)
+    if not retain_graph and fn._saved.__class__ is list:  # see _record_saved
+        fn._saved = None
+        fn._freed = True
+    return out
+
+
+def _multi_grads(fn, grads, create_graph):
+    """The grads of a multi-output primitive; missing ones become zeros (None if not float)."""
+    out = []
+    meta = fn._out_meta
+    for i, g in enumerate(grads):
+        if g is None and fn._materialize and meta is not None and meta[i] is not None:
+            g = np.zeros(*meta[i])
+        if create_graph and g is not None and g.__class__ is _ndarray:
+            g = _make(g, False, None, 0)
+        out.append(g)
+    return out
+
+
+def _run_post_hooks(fn, result, g, create_graph, borrowed):
+    grads_out = [g] if fn._n_out == 1 else g
+    gi = tuple(None if x is None else _to_tensor(x) for x in result)
+    go = tuple(None if x is None else _to_tensor(x) for x in grads_out)
+    for hook in list(fn._hooks):
+        res = hook(gi, go)
+        if res is not None:
+            res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+            if len(res) != len(gi):
+                raise RuntimeError(
+                    f"hook '{getattr(hook, '__name__', hook)}' has returned an incorrect number "
+                    f"of values (got {len(res)}, but expected {len(gi)})")
+            gi = res
+    out = tuple(None if x is None else _value(x, create_graph) for x in gi)
+    borrowed.update(id(x) for x in out if x is not None)
+    return out
+
+
+def _anomaly_report(fn):
+    """In anomaly mode, show where the failing node was created (as PyTorch does)."""
+    if _anomaly[0] and fn._trace:
+        import warnings
+
+        warnings.warn(f"Error detected in {fn.name()}. Traceback of forward call that caused the "
+                      "error:\n" + "".join(fn._trace), UserWarning, stacklevel=4)
 
 
 def _check_nan(fn, grads):
@@ -316,10 +461,5 @@ def _check_nan(fn, grads):
             continue
         data = g._data if isinstance(g, Tensor) else g
         if data.dtype.kind == "f" and np.isnan(data).any():
-            import warnings
-
-            if fn._trace:
-                warnings.warn(
-                    "Error detected in " + fn.name() + ". Traceback of forward call that caused "
-                    "the error:\n" + "".join(fn._trace), stacklevel=2)
+            _anomaly_report(fn)
             raise RuntimeError(f"Function '{fn.name()}' returned nan values in its {i}th output.")

@@ -1,65 +1,123 @@
 """Function: one differentiable primitive, forward and backward side by side.
 
-A Function's forward takes raw NumPy arrays (and plain Python values) and returns an array
-or a tuple of arrays; its backward takes one gradient per output and returns one per input
-(None where an input is not differentiable), in the *broadcast* shape: the engine sums each
-back to its input's shape. The instance that ``apply`` creates is both the ``ctx`` of
-forward/backward and the graph node (``grad_fn``).
+There are two kinds of subclass, chosen when the class is created:
 
-Backward formulas are written against NumPy. Under ``create_graph=True`` the engine hands
-them Tensors instead, and NumPy's dispatch protocols route the same formula through ember's
-differentiable ops, which is how higher-order gradients work without a second formula.
+* **Primitives** (classes defined inside ember, or with ``_raw = True``): ``forward`` takes raw
+  NumPy arrays (and plain Python values) and returns an array or a tuple of arrays; ``backward``
+  takes one gradient per output and returns one per input (None where an input is not
+  differentiable), in the *broadcast* shape: the engine sums each back to its input's shape
+  and casts it to its dtype. This is the fast path every ember op takes.
+* **User Functions** (subclasses of ``ember.autograd.Function`` defined anywhere else, or with
+  ``_raw = False``) behave as in PyTorch: forward and backward receive and return Tensors,
+  forward runs under no_grad, ``setup_context`` is supported, and the node is named
+  ``<Class>Backward``.
+
+The instance that ``apply`` creates is both the ``ctx`` of forward/backward and the graph node
+(``grad_fn``). Primitive backward formulas are written against NumPy; under
+``create_graph=True`` the engine hands them Tensors instead (grads and saved tensors), and
+NumPy's dispatch protocols route the same formula through ember's differentiable ops, which is
+how higher-order gradients work without a second formula. Only inputs and outputs saved with
+``save_for_backward`` become part of that graph: a floating-point array saved that is neither
+raises under create_graph rather than silently acting as a constant.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .._tensor import Tensor, _make, type_name
 from . import grad_mode
-from .._tensor import Tensor, _make
 
 _grad_state = grad_mode._state
 _ndarray = np.ndarray
 _asarray = np.asarray
+_new = object.__new__
 # Set by the engine while it runs backward with create_graph=True.
 _create_graph = [False]
-# Set by detect_anomaly: nodes then remember the traceback of their forward call.
+# Set by detect_anomaly: nodes then remember the traceback of their forward call, and the
+# engine checks every gradient for NaN (when the second flag is set).
 _anomaly = [False]
+_anomaly_check_nan = [True]
+
+# Kinds of saved entries: (array, kind, obj, version_counter, version, producer): producer is
+# the grad_fn that made the saved tensor, named in the error when it was modified in place
+_CONST = 0  # a Python value, a non-Tensor argument, or a non-float derived array
+_INPUT = 1  # obj is the input Tensor the array belongs to
+_OUTPUT = 2  # obj is the output number
+_DERIVED = 3  # a float array computed in forward: no graph to rebuild it under create_graph
+_NONE = 4  # user Functions: None saved
+
+
+class _NoGrads(tuple):
+    """needs_input_grad of a forward that records nothing: False at every index."""
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return (False,) * len(range(*i.indices(1 << 16)))
+        return False
+
+
+_NO_GRADS = _NoGrads()
 
 
 class _FunctionMeta(type):
     def __init__(cls, name, bases, ns):
         super().__init__(name, bases, ns)
-        if "_node_name" not in ns:
+        if "_raw" not in ns:
+            mod = ns.get("__module__", "")
+            if mod == "ember" or mod.startswith("ember."):
+                cls._raw = True
+            # otherwise inherited: Function itself says False, ember's primitives say True
+        if not cls._raw:
+            if "apply" not in ns:
+                cls.apply = classmethod(_apply_user)
+            if "_node_name" not in ns:
+                cls._node_name = name + "Backward"
+            cls._setup_ctx = "setup_context" in ns or any(
+                "setup_context" in vars(b) for b in cls.__mro__[1:-1] if b is not Function)
+        elif "_node_name" not in ns:
             cls._node_name = name + "Backward0"
 
 
 class Function(metaclass=_FunctionMeta):
-    """Base of every primitive. Subclasses define static ``forward`` and ``backward``."""
+    """Base of differentiable operations; subclass with static ``forward`` and ``backward``."""
 
-    # Set per instance by apply(); declared here so that a node always has them.
-    needs_input_grad: tuple = ()
+    _raw = False  # see the module docstring; ember's own subclasses become primitives
+    _setup_ctx = False
+
+    # Per-node state, set by apply() where it differs from these defaults.
+    needs_input_grad: tuple = _NO_GRADS
     to_save: tuple = ()
     _saved = None
-    _next = ()
-    _in_meta = ()
+    _next = ()  # one edge per input: None or (node_or_leaf_tensor, output_nr, shape, dtype)
     _freed = False
-    _hooks = None
-    _pre_hooks = None
+    _n_out = 1
+    _out_meta = None
+    _hooks = None  # post hooks: fn(grad_inputs, grad_outputs)
+    _pre_hooks = None  # tensor hooks: {output_nr: [fn(grad)]}
+    _node_pre_hooks = None  # fn(grad_outputs)
+    _retain = None  # {output_nr: weakref to a tensor that called retain_grad()}
+    _has_pre = False
     _nondiff = None
+    _multi_view = False  # split/unbind: outputs are views that must not be written in place
+    _dirty = None
     _trace = None
     _materialize = True
 
     # ---- what forward may call ---------------------------------------------------------
-    def save_for_backward(self, *arrays):
-        self.to_save = arrays
+    def save_for_backward(self, *tensors):
+        """Keep inputs or outputs for backward (version-checked, freed after backward)."""
+        self.to_save = tensors
 
     def mark_non_differentiable(self, *outputs):
+        """The given outputs get requires_grad=False."""
         self._nondiff = {id(o) for o in outputs}
 
-    def mark_dirty(self, *args):  # ember's user Functions never write in place; accepted for parity
-        pass
+    def mark_dirty(self, *args):
+        """User Functions: these inputs were modified in place by forward (and are returned)."""
+        self._dirty = {id(a) for a in args}
 
     def set_materialize_grads(self, value: bool):
+        """Whether backward receives zeros (True, default) or None for outputs without grad."""
         self._materialize = bool(value)
 
     @property
@@ -72,28 +130,40 @@ class Function(metaclass=_FunctionMeta):
                     "tensors after they have already been freed). Saved intermediate values of the "
                     "graph are freed when you call .backward() or autograd.grad(). Specify "
                     "retain_graph=True if you need to backward through the graph a second time or "
-                    "if you need to access saved tensors after calling backward."
-                )
-            return self.to_save
+                    "if you need to access saved tensors after calling backward.")
+            return ()
+        if _create_graph[0] or not self._raw:
+            return self._saved_as_tensors(saved)
         out = []
-        cg = _create_graph[0]
-        for arr, tensor, vc, version in saved:
+        for entry in saved:
+            vc = entry[3]
+            if vc is not None and vc[0] != entry[4]:
+                raise _modified_error(self, entry)
+            out.append(entry[0])
+        return tuple(out)
+
+    saved_variables = saved_tensors
+
+    def _saved_as_tensors(self, saved):
+        """Saved values as Tensors that are part of the graph (create_graph, user Functions)."""
+        out = []
+        for entry in saved:
+            arr, kind, obj, vc, version = entry[:5]
             if vc is not None and vc[0] != version:
-                owner = self if tensor is None else tensor._grad_fn
-                where = f", which is output 0 of {owner.name()}," if owner is not None else ""
+                raise _modified_error(self, entry)
+            if kind == _INPUT:
+                out.append(obj)
+            elif kind == _OUTPUT:
+                diff = self._out_meta is None or self._out_meta[obj] is not None
+                t = _make(arr, diff, self if diff else None, obj)
+                t._vc = vc
+                out.append(t)
+            elif kind == _DERIVED:
                 raise RuntimeError(
-                    "one of the variables needed for gradient computation has been modified by an "
-                    f"inplace operation: [{_type_name(arr)} {list(arr.shape)}]{where} is at version "
-                    f"{vc[0]}; expected version {version} instead. Hint: enable anomaly detection "
-                    "to find the operation that failed to compute its gradient, with "
-                    "torch.autograd.set_detect_anomaly(True)."
-                )
-            if cg and arr is not None and tensor is not False:
-                # Under create_graph the formula needs tensors that are part of the graph.
-                if tensor is None:  # this node's own output
-                    tensor = _make(arr, True, self, 0)
-                    tensor._vc = vc
-                out.append(tensor)
+                    f"{self.name()} does not support double backward (create_graph=True): it "
+                    "saved a floating-point array that is neither an input nor an output")
+            elif kind == _NONE:
+                out.append(None)
             else:
                 out.append(arr)
         return tuple(out)
@@ -109,92 +179,258 @@ class Function(metaclass=_FunctionMeta):
         return tuple((None, 0) if e is None else (_edge_node(e[0]), e[1]) for e in self._next)
 
     def register_hook(self, fn):
-        """fn(grad_inputs, grad_outputs) runs after this node's backward."""
+        """fn(grad_inputs, grad_outputs) -> None or new grad_inputs; runs after backward."""
         if self._hooks is None:
             self._hooks = []
         self._hooks.append(fn)
-        return _RemovableHandle(self._hooks, fn)
+        return RemovableHandle(self._hooks, fn)
 
     def register_prehook(self, fn):
-        """fn(grad_outputs) runs before this node's backward."""
-        if self._pre_hooks is None:
-            self._pre_hooks = {}
-        self._pre_hooks.setdefault("node", []).append(fn)
-        return _RemovableHandle(self._pre_hooks["node"], fn)
+        """fn(grad_outputs) -> None or new grad_outputs; runs before this node's backward."""
+        if self._node_pre_hooks is None:
+            self._node_pre_hooks = []
+        self._node_pre_hooks.append(fn)
+        self._has_pre = True
+        return RemovableHandle(self._node_pre_hooks, fn)
 
     def __repr__(self):
         return f"<{self._node_name} object at {hex(id(self))}>"
 
     @property
-    def metadata(self):
-        if not hasattr(self, "_metadata"):
-            self._metadata = {}
-        return self._metadata
+    def metadata(self) -> dict:
+        d = self.__dict__.get("_metadata")
+        if d is None:
+            d = self._metadata = {}
+        return d
 
-    # ---- the call -----------------------------------------------------------------------------
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError(
+            "You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError(
+            "You must implement either the backward or vjp method for your custom "
+            "autograd.Function to use it with backward mode AD.")
+
+    vjp = backward
+
+    # ---- the call (primitives; user Functions get _apply_user) ----------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
-        ctx = cls.__new__(cls)
-        record = False
-        if _grad_state[0]:
-            for a in args:
-                if isinstance(a, Tensor) and a._requires_grad:
-                    record = True
-                    break
-        if not record:
-            raw = [a._data if isinstance(a, Tensor) else a for a in args]
-            try:
-                out = cls.forward(ctx, *raw, **kwargs)
-            except ValueError as exc:
-                raise _translate(exc, cls, raw) from None
-            if out.__class__ is tuple:
-                return tuple(_wrap_plain(o) for o in out)
-            return _make(out if out.__class__ is _ndarray else _asarray(out), False, None, 0)
-
-        raw, needs, edges, meta = [], [], [], []
+        # The hottest function in ember: one pass over the arguments (no comprehension frame),
+        # and the Tensor built inline.
+        rec = _grad_state[0]
+        raw = []
         for a in args:
             if isinstance(a, Tensor):
+                if rec and a._requires_grad:
+                    return _apply_record(cls, args, kwargs)
                 raw.append(a._data)
-                r = a._requires_grad
-                needs.append(r)
-                if r:
-                    fn = a._grad_fn
-                    edges.append((fn, a._output_nr) if fn is not None else (a, 0))
-                else:
-                    edges.append(None)
-                meta.append(a._data)
             else:
                 raw.append(a)
-                needs.append(False)
-                edges.append(None)
-                meta.append(None)
-        ctx.needs_input_grad = tuple(needs)
-        ctx._next = tuple(edges)
-        # shapes and dtypes the grads must be reduced and cast to
-        ctx._in_meta = tuple(None if m is None else (m.shape, m.dtype) for m in meta)
-        if _anomaly[0]:
-            import traceback
-
-            ctx._trace = traceback.format_stack()[:-1]
         try:
-            with_out = cls.forward(ctx, *raw, **kwargs)
+            out = cls.forward(_new(cls), *raw, **kwargs)
         except ValueError as exc:
             raise _translate(exc, cls, raw) from None
-        multi = with_out.__class__ is tuple
-        outs = with_out if multi else (with_out,)
-        outs = tuple(o if o.__class__ is _ndarray else _asarray(o) for o in outs)
-        if multi:
-            ctx._n_out = len(outs)
-            ctx._out_meta = [(o.shape, o.dtype) for o in outs]
-        nondiff = ctx._nondiff
-        results = []
-        for i, o in enumerate(outs):
-            diff = o.dtype.kind == "f" and (nondiff is None or id(o) not in nondiff)
-            results.append(_make(o, diff, ctx if diff else None, i))
+        except RuntimeWarning:  # see _quiet
+            out = _quiet(cls.forward, _new(cls), raw, kwargs)
+        if out.__class__ is tuple:
+            return tuple(_make(o if o.__class__ is _ndarray else _asarray(o), False, None, 0)
+                         for o in out)
+        t = _new(Tensor)
+        t._data = out if out.__class__ is _ndarray else _asarray(out)
+        t._requires_grad = False
+        t._grad_fn = None
+        t._vc = [0]
+        return t
+
+
+_TRUE1 = (True,)
+
+
+def _apply_record(cls, args, kwargs):
+    """apply() of a primitive with an input that requires grad: run forward and record."""
+    ctx = _new(cls)
+    if len(args) == 1:  # unary ops: the argument is the tensor that requires grad
+        a = args[0]
+        d = a._data
+        fn = a._grad_fn
+        raw = [d]
+        ctx.needs_input_grad = _TRUE1
+        ctx._next = [(a, 0, d.shape, d.dtype) if fn is None
+                     else (fn, a._output_nr, d.shape, d.dtype)]
+    elif len(args) == 2:  # binary ops
+        a, b = args
+        if isinstance(a, Tensor):
+            da = a._data
+            fn = a._grad_fn
+            ea = (None if not a._requires_grad else (a, 0, da.shape, da.dtype) if fn is None
+                  else (fn, a._output_nr, da.shape, da.dtype))
+        else:
+            da, ea = a, None
+        if isinstance(b, Tensor):
+            db = b._data
+            fn = b._grad_fn
+            eb = (None if not b._requires_grad else (b, 0, db.shape, db.dtype) if fn is None
+                  else (fn, b._output_nr, db.shape, db.dtype))
+        else:
+            db, eb = b, None
+        raw = [da, db]
+        ctx.needs_input_grad = (ea is not None, eb is not None)
+        ctx._next = [ea, eb]
+    else:
+        raw = _record_args(ctx, args)
+    if _anomaly[0]:
+        _remember_trace(ctx)
+    try:
+        out = cls.forward(ctx, *raw, **kwargs)
+    except ValueError as exc:
+        raise _translate(exc, cls, raw) from None
+    except RuntimeWarning:  # see _quiet
+        out = _quiet(cls.forward, ctx, raw, kwargs)
+    if out.__class__ is not tuple:
+        arr = out if out.__class__ is _ndarray else _asarray(out)
+        res = _new(Tensor)
+        res._data = arr
+        res._vc = [0]
+        if arr.dtype.kind == "f" and (ctx._nondiff is None or id(out) not in ctx._nondiff):
+            res._requires_grad = True
+            res._grad_fn = ctx
+        else:
+            res._requires_grad = False
+            res._grad_fn = None
         if ctx.to_save:
-            ctx._saved = _record_saved(ctx.to_save, args, outs, results)
+            ctx._saved = _record_saved(ctx.to_save, args, raw, out, res)
             ctx.to_save = ()
-        return tuple(results) if multi else results[0]
+        return res
+    # several outputs
+    nondiff = ctx._nondiff
+    results, meta = [], []
+    for i, o in enumerate(out):
+        arr = o if o.__class__ is _ndarray else _asarray(o)
+        if arr.dtype.kind == "f" and (nondiff is None or id(o) not in nondiff):
+            results.append(_make(arr, True, ctx, i))
+            meta.append((arr.shape, arr.dtype))
+        else:
+            results.append(_make(arr, False, None, i))
+            meta.append(None)
+    ctx._n_out = len(results)
+    ctx._out_meta = meta
+    if ctx.to_save:
+        ctx._saved = _record_saved_multi(ctx.to_save, args, raw, out, results)
+        ctx.to_save = ()
+    return tuple(results)
+
+
+def _record_args(ctx, args):
+    """The raw arguments, and the node's needs_input_grad and edges."""
+    raw, needs, edges = [], [], []
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            raw.append(d)
+            if a._requires_grad:
+                needs.append(True)
+                fn = a._grad_fn
+                edges.append((a, 0, d.shape, d.dtype) if fn is None
+                             else (fn, a._output_nr, d.shape, d.dtype))
+                continue
+        else:
+            raw.append(a)
+        needs.append(False)
+        edges.append(None)
+    ctx.needs_input_grad = tuple(needs)
+    ctx._next = edges
+    return raw
+
+
+_CONST_NONE = (None, _CONST, None, None, 0, None)
+
+
+def _record_saved(to_save, args, raw, out, res):
+    """For each saved value, what it is (input, output, constant) and its version then.
+
+    A list when an array was saved (the engine frees it after backward, and a second backward
+    then raises), a tuple when only numbers were: PyTorch keeps those, so a graph that saved
+    nothing but numbers can be walked twice. ``out``/``res``: the forward's raw result and
+    the Tensor made of it (single-output ops; see _record_saved_multi).
+    """
+    saved = []
+    arrays = False
+    for s in to_save:
+        if s is None:
+            saved.append(_CONST_NONE)
+        elif s.__class__ is _ndarray or isinstance(s, np.generic):
+            arrays = True
+            if s is out:
+                saved.append((res._data, _OUTPUT, 0, res._vc, 0, res._grad_fn))
+                continue
+            for a, r in zip(args, raw):
+                if r is s:
+                    saved.append((s, _INPUT, a, a._vc, a._vc[0], a._grad_fn)
+                                 if isinstance(a, Tensor) else (s, _CONST, None, None, 0, None))
+                    break
+            else:
+                kind = _DERIVED if np.asarray(s).dtype.kind == "f" else _CONST
+                saved.append((s, kind, None, None, 0, None))
+        else:
+            saved.append((s, _CONST, None, None, 0, None))
+    return saved if arrays else tuple(saved)
+
+
+def _record_saved_multi(to_save, args, raw, outs, results):
+    """_record_saved for a forward that returned several outputs."""
+    saved = []
+    arrays = False
+    for s in to_save:
+        if s.__class__ is _ndarray or isinstance(s, np.generic):
+            arrays = True
+            for i, o in enumerate(outs):
+                if o is s:
+                    r = results[i]
+                    saved.append((r._data, _OUTPUT, i, r._vc, r._vc[0], r._grad_fn))
+                    break
+            else:
+                saved.extend(_record_saved((s,), args, raw, None, None))
+        else:
+            saved.append(_CONST_NONE if s is None else (s, _CONST, None, None, 0, None))
+    return saved if arrays else tuple(saved)
+
+
+def _modified_error(node, entry):
+    import re
+
+    arr, kind, obj, vc, version, producer = entry
+    nr = obj._output_nr if kind == _INPUT else obj if kind == _OUTPUT else 0
+    # PyTorch names the op that produced the saved tensor, without the Backward suffix
+    where = (f", which is output {nr} of {re.sub(r'Backward[0-9]*$', '', producer.name())},"
+             if producer is not None else "")
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{type_name(arr.dtype)} {list(np.shape(arr))}]{where} is at version {vc[0]}; "
+        f"expected version {version} instead. Hint: enable anomaly detection to find the "
+        "operation that failed to compute its gradient, with "
+        "torch.autograd.set_detect_anomaly(True, check_nan=False).")
+
+
+def _remember_trace(ctx):
+    import traceback
+
+    ctx._trace = traceback.format_stack()[:-3]
+
+
+def _quiet(fn, ctx, args, kwargs):
+    """Run fn again with NumPy's floating-point warnings off.
+
+    PyTorch gives inf and nan silently; NumPy warns, and ember's package filter ignores those
+    warnings, but code that turns warnings into errors (``simplefilter("error")``) gets a
+    RuntimeWarning exception out of the ufunc. Primitives are pure, so they are simply re-run
+    silently then; in the normal case this costs nothing.
+    """
+    with np.errstate(all="ignore"):
+        return fn(ctx, *args, **kwargs)
 
 
 def _translate(exc, cls, raw):
@@ -209,37 +445,139 @@ def _translate(exc, cls, raw):
     return RuntimeError(f"{cls.__name__.lower()}: {exc}")
 
 
-def _wrap_plain(o):
-    return _make(o if o.__class__ is _ndarray else _asarray(o), False, None, 0)
+# ---- user Functions: PyTorch's Tensor-in, Tensor-out protocol ----------------------------------
+def _apply_user(cls, *args, **kwargs):
+    ctx = _new(cls)
+    record = False
+    if _grad_state[0]:
+        for a in args:
+            if isinstance(a, Tensor) and a._requires_grad:
+                record = True
+                break
+    ctx.needs_input_grad = tuple(record and isinstance(a, Tensor) and a._requires_grad
+                                 for a in args)
+    if record and _anomaly[0]:
+        _remember_trace(ctx)
+    prev = _grad_state[0]
+    _grad_state[0] = False
+    try:
+        if cls._setup_ctx:
+            out = cls.forward(*args, **kwargs)
+            cls.setup_context(ctx, args, out)
+        else:
+            out = cls.forward(ctx, *args, **kwargs)
+    finally:
+        _grad_state[0] = prev
+    if not record:
+        ctx.to_save = ()
+        return out
 
+    edges = []
+    for a in args:
+        if isinstance(a, Tensor) and a._requires_grad:
+            d = a._data
+            fn = a._grad_fn
+            edges.append((a, 0, d.shape, d.dtype) if fn is None
+                         else (fn, a._output_nr, d.shape, d.dtype))
+        else:
+            edges.append(None)
+    ctx._next = tuple(edges)
+    ctx._in_tensor = tuple(isinstance(a, Tensor) for a in args)
 
-def _record_saved(to_save, args, outs, results):
-    """Remember, for each saved array, the version of the tensor it belongs to."""
-    saved = []
-    for arr in to_save:
-        entry = None
-        if arr is not None and arr.__class__ is _ndarray:
-            for a in args:
-                if isinstance(a, Tensor) and a._data is arr:
-                    entry = (arr, a, a._vc, a._vc[0])
+    multi = isinstance(out, tuple)
+    outs = out if multi else (out,)
+    dirty, nondiff = ctx._dirty, ctx._nondiff
+    results, meta = [], []
+    for i, o in enumerate(outs):
+        if not isinstance(o, Tensor):
+            results.append(o)
+            meta.append(None)
+            continue
+        if dirty is not None and id(o) in dirty:
+            if o._requires_grad and o._grad_fn is None:
+                raise RuntimeError(
+                    "a leaf Variable that requires grad has been used in an in-place operation.")
+            r = o  # modified in place: the input itself now comes out of this node
+            r._vc[0] += 1
+        elif o._grad_fn is not None or o._requires_grad or any(o is a for a in args):
+            r = _make(o._data, False, None, 0)  # a new tensor on the same memory
+            r._vc = o._vc
+        else:
+            r = o
+        diff = o._data.dtype.kind == "f" and (nondiff is None or id(o) not in nondiff)
+        r._requires_grad = diff
+        r._grad_fn = ctx if diff else None
+        if i or r._output_nr:
+            r._output_nr = i
+        results.append(r)
+        meta.append((o._data.shape, o._data.dtype) if diff else None)
+    ctx._n_out = len(outs)
+    ctx._out_meta = meta
+    ctx._out_zero_meta = [(o._data.shape, o._data.dtype) if isinstance(o, Tensor) else None
+                          for o in outs]
+
+    if ctx.to_save:
+        saved = []
+        for k, t in enumerate(ctx.to_save):
+            if t is None:
+                saved.append((None, _NONE, None, None, 0, None))
+                continue
+            if not isinstance(t, Tensor):
+                raise TypeError("save_for_backward can only save variables, but argument "
+                                f"{k} is of type {type(t).__name__}")
+            for i, o in enumerate(outs):
+                if o is t:
+                    r = results[i]
+                    saved.append((r._data, _OUTPUT, i, r._vc, r._vc[0], ctx))
                     break
             else:
-                for o, r in zip(outs, results):
-                    if o is arr:
-                        entry = (arr, None, r._vc, 0)
-                        break
-        saved.append(entry if entry is not None else (arr, False, None, 0))
-    return saved
+                saved.append((t._data, _INPUT, t, t._vc, t._vc[0], t._grad_fn))
+        ctx._saved = saved
+        ctx.to_save = ()
+    return tuple(results) if multi else results[0]
 
 
-def _type_name(arr) -> str:
-    names = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-             "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-             "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
-    return "torch." + names.get(str(getattr(arr, "dtype", "")), "Tensor")
+def _user_backward(fn, grads, create_graph):
+    """Run a user Function's backward: Tensors in, Tensors out; arrays back to the engine."""
+    tgrads = []
+    for i, g in enumerate(grads):
+        if g is None:
+            m = fn._out_zero_meta[i] if fn._materialize else None
+            tgrads.append(None if m is None else _make(np.zeros(*m), False, None, 0))
+        else:
+            tgrads.append(g if isinstance(g, Tensor) else _make(g, False, None, 0))
+    result = fn.backward(fn, *tgrads)
+    if result.__class__ is not tuple:
+        result = (result,)
+    n = len(fn._next)
+    if len(result) != n:
+        if len(result) > n and all(r is None for r in result[n:]):
+            result = result[:n]
+        else:
+            raise RuntimeError(f"function {fn.name()} returned an incorrect number of gradients "
+                               f"(expected {n}, got {len(result)})")
+    out = []
+    for i, (r, e) in enumerate(zip(result, fn._next)):
+        if r is None:
+            out.append(None)
+            continue
+        if not fn._in_tensor[i]:
+            raise RuntimeError(
+                f"function {fn.name()} returned a gradient different than None at position "
+                f"{i + 1}, but the corresponding forward input was not a Variable")
+        if e is None:
+            out.append(None)
+            continue
+        if not isinstance(r, Tensor):
+            raise TypeError(f"function {fn.name()} returned a gradient of type "
+                            f"{type(r).__name__} at position {i + 1}; expected a Tensor or None")
+        out.append(r if create_graph else r._data)
+    return tuple(out)
 
 
-class _RemovableHandle:
+class RemovableHandle:
+    """What register_hook returns: ``handle.remove()`` unregisters the hook."""
+
     def __init__(self, container, item):
         self._container, self._item = container, item
 
@@ -256,16 +594,66 @@ class _RemovableHandle:
         self.remove()
 
 
-RemovableHandle = _RemovableHandle
-
-
-class BackwardCFunction:  # name kept for isinstance checks people write against torch
-    pass
+_RemovableHandle = RemovableHandle
 
 
 class FunctionCtx:
+    """The type of ``ctx`` in PyTorch's typing; ember's ctx is the Function node itself."""
+
+
+class BackwardCFunction:  # kept for isinstance checks people write against torch
     pass
 
 
+class InplaceFunction(Function):
+    """PyTorch's legacy base for Functions with an ``inplace`` flag."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+
+class NestedIOFunction(Function):
+    pass
+
+
+class _DelayedError(Function):
+    """Grads from a @once_differentiable backward under create_graph: differentiating them
+    again raises, as in PyTorch."""
+
+    _raw = True
+    _node_name = "DelayedError"
+
+    @staticmethod
+    def forward(ctx, n, *arrays):
+        return arrays[:n] if n > 1 else arrays[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError(
+            "trying to differentiate twice a function that was marked with @once_differentiable")
+
+
 def once_differentiable(fn):
-    return fn
+    """Decorate a user Function's backward that is not itself differentiable."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *args):
+        with grad_mode.no_grad():
+            outputs = fn(ctx, *args)
+        if not _grad_state[0] or not any(isinstance(a, Tensor) and a._requires_grad
+                                         for a in args):
+            return outputs
+        single = not isinstance(outputs, tuple)
+        outs = list((outputs,) if single else outputs)
+        idx = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
+        if idx:
+            wrapped = _DelayedError.apply(len(idx), *[outs[i] for i in idx], *args)
+            if not isinstance(wrapped, tuple):
+                wrapped = (wrapped,)
+            for k, i in enumerate(idx):
+                outs[i] = wrapped[k]
+        return outs[0] if single else tuple(outs)
+
+    return wrapper

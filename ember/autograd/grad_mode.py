@@ -1,30 +1,44 @@
-"""Switches for graph recording: no_grad, enable_grad, set_grad_enabled, inference_mode."""
+"""Switches for graph recording: no_grad, enable_grad, set_grad_enabled, inference_mode.
+
+Each is a context manager and a decorator (of functions and generator functions), as in
+PyTorch. The mode is process-wide, not per thread as in PyTorch: every op reads it, and a
+one-element list is the cheapest global to read and write.
+"""
 from __future__ import annotations
 
 import functools
 import inspect
 
-# One mutable cell read on every op; a list is the cheapest global to read and write.
 _state = [True]
+_inference = [False]
 
 
 def is_grad_enabled() -> bool:
+    """Whether operations are recorded for autograd."""
     return _state[0]
 
 
 def is_inference_mode_enabled() -> bool:
+    """Whether an inference_mode block is active."""
     return _inference[0]
 
 
-_inference = [False]
-
-
 class _GradMode:
-    """Base for the context managers that are also decorators (as in PyTorch)."""
+    """Base for the context managers that are also decorators."""
 
     _mode = True
 
-    def __init__(self):
+    def __new__(cls, orig_func=None):
+        # @no_grad (without parentheses) decorates directly, as PyTorch allows
+        self = super().__new__(cls)
+        if orig_func is None:
+            return self
+        if not callable(orig_func):
+            raise TypeError(f"{cls.__name__}() takes no arguments")
+        self.__init__()
+        return self(orig_func)
+
+    def __init__(self, orig_func=None):
         self._prev = []
 
     def __enter__(self):
@@ -39,29 +53,7 @@ class _GradMode:
         if inspect.isclass(fn):
             raise TypeError(f"{type(self).__name__} can only decorate functions, not classes")
         if inspect.isgeneratorfunction(fn):
-
-            @functools.wraps(fn)
-            def gen_wrapper(*args, **kwargs):
-                gen = fn(*args, **kwargs)
-                try:
-                    with self.clone():
-                        request = gen.send(None)
-                    while True:
-                        try:
-                            response = yield request
-                        except GeneratorExit:
-                            gen.close()
-                            raise
-                        except BaseException as exc:  # forward throw() into the generator
-                            with self.clone():
-                                request = gen.throw(exc)
-                        else:
-                            with self.clone():
-                                request = gen.send(response)
-                except StopIteration as stop:
-                    return stop.value
-
-            return gen_wrapper
+            return self._wrap_generator(fn)
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -70,12 +62,38 @@ class _GradMode:
 
         return wrapper
 
+    def _wrap_generator(self, fn):
+        # The mode applies while the generator's own code runs, not while its caller's does.
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            gen = fn(*args, **kwargs)
+            try:
+                with self.clone():
+                    request = gen.send(None)
+                while True:
+                    try:
+                        response = yield request
+                    except GeneratorExit:
+                        with self.clone():
+                            gen.close()
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 - throw() goes to the generator
+                        with self.clone():
+                            request = gen.throw(exc)
+                    else:
+                        with self.clone():
+                            request = gen.send(response)
+            except StopIteration as stop:
+                return stop.value
+
+        return gen_wrapper
+
     def clone(self):
         return self.__class__()
 
 
 class no_grad(_GradMode):
-    """Ops inside record no graph: results have requires_grad=False."""
+    """Operations inside record no graph: results have requires_grad=False."""
 
     _mode = False
 
@@ -87,12 +105,19 @@ class enable_grad(_GradMode):
 
 
 class set_grad_enabled(_GradMode):
-    """Sets recording on or off; works as a function call, a context manager or a decorator."""
+    """Sets recording on or off: a function call, a context manager or a decorator."""
+
+    def __new__(cls, mode):
+        return object.__new__(cls)
 
     def __init__(self, mode: bool):
         self._prev = [_state[0]]
         self._mode = bool(mode)
-        _state[0] = self._mode
+        _state[0] = self._mode  # takes effect at once, so it works as a plain call
+
+    def __call__(self, fn):
+        _state[0] = self._prev[0]  # used as a decorator: undo the immediate effect
+        return super().__call__(fn)
 
     def __enter__(self):
         pass
@@ -108,10 +133,17 @@ class set_grad_enabled(_GradMode):
 class inference_mode(_GradMode):
     """Like no_grad (ember has no separate inference tensors); inference_mode(False) is a no-op."""
 
+    def __new__(cls, mode=True):
+        self = object.__new__(cls)
+        if isinstance(mode, bool):
+            return self
+        self.__init__(True)
+        return self(mode)  # @inference_mode without parentheses
+
     def __init__(self, mode: bool = True):
         self._prev = []
         self._inf_prev = []
-        self._enabled = bool(mode)
+        self._enabled = bool(mode) if isinstance(mode, bool) else True
 
     def __enter__(self):
         self._prev.append(_state[0])
@@ -127,3 +159,16 @@ class inference_mode(_GradMode):
 
     def clone(self):
         return self.__class__(self._enabled)
+
+
+class set_multithreading_enabled:
+    """Accepted for compatibility: ember's engine is single-threaded."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        pass
+
+    def __exit__(self, *exc):
+        return False
