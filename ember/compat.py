@@ -42,7 +42,7 @@ class _AliasLoader(importlib.abc.Loader):
         return importlib.import_module(self.target)
 
     def exec_module(self, module):
-        pass  # the ember module is already executed
+        _rename_classes(True)  # the ember module is already executed; it may have new classes
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder):
@@ -67,6 +67,19 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 
 _finder = _AliasFinder()
 _saved: dict = {}
+# Classes whose repr names their module (`<class 'torch.Tensor'>`): shown under torch's names
+# while installed, as unmodified scripts print them.
+_CLASS_MODULES = [("ember._tensor", "Tensor", "torch"), ("ember._device", "Size", "torch"),
+                  ("ember._device", "device", "torch"), ("ember._dtype", "dtype", "torch"),
+                  ("ember.nn.parameter", "Parameter", "torch.nn.parameter")]
+
+
+def _rename_classes(to_torch: bool) -> None:
+    for module, name, torch_module in _CLASS_MODULES:
+        if module not in sys.modules and module.startswith("ember.nn"):
+            continue  # not imported yet; nothing to rename
+        cls = getattr(importlib.import_module(module), name)
+        cls.__module__ = torch_module if to_torch else module
 
 
 def install() -> None:
@@ -78,6 +91,7 @@ def install() -> None:
             _saved[name] = sys.modules.pop(name)
     sys.meta_path.insert(0, _finder)
     _dtype._names["prefix"] = "torch"
+    _rename_classes(True)
 
 
 def uninstall() -> None:
@@ -90,6 +104,7 @@ def uninstall() -> None:
     sys.modules.update(_saved)
     _saved.clear()
     _dtype._names["prefix"] = "ember"
+    _rename_classes(False)
 
 
 def is_installed() -> bool:

@@ -13,6 +13,7 @@ and the framework alias table. Differences, all additive:
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import difflib
 import inspect
@@ -190,7 +191,7 @@ def _figure_dir() -> str:
 _announced: set = set()
 
 
-def _show(fig, filename):
+def _show(fig, filename, note="figure saved to", path=None):
     """Inline in notebooks; elsewhere save a PNG (atomically) and say where, once."""
     if _in_notebook():
         from IPython import display
@@ -198,14 +199,14 @@ def _show(fig, filename):
         display.display(fig)
         display.clear_output(wait=True)
         return None
-    path = os.path.join(_figure_dir(), filename)
+    path = path or os.path.join(_figure_dir(), filename)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=100, bbox_inches="tight")
     os.replace(tmp, path)
     if path not in _announced:
         _announced.add(path)
-        print(f"[ember.d2l] figure saved to {path} (updated as training goes)", file=sys.stderr)
+        print(f"[ember.d2l] {note} {path}", file=sys.stderr)
     return path
 
 
@@ -239,6 +240,11 @@ class ProgressBoard(HyperParameters):
         self.data = collections.OrderedDict()
         self.filename = "progress.png"
         self.path = None
+        self._last_render = 0.0
+        self._dirty = False
+
+    # A PNG file is rewritten at most this often (seconds); flush() writes the latest points.
+    min_interval = 1.0
 
     def draw(self, x, y, label, every_n=1):
         """Add (x, y) to curve ``label``; every ``every_n`` points, plot their mean."""
@@ -251,7 +257,18 @@ class ProgressBoard(HyperParameters):
         line.append(Point(sum(float(p.x) for p in points) / len(points),
                           sum(float(p.y) for p in points) / len(points)))
         points.clear()
-        if self.display:
+        if not self.display:
+            return
+        if _in_notebook() or time.monotonic() - self._last_render >= self.min_interval:
+            self.render()
+        else:
+            if not self._dirty:
+                atexit.register(self.flush)  # the last points reach the file even without flush()
+            self._dirty = True
+
+    def flush(self):
+        """Draw points not drawn yet (the PNG is rewritten at most every min_interval s)."""
+        if self._dirty and self.display:
             self.render()
 
     def render(self):
@@ -280,7 +297,9 @@ class ProgressBoard(HyperParameters):
         axes.set_xscale(self.xscale)
         axes.set_yscale(self.yscale)
         axes.legend(plt_lines, labels)
-        self.path = _show(self.fig, self.filename)
+        self.path = _show(self.fig, self.filename, "progress plot kept up to date in", self.path)
+        self._last_render = time.monotonic()
+        self._dirty = False
         return self.path
 
 
@@ -382,6 +401,7 @@ class Trainer(HyperParameters):
             self._metrics = collections.defaultdict(list)
             start = time.perf_counter()
             self.fit_epoch()
+            self.model.board.flush()
             self._summary(time.perf_counter() - start)
 
     def fit_epoch(self):

@@ -83,6 +83,7 @@ def test_progress_board_renders_png_with_legend(tmp_path, monkeypatch):
     for x in np.arange(0, 2 * math.pi, 0.1):
         board.draw(x, np.sin(x), "sin", every_n=2)
         board.draw(x, np.cos(x), "cos", every_n=10)
+    board.flush()
     path = board.path
     assert path == os.path.join(str(tmp_path), "progress.png")
     with Image.open(path) as img:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._dtype import _names as _dtype_names
 from .._tensor import Tensor, _new
 
 __all__ = [
@@ -169,3 +170,7 @@ class UninitializedBuffer(UninitializedTensorMixin, Tensor):
 
     def __init__(self, *args, **kwargs):
         pass
+
+
+if _dtype_names["prefix"] == "torch":  # imported under ember.compat: print as torch's class
+    Parameter.__module__ = "torch.nn.parameter"
