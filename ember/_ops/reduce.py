@@ -1,2 +1,1062 @@
-"""(being written)"""
-__all__ = []
+"""Reductions: sum, mean, prod, max/min, arg*, var/std, norms, logsumexp, cumulative ops, all/any.
+
+Every reduction takes PyTorch's ``dim``/``keepdim`` and NumPy's ``axis``/``keepdims`` (d2l code
+uses the latter). Backward formulas broadcast the incoming grad back over the reduced dims;
+they are written so that they also work on Tensors (for create_graph=True).
+"""
+from __future__ import annotations
+
+import builtins
+import math
+import warnings
+
+import numpy as np
+
+from .. import _dtype
+from .._tensor import ARRAY_FUNCTIONS, Tensor, _make, _wrap_dim, register_methods
+from ..autograd import grad_mode
+from ..autograd.function import Function
+from ._sumorder import tsum as _tsum  # float sums in PyTorch's order (same last bit)
+from ._util import dim_arg, norm_dims
+from .elementwise import _out as _copy_out
+from .elementwise import _tname
+from .elementwise import maximum as _maximum
+from .elementwise import minimum as _minimum
+from .indexing import _return_type  # the package's one factory of torch.return_types
+
+_INT64 = np.dtype(np.int64)
+_FLOAT = np.dtype(np.float32)
+_HALF = np.dtype(np.float16)
+_grad_state = grad_mode._state
+_inf = math.inf
+
+_max_t = _return_type("max")
+_min_t = _return_type("min")
+_median_t = _return_type("median")
+_mode_t = _return_type("mode")
+_cummax_t = _return_type("cummax")
+_cummin_t = _return_type("cummin")
+_aminmax_t = _return_type("aminmax", ("min", "max"))
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+def _keep(keepdim, keepdims):
+    return keepdim if keepdims is None else bool(keepdims)
+
+
+def _axes(dim, ndim, op="dim"):
+    """PyTorch dim(s) -> NumPy axes, None for all. A 0-d tensor takes dim 0/-1 and reduces all."""
+    if dim is None:
+        return None
+    axes = norm_dims(dim, ndim, op)
+    return None if ndim == 0 else axes
+
+
+def _kshape(shape, axes):
+    """The keepdim shape of a reduction over ``axes`` (None: all)."""
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _count(shape, axes):
+    """How many elements each output of the reduction combines."""
+    if axes is None:
+        return math.prod(shape)
+    return math.prod(shape[i] for i in axes)
+
+
+def _keepdims_grad(grad, shape, axes, keepdim):
+    """The grad of a reduction, reshaped to the keepdim shape (so it broadcasts over the input)."""
+    if keepdim or not shape:
+        return grad
+    return grad.reshape(_kshape(shape, axes))
+
+
+def _unreduce(grad, shape, axes, keepdim):
+    """Broadcast a reduction's grad back to its input's shape: a view, never a copy."""
+    grad = _keepdims_grad(grad, shape, axes, keepdim)
+    if isinstance(grad, Tensor):  # create_graph: stay differentiable
+        return grad.expand(shape)
+    return np.broadcast_to(grad, shape)
+
+
+def _np_dtype(dtype):
+    return None if dtype is None else _dtype.to_dtype(dtype).np
+
+
+def _out(result, out):
+    return result if out is None else _copy_out(result, out)
+
+
+def _tensor(x):
+    if isinstance(x, Tensor):
+        return x
+    return _make(np.asarray(x), False, None, 0)
+
+
+def _check_nonempty(a, axes, op):
+    """PyTorch's errors for max-like reductions, which have no identity, over empty dims."""
+    if a.size:
+        return
+    if axes is None:
+        raise RuntimeError(
+            f"{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+            "reduction dim with the 'dim' argument.")
+    for d in axes:
+        if a.shape[d] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+
+
+def _arr(x):
+    # full reductions return NumPy scalars; saved outputs must be the arrays apply() wraps
+    return x if x.__class__ is np.ndarray else np.asarray(x)
+
+
+def _rshape(shape, axes):
+    """The shape of a reduction over ``axes`` without keepdim."""
+    if axes is None:
+        return ()
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def _moveaxis_last(a, d):
+    return a if d == a.ndim - 1 else np.moveaxis(a, d, -1)
+
+
+# ---- sum, mean, nansum, nanmean, prod ------------------------------------------------------------
+class Sum(Function):
+    _node_name = "SumBackward0"
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim, dt):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        return _tsum(a, axes, dt, keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _unreduce(grad, ctx.shape, ctx.axes, ctx.keepdim)
+
+
+class SumDim(Sum):
+    _node_name = "SumBackward1"
+
+
+class Mean(Function):
+    _node_name = "MeanBackward0"
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim, dt):
+        shape = a.shape
+        ctx.shape, ctx.axes, ctx.keepdim = shape, axes, keepdim
+        n = ctx.n = _count(shape, axes)
+        if dt is None and a.dtype == _HALF:
+            # PyTorch: cast to float32, sum, divide, cast back (for accuracy)
+            return (_tsum(a, axes, _FLOAT, keepdim) / _FLOAT.type(n)).astype(_HALF)
+        s = _tsum(a, axes, dt, keepdim)
+        if n == 0:
+            return np.full(np.shape(s), np.nan, dtype=s.dtype)
+        return s / s.dtype.type(n)  # divided in the sum's dtype, as PyTorch does
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _unreduce(grad / ctx.n if ctx.n else grad, ctx.shape, ctx.axes, ctx.keepdim)
+
+
+class MeanDim(Mean):
+    _node_name = "MeanBackward1"
+
+
+def _sum_dtype(a, dtype):
+    if dtype is not None:
+        return _dtype.to_dtype(dtype).np
+    return _INT64 if a.dtype.kind in "biu" else None
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None, out=None, axis=None, keepdims=None):
+    """Sum over all elements, or over ``dim`` (int or sequence); ints and bools sum to int64."""
+    a = input._data
+    full = dim is None and axis is None
+    axes = None if full else _axes(dim_arg(dim, axis), a.ndim)
+    keep = _keep(keepdim, keepdims)
+    dt = _sum_dtype(a, dtype)
+    if out is None and not (input._requires_grad and _grad_state[0]):
+        # nothing to record: skip Function.apply (this is the hottest reduction)
+        res = _tsum(a, axes, dt, keep)
+        return _make(res if res.__class__ is np.ndarray else np.asarray(res), False, None, 0)
+    res = (Sum if full else SumDim).apply(input, axes, keep, dt)
+    return res if out is None else _out(res, out)
+
+
+def _mean_dtype(a, dtype, op="mean"):
+    if dtype is not None:
+        dt = _dtype.to_dtype(dtype)
+        if not dt.is_floating_point:
+            raise RuntimeError(
+                f"{op}(): could not infer output dtype. Optional dtype must be either a floating "
+                f"point or complex dtype. Got: {_tname(dt.np)}")
+        return dt.np
+    if a.dtype.kind != "f":
+        raise RuntimeError(
+            f"{op}(): could not infer output dtype. Input dtype must be either a floating point "
+            f"or complex dtype. Got: {_tname(a.dtype)}")
+    return None
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None, out=None, axis=None, keepdims=None):
+    """Arithmetic mean; floating inputs only (or pass ``dtype``), as in PyTorch."""
+    a = input._data
+    dt = _mean_dtype(a, dtype)
+    if dim is None and axis is None:
+        res = Mean.apply(input, None, _keep(keepdim, keepdims), dt)
+    else:
+        axes = _axes(dim_arg(dim, axis), a.ndim)
+        res = MeanDim.apply(input, axes, _keep(keepdim, keepdims), dt)
+    return res if out is None else _out(res, out)
+
+
+class Nansum(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim, dt):
+        ctx.save_for_backward(a)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        if a.dtype.kind == "f":  # PyTorch reads NaN as 0 and sums in its usual order
+            return _tsum(np.where(np.isnan(a), a.dtype.type(0), a), axes, dt, keepdim)
+        return np.nansum(a, axis=axes, dtype=dt, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        g = _keepdims_grad(grad, a.shape, ctx.axes, ctx.keepdim)
+        return np.where(np.isnan(a), 0, g)
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    """Sum treating NaN as zero."""
+    a = input._data
+    axes = _axes(dim_arg(dim, axis), a.ndim)
+    return Nansum.apply(input, axes, _keep(keepdim, keepdims), _sum_dtype(a, dtype))
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    """Mean of the non-NaN elements."""
+    a = input._data
+    if a.dtype.kind != "f" and dtype is None:
+        raise RuntimeError("nanmean(): expected input to have floating point or complex dtype but "
+                           f"got {_tname(a.dtype)}")
+    dim = dim_arg(dim, axis)
+    keep = _keep(keepdim, keepdims)
+    axes = _axes(dim, a.ndim)
+    count = np.add.reduce(~np.isnan(a), axis=axes, dtype=_INT64, keepdims=keep)
+    return nansum(input, dim, keep, dtype=dtype) / _tensor(count)
+
+
+def _others_product(a, axes):
+    """For each element, the product of the others in its reduction group (zeros allowed)."""
+    nd = a.ndim
+    axes = tuple(range(nd)) if axes is None else axes
+    rest = [i for i in range(nd) if i not in axes]
+    perm = rest + list(axes)
+    t = a.transpose(perm)
+    lead = t.shape[: len(rest)]
+    t = t.reshape(lead + (-1,))
+    ones = np.ones(lead + (1,), dtype=a.dtype)
+    left = np.concatenate([ones, np.cumprod(t[..., :-1], axis=-1)], axis=-1)
+    right = np.concatenate([np.cumprod(t[..., :0:-1], axis=-1)[..., ::-1], ones], axis=-1)
+    prod = (left * right).reshape([a.shape[i] for i in perm])
+    return prod.transpose(np.argsort(perm))
+
+
+class Prod(Function):
+    _node_name = "ProdBackward0"
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim, dt):
+        out = _arr(np.multiply.reduce(a, axis=axes, dtype=dt, keepdims=keepdim))
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        g = _keepdims_grad(grad, a.shape, ctx.axes, ctx.keepdim)
+        if not bool((a == 0).any()):
+            return g * (_keepdims_grad(out, a.shape, ctx.axes, ctx.keepdim) / a)
+        # with zeros, out / a is 0/0: use the product of the other elements instead
+        raw = a._data if isinstance(a, Tensor) else a
+        return g * _others_product(raw, ctx.axes)
+
+
+class ProdDim(Prod):
+    _node_name = "ProdBackward1"
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    """Product of all elements, or along ``dim``; ints and bools multiply to int64."""
+    a = input._data
+    dim = dim_arg(dim, axis)
+    cls = Prod if dim is None else ProdDim
+    return cls.apply(input, _axes(dim, a.ndim), _keep(keepdim, keepdims), _sum_dtype(a, dtype))
+
+
+# ---- max, min, amax, amin, argmax, argmin --------------------------------------------------------
+class Amax(Function):
+    """amax/amin and the full max()/min(): the grad is shared evenly among tied extremes."""
+
+    _node_name = "AmaxBackward0"
+    _reduce = np.maximum
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        out = _arr(ctx._reduce.reduce(a, axis=axes, keepdims=keepdim))
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        return _even_grad(grad, a, out, ctx.axes, ctx.keepdim)
+
+
+def _even_grad(grad, a, out, axes, keep):
+    """The grad of an extreme value, split evenly among the elements equal to it (NaN too)."""
+    o = _keepdims_grad(out, a.shape, axes, keep)
+    mask = a == o
+    raw = out._data if isinstance(out, Tensor) else out
+    if raw.dtype.kind == "f" and np.isnan(raw).any():
+        mask = mask | (np.isnan(a) & np.isnan(o))
+    count = mask.sum(axis=axes, keepdims=True, dtype=grad.dtype)
+    return _keepdims_grad(grad, a.shape, axes, keep) / count * mask
+
+
+class Amin(Amax):
+    _node_name = "AminBackward0"
+    _reduce = np.minimum
+
+
+class MaxAll(Amax):
+    _node_name = "MaxBackward1"
+
+
+class MinAll(Amin):
+    _node_name = "MinBackward1"
+
+
+class MaxDim(Function):
+    """max(dim)/min(dim): values and indices; the grad goes to the selected index."""
+
+    _node_name = "MaxBackward0"
+    _arg = staticmethod(np.argmax)
+
+    @staticmethod
+    def forward(ctx, a, d, keepdim):
+        if a.ndim == 0:
+            ctx.d = None
+            return a.copy(), np.zeros((), _INT64)
+        idx = ctx._arg(a, axis=d, keepdims=True)
+        values = np.take_along_axis(a, idx, axis=d)
+        ctx.d, ctx.shape, ctx.idx = d, a.shape, idx
+        if not keepdim:
+            values, idx = values.squeeze(d), idx.squeeze(d)
+        return values, idx
+
+    @staticmethod
+    def backward(ctx, grad, _grad_indices=None):
+        if ctx.d is None:
+            return grad
+        return _select_grad(grad, ctx.idx, ctx.d, ctx.shape)
+
+
+class MinDim(MaxDim):
+    _node_name = "MinBackward0"
+    _arg = staticmethod(np.argmin)
+
+
+def _select_grad(grad, idx, d, shape):
+    """Route grad to positions ``idx`` (keepdim-shaped) along ``d``: a one-hot mask times grad."""
+    where = np.arange(shape[d]).reshape([-1 if i == d else 1 for i in range(len(shape))])
+    mask = where == idx
+    if grad.ndim != len(shape):
+        grad = grad.reshape(idx.shape)
+    return grad * mask
+
+
+def _extreme(op, all_cls, dim_cls, binary, rtype):
+    def fn(input, dim=None, keepdim=False, *, out=None, other=None, axis=None, keepdims=None):
+        if isinstance(dim, Tensor) or other is not None:
+            res = binary(input, dim if other is None else other)
+            return res if out is None else _out(res, out)
+        dim = dim_arg(dim, axis)
+        input = _tensor(input)
+        a = input._data
+        if dim is None:
+            _check_nonempty(a, None, op)
+            return all_cls.apply(input, None, False)
+        d = _wrap_dim(int(dim), a.ndim)
+        if a.ndim and a.shape[d] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+        return rtype(*dim_cls.apply(input, d, _keep(keepdim, keepdims)))
+
+    fn.__name__ = op
+    fn.__doc__ = (f"{op}(input) -> Tensor; {op}(input, dim, keepdim) -> (values, indices); "
+                  f"{op}(input, other) -> elementwise {op}imum.")
+    return fn
+
+
+max = _extreme("max", MaxAll, MaxDim, _maximum, _max_t)
+min = _extreme("min", MinAll, MinDim, _minimum, _min_t)
+
+
+def _amax_like(op, cls):
+    def fn(input, dim=(), keepdim=False, *, out=None, axis=None, keepdims=None):
+        a = input._data
+        dim = dim_arg(None if dim == () else dim, axis)
+        axes = _axes(dim, a.ndim)
+        _check_nonempty(a, axes, op)
+        res = cls.apply(input, axes, _keep(keepdim, keepdims))
+        return res if out is None else _out(res, out)
+
+    fn.__name__ = op
+    fn.__doc__ = f"The {op[1:]}imum over ``dim`` (all dims by default); ties share the gradient."
+    return fn
+
+
+amax = _amax_like("amax", Amax)
+amin = _amax_like("amin", Amin)
+
+
+class Aminmax(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        mn = _arr(np.minimum.reduce(a, axis=axes, keepdims=keepdim))
+        mx = _arr(np.maximum.reduce(a, axis=axes, keepdims=keepdim))
+        ctx.save_for_backward(a, mn, mx)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return mn, mx
+
+    @staticmethod
+    def backward(ctx, grad_min, grad_max):
+        a, mn, mx = ctx.saved_tensors
+        return (_even_grad(grad_min, a, mn, ctx.axes, ctx.keepdim)
+                + _even_grad(grad_max, a, mx, ctx.axes, ctx.keepdim))
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    """(min, max) in one pass over the arguments."""
+    a = input._data
+    if a.size == 0 and (dim is None or a.shape[_wrap_dim(dim, a.ndim)] == 0):
+        raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the "
+                           "operation has no identity.")
+    axes = None if dim is None else _axes(dim, a.ndim)
+    return _aminmax_t(*Aminmax.apply(input, axes, keepdim))
+
+
+def _arg_extreme(op, np_fn):
+    def fn(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        a = input._data
+        dim = dim_arg(dim, axis)
+        keep = _keep(keepdim, keepdims)
+        if a.dtype == np.bool_:
+            raise RuntimeError(f"{op}(): does not support bool input")
+        if dim is None:
+            if a.size == 0:
+                raise IndexError(
+                    f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+            res = np.asarray(np_fn(a), dtype=_INT64)
+            if keep:
+                res = res.reshape((1,) * a.ndim)
+            return _make(res, False, None, 0)
+        d = _wrap_dim(int(dim), a.ndim)
+        if a.ndim == 0:
+            return _make(np.zeros((), _INT64), False, None, 0)
+        if a.shape[d] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+        res = np_fn(a, axis=d, keepdims=keep)
+        return _make(res.astype(_INT64, copy=False), False, None, 0)
+
+    fn.__name__ = op
+    fn.__doc__ = f"Index of the {op[3:]}imum (of the flattened tensor when ``dim`` is None)."
+    return fn
+
+
+argmax = _arg_extreme("argmax", np.argmax)
+argmin = _arg_extreme("argmin", np.argmin)
+
+
+# ---- var, std ------------------------------------------------------------------------------------
+class Var(Function):
+    @staticmethod
+    def forward(ctx, a, axes, correction, keepdim):
+        n = _count(a.shape, axes)
+        dof = ctx.dof = builtins.max(n - correction, 0)
+        mu = np.add.reduce(a, axis=axes, keepdims=True) / builtins.max(n, 1)
+        d = a - mu
+        d *= d
+        ss = np.add.reduce(d, axis=axes, keepdims=keepdim)
+        if dof:
+            out = ss / dof
+        else:  # PyTorch divides by 0 too (inf or nan), after its warning
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out = ss / dof
+        ctx.save_for_backward(a)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return _var_grad(grad, a, ctx)
+
+
+def _var_grad(grad, a, ctx):
+    # d var / d a = 2 (a - mean) / dof
+    axes = ctx.axes
+    g = _keepdims_grad(grad, a.shape, axes, ctx.keepdim)
+    scale = 2.0 / ctx.dof if ctx.dof else math.inf
+    return (g * scale) * (a - a.mean(axis=axes, keepdims=True))
+
+
+class Std(Function):
+    @staticmethod
+    def forward(ctx, a, axes, correction, keepdim):
+        out = _arr(np.sqrt(Var.forward(ctx, a, axes, correction, keepdim)))
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        return _std_grad(grad, a, out, ctx)
+
+
+def _std_grad(grad, a, out, ctx):
+    # d std = d var / (2 std); PyTorch defines it as 0 where std == 0
+    axes, keep = ctx.axes, ctx.keepdim
+    g = _keepdims_grad(grad, a.shape, axes, keep)
+    o = _keepdims_grad(out, a.shape, axes, keep)
+    scale = np.where(o == 0, 0, g / np.where(o == 0, 1, o * ctx.dof))
+    return scale * (a - a.mean(axis=axes, keepdims=True))
+
+
+def _var_args(op, input, dim, unbiased, keepdim, correction, axis, keepdims):
+    a = input._data
+    if a.dtype.kind != "f":
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+    if isinstance(dim, bool):  # var(input, unbiased)
+        dim, unbiased = None, dim
+    if correction is not None and unbiased is not None:
+        raise TypeError(f"{op}() received an invalid combination of arguments: 'correction' and "
+                        "'unbiased' cannot both be given")
+    c = correction if correction is not None else (0 if unbiased is False else 1)
+    axes = _axes(dim_arg(dim, axis), a.ndim)
+    n = _count(a.shape, axes) if a.size else 0  # PyTorch: numel(input) / numel(output)
+    if n - c <= 0:
+        warnings.warn(f"{op}(): degrees of freedom is <= 0. Correction should be strictly less "
+                      "than the reduction factor (input numel divided by output numel).",
+                      UserWarning, stacklevel=3)
+    return axes, c, _keep(keepdim, keepdims)
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None, axis=None,
+        keepdims=None):
+    """Variance with Bessel's correction by default (``correction=1``), as in PyTorch."""
+    axes, c, keep = _var_args("var", input, dim, unbiased, keepdim, correction, axis, keepdims)
+    res = Var.apply(input, axes, c, keep)
+    return res if out is None else _out(res, out)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None, axis=None,
+        keepdims=None):
+    """Standard deviation with Bessel's correction by default (``correction=1``)."""
+    axes, c, keep = _var_args("std", input, dim, unbiased, keepdim, correction, axis, keepdims)
+    res = Std.apply(input, axes, c, keep)
+    return res if out is None else _out(res, out)
+
+
+class VarMean(Function):
+    """(var or std, mean) from one pass; the grad is the sum of both parts."""
+
+    _node_name = "VarMeanBackward0"
+    _std = False
+
+    @staticmethod
+    def forward(ctx, a, axes, correction, keepdim):
+        v = _arr(Var.forward(ctx, a, axes, correction, keepdim))
+        if ctx._std:
+            v = np.sqrt(v)
+        n = builtins.max(_count(a.shape, axes), 1)
+        m = _arr(np.add.reduce(a, axis=axes, keepdims=keepdim) / n)
+        ctx.n = n
+        ctx.save_for_backward(a, v)
+        return v, m
+
+    @staticmethod
+    def backward(ctx, grad_v, grad_m):
+        a, v = ctx.saved_tensors
+        gv = _std_grad(grad_v, a, v, ctx) if ctx._std else _var_grad(grad_v, a, ctx)
+        return gv + _unreduce(grad_m / ctx.n, a.shape, ctx.axes, ctx.keepdim)
+
+
+class StdMean(VarMean):
+    _node_name = "StdMeanBackward0"
+    _std = True
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+             keepdims=None):
+    """(var, mean) over the same dims."""
+    axes, c, keep = _var_args("var_mean", input, dim, unbiased, keepdim, correction, axis,
+                              keepdims)
+    return VarMean.apply(input, axes, c, keep)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+             keepdims=None):
+    """(std, mean) over the same dims."""
+    axes, c, keep = _var_args("std_mean", input, dim, unbiased, keepdim, correction, axis,
+                              keepdims)
+    return StdMean.apply(input, axes, c, keep)
+
+
+# ---- norms ---------------------------------------------------------------------------------------
+class VectorNorm(Function):
+    _node_name = "LinalgVectorNormBackward0"
+
+    @staticmethod
+    def forward(ctx, a_in, ord, axes, keepdim, dt):
+        a = a_in if dt is None else a_in.astype(dt, copy=False)
+        if ord == 2:
+            out = np.sqrt(np.add.reduce(a * a, axis=axes, keepdims=keepdim))
+        elif ord == 1:
+            out = np.add.reduce(np.abs(a), axis=axes, keepdims=keepdim)
+        elif ord == _inf:
+            out = np.maximum.reduce(np.abs(a), axis=axes, keepdims=keepdim)
+        elif ord == -_inf:
+            out = np.minimum.reduce(np.abs(a), axis=axes, keepdims=keepdim)
+        elif ord == 0:
+            out = np.add.reduce(a != 0, axis=axes, keepdims=keepdim, dtype=a.dtype)
+        else:
+            with np.errstate(divide="ignore"):
+                s = np.add.reduce(np.abs(a) ** ord, axis=axes, keepdims=keepdim)
+                out = (s ** (1.0 / ord)).astype(a.dtype, copy=False)
+        out = _arr(out)
+        ctx.save_for_backward(a_in, out)  # the grad is cast back to a_in's dtype by the engine
+        ctx.ord, ctx.axes, ctx.keepdim = ord, axes, keepdim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        p, axes, keep = ctx.ord, ctx.axes, ctx.keepdim
+        g = _keepdims_grad(grad, a.shape, axes, keep)
+        o = _keepdims_grad(out, a.shape, axes, keep)
+        if p == 2:  # a / |a|; a whole group of zeros gets 0, not nan
+            return a * (g / np.where(o == 0, 1, o))
+        if p == 1:
+            return g * np.sign(a)
+        if p == _inf or p == -_inf:
+            mask = np.abs(a) == o
+            count = mask.sum(axis=axes, keepdims=True, dtype=grad.dtype)
+            return g / count * (np.sign(a) * mask)
+        if p == 0:
+            return g * (a * 0)
+        # d/da (sum |a|^p)^(1/p) = sign(a) |a|^(p-1) / norm^(p-1)
+        absa = np.abs(a)
+        safe = np.where(absa == 0, 1, absa)
+        return g / np.where(o == 0, 1, o) ** (p - 1) * (np.sign(a) * safe ** (p - 1))
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
+    """torch.linalg.vector_norm: the ``ord``-norm of ``x`` flattened, or over ``dim``."""
+    a = x._data
+    if isinstance(ord, str):
+        raise TypeError("linalg_vector_norm(): argument 'ord' (position 2) must be Number, not str")
+    if a.dtype.kind != "f":
+        raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as "
+                           f"input. Got {_tname(a.dtype)}")
+    axes = _axes(dim, a.ndim)
+    ord = float(ord)
+    if a.size == 0 and (ord < 0 or ord == _inf):
+        if axes is None:
+            raise RuntimeError(f"linalg.vector_norm cannot compute the {ord:g} norm on an empty "
+                               "tensor because the operation does not have an identity")
+        for d in axes:
+            if a.shape[d] == 0:
+                raise RuntimeError(
+                    f"linalg.vector_norm cannot compute the {ord:g} norm on the dimension {d}"
+                    "because this dimension is empty and the operation does not have an identity")
+    res = VectorNorm.apply(x, ord, axes, keepdim, _np_dtype(dtype))
+    return res if out is None else _out(res, out)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    """torch.norm: a vector norm (p='fro' means 2) over ``dim``, or the nuclear matrix norm."""
+    if isinstance(dim, int):
+        dim = [dim]
+    if isinstance(p, str):
+        if p == "fro" and (dim is None or len(dim) <= 2):
+            return vector_norm(input, 2, dim, keepdim, dtype=dtype, out=out)
+        from ..linalg import matrix_norm
+
+        res = matrix_norm(input, p, list(range(input.ndim)) if dim is None else dim, keepdim,
+                          dtype=dtype)
+        return res if out is None else _out(res, out)
+    return vector_norm(input, 2.0 if p is None else p, dim, keepdim, dtype=dtype, out=out)
+
+
+# ---- logsumexp -----------------------------------------------------------------------------------
+class Logsumexp(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        if a.dtype.kind != "f":  # integers: never differentiated, so not saved as an input
+            a = a.astype(_dtype.get_default_dtype().np)
+        if _count(a.shape, axes) == 0:
+            out = np.full(_kshape(a.shape, axes) if keepdim else _rshape(a.shape, axes), -np.inf,
+                          dtype=a.dtype)  # log of an empty sum
+        else:
+            m = np.array(np.maximum.reduce(a, axis=axes, keepdims=True))
+            m[~np.isfinite(m)] = 0  # all -inf (or an inf) in a group: don't compute inf - inf
+            with np.errstate(divide="ignore"):
+                out = np.log(np.add.reduce(np.exp(a - m), axis=axes, keepdims=True))
+            out += m
+            out = _arr(out if keepdim else out.reshape(_rshape(a.shape, axes)))
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        axes, keep = ctx.axes, ctx.keepdim
+        g = _keepdims_grad(grad, a.shape, axes, keep)
+        return g * np.exp(a - _keepdims_grad(out, a.shape, axes, keep))
+
+
+def logsumexp(input, dim=None, keepdim=False, *, out=None, axis=None, keepdims=None):
+    """log(sum(exp(x))) over ``dim``, computed stably (shifted by the max)."""
+    dim = dim_arg(dim, axis)
+    if dim is None:
+        raise TypeError('logsumexp() missing 1 required positional arguments: "dim"')
+    res = Logsumexp.apply(input, _axes(dim, input._data.ndim), _keep(keepdim, keepdims))
+    return res if out is None else _out(res, out)
+
+
+# ---- cumulative ops ------------------------------------------------------------------------------
+def _rev_cumsum(g, d):
+    """sum_{j >= i} g_j along d."""
+    if isinstance(g, Tensor):  # create_graph: built from differentiable ops
+        return g.sum(d, keepdim=True) - g.cumsum(d) + g
+    return np.flip(np.cumsum(np.flip(g, d), axis=d), d)
+
+
+class Cumsum(Function):
+    @staticmethod
+    def forward(ctx, a, d, dt):
+        ctx.d = d
+        if a.ndim == 0:
+            return a.astype(dt) if dt is not None else a.copy()
+        return np.cumsum(a, axis=d, dtype=dt)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if grad.ndim == 0:
+            return grad
+        return _rev_cumsum(grad, ctx.d)
+
+
+class Cumprod(Function):
+    @staticmethod
+    def forward(ctx, a, d, dt):
+        ctx.d = d
+        if a.ndim == 0:
+            out = a.astype(dt) if dt is not None else a.copy()
+        else:
+            out = np.cumprod(a, axis=d, dtype=dt)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        if grad.ndim == 0:
+            return grad
+        d = ctx.d
+        if not bool((a == 0).any()):
+            return _rev_cumsum(grad * out, d) / a
+        raw = [x._data if isinstance(x, Tensor) else x for x in (a, out, grad)]
+        return _cumprod_grad_with_zeros(*raw, d)
+
+
+def _cumprod_grad_with_zeros(a, out, g, d):
+    """cumprod's vector-Jacobian product when some inputs are exactly zero.
+
+    With z the first zero of a slice: for i < z the usual sum_{j>=i} g_j out_j / a_i holds (the
+    terms for j >= z are 0 on both sides); for i > z every term contains a_z, so the grad is 0;
+    at i == z it is out_{z-1} * sum_{j>=z} g_j prod_{z<k<=j} a_k.
+    """
+    a, out, g = (_moveaxis_last(x, d) for x in (a, out, g))
+    n = a.shape[-1]
+    pos = np.arange(n)
+    is_zero = a == 0
+    z = np.where(is_zero.any(-1, keepdims=True), is_zero.argmax(-1)[..., None], n)
+    before = pos < z
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = np.where(before, np.flip(np.cumsum(np.flip(g * out, -1), -1), -1) / a, 0)
+    # prod_{z<k<=j} a_k: cumprod of a with the entries up to z replaced by 1
+    tail = np.cumprod(np.where(pos > z, a, 1), axis=-1)
+    s = np.flip(np.cumsum(np.flip(np.where(pos >= z, g * tail, 0), -1), -1), -1)
+    prev = np.where(z > 0, np.take_along_axis(out, np.maximum(z - 1, 0) % n, -1), 1)
+    at_z = prev * np.take_along_axis(s, np.minimum(z, n - 1), -1)
+    res = np.where(pos == z, at_z, res)
+    return np.moveaxis(res, -1, d) if d != a.ndim - 1 else res
+
+
+def _cum_args(op, input, dim, axis, dtype):
+    dim = dim_arg(dim, axis)
+    if dim is None:
+        raise TypeError(f'{op}() missing 1 required positional arguments: "dim"')
+    a = input._data
+    d = _wrap_dim(int(dim), a.ndim)
+    return d, _sum_dtype(a, dtype)
+
+
+def cumsum(input, dim=None, *, dtype=None, out=None, axis=None):
+    """Cumulative sum along ``dim``; ints and bools accumulate in int64."""
+    d, dt = _cum_args("cumsum", input, dim, axis, dtype)
+    res = Cumsum.apply(input, d, dt)
+    return res if out is None else _out(res, out)
+
+
+def cumprod(input, dim=None, *, dtype=None, out=None, axis=None):
+    """Cumulative product along ``dim``; ints and bools accumulate in int64."""
+    d, dt = _cum_args("cumprod", input, dim, axis, dtype)
+    res = Cumprod.apply(input, d, dt)
+    return res if out is None else _out(res, out)
+
+
+class Cummax(Function):
+    _accumulate = np.maximum
+
+    @staticmethod
+    def forward(ctx, a, d):
+        ctx.d, ctx.shape = d, a.shape
+        if a.ndim == 0:
+            ctx.idx = np.zeros((), _INT64)
+            return a.copy(), ctx.idx
+        values = ctx._accumulate.accumulate(a, axis=d)
+        # index of the latest element equal to the running extreme (PyTorch's tie rule)
+        pos = np.arange(a.shape[d], dtype=_INT64).reshape(
+            [-1 if i == d else 1 for i in range(a.ndim)])
+        idx = np.maximum.accumulate(np.where(a == values, pos, 0), axis=d)
+        ctx.idx = idx
+        return values, idx
+
+    @staticmethod
+    def backward(ctx, grad, _grad_indices=None):
+        if not ctx.shape:
+            return grad
+        g = np.asarray(grad._data if isinstance(grad, Tensor) else grad)
+        res = np.zeros(ctx.shape, dtype=g.dtype)
+        # scatter-add: each output position adds its grad to the index it selected
+        flat = np.ravel_multi_index(_index_grid(ctx.idx, ctx.d), ctx.shape)
+        np.add.at(res.reshape(-1), flat.reshape(-1), g.reshape(-1))
+        return res
+
+
+class Cummin(Cummax):
+    _accumulate = np.minimum
+
+
+def _index_grid(idx, d):
+    grids = list(np.indices(idx.shape, sparse=True))
+    grids[d] = idx
+    return tuple(np.broadcast_arrays(*grids))
+
+
+def cummax(input, dim, *, axis=None):
+    """Running maximum along ``dim`` and the index where it was attained."""
+    d = _wrap_dim(int(dim_arg(dim, axis)), input._data.ndim)
+    return _cummax_t(*Cummax.apply(input, d))
+
+
+def cummin(input, dim, *, axis=None):
+    """Running minimum along ``dim`` and the index where it was attained."""
+    d = _wrap_dim(int(dim_arg(dim, axis)), input._data.ndim)
+    return _cummin_t(*Cummin.apply(input, d))
+
+
+# ---- logical reductions, counting ----------------------------------------------------------------
+def _logical(op, ufunc):
+    def fn(input, dim=None, keepdim=False, *, out=None, axis=None, keepdims=None):
+        a = input._data
+        axes = _axes(dim_arg(dim, axis), a.ndim)
+        res = ufunc.reduce(a, axis=axes, keepdims=_keep(keepdim, keepdims))
+        res = np.asarray(res, dtype=np.uint8 if a.dtype == np.uint8 else np.bool_)
+        return _out(_make(res, False, None, 0), out)
+
+    fn.__name__ = op
+    fn.__doc__ = f"Whether {op} elements (over ``dim``) are nonzero."
+    return fn
+
+
+all = _logical("all", np.logical_and)
+any = _logical("any", np.logical_or)
+
+
+def count_nonzero(input, dim=None, *, axis=None):
+    """Number of nonzero elements, over ``dim`` (int or tuple) or in total."""
+    a = input._data
+    axes = _axes(dim_arg(dim, axis), a.ndim)
+    return _make(np.asarray(np.count_nonzero(a, axis=axes), dtype=_INT64), False, None, 0)
+
+
+# ---- median, mode --------------------------------------------------------------------------------
+class MedianAll(Function):
+    _node_name = "MedianBackward0"
+
+    @staticmethod
+    def forward(ctx, a):
+        flat = a.reshape(-1)
+        if flat.size == 0 or a.dtype.kind == "f" and np.isnan(flat).any():
+            out = np.full((), np.nan, dtype=a.dtype)
+        else:
+            k = (flat.size - 1) // 2  # the lower median, as PyTorch
+            out = np.array(np.partition(flat, k)[k])
+        ctx.save_for_backward(a, out)
+        return out
+
+    backward = staticmethod(Amax.backward)
+    axes, keepdim = None, False  # what Amax.backward reads
+
+
+class MedianDim(MaxDim):
+    _node_name = "MedianBackward1"
+
+    @staticmethod
+    def forward(ctx, a, d, keepdim):
+        if a.ndim == 0:
+            ctx.d = None
+            return a.copy(), np.zeros((), _INT64)
+        n = a.shape[d]
+        order = np.argsort(a, axis=d, kind="stable")  # NaNs sort last
+        idx = np.take(order, [(n - 1) // 2], axis=d)
+        if a.dtype.kind == "f":
+            nan = np.isnan(a)
+            has_nan = nan.any(axis=d, keepdims=True)
+            if has_nan.any():  # PyTorch propagates NaN, with the index of the first one
+                idx = np.where(has_nan, nan.argmax(axis=d, keepdims=True), idx)
+        values = np.take_along_axis(a, idx, axis=d)
+        ctx.d, ctx.shape, ctx.idx = d, a.shape, idx
+        if not keepdim:
+            values, idx = values.squeeze(d), idx.squeeze(d)
+        return values, idx
+
+
+def median(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The lower median of all elements, or (values, indices) along ``dim``."""
+    dim = dim_arg(dim, axis)
+    a = input._data
+    if dim is None:
+        return MedianAll.apply(input)
+    d = _wrap_dim(int(dim), a.ndim)
+    if a.ndim and a.shape[d] == 0:
+        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
+    return _median_t(*MedianDim.apply(input, d, _keep(keepdim, keepdims)))
+
+
+class ModeDim(MaxDim):
+    _node_name = "ModeBackward0"
+
+    @staticmethod
+    def forward(ctx, a, d, keepdim):
+        if a.ndim == 0:
+            ctx.d = None
+            return a.copy(), np.zeros((), _INT64)
+        x = _moveaxis_last(a, d)
+        n = x.shape[-1]
+        s = np.sort(x, axis=-1)
+        pos = np.arange(n)
+        starts = np.ones(s.shape, dtype=bool)
+        starts[..., 1:] = s[..., 1:] != s[..., :-1]
+        # length of the run of equal values so far; its first maximum ends the longest run
+        # of the smallest such value (PyTorch returns the smallest of the most frequent)
+        run = pos - np.maximum.accumulate(np.where(starts, pos, 0), axis=-1)
+        values = np.take_along_axis(s, run.argmax(-1)[..., None], -1)
+        # PyTorch's index is the last occurrence of the mode in the input
+        last = n - 1 - np.flip(x == values, -1).argmax(-1)[..., None]
+        values, idx = np.moveaxis(values, -1, d), np.moveaxis(last.astype(_INT64), -1, d)
+        ctx.d, ctx.shape, ctx.idx = d, a.shape, idx
+        if not keepdim:
+            values, idx = values.squeeze(d), idx.squeeze(d)
+        return values, idx
+
+
+def mode(input, dim=-1, keepdim=False, *, axis=None, keepdims=None):
+    """The most frequent value along ``dim`` (the smallest on ties) and its last index."""
+    dim = dim if axis is None else axis
+    a = input._data
+    d = _wrap_dim(int(dim), a.ndim)
+    if a.ndim and a.shape[d] == 0:
+        raise IndexError(f"mode(): Expected reduction dim {d} to have non-zero size.")
+    return _mode_t(*ModeDim.apply(input, d, _keep(keepdim, keepdims)))
+
+
+# ---- NumPy dispatch (np.sum(t) etc., and backward formulas under create_graph) -------------------
+def _np_reduction(fn):
+    def f(a, axis=None, dtype=None, out=None, keepdims=False, **_):
+        kw = {} if dtype is None else {"dtype": dtype}
+        return fn(a, axis, keepdims, **kw)
+
+    return f
+
+
+def _np_extreme(fn):
+    def f(a, axis=None, out=None, keepdims=False, **_):
+        return fn(a, () if axis is None else axis, keepdims)
+
+    return f
+
+
+def _np_var(fn):
+    def f(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **_):
+        return fn(a, axis, keepdim=keepdims, correction=ddof)
+
+    return f
+
+
+ARRAY_FUNCTIONS.update({
+    np.sum: _np_reduction(sum), np.mean: _np_reduction(mean), np.prod: _np_reduction(prod),
+    np.nansum: _np_reduction(nansum), np.max: _np_extreme(amax), np.amax: _np_extreme(amax),
+    np.min: _np_extreme(amin), np.amin: _np_extreme(amin), np.var: _np_var(var),
+    np.std: _np_var(std),
+    np.cumsum: lambda a, axis=None, dtype=None, out=None: cumsum(
+        a if axis is not None else a.reshape(-1), 0 if axis is None else axis, dtype=dtype),
+    np.cumprod: lambda a, axis=None, dtype=None, out=None: cumprod(
+        a if axis is not None else a.reshape(-1), 0 if axis is None else axis, dtype=dtype),
+    np.argmax: lambda a, axis=None, out=None, keepdims=False: argmax(a, axis, keepdims),
+    np.argmin: lambda a, axis=None, out=None, keepdims=False: argmin(a, axis, keepdims),
+    np.all: lambda a, axis=None, out=None, keepdims=False: all(a, axis, keepdims),
+    np.any: lambda a, axis=None, out=None, keepdims=False: any(a, axis, keepdims),
+    np.count_nonzero: lambda a, axis=None, keepdims=False: count_nonzero(a, axis),
+})
+
+def _norm_method(self, p="fro", dim=None, keepdim=False, dtype=None):
+    return norm(self, p, dim, keepdim, dtype=dtype)
+
+
+register_methods(
+    sum=sum, mean=mean, nansum=nansum, nanmean=nanmean, prod=prod, max=max, min=min, amax=amax,
+    amin=amin, aminmax=aminmax, argmax=argmax, argmin=argmin, var=var, std=std, norm=_norm_method,
+    logsumexp=logsumexp, cumsum=cumsum, cumprod=cumprod, cummax=cummax, cummin=cummin,
+    all=all, any=any, count_nonzero=count_nonzero, median=median, mode=mode,
+)
+
+__all__ = [
+    "all", "amax", "amin", "aminmax", "any", "argmax", "argmin", "count_nonzero", "cummax",
+    "cummin", "cumprod", "cumsum", "logsumexp", "max", "mean", "median", "min", "mode", "nanmean",
+    "nansum", "norm", "prod", "std", "std_mean", "sum", "var", "var_mean",
+]
