@@ -101,7 +101,7 @@ def _lazy(name):
 def __getattr__(name):
     # Heavier subpackages load on first use, which keeps `import ember` fast.
     if name in ("nn", "optim", "utils", "vision", "linalg", "d2l", "compat", "serialization",
-                "testing", "special", "fft", "backends", "distributions"):
+                "testing", "special", "fft", "backends", "distributions", "return_types"):
         mod = _lazy(name)
         globals()[name] = mod
         return mod

@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 
 from .._dtype import NP_TO_DTYPE
+from .._ops._sumorder import tsum as _tsum
 from .._tensor import Tensor, _make
 from . import function as _function
 from . import grad_mode
@@ -71,7 +72,8 @@ def sum_to(grad, shape, node=None, index=0):
     axes = tuple(range(lead)) + tuple(
         i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+        grad = (_tsum(grad, axes, None, True) if grad.__class__ is _ndarray
+                else grad.sum(axis=axes, keepdims=True))
     if lead:
         grad = grad.reshape(shape)
     return grad

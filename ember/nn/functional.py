@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _dtype
 from .._ops._special import erfc as _erfc
+from .._ops._sumorder import tsum as _tsum
 from .._ops.elementwise import _rebase
 from .._tensor import Tensor, _make
 from ..autograd import grad_mode
@@ -52,10 +53,12 @@ def _apply_reduction(t, reduction):
 
 
 def _np_reduce(arr, reduction):
+    """A loss's reduction, summing in PyTorch's order (so printed losses match digit for digit)."""
     if reduction == "mean":
-        return np.asarray(arr.mean(), dtype=arr.dtype)
+        total = _tsum(arr, None, None, False)
+        return np.asarray(total / arr.dtype.type(arr.size) if arr.size else np.nan, dtype=arr.dtype)
     if reduction == "sum":
-        return np.asarray(arr.sum(), dtype=arr.dtype)
+        return np.asarray(_tsum(arr, None, None, False), dtype=arr.dtype)
     return arr
 
 

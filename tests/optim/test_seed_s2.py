@@ -54,8 +54,6 @@ def test_normalised_input_lr_1e2_5000_epochs():
     assert repr(params) == "tensor([  5.3671, -17.3012], requires_grad=True)"
 
 
-@pytest.mark.xfail(reason="ember's float32 mean sums in NumPy's order and PyTorch's differs in "
-                          "the last bit: the losses print 1763.884644 and 2.927648", strict=False)
 def test_losses_print_exactly_as_in_the_seed():
     t_c, t_u = _data()
     params = torch.tensor([1.0, 0.0], requires_grad=True)
