@@ -152,13 +152,12 @@ class Mean(Function):
         shape = a.shape
         ctx.shape, ctx.axes, ctx.keepdim = shape, axes, keepdim
         n = ctx.n = _count(shape, axes)
-        if dt is None and a.dtype == _HALF:
-            # PyTorch: cast to float32, sum, divide, cast back (for accuracy)
-            return (_tsum(a, axes, _FLOAT, keepdim) / _FLOAT.type(n)).astype(_HALF)
-        s = _tsum(a, axes, dt, keepdim)
+        half = dt is None and a.dtype == _HALF  # PyTorch: float32 sum and division, cast back
+        s = _tsum(a, axes, _FLOAT if half else dt, keepdim)
         if n == 0:
-            return np.full(np.shape(s), np.nan, dtype=s.dtype)
-        return s / s.dtype.type(n)  # divided in the sum's dtype, as PyTorch does
+            return np.full(np.shape(s), np.nan, dtype=a.dtype if half else s.dtype)
+        s = s / s.dtype.type(n)  # divided in the sum's dtype, as PyTorch does
+        return s.astype(_HALF) if half else s
 
     @staticmethod
     def backward(ctx, grad):
