@@ -17,6 +17,7 @@ from .autograd import grad_mode as _grad_mode
 
 _grad_state = _grad_mode._state
 _new = object.__new__
+_engine = [None]  # autograd.engine.run_backward_simple, bound on first backward()
 _ndarray = np.ndarray
 
 # NumPy ufuncs / array functions that have an ember equivalent; filled in by the op families.
@@ -463,6 +464,16 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate into the leaves' ``.grad`` the gradient of this tensor."""
+        d = self._data
+        if (gradient is None and inputs is None and not create_graph
+                and self._grad_fn is not None and d.size == 1 and d.dtype.kind == "f"):
+            # loss.backward(): the engine's fast path (it declines graphs with hooks etc.)
+            if _engine[0] is None:
+                from .autograd.engine import run_backward_simple
+
+                _engine[0] = run_backward_simple
+            if _engine[0](self, np.ones(d.shape, d.dtype), bool(retain_graph)):
+                return
         from .autograd import backward
 
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)

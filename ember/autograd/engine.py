@@ -465,3 +465,115 @@ def _check_nan(fn, grads):
         if data.dtype.kind == "f" and np.isnan(data).any():
             _anomaly_report(fn)
             raise RuntimeError(f"Function '{fn.name()}' returned nan values in its {i}th output.")
+
+
+def run_backward_simple(root, g0, retain_graph):
+    """The common case, fast: ``loss.backward()`` with no hooks, inputs= or create_graph.
+
+    The same walk as run_backward with the general machinery left out. Returns False, having
+    changed nothing, when the graph needs what only run_backward does (hooks, retain_grad,
+    user-defined Functions, anomaly mode); the caller then uses run_backward.
+    """
+    fn0 = root._grad_fn
+    if _anomaly[0]:
+        return False
+    # 1. dependency counts, and a check that nothing in the graph needs the general path
+    deps = {fn0: 0}
+    stack = [fn0]
+    pop, push = stack.pop, stack.append
+    while stack:
+        fn = pop()
+        if fn._has_pre or fn._hooks is not None or not fn._raw:
+            return False
+        for e in fn._next:
+            if e is None:
+                continue
+            t = e[0]
+            if t.__class__ is Tensor or isinstance(t, Tensor):
+                if t._hooks or t._post_acc_hooks:
+                    return False
+                continue
+            c = deps.get(t)
+            if c is None:
+                deps[t] = 1
+                push(t)
+            else:
+                deps[t] = c + 1
+
+    # 2. the walk
+    if fn0._n_out == 1:
+        buffers = {fn0: g0}
+    else:
+        slots = [None] * fn0._n_out
+        slots[root._output_nr] = g0
+        buffers = {fn0: slots}
+    leaves = {}
+    borrowed = {id(g0)}
+    ready = [fn0]
+    prev_mode = _state[0]
+    _state[0] = False
+    try:
+        while ready:
+            fn = ready.pop()
+            g = buffers.pop(fn, None)
+            result = None
+            if g is not None:
+                try:
+                    if fn._n_out == 1:
+                        result = fn.backward(fn, g)
+                    else:
+                        result = fn.backward(fn, *_multi_grads(fn, g, False))
+                except RuntimeWarning:  # warnings made errors by the caller: see function._quiet
+                    args = (g,) if fn._n_out == 1 else _multi_grads(fn, g, False)
+                    result = _function._quiet(fn.backward, fn, args, {})
+                if result.__class__ is not tuple:
+                    result = (result,)
+                if not retain_graph and fn._saved.__class__ is list:
+                    fn._saved = None
+                    fn._freed = True
+            k = -1
+            nxt = fn._next
+            if result is not None and len(result) != len(nxt):
+                if len(result) > len(nxt) and any(r is not None for r in result[len(nxt):]):
+                    raise RuntimeError(
+                        f"function {fn.name()} returned an incorrect number of gradients "
+                        f"(expected {len(nxt)}, got {len(result)})")
+                result = (result + (None,) * len(nxt))[:len(nxt)]
+            for e in nxt:
+                k += 1
+                if e is None:
+                    continue
+                t = e[0]
+                gi = None if result is None else result[k]
+                if gi is not None:
+                    if gi.__class__ is not _ndarray:
+                        gi = gi._data if isinstance(gi, Tensor) else _asarray(gi)
+                    if gi.shape != e[2]:
+                        gi = sum_to(gi, e[2], fn, k)
+                    if gi.dtype != e[3]:
+                        gi = gi.astype(e[3])
+                    elif gi is g or (k and any(gi is r for r in result[:k])):
+                        borrowed.add(id(gi))  # passed through, or given to two inputs
+                    if t.__class__ is Tensor or isinstance(t, Tensor):
+                        ent = leaves.get(id(t))
+                        if ent is None:
+                            leaves[id(t)] = [t, gi]
+                        else:
+                            ent[1] = ent[1] + gi
+                        continue
+                    if t._n_out == 1:
+                        cur = buffers.get(t)
+                        buffers[t] = gi if cur is None else cur + gi
+                    else:
+                        _add_slot(buffers, t, e[1], gi)
+                elif t.__class__ is Tensor or isinstance(t, Tensor):
+                    continue
+                c = deps[t] - 1
+                deps[t] = c
+                if not c:
+                    ready.append(t)
+        for t, g in leaves.values():
+            _accumulate(t, g, False, borrowed)
+    finally:
+        _state[0] = prev_mode
+    return True
