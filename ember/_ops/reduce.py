@@ -161,7 +161,10 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return _unreduce(grad / ctx.n if ctx.n else grad, ctx.shape, ctx.axes, ctx.keepdim)
+        g = grad / ctx.n if ctx.n else grad
+        if grad.__class__ is np.ndarray and grad.ndim == 0 and ctx.n <= 4096:  # a full reduction
+            return np.full(ctx.shape, g, grad.dtype)  # small: filling beats a broadcast view
+        return _unreduce(g, ctx.shape, ctx.axes, ctx.keepdim)
 
 
 class MeanDim(Mean):

@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 
 from .._dtype import NP_TO_DTYPE
+from .._ops._sumorder import full_sum as _full_sum
 from .._ops._sumorder import tsum as _tsum
 from .._tensor import Tensor, _make
 from . import function as _function
@@ -57,12 +58,19 @@ def _edge_node(target):
     return acc
 
 
+_FULL_SUM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def sum_to(grad, shape, node=None, index=0):
     """Sum a broadcast gradient back to ``shape``; works for arrays and Tensors."""
     gshape = tuple(grad.shape)
     shape = tuple(shape)
     if gshape == shape:
         return grad
+    if (grad.__class__ is _ndarray and len(gshape) >= len(shape) and grad.dtype in _FULL_SUM_DTYPES
+            and all(s == 1 for s in shape)):
+        # to a scalar (a 0-d or all-ones shape): one full sum, in PyTorch's order
+        return _asarray(_full_sum(grad.reshape(-1))).reshape(shape)
     lead = len(gshape) - len(shape)
     ok = lead >= 0 and all(s == 1 or s == g for s, g in zip(shape, gshape[lead:]))
     if not ok:
