@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import random
 import runpy
@@ -29,17 +31,20 @@ def _load_images(name, root):
 
     cls = getattr(datasets, _DATASETS[name])
     try:
+        train = cls(root, train=True, download=False)
+        test = cls(root, train=False, download=False)
+    except RuntimeError:
+        log = io.StringIO()  # the downloader's chatter: shown only if the download works
         try:
-            train = cls(root, train=True, download=False)
-            test = cls(root, train=False, download=False)
-        except RuntimeError:
-            train = cls(root, train=True, download=True)
-            test = cls(root, train=False, download=True)
-    except (RuntimeError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"{_DATASETS[name]} is not under {root} and could not be downloaded ({first}); "
-              "training on scikit-learn's bundled 8x8 handwritten digits instead.", flush=True)
-        return _load_digits()
+            with contextlib.redirect_stdout(log):
+                train = cls(root, train=True, download=True)
+                test = cls(root, train=False, download=True)
+        except (RuntimeError, OSError):
+            print(f"{_DATASETS[name]} is not under {root} and could not be downloaded (no "
+                  "network?): training on scikit-learn's bundled 8x8 handwritten digits instead.",
+                  flush=True)
+            return _load_digits()
+        print(log.getvalue(), end="")
 
     def prep(ds):
         # what ToTensor() does, for the whole set at once: uint8 [0, 255] -> float32 [0, 1]

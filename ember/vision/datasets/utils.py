@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import urllib.error
 import urllib.request
 import zlib
 
@@ -132,6 +133,8 @@ def download_url(url: str, root: str, filename: str | None = None, md5: str | No
     os.makedirs(root, exist_ok=True)
     if check_integrity(fpath, md5):
         return fpath
+    if os.environ.get("EMBER_OFFLINE"):
+        raise urllib.error.URLError("network use disabled by EMBER_OFFLINE")
     request = urllib.request.Request(url, headers={"User-Agent": "ember"})
     fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=root)
     try:
