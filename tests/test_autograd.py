@@ -687,7 +687,8 @@ def test_set_detect_anomaly_call_and_context():
         assert ember.autograd.is_anomaly_enabled()
         x = ember.tensor([1.0], requires_grad=True)
         with pytest.raises(RuntimeError, match="Function 'MulBackward0' returned nan values in "
-                                               "its 0th output."):
+                                               "its 0th output."), \
+                pytest.warns(UserWarning, match="Error detected in MulBackward0"):
             (x * ember.tensor([float("nan")])).backward(ember.ones(1))
     finally:
         ember.autograd.set_detect_anomaly(False)

@@ -119,7 +119,6 @@ def test_random_split_lengths_match_torch():
 
 
 @needs_torch
-@pytest.mark.xfail(strict=False, reason="needs ember's RNG to be bit-identical to PyTorch's")
 def test_random_split_same_split_as_torch():
     got = ed.random_split(range(30), [0.3, 0.3, 0.4], generator=ember.Generator().manual_seed(42))
     want = td.random_split(range(30), [0.3, 0.3, 0.4], generator=torch.Generator().manual_seed(42))
@@ -167,7 +166,6 @@ def test_random_sampler_invariants():
 
 
 @needs_torch
-@pytest.mark.xfail(strict=False, reason="needs ember's RNG to be bit-identical to PyTorch's")
 def test_random_sampler_same_order_as_torch():
     assert list(ed.RandomSampler(range(20), generator=ember.Generator().manual_seed(7))) == \
         list(td.RandomSampler(range(20), generator=torch.Generator().manual_seed(7)))
