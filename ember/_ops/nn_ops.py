@@ -105,13 +105,19 @@ def _log_softmax_forward(x, axis):
     return z
 
 
+def _softmax_input(x, dt, kernel):
+    """x cast to the requested dtype; without one, integer input is PyTorch's NotImplemented."""
+    if dt is not None and x.dtype != dt:
+        return x.astype(dt)
+    if x.dtype.kind != "f":
+        raise _not_implemented(kernel, x)
+    return x
+
+
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis, dt=None):
-        if dt is not None and x.dtype != dt:
-            x = x.astype(dt)
-        elif x.dtype.kind != "f":
-            raise _not_implemented("softmax_kernel_impl", x)
+        x = _softmax_input(x, dt, "softmax_kernel_impl")
         if x.ndim == 0:
             x = x.reshape(1)
             out = _softmax_forward(x, 0).reshape(())
@@ -133,10 +139,7 @@ class Softmax(Function):
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis, dt=None):
-        if dt is not None and x.dtype != dt:
-            x = x.astype(dt)
-        elif x.dtype.kind != "f":
-            raise _not_implemented("log_softmax_kernel_impl", x)
+        x = _softmax_input(x, dt, "log_softmax_kernel_impl")
         if x.ndim == 0:
             out = np.zeros_like(x)
             ctx.axis = None
@@ -549,13 +552,18 @@ def cross_entropy(input: Tensor, target: Tensor, weight=None, size_average=None,
 # ============================================================================================
 # convolution: im2col + one matmul
 # ============================================================================================
-def _expand(value, n, name, what="convolution dimensions"):
-    """An int or a 1/n-element sequence -> an n-tuple of ints (PyTorch's expand_param_if_needed)."""
+def _int_tuple(value, n):
+    """An int or a 1-element sequence -> an n-tuple of ints; other sequences -> their ints as
+    they are (the caller checks the length, with its own message)."""
     if isinstance(value, (int, np.integer)):
         return (int(value),) * n
     value = tuple(int(v) for v in value)
-    if len(value) == 1:
-        return value * n
+    return value * n if len(value) == 1 else value
+
+
+def _expand(value, n, name, what="convolution dimensions"):
+    """An int or a 1/n-element sequence -> an n-tuple of ints (PyTorch's expand_param_if_needed)."""
+    value = _int_tuple(value, n)
     if len(value) != n:
         raise RuntimeError(f"expected {name} to be a single integer value or a list of {n} values "
                            f"to match the {what}, but got {name}={list(value)}")
@@ -1218,7 +1226,22 @@ def _scatter_flat(g, flat, in_shape, overlap):
     return gx.astype(g.dtype, copy=False).reshape(in_shape)
 
 
-class MaxPool(Function):
+class _ArgmaxPool(Function):
+    """Base of MaxPool and AdaptiveMaxPool, whose forward saves the flat argmax positions and
+    ctx.meta = (input shape, whether windows overlap, unbatched)."""
+
+    @staticmethod
+    def backward(ctx, grad, grad_idx=None):
+        _no_double_backward(ctx.name(), grad)
+        (flat,) = ctx.saved_tensors
+        in_shape, overlap, unbatched = ctx.meta
+        if unbatched:
+            grad = grad[None]
+        gx = _scatter_flat(grad, flat, in_shape, overlap)
+        return gx[0] if unbatched else gx
+
+
+class MaxPool(_ArgmaxPool):
     _node_name = "MaxPool2DWithIndicesBackward0"
 
     @staticmethod
@@ -1251,17 +1274,6 @@ class MaxPool(Function):
         if return_indices:
             return best, flat
         return best
-
-    @staticmethod
-    def backward(ctx, grad, grad_idx=None):
-        _no_double_backward(ctx.name(), grad)
-        (flat,) = ctx.saved_tensors
-        in_shape, overlap, unbatched = ctx.meta
-        if unbatched:
-            grad = grad[None]
-        gx = _scatter_flat(grad, flat, in_shape, overlap)
-        return gx[0] if unbatched else gx
-
 
 class _MaxPool1d(MaxPool):
     _node_name = "SqueezeBackward1"
@@ -1332,14 +1344,15 @@ class _AvgPool3d(AvgPool):
     _node_name = "AvgPool3DBackward0"
 
 
+def _omitted(stride):
+    """A pooling stride left out: None or an empty sequence (then it defaults to kernel_size)."""
+    return stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0)
+
+
 def _pool_tuple(value, n, op, what, allow_none=False):
-    if allow_none and (value is None or (isinstance(value, (list, tuple)) and len(value) == 0)):
+    if allow_none and _omitted(value):
         return None
-    if isinstance(value, (int, np.integer)):
-        return (int(value),) * n
-    value = tuple(int(v) for v in value)
-    if len(value) == 1:
-        return value * n
+    value = _int_tuple(value, n)
     if len(value) != n:
         word = {2: "two", 3: "three"}[n]
         if what == "stride":
@@ -1441,8 +1454,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         raise RuntimeError("max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim "
                            f"batch size for input, but got:{_shape(x)}")
     k = _one_int(kernel_size, "max_pool1d", "kernel_size")
-    s = k if stride is None or (isinstance(stride, (list, tuple)) and not stride) else \
-        _one_int(stride, "max_pool1d", "stride")
+    s = k if _omitted(stride) else _one_int(stride, "max_pool1d", "stride")
     p = _one_int(padding, "max_pool1d", "padding")
     d = _one_int(dilation, "max_pool1d", "dilation")
     if k <= 0:
@@ -1522,8 +1534,7 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         raise RuntimeError(f"Expected 2 to 3 dimensions, but got {x.ndim}-dimensional tensor for "
                            "argument #1 'self' (while checking arguments for avg_pool1d)")
     k = _one_int_arg(kernel_size, "avg_pool1d", "kernel_size")
-    s = k if stride is None or (isinstance(stride, (list, tuple)) and not stride) else \
-        _one_int_arg(stride, "avg_pool1d", "stride")
+    s = k if _omitted(stride) else _one_int_arg(stride, "avg_pool1d", "stride")
     p = _one_int_arg(padding, "avg_pool1d", "padding")
     out = _pool_shape(x, (k,), (s,), (p,), (1,), ceil_mode, 1)
     return _AvgPool1d.apply(input, (k,), (s,), (p,), bool(count_include_pad), None, out)
@@ -1600,7 +1611,7 @@ class _GlobalAvgPool(AdaptiveAvgPool):  # PyTorch computes output size 1 as a me
     _node_name = "MeanBackward1"
 
 
-class AdaptiveMaxPool(Function):
+class AdaptiveMaxPool(_ArgmaxPool):
     _node_name = "AdaptiveMaxPool2DBackward0"
 
     @staticmethod
@@ -1634,21 +1645,10 @@ class AdaptiveMaxPool(Function):
         flat = flat_idx[(pos,) + tuple(grids)]
         if ctx.needs_input_grad:
             ctx.save_for_backward(flat)
-            ctx.meta = (x.shape, unbatched)
+            ctx.meta = (x.shape, True, unbatched)  # adaptive windows may overlap
         if unbatched:
             best, flat = best[0], flat[0]
         return (best, flat) if return_indices else best
-
-    @staticmethod
-    def backward(ctx, grad, grad_idx=None):
-        _no_double_backward(ctx.name(), grad)
-        (flat,) = ctx.saved_tensors
-        in_shape, unbatched = ctx.meta
-        if unbatched:
-            grad = grad[None]
-        gx = _scatter_flat(grad, flat, in_shape, True)
-        return gx[0] if unbatched else gx
-
 
 class _AdaptiveMaxPool1d(AdaptiveMaxPool):
     _node_name = "SqueezeBackward1"
@@ -1687,8 +1687,8 @@ def _check_adaptive_input(x, n, op):
                                "being empty")
 
 
-def _adaptive_avg(input, output_size, n, cls):
-    op = f"adaptive_avg_pool{n}d"
+def _adaptive_args(input, output_size, n, op):
+    """The checked output size of adaptive_{avg,max}_pool{n}d, for a float input."""
     x = input._data
     if n == 1 and not isinstance(output_size, (int, np.integer)):
         output_size = (_one_int_arg(output_size, op, "output_size"),)
@@ -1696,6 +1696,11 @@ def _adaptive_avg(input, output_size, n, cls):
     out = _adaptive_size(output_size, x, n, op)
     if x.dtype.kind != "f":
         raise _not_implemented(op, x)
+    return out
+
+
+def _adaptive_avg(input, output_size, n, cls):
+    out = _adaptive_args(input, output_size, n, f"adaptive_avg_pool{n}d")
     if n == 2 and out == (1, 1):
         cls = _GlobalAvgPool
     return cls.apply(input, out)
@@ -1717,14 +1722,7 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
 
 
 def _adaptive_max(input, output_size, return_indices, n, cls):
-    op = f"adaptive_max_pool{n}d"
-    x = input._data
-    if n == 1 and not isinstance(output_size, (int, np.integer)):
-        output_size = (_one_int_arg(output_size, op, "output_size"),)
-    _check_adaptive_input(x, n, op)
-    out = _adaptive_size(output_size, x, n, op)
-    if x.dtype.kind != "f":
-        raise _not_implemented(op, x)
+    out = _adaptive_args(input, output_size, n, f"adaptive_max_pool{n}d")
     return cls.apply(input, out, bool(return_indices))
 
 

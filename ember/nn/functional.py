@@ -109,6 +109,13 @@ def _apply_inplace(cls, input, *args):
     return _rebase(input, cls.apply(input, *args))
 
 
+def _apply_maybe_inplace(cls, input, inplace, *args):
+    """cls.apply(input, *args), written back into ``input`` when ``inplace`` (the op_ forms)."""
+    if inplace:
+        return _apply_inplace(cls, input, *args)
+    return cls.apply(input, *args)
+
+
 def _dt_name(dt):
     return {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
             "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
@@ -296,9 +303,7 @@ class _Threshold(Function):
 
 def _threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else value."""
-    if inplace:
-        return _apply_inplace(_Threshold, input, threshold, value)
-    return _Threshold.apply(input, threshold, value)
+    return _apply_maybe_inplace(_Threshold, input, inplace, threshold, value)
 
 
 threshold = _threshold
@@ -326,9 +331,7 @@ class _LeakyRelu(Function):
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x if x > 0 else negative_slope * x."""
-    if inplace:
-        return _apply_inplace(_LeakyRelu, input, negative_slope)
-    return _LeakyRelu.apply(input, negative_slope)
+    return _apply_maybe_inplace(_LeakyRelu, input, inplace, negative_slope)
 
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -362,9 +365,7 @@ class _Celu(_Elu):
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha * (exp(x) - 1)."""
-    if inplace:
-        return _apply_inplace(_Elu, input, alpha, 1.0, 1.0)
-    return _Elu.apply(input, alpha, 1.0, 1.0)
+    return _apply_maybe_inplace(_Elu, input, inplace, alpha, 1.0, 1.0)
 
 
 def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
@@ -378,9 +379,7 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """scale * elu(x, alpha) with the self-normalising constants."""
-    if inplace:
-        return _apply_inplace(_Elu, input, _SELU_ALPHA, _SELU_SCALE, 1.0)
-    return _Elu.apply(input, _SELU_ALPHA, _SELU_SCALE, 1.0)
+    return _apply_maybe_inplace(_Elu, input, inplace, _SELU_ALPHA, _SELU_SCALE, 1.0)
 
 
 def selu_(input: Tensor) -> Tensor:
@@ -392,9 +391,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError")
-    if inplace:
-        return _apply_inplace(_Celu, input, alpha, 1.0, 1.0 / alpha)
-    return _Celu.apply(input, alpha, 1.0, 1.0 / alpha)
+    return _apply_maybe_inplace(_Celu, input, inplace, alpha, 1.0, 1.0 / alpha)
 
 
 def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
@@ -497,9 +494,7 @@ class _Silu(Function):
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x) (swish)."""
-    if inplace:
-        return _apply_inplace(_Silu, input)
-    return _Silu.apply(input)
+    return _apply_maybe_inplace(_Silu, input, inplace)
 
 
 def _softplus_np(x):
@@ -526,9 +521,7 @@ class _Mish(Function):
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * tanh(softplus(x))."""
-    if inplace:
-        return _apply_inplace(_Mish, input)
-    return _Mish.apply(input)
+    return _apply_maybe_inplace(_Mish, input, inplace)
 
 
 class _Hardtanh(Function):
@@ -551,9 +544,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
     """clamp(x, min_val, max_val)."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    if inplace:
-        return _apply_inplace(_Hardtanh, input, min_val, max_val)
-    return _Hardtanh.apply(input, min_val, max_val)
+    return _apply_maybe_inplace(_Hardtanh, input, inplace, min_val, max_val)
 
 
 def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
@@ -582,9 +573,7 @@ class _Hardsigmoid(Function):
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """relu6(x + 3) / 6."""
-    if inplace:
-        return _apply_inplace(_Hardsigmoid, input)
-    return _Hardsigmoid.apply(input)
+    return _apply_maybe_inplace(_Hardsigmoid, input, inplace)
 
 
 class _Hardswish(Function):
@@ -603,9 +592,7 @@ class _Hardswish(Function):
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * relu6(x + 3) / 6."""
-    if inplace:
-        return _apply_inplace(_Hardswish, input)
-    return _Hardswish.apply(input)
+    return _apply_maybe_inplace(_Hardswish, input, inplace)
 
 
 class _Softplus(Function):
@@ -666,7 +653,16 @@ def _check_lambd(input, lambd):
                            f"{_dt_name(input._data.dtype).capitalize()}, but found {lambd:g}")
 
 
-class _Softshrink(Function):
+class _Shrink(Function):
+    """Base of soft/hardshrink: the grad passes where |x| > lambd (the mask forward saves)."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
+
+
+class _Softshrink(_Shrink):
     _node_name = "SoftshrinkBackward0"
 
     @staticmethod
@@ -675,11 +671,6 @@ class _Softshrink(Function):
         ctx.save_for_backward(mask)
         return np.where(mask, x - np.sign(x) * lambd, 0).astype(x.dtype, copy=False)
 
-    @staticmethod
-    def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return grad * mask, None
-
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd*sign(x) where |x| > lambd, else 0."""
@@ -687,7 +678,7 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     return _Softshrink.apply(input, lambd)
 
 
-class _Hardshrink(Function):
+class _Hardshrink(_Shrink):
     _node_name = "HardshrinkBackward0"
 
     @staticmethod
@@ -695,11 +686,6 @@ class _Hardshrink(Function):
         mask = np.abs(x) > lambd
         ctx.save_for_backward(mask)
         return np.where(mask, x, 0).astype(x.dtype, copy=False)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return grad * mask, None
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
@@ -790,18 +776,22 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     return _Prelu.apply(input, weight, tuple(wshape))
 
 
-class _Rrelu(Function):
-    _node_name = "RreluWithNoiseBackward0"
+class _MaskMul(Function):
+    """x * m for a constant array m (rrelu's noise, dropout's scaled keep-mask)."""
 
     @staticmethod
-    def forward(ctx, x, noise):
-        ctx.save_for_backward(noise)
-        return x * noise
+    def forward(ctx, x, mask):
+        ctx.save_for_backward(mask)
+        return x * mask
 
     @staticmethod
     def backward(ctx, grad):
-        (noise,) = ctx.saved_tensors
-        return grad * noise, None
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
+
+
+class _Rrelu(_MaskMul):
+    _node_name = "RreluWithNoiseBackward0"
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
@@ -814,9 +804,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     x = input._data
     u = _random.rand(*x.shape, dtype=input.dtype)._data
     noise = _t(np.where(x >= 0, 1, lower + (upper - lower) * u).astype(x.dtype, copy=False))
-    if inplace:
-        return _apply_inplace(_Rrelu, input, noise)
-    return _Rrelu.apply(input, noise)
+    return _apply_maybe_inplace(_Rrelu, input, inplace, noise)
 
 
 def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
@@ -843,18 +831,8 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
 # ---- dropout ---------------------------------------------------------------------------------------
 
 
-class _DropoutMul(Function):
+class _DropoutMul(_MaskMul):
     _node_name = "MulBackward0"
-
-    @staticmethod
-    def forward(ctx, x, mask):
-        ctx.save_for_backward(mask)
-        return x * mask
-
-    @staticmethod
-    def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return grad * mask, None
 
 
 def _check_p(p):
@@ -896,6 +874,14 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return _dropout_impl(input, p, training, inplace, False)
 
 
+def _feature_dropout(input, p, training, inplace, unbatched):
+    """Channel dropout; an unbatched input is dropped as a batch of one (PyTorch's recipe)."""
+    if unbatched:
+        out = _dropout_impl(input.unsqueeze(0), p, training, False, True).squeeze(0)
+        return _inplace_result(input, out) if inplace and out is not input else out
+    return _dropout_impl(input, p, training, inplace, True)
+
+
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, L) or (C, L) inputs."""
     _check_p(p)
@@ -905,23 +891,25 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
             f"dropout1d: Expected 2D or 3D input, but received a {nd}D input. Note that "
             "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, "
             "a channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
-    if nd == 2:
-        out = _dropout_impl(input.unsqueeze(0), p, training, False, True).squeeze(0)
-        return _inplace_result(input, out) if inplace and out is not input else out
-    return _dropout_impl(input, p, training, inplace, True)
+    return _feature_dropout(input, p, training, inplace, unbatched=nd == 2)
+
+
+def _warn_feature_dims(nd, n):
+    """dropout{n}d's deprecation warning for an input that is not (N, C, *n) or (C, *n)."""
+    if nd not in (n + 1, n + 2):
+        warnings.warn(
+            f"dropout{n}d: Received a {nd}-D input to dropout{n}d, which is deprecated and will "
+            "result in an error in a future release. To retain the behavior and silence this "
+            f"warning, please use dropout instead. Note that dropout{n}d exists to provide "
+            f"channel-wise dropout on inputs with {n} spatial dimensions, a channel dimension, "
+            f"and an optional batch dimension (i.e. {n + 1}D or {n + 2}D inputs).", stacklevel=3)
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, H, W) inputs."""
     _check_p(p)
     nd = input.dim()
-    if nd not in (3, 4):
-        warnings.warn(
-            f"dropout2d: Received a {nd}-D input to dropout2d, which is deprecated and will result "
-            "in an error in a future release. To retain the behavior and silence this warning, "
-            "please use dropout instead. Note that dropout2d exists to provide channel-wise "
-            "dropout on inputs with 2 spatial dimensions, a channel dimension, and an optional "
-            "batch dimension (i.e. 3D or 4D inputs).", stacklevel=2)
+    _warn_feature_dims(nd, 2)
     if nd == 3:
         warnings.warn(
             "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
@@ -937,17 +925,8 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """Zero whole channels of (N, C, D, H, W) inputs."""
     _check_p(p)
     nd = input.dim()
-    if nd not in (4, 5):
-        warnings.warn(
-            f"dropout3d: Received a {nd}-D input to dropout3d, which is deprecated and will result "
-            "in an error in a future release. To retain the behavior and silence this warning, "
-            "please use dropout instead. Note that dropout3d exists to provide channel-wise "
-            "dropout on inputs with 3 spatial dimensions, a channel dimension, and an optional "
-            "batch dimension (i.e. 4D or 5D inputs).", stacklevel=2)
-    if nd == 4:
-        out = _dropout_impl(input.unsqueeze(0), p, training, False, True).squeeze(0)
-        return _inplace_result(input, out) if inplace and out is not input else out
-    return _dropout_impl(input, p, training, inplace, True)
+    _warn_feature_dims(nd, 3)
+    return _feature_dropout(input, p, training, inplace, unbatched=nd == 4)
 
 
 _SELU_ALPHA_PRIME = 1.7580993408473766  # -scale * alpha of SELU

@@ -47,6 +47,46 @@ def _inplace_repr(inplace, lead=""):
     return (lead + "inplace=True") if inplace else ""
 
 
+class _InplaceActivation(Module):
+    """Base of the activations whose only setting is ``inplace``."""
+
+    __constants__ = ("inplace",)
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
+
+
+class _AlphaActivation(Module):
+    """Base of ELU and CELU: an ``alpha`` and an ``inplace`` flag."""
+
+    __constants__ = ("alpha", "inplace")
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}{_inplace_repr(self.inplace, ', ')}"
+
+
+class _Shrink(Module):
+    """Base of Hardshrink and Softshrink: one threshold ``lambd``, shown bare in the repr."""
+
+    __constants__ = ("lambd",)
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def extra_repr(self) -> str:
+        return str(self.lambd)
+
+
 class Threshold(Module):
     """y = x if x > threshold else value."""
 
@@ -65,20 +105,11 @@ class Threshold(Module):
         return f"threshold={self.threshold}, value={self.value}{_inplace_repr(self.inplace, ', ')}"
 
 
-class ReLU(Module):
+class ReLU(_InplaceActivation):
     """max(x, 0)."""
-
-    __constants__ = ("inplace",)
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return input.relu_() if self.inplace else input.relu()
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
 
 
 class RReLU(Module):
@@ -146,17 +177,14 @@ class Sigmoid(Module):
         return input.sigmoid()
 
 
-class Hardsigmoid(Module):
+class Hardsigmoid(_InplaceActivation):
     """relu6(x + 3) / 6."""
-
-    __constants__ = ("inplace",)
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return F.hardsigmoid(input, self.inplace)
+
+    def extra_repr(self) -> str:
+        return ""  # PyTorch's repr of this one leaves out the inplace flag
 
 
 class Tanh(Module):
@@ -166,99 +194,49 @@ class Tanh(Module):
         return input.tanh()
 
 
-class SiLU(Module):
+class SiLU(_InplaceActivation):
     """x * sigmoid(x)."""
-
-    __constants__ = ("inplace",)
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return F.silu(input, inplace=self.inplace)
 
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
 
-
-class Mish(Module):
+class Mish(_InplaceActivation):
     """x * tanh(softplus(x))."""
-
-    __constants__ = ("inplace",)
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return F.mish(input, inplace=self.inplace)
 
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
 
-
-class Hardswish(Module):
+class Hardswish(_InplaceActivation):
     """x * relu6(x + 3) / 6."""
-
-    __constants__ = ("inplace",)
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return F.hardswish(input, self.inplace)
 
+    def extra_repr(self) -> str:
+        return ""  # PyTorch's repr of this one leaves out the inplace flag
 
-class ELU(Module):
+
+class ELU(_AlphaActivation):
     """x if x > 0 else alpha * (exp(x) - 1)."""
-
-    __constants__ = ("alpha", "inplace")
-
-    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
-        self.alpha = alpha
-        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return F.elu(input, self.alpha, self.inplace)
 
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}{_inplace_repr(self.inplace, ', ')}"
 
-
-class CELU(Module):
+class CELU(_AlphaActivation):
     """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
-
-    __constants__ = ("alpha", "inplace")
-
-    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
-        self.alpha = alpha
-        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return F.celu(input, self.alpha, self.inplace)
 
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}{_inplace_repr(self.inplace, ', ')}"
 
-
-class SELU(Module):
+class SELU(_InplaceActivation):
     """scale * elu(x, alpha) with the self-normalising constants."""
-
-    __constants__ = ("inplace",)
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return F.selu(input, self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
 
 
 class GLU(Module):
@@ -293,20 +271,11 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class Hardshrink(Module):
+class Hardshrink(_Shrink):
     """x where |x| > lambd, else 0."""
-
-    __constants__ = ("lambd",)
-
-    def __init__(self, lambd: float = 0.5) -> None:
-        super().__init__()
-        self.lambd = lambd
 
     def forward(self, input: Tensor) -> Tensor:
         return F.hardshrink(input, self.lambd)
-
-    def extra_repr(self) -> str:
-        return f"{self.lambd}"
 
 
 class LeakyReLU(Module):
@@ -350,20 +319,11 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-class Softshrink(Module):
+class Softshrink(_Shrink):
     """x - lambd*sign(x) where |x| > lambd, else 0."""
-
-    __constants__ = ("lambd",)
-
-    def __init__(self, lambd: float = 0.5) -> None:
-        super().__init__()
-        self.lambd = lambd
 
     def forward(self, input: Tensor) -> Tensor:
         return F.softshrink(input, self.lambd)
-
-    def extra_repr(self) -> str:
-        return str(self.lambd)
 
 
 class PReLU(Module):

@@ -71,16 +71,18 @@ class _ConvNd(Module):
                     self._reversed_padding_repeated_twice[2 * i + 1] = total - total // 2
         else:
             self._reversed_padding_repeated_twice = _reverse_repeat_tuple(self.padding, 2)
-        if transposed:
-            shape = (in_channels, out_channels // groups, *kernel_size)
-        else:
-            shape = (out_channels, in_channels // groups, *kernel_size)
-        self.weight = Parameter(_creation.empty(*shape, device=device, dtype=dtype))
+        self.weight = Parameter(_creation.empty(*self._weight_shape(), device=device,
+                                                dtype=dtype))
         if bias:
             self.bias = Parameter(_creation.empty(out_channels, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+
+    def _weight_shape(self) -> tuple:
+        if self.transposed:
+            return (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
 
     def reset_parameters(self) -> None:
         """kaiming_uniform_(a=sqrt(5)) for the weight, U(+-1/sqrt(fan_in)) for the bias."""
@@ -240,15 +242,17 @@ class _LazyConvXdMixin(LazyModuleMixin):
                 self.in_channels = self._get_in_channels(input)
                 if self.in_channels % self.groups != 0:
                     raise ValueError("in_channels must be divisible by groups")
-                if self.transposed:
-                    self.weight.materialize((self.in_channels, self.out_channels // self.groups,
-                                             *self.kernel_size))
-                else:
-                    self.weight.materialize((self.out_channels, self.in_channels // self.groups,
-                                             *self.kernel_size))
+                self.weight.materialize(self._weight_shape())
                 if self.bias is not None:
                     self.bias.materialize((self.out_channels,))
                 self.reset_parameters()
+
+    def _make_lazy(self, out_channels, bias, device, dtype) -> None:
+        # the base __init__ ran with 0 channels; swap in placeholders until the first input
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
 
     def _get_in_channels(self, input) -> int:
         n = self._n
@@ -265,10 +269,7 @@ class _LazyConv(_LazyConvXdMixin):
                  dtype=None) -> None:
         super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode,
                          device=device, dtype=dtype)
-        self.weight = UninitializedParameter(device=device, dtype=dtype)
-        self.out_channels = out_channels
-        if bias:
-            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        self._make_lazy(out_channels, bias, device, dtype)
 
 
 class _LazyConvTranspose(_LazyConvXdMixin):
@@ -277,10 +278,7 @@ class _LazyConvTranspose(_LazyConvXdMixin):
                  device=None, dtype=None) -> None:
         super().__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False,
                          dilation, padding_mode, device=device, dtype=dtype)
-        self.weight = UninitializedParameter(device=device, dtype=dtype)
-        self.out_channels = out_channels
-        if bias:
-            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        self._make_lazy(out_channels, bias, device, dtype)
 
 
 class LazyConv1d(_LazyConv, Conv1d):
