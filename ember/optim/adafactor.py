@@ -43,31 +43,26 @@ class Adafactor(Optimizer):
             group.setdefault("foreach", None)
         self._steps_to_tensors("step")
 
+    def _init_state(self, st, p, group):
+        st["step"] = _scalar_tensor(0.0)
+        g = p._grad._data
+        if g.ndim > 1:
+            st["row_var"] = _make(np.zeros(g.shape[:-1] + (1,), g.dtype), False, None, 0)
+            st["col_var"] = _make(np.zeros(g.shape[:-2] + (1, g.shape[-1]), g.dtype),
+                                  False, None, 0)
+        else:
+            st["variance"] = _zeros_like(p._grad)
+
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, row_vars, col_vars, variances, steps = [], [], [], [], [], []
-            for p in group["params"]:
-                if p._grad is None:
-                    continue
-                params.append(p)
-                grads.append(p._grad)
-                st = self.state[p]
-                if len(st) == 0:
-                    st["step"] = _scalar_tensor(0.0)
-                    g = p._grad._data
-                    if g.ndim > 1:
-                        st["row_var"] = _make(
-                            np.zeros(g.shape[:-1] + (1,), g.dtype), False, None, 0)
-                        st["col_var"] = _make(
-                            np.zeros(g.shape[:-2] + (1, g.shape[-1]), g.dtype), False, None, 0)
-                    else:
-                        st["variance"] = _zeros_like(p._grad)
-                row_vars.append(st.get("row_var"))
-                col_vars.append(st.get("col_var"))
-                variances.append(st.get("variance"))
-                steps.append(st["step"])
+            params, grads, steps = self._gather(group, "step")
+            # matrices keep row_var and col_var, vectors a variance: the others are None
+            states = [self.state[p] for p in params]
+            row_vars = [st.get("row_var") for st in states]
+            col_vars = [st.get("col_var") for st in states]
+            variances = [st.get("variance") for st in states]
             eps1, eps2 = group["eps"]
             adafactor(params, grads, row_vars, col_vars, variances, steps, d=group["d"],
                       lr=group["lr"], beta2_decay=group["beta2_decay"],

@@ -8,8 +8,11 @@ from .optimizer import (
     Optimizer,
     _bump,
     _check_flags,
+    _check_lr,
+    _check_nonneg,
     _closure_loss,
     _get_scalar_dtype,
+    _l2_grad,
     _scalar_tensor,
     _value,
 )
@@ -24,19 +27,9 @@ class Adagrad(Optimizer):
                  weight_decay: float = 0, initial_accumulator_value: float = 0, eps: float = 1e-10,
                  foreach: bool | None = None, *, maximize: bool = False,
                  differentiable: bool = False, fused: bool | None = None) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= lr_decay:
-            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= initial_accumulator_value:
-            raise ValueError(
-                f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_lr(lr)
+        _check_nonneg(lr_decay=lr_decay, weight_decay=weight_decay,
+                      initial_accumulator_value=initial_accumulator_value, epsilon=eps)
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, foreach=foreach,
                         maximize=maximize, differentiable=differentiable, fused=fused)
@@ -45,20 +38,16 @@ class Adagrad(Optimizer):
 
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p, group, initial_accumulator_value)
+                self._init_state(self.state[p], p, group)
 
-    def _init_state(self, p, group, initial_accumulator_value):
-        st = self.state[p]
+    def _init_state(self, st, p, group):
         st["step"] = _scalar_tensor(0.0, _get_scalar_dtype(is_fused=group["fused"]))
-        st["sum"] = _make(np.full_like(p._data, initial_accumulator_value), False, None, 0)
+        st["sum"] = _make(np.full_like(p._data, self.defaults["initial_accumulator_value"]),
+                          False, None, 0)
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
+        self._setdefault_groups(foreach=None, maximize=False, differentiable=False, fused=None)
         self._steps_to_tensors("step")
 
     def share_memory(self) -> None:
@@ -68,17 +57,7 @@ class Adagrad(Optimizer):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, sums, steps = [], [], [], []
-            for p in group["params"]:
-                if p._grad is None:
-                    continue
-                params.append(p)
-                grads.append(p._grad)
-                st = self.state[p]
-                if len(st) == 0:
-                    self._init_state(p, group, self.defaults["initial_accumulator_value"])
-                sums.append(st["sum"])
-                steps.append(st["step"])
+            params, grads, sums, steps = self._gather(group, "sum", "step")
             adagrad(params, grads, sums, steps, lr=group["lr"],
                     weight_decay=group["weight_decay"], lr_decay=group["lr_decay"],
                     eps=group["eps"], maximize=group["maximize"])
@@ -96,10 +75,7 @@ def adagrad(params, grads, state_sums, state_steps, fused=None, grad_scale=None,
         s = state_sum._data
         step_t._data += 1
         step = float(step_t._data)
-        if maximize:
-            g = np.negative(g)
-        if weight_decay != 0:
-            g = g + np.multiply(p, weight_decay)
+        g = _l2_grad(g, p, maximize, weight_decay)
         clr = lr / (1 + (step - 1) * lr_decay)
         s += np.multiply(g, g)
         std = np.sqrt(s)

@@ -6,15 +6,19 @@ import numpy as np
 from .._tensor import Tensor
 from .optimizer import (
     Optimizer,
+    _addcmul_,
     _bump,
     _check_betas,
     _check_flags,
+    _check_lr,
+    _check_nonneg,
     _closure_loss,
     _get_scalar_dtype,
     _lerp_,
     _scalar_tensor,
     _to_scalar,
     _value,
+    _weight_decay,
     _zeros_like,
 )
 
@@ -32,19 +36,13 @@ class Adam(Optimizer):
                  weight_decay: float = 0, amsgrad: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
                  fused: bool | None = None, decoupled_weight_decay: bool = False) -> None:
-        if isinstance(lr, Tensor):
-            if foreach and not capturable:
-                raise ValueError(
-                    "lr as a Tensor is not supported for capturable=False and foreach=True")
-            if lr.numel() != 1:
-                raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        if isinstance(lr, Tensor) and foreach and not capturable:
+            raise ValueError(
+                "lr as a Tensor is not supported for capturable=False and foreach=True")
+        _check_lr(lr)
+        _check_nonneg(epsilon=eps)
         _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_nonneg(weight_decay=weight_decay)
         if not ((isinstance(betas[0], float) and isinstance(betas[1], float))
                 or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))):
             raise ValueError("betas must be either both floats or both Tensors")
@@ -66,44 +64,24 @@ class Adam(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("amsgrad", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("fused", None)
+        self._setdefault_groups(amsgrad=False, maximize=False, foreach=None, capturable=False,
+                                differentiable=False, decoupled_weight_decay=False, fused=None)
         self._steps_to_tensors("step")
 
-    def _init_group(self, group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps):
-        state = self.state
-        amsgrad = group["amsgrad"]
-        for p in group["params"]:
-            if p._grad is None:
-                continue
-            params.append(p)
-            grads.append(p._grad)
-            st = state[p]
-            if len(st) == 0:
-                # step is a float32 (or default-float) 0-dim tensor, as in PyTorch 2.x
-                st["step"] = _scalar_tensor(0.0, _get_scalar_dtype(is_fused=group["fused"]))
-                st["exp_avg"] = _zeros_like(p)
-                st["exp_avg_sq"] = _zeros_like(p)
-                if amsgrad:
-                    st["max_exp_avg_sq"] = _zeros_like(p)
-            exp_avgs.append(st["exp_avg"])
-            exp_avg_sqs.append(st["exp_avg_sq"])
-            if amsgrad:
-                max_exp_avg_sqs.append(st["max_exp_avg_sq"])
-            steps.append(st["step"])
+    def _init_state(self, st, p, group):
+        # step is a float32 (or default-float) 0-dim tensor, as in PyTorch 2.x
+        st["step"] = _scalar_tensor(0.0, _get_scalar_dtype(is_fused=group["fused"]))
+        st["exp_avg"] = _zeros_like(p)
+        st["exp_avg_sq"] = _zeros_like(p)
+        if group["amsgrad"]:
+            st["max_exp_avg_sq"] = _zeros_like(p)
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
-            self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps)
+            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = self._gather(
+                group, "exp_avg", "exp_avg_sq", group["amsgrad"] and "max_exp_avg_sq", "step")
             beta1, beta2 = group["betas"]
             adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps,
                  amsgrad=group["amsgrad"], beta1=beta1, beta2=beta2, lr=group["lr"],
@@ -131,18 +109,12 @@ def adam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
             g = np.negative(g)
         step_t += 1
 
-        if weight_decay != 0:
-            if decoupled_weight_decay:
-                p *= 1 - lr * weight_decay
-            else:
-                g = g + np.multiply(p, weight_decay)
+        g = _weight_decay(g, p, lr, weight_decay, decoupled_weight_decay)
 
         # m = lerp(m, g, 1 - beta1); v = v * beta2 + ((1 - beta2) * g) * g
         _lerp_(m, g, 1 - beta1)
         v *= beta2
-        t = np.multiply(g, 1 - beta2)
-        t *= g
-        v += t
+        _addcmul_(v, g, g, 1 - beta2)
 
         step = float(step_t)
         bias_correction1 = 1 - beta1**step

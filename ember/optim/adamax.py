@@ -9,7 +9,10 @@ from .optimizer import (
     _bump,
     _check_betas,
     _check_flags,
+    _check_lr,
+    _check_nonneg,
     _closure_loss,
+    _l2_grad,
     _lerp_,
     _scalar_tensor,
     _value,
@@ -25,15 +28,10 @@ class Adamax(Optimizer):
     def __init__(self, params, lr: float | Tensor = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, foreach: bool | None = None, *, maximize: bool = False,
                  differentiable: bool = False, capturable: bool = False) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_lr(lr)
+        _check_nonneg(epsilon=eps)
         _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_nonneg(weight_decay=weight_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
                         maximize=maximize, differentiable=differentiable, capturable=capturable)
         super().__init__(params, defaults)
@@ -41,31 +39,21 @@ class Adamax(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
+        self._setdefault_groups(foreach=None, maximize=False, differentiable=False,
+                                capturable=False)
         self._steps_to_tensors("step")
+
+    def _init_state(self, st, p, group):
+        st["step"] = _scalar_tensor(0.0)
+        st["exp_avg"] = _zeros_like(p)
+        st["exp_inf"] = _zeros_like(p)
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, exp_avgs, exp_infs, steps = [], [], [], [], []
-            for p in group["params"]:
-                if p._grad is None:
-                    continue
-                params.append(p)
-                grads.append(p._grad)
-                st = self.state[p]
-                if len(st) == 0:
-                    st["step"] = _scalar_tensor(0.0)
-                    st["exp_avg"] = _zeros_like(p)
-                    st["exp_inf"] = _zeros_like(p)
-                exp_avgs.append(st["exp_avg"])
-                exp_infs.append(st["exp_inf"])
-                steps.append(st["step"])
+            params, grads, exp_avgs, exp_infs, steps = self._gather(
+                group, "exp_avg", "exp_inf", "step")
             beta1, beta2 = group["betas"]
             adamax(params, grads, exp_avgs, exp_infs, steps, eps=group["eps"], beta1=beta1,
                    beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
@@ -83,11 +71,8 @@ def adamax(params, grads, exp_avgs, exp_infs, state_steps, foreach=None, maximiz
         g = grads[i]._data
         m = exp_avgs[i]._data
         u = exp_infs[i]._data
-        if maximize:
-            g = np.negative(g)
         state_steps[i]._data += 1
-        if weight_decay != 0:
-            g = g + np.multiply(p, weight_decay)
+        g = _l2_grad(g, p, maximize, weight_decay)
         _lerp_(m, g, 1 - beta1)
         # u = max(u * beta2, |g| + eps)
         u *= beta2

@@ -8,8 +8,11 @@ from .optimizer import (
     Optimizer,
     _bump,
     _check_flags,
+    _check_lr,
+    _check_nonneg,
     _closure_loss,
     _get_scalar_dtype,
+    _l2_grad,
     _scalar_tensor,
     _value,
     _zeros_like,
@@ -25,12 +28,8 @@ class ASGD(Optimizer):
                  t0: float = 1e6, weight_decay: float = 0, foreach: bool | None = None,
                  maximize: bool = False, differentiable: bool = False,
                  capturable: bool = False) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_lr(lr)
+        _check_nonneg(weight_decay=weight_decay)
         defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
                         foreach=foreach, maximize=maximize, differentiable=differentiable,
                         capturable=capturable)
@@ -39,33 +38,21 @@ class ASGD(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
+        self._setdefault_groups(foreach=None, maximize=False, differentiable=False,
+                                capturable=False)
         self._steps_to_tensors("step", "eta", "mu")
+
+    def _init_state(self, st, p, group):
+        st["step"] = _scalar_tensor(0.0)
+        st["eta"] = _scalar_tensor(_value(group["lr"]), _get_scalar_dtype())
+        st["mu"] = _scalar_tensor(1.0)
+        st["ax"] = _zeros_like(p)
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, mus, axs, etas, steps = [], [], [], [], [], []
-            for p in group["params"]:
-                if p._grad is None:
-                    continue
-                params.append(p)
-                grads.append(p._grad)
-                st = self.state[p]
-                if len(st) == 0:
-                    st["step"] = _scalar_tensor(0.0)
-                    st["eta"] = _scalar_tensor(_value(group["lr"]), _get_scalar_dtype())
-                    st["mu"] = _scalar_tensor(1.0)
-                    st["ax"] = _zeros_like(p)
-                mus.append(st["mu"])
-                axs.append(st["ax"])
-                etas.append(st["eta"])
-                steps.append(st["step"])
+            params, grads, mus, axs, etas, steps = self._gather(group, "mu", "ax", "eta", "step")
             asgd(params, grads, axs, mus, etas, steps, lambd=group["lambd"], lr=group["lr"],
                  t0=group["t0"], alpha=group["alpha"], weight_decay=group["weight_decay"],
                  maximize=group["maximize"])
@@ -83,11 +70,8 @@ def asgd(params, grads, axs, mus, etas, state_steps, foreach=None, maximize=Fals
         ax = axs[i]._data
         mu = mus[i]._data
         eta = etas[i]._data
-        if maximize:
-            g = np.negative(g)
         state_steps[i]._data += 1
-        if weight_decay != 0:
-            g = g + np.multiply(p, weight_decay)
+        g = _l2_grad(g, p, maximize, weight_decay)
         eta_value = float(eta)
         p *= 1 - lambd * eta_value  # decay term
         p -= np.multiply(g, eta_value)  # update parameter

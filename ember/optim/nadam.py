@@ -6,13 +6,17 @@ import numpy as np
 from .._tensor import Tensor
 from .optimizer import (
     Optimizer,
+    _addcmul_,
     _bump,
     _check_betas,
     _check_flags,
+    _check_lr,
+    _check_nonneg,
     _closure_loss,
     _lerp_,
     _scalar_tensor,
     _value,
+    _weight_decay,
     _zeros_like,
 )
 
@@ -27,17 +31,10 @@ class NAdam(Optimizer):
                  decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_lr(lr)
+        _check_nonneg(epsilon=eps)
         _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= momentum_decay:
-            raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+        _check_nonneg(weight_decay=weight_decay, momentum_decay=momentum_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
@@ -47,34 +44,22 @@ class NAdam(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
+        self._setdefault_groups(maximize=False, foreach=None, capturable=False,
+                                differentiable=False, decoupled_weight_decay=False)
         self._steps_to_tensors("step", "mu_product")
+
+    def _init_state(self, st, p, group):
+        st["step"] = _scalar_tensor(0.0)
+        st["mu_product"] = _scalar_tensor(1.0)
+        st["exp_avg"] = _zeros_like(p)
+        st["exp_avg_sq"] = _zeros_like(p)
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, mu_products, steps = [], [], [], [], [], []
-            for p in group["params"]:
-                if p._grad is None:
-                    continue
-                params.append(p)
-                grads.append(p._grad)
-                st = self.state[p]
-                if len(st) == 0:
-                    st["step"] = _scalar_tensor(0.0)
-                    st["mu_product"] = _scalar_tensor(1.0)
-                    st["exp_avg"] = _zeros_like(p)
-                    st["exp_avg_sq"] = _zeros_like(p)
-                exp_avgs.append(st["exp_avg"])
-                exp_avg_sqs.append(st["exp_avg_sq"])
-                mu_products.append(st["mu_product"])
-                steps.append(st["step"])
+            params, grads, exp_avgs, exp_avg_sqs, mu_products, steps = self._gather(
+                group, "exp_avg", "exp_avg_sq", "mu_product", "step")
             beta1, beta2 = group["betas"]
             nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, steps, beta1=beta1,
                   beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
@@ -103,11 +88,7 @@ def nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, state_steps,
         step = float(state_steps[i]._data)
         bias_correction2 = 1 - beta2**step
 
-        if weight_decay != 0:
-            if decoupled_weight_decay:
-                p *= 1 - lr * weight_decay
-            else:
-                g = g + np.multiply(p, weight_decay)
+        g = _weight_decay(g, p, lr, weight_decay, decoupled_weight_decay)
 
         # the momentum cache mu_t and mu_{t+1}
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
@@ -116,9 +97,7 @@ def nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, state_steps,
 
         _lerp_(m, g, 1 - beta1)
         v *= beta2
-        t = np.multiply(g, 1 - beta2)
-        t *= g
-        v += t
+        _addcmul_(v, g, g, 1 - beta2)
         denom = np.sqrt(np.divide(v, bias_correction2))
         denom += eps
 

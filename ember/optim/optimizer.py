@@ -112,6 +112,21 @@ def _value(x) -> float:
     return float(x.item() if isinstance(x, Tensor) else x)
 
 
+def _check_lr(lr) -> None:
+    """PyTorch's checks of ``lr``: a tensor lr has one element, and lr >= 0 (NaN is rejected)."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def _check_nonneg(**values) -> None:
+    """Raise ``Invalid <name> value: <v>`` for the first value (in the order given) not >= 0."""
+    for name, value in values.items():
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {name} value: {value}")
+
+
 def _check_betas(betas) -> None:
     if not 0.0 <= betas[0] < 1.0:
         raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
@@ -131,6 +146,26 @@ def _check_flags(differentiable=False, fused=None, foreach=None) -> None:
         raise NotImplementedError(
             "differentiable=True is not supported: ember's optimizers update the parameters in "
             "place on their arrays and record no graph through step()")
+
+
+def _l2_grad(g: np.ndarray, p: np.ndarray, maximize: bool, weight_decay: float) -> np.ndarray:
+    """The gradient a step follows: negated for ``maximize``, plus ``weight_decay * p`` (L2)."""
+    if maximize:
+        g = np.negative(g)
+    if weight_decay != 0:
+        g = g + np.multiply(p, weight_decay)  # grad.add(param, alpha=weight_decay)
+    return g
+
+
+def _weight_decay(g: np.ndarray, p: np.ndarray, lr: float, weight_decay: float,
+                  decoupled: bool) -> np.ndarray:
+    """Apply weight decay: decoupled (AdamW) shrinks ``p`` in place, else L2 adds it to ``g``."""
+    if weight_decay != 0:
+        if decoupled:
+            p *= 1 - lr * weight_decay
+        else:
+            g = g + np.multiply(p, weight_decay)
+    return g
 
 
 def _lerp_(a: np.ndarray, b: np.ndarray, w: float) -> None:
@@ -498,7 +533,36 @@ class Optimizer:
 
         self.param_groups.append(param_group)
 
-    # The helpers below keep the per-optimizer __setstate__ short.
+    # The helpers below keep each optimizer's __init__, __setstate__ and step short.
+    def _gather(self, group: dict[str, Any], *keys) -> tuple[list, ...]:
+        """``(params, grads, *state lists)`` for the params of ``group`` that have a grad.
+
+        A param's state is created by ``self._init_state(state, p, group)`` on first use; one
+        list per key follows, holding ``state[key]`` of each param (a falsy key, as in
+        ``amsgrad and "max_exp_avg_sq"``, gives an empty list: the state is not used).
+        """
+        state = self.state
+        params, grads = [], []
+        lists = [[] for _ in keys]
+        used = [(lst, key) for lst, key in zip(lists, keys) if key]
+        for p in group["params"]:
+            if p._grad is None:
+                continue
+            params.append(p)
+            grads.append(p._grad)
+            st = state[p]
+            if len(st) == 0:
+                self._init_state(st, p, group)
+            for lst, key in used:
+                lst.append(st[key])
+        return (params, grads, *lists)
+
+    def _setdefault_groups(self, **defaults) -> None:
+        """Give every param group the options an older checkpoint may lack (``__setstate__``)."""
+        for group in self.param_groups:
+            for key, value in defaults.items():
+                group.setdefault(key, value)
+
     def _steps_to_tensors(self, *keys, dtype=None) -> None:
         """Checkpoints from old PyTorch versions store counters as numbers: make them tensors."""
         for group in self.param_groups:

@@ -6,9 +6,13 @@ import numpy as np
 from .._tensor import Tensor
 from .optimizer import (
     Optimizer,
+    _addcmul_,
     _bump,
     _check_flags,
+    _check_lr,
+    _check_nonneg,
     _closure_loss,
+    _l2_grad,
     _lerp_,
     _scalar_tensor,
     _value,
@@ -25,18 +29,8 @@ class RMSprop(Optimizer):
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False,
                  capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
                  differentiable: bool = False) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= momentum:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= alpha:
-            raise ValueError(f"Invalid alpha value: {alpha}")
+        _check_lr(lr)
+        _check_nonneg(epsilon=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
         defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
                         weight_decay=weight_decay, capturable=capturable, foreach=foreach,
                         maximize=maximize, differentiable=differentiable)
@@ -45,40 +39,26 @@ class RMSprop(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("momentum", 0)
-            group.setdefault("centered", False)
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
+        self._setdefault_groups(momentum=0, centered=False, foreach=None, maximize=False,
+                                differentiable=False, capturable=False)
         self._steps_to_tensors("step")
+
+    def _init_state(self, st, p, group):
+        st["step"] = _scalar_tensor(0.0)
+        st["square_avg"] = _zeros_like(p)
+        if group["momentum"] > 0:
+            st["momentum_buffer"] = _zeros_like(p)
+        if group["centered"]:
+            st["grad_avg"] = _zeros_like(p)
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, square_avgs, grad_avgs, bufs, steps = [], [], [], [], [], []
             momentum, centered = group["momentum"], group["centered"]
-            for p in group["params"]:
-                if p._grad is None:
-                    continue
-                params.append(p)
-                grads.append(p._grad)
-                st = self.state[p]
-                if len(st) == 0:
-                    st["step"] = _scalar_tensor(0.0)
-                    st["square_avg"] = _zeros_like(p)
-                    if momentum > 0:
-                        st["momentum_buffer"] = _zeros_like(p)
-                    if centered:
-                        st["grad_avg"] = _zeros_like(p)
-                square_avgs.append(st["square_avg"])
-                steps.append(st["step"])
-                if momentum > 0:
-                    bufs.append(st["momentum_buffer"])
-                if centered:
-                    grad_avgs.append(st["grad_avg"])
+            params, grads, square_avgs, grad_avgs, bufs, steps = self._gather(
+                group, "square_avg", centered and "grad_avg", momentum > 0 and "momentum_buffer",
+                "step")
             rmsprop(params, grads, square_avgs, grad_avgs, bufs, steps, lr=group["lr"],
                     alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
                     momentum=momentum, centered=centered, maximize=group["maximize"])
@@ -94,15 +74,10 @@ def rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffer_list, state_s
         p = param._data
         g = grads[i]._data
         sq = square_avgs[i]._data
-        if maximize:
-            g = np.negative(g)
         state_steps[i]._data += 1
-        if weight_decay != 0:
-            g = g + np.multiply(p, weight_decay)
+        g = _l2_grad(g, p, maximize, weight_decay)
         sq *= alpha
-        t = np.multiply(g, 1 - alpha)
-        t *= g
-        sq += t
+        _addcmul_(sq, g, g, 1 - alpha)
         if centered:
             ga = grad_avgs[i]._data
             _lerp_(ga, g, 1 - alpha)

@@ -8,6 +8,7 @@ from .optimizer import (
     Optimizer,
     _bump,
     _check_flags,
+    _check_lr,
     _closure_loss,
     _scalar_tensor,
     _value,
@@ -23,10 +24,7 @@ class Rprop(Optimizer):
     def __init__(self, params, lr: float | Tensor = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *,
                  capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
                  differentiable: bool = False) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        _check_lr(lr)
         if not 0.0 < etas[0] < 1.0 < etas[1]:
             raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
         defaults = dict(lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach,
@@ -36,32 +34,21 @@ class Rprop(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
+        self._setdefault_groups(foreach=None, maximize=False, differentiable=False,
+                                capturable=False)
         self._steps_to_tensors("step")
+
+    def _init_state(self, st, p, group):
+        st["step"] = _scalar_tensor(0.0)
+        st["prev"] = _zeros_like(p)
+        st["step_size"] = _make(np.full_like(p._grad._data, _value(group["lr"])), False, None, 0)
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, prevs, step_sizes, steps = [], [], [], [], []
-            for p in group["params"]:
-                if p._grad is None:
-                    continue
-                params.append(p)
-                grads.append(p._grad)
-                st = self.state[p]
-                if len(st) == 0:
-                    st["step"] = _scalar_tensor(0.0)
-                    st["prev"] = _zeros_like(p)
-                    st["step_size"] = _make(np.full_like(p._grad._data, _value(group["lr"])),
-                                            False, None, 0)
-                prevs.append(st["prev"])
-                step_sizes.append(st["step_size"])
-                steps.append(st["step"])
+            params, grads, prevs, step_sizes, steps = self._gather(
+                group, "prev", "step_size", "step")
             etaminus, etaplus = group["etas"]
             step_size_min, step_size_max = group["step_sizes"]
             rprop(params, grads, prevs, step_sizes, steps, step_size_min=step_size_min,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor, _make
-from .optimizer import Optimizer, _bump, _check_flags, _closure_loss, _value
+from .optimizer import Optimizer, _bump, _check_flags, _closure_loss, _l2_grad, _value
 
 __all__ = ["SGD", "sgd"]
 
@@ -35,12 +35,8 @@ class SGD(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", False)
+        self._setdefault_groups(nesterov=False, maximize=False, foreach=None,
+                                differentiable=False, fused=False)
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
@@ -73,10 +69,7 @@ def sgd(params: list[Tensor], d_p_list: list[Tensor], momentum_buffer_list: list
     for i, param in enumerate(params):
         p = param._data
         g = d_p_list[i]._data
-        if maximize:
-            g = np.negative(g)
-        if weight_decay != 0:
-            g = g + np.multiply(p, weight_decay)  # grad.add(param, alpha=wd)
+        g = _l2_grad(g, p, maximize, weight_decay)
         if momentum != 0:
             buf = momentum_buffer_list[i]
             if buf is None:

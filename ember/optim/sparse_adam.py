@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from .._tensor import Tensor
-from .optimizer import Optimizer, _bump, _closure_loss, _value, _zeros_like
+from .optimizer import Optimizer, _bump, _check_betas, _closure_loss, _value, _zeros_like
 
 __all__ = ["SparseAdam", "sparse_adam"]
 
@@ -30,10 +30,7 @@ class SparseAdam(Optimizer):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 < eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        _check_betas(betas)
         defaults = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
         super().__init__(params, defaults)
 

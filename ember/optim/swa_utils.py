@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections.abc import Callable, Iterable
 from copy import deepcopy
 from typing import Any
@@ -12,7 +11,7 @@ from .. import _creation
 from .._tensor import Tensor
 from ..autograd import no_grad
 from ..nn import Module
-from .lr_scheduler import LRScheduler, _format_param
+from .lr_scheduler import LRScheduler, _format_param, _warn_get_lr_called_within_step
 from .optimizer import Optimizer, _lerp_
 
 __all__ = ["AveragedModel", "update_bn", "SWALR", "get_ema_multi_avg_fn", "get_swa_multi_avg_fn",
@@ -221,9 +220,7 @@ class SWALR(LRScheduler):
         return (lr - alpha * swa_lr) / (1 - alpha)
 
     def get_lr(self):
-        if not self._get_lr_called_within_step:
-            warnings.warn("To get the last learning rate computed by the scheduler, please use "
-                          "`get_last_lr()`.", UserWarning, stacklevel=2)
+        _warn_get_lr_called_within_step(self, stacklevel=3)  # at get_lr's caller, as PyTorch
         # Set in `LRScheduler._initial_step()`
         step = self._step_count - 1
         if self.anneal_epochs == 0:
