@@ -56,6 +56,9 @@ from ._creation import *  # noqa: E402,F403
 from ._random import *  # noqa: E402,F403
 from ._threads import get_num_interop_threads, get_num_threads, set_num_interop_threads, set_num_threads
 from . import autograd, cuda  # noqa: E402
+from ._alloc import tune_malloc as _tune_malloc
+
+_tune_malloc()
 
 strided = "torch.strided"
 contiguous_format = preserve_format = channels_last = None

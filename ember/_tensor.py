@@ -472,7 +472,7 @@ class Tensor:
                 from .autograd.engine import run_backward_simple
 
                 _engine[0] = run_backward_simple
-            if _engine[0](self, np.ones(d.shape, d.dtype), bool(retain_graph)):
+            if _engine[0](self, np.asarray(1, d.dtype).reshape(d.shape), bool(retain_graph)):
                 return
         from .autograd import backward
 

@@ -560,7 +560,8 @@ def run_backward_simple(root, g0, retain_graph):
                         gi = sum_to(gi, e[2], fn, k)
                     if gi.dtype != e[3]:
                         gi = gi.astype(e[3])
-                    elif gi is g or (k and any(gi is r for r in result[:k])):
+                    elif gi is g or (k and (gi is result[0]
+                                            or (k > 1 and any(gi is r for r in result[1:k])))):
                         borrowed.add(id(gi))  # passed through, or given to two inputs
                     if t.__class__ is Tensor or isinstance(t, Tensor):
                         ent = leaves.get(id(t))
