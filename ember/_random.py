@@ -70,13 +70,21 @@ class Generator:
         from ._device import check_device
 
         self.device = check_device(device)
-        self._bg = np.random.MT19937()
         self._set_seed(_DEFAULT_SEED)
+
+    @property
+    def _bg(self):
+        """The mt19937 bit generator, keyed on first use (numpy.random loads only then)."""
+        bg = self.__dict__.get("_bg_obj")
+        if bg is None:
+            bg = self._bg_obj = np.random.MT19937()
+            key = np.random.RandomState(self._seed & 0xFFFFFFFF).get_state(legacy=False)["state"]
+            bg.state = {"bit_generator": "MT19937", "state": key}
+        return bg
 
     def _set_seed(self, seed: int):
         self._seed = seed
-        key = np.random.RandomState(seed & 0xFFFFFFFF).get_state(legacy=False)["state"]
-        self._bg.state = {"bit_generator": "MT19937", "state": key}
+        self._bg_obj = None  # keyed lazily by _bg
         self._fresh = True  # seeded and not drawn from: PyTorch's state then says next=0
         self._next_double = None
         self._next_float = None
