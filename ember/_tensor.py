@@ -18,6 +18,7 @@ from .autograd import grad_mode as _grad_mode
 _grad_state = _grad_mode._state
 _new = object.__new__
 _engine = [None]  # autograd.engine.run_backward_simple, bound on first backward()
+_ONES: dict = {}  # (dtype, shape) -> the read-only gradient of loss.backward()
 _ndarray = np.ndarray
 
 # NumPy ufuncs / array functions that have an ember equivalent; filled in by the op families.
@@ -472,7 +473,12 @@ class Tensor:
                 from .autograd.engine import run_backward_simple
 
                 _engine[0] = run_backward_simple
-            if _engine[0](self, np.asarray(1, d.dtype).reshape(d.shape), bool(retain_graph)):
+            key = (d.dtype, d.shape)
+            one = _ONES.get(key)
+            if one is None:  # read-only: the engine never writes into the root's gradient
+                one = _ONES[key] = np.ones(d.shape, d.dtype)
+                one.flags.writeable = False
+            if _engine[0](self, one, bool(retain_graph)):
                 return
         from .autograd import backward
 

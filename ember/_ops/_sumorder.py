@@ -160,7 +160,7 @@ def _small(a, n, lanes):
         order = _ORDERS.get((n, lanes))
         if order is None:
             order = _ORDERS[n, lanes] = _order(n, lanes)
-        b = a[order]
+        b = a.take(order)  # a copy, like a[order], at a third of its cost
         if n >= 2 * lanes:  # vector 0 (now last in b) += vectors 1 and 2
             tail = b[-lanes:]
             tail += a[lanes: 2 * lanes]

@@ -57,7 +57,7 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, -grad
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
 
 
 class Rsub(Function):
@@ -940,12 +940,43 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
+_RELU_BLOCK = 8192
+_RELU_ZEROS: dict = {}  # dtype -> (zero scalar, a read-only block of _RELU_BLOCK zeros)
+
+
+def _relu_kernel(a):
+    """max(0, a), zero first: NaN propagates and relu(-0.0) is -0.0, as in PyTorch.
+
+    NumPy's maximum with a scalar operand runs a slow loop (about 3x slower than with two
+    arrays), so large floating inputs are taken in rows of a block of zeros.
+    """
+    zeros = _RELU_ZEROS.get(a.dtype)
+    if zeros is None:
+        if a.dtype.kind != "f":
+            return np.maximum(a.dtype.type(0), a)
+        block = np.zeros(_RELU_BLOCK, a.dtype)
+        block.flags.writeable = False
+        zeros = _RELU_ZEROS[a.dtype] = (a.dtype.type(0), block)
+    n = a.size
+    if n < 2048 or not a.flags.c_contiguous:
+        return np.maximum(zeros[0], a)
+    block = zeros[1]
+    out = np.empty(a.shape, a.dtype)
+    src, dst = a.reshape(-1), out.reshape(-1)
+    k = n - n % _RELU_BLOCK
+    if k:
+        np.maximum(block, src[:k].reshape(-1, _RELU_BLOCK), out=dst[:k].reshape(-1, _RELU_BLOCK))
+    if k < n:
+        np.maximum(block[:n - k], src[k:], out=dst[k:])
+    return out
+
+
 class Relu(Function):
     @staticmethod
     def forward(ctx, a):
         if a.dtype.kind == "b":
             raise RuntimeError("Boolean inputs not supported for relu")
-        out = np.maximum(a, 0, dtype=a.dtype)
+        out = _relu_kernel(a)
         ctx.save_for_backward(out)
         return out
 
@@ -1834,6 +1865,8 @@ def _rsub_op(a, b):
 
 
 def _pow(a, b):
+    if (b.__class__ is int or b.__class__ is float) and a._data.dtype.kind == "f":
+        return Pow.apply(a, b)  # float tensor ** number (every squared error): what pow() does
     return pow(a, b) if _operand(b) is not NotImplemented else NotImplemented
 
 

@@ -163,7 +163,9 @@ class Mean(Function):
     def backward(ctx, grad):
         g = grad / ctx.n if ctx.n else grad
         if grad.__class__ is np.ndarray and grad.ndim == 0 and ctx.n <= 4096:  # a full reduction
-            return np.full(ctx.shape, g, grad.dtype)  # small: filling beats a broadcast view
+            out = np.empty(ctx.shape, grad.dtype)  # small: filling beats a broadcast view
+            out.fill(g)
+            return out
         return _unreduce(g, ctx.shape, ctx.axes, ctx.keepdim)
 
 
@@ -210,6 +212,8 @@ def _mean_dtype(a, dtype, op="mean"):
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None, axis=None, keepdims=None):
     """Arithmetic mean; floating inputs only (or pass ``dtype``), as in PyTorch."""
     a = input._data
+    if dim is None and axis is None and dtype is None and out is None and a.dtype.kind == "f":
+        return Mean.apply(input, None, _keep(keepdim, keepdims), None)  # the loss's mean()
     dt = _mean_dtype(a, dtype)
     if dim is None and axis is None:
         res = Mean.apply(input, None, _keep(keepdim, keepdims), dt)

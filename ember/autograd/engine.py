@@ -63,13 +63,16 @@ _FULL_SUM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def sum_to(grad, shape, node=None, index=0):
     """Sum a broadcast gradient back to ``shape``; works for arrays and Tensors."""
+    if not shape and grad.__class__ is _ndarray and grad.dtype in _FULL_SUM_DTYPES:
+        # to a 0-d tensor (w in w * x): one full sum, in PyTorch's order
+        return _asarray(_full_sum(grad.reshape(-1))) if grad.ndim else grad
     gshape = tuple(grad.shape)
     shape = tuple(shape)
     if gshape == shape:
         return grad
     if (grad.__class__ is _ndarray and len(gshape) >= len(shape) and grad.dtype in _FULL_SUM_DTYPES
             and all(s == 1 for s in shape)):
-        # to a scalar (a 0-d or all-ones shape): one full sum, in PyTorch's order
+        # to an all-ones shape: the same full sum
         return _asarray(_full_sum(grad.reshape(-1))).reshape(shape)
     lead = len(gshape) - len(shape)
     ok = lead >= 0 and all(s == 1 or s == g for s, g in zip(shape, gshape[lead:]))
@@ -539,26 +542,37 @@ def run_backward_simple(root, g0, retain_graph):
                 if not retain_graph and fn._saved.__class__ is list:
                     fn._saved = None
                     fn._freed = True
-            k = -1
             nxt = fn._next
-            if result is not None and len(result) != len(nxt):
+            if result is None:  # no gradient reached this node: only count its edges down
+                for e in nxt:
+                    if e is not None and e[0].__class__ is not Tensor and not isinstance(
+                            e[0], Tensor):
+                        t = e[0]
+                        c = deps[t] - 1
+                        deps[t] = c
+                        if not c:
+                            ready.append(t)
+                continue
+            if len(result) != len(nxt):
                 if len(result) > len(nxt) and any(r is not None for r in result[len(nxt):]):
                     raise RuntimeError(
                         f"function {fn.name()} returned an incorrect number of gradients "
                         f"(expected {len(nxt)}, got {len(result)})")
                 result = (result + (None,) * len(nxt))[:len(nxt)]
+            k = -1
             for e in nxt:
                 k += 1
                 if e is None:
                     continue
                 t = e[0]
-                gi = None if result is None else result[k]
+                gi = result[k]
                 if gi is not None:
                     if gi.__class__ is not _ndarray:
                         gi = gi._data if isinstance(gi, Tensor) else _asarray(gi)
                     if gi.shape != e[2]:
                         gi = sum_to(gi, e[2], fn, k)
-                    if gi.dtype != e[3]:
+                    dt = gi.dtype
+                    if dt is not e[3] and dt != e[3]:  # ufunc results share the dtype singletons
                         gi = gi.astype(e[3])
                     elif gi is g or (k and (gi is result[0]
                                             or (k > 1 and any(gi is r for r in result[1:k])))):

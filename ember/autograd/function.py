@@ -308,14 +308,24 @@ def _apply_record(cls, args, kwargs):
     # several outputs
     nondiff = ctx._nondiff
     results, meta = [], []
-    for i, o in enumerate(out):
+    i = -1
+    for o in out:
+        i += 1
         arr = o if o.__class__ is _ndarray else _asarray(o)
+        r = _new(Tensor)
+        r._data = arr
+        r._vc = [0]
+        if i:
+            r._output_nr = i
         if arr.dtype.kind == "f" and (nondiff is None or id(o) not in nondiff):
-            results.append(_make(arr, True, ctx, i))
+            r._requires_grad = True
+            r._grad_fn = ctx
             meta.append((arr.shape, arr.dtype))
         else:
-            results.append(_make(arr, False, None, i))
+            r._requires_grad = False
+            r._grad_fn = None
             meta.append(None)
+        results.append(r)
     ctx._n_out = len(results)
     ctx._out_meta = meta
     if ctx.to_save:
