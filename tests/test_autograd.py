@@ -732,3 +732,21 @@ def test_graph_is_collected():
     del y
     gc.collect()
     assert ref() is None
+
+
+def test_loss_backward_seed_is_never_shared_with_grads():
+    # loss.backward() seeds the walk with a cached read-only ones array: a leaf's .grad must
+    # never be that array (or a view of it), so writing into .grad stays private
+    x = ember.tensor(2.0, requires_grad=True)
+    (x + 0.0).backward()  # AddBackward passes the seed straight through
+    x.grad += 1
+    (x + 0.0).backward()
+    assert x.grad.item() == 3.0
+    y = ember.tensor([2.0], requires_grad=True)
+    y.reshape(()).backward()  # a view of the seed
+    y.grad.mul_(5)
+    y.reshape(()).backward()
+    assert y.grad.tolist() == [6.0]
+    z = ember.tensor(1.0, requires_grad=True)
+    (z * 1.0).backward()
+    assert z.grad.item() == 1.0 and (z + 0.0).detach().item() == 1.0

@@ -710,3 +710,22 @@ def test_inf_and_nan_are_silent_even_when_warnings_are_errors():
         y.backward(ember.ones(3))
         assert np.isnan(y.detach().numpy()[0]) and np.isinf(ember.tensor([1e39]).numpy()[0])
         assert (ember.tensor([1, 2]) / ember.tensor(0)).tolist() == [float("inf")] * 2
+
+
+@pytest.mark.parametrize("n", [10, 2047, 8192, 3 * 8192 + 1000])  # scalar path, blocks, tail
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_special_values_bit_equal_torch(n, dtype):
+    # NaN propagates, relu(-0.0) is -0.0 (printed "-0."), -inf goes to 0: PyTorch's bits
+    special = np.array([-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, 1e-45, -1e-45, 3.0, -3.0],
+                       dtype)
+    x = np.resize(special, n)
+    x[::7] = np.random.default_rng(0).standard_normal(len(x[::7]))
+    e = ember.relu(ember.from_numpy(x)).numpy()
+    t = torch.relu(torch.from_numpy(x)).numpy()
+    ints = np.int32 if dtype == "float32" else np.int64
+    np.testing.assert_array_equal(e.view(ints), t.view(ints))
+    xt = x.reshape(2, -1)[:, ::2] if n % 2 == 0 else x[::2]  # not contiguous
+    np.testing.assert_array_equal(ember.relu(ember.from_numpy(xt)).numpy().view(ints),
+                                  torch.relu(torch.from_numpy(np.ascontiguousarray(xt)))
+                                  .numpy().view(ints))
+    assert repr(ember.relu(ember.tensor([-0.0]))) == "tensor([-0.])"
