@@ -750,3 +750,21 @@ def test_loss_backward_seed_is_never_shared_with_grads():
     z = ember.tensor(1.0, requires_grad=True)
     (z * 1.0).backward()
     assert z.grad.item() == 1.0 and (z + 0.0).detach().item() == 1.0
+
+
+@pytest.mark.parametrize("op", [
+    lambda T, x: x.mean(), lambda T, x: x.sum(), lambda T, x: x.sum(0), lambda T, x: x.mean(1),
+    lambda T, x: x.unbind()[1], lambda T, x: x.split(1)[0], lambda T, x: x.view(6),
+    lambda T, x: x.t(), lambda T, x: x[0], lambda T, x: x + 1.0, lambda T, x: x * 2,
+    lambda T, x: x ** 2, lambda T, x: x ** T.tensor(2.0), lambda T, x: 2 - x,
+    lambda T, x: x.masked_fill(x > 1, 0.0),
+])
+def test_next_functions_match_torch(op):
+    # options (dims, dtypes) are not graph inputs: the node has PyTorch's number of edges
+    def shape(T):
+        x = T.arange(6.0).reshape(2, 3).requires_grad_()
+        fns = op(T, x).grad_fn.next_functions
+        return [None if f is None else type(f).__name__ for f, _ in fns]
+
+    e, t = shape(ember), shape(torch)
+    assert len(e) == len(t) and [f is None for f in e] == [f is None for f in t], (e, t)

@@ -64,6 +64,7 @@ class Rsub(Function):
     """number - tensor (PyTorch's rsub with a scalar)."""
 
     _node_name = "RsubBackward1"
+    _inputs = 1  # the number is not a graph input
 
     @staticmethod
     def forward(ctx, b, a, dt=None):
@@ -111,6 +112,7 @@ class Div(Function):
 
 
 class Pow(Function):
+    _inputs = 1  # x ** 2 has one edge; x ** t has two
     @staticmethod
     def forward(ctx, a, b, dt=None):
         if dt is not None:

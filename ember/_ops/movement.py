@@ -33,6 +33,8 @@ _as_strided = np.lib.stride_tricks.as_strided
 class _Pre(Function):
     """Base of the ops here: forward gets the result array and metadata for the backward."""
 
+    _inputs = 1  # (x, out, *meta): x is the one graph input
+
     @staticmethod
     def forward(ctx, a, out, *meta):
         ctx.meta = meta
@@ -932,6 +934,7 @@ def column_stack(tensors, *, out=None):
 # ---- splitting -----------------------------------------------------------------------------------
 class Split(Function):
     _node_name = "SplitBackward0"
+    _inputs = 1  # (x, outs, dim)
 
     @staticmethod
     def forward(ctx, a, outs, dim):
@@ -949,6 +952,7 @@ class SplitWithSizes(Split):
 
 class Unbind(Function):
     _node_name = "UnbindBackward0"
+    _inputs = 1  # (x, outs, dim)
 
     @staticmethod
     def forward(ctx, a, outs, dim):

@@ -129,6 +129,7 @@ def _moveaxis_last(a, d):
 # ---- sum, mean, nansum, nanmean, prod ------------------------------------------------------------
 class Sum(Function):
     _node_name = "SumBackward0"
+    _inputs = 1  # (x, axes, keepdim, dtype)
 
     @staticmethod
     def forward(ctx, a, axes, keepdim, dt):
@@ -146,6 +147,7 @@ class SumDim(Sum):
 
 class Mean(Function):
     _node_name = "MeanBackward0"
+    _inputs = 1  # (x, axes, keepdim, dtype)
 
     @staticmethod
     def forward(ctx, a, axes, keepdim, dt):

@@ -83,6 +83,11 @@ class Function(metaclass=_FunctionMeta):
 
     _raw = False  # see the module docstring; ember's own subclasses become primitives
     _setup_ctx = False
+    # Primitives set this to 1 when arguments after the first that are not Tensors are options
+    # (dims, dtypes, result arrays, a number exponent), not graph inputs: the node then has
+    # one edge, as in PyTorch (``x.mean().grad_fn.next_functions`` has one entry), and records
+    # as a unary op. A Tensor among the later arguments still makes it an input.
+    _inputs = None
 
     # Per-node state, set by apply() where it differs from these defaults.
     needs_input_grad: tuple = _NO_GRADS
@@ -248,17 +253,23 @@ class Function(metaclass=_FunctionMeta):
 
 
 _TRUE1 = (True,)
+_FIRST_ONLY = [None] + [(True,) + (False,) * i for i in range(7)]  # by number of arguments
 
 
 def _apply_record(cls, args, kwargs):
     """apply() of a primitive with an input that requires grad: run forward and record."""
     ctx = _new(cls)
-    if len(args) == 1:  # unary ops: the argument is the tensor that requires grad
-        a = args[0]
+    if len(args) == 1 or (cls._inputs == 1 and _options_only(args)):
+        a = args[0]  # unary ops: the tensor that requires grad (then options)
         d = a._data
         fn = a._grad_fn
-        raw = [d]
-        ctx.needs_input_grad = _TRUE1
+        if len(args) == 1:
+            raw = [d]
+            ctx.needs_input_grad = _TRUE1
+        else:
+            raw = [d, *args[1:]]
+            ctx.needs_input_grad = _FIRST_ONLY[len(args)] if len(args) < 8 else (
+                (True,) + (False,) * (len(args) - 1))
         ctx._next = [(a, 0, d.shape, d.dtype) if fn is None
                      else (fn, a._output_nr, d.shape, d.dtype)]
     elif len(args) == 2:  # binary ops
@@ -332,6 +343,16 @@ def _apply_record(cls, args, kwargs):
         ctx._saved = _record_saved_multi(ctx.to_save, args, raw, out, results)
         ctx.to_save = ()
     return tuple(results)
+
+
+def _options_only(args):
+    """Whether args[0] is the only Tensor (the one that requires grad)."""
+    if not isinstance(args[0], Tensor):
+        return False
+    for a in args[1:]:
+        if isinstance(a, Tensor):
+            return False
+    return True
 
 
 def _record_args(ctx, args):
