@@ -466,20 +466,27 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate into the leaves' ``.grad`` the gradient of this tensor."""
         d = self._data
-        if (gradient is None and inputs is None and not create_graph
-                and self._grad_fn is not None and d.size == 1 and d.dtype.kind == "f"):
-            # loss.backward(): the engine's fast path (it declines graphs with hooks etc.)
-            if _engine[0] is None:
-                from .autograd.engine import run_backward_simple
+        if inputs is None and not create_graph and self._grad_fn is not None:
+            # loss.backward() or y.backward(g): the engine's fast path (it declines graphs
+            # with hooks etc.); unusual seeds (other shapes, dtypes) get the general checks
+            g0 = None
+            if gradient is None:
+                if d.size == 1 and d.dtype.kind == "f":
+                    key = (d.dtype, d.shape)
+                    g0 = _ONES.get(key)
+                    if g0 is None:  # read-only: the engine never writes into the seed
+                        g0 = _ONES[key] = np.ones(d.shape, d.dtype)
+                        g0.flags.writeable = False
+            elif (isinstance(gradient, Tensor) and not gradient._requires_grad
+                  and gradient._data.shape == d.shape and gradient._data.dtype == d.dtype):
+                g0 = gradient._data  # borrowed: the engine copies before it writes
+            if g0 is not None:
+                if _engine[0] is None:
+                    from .autograd.engine import run_backward_simple
 
-                _engine[0] = run_backward_simple
-            key = (d.dtype, d.shape)
-            one = _ONES.get(key)
-            if one is None:  # read-only: the engine never writes into the root's gradient
-                one = _ONES[key] = np.ones(d.shape, d.dtype)
-                one.flags.writeable = False
-            if _engine[0](self, one, bool(retain_graph)):
-                return
+                    _engine[0] = run_backward_simple
+                if _engine[0](self, g0, bool(retain_graph)):
+                    return
         from .autograd import backward
 
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)

@@ -69,8 +69,8 @@ def _seq(m):
         return _acc(m, axis=-2)[..., -1, :]
     if m.strides[-2] < m.strides[-1]:  # the same danger in another layout
         m = np.ascontiguousarray(m)
-    if k < 4 or m.size < 2048:
-        return _add(m, axis=-2)
+    if k < 4 or m.size < 2048 or (m.shape[-1] >= 64 and m.size < 131072):
+        return _add(m, axis=-2)  # (einsum only wins for narrow or large operands)
     # einsum adds the slices in order like reduce (W, the smallest stride, is its inner loop)
     # but runs 3-d operands in a plain C loop instead of NumPy's iterator: 2-5x faster
     if m.ndim != 4 or m.shape[0] > 8 or m.size < 32768 * m.shape[0]:

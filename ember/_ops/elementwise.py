@@ -616,7 +616,7 @@ def _hp(ufunc, a):
     (exp(10) prints 22026.4648 in PyTorch, 22026.4668 with NumPy's float32)."""
     dt = a.dtype
     if dt is _F32 or dt == _F32:
-        return ufunc(a.astype(_F64)).astype(_F32)
+        return ufunc(a, dtype=_F64).astype(_F32)  # cast in the ufunc's buffer: no f64 copy
     if dt.kind != "f":
         return _hp(ufunc, a.astype(_dtype._default[0].np))
     return ufunc(a)

@@ -138,6 +138,11 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if grad.__class__ is np.ndarray and grad.ndim == 0 and math.prod(ctx.shape) <= 4096:
+            # a small full sum: filling beats a broadcast view
+            out = np.empty(ctx.shape, grad.dtype)
+            out.fill(grad)
+            return out
         return _unreduce(grad, ctx.shape, ctx.axes, ctx.keepdim)
 
 

@@ -66,10 +66,14 @@ def sum_to(grad, shape, node=None, index=0):
     if not shape and grad.__class__ is _ndarray and grad.dtype in _FULL_SUM_DTYPES:
         # to a 0-d tensor (w in w * x): one full sum, in PyTorch's order
         return _asarray(_full_sum(grad.reshape(-1))) if grad.ndim else grad
-    gshape = tuple(grad.shape)
-    shape = tuple(shape)
+    gshape = grad.shape
+    if shape.__class__ is not tuple:
+        shape = tuple(shape)
     if gshape == shape:
         return grad
+    if grad.__class__ is _ndarray and len(gshape) == len(shape) + 1 and gshape[1:] == shape:
+        return _tsum(grad, (0,), None, False)  # a bias: the sum over the batch
+    gshape = tuple(gshape)
     if (grad.__class__ is _ndarray and len(gshape) >= len(shape) and grad.dtype in _FULL_SUM_DTYPES
             and all(s == 1 for s in shape)):
         # to an all-ones shape: the same full sum

@@ -398,13 +398,16 @@ def _record_saved(to_save, args, raw, out, res):
             if s is out:
                 saved.append((res._data, _OUTPUT, 0, res._vc, 0, res._grad_fn))
                 continue
-            for a, r in zip(args, raw):
+            i = 0
+            for r in raw:  # which input is it (by identity)?
                 if r is s:
+                    a = args[i]
                     saved.append((s, _INPUT, a, a._vc, a._vc[0], a._grad_fn)
                                  if isinstance(a, Tensor) else (s, _CONST, None, None, 0, None))
                     break
+                i += 1
             else:
-                kind = _DERIVED if np.asarray(s).dtype.kind == "f" else _CONST
+                kind = _DERIVED if s.dtype.kind == "f" else _CONST
                 saved.append((s, kind, None, None, 0, None))
         else:
             saved.append((s, _CONST, None, None, 0, None))
