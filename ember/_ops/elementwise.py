@@ -15,7 +15,7 @@ import numpy as np
 from .. import _dtype
 from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods, type_name
 from ..autograd import grad_mode
-from ..autograd.function import _DERIVED, _INPUT, _OUTPUT, Function
+from ..autograd.function import _DERIVED, _INPUT, _OUTPUT, Function, _apply_record
 from . import _special
 from ._util import as_tensor_arg
 
@@ -33,6 +33,7 @@ def _cast(x, dt):
 
 
 _SCALARS = (int, float, bool)
+_NO_KWARGS: dict = {}
 
 
 # ---- binary arithmetic ------------------------------------------------------------------------
@@ -1813,8 +1814,12 @@ def _op(cls):
     def method(a, b):  # a is the Tensor; _binary's fast paths inlined (the hottest calls)
         if isinstance(b, Tensor):
             if a._data.dtype is b._data.dtype:
+                if _grad_state[0] and (a._requires_grad or b._requires_grad):
+                    return _apply_record(cls, (a, b), _NO_KWARGS)  # what apply() would do
                 return apply(a, b)
         elif (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
+            if a._requires_grad and _grad_state[0]:
+                return _apply_record(cls, (a, b), _NO_KWARGS)
             return apply(a, b)
         return _binary(cls, a, b)
 
