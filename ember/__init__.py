@@ -36,6 +36,7 @@ from ._dtype import (
     short,
     uint8,
 )
+from . import _tensor as _tensor_mod
 from ._tensor import Tensor
 from .autograd import (
     enable_grad,
@@ -51,7 +52,6 @@ from ._ops.movement import *  # noqa: E402,F403
 from ._ops.indexing import *  # noqa: E402,F403
 from ._ops.reduce import *  # noqa: E402,F403
 from ._ops.linalg import *  # noqa: E402,F403
-from ._ops.nn_ops import *  # noqa: E402,F403
 from ._creation import *  # noqa: E402,F403
 from ._random import *  # noqa: E402,F403
 from ._threads import get_num_interop_threads, get_num_threads, set_num_interop_threads, set_num_threads
@@ -101,10 +101,48 @@ def _lazy(name):
     return importlib.import_module(f"{__name__}.{name}")
 
 
+# ember._ops.nn_ops (softmax, convolutions, pooling, recurrent kernels: the largest op
+# module) loads on first use of one of its names; tests/test_repo.py checks this list against
+# its __all__.
+_NN_OPS_NAMES = frozenset((
+    "softmax", "log_softmax",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "avg_pool1d",
+    "adaptive_avg_pool1d", "adaptive_max_pool1d", "constant_pad_nd",
+    "rnn_tanh", "rnn_relu", "lstm", "gru", "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell",
+    "gru_cell",
+))
+
+
+def _nn_ops_method(name):
+    def method(self, *args, **kwargs):  # replaced by nn_ops' own method when it loads
+        _lazy("_ops.nn_ops")
+        return getattr(self, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+_tensor_mod.register_methods(softmax=_nn_ops_method("softmax"),
+                             log_softmax=_nn_ops_method("log_softmax"))
+
+
+_LAZY_MODULES = ("nn", "optim", "utils", "vision", "linalg", "d2l", "compat", "serialization",
+                 "return_types")
+
+
+def __dir__():
+    return sorted(set(globals()) | _NN_OPS_NAMES | set(_LAZY_MODULES)
+                  | {"save", "load", "set_printoptions", "get_printoptions"})
+
+
 def __getattr__(name):
     # Heavier subpackages load on first use, which keeps `import ember` fast.
-    if name in ("nn", "optim", "utils", "vision", "linalg", "d2l", "compat", "serialization",
-                "testing", "special", "fft", "backends", "distributions", "return_types"):
+    if name in _NN_OPS_NAMES:
+        value = getattr(_lazy("_ops.nn_ops"), name)
+        globals()[name] = value
+        return value
+    if name in _LAZY_MODULES:
         mod = _lazy(name)
         globals()[name] = mod
         return mod

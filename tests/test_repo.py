@@ -27,6 +27,28 @@ def test_import_does_not_pull_in_heavy_modules():
     import sys
 
     code = ("import sys, ember; heavy = [m for m in ('torch', 'matplotlib', 'PIL', 'ember.nn', "
-            "'ember.optim', 'ember.utils.data', 'pandas', 'scipy') if m in sys.modules]; print(heavy)")
+            "'ember.optim', 'ember.utils.data', 'ember._ops.nn_ops', 'numpy.random', 'pandas', "
+            "'scipy') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_lazy_nn_ops_names_are_its_exports():
+    import ember
+    from ember._ops import nn_ops
+
+    assert ember._NN_OPS_NAMES == set(nn_ops.__all__)
+    for name in nn_ops.__all__:
+        assert getattr(ember, name) is getattr(nn_ops, name)
+        assert name in dir(ember)
+    x = ember.arange(6.0).reshape(2, 3)
+    assert ember.equal(x.softmax(1), nn_ops.softmax(x, 1))
+    assert ember.equal(x.log_softmax(dim=0), nn_ops.log_softmax(x, 0))
+
+
+def test_lazy_submodules_exist_and_missing_ones_are_attribute_errors():
+    import ember
+
+    for name in ember._LAZY_MODULES:
+        assert getattr(ember, name).__name__ == f"ember.{name}"
+    assert not hasattr(ember, "fft")  # an AttributeError, so hasattr() answers
