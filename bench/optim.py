@@ -1,9 +1,11 @@
 """Optimizer step() time, ember vs PyTorch, on the seeds' 784-256-256-10 MLP parameters.
 
 Both run in one process with the same thread count; the two libraries alternate step by step
-(so drift in machine load hits both alike) and medians are compared.
+(so drift in machine load hits both alike) and medians are compared. A second table gives the
+fixed cost of step() and zero_grad() on one 2-element parameter (seed S2's loop, W2): CPU time
+per call over blocks of calls, the libraries alternating block by block.
 
-    python bench/optim.py [--steps 300] [--threads N]
+    python bench/optim.py [--steps 300] [--threads N] [--small-calls 2000]
 """
 from __future__ import annotations
 
@@ -61,10 +63,54 @@ def bench(name, kwargs, steps, torch):
     return e_med, t_med
 
 
+SMALL = [
+    ("SGD", dict(lr=1e-2), "step"),
+    ("SGD", dict(lr=1e-2), "zero_grad"),
+    ("SGD", dict(lr=1e-2), "zero_grad(set_to_none=False)"),
+    ("SGD", dict(lr=1e-2, momentum=0.9), "step"),
+    ("Adam", dict(lr=1e-3), "step"),
+]
+
+
+def _small_call(lib, name, kwargs, what):
+    """A no-argument callable doing ``what`` on an optimizer of one 2-element parameter."""
+    p = lib.tensor([1.0, 0.0], requires_grad=True)
+    g = lib.tensor([0.1, 0.2])
+    p.grad = g
+    opt = getattr(lib.optim, name)([p], **kwargs)
+    opt.step()
+    if what == "step":
+        return opt.step
+    if what == "zero_grad":
+        def zero_grad():  # as in the loop: the grad is there again after backward()
+            opt.zero_grad()
+            p.grad = g
+        return zero_grad
+    return lambda: opt.zero_grad(set_to_none=False)
+
+
+def bench_small(name, kwargs, what, calls, torch):
+    fns = {"ember": _small_call(ember, name, kwargs, what)}
+    if torch is not None:
+        fns["torch"] = _small_call(torch, name, kwargs, what)
+    times = {k: [] for k in fns}
+    clock = time.process_time
+    for _ in range(15):
+        for k, fn in fns.items():
+            t0 = clock()
+            for _ in range(calls):
+                fn()
+            times[k].append((clock() - t0) / calls)
+    med = {k: float(np.median(v)) * 1e6 for k, v in times.items()}
+    return med["ember"], med.get("torch", float("nan"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--small-calls", type=int, default=2000,
+                    help="calls per timed block in the 2-element table (0: skip it)")
     args = ap.parse_args()
     try:
         import torch
@@ -82,6 +128,15 @@ def main() -> None:
         e, t = bench(name, kwargs, args.steps, torch)
         label = name + "(" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
         print(f"{label:34s} {e:10.1f} {t:10.1f} {e / t:12.2f}")
+    if not args.small_calls:
+        return
+    print(f"\none 2-element parameter (seed S2's loop): CPU us per call, median of 15 blocks of "
+          f"{args.small_calls} calls")
+    print(f"{'call':48s} {'ember us':>10s} {'torch us':>10s} {'ember/torch':>12s}")
+    for name, kwargs, what in SMALL:
+        e, t = bench_small(name, kwargs, what, args.small_calls, torch)
+        label = name + "(" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")." + what
+        print(f"{label:48s} {e:10.2f} {t:10.2f} {e / t:12.2f}")
 
 
 if __name__ == "__main__":

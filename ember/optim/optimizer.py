@@ -168,6 +168,25 @@ def _weight_decay(g: np.ndarray, p: np.ndarray, lr: float, weight_decay: float,
     return g
 
 
+_scalar_arrays: dict = {}  # dtype -> (value, its 0-d array): the last one asked for
+
+
+def _scalar_array(value: float, dtype: np.dtype) -> np.ndarray:
+    """A Python float as a read-only 0-d array of ``dtype`` (a param's float dtype).
+
+    A ufunc rounds a Python float operand to the array's dtype first (NEP 50), and so does
+    this, so results are the same; a 0-d array is the quickest operand a ufunc takes (a float
+    costs ~0.25 us more per call). The last value per dtype is kept, as lr rarely changes.
+    """
+    c = _scalar_arrays.get(dtype)
+    if c is not None and c[0] == value and value != 0:  # (0.0 == -0.0: not the same operand)
+        return c[1]
+    a = np.array(value, dtype)
+    a.flags.writeable = False
+    _scalar_arrays[dtype] = (value, a)
+    return a
+
+
 def _lerp_(a: np.ndarray, b: np.ndarray, w: float) -> None:
     """a.lerp_(b, w) in place with PyTorch's two-sided formula (exact at w=0 and w=1)."""
     if abs(w) < 0.5:
@@ -187,41 +206,130 @@ def _addcmul_(a: np.ndarray, t1: np.ndarray, t2: np.ndarray, value: float) -> No
     a += t
 
 
+class _Scratch:
+    """Reusable work arrays for step(), so the update math needs no large temporaries.
+
+    One flat buffer per dtype, as large as the largest param seen, and per param a cached view
+    of it in the param's shape: params are updated one after another, so they can share it
+    (extra memory: the largest param, not a copy of every param). It is no part of ``state``:
+    ``state_dict()``, pickling and deepcopy never see it, and ``load_state_dict`` drops it.
+    """
+
+    __slots__ = ("bases", "views")
+
+    def __init__(self) -> None:
+        self.bases: dict = {}
+        self.views: dict = {}
+
+    def get(self, p: Tensor, a: np.ndarray) -> np.ndarray:
+        """A scratch array with the shape and dtype of ``a`` (``p``'s data); contents undefined."""
+        # keyed by id: any array of the right shape and dtype will do, even after a param dies
+        s = self.views.get(id(p))
+        if s is not None and s.shape == a.shape and s.dtype == a.dtype:
+            return s
+        base = self.bases.get(a.dtype)
+        if base is None or base.size < a.size:
+            if base is not None:  # drop the views of the old buffer, which keep it alive
+                for k in [k for k, v in self.views.items() if v.base is base]:
+                    del self.views[k]
+            base = self.bases[a.dtype] = np.empty(max(a.size, 1), a.dtype)
+        s = self.views[id(p)] = base[:a.size].reshape(a.shape)
+        return s
+
+
 def _bump(p: Tensor) -> None:
     # An in-place update of a parameter is a new version (graphs that saved it must notice).
     p._vc[0] += 1
 
 
+# ---- silent overflow during step() --------------------------------------------------------------
+# PyTorch's steps overflow to inf/nan silently. ember's warning filter (ember/__init__.py) hides
+# NumPy's RuntimeWarnings, but under ``warnings.simplefilter("error")`` a ufunc would raise in the
+# middle of an in-place update, leaving the optimizer half-stepped; so step() runs with NumPy's
+# floating-point errors ignored. ``np.errstate(all="ignore")`` builds its error object anew on
+# every entry (~0.8 us in NumPy 2.x, a sixth of a small SGD step), so on NumPy >= 2 the wrapper
+# sets NumPy's error-state context variable itself, to an ignoring error object derived once
+# from the current one (same buffer size and callback) and reused while that one is current.
+try:
+    from numpy._core.umath import _extobj_contextvar as _np_err_var
+except ImportError:  # NumPy 1.x: no context variable, use the public context manager
+    _np_err_var = None
+_quiet_cache: tuple = (None, None)  # (the error object it was derived from, the ignoring one)
+
+
+def _quiet_for(cur) -> tuple:
+    """``(cur, an error object like cur that ignores all floating-point errors)``, cached."""
+    global _quiet_cache
+    with np.errstate(all="ignore"):
+        _quiet_cache = (cur, _np_err_var.get())
+    return _quiet_cache
+
+
+def _quiet_call(step, self, args, kwargs):
+    """``step(self, *args, **kwargs)`` with NumPy's floating-point errors ignored."""
+    if _np_err_var is None:
+        with np.errstate(all="ignore"):
+            return step(self, *args, **kwargs)
+    cur = _np_err_var.get()
+    quiet = _quiet_cache
+    token = _np_err_var.set(quiet[1] if quiet[0] is cur else _quiet_for(cur)[1])
+    try:
+        return step(self, *args, **kwargs)
+    finally:
+        _np_err_var.reset(token)
+
+
+def _hooked_step(step, self, args, kwargs):
+    """The general case of ``_wrap_step``: step hooks, or a step called from a step."""
+    d = self.__dict__
+    if d.get("_in_step"):  # a subclass's step calling super().step()
+        return step(self, *args, **kwargs)
+    for pre_hook in itertools.chain(_global_optimizer_pre_hooks.values(),
+                                    self._optimizer_step_pre_hooks.values()):
+        result = pre_hook(self, args, kwargs)
+        if result is not None:
+            if isinstance(result, tuple) and len(result) == 2:
+                args, kwargs = result
+            else:
+                raise RuntimeError(f"{step} must return None or a tuple of (new_args, "
+                                   f"new_kwargs), but got {result}.")
+    d["_in_step"] = True
+    try:
+        out = _quiet_call(step, self, args, kwargs)
+    finally:
+        d["_in_step"] = False
+    for post_hook in itertools.chain(self._optimizer_step_post_hooks.values(),
+                                     _global_optimizer_post_hooks.values()):
+        post_hook(self, args, kwargs)
+    return out
+
+
 def _wrap_step(step):
-    """Run the global and per-instance step hooks around ``step`` (PyTorch's profile_hook_step)."""
+    """Run the global and per-instance step hooks around ``step`` (PyTorch's profile_hook_step).
+
+    Overflow to inf/nan is a result, as in PyTorch, not a NumPy warning: the step runs with
+    NumPy's floating-point errors ignored (see ``_quiet_for``). The common case (no hooks, not
+    nested) is spelled out inline: it runs every step, and small steps take a few microseconds.
+    """
 
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
-        if self.__dict__.get("_in_step"):  # a subclass's step calling super().step()
-            return step(self, *args, **kwargs)
-        if _global_optimizer_pre_hooks or self._optimizer_step_pre_hooks:
-            for pre_hook in itertools.chain(_global_optimizer_pre_hooks.values(),
-                                            self._optimizer_step_pre_hooks.values()):
-                result = pre_hook(self, args, kwargs)
-                if result is not None:
-                    if isinstance(result, tuple) and len(result) == 2:
-                        args, kwargs = result
-                    else:
-                        raise RuntimeError(
-                            f"{step} must return None or a tuple of (new_args, new_kwargs), but "
-                            f"got {result}.")
-        # overflow to inf/nan is a result, as in PyTorch, not a NumPy warning
-        self._in_step = True
+        d = self.__dict__
+        if (d.get("_in_step") or _np_err_var is None or _global_optimizer_pre_hooks
+                or _global_optimizer_post_hooks or self._optimizer_step_pre_hooks
+                or self._optimizer_step_post_hooks):
+            return _hooked_step(step, self, args, kwargs)
+        d["_in_step"] = True
+        cur = _np_err_var.get()
+        quiet = _quiet_cache
+        token = _np_err_var.set(quiet[1] if quiet[0] is cur else _quiet_for(cur)[1])
         try:
-            with np.errstate(all="ignore"):
-                out = step(self, *args, **kwargs)
+            if args or kwargs:
+                return step(self, *args, **kwargs)
+            return step(self)
         finally:
-            self._in_step = False
-        if self._optimizer_step_post_hooks or _global_optimizer_post_hooks:
-            for post_hook in itertools.chain(self._optimizer_step_post_hooks.values(),
-                                             _global_optimizer_post_hooks.values()):
-                post_hook(self, args, kwargs)
-        return out
+            _np_err_var.reset(token)
+            d["_in_step"] = False
 
     wrapper.hooked = True
     return wrapper
@@ -440,6 +548,7 @@ class Optimizer:
             return new_group
 
         param_groups = [update_group(g, ng) for g, ng in zip(groups, saved_groups)]
+        self.__dict__.pop("_scratch_arrays", None)
         self.__setstate__({"state": state, "param_groups": param_groups})
 
         for post_hook in self._optimizer_load_state_dict_post_hooks.values():
@@ -448,26 +557,36 @@ class Optimizer:
     # ---- gradients and steps -----------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all optimized tensors (to None by default)."""
+        if set_to_none:  # (the default, run every iteration: kept short)
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p._grad is not None:
+                        p._grad = None
+            return
         for group in self.param_groups:
             for p in group["params"]:
                 g = p._grad
                 if g is not None:
-                    if set_to_none:
-                        p._grad = None
+                    if g._grad_fn is not None:
+                        g.detach_()
                     else:
-                        if g._grad_fn is not None:
-                            g.detach_()
-                        else:
-                            g._requires_grad = False
-                        if g._data.flags.writeable:
-                            g._data[...] = 0
-                        else:  # a broadcast view from the engine: replace, don't write
-                            g._data = np.zeros(g._data.shape, g._data.dtype)
-                        g._vc[0] += 1
+                        g._requires_grad = False
+                    if g._data.flags.writeable:
+                        g._data[...] = 0
+                    else:  # a broadcast view from the engine: replace, don't write
+                        g._data = np.zeros(g._data.shape, g._data.dtype)
+                    g._vc[0] += 1
 
     def step(self, closure=None):
         """Perform a single optimization step (subclasses implement it)."""
         raise NotImplementedError
+
+    def _scratch(self) -> _Scratch:
+        """This optimizer's work arrays (created on first use; see ``_Scratch``)."""
+        s = self.__dict__.get("_scratch_arrays")
+        if s is None:
+            s = self._scratch_arrays = _Scratch()
+        return s
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a param group (a dict with ``params`` and optional per-group options)."""

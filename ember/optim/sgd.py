@@ -4,7 +4,16 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor, _make
-from .optimizer import Optimizer, _bump, _check_flags, _closure_loss, _l2_grad, _value
+from .optimizer import (
+    Optimizer,
+    _bump,
+    _check_flags,
+    _closure_loss,
+    _l2_grad,
+    _scalar_array,
+    _scalar_arrays,
+    _value,
+)
 
 __all__ = ["SGD", "sgd"]
 
@@ -40,11 +49,31 @@ class SGD(Optimizer):
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
-        loss = _closure_loss(closure)
-        state = self.state
+        loss = None if closure is None else _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, bufs = [], [], []
+            lr = group["lr"]
             momentum = group["momentum"]
+            if (momentum == 0 and lr.__class__ in _NUMBER and group["weight_decay"] == 0
+                    and not group["maximize"]):
+                # The common case (seed S2's loop), kept short: p -= lr * g, with sgd()'s
+                # rounding (lr * g in the param's dtype: a 0-d array of that dtype stands for
+                # the Python float, as a ufunc rounds a Python float operand to that dtype).
+                for p in group["params"]:
+                    g = p._grad
+                    if g is not None:
+                        a = p._data
+                        g = g._data
+                        dt = a.dtype
+                        if g.dtype is dt:
+                            c = _scalar_arrays.get(dt)
+                            _subtract(a, _multiply(g, c[1] if c is not None and c[0] == lr
+                                                   and lr != 0 else _scalar_array(lr, dt)), a)
+                        else:  # (a grad of another dtype: sgd()'s promotion rules)
+                            a -= np.multiply(g, lr)
+                        p._vc[0] += 1  # _bump(p)
+                continue
+            state = self.state
+            params, grads, bufs = [], [], []
             for p in group["params"]:
                 if p._grad is not None:
                     params.append(p)
@@ -52,12 +81,16 @@ class SGD(Optimizer):
                     if momentum != 0:
                         bufs.append(state[p].get("momentum_buffer"))
             sgd(params, grads, bufs, weight_decay=group["weight_decay"], momentum=momentum,
-                lr=group["lr"], dampening=group["dampening"], nesterov=group["nesterov"],
+                lr=lr, dampening=group["dampening"], nesterov=group["nesterov"],
                 maximize=group["maximize"])
             if momentum != 0:
                 for p, buf in zip(params, bufs):
                     state[p]["momentum_buffer"] = buf
         return loss
+
+
+_NUMBER = (float, int)  # an lr of these types (not bool, not a tensor) takes the quick path
+_multiply, _subtract = np.multiply, np.subtract
 
 
 def sgd(params: list[Tensor], d_p_list: list[Tensor], momentum_buffer_list: list,
