@@ -75,12 +75,35 @@ def _infer_array(data, dtype=None) -> np.ndarray:
             _raise_ragged(data)
         raise ValueError(f"could not convert {type(data).__name__} to a tensor: {exc}") from None
     except OverflowError:
-        raise ValueError("Overflow when unpacking long long") from None
+        arr = _checked_int_cast(data, target)
     if arr.dtype == object:
         _raise_ragged(data)
     if target is None:  # an empty list: the default dtype
         arr = arr.astype(_dtype.get_default_dtype().np)
     return arr
+
+
+def _checked_int_cast(data, target):
+    """Python numbers outside a small integer dtype: PyTorch's checked conversion.
+
+    NumPy refuses them all; PyTorch (c10::checked_convert) wraps a negative integer into an
+    unsigned type when its magnitude fits (-1 -> 255 for uint8) and raises otherwise.
+    """
+    try:
+        wide = np.array(data)  # int64 or float64; beyond int64 NumPy gives object or raises
+    except OverflowError:
+        wide = None
+    if (wide is None or wide.dtype.kind not in "if" or target is None
+            or target.np.kind not in "iu"):  # a Python int beyond int64: PyTorch's error
+        raise ValueError("Overflow when unpacking long long") from None
+    info = np.iinfo(target.np)
+    with np.errstate(all="ignore"):
+        ok = (wide >= info.min) & (wide <= info.max)
+        if info.min == 0 and wide.dtype.kind in "iu":
+            ok |= (wide < 0) & (-wide <= info.max)
+    if not ok.all():
+        raise RuntimeError(f"value cannot be converted to type {target.np.name} without overflow")
+    return wide.astype(target.np)
 
 
 def _scalar_dtype(tp):

@@ -221,3 +221,23 @@ def test_out_argument_of_creation_functions():
     assert r is out and out.shape == (2, 3) and out.tolist() == [[0.0] * 3] * 2
     r = ember.arange(3, out=out)
     assert r is out and out.tolist() == [0.0, 1.0, 2.0] and out.dtype == ember.float32
+
+
+@pytest.mark.parametrize("data, dt", [
+    ([300], "uint8"), ([-300], "uint8"), ([-1], "uint8"), ([-3, 0, 5], "uint8"), (-1, "uint8"),
+    ([[1, -2], [3, 4]], "uint8"), ([255], "uint8"), ([256], "uint8"), ([-200], "int8"),
+    ([200], "int8"), ([-129], "int8"), ([40000], "int16"), ([2**31], "int32"),
+    ([1.5e3], "uint8"), ([-1.0], "uint8"), ([1e20], "int64"), ([1e20], "int32"),
+    ([2**64], "int64"), ([2**63], None), ([2**64], "uint8"), ([2**63], "uint8"),
+    ([-2**63], "int64"), ([-2**63 - 1], "int64"),
+])
+def test_integer_overflow_on_creation_matches_torch(data, dt):
+    # PyTorch's checked conversion: small negatives wrap into unsigned types (-1 -> 255),
+    # anything else out of range raises; Python ints beyond int64 fail while unpacking
+    def make(T):
+        try:
+            return T.tensor(data, dtype=getattr(T, dt) if dt else None).tolist()
+        except Exception as exc:  # noqa: BLE001 - the type and text are what is compared
+            return type(exc).__name__, str(exc)
+
+    assert make(ember) == make(torch)
