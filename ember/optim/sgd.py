@@ -11,7 +11,6 @@ from .optimizer import (
     _closure_loss,
     _l2_grad,
     _scalar_array,
-    _scalar_arrays,
     _value,
 )
 
@@ -65,9 +64,7 @@ class SGD(Optimizer):
                         g = g._data
                         dt = a.dtype
                         if g.dtype is dt:
-                            c = _scalar_arrays.get(dt)
-                            _subtract(a, _multiply(g, c[1] if c is not None and c[0] == lr
-                                                   and lr != 0 else _scalar_array(lr, dt)), a)
+                            _subtract(a, _multiply(g, _scalar_array(lr, dt)), a)
                         else:  # (a grad of another dtype: sgd()'s promotion rules)
                             a -= np.multiply(g, lr)
                         p._vc[0] += 1  # _bump(p)
