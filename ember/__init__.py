@@ -52,6 +52,7 @@ from ._ops.movement import *  # noqa: E402,F403
 from ._ops.indexing import *  # noqa: E402,F403
 from ._ops.reduce import *  # noqa: E402,F403
 from ._ops.linalg import *  # noqa: E402,F403
+from ._ops import NN_OPS_EXPORTS as _NN_OPS_EXPORTS  # noqa: E402
 from ._creation import *  # noqa: E402,F403
 from ._random import *  # noqa: E402,F403
 from ._threads import get_num_interop_threads, get_num_threads, set_num_interop_threads, set_num_threads
@@ -102,16 +103,8 @@ def _lazy(name):
 
 
 # ember._ops.nn_ops (softmax, convolutions, pooling, recurrent kernels: the largest op
-# module) loads on first use of one of its names; tests/test_repo.py checks this list against
-# its __all__.
-_NN_OPS_NAMES = frozenset((
-    "softmax", "log_softmax",
-    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-    "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "avg_pool1d",
-    "adaptive_avg_pool1d", "adaptive_max_pool1d", "constant_pad_nd",
-    "rnn_tanh", "rnn_relu", "lstm", "gru", "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell",
-    "gru_cell",
-))
+# module) loads on first use of one of its names.
+_NN_OPS_NAMES = frozenset(_NN_OPS_EXPORTS)
 
 
 def _nn_ops_method(name):

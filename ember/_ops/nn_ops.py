@@ -43,17 +43,11 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import _dtype
 from .._tensor import Tensor, _wrap_dim, register_methods
+from . import NN_OPS_EXPORTS
 from ..autograd.function import Function
 
 # only the names that PyTorch has at top level (torch.conv2d...); nn.functional imports the rest
-__all__ = [
-    "softmax", "log_softmax",
-    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-    "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "avg_pool1d",
-    "adaptive_avg_pool1d", "adaptive_max_pool1d", "constant_pad_nd",
-    "rnn_tanh", "rnn_relu", "lstm", "gru", "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell",
-    "gru_cell",
-]
+__all__ = list(NN_OPS_EXPORTS)
 
 _ndarray = np.ndarray
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",

@@ -74,14 +74,21 @@ def _grad(p: np.ndarray, c: np.ndarray, n: np.ndarray) -> np.ndarray:
     return (p.dtype.type(0.5) * (p - c) + n).astype(p.dtype)
 
 
-def run_pair(name, kwargs, shapes=SHAPES, steps=30, seed=0, dtype=np.float32):
-    """Run ember's and torch's optimizer side by side; return (ember params, opt, torch ...)."""
+def run_pair(name, kwargs, shapes=SHAPES, steps=30, seed=0, dtype=np.float32, *,
+             torch_kwargs=None, before_step=None):
+    """Run ember's and torch's optimizer side by side; return (ember params, opt, torch ...).
+
+    ``torch_kwargs``: torch's options where they differ (tensor hyper-parameters);
+    ``before_step(t, ember_params, ember_opt, torch_params, torch_opt)`` runs before step t.
+    """
     inits, centres, noise = _problem(shapes, steps, seed, dtype)
     ep = [ember.tensor(a.copy(), requires_grad=True) for a in inits]
     tp = [torch.tensor(a.copy(), requires_grad=True) for a in inits]
     eo = getattr(optim, name)(ep, **kwargs)
-    to = getattr(torch.optim, name)(tp, **kwargs)
+    to = getattr(torch.optim, name)(tp, **(kwargs if torch_kwargs is None else torch_kwargs))
     for t in range(steps):
+        if before_step is not None:
+            before_step(t, ep, eo, tp, to)
         for p, q, c, n in zip(ep, tp, centres, noise[t]):
             p.grad = ember.tensor(_grad(p.detach().numpy(), c, n))
             q.grad = torch.tensor(_grad(q.detach().numpy(), c, n))

@@ -61,16 +61,7 @@ def test_tensor_hyperparameters_match_torch(name):
     if name != "SGD":
         kw["betas"] = (torch.tensor(0.8), torch.tensor(0.99))
         ekw["betas"] = (ember.tensor(0.8), ember.tensor(0.99))
-    inits, centres, noise = _problem([(3,), (2, 4)], 20, 2, np.float32)
-    ep = [ember.tensor(a.copy(), requires_grad=True) for a in inits]
-    tp = [torch.tensor(a.copy(), requires_grad=True) for a in inits]
-    eo, to = getattr(optim, name)(ep, **ekw), getattr(torch.optim, name)(tp, **kw)
-    for t in range(20):
-        for p, q, c, n in zip(ep, tp, centres, noise[t]):
-            p.grad = ember.tensor(_grad(p.detach().numpy(), c, n))
-            q.grad = torch.tensor(_grad(q.detach().numpy(), c, n))
-        eo.step()
-        to.step()
+    ep, eo, tp, to = run_pair(name, ekw, [(3,), (2, 4)], 20, 2, torch_kwargs=kw)
     for p, q in zip(ep, tp):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=2e-5, atol=1e-6)
 
@@ -115,20 +106,18 @@ def test_groups_of_mixed_dtypes_sizes_and_options_match_torch(name, kwargs):
 def test_sgd_lr_changed_between_steps_matches_torch():
     # schedulers write group["lr"]; the cached 0-d lr must follow (0.0 included)
     lrs = [0.1, 0.1, 0.05, 0.0, 0.0, 1e-3, 0.1, 1 / 3, 2, 0.1]
-    inits, centres, noise = _problem([(5,), (2, 3)], len(lrs), 8, np.float32)
-    ep = [ember.tensor(a.copy(), requires_grad=True) for a in inits]
-    tp = [torch.tensor(a.copy(), requires_grad=True) for a in inits]
-    eo, to = optim.SGD(ep, lr=0.1), torch.optim.SGD(tp, lr=0.1)
-    for t, lr in enumerate(lrs):
-        eo.param_groups[0]["lr"] = to.param_groups[0]["lr"] = lr
-        for p, q, c, n in zip(ep, tp, centres, noise[t]):
-            p.grad = ember.tensor(_grad(p.detach().numpy(), c, n))
-            q.grad = torch.tensor(_grad(q.detach().numpy(), c, n))
-        eo.step()
-        to.step()
-        for p, q in zip(ep, tp):
-            np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-6,
-                                       atol=1e-7)
+    def same_then_set_lr(t, ep, eo, tp, to):  # the previous step agreed; then the new lr
+        _assert_params_close(ep, tp)
+        eo.param_groups[0]["lr"] = to.param_groups[0]["lr"] = lrs[t]
+
+    ep, _, tp, _ = run_pair("SGD", dict(lr=0.1), [(5,), (2, 3)], len(lrs), 8,
+                            before_step=same_then_set_lr)
+    _assert_params_close(ep, tp)
+
+
+def _assert_params_close(ep, tp):
+    for p, q in zip(ep, tp):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
