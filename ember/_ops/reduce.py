@@ -76,11 +76,15 @@ def _keepdims_grad(grad, shape, axes, keepdim):
 
 
 def _unreduce(grad, shape, axes, keepdim):
-    """Broadcast a reduction's grad back to its input's shape: a view, never a copy."""
-    grad = _keepdims_grad(grad, shape, axes, keepdim)
+    """Broadcast a reduction's grad back to its input's shape: a view, except that a small
+    full reduction's grad is filled in (cheaper than a broadcast view up to a few thousand)."""
     if isinstance(grad, Tensor):  # create_graph: stay differentiable
-        return grad.expand(shape)
-    return np.broadcast_to(grad, shape)
+        return _keepdims_grad(grad, shape, axes, keepdim).expand(shape)
+    if grad.ndim == 0 and math.prod(shape) <= 4096:
+        out = np.empty(shape, grad.dtype)
+        out.fill(grad)
+        return out
+    return np.broadcast_to(_keepdims_grad(grad, shape, axes, keepdim), shape)
 
 
 def _np_dtype(dtype):
@@ -138,11 +142,6 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        if grad.__class__ is np.ndarray and grad.ndim == 0 and math.prod(ctx.shape) <= 4096:
-            # a small full sum: filling beats a broadcast view
-            out = np.empty(ctx.shape, grad.dtype)
-            out.fill(grad)
-            return out
         return _unreduce(grad, ctx.shape, ctx.axes, ctx.keepdim)
 
 
@@ -169,10 +168,6 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, grad):
         g = grad / ctx.n if ctx.n else grad
-        if grad.__class__ is np.ndarray and grad.ndim == 0 and ctx.n <= 4096:  # a full reduction
-            out = np.empty(ctx.shape, grad.dtype)  # small: filling beats a broadcast view
-            out.fill(g)
-            return out
         return _unreduce(g, ctx.shape, ctx.axes, ctx.keepdim)
 
 
