@@ -308,8 +308,8 @@ def _wrap_step(step):
     """Run the global and per-instance step hooks around ``step`` (PyTorch's profile_hook_step).
 
     Overflow to inf/nan is a result, as in PyTorch, not a NumPy warning: the step runs with
-    NumPy's floating-point errors ignored (see ``_quiet_for``). The common case (no hooks, not
-    nested) is spelled out inline: it runs every step, and small steps take a few microseconds.
+    NumPy's floating-point errors ignored (see ``_quiet_call``). The common case (no hooks, not
+    nested) skips the hook machinery: it runs every step, and small steps take microseconds.
     """
 
     @functools.wraps(step)
@@ -320,15 +320,9 @@ def _wrap_step(step):
                 or self._optimizer_step_post_hooks):
             return _hooked_step(step, self, args, kwargs)
         d["_in_step"] = True
-        cur = _np_err_var.get()
-        quiet = _quiet_cache
-        token = _np_err_var.set(quiet[1] if quiet[0] is cur else _quiet_for(cur)[1])
         try:
-            if args or kwargs:
-                return step(self, *args, **kwargs)
-            return step(self)
+            return _quiet_call(step, self, args, kwargs)
         finally:
-            _np_err_var.reset(token)
             d["_in_step"] = False
 
     wrapper.hooked = True
