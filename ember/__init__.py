@@ -121,7 +121,7 @@ _tensor_mod.register_methods(softmax=_nn_ops_method("softmax"),
 
 
 _LAZY_MODULES = ("nn", "optim", "utils", "vision", "linalg", "d2l", "compat", "serialization",
-                 "return_types")
+                 "return_types", "distributions", "onnx")
 
 
 def __dir__():

@@ -1,10 +1,10 @@
-"""ember.utils: data loading (``ember.utils.data``), as torch.utils."""
+"""ember.utils: data loading (``ember.utils.data``) and TensorBoard logging, as torch.utils."""
 from __future__ import annotations
 
 
 def __getattr__(name):
     # `import ember.utils` stays cheap; the data package (and multiprocessing) loads on first use.
-    if name == "data":
+    if name in ("data", "tensorboard"):
         import importlib
 
         mod = importlib.import_module(f"{__name__}.data")

@@ -770,6 +770,14 @@ def repeat(x, *args, **kwargs):
     return x.repeat(*args, **kwargs)
 
 
+# The later chapters, one file each (they build on the classes above, so they load last).
+from .cnn import *  # noqa: E402,F403  chapters 6-8: builders' guide, CNNs, modern CNNs
+from .rnn import *  # noqa: E402,F403  chapter 9: text, vocabularies, recurrent networks
+from .seq2seq import *  # noqa: E402,F403  chapter 10: machine translation, encoder-decoder
+from .attention import *  # noqa: E402,F403  chapter 11: attention and Transformers
+from .optimization import *  # noqa: E402,F403  chapter 12: optimization algorithms
+
+
 def __dir__():
     return sorted(list(globals()) + ["plt"])
 
