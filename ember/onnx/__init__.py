@@ -1,0 +1,2 @@
+"""ember.onnx: export models to ONNX (PyTorch's torch.onnx)."""
+from __future__ import annotations
