@@ -11,6 +11,8 @@ _warnings.filterwarnings(
     "ignore", r"(overflow|invalid value|divide by zero|underflow) encountered",
     RuntimeWarning, r"ember(\.|$)")
 
+from builtins import int as _builtin_int
+
 from . import _dtype
 from ._device import Size, device
 from ._dtype import (
@@ -57,6 +59,7 @@ from ._creation import *  # noqa: E402,F403
 from ._random import *  # noqa: E402,F403
 from ._threads import get_num_interop_threads, get_num_threads, set_num_interop_threads, set_num_threads
 from . import autograd, cuda  # noqa: E402
+from .amp import autocast, bfloat16, is_autocast_enabled  # noqa: E402
 from ._alloc import tune_malloc as _tune_malloc
 
 _tune_malloc()
@@ -96,6 +99,69 @@ def set_flush_denormal(mode: bool) -> bool:
     return _set(mode)
 
 
+_flags = {"deterministic": False, "warn_only": False, "matmul_precision": "highest",
+          "compile_noted": False}
+
+
+def set_default_device(device) -> None:
+    """Set the device factories use: the CPU (or None); any other device is an error."""
+    from ._device import check_device
+
+    check_device(device)
+
+
+def get_default_device():
+    """The device factories use: always the CPU."""
+    from ._device import CPU
+
+    return CPU
+
+
+def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor", mode=None,
+            options=None, disable: bool = False, **kwargs):
+    """Return ``model`` unchanged (also as a decorator): ember runs every op eagerly."""
+    if model is None:  # @torch.compile(...) with arguments
+        return lambda fn: compile(fn, fullgraph=fullgraph, dynamic=dynamic, backend=backend,
+                                  mode=mode, options=options, disable=disable)
+    if not callable(model):
+        raise RuntimeError("The input to torch.compile must be a callable (a function or an "
+                           "nn.Module)")
+    if not _flags["compile_noted"] and not disable:
+        _flags["compile_noted"] = True
+        _warnings.warn("torch.compile: ember runs eagerly, so the model is returned unchanged",
+                       UserWarning, stacklevel=2)
+    return model
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Recorded only: ember's ops are deterministic already."""
+    if not isinstance(mode, (bool, _builtin_int)):
+        raise RuntimeError(f"use_deterministic_algorithms expects a bool, but got "
+                           f"{type(mode).__name__}")
+    _flags["deterministic"], _flags["warn_only"] = bool(mode), bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    return _flags["deterministic"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    return _flags["warn_only"]
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """Recorded only: NumPy's float32 matmul is always full precision ('highest')."""
+    if precision not in ("highest", "high", "medium"):
+        _warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current"
+                       "setFloat32MatmulPrecision call has no effect.", UserWarning, stacklevel=2)
+        return
+    _flags["matmul_precision"] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    return _flags["matmul_precision"]
+
+
 def _lazy(name):
     import importlib
 
@@ -121,7 +187,8 @@ _tensor_mod.register_methods(softmax=_nn_ops_method("softmax"),
 
 
 _LAZY_MODULES = ("nn", "optim", "utils", "vision", "linalg", "d2l", "compat", "serialization",
-                 "return_types", "distributions", "onnx")
+                 "return_types", "distributions", "onnx", "accelerator", "backends", "mps", "cpu",
+                 "amp", "distributed")
 
 
 def __dir__():

@@ -46,6 +46,14 @@ class device:
     def __reduce__(self):
         return (device, (str(self),))
 
+    def __enter__(self):
+        # `with torch.device('cpu'):` sets the default device for the block, as in PyTorch
+        check_device(self)
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
 
 CPU = device("cpu")
 
@@ -63,6 +71,9 @@ def check_device(d) -> device:
     if d is None:
         return CPU
     d = d if isinstance(d, device) else device(d)
+    if d.type == "mps":
+        raise RuntimeError("PyTorch is not linked with support for mps devices: ember computes on "
+                           "the CPU only")
     if d.type != "cpu":
         raise _NoCUDA(
             f"Torch not compiled with CUDA enabled: ember computes on the CPU only, so device "

@@ -1,7 +1,7 @@
 """ember.cuda: ember computes on the CPU, so CUDA is never available; the seeding calls are no-ops."""
 from __future__ import annotations
 
-from ._device import check_device
+from .._device import check_device
 
 
 def is_available() -> bool:
@@ -50,6 +50,9 @@ def empty_cache() -> None:
     """Nothing to free."""
 
 
-def is_bf16_supported() -> bool:
+def is_bf16_supported(including_emulation: bool = True) -> bool:
     """False."""
     return False
+
+
+from . import amp  # noqa: E402  (torch.cuda.amp.GradScaler without an import of its own)
