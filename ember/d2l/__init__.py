@@ -15,13 +15,21 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import difflib
+import hashlib
 import inspect
 import math
 import os
+import shutil
 import sys
+import tarfile
+import tempfile
 import time
+import urllib.error
+import urllib.request
 import warnings
+import zipfile
 
 import numpy as np
 
@@ -694,15 +702,183 @@ def try_all_gpus():
     return [gpu(i) for i in range(num_gpus())] or [cpu()]
 
 
+# ---- data: d2l's hub, downloads with SHA-1 checks, local copies -------------------------------------
+DATA_HUB: dict = dict()
+DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
+
+# d2l's entries (URL, SHA-1), those of the later chapters included so that download() knows them.
+DATA_HUB.update({
+    "airfoil": (DATA_URL + "airfoil_self_noise.dat", "76e5be1548fd8222e5074cf0faae75edff8cf93f"),
+    "fra-eng": (DATA_URL + "fra-eng.zip", "94646ad1522d915e7b0f9296181140edcf86a4f5"),
+    "hotdog": (DATA_URL + "hotdog.zip", "fba480ffa8aa7e0febbb511d181409f899b9baa5"),
+    "banana-detection": (DATA_URL + "banana-detection.zip",
+                         "5de26c8fce5ccdea9f91267273464dc968d20d72"),
+    "voc2012": (DATA_URL + "VOCtrainval_11-May-2012.tar",
+                "4e443f8a2eca6b1dac8a6c57641b67dd40621a49"),
+    "cifar10_tiny": (DATA_URL + "kaggle_cifar10_tiny.zip",
+                     "2068874e4b9a9f0fb07ebe0ad2b29754449ccacd"),
+    "dog_tiny": (DATA_URL + "kaggle_dog_tiny.zip", "0cb91d09b814ecdc07b50f31f8dcad3e81d6a86d"),
+    "ptb": (DATA_URL + "ptb.zip", "319d85e578af0cdc590547f26231e4e31cdf1e42"),
+    "glove.6b.50d": (DATA_URL + "glove.6B.50d.zip", "0b8703943ccdb6eb788e6f091b8946e82231bc4d"),
+    "glove.6b.100d": (DATA_URL + "glove.6B.100d.zip", "cd43bfb07e44e6f27cbcc7bc9ae3d80284fdaf5a"),
+    "glove.42b.300d": (DATA_URL + "glove.42B.300d.zip",
+                       "b5116e234e9eb9076672cfeabf5469f3eec904fa"),
+    "wiki.en": (DATA_URL + "wiki.en.zip", "c1816da3821ae9f43899be655002f6c723e91b88"),
+    "wikitext-2": ("https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip",
+                   "3c914d17d80b1459be871a5039ac23e752a53cbe"),
+    "aclImdb": (DATA_URL + "aclImdb_v1.tar.gz", "01ada507287d82875905620988597833ad4e0903"),
+    "SNLI": ("https://nlp.stanford.edu/projects/snli/snli_1.0.zip",
+             "9fcde07509c7e87ec61c640c1b2753d9041758e4"),
+    "pokemon": (DATA_URL + "pokemon.zip", "c065c0e2593b8b161a2d7873e42418bf6a21106c"),
+})
+
+
+def _sha1(path):
+    digest = hashlib.sha1(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verified(path, sha1_hash):
+    """True when ``path`` is a file whose SHA-1 is ``sha1_hash`` (any file when no hash is given)."""
+    return os.path.isfile(path) and (not sha1_hash or _sha1(path) == sha1_hash)
+
+
+def _fetch(url, path, sha1_hash):
+    """Download ``url`` to ``path`` through a temporary file renamed into place once verified."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    if os.environ.get("EMBER_OFFLINE"):
+        raise urllib.error.URLError("network use disabled by EMBER_OFFLINE")
+    print(f"Downloading {path} from {url}...")
+    request = urllib.request.Request(url, headers={"User-Agent": "ember"})
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part",
+                               dir=folder)
+    try:
+        digest = hashlib.sha1(usedforsecurity=False)
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=60) as resp:
+            while chunk := resp.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if sha1_hash and digest.hexdigest() != sha1_hash:
+            raise RuntimeError(f"SHA-1 mismatch for {os.path.basename(path)} downloaded from "
+                               f"{url}: got {digest.hexdigest()}, expected {sha1_hash}; "
+                               f"nothing was written to {path}")
+        _publish(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _publish(tmp, path):
+    """Rename a finished temporary file into place, with the permissions of a normal new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates files readable by the owner only
+    os.replace(tmp, path)
+
+
+def _copy_into(src, path):
+    """Copy ``src`` to ``path`` atomically (a temporary file renamed into place)."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part",
+                               dir=folder)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        _publish(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _data_file(filename, sha1_hash, root=None, url=None) -> str:
+    """Path to a data file: ``<root>/<filename>``, else ``$EMBER_DATA/d2l/<filename>``, else
+    downloaded into ``root`` (``../data`` as in d2l) from ``url`` (d2l's data hub by default)."""
+    root = "../data" if root is None else os.path.expanduser(str(root))
+    path = os.path.join(root, filename)
+    if _verified(path, sha1_hash):
+        return path
+    shared = os.environ.get("EMBER_DATA")
+    if shared:
+        candidate = os.path.join(os.path.expanduser(shared), "d2l", filename)
+        if _verified(candidate, sha1_hash):
+            return candidate
+    url = url or DATA_URL + filename
+    try:
+        return _fetch(url, path, sha1_hash)
+    except (urllib.error.URLError, OSError) as error:
+        where = f"{path} or $EMBER_DATA/d2l/{filename}"
+        check = f" (SHA-1 {sha1_hash})" if sha1_hash else ""
+        stale = (f"; the file already at {path} has SHA-1 {_sha1(path)}, not {sha1_hash}"
+                 if os.path.isfile(path) else "")
+        raise RuntimeError(
+            f"could not download {filename} from {url}: {error} (no network?){stale}. "
+            f"Download it elsewhere and put it at {where}{check}.") from error
+
+
+def download(url, folder="../data", sha1_hash=None):
+    """Download a file to folder and return the local filepath."""
+    if url in DATA_HUB:  # d2l's older calling convention: a name in the hub
+        url, sha1_hash = DATA_HUB[url]
+    elif "://" not in url:
+        raise KeyError(f"{url!r} is neither a URL nor a name in d2l.DATA_HUB "
+                       f"(known: {', '.join(sorted(DATA_HUB))})")
+    fname = os.path.join(folder, url.split("/")[-1])
+    path = _data_file(os.path.basename(fname), sha1_hash, root=folder, url=url)
+    if os.path.abspath(path) != os.path.abspath(fname):
+        # The copy in $EMBER_DATA: d2l's callers extract next to the file, so it goes in folder.
+        _copy_into(path, fname)
+    return fname
+
+
+def _unpack(filename, folder):
+    _, ext = os.path.splitext(filename)
+    if ext == ".zip":
+        with zipfile.ZipFile(filename, "r") as fp:
+            fp.extractall(folder)
+    elif ext in (".tar", ".gz"):
+        with tarfile.open(filename, "r") as fp:
+            fp.extractall(folder, filter="data")
+    else:
+        raise ValueError(f"cannot extract {filename}: only zip/tar files are supported "
+                         f"(.zip, .tar, .gz)")
+
+
+def extract(filename, folder=None):
+    """Extract a zip/tar file into folder."""
+    _unpack(filename, os.path.dirname(filename) if folder is None else folder)
+
+
+def download_extract(name, folder=None):
+    """Download and extract a zip/tar file."""
+    fname = download(name)
+    base_dir = os.path.dirname(fname)
+    data_dir, _ = os.path.splitext(fname)
+    _unpack(fname, base_dir)
+    return os.path.join(base_dir, folder) if folder else data_dir
+
+
 # ---- d2l's framework alias table --------------------------------------------------------------------
+nn_Module = nn.Module
 ones_like = torch.ones_like
 ones = torch.ones
 zeros_like = torch.zeros_like
 zeros = torch.zeros
 tensor = torch.tensor
 arange = torch.arange
+meshgrid = torch.meshgrid
 sin = torch.sin
+sinh = torch.sinh
 cos = torch.cos
+cosh = torch.cosh
 tanh = torch.tanh
 linspace = torch.linspace
 exp = torch.exp
