@@ -874,7 +874,6 @@ zeros_like = torch.zeros_like
 zeros = torch.zeros
 tensor = torch.tensor
 arange = torch.arange
-meshgrid = torch.meshgrid
 sin = torch.sin
 sinh = torch.sinh
 cos = torch.cos
@@ -896,6 +895,33 @@ abs = torch.abs  # noqa: A001
 eye = torch.eye
 sigmoid = torch.sigmoid
 batch_matmul = torch.bmm
+
+
+def _meshgrid(*tensors, indexing="ij"):
+    """torch.meshgrid for ember builds that lack it (the grids are broadcast views)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", "
+                         f"but received: {indexing}")
+    if any(t.dim() != 1 for t in tensors):
+        raise RuntimeError("torch.meshgrid: Expected 0D or 1D tensor in the tensor list")
+    swap = indexing == "xy" and len(tensors) >= 2
+    if swap:
+        tensors = (tensors[1], tensors[0]) + tuple(tensors[2:])
+    shape = [len(t) for t in tensors]
+    grids = []
+    for i, t in enumerate(tensors):
+        view = [1] * len(tensors)
+        view[i] = -1
+        grids.append(t.reshape(view).expand(*shape))
+    if swap:
+        grids = [g.transpose(0, 1) for g in grids]
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)
+
+
+meshgrid = getattr(torch, "meshgrid", _meshgrid)
 
 
 def numpy(x, *args, **kwargs):
