@@ -916,7 +916,6 @@ def _meshgrid(*tensors, indexing="ij"):
         view[i] = -1
         grids.append(t.reshape(view).expand(*shape))
     if swap:
-        grids = [g.transpose(0, 1) for g in grids]
         grids[0], grids[1] = grids[1], grids[0]
     return tuple(grids)
 
