@@ -7,7 +7,7 @@ def __getattr__(name):
     if name in ("data", "tensorboard"):
         import importlib
 
-        mod = importlib.import_module(f"{__name__}.data")
+        mod = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = mod
         return mod
     raise AttributeError(f"module 'ember.utils' has no attribute '{name}'")
