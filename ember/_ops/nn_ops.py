@@ -2290,11 +2290,19 @@ def _lstm_affine(H, dtype):
     return _AFFINE[key]
 
 
-def _dir_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
-    """One direction of one layer over time-major x (T, B, I); returns (out, hT, cT, cache)."""
+def _dir_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, steps=None, w_hr=None):
+    """One direction of one layer over time-major x (T, B, I); returns (out, hT, cT, cache).
+
+    ``steps`` (packed sequences): the number of active rows at each time step, a non-increasing
+    prefix of the batch; inactive rows carry their state unchanged, so h_T is each sequence's
+    last state (or, reversed, each sequence starts from h0). ``w_hr``: LSTM projection.
+    """
     T, B = x.shape[:2]
     H = w_hh.shape[1]
+    Hg = w_hh.shape[0] // {"LSTM": 4, "GRU": 3}.get(mode, 1)  # differs from H under proj_size
     xs = x[::-1] if reverse else x
+    if steps is not None:
+        steps = steps[::-1] if reverse else steps
     gx = np.matmul(xs.reshape(T * B, -1), w_ih.T)  # the input projection of every step at once
     if b_ih is not None:
         gx += b_ih
@@ -2304,25 +2312,34 @@ def _dir_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
     whh = w_hh.T
-    cache = {"xs": xs, "hs": hs}
+    cache = {"xs": xs, "hs": hs, "steps": steps}
     if mode == "LSTM":
-        sv, shv = _lstm_affine(H, x.dtype)
+        G = Hg
+        sv, shv = _lstm_affine(G, x.dtype)
         gx *= sv
         whh = whh * sv
-        cs = np.empty((T + 1, B, H), x.dtype)
+        cs = np.empty((T + 1, B, G), x.dtype)
         cs[0] = c0
-        acts = np.empty((T, B, 4 * H), x.dtype)
-        tcs = np.empty((T, B, H), x.dtype)
+        acts = np.empty((T, B, 4 * G), x.dtype)
+        tcs = np.empty((T, B, G), x.dtype)
+        rs = None if w_hr is None else np.empty((T, B, G), x.dtype)
         for t in range(T):
             a = np.matmul(hs[t], whh, out=acts[t])
             a += gx[t]
             np.tanh(a, out=a)
             a *= sv
             a += shv  # a = [i, f, g, o]
-            c = np.multiply(a[:, H:2 * H], cs[t], out=cs[t + 1])
-            c += a[:, :H] * a[:, 2 * H:3 * H]
-            np.multiply(a[:, 3 * H:], np.tanh(c, out=tcs[t]), out=hs[t + 1])
-        cache.update(cs=cs, acts=acts, tcs=tcs)
+            c = np.multiply(a[:, G:2 * G], cs[t], out=cs[t + 1])
+            c += a[:, :G] * a[:, 2 * G:3 * G]
+            if rs is None:
+                np.multiply(a[:, 3 * G:], np.tanh(c, out=tcs[t]), out=hs[t + 1])
+            else:  # h = W_hr (o * tanh(c))
+                np.multiply(a[:, 3 * G:], np.tanh(c, out=tcs[t]), out=rs[t])
+                np.matmul(rs[t], w_hr.T, out=hs[t + 1])
+            if steps is not None and steps[t] < B:
+                hs[t + 1, steps[t]:] = hs[t, steps[t]:]
+                cs[t + 1, steps[t]:] = cs[t, steps[t]:]
+        cache.update(cs=cs, acts=acts, tcs=tcs, rs=rs)
     elif mode == "GRU":
         acts = np.empty((T, B, 3 * H), x.dtype)
         ghn = np.empty((T, B, H), x.dtype)
@@ -2342,6 +2359,8 @@ def _dir_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
             np.subtract(hs[t], n, out=h)  # h' = n + z * (h - n)
             h *= a[:, H:2 * H]
             h += n
+            if steps is not None and steps[t] < B:
+                h[steps[t]:] = hs[t, steps[t]:]
         cache.update(acts=acts, ghn=ghn)
     else:
         relu = mode == "RNN_RELU"
@@ -2352,6 +2371,8 @@ def _dir_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
                 np.maximum(a, 0, out=a)
             else:
                 np.tanh(a, out=a)
+            if steps is not None and steps[t] < B:
+                a[steps[t]:] = hs[t, steps[t]:]
     out = hs[1:]
     if reverse:
         out = out[::-1]
@@ -2359,37 +2380,52 @@ def _dir_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     return out, hs[T], cT, cache
 
 
-def _dir_backward(mode, cache, dout, dhT, dcT, w_ih, w_hh, reverse, need_x):
+def _dir_backward(mode, cache, dout, dhT, dcT, w_ih, w_hh, reverse, need_x, w_hr=None):
     """BPTT for one direction; dout (T, B, H) in time order. Returns the input and weight grads.
-    The activation derivatives are computed for all steps at once before the time loop."""
-    xs, hs = cache["xs"], cache["hs"]
+    The activation derivatives are computed for all steps at once before the time loop.
+    Inactive rows of a packed step get no gate gradient and pass dh (and dc) through."""
+    xs, hs, steps = cache["xs"], cache["hs"], cache["steps"]
     T, B = xs.shape[:2]
     H = w_hh.shape[1]
     if reverse:
         dout = dout[::-1]
     dh = np.zeros((B, H), hs.dtype) if dhT is None else dhT.astype(hs.dtype, copy=True)
+    gw_hr = None
     if mode == "LSTM":
-        cs, acts, tcs = cache["cs"], cache["acts"], cache["tcs"]
+        cs, acts, tcs, rs = cache["cs"], cache["acts"], cache["tcs"], cache["rs"]
+        G = tcs.shape[2]
         D = acts * (1 - acts)  # sigmoid' for i, f, o ...
-        g_all = acts[:, :, 2 * H:3 * H]
-        np.subtract(1, g_all * g_all, out=D[:, :, 2 * H:3 * H])  # ... and tanh' for g
+        g_all = acts[:, :, 2 * G:3 * G]
+        np.subtract(1, g_all * g_all, out=D[:, :, 2 * G:3 * G])  # ... and tanh' for g
         dtc = 1 - tcs * tcs
-        dc = np.zeros((B, H), hs.dtype) if dcT is None else dcT.astype(hs.dtype, copy=True)
-        dg_all = np.empty((T, B, 4 * H), hs.dtype)
+        dc = np.zeros((B, G), hs.dtype) if dcT is None else dcT.astype(hs.dtype, copy=True)
+        dg_all = np.empty((T, B, 4 * G), hs.dtype)
+        if rs is not None:
+            gw_hr = np.zeros(w_hr.shape, hs.dtype)
         for t in range(T - 1, -1, -1):
             dh += dout[t]
+            n_act = B if steps is None else steps[t]
+            if n_act < B:
+                keep_h, keep_c = dh[n_act:].copy(), dc[n_act:].copy()
+            if rs is not None:
+                gw_hr += np.matmul(dh[:n_act].T, rs[t, :n_act])
+                dh = np.matmul(dh, w_hr)  # now dL/d(o * tanh(c))
             a = acts[t]
             da = dg_all[t]
-            np.multiply(dh, tcs[t], out=da[:, 3 * H:])
-            tmp = dh * a[:, 3 * H:]
+            np.multiply(dh, tcs[t], out=da[:, 3 * G:])
+            tmp = dh * a[:, 3 * G:]
             tmp *= dtc[t]
             dc += tmp
-            np.multiply(dc, a[:, 2 * H:3 * H], out=da[:, :H])
-            np.multiply(dc, cs[t], out=da[:, H:2 * H])
-            np.multiply(dc, a[:, :H], out=da[:, 2 * H:3 * H])
+            np.multiply(dc, a[:, 2 * G:3 * G], out=da[:, :G])
+            np.multiply(dc, cs[t], out=da[:, G:2 * G])
+            np.multiply(dc, a[:, :G], out=da[:, 2 * G:3 * G])
             da *= D[t]
-            dc *= a[:, H:2 * H]
+            dc *= a[:, G:2 * G]
+            if n_act < B:
+                da[n_act:] = 0
             dh = np.matmul(da, w_hh)
+            if n_act < B:
+                dh[n_act:], dc[n_act:] = keep_h, keep_c
         dgx = dgh = dg_all
         dc0 = dc
     elif mode == "GRU":
@@ -2401,6 +2437,8 @@ def _dir_backward(mode, cache, dout, dhT, dcT, w_ih, w_hh, reverse, need_x):
         dgh = np.empty((T, B, 3 * H), hs.dtype)
         for t in range(T - 1, -1, -1):
             dh += dout[t]
+            n_act = B if steps is None else steps[t]
+            keep_h = dh[n_act:].copy()
             a = acts[t]
             r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
             dx_t, dh_t = dgx[t], dgh[t]
@@ -2413,7 +2451,11 @@ def _dir_backward(mode, cache, dout, dhT, dcT, w_ih, w_hh, reverse, need_x):
             dx_t[:, :2 * H] *= Dt[:, :2 * H]
             dh_t[:, :2 * H] = dx_t[:, :2 * H]
             np.multiply(dx_t[:, 2 * H:], r, out=dh_t[:, 2 * H:])
+            if n_act < B:
+                dx_t[n_act:] = 0
+                dh_t[n_act:] = 0
             dh = dh * z + np.matmul(dh_t, w_hh)
+            dh[n_act:] = keep_h
         dc0 = None
     else:
         relu = mode == "RNN_RELU"
@@ -2421,8 +2463,14 @@ def _dir_backward(mode, cache, dout, dhT, dcT, w_ih, w_hh, reverse, need_x):
         dgx = np.empty((T, B, H), hs.dtype)
         for t in range(T - 1, -1, -1):
             dh += dout[t]
+            n_act = B if steps is None else steps[t]
             np.multiply(dh, D[t], out=dgx[t])
+            if n_act < B:
+                dgx[t, n_act:] = 0
+                keep_h = dh[n_act:].copy()
             dh = np.matmul(dgx[t], w_hh)
+            if n_act < B:
+                dh[n_act:] = keep_h
         dgh = dgx
         dc0 = None
     G = dgx.shape[2]
@@ -2433,6 +2481,7 @@ def _dir_backward(mode, cache, dout, dhT, dcT, w_ih, w_hh, reverse, need_x):
         "w_hh": np.matmul(dgh2.T, hs[:-1].reshape(T * B, H)),
         "b_ih": dgx2.sum(0),
         "b_hh": dgh2.sum(0),
+        "w_hr": gw_hr,
     }
     dx = None
     if need_x:
@@ -2451,7 +2500,7 @@ class RNNImpl(Function):
 
     @staticmethod
     def forward(ctx, x, h0, c0, *weights, mode, num_layers, bidirectional, has_biases, masks,
-                batch_first, unbatched):
+                batch_first, unbatched, batch_sizes=None, proj=False):
         if unbatched:
             x = x[:, None]
             h0 = h0[:, None]
@@ -2459,7 +2508,7 @@ class RNNImpl(Function):
         elif batch_first:
             x = x.transpose(1, 0, 2)
         D = 2 if bidirectional else 1
-        per = 4 if has_biases else 2
+        per = (4 if has_biases else 2) + (1 if proj else 0)
         layer_in = x
         hn, cn, caches, inputs = [], [], [], []
         for layer in range(num_layers):
@@ -2470,7 +2519,8 @@ class RNNImpl(Function):
                 b_ih, b_hh = (w[2], w[3]) if has_biases else (None, None)
                 out, hT, cT, cache = _dir_forward(mode, layer_in, h0[k],
                                                   None if c0 is None else c0[k], w[0], w[1],
-                                                  b_ih, b_hh, d == 1)
+                                                  b_ih, b_hh, d == 1, batch_sizes,
+                                                  w[-1] if proj else None)
                 outs.append(out)
                 hn.append(hT)
                 cn.append(cT)
@@ -2485,7 +2535,7 @@ class RNNImpl(Function):
         c_n = np.stack(cn) if mode == "LSTM" else None
         if ctx.needs_input_grad:
             ctx.state = (caches, weights, masks, mode, num_layers, D, per, has_biases,
-                         batch_first, unbatched)
+                         batch_first, unbatched, proj)
         if unbatched:
             y, h_n = y[:, 0], h_n[:, 0]
             c_n = c_n[:, 0] if c_n is not None else None
@@ -2497,7 +2547,7 @@ class RNNImpl(Function):
     def backward(ctx, dy, dh_n, dc_n=None):
         _no_double_backward(ctx.name(), dy)
         (caches, weights, masks, mode, num_layers, D, per, has_biases, batch_first,
-         unbatched) = ctx.state
+         unbatched, proj) = ctx.state
         if unbatched:
             dy, dh_n = dy[:, None], dh_n[:, None]
             dc_n = dc_n[:, None] if dc_n is not None else None
@@ -2519,10 +2569,12 @@ class RNNImpl(Function):
                 need_x = layer > 0 or needs[0]
                 dxd, dh0, dc0, g = _dir_backward(
                     mode, caches[k], dslice, dh_n[k], None if dc_n is None else dc_n[k],
-                    w[0], w[1], d == 1, need_x)
+                    w[0], w[1], d == 1, need_x, w[-1] if proj else None)
                 gw[k * per], gw[k * per + 1] = g["w_ih"], g["w_hh"]
                 if has_biases:
                     gw[k * per + 2], gw[k * per + 3] = g["b_ih"], g["b_hh"]
+                if proj:
+                    gw[k * per + per - 1] = g["w_hr"]
                 gh0[k], gc0[k] = dh0, dc0
                 if dxd is not None:
                     dx = dxd if dx is None else dx + dxd
@@ -2567,44 +2619,55 @@ def _rnn_masks(x, num_layers, hidden, D, dropout, train, batch_first, unbatched)
 
 
 def _rnn(mode, input, hx, cx, params, has_biases, num_layers, dropout, train, bidirectional,
-         batch_first):
+         batch_first, batch_sizes=None):
     x = input._data
     unbatched = x.ndim == 2
     params = list(params)
     D = 2 if bidirectional else 1
     H = params[1].shape[1]
+    per = 4 if has_biases else 2
+    proj = mode == "LSTM" and len(params) == num_layers * D * (per + 1)
+    if batch_sizes is not None:  # input is the padded (T, B, I) form of a packed sequence
+        batch_sizes = np.asarray(batch_sizes, np.int64)
+        batch_first = False
     masks = _rnn_masks(x, num_layers, H, D, float(dropout), train, batch_first, unbatched)
     cls = _RNNImplCat if bidirectional else (_RNNImplT if batch_first and not unbatched
                                              else RNNImpl)
     return cls.apply(input, hx, cx, *params, mode=mode, num_layers=int(num_layers),
                      bidirectional=bool(bidirectional), has_biases=bool(has_biases),
-                     masks=masks, batch_first=bool(batch_first), unbatched=unbatched)
+                     masks=masks, batch_first=bool(batch_first), unbatched=unbatched,
+                     batch_sizes=batch_sizes, proj=proj)
 
 
 def rnn_tanh(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
-             batch_first):
+             batch_first, *, batch_sizes=None):
     """The Elman RNN with tanh over a whole sequence: returns (output, h_n)."""
     return _rnn("RNN_TANH", input, hx, None, params, has_biases, num_layers, dropout, train,
-                bidirectional, batch_first)
+                bidirectional, batch_first, batch_sizes)
 
 
 def rnn_relu(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
-             batch_first):
+             batch_first, *, batch_sizes=None):
     """The Elman RNN with ReLU over a whole sequence: returns (output, h_n)."""
     return _rnn("RNN_RELU", input, hx, None, params, has_biases, num_layers, dropout, train,
-                bidirectional, batch_first)
+                bidirectional, batch_first, batch_sizes)
 
 
-def lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """LSTM over a whole sequence; hx = (h0, c0); returns (output, h_n, c_n)."""
+def lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first,
+         *, batch_sizes=None):
+    """LSTM over a whole sequence; hx = (h0, c0); returns (output, h_n, c_n).
+
+    With proj_size, params hold w_hr after each layer's biases (PyTorch's order).
+    ``batch_sizes``: input is a packed sequence padded to (T, B, I), time-major."""
     return _rnn("LSTM", input, hx[0], hx[1], params, has_biases, num_layers, dropout, train,
-                bidirectional, batch_first)
+                bidirectional, batch_first, batch_sizes)
 
 
-def gru(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+def gru(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first,
+        *, batch_sizes=None):
     """GRU over a whole sequence: returns (output, h_n)."""
     return _rnn("GRU", input, hx, None, params, has_biases, num_layers, dropout, train,
-                bidirectional, batch_first)
+                bidirectional, batch_first, batch_sizes)
 
 
 # ---- single steps (the *Cell modules) ------------------------------------------------------

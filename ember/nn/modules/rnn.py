@@ -1,7 +1,8 @@
 """Recurrent layers: RNN, LSTM, GRU (multi-layer, bidirectional) and their single-step cells.
 
 The recurrences run as fused kernels (``ember._ops.nn_ops.rnn_tanh / lstm / gru`` and the
-``*_cell`` functions): one Function per call, the time loop and BPTT in NumPy.
+``*_cell`` functions): one Function per call, the time loop and BPTT in NumPy. A PackedSequence
+runs padded through the same kernel, which freezes the state of rows past their length.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..._ops import nn_ops
 from ..._tensor import Tensor, _make
 from .. import init
 from ..parameter import Parameter
+from ..utils import rnn as _rnn_utils
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -131,7 +133,10 @@ class RNNBase(Module):
                                f"{self.input_size}, got {input.size(-1)}")
 
     def get_expected_hidden_size(self, input: Tensor, batch_sizes=None) -> tuple:
-        mini_batch = input.size(0) if self.batch_first else input.size(1)
+        if batch_sizes is not None:
+            mini_batch = int(batch_sizes[0])
+        else:
+            mini_batch = input.size(0) if self.batch_first else input.size(1)
         num_directions = 2 if self.bidirectional else 1
         hidden = self.proj_size if self.proj_size > 0 else self.hidden_size
         return (self.num_layers * num_directions, mini_batch, hidden)
@@ -146,7 +151,9 @@ class RNNBase(Module):
         self.check_hidden_size(hidden, self.get_expected_hidden_size(input, batch_sizes))
 
     def permute_hidden(self, hx, permutation):
-        return hx
+        if permutation is None:
+            return hx
+        return hx.index_select(1, permutation)
 
     def extra_repr(self) -> str:
         s = "{input_size}, {hidden_size}"
@@ -165,8 +172,6 @@ class RNNBase(Module):
         return s.format(**self.__dict__)
 
     def _prepare(self, input, name):
-        if not isinstance(input, Tensor):
-            raise NotImplementedError(f"{name}: PackedSequence inputs are not supported by ember")
         if input.dim() not in (2, 3):
             what = " tensor" if name == "RNN" else ""
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D{what} "
@@ -182,11 +187,37 @@ class RNNBase(Module):
         return _make(input._data.reshape(shape), False, None, 0)
 
     def _run(self, fn, input, hx, cx=None):
-        if self.proj_size > 0:
-            raise NotImplementedError("LSTM with proj_size > 0 is not supported by ember")
         return fn(input, hx if cx is None else (hx, cx), self._flat_weights, self.bias,
                   self.num_layers, self.dropout, self.training, self.bidirectional,
                   self.batch_first)
+
+    def _run_packed(self, fn, packed, hx):
+        """A PackedSequence through the recurrence: padded time-major in, packed out; hidden
+        states follow the packed (sorted) batch order inside and the caller's order outside."""
+        data, batch_sizes, sorted_indices, unsorted_indices = packed
+        bs = np.asarray(batch_sizes._data, np.int64)
+        is_lstm = self.mode == "LSTM"
+        self.check_input(data, bs)
+        eh = self.get_expected_hidden_size(data, bs)
+        if hx is None:
+            hx = (_zeros(eh, data), _zeros(eh[:2] + (self.hidden_size,), data)) if is_lstm \
+                else _zeros(eh, data)
+        elif is_lstm:
+            hx = (self.permute_hidden(hx[0], sorted_indices),
+                  self.permute_hidden(hx[1], sorted_indices))
+            self.check_hidden_size(hx[0], eh, "Expected hidden[0] size {}, got {}")
+            self.check_hidden_size(hx[1], eh[:2] + (self.hidden_size,),
+                                   "Expected hidden[1] size {}, got {}")
+        else:
+            hx = self.permute_hidden(hx, sorted_indices)
+            self.check_hidden_size(hx, eh)
+        padded = _rnn_utils._pad_packed(data, bs, bs.size)
+        res = fn(padded, hx, self._flat_weights, self.bias, self.num_layers, self.dropout,
+                 self.training, self.bidirectional, False, batch_sizes=bs)
+        out = _rnn_utils.PackedSequence(_rnn_utils._pack_padded(res[0], bs), batch_sizes,
+                                        sorted_indices, unsorted_indices)
+        hidden = [self.permute_hidden(h, unsorted_indices) for h in res[1:]]
+        return out, (tuple(hidden) if is_lstm else hidden[0])
 
 
 class RNN(RNNBase):
@@ -210,6 +241,9 @@ class RNN(RNNBase):
         super().__init__(mode, *args, **kwargs)
 
     def forward(self, input: Tensor, hx=None):
+        fn = nn_ops.rnn_tanh if self.mode == "RNN_TANH" else nn_ops.rnn_relu
+        if isinstance(input, _rnn_utils.PackedSequence):
+            return self._run_packed(fn, input, hx)
         is_batched = self._prepare(input, "RNN")
         if not is_batched and hx is not None and hx.dim() != 2:
             raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got "
@@ -223,7 +257,6 @@ class RNN(RNNBase):
             hx = _zeros(expected if is_batched else expected[:1] + expected[2:], input)
         self.check_input(view)
         self.check_hidden_size(hx if is_batched else self._unsq_h(hx), expected)
-        fn = nn_ops.rnn_tanh if self.mode == "RNN_TANH" else nn_ops.rnn_relu
         return self._run(fn, input, hx)
 
     @staticmethod
@@ -243,6 +276,8 @@ class LSTM(RNNBase):
         return (self.num_layers * num_directions, mini_batch, self.hidden_size)
 
     def forward(self, input: Tensor, hx=None):
+        if isinstance(input, _rnn_utils.PackedSequence):
+            return self._run_packed(nn_ops.lstm, input, hx)
         is_batched = self._prepare(input, "LSTM")
         if hx is not None:
             h0, c0 = hx
@@ -277,6 +312,8 @@ class GRU(RNNBase):
         super().__init__("GRU", *args, **kwargs)
 
     def forward(self, input: Tensor, hx=None):
+        if isinstance(input, _rnn_utils.PackedSequence):
+            return self._run_packed(nn_ops.gru, input, hx)
         is_batched = self._prepare(input, "GRU")
         if not is_batched and hx is not None and hx.dim() != 2:
             raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got "
