@@ -2288,8 +2288,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if is_causal and attn_mask is not None:
         # PyTorch's CPU flash kernel (4-D inputs, no dropout, no mask grad) applies both; its math
         # path refuses: follow whichever PyTorch would take
-        flash = (query.ndim == key.ndim == value.ndim == 4 and dropout_p == 0
-                 and not (attn_mask._requires_grad and _grad_state[0]))
+        qs, ks, vs = query._data.shape, key._data.shape, value._data.shape
+        flash = (len(qs) == len(ks) == len(vs) == 4 and dropout_p == 0
+                 and not (attn_mask._requires_grad and _grad_state[0])
+                 and qs[0] == ks[0] == vs[0] and ks[1] == vs[1] and qs[3] == vs[3]
+                 and (qs[1] == ks[1] or enable_gqa))
         if not flash:
             raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be "
                                "set when is_causal=True")
