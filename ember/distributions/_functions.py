@@ -1,0 +1,471 @@
+"""Special functions, linear algebra and samplers the distributions need and ember lacks.
+
+lgamma/digamma/trigamma and the regularized incomplete gamma are evaluated in float64 with
+NumPy (math.lgamma per element; digamma and trigamma by recurrence to x >= 10 and their
+asymptotic series) and returned in the input's dtype. The samplers follow PyTorch's CPU
+kernels draw for draw (``_s_gamma_cpu``, ``_s_dirichlet_cpu``, ``_s_poisson_cpu``): one
+element at a time in memory order, with double uniforms (the low 53 bits of random64) and the
+cached double Box-Muller normal of ember._random.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import ember
+from ember import _random
+from ember._tensor import Tensor
+from ember.autograd.function import Function
+
+_f64 = np.float64
+
+
+def _np_lgamma(x: np.ndarray) -> np.ndarray:
+    x64 = np.asarray(x, _f64)
+    out = np.empty(x64.shape, _f64)
+    flat = x64.ravel()
+    res = np.empty(flat.size, _f64)
+    for i, v in enumerate(flat.tolist()):
+        if v != v:
+            res[i] = math.nan
+        elif v == math.inf or (v <= 0 and v == math.floor(v)):
+            res[i] = math.inf  # poles and +inf, as C's lgamma
+        elif v == -math.inf:
+            res[i] = math.inf
+        else:
+            res[i] = math.lgamma(v)
+    out[...] = res.reshape(x64.shape)
+    return out
+
+
+def _np_digamma(x: np.ndarray) -> np.ndarray:
+    x = np.array(x, _f64)
+    out = np.zeros(x.shape, _f64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        neg = x < 0
+        # reflection: psi(1 - x) - psi(x) = pi / tan(pi x)
+        refl = np.where(neg, -math.pi / np.tan(math.pi * np.where(neg, x, 0.5)), 0.0)
+        y = np.where(neg, 1.0 - x, x)
+        while True:
+            small = (y < 10) & np.isfinite(y)
+            if not small.any():
+                break
+            out -= np.where(small, 1.0 / np.where(small, y, 1.0), 0.0)
+            y = np.where(small, y + 1.0, y)
+        z = 1.0 / (y * y)
+        series = z * (1 / 12 - z * (1 / 120 - z * (1 / 252 - z * (1 / 240 - z * (1 / 132)))))
+        out += np.log(y) - 0.5 / y - series + refl
+    out[x == 0] = -np.copysign(np.inf, x[x == 0])  # PyTorch: digamma(+-0) = -+inf
+    out[neg & (x == np.floor(x))] = np.nan
+    return out
+
+
+def _np_trigamma(x: np.ndarray) -> np.ndarray:
+    x = np.array(x, _f64)
+    out = np.zeros(x.shape, _f64)
+    sign = np.ones(x.shape, _f64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        neg = x < 0.5
+        # reflection: psi1(1 - x) + psi1(x) = pi^2 / sin^2(pi x)
+        s = np.sin(math.pi * np.where(neg, x, 0.5))
+        refl = np.where(neg, math.pi ** 2 / (s * s), 0.0)
+        sign = np.where(neg, -1.0, 1.0)
+        y = np.where(neg, 1.0 - x, x)
+        while True:
+            small = (y < 10) & np.isfinite(y)
+            if not small.any():
+                break
+            out += np.where(small, 1.0 / np.where(small, y * y, 1.0), 0.0)
+            y = np.where(small, y + 1.0, y)
+        z = 1.0 / (y * y)
+        tail = 1.0 / y + z / 2 + z / y * (1 / 6 - z * (1 / 30 - z * (1 / 42 - z / 30)))
+        return sign * (out + tail) + refl
+
+
+class Lgamma(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _np_lgamma(a).astype(a.dtype if a.dtype.kind == "f" else np.float32)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * digamma(a)
+
+
+class Digamma(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _np_digamma(a).astype(a.dtype if a.dtype.kind == "f" else np.float32)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * trigamma(a)
+
+
+class Trigamma(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return _np_trigamma(a).astype(a.dtype if a.dtype.kind == "f" else np.float32)
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError("the derivative of trigamma is not implemented in ember")
+
+
+def _unary(cls, np_fn):
+    def fn(a):
+        if isinstance(a, Tensor):
+            return cls.apply(a)
+        return np_fn(a).astype(a.dtype, copy=False)  # raw arrays (inside a backward)
+    return fn
+
+
+lgamma = _unary(Lgamma, _np_lgamma)
+digamma = _unary(Digamma, _np_digamma)
+trigamma = _unary(Trigamma, _np_trigamma)
+
+
+def _np_gammainc(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Regularized lower incomplete gamma P(a, x): series for x < a + 1, else Lentz's CF."""
+    a, x = np.broadcast_arrays(np.asarray(a, _f64), np.asarray(x, _f64))
+    out = np.empty(a.shape, _f64)
+    for idx in np.ndindex(a.shape):
+        out[idx] = _gammainc_one(float(a[idx]), float(x[idx]))
+    return out
+
+
+def _gammainc_one(a: float, x: float) -> float:
+    if x != x or a != a or a < 0 or x < 0:
+        return math.nan
+    if a == 0:
+        return 1.0 if x > 0 else math.nan
+    if x == 0:
+        return 0.0
+    if math.isinf(x):
+        return 1.0
+    log_pre = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1:
+        term = total = 1.0 / a
+        n = a
+        for _ in range(10000):
+            n += 1
+            term *= x / n
+            total += term
+            if abs(term) < abs(total) * 1e-17:
+                break
+        return min(1.0, total * math.exp(log_pre))
+    tiny = 1e-300
+    b = x + 1 - a
+    c = 1 / tiny
+    d = 1 / b
+    h = d
+    for i in range(1, 10000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1) < 1e-17:
+            break
+    return max(0.0, 1.0 - math.exp(log_pre) * h)
+
+
+class Gammainc(Function):
+    @staticmethod
+    def forward(ctx, a, x):
+        ctx.save_for_backward(a, x)
+        dt = np.result_type(a, x)
+        return _np_gammainc(a, x).astype(dt)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, x = ctx.saved_tensors
+        if ctx.needs_input_grad[0]:
+            raise NotImplementedError("derivative for input is not implemented for gammainc")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dx = np.exp((a - 1) * np.log(x) - x - _np_lgamma(a))
+        return None, grad * dx.astype(grad.dtype)
+
+
+def gammainc(a, x):
+    """Regularized lower incomplete gamma function (torch.special.gammainc)."""
+    return Gammainc.apply(a, x)
+
+
+# ---- linear algebra ---------------------------------------------------------------------------
+def _tri_inv_apply(L, B, trans=False):
+    # a triangular solve through the general solver: NumPy has no trsm without SciPy
+    A = np.swapaxes(L, -1, -2) if trans else L
+    return np.linalg.solve(A, B)
+
+
+class Cholesky(Function):
+    @staticmethod
+    def forward(ctx, a):
+        try:
+            L = np.linalg.cholesky(a)
+        except np.linalg.LinAlgError:
+            L = None
+        if L is None or not np.isfinite(L).all():
+            from ember.linalg import LinAlgError
+
+            raise LinAlgError("linalg.cholesky: The factorization could not be completed "
+                              "because the input is not positive-definite.")
+        ctx.L = L
+        return L
+
+    @staticmethod
+    def backward(ctx, grad):
+        # A = L L^T:  gA = sym(L^-T Phi(L^T gL) L^-1), Phi = lower triangle, diagonal halved
+        L = ctx.L
+        P = np.tril(np.swapaxes(L, -1, -2) @ grad)
+        d = np.einsum("...ii->...i", P)
+        d *= 0.5
+        eye = np.broadcast_to(np.eye(L.shape[-1], dtype=L.dtype), L.shape)
+        Linv = _tri_inv_apply(L, eye)
+        S = np.swapaxes(Linv, -1, -2) @ P @ Linv
+        return 0.5 * (S + np.swapaxes(S, -1, -2))
+
+
+def cholesky(a):
+    """Lower Cholesky factor (torch.linalg.cholesky)."""
+    return Cholesky.apply(a)
+
+
+class SolveTriangularLower(Function):
+    @staticmethod
+    def forward(ctx, L, B):
+        Lb, Bb = L, B
+        shape = np.broadcast_shapes(L.shape[:-2], B.shape[:-2])
+        Lb = np.broadcast_to(L, shape + L.shape[-2:])
+        Bb = np.broadcast_to(B, shape + B.shape[-2:])
+        X = np.linalg.solve(Lb, Bb)
+        ctx.Lb, ctx.X = Lb, X
+        return X
+
+    @staticmethod
+    def backward(ctx, grad):
+        gB = np.linalg.solve(np.swapaxes(ctx.Lb, -1, -2), grad)
+        gL = np.tril(-gB @ np.swapaxes(ctx.X, -1, -2)) if ctx.needs_input_grad[0] else None
+        return gL, gB
+
+
+def solve_triangular_lower(L, B):
+    """X with L @ X = B for lower-triangular L (torch.linalg.solve_triangular, upper=False)."""
+    return SolveTriangularLower.apply(L, B)
+
+
+# ---- PyTorch's CPU samplers, draw for draw ----------------------------------------------------
+class _Draws:
+    """Scalar double uniforms and normals from an ember Generator, in PyTorch's order."""
+
+    __slots__ = ("g",)
+
+    def __init__(self, g):
+        self.g = g
+
+    def uniform(self) -> float:
+        r = self.g._raw(2)
+        return float(((int(r[0]) << 32 | int(r[1])) & ((1 << 53) - 1)) * 2.0 ** -53)
+
+    def normal(self) -> float:
+        g = self.g
+        if g._next_double is not None:
+            v, g._next_double = g._next_double, None
+            return v
+        u1 = self.uniform()
+        u2 = self.uniform()
+        r = math.sqrt(-2.0 * math.log1p(-u2))
+        theta = 2.0 * math.pi * u1
+        g._next_double = r * math.sin(theta)
+        return r * math.cos(theta)
+
+
+_THIRD_F = float(np.float32(1.0) / np.float32(3.0))  # 1.0f / 3.0f
+_C0331_F = float(np.float32(0.0331))
+
+
+def _gamma_one(alpha, draws: _Draws, f32: bool) -> float:
+    """sample_gamma: Marsaglia-Tsang, boosted below alpha = 1 (alpha in the sample dtype)."""
+    scale = 1.0
+    if alpha < 1.0:
+        if alpha == 0.0:
+            return 0.0
+        inv = float(np.float32(1.0) / np.float32(alpha)) if f32 else 1.0 / alpha
+        scale *= (1.0 - draws.uniform()) ** inv
+        alpha = float(np.float32(alpha) + np.float32(1.0)) if f32 else alpha + 1.0
+    d = float(np.float32(alpha) - np.float32(_THIRD_F)) if f32 else alpha - _THIRD_F
+    c = 1.0 / math.sqrt(9.0 * d)
+    while True:
+        while True:
+            x = draws.normal()
+            y = 1.0 + c * x
+            if y > 0:
+                break
+        v = y * y * y
+        u = 1.0 - draws.uniform()
+        xx = x * x
+        if u < 1.0 - _C0331_F * xx * xx:
+            return scale * d * v
+        if math.log(u) < 0.5 * xx + d * (1.0 - v + math.log(v)):
+            return scale * d * v
+
+
+def _gamma_values(alpha: np.ndarray, g, out_dtype) -> np.ndarray:
+    draws = _Draws(g)
+    f32 = alpha.dtype != np.float64
+    vals = [_gamma_one(a, draws, f32) for a in np.ascontiguousarray(alpha).ravel().tolist()]
+    return np.array(vals, _f64).reshape(alpha.shape)
+
+
+def _np_standard_gamma(alpha: np.ndarray, generator=None) -> np.ndarray:
+    g = _random._gen(generator)
+    vals = _gamma_values(alpha, g, alpha.dtype).astype(alpha.dtype)
+    return np.maximum(vals, np.finfo(alpha.dtype).tiny)  # PyTorch clamps to the smallest normal
+
+
+def _np_sample_dirichlet(alpha: np.ndarray, generator=None) -> np.ndarray:
+    g = _random._gen(generator)
+    # gammas in double (the alphas cast up, to avoid underflow), then normalised
+    draws = _Draws(g)
+    flat = [_gamma_one(a, draws, False) for a in np.ascontiguousarray(alpha, _f64).ravel().tolist()]
+    gam = np.maximum(np.array(flat, _f64).reshape(alpha.shape), np.finfo(_f64).tiny)
+    total = ember.tensor(gam).sum(-1, keepdim=True).numpy()  # in PyTorch's summation order
+    ratio = (gam / total).astype(alpha.dtype)
+    top = np.nextafter(alpha.dtype.type(1), alpha.dtype.type(0))
+    return np.minimum(top, np.maximum(np.finfo(alpha.dtype).tiny, ratio))
+
+
+def _poisson_one(lam: float, draws: _Draws) -> int:
+    if lam >= 10:
+        # transformed rejection (Hoermann 1993), as PyTorch's sample_poisson
+        slam = math.sqrt(lam)
+        loglam = math.log(lam)
+        b = 0.931 + 2.53 * slam
+        a = -0.059 + 0.02483 * b
+        invalpha = 1.1239 + 1.1328 / (b - 3.4)
+        vr = 0.9277 - 3.6224 / (b - 2)
+        while True:
+            U = draws.uniform() - 0.5
+            V = draws.uniform()
+            us = 0.5 - abs(U)
+            k = math.floor((2 * a / us + b) * U + lam + 0.43)
+            if us >= 0.07 and V <= vr:
+                return k
+            if k < 0 or (us < 0.013 and V > us):
+                continue
+            if (math.log(V) + math.log(invalpha) - math.log(a / (us * us) + b)
+                    <= -lam + k * loglam - math.lgamma(k + 1.0)):
+                return k
+    if lam == 0:
+        return 0
+    enlam = math.exp(-lam)  # multiplication method (Knuth)
+    x = 0
+    prod = 1.0
+    while True:
+        prod *= draws.uniform()
+        if prod > enlam:
+            x += 1
+        else:
+            return x
+
+
+def poisson(rates: Tensor, generator=None) -> Tensor:
+    """torch.poisson: Poisson counts with the given rates, in the rates' dtype."""
+    lam = rates.detach().numpy()
+    if lam.size and not (lam.min() >= 0):
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+    draws = _Draws(_random._gen(generator))
+    vals = [_poisson_one(v, draws) for v in np.ascontiguousarray(lam, _f64).ravel().tolist()]
+    return ember.tensor(np.array(vals, _f64).reshape(lam.shape).astype(lam.dtype))
+
+
+# ---- implicit reparameterisation gradients ----------------------------------------------------
+_GAMMA_COEF = np.array([
+    [0.16009398, -0.094634809, 0.025146376, -0.0030648343,
+     1, 0.32668115, 0.10406089, 0.0014179084],
+    [0.53487893, 0.1298071, 0.065735949, -0.0015649758,
+     0.16639465, 0.020070113, -0.0035938915, -0.00058392623],
+    [0.040121004, -0.0065914022, -0.0026286047, -0.0013441777,
+     0.017050642, -0.0021309326, 0.00085092367, -1.5247877e-07]])
+
+
+def _np_standard_gamma_grad(alpha: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """dx/dalpha = -(dF/dalpha)(x; alpha) / f(x; alpha), by PyTorch's three approximations:
+    a Taylor series for x < 0.8, Rice's saddle point for alpha > 8, else a bivariate
+    rational fit in (log(x/alpha), log(alpha))."""
+    a = np.asarray(alpha, _f64)
+    x = np.asarray(x, _f64)
+    a, x = np.broadcast_arrays(a, x)
+    out = np.empty(a.shape, _f64)
+    with np.errstate(all="ignore"):
+        # Taylor series of the lower incomplete gamma for small x
+        numer = np.ones_like(x)
+        denom = a.copy()
+        s1 = numer / denom
+        s2 = numer / (denom * denom)
+        for i in range(1, 6):
+            numer = numer * (-x / i)
+            denom = denom + 1
+            s1 = s1 + numer / denom
+            s2 = s2 + numer / (denom * denom)
+        pow_xa = x ** a
+        pdf = x ** (a - 1) * np.exp(-x)
+        cdf = pow_xa * s1
+        cdf_a = (np.log(x) - _np_digamma(a)) * cdf - pow_xa * s2
+        taylor = -cdf_a / pdf
+        taylor = np.where(np.isnan(taylor), 0.0, taylor)
+        # Rice saddle point, near the mode and in the tails
+        near = (1 + 24 * a * (1 + 12 * a)) * (
+            1440 * (a * a) + 6 * x * (53 - 120 * x) - 65 * x * x / a + a * (107 + 3600 * x)
+        ) / (1244160 * (a * a) * (a * a))
+        den = np.sqrt(8 * a)
+        t2 = den / (a - x)
+        t3 = (x - a - a * np.log(x / a)) ** -1.5
+        t23 = np.where(x < a, t2 - t3, t2 + t3)
+        t1 = np.log(x / a) * t23 - np.sqrt(2 / a) * (a + x) / ((a - x) * (a - x))
+        stirling = 1 + 1 / (12 * a) * (1 + 1 / (24 * a))
+        far = -stirling * (x * t1) / den
+        rice = np.where((0.9 * a <= x) & (x <= 1.1 * a), near, far)
+        # rational approximation
+        u = np.log(x / a)
+        v = np.log(a)
+        cv = [_GAMMA_COEF[0, i] + u * (_GAMMA_COEF[1, i] + u * _GAMMA_COEF[2, i])
+              for i in range(8)]
+        p = cv[0] + v * (cv[1] + v * (cv[2] + v * cv[3]))
+        q = cv[4] + v * (cv[5] + v * (cv[6] + v * cv[7]))
+        rational = np.exp(p / q)
+        out = np.where(x < 0.8, taylor, np.where(a > 8.0, rice, rational))
+    return out
+
+
+class StandardGamma(Function):
+    @staticmethod
+    def forward(ctx, alpha):
+        x = _np_standard_gamma(alpha)
+        ctx.save_for_backward(alpha)
+        ctx.x = x
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (alpha,) = ctx.saved_tensors
+        return grad * _np_standard_gamma_grad(alpha, ctx.x).astype(ctx.x.dtype)
+
+
+def _standard_gamma(alpha: Tensor) -> Tensor:
+    """Standard Gamma(alpha) samples, reparameterised (torch._standard_gamma)."""
+    return StandardGamma.apply(alpha)
+
+
+def _np_dirichlet_grad(x, alpha, total):
+    raise NotImplementedError("Dirichlet/Beta rsample gradients are not implemented in ember yet")

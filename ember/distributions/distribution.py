@@ -1,0 +1,186 @@
+"""Distribution: the base class of every probability distribution."""
+from __future__ import annotations
+
+import warnings
+
+import ember
+
+from . import constraints
+from .utils import lazy_property
+
+__all__ = ["Distribution"]
+
+
+def _is_all_true(valid) -> bool:
+    return bool(valid.all()) if isinstance(valid, ember.Tensor) else bool(valid)
+
+
+class Distribution:
+    """Abstract base class: batch_shape, event_shape, sampling, scoring, validation."""
+
+    has_rsample = False
+    has_enumerate_support = False
+    _validate_args = __debug__
+
+    @staticmethod
+    def set_default_validate_args(value: bool) -> None:
+        """Turn argument validation on or off for distributions created afterwards."""
+        if value not in [True, False]:
+            raise ValueError
+        Distribution._validate_args = value
+
+    def __init__(self, batch_shape=ember.Size(), event_shape=ember.Size(),
+                 validate_args: bool | None = None) -> None:
+        self._batch_shape = batch_shape
+        self._event_shape = event_shape
+        if validate_args is not None:
+            self._validate_args = validate_args
+        if self._validate_args:
+            try:
+                arg_constraints = self.arg_constraints
+            except NotImplementedError:
+                arg_constraints = {}
+                warnings.warn(f"{self.__class__} does not define `arg_constraints`. Please set "
+                              "`arg_constraints = {}` or initialize the distribution with "
+                              "`validate_args=False` to turn off validation.", stacklevel=2)
+            for param, constraint in arg_constraints.items():
+                if constraints.is_dependent(constraint):
+                    continue  # cannot be checked
+                if param not in self.__dict__ and isinstance(getattr(type(self), param),
+                                                             lazy_property):
+                    continue  # not constructed yet
+                value = getattr(self, param)
+                if not _is_all_true(constraint.check(value)):
+                    raise ValueError(
+                        f"Expected parameter {param} ({type(value).__name__} of shape "
+                        f"{tuple(value.shape)}) of distribution {self!r} to satisfy the "
+                        f"constraint {constraint!r}, but found invalid values:\n{value}")
+        super().__init__()
+
+    def expand(self, batch_shape, _instance=None):
+        """A new distribution with batch dimensions expanded to ``batch_shape``."""
+        raise NotImplementedError
+
+    @property
+    def batch_shape(self):
+        """The shape over which parameters are batched."""
+        return self._batch_shape
+
+    @property
+    def event_shape(self):
+        """The shape of a single sample."""
+        return self._event_shape
+
+    @property
+    def arg_constraints(self) -> dict:
+        """Parameter name -> Constraint."""
+        raise NotImplementedError
+
+    @property
+    def support(self):
+        """The Constraint that samples satisfy."""
+        raise NotImplementedError
+
+    @property
+    def mean(self):
+        """The mean of the distribution."""
+        raise NotImplementedError
+
+    @property
+    def mode(self):
+        """The mode of the distribution."""
+        raise NotImplementedError(f"{self.__class__} does not implement mode")
+
+    @property
+    def variance(self):
+        """The variance of the distribution."""
+        raise NotImplementedError
+
+    @property
+    def stddev(self):
+        """The standard deviation of the distribution."""
+        return self.variance.sqrt()
+
+    def sample(self, sample_shape=ember.Size()):
+        """A sample of shape sample_shape + batch_shape + event_shape, without gradient."""
+        with ember.no_grad():
+            return self.rsample(sample_shape)
+
+    def rsample(self, sample_shape=ember.Size()):
+        """A reparameterised sample (gradients flow to the parameters)."""
+        raise NotImplementedError
+
+    def sample_n(self, n: int):
+        """n samples (deprecated: use sample((n,)))."""
+        warnings.warn("`sample_n(n)` will be deprecated. Use `sample((n,))` instead.",
+                      FutureWarning, stacklevel=2)
+        return self.sample(ember.Size((n,)))
+
+    def log_prob(self, value):
+        """Log of the probability density/mass at ``value``."""
+        raise NotImplementedError
+
+    def cdf(self, value):
+        """Cumulative distribution function at ``value``."""
+        raise NotImplementedError
+
+    def icdf(self, value):
+        """Inverse cumulative distribution function at ``value``."""
+        raise NotImplementedError
+
+    def enumerate_support(self, expand: bool = True):
+        """All values of a discrete distribution's support, along dim 0."""
+        raise NotImplementedError
+
+    def entropy(self):
+        """Entropy, batched over batch_shape."""
+        raise NotImplementedError
+
+    def perplexity(self):
+        """exp(entropy)."""
+        return ember.exp(self.entropy())
+
+    def _extended_shape(self, sample_shape=ember.Size()):
+        if not isinstance(sample_shape, ember.Size):
+            sample_shape = ember.Size(sample_shape)
+        return ember.Size(tuple(sample_shape) + tuple(self._batch_shape)
+                          + tuple(self._event_shape))
+
+    def _validate_sample(self, value) -> None:
+        if not isinstance(value, ember.Tensor):
+            raise ValueError("The value argument to log_prob must be a Tensor")
+        event_dim_start = value.dim() - len(self._event_shape)
+        if tuple(value.size()[event_dim_start:]) != tuple(self._event_shape):
+            raise ValueError(f"The right-most size of value must match event_shape: "
+                             f"{value.size()} vs {self._event_shape}.")
+        actual_shape = value.size()
+        expected_shape = ember.Size(tuple(self._batch_shape) + tuple(self._event_shape))
+        for i, j in zip(reversed(actual_shape), reversed(expected_shape)):
+            if i != 1 and j != 1 and i != j:
+                raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: "
+                                 f"{actual_shape} vs {expected_shape}.")
+        try:
+            support = self.support
+        except NotImplementedError:
+            warnings.warn(f"{self.__class__} does not define `support` to enable sample "
+                          "validation. Please initialize the distribution with "
+                          "`validate_args=False` to turn off validation.", stacklevel=2)
+            return
+        if not _is_all_true(support.check(value)):
+            raise ValueError(
+                f"Expected value argument ({type(value).__name__} of shape "
+                f"{tuple(value.shape)}) to be within the support ({support!r}) of the "
+                f"distribution {self!r}, but found invalid values:\n{value}")
+
+    def _get_checked_instance(self, cls, _instance=None):
+        if _instance is None and type(self).__init__ != cls.__init__:
+            raise NotImplementedError(
+                f"Subclass {self.__class__.__name__} of {cls.__name__} that defines a custom "
+                "__init__ method must also define a custom .expand() method.")
+        return self.__new__(type(self)) if _instance is None else _instance
+
+    def __repr__(self) -> str:
+        names = [k for k in self.arg_constraints if k in self.__dict__]
+        args = ", ".join(f"{p}: {self.__dict__[p] if self.__dict__[p].numel() == 1 else self.__dict__[p].size()}"
+                         for p in names)
+        return f"{self.__class__.__name__}({args})"

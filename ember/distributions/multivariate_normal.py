@@ -1,0 +1,143 @@
+"""Multivariate normal distribution (covariance, precision or scale_tril)."""
+from __future__ import annotations
+
+import math
+
+import ember
+
+from . import constraints
+from ._functions import cholesky, solve_triangular_lower
+from .distribution import Distribution
+from .utils import _standard_normal, lazy_property
+
+__all__ = ["MultivariateNormal"]
+
+
+def _batch_mv(bmat, bvec):
+    return ember.matmul(bmat, bvec.unsqueeze(-1)).squeeze(-1)
+
+
+def _batch_mahalanobis(bL, bx):
+    """x^T (L L^T)^-1 x = |L^-1 x|^2, broadcasting L's batch dims against x's."""
+    return solve_triangular_lower(bL, bx.unsqueeze(-1)).squeeze(-1).pow(2).sum(-1)
+
+
+def _precision_to_scale_tril(P):
+    # L with L L^T = P^-1: Cholesky of the flipped precision gives P = U U^T (U upper),
+    # then L = U^-T, found by a lower-triangular solve
+    Lf = cholesky(ember.flip(P, (-2, -1)))
+    L_inv = ember.transpose(ember.flip(Lf, (-2, -1)), -2, -1)
+    eye = ember.eye(P.shape[-1], dtype=P.dtype)
+    return solve_triangular_lower(L_inv, eye)
+
+
+class MultivariateNormal(Distribution):
+    """Gaussian vectors with mean ``loc`` and one of covariance, precision or scale_tril."""
+
+    arg_constraints = {"loc": constraints.real_vector,
+                       "covariance_matrix": constraints.positive_definite,
+                       "precision_matrix": constraints.positive_definite,
+                       "scale_tril": constraints.lower_cholesky}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, loc, covariance_matrix=None, precision_matrix=None, scale_tril=None,
+                 validate_args=None):
+        if loc.dim() < 1:
+            raise ValueError("loc must be at least one-dimensional.")
+        if ((covariance_matrix is not None) + (scale_tril is not None)
+                + (precision_matrix is not None)) != 1:
+            raise ValueError("Exactly one of covariance_matrix or precision_matrix or "
+                             "scale_tril may be specified.")
+        if scale_tril is not None:
+            if scale_tril.dim() < 2:
+                raise ValueError("scale_tril matrix must be at least two-dimensional, with "
+                                 "optional leading batch dimensions")
+            batch_shape = ember.broadcast_shapes(scale_tril.shape[:-2], loc.shape[:-1])
+            self.scale_tril = scale_tril.expand(tuple(batch_shape) + (-1, -1))
+        elif covariance_matrix is not None:
+            if covariance_matrix.dim() < 2:
+                raise ValueError("covariance_matrix must be at least two-dimensional, with "
+                                 "optional leading batch dimensions")
+            batch_shape = ember.broadcast_shapes(covariance_matrix.shape[:-2], loc.shape[:-1])
+            self.covariance_matrix = covariance_matrix.expand(tuple(batch_shape) + (-1, -1))
+        else:
+            if precision_matrix.dim() < 2:
+                raise ValueError("precision_matrix must be at least two-dimensional, with "
+                                 "optional leading batch dimensions")
+            batch_shape = ember.broadcast_shapes(precision_matrix.shape[:-2], loc.shape[:-1])
+            self.precision_matrix = precision_matrix.expand(tuple(batch_shape) + (-1, -1))
+        batch_shape = ember.Size(batch_shape)
+        self.loc = loc.expand(tuple(batch_shape) + (-1,))
+        super().__init__(batch_shape, self.loc.shape[-1:], validate_args=validate_args)
+        if scale_tril is not None:
+            self._unbroadcasted_scale_tril = scale_tril
+        elif covariance_matrix is not None:
+            self._unbroadcasted_scale_tril = cholesky(covariance_matrix)
+        else:
+            self._unbroadcasted_scale_tril = _precision_to_scale_tril(precision_matrix)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(MultivariateNormal, _instance)
+        batch_shape = ember.Size(batch_shape)
+        loc_shape = tuple(batch_shape) + tuple(self.event_shape)
+        cov_shape = loc_shape + tuple(self.event_shape)
+        new.loc = self.loc.expand(loc_shape)
+        new._unbroadcasted_scale_tril = self._unbroadcasted_scale_tril
+        for name in ("covariance_matrix", "scale_tril", "precision_matrix"):
+            if name in self.__dict__:
+                setattr(new, name, self.__dict__[name].expand(cov_shape))
+        super(MultivariateNormal, new).__init__(batch_shape, self.event_shape,
+                                                validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _mat_shape(self):
+        return tuple(self._batch_shape) + tuple(self._event_shape) * 2
+
+    @lazy_property
+    def scale_tril(self):
+        return self._unbroadcasted_scale_tril.expand(self._mat_shape())
+
+    @lazy_property
+    def covariance_matrix(self):
+        L = self._unbroadcasted_scale_tril
+        return ember.matmul(L, L.mT).expand(self._mat_shape())
+
+    @lazy_property
+    def precision_matrix(self):
+        L = self._unbroadcasted_scale_tril
+        return ember.linalg.inv(ember.matmul(L, L.mT)).expand(self._mat_shape())
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        return self._unbroadcasted_scale_tril.pow(2).sum(-1).expand(
+            tuple(self._batch_shape) + tuple(self._event_shape))
+
+    def rsample(self, sample_shape=ember.Size()):
+        shape = self._extended_shape(sample_shape)
+        eps = _standard_normal(shape, dtype=self.loc.dtype)
+        return self.loc + _batch_mv(self._unbroadcasted_scale_tril, eps)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        diff = value - self.loc
+        M = _batch_mahalanobis(self._unbroadcasted_scale_tril, diff)
+        half_log_det = self._unbroadcasted_scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+        return -0.5 * (self._event_shape[0] * math.log(2 * math.pi) + M) - half_log_det
+
+    def entropy(self):
+        half_log_det = self._unbroadcasted_scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+        H = 0.5 * self._event_shape[0] * (1.0 + math.log(2 * math.pi)) + half_log_det
+        if len(self._batch_shape) == 0:
+            return H
+        return H.expand(self._batch_shape)
