@@ -110,7 +110,32 @@ def _pyplot():
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    global _exit_hook
+    if not _exit_hook:
+        # Registered after pyplot's own exit hook, so it runs before pyplot closes the figures.
+        atexit.register(_save_open_figures)
+        _exit_hook = True
     return plt
+
+
+_exit_hook = False
+
+
+# d2l.torch names of chapters 13 on (computational performance, computer vision, NLP, HPO,
+# GANs, reinforcement learning), which ember.d2l does not provide yet.
+_LATER_CHAPTERS = frozenset("""
+    split_batch train_batch_ch13 train_ch13 box_corner_to_center box_center_to_corner
+    bbox_to_rect multibox_prior show_bboxes box_iou assign_anchor_to_bbox offset_boxes
+    multibox_target offset_inverse nms multibox_detection read_data_bananas BananasDataset
+    load_data_bananas read_voc_images VOC_COLORMAP VOC_CLASSES voc_colormap2label
+    voc_label_indices voc_rand_crop VOCSegDataset load_data_voc read_csv_labels copyfile
+    reorg_train_valid reorg_test read_ptb subsample get_centers_and_contexts RandomGenerator
+    get_negatives batchify load_data_ptb TokenEmbedding get_tokens_and_segments BERTEncoder
+    MaskLM NextSentencePred BERTModel load_data_wiki read_imdb load_data_imdb
+    predict_sentiment read_snli SNLIDataset load_data_snli predict_snli rbfkernel HPOTrainer
+    HPOSearcher RandomSearcher HPOScheduler BasicScheduler HPOTuner hpo_objective_lenet
+    SuccessiveHalvingScheduler update_D update_G frozen_lake make_env
+    show_value_function_progress show_Q_function_progress""".split())
 
 
 def __getattr__(name):
@@ -119,6 +144,11 @@ def __getattr__(name):
         if plt is None:
             raise ImportError("d2l.plt needs matplotlib: pip install 'ember[plot]'")
         return plt
+    if name in _LATER_CHAPTERS:
+        raise AttributeError(
+            f"module 'ember.d2l' has no attribute '{name}': d2l.{name} belongs to the book's "
+            f"chapters 13 and later, which ember.d2l does not cover for now (chapters 2-12 are "
+            f"covered; see docs/d2l.md)")
     raise AttributeError(f"module 'ember.d2l' has no attribute '{name}'")
 
 
@@ -182,13 +212,14 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=[], xlim=None,  # noqa: B00
         X = X * len(Y)
     set_figsize(figsize)
     if axes is None:
+        _fresh_figure(plt)
         axes = plt.gca()
     axes.cla()
     for x, y, fmt in zip(X, Y, fmts):
         x, y = _as_numpy(x), _as_numpy(y)
         axes.plot(x, y, fmt) if len(x) else axes.plot(y, fmt)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
-    _show(plt.gcf(), "d2l_plot.png")
+    _show(axes.figure, "plot")
     return axes
 
 
@@ -196,18 +227,39 @@ def _figure_dir() -> str:
     return os.environ.get("EMBER_FIGURES", os.path.join(os.getcwd(), "figures"))
 
 
+def _script_name() -> str:
+    """The running script's name without extension ('python' when interactive)."""
+    main = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-") else "python"
+    return os.path.splitext(os.path.basename(main))[0] or "python"
+
+
 _announced: set = set()
+_figure_count = 0
 
 
-def _show(fig, filename, note="figure saved to", path=None):
-    """Inline in notebooks; elsewhere save a PNG (atomically) and say where, once."""
+def _figure_path(kind="figure") -> str:
+    """A new PNG path for one figure: ``<figures>/<script>-<n>-<kind>.png``, n counting up."""
+    global _figure_count
+    _figure_count += 1
+    kind = os.path.splitext(os.path.basename(kind))[0]
+    kind = kind[4:] if kind.startswith("d2l_") else kind
+    return os.path.join(_figure_dir(), f"{_script_name()}-{_figure_count}-{kind}.png")
+
+
+def _show(fig, filename="figure", note="figure saved to", path=None):
+    """Inline in notebooks; elsewhere save ``fig`` as a PNG (atomically) and say where, once.
+
+    Each figure gets its own file (see _figure_path; ``filename`` names its kind) and keeps it
+    when drawn again, so figures of one script never overwrite each other. Returns the path.
+    """
     if _in_notebook():
         from IPython import display
 
         display.display(fig)
         display.clear_output(wait=True)
         return None
-    path = path or os.path.join(_figure_dir(), filename)
+    path = path or getattr(fig, "_ember_path", None) or _figure_path(filename)
+    fig._ember_path = path
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=100, bbox_inches="tight")
@@ -218,6 +270,53 @@ def _show(fig, filename, note="figure saved to", path=None):
     return path
 
 
+def _new_figure(plt, figsize):
+    """A figure for a board or animator: pyplot's in notebooks (shown inline), elsewhere one
+    outside pyplot, so that ``d2l.plt.plot`` calls never land on it and it never counts
+    towards pyplot's open-figure limit."""
+    if _in_notebook():
+        return plt.figure(figsize=figsize)
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def _has_drawing(fig) -> bool:
+    return any(ax.has_data() or ax.texts for ax in fig.axes)
+
+
+def _save_pending(fig):
+    """Save a figure drawn on after its last save, or drawn with plt alone (never saved)."""
+    saved = getattr(fig, "_ember_path", None)
+    if (fig.stale or saved is None) and _has_drawing(fig):
+        _show(fig, "figure")
+
+
+def _fresh_figure(plt):
+    """Start a new figure unless the current one is empty, as each notebook cell does.
+
+    The previous figure is saved first when something was drawn on it since its last save
+    (book code draws with d2l.plt directly and relies on the notebook to show the result).
+    """
+    if not plt.get_fignums() or _in_notebook():
+        return
+    fig = plt.gcf()
+    if not _has_drawing(fig):
+        return
+    _save_pending(fig)
+    plt.close(fig)
+
+
+def _save_open_figures():
+    """At exit, save the figures a notebook would have shown but no d2l call saved."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None or _in_notebook():
+        return
+    for num in plt.get_fignums():
+        with contextlib.suppress(Exception):
+            _save_pending(plt.figure(num))
+
+
 def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
     """Plot a grid of images."""
     plt = _pyplot()
@@ -225,6 +324,7 @@ def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
         warnings.warn("show_images needs matplotlib (pip install 'ember[plot]')", stacklevel=2)
         return None
     figsize = (num_cols * scale, num_rows * scale)
+    _fresh_figure(plt)
     _, axes = plt.subplots(num_rows, num_cols, figsize=figsize)
     axes = np.asarray(axes).flatten()
     for i, (ax, img) in enumerate(zip(axes, imgs)):
@@ -233,7 +333,7 @@ def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
         ax.axes.get_yaxis().set_visible(False)
         if titles:
             ax.set_title(titles[i])
-    _show(plt.gcf(), "d2l_images.png")
+    _show(axes[0].figure, "images")
     return axes
 
 
@@ -246,7 +346,7 @@ class ProgressBoard(HyperParameters):
         self.save_hyperparameters()
         self.raw_points = collections.OrderedDict()
         self.data = collections.OrderedDict()
-        self.filename = "progress.png"
+        self.filename = "progress"
         self.path = None
         self._last_render = 0.0
         self._dirty = False
@@ -285,14 +385,16 @@ class ProgressBoard(HyperParameters):
         if plt is None:
             return None
         use_svg_display()
-        if self.fig is None:
-            self.fig = plt.figure(figsize=self.figsize)
+        if self.fig is None and not self.axes:
+            self.fig = _new_figure(plt, self.figsize)
         axes = self.axes if self.axes else self.fig.gca()
         axes.cla()
         plt_lines, labels = [], []
         for (k, v), ls, color in zip(self.data.items(), self.ls, self.colors):
+            # A curve of one point (validation after one epoch) shows as a marker.
+            marker = "o" if len(v) == 1 else None
             plt_lines.append(axes.plot([p.x for p in v], [p.y for p in v],
-                                       linestyle=ls, color=color)[0])
+                                       linestyle=ls, color=color, marker=marker)[0])
             labels.append(k)
         if self.xlim:
             axes.set_xlim(self.xlim)
@@ -305,7 +407,8 @@ class ProgressBoard(HyperParameters):
         axes.set_xscale(self.xscale)
         axes.set_yscale(self.yscale)
         axes.legend(plt_lines, labels)
-        self.path = _show(self.fig, self.filename, "progress plot kept up to date in", self.path)
+        self.path = _show(axes.figure, self.filename, "progress plot kept up to date in",
+                          self.path)
         self._last_render = time.monotonic()
         self._dirty = False
         return self.path
@@ -385,7 +488,8 @@ class Trainer(HyperParameters):
 
     def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0, quiet=False):
         self.save_hyperparameters()
-        assert num_gpus == 0, "No GPU support yet"
+        # As d2l: as many of the requested GPUs as exist, so none (the CPU) on a machine without.
+        self.gpus = [gpu(i) for i in range(min(num_gpus, _gpu_count()))]
 
     def prepare_data(self, data):
         self.train_dataloader = data.train_dataloader()
@@ -396,6 +500,8 @@ class Trainer(HyperParameters):
     def prepare_model(self, model):
         model.trainer = self
         model.board.xlim = [0, self.max_epochs]
+        if self.gpus:
+            model.to(self.gpus[0])
         self.model = model
 
     def fit(self, model, data):
@@ -432,6 +538,8 @@ class Trainer(HyperParameters):
             self.val_batch_idx += 1
 
     def prepare_batch(self, batch):
+        if self.gpus:
+            batch = [to(a, self.gpus[0]) for a in batch]
         return batch
 
     def clip_gradients(self, grad_clip_val, model):
@@ -674,6 +782,156 @@ class Accumulator:
         return self.data[idx]
 
 
+# ---- the book's stand-alone utilities (d2l's sec_utils: used from chapter 6 on) -------------------
+def load_array(data_arrays, batch_size, is_train=True):
+    """Construct a PyTorch data iterator."""
+    dataset = torch.utils.data.TensorDataset(*data_arrays)
+    return torch.utils.data.DataLoader(dataset, batch_size, shuffle=is_train)
+
+
+def synthetic_data(w, b, num_examples):
+    """Generate y = Xw + b + noise."""
+    X = normal(0, 1, (num_examples, len(w)))
+    y = matmul(X, w) + b
+    y += normal(0, 0.01, y.shape)
+    return X, reshape(y, (-1, 1))
+
+
+def sgd(params, lr, batch_size):
+    """Minibatch stochastic gradient descent."""
+    with torch.no_grad():
+        for param in params:
+            param -= lr * param.grad / batch_size
+            param.grad.zero_()
+
+
+def linreg(X, w, b):
+    """The linear regression model."""
+    return matmul(X, w) + b
+
+
+def squared_loss(y_hat, y):
+    """Squared loss."""
+    return (y_hat - reshape(y, y_hat.shape)) ** 2 / 2
+
+
+def get_dataloader_workers():
+    """Use 4 processes to read the data."""
+    return 4
+
+
+def load_data_fashion_mnist(batch_size, resize=None):
+    """Download the Fashion-MNIST dataset and then load it into memory."""
+    from ember.vision import datasets, transforms
+
+    trans = [transforms.ToTensor()]
+    if resize:
+        trans.insert(0, transforms.Resize(resize))
+    trans = transforms.Compose(trans)
+    # d2l's ../data; the dataset falls back to $EMBER_DATA/FashionMNIST before downloading.
+    mnist_train = datasets.FashionMNIST(root="../data", train=True, transform=trans,
+                                        download=True)
+    mnist_test = datasets.FashionMNIST(root="../data", train=False, transform=trans,
+                                       download=True)
+    return (torch.utils.data.DataLoader(mnist_train, batch_size, shuffle=True,
+                                        num_workers=get_dataloader_workers()),
+            torch.utils.data.DataLoader(mnist_test, batch_size, shuffle=False,
+                                        num_workers=get_dataloader_workers()))
+
+
+def get_fashion_mnist_labels(labels):
+    """Return text labels for the Fashion-MNIST dataset."""
+    text_labels = ["t-shirt", "trouser", "pullover", "dress", "coat",
+                   "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+    return [text_labels[int(i)] for i in labels]
+
+
+def accuracy(y_hat, y):
+    """Compute the number of correct predictions."""
+    if len(y_hat.shape) > 1 and y_hat.shape[1] > 1:
+        y_hat = argmax(y_hat, axis=1)
+    cmp = astype(y_hat, y.dtype) == y
+    return float(reduce_sum(astype(cmp, y.dtype)))
+
+
+def evaluate_loss(net, data_iter, loss):
+    """Evaluate the loss of a model on the given dataset."""
+    metric = Accumulator(2)  # sum of losses, number of examples
+    for X, y in data_iter:
+        out = net(X)
+        y = reshape(y, out.shape)
+        l = loss(out, y)  # noqa: E741
+        metric.add(reduce_sum(l), size(l))
+    return metric[0] / metric[1]
+
+
+class Animator:
+    """For plotting data in animation."""
+
+    # Outside notebooks the PNG file is rewritten at most this often (seconds).
+    min_interval = 1.0
+
+    def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
+                 xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"), nrows=1,
+                 ncols=1, figsize=(3.5, 2.5)):
+        legend = [] if legend is None else legend
+        self.fig, self.axes = None, None
+        plt = _pyplot()
+        if plt is not None:
+            use_svg_display()
+            self.fig = _new_figure(plt, figsize)
+            self.axes = self.fig.subplots(nrows, ncols)
+            if nrows * ncols == 1:
+                self.axes = [self.axes]
+        self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale,
+                                            yscale, legend)
+        self.X, self.Y, self.fmts = None, None, fmts
+        self.path = None
+        self._last_render = 0.0
+        self._dirty = False
+
+    def add(self, x, y):
+        """Add data points (one per curve; None skips a curve) and redraw."""
+        if not hasattr(y, "__len__"):
+            y = [y]
+        n = len(y)
+        if not hasattr(x, "__len__"):
+            x = [x] * n
+        if not self.X:
+            self.X = [[] for _ in range(n)]
+        if not self.Y:
+            self.Y = [[] for _ in range(n)]
+        for i, (a, b) in enumerate(zip(x, y)):
+            if a is not None and b is not None:
+                self.X[i].append(float(a))
+                self.Y[i].append(float(b))
+        if self.fig is None:
+            return
+        if _in_notebook() or time.monotonic() - self._last_render >= self.min_interval:
+            self.render()
+        elif not self._dirty:
+            atexit.register(self.flush)  # the last points reach the file even without flush()
+            self._dirty = True
+
+    def flush(self):
+        """Draw points not drawn yet."""
+        if self._dirty:
+            self.render()
+
+    def render(self):
+        """Redraw every curve now (a PNG file outside notebooks); returns the file's path."""
+        ax = self.axes[0]
+        ax.cla()
+        for x, y, fmt in zip(self.X or [], self.Y or [], self.fmts):
+            # A curve of one point shows as a marker.
+            ax.plot(x, y, fmt, marker="o" if len(x) == 1 else None)
+        self.config_axes()
+        self.path = _show(self.fig, "animator", "plot kept up to date in", self.path)
+        self._last_render = time.monotonic()
+        self._dirty = False
+        return self.path
+
+
 # ---- devices -----------------------------------------------------------------------------------------
 def cpu():
     """Get the CPU device."""
@@ -688,6 +946,10 @@ def gpu(i=0):
 def num_gpus():
     """Get the number of available GPUs (0 on ember)."""
     return torch.cuda.device_count()
+
+
+def _gpu_count():
+    return num_gpus()  # Trainer.__init__'s argument of the same name hides the function
 
 
 def try_gpu(i=0):
