@@ -1466,6 +1466,170 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     return _Embedding.apply(weight, idx, padding_idx, scale_grad_by_freq)
 
 
+def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
+                  max_norm: float | None = None, norm_type: float = 2,
+                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights: Tensor | None = None, include_last_offset: bool = False,
+                  padding_idx: int | None = None) -> Tensor:
+    """Sums, means or maxima of bags of ``weight`` rows (bags: rows of 2-D input, or offsets)."""
+    if weight.dtype == _dtype.int64 and input.is_floating_point():
+        warnings.warn("Argument order of nn.functional.embedding_bag was changed. Usage "
+                      "`embedding_bag(weight, input, ...)` is deprecated, and should now be "
+                      "`embedding_bag(input, weight, ...)`.", stacklevel=2)
+        weight, input = input, weight
+    if per_sample_weights is not None and input.size() != per_sample_weights.size():
+        raise ValueError(f"embedding_bag: If per_sample_weights ({per_sample_weights.shape}) is "
+                         f"not None, then it must have the same shape as the input "
+                         f"({input.shape})")
+    if weight.dim() != 2:
+        raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension "
+                         f"{weight.dim()}")
+    if input.dim() == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated is "
+                             "a mini-batch of fixed length sequences. However, found offsets of "
+                             f"type {type(offsets)}")
+        offs = np.arange(0, input.numel(), input.size(1)) if input.size(1) else \
+            np.zeros(input.size(0), np.int64)
+        include_last_offset = False
+        input = input.reshape(-1)
+        if per_sample_weights is not None:
+            per_sample_weights = per_sample_weights.reshape(-1)
+    elif input.dim() == 1:
+        if offsets is None:
+            raise ValueError("offsets has to be a 1D Tensor but got None")
+        if offsets.dim() != 1:
+            raise ValueError("offsets has to be a 1D Tensor")
+        offs = np.asarray(offsets._data, np.int64)
+    else:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension "
+                         f"{input.dim()}")
+    if mode == "max":
+        if scale_grad_by_freq:
+            raise ValueError("max mode does not support scaling the gradient by the frequency")
+        if sparse:
+            raise ValueError("max mode does not support sparse weights")
+    elif mode not in ("sum", "mean"):
+        raise ValueError("mode has to be one of sum, mean or max")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError("embedding_bag: per_sample_weights was not None. "
+                                  "per_sample_weights is only supported for mode='sum' "
+                                  f"(got mode='{mode}'). Please open a feature request on GitHub.")
+    _check_indices(input, "embedding_bag")
+    idx = np.asarray(input._data, np.int64)
+    n, length = weight.shape[0], idx.size
+    bad = np.flatnonzero((idx < 0) | (idx >= n))
+    if bad.size:
+        raise RuntimeError(f"Index {bad[0]} of input takes value {idx[bad[0]]} which is not in "
+                           f"the valid range [0, {n})")
+    if offs.size and offs[0] != 0:
+        raise RuntimeError(f"offsets[0] has to be 0, i.e., the first sequence in the mini-batch "
+                           f"has to start from position 0. However, got {offs[0]}")
+    if offs.size and offs[-1] > length:
+        raise RuntimeError(f"offsets[-1] can not be greater than input's length {length} but got "
+                           f"offsets[-1] of {offs[-1]}")
+    bounds = offs if include_last_offset else np.append(offs, length)
+    if np.any(np.diff(bounds) < 0):
+        raise RuntimeError("embedding_bag: offsets must be non-decreasing")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += n
+    if max_norm is not None:
+        with grad_mode.no_grad():
+            _embedding_renorm_(weight, idx, max_norm, norm_type)
+    nbags = max(bounds.size - 1, 0)
+    sizes = np.diff(bounds)
+    pos = np.arange(int(bounds[-1]) if bounds.size else 0)
+    bag = np.repeat(np.arange(nbags), sizes)
+    keep = idx[pos] != padding_idx if padding_idx is not None else np.ones(pos.size, bool)
+    rows = _Embedding.apply(weight, idx[pos], None, scale_grad_by_freq)  # (positions, D)
+    dt = weight._data.dtype
+    if mode == "max":
+        # a (bags, longest bag) gather, padded with a row of -inf; an empty bag gives 0
+        counts = np.bincount(bag[keep], minlength=nbags)
+        width = int(counts.max()) if counts.size else 0
+        table = np.full((nbags, width), pos.size, np.int64)
+        kept = pos[keep]
+        slot = np.arange(kept.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        table[bag[keep], slot] = kept
+        from .. import cat, where
+
+        ext = cat([rows, _t(np.full((1, weight.shape[1]), -np.inf, dt))])
+        if width == 0:
+            return _t(np.zeros((nbags, weight.shape[1]), dt)) + rows.sum() * 0
+        best = ext[_t(table)].max(1).values
+        return where(_t(counts[:, None] > 0), best, _t(np.zeros((), dt)))
+    # sum / mean: one (bags, positions) matrix product, 1 (or 1/count) where a row is in a bag
+    mat = np.zeros((nbags, pos.size), dt)
+    mat[bag[keep], pos[keep]] = 1
+    if mode == "mean":
+        mat /= np.maximum(mat.sum(1, keepdims=True), 1)
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.reshape(-1)[_t(pos)].unsqueeze(1)
+    return _t(mat).matmul(rows)
+
+
+# ---- pixel and channel shuffles (reshape + permute compositions) ---------------------------------
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C*r*r, H, W) -> (*, C, H*r, W*r)."""
+    r = int(upscale_factor)
+    if input.dim() < 3:
+        raise RuntimeError(f"pixel_shuffle expects input to have at least 3 dimensions, but got "
+                           f"input with {input.dim()} dimension(s)")
+    if r <= 0:
+        raise RuntimeError(f"pixel_shuffle expects a positive upscale_factor, but got {r}")
+    *lead, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be "
+                           f"divisible by the square of upscale_factor, but input.size(-3)={c} "
+                           f"is not divisible by {r * r}")
+    k = len(lead)
+    x = input.reshape(*lead, c // (r * r), r, r, h, w)
+    x = x.permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H*r, W*r) -> (*, C*r*r, H, W), the inverse of pixel_shuffle."""
+    r = int(downscale_factor)
+    if input.dim() < 3:
+        raise RuntimeError(f"pixel_unshuffle expects input to have at least 3 dimensions, but "
+                           f"got input with {input.dim()} dimension(s)")
+    if r <= 0:
+        raise RuntimeError(f"pixel_unshuffle expects a positive downscale_factor, but got {r}")
+    *lead, c, h, w = input.shape
+    if h % r:
+        raise RuntimeError(f"pixel_unshuffle expects height to be divisible by downscale_factor, "
+                           f"but input.size(-2)={h} is not divisible by {r}")
+    if w % r:
+        raise RuntimeError(f"pixel_unshuffle expects width to be divisible by downscale_factor, "
+                           f"but input.size(-1)={w} is not divisible by {r}")
+    k = len(lead)
+    x = input.reshape(*lead, c, h // r, r, w // r, r)
+    x = x.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
+    return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """Interleave the channels of ``groups`` groups: (N, g*k, *) viewed (N, g, k, *) -> (N, k, g, *)."""
+    if input.dim() <= 2:
+        raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with "
+                           f"sizes {list(input.shape)}")
+    g = int(groups)
+    if g <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of "
+                           f"groups:{g}")
+    n, c, *rest = input.shape
+    if c % g:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels "
+                           f"and {g} groups.")
+    return input.reshape(n, g, c // g, *rest).transpose(1, 2).reshape(n, c, *rest)
+
+
+native_channel_shuffle = channel_shuffle
+
+
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a trailing dim of size num_classes."""
     x = tensor._data
