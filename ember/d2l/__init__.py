@@ -230,7 +230,10 @@ def _figure_dir() -> str:
 def _script_name() -> str:
     """The running script's name without extension ('python' when interactive)."""
     main = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-") else "python"
-    return os.path.splitext(os.path.basename(main))[0] or "python"
+    name = os.path.splitext(os.path.basename(main))[0]
+    if name == "__main__":  # python -m package: the package's name
+        name = os.path.basename(os.path.dirname(os.path.abspath(main)))
+    return name or "python"
 
 
 _announced: set = set()
