@@ -469,3 +469,32 @@ def _standard_gamma(alpha: Tensor) -> Tensor:
 
 def _np_dirichlet_grad(x, alpha, total):
     raise NotImplementedError("Dirichlet/Beta rsample gradients are not implemented in ember yet")
+
+
+def _binomial_one(count: float, prob: float, draws: _Draws) -> float:
+    """Binomial by inversion: count the geometric waiting times that fit in ``count`` trials."""
+    if count <= 0 or prob <= 0:
+        return 0.0
+    if prob >= 1:
+        return count
+    if prob > 0.5:  # count failures instead: fewer draws
+        return count - _binomial_one(count, 1.0 - prob, draws)
+    logprob = math.log1p(-prob)
+    geom_sum = 0.0
+    num = 0.0
+    while True:
+        geom_sum += math.ceil(math.log(draws.uniform()) / logprob)
+        if geom_sum > count:
+            return num
+        num += 1
+
+
+def binomial(count: Tensor, prob: Tensor, generator=None) -> Tensor:
+    """torch.binomial: successes in ``count`` trials of probability ``prob``."""
+    c, p = np.broadcast_arrays(count.detach().numpy(), prob.detach().numpy())
+    draws = _Draws(_random._gen(generator))
+    # PyTorch switches to BTRS rejection where count * min(p, 1 - p) >= 10: there inversion
+    # gives the same distribution from a different stream
+    flat = zip(c.astype(_f64).ravel().tolist(), p.astype(_f64).ravel().tolist())
+    vals = [_binomial_one(a, b, draws) for a, b in flat]
+    return ember.tensor(np.array(vals, _f64).reshape(c.shape).astype(p.dtype))

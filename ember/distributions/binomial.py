@@ -1,10 +1,10 @@
-"""Binomial distribution (scoring, moments and enumeration; no sampler in ember)."""
+"""Binomial distribution."""
 from __future__ import annotations
 
 import ember
 
 from . import constraints
-from ._functions import lgamma
+from ._functions import binomial, lgamma
 from .distribution import Distribution
 from .utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
 
@@ -76,6 +76,11 @@ class Binomial(Distribution):
     @property
     def param_shape(self):
         return self._param.size()
+
+    def sample(self, sample_shape=ember.Size()):
+        shape = self._extended_shape(sample_shape)
+        with ember.no_grad():
+            return binomial(self.total_count.expand(shape), self.probs.expand(shape))
 
     def log_prob(self, value):
         if self._validate_args:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 import ember
 
 from . import constraints
@@ -53,7 +55,10 @@ class Gamma(ExponentialFamily):
     def rsample(self, sample_shape=ember.Size()):
         shape = self._extended_shape(sample_shape)
         value = _standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
-        value.detach().clamp_(min=ember.finfo(value.dtype).tiny)  # in place, as PyTorch
+        # PyTorch clamps value.detach() in place: the values change, the graph does not see it
+        # (so neither does ember's version counter, which Div's saved output would trip)
+        data = value.detach().numpy()
+        np.maximum(data, np.finfo(data.dtype).tiny, out=data)
         return value
 
     def log_prob(self, value):
