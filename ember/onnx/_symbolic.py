@@ -1,0 +1,486 @@
+"""ONNX nodes for each module and op the exporter supports, given the values it saw at run time.
+
+Every emitter receives the graph, the result ember computed, and the call's own arguments; it
+appends nodes and binds the result to the ONNX value that holds it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import nn
+from .._tensor import Tensor
+from .errors import UnsupportedOperatorError
+
+
+def _np_dtype(x):
+    return x.detach().numpy().dtype
+
+
+def _norm_dim(d, n):
+    if not -max(n, 1) <= d < max(n, 1):
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {d})")
+    return d + n if d < 0 else d
+
+
+def bsym(*syms):
+    """Dim markers of a broadcast result: a varying size wins over a fixed one."""
+    n = max((len(s) for s in syms), default=0)
+    out = []
+    for i in range(n):
+        marks = [s[len(s) - n + i] for s in syms if len(s) - n + i >= 0]
+        out.append(next((m for m in marks if m is not None), None))
+    return tuple(out)
+
+
+def _unsupported(what, why=""):
+    raise UnsupportedOperatorError(f"ember.onnx.export does not support {what}" +
+                                   (f": {why}" if why else ""))
+
+
+# ---- elementwise ---------------------------------------------------------------------------
+
+def _operand(g, x, dtype):
+    if isinstance(x, Tensor):
+        return g.cast(g.value(x), _np_dtype(x), dtype)
+    return g.value(x, dtype)
+
+
+def binary(op, reverse=False):
+    def emit(g, result, a, b=None, *rest, alpha=1, rounding_mode=None, out=None, other=None,
+             **kw):
+        name = f"{op.lower()}"
+        if b is None:
+            b = other
+        if out is not None:
+            _unsupported(f"{name}(out=...)")
+        if rounding_mode is not None:
+            _unsupported(f"div(rounding_mode={rounding_mode!r})")
+        if rest or kw:
+            _unsupported(f"{name} with arguments {rest or ''}{kw or ''}")
+        if reverse:
+            a, b = b, a
+        dt = result.detach().numpy().dtype
+        an, bn = _operand(g, a, dt), _operand(g, b, dt)
+        if alpha != 1:
+            bn = g.node("Mul", [bn, g.value(alpha, dt)])
+            g.sym[bn] = g.sym_of(_operand(g, b, dt))
+        node = g.node(op, [an, bn])
+        g.bind(result, node, bsym(g.sym_of(an), g.sym_of(bn)))
+    return emit
+
+
+def unary(op, **attrs):
+    def emit(g, result, x, *args, **kwargs):
+        g.node(op, [g.value(x)], out=result, **attrs)
+    return emit
+
+
+def alias(g, result, x, *args, **kwargs):
+    """Ops that return the same values (contiguous, detach, dropout in eval, casts to itself)."""
+    name = g.value(x)
+    if isinstance(result, Tensor) and _np_dtype(result) != _np_dtype(x):
+        name = g.cast(name, _np_dtype(x), _np_dtype(result))
+    g.bind(result, name, g.sym_of(g.value(x)))
+
+
+def power(g, result, x, exponent, *args, **kwargs):
+    if isinstance(exponent, Tensor) or not isinstance(x, Tensor):
+        _unsupported("pow with a tensor exponent")
+    dt = _np_dtype(result)
+    xn = _operand(g, x, dt)
+    g.bind(result, g.node("Pow", [xn, g.value(exponent, dt)]), g.sym_of(xn))
+
+
+def matmul(g, result, a, b=None, *, out=None, other=None, mat2=None):
+    b = b if b is not None else (other if other is not None else mat2)
+    if out is not None:
+        _unsupported("matmul(out=...)")
+    dt = _np_dtype(result)
+    an, bn = _operand(g, a, dt), _operand(g, b, dt)
+    sa, sb = g.sym_of(an), g.sym_of(bn)
+    sa2 = (None,) + sa if len(sa) == 1 else sa
+    sb2 = sb + (None,) if len(sb) == 1 else sb
+    tail = ((sa2[-2],) if len(sa) > 1 else ()) + ((sb2[-1],) if len(sb) > 1 else ())
+    g.bind(result, g.node("MatMul", [an, bn]), bsym(sa2[:-2], sb2[:-2]) + tail)
+
+
+def _softmax_dim(x, dim):
+    if dim is None:  # PyTorch's implicit choice, deprecated there
+        return 0 if x.ndim in (0, 1, 3) else 1
+    return _norm_dim(dim, x.ndim)
+
+
+def softmax(op):
+    def emit(g, result, x, dim=None, _stacklevel=3, dtype=None):
+        name = g.value(x)
+        if dtype is not None:
+            name = g.cast(name, _np_dtype(x), _np_dtype(result))
+        g.bind(result, g.node(op, [name], axis=_softmax_dim(x, dim)), g.sym_of(name))
+    return emit
+
+
+def _gelu(g, result, x, approximate="none"):
+    xn = g.value(x)
+    if g.opset >= 20:
+        g.node("Gelu", [xn], out=result, approximate=approximate)
+        return
+    dt = _np_dtype(x)
+    c = lambda v: g.value(v, dt)  # noqa: E731
+    if approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        x3 = g.node("Mul", [g.node("Mul", [xn, xn]), xn])
+        inner = g.node("Mul", [g.node("Add", [xn, g.node("Mul", [x3, c(0.044715)])]),
+                               c(math.sqrt(2 / math.pi))])
+        t = g.node("Tanh", [inner])
+    elif approximate == "none":  # 0.5 x (1 + erf(x / sqrt(2)))
+        t = g.node("Erf", [g.node("Mul", [xn, c(1 / math.sqrt(2))])])
+    else:
+        raise ValueError(f"approximate argument must be either none or tanh, got {approximate}")
+    g.bind(result, g.node("Mul", [g.node("Mul", [xn, g.node("Add", [t, c(1.0)])]), c(0.5)]),
+           g.sym_of(xn))
+
+
+def f_gelu(g, result, x, approximate="none"):
+    _gelu(g, result, x, approximate)
+
+
+def f_leaky_relu(g, result, x, negative_slope=0.01, inplace=False):
+    g.node("LeakyRelu", [g.value(x)], out=result, alpha=float(negative_slope))
+
+
+def f_dropout(g, result, x, p=0.5, training=True, inplace=False):
+    if training:
+        _unsupported("dropout in training mode", "export a model in eval mode")
+    alias(g, result, x)
+
+
+def f_linear(g, result, x, weight, bias=None):
+    _linear(g, result, x, weight, bias)
+
+
+# ---- movement ------------------------------------------------------------------------------
+
+def reshape_to(g, result, x, minus_one=None):
+    """Reshape ``x`` to ``result``'s shape, writing 0 (copy) and -1 where sizes may vary."""
+    xn = g.value(x)
+    xs = g.sym_of(xn)
+    ins, outs = tuple(x.shape), tuple(result.shape)
+    target, osym = list(outs), [None] * len(outs)
+    p = 0
+    while p < min(len(ins), len(outs)) and ins[p] == outs[p]:
+        if xs[p] is not None:
+            target[p], osym[p] = 0, xs[p]
+        p += 1
+    if any(m is not None for m in xs[p:]):
+        if p >= len(outs):
+            _unsupported(f"reshape of {ins} to {outs} with a dynamic axis")
+        pos = minus_one if minus_one is not None and minus_one >= p else p
+        target[pos], osym[pos] = -1, "?"
+    if any(target[i] == 0 and osym[i] is None for i in range(len(target))):
+        _unsupported(f"reshape to {outs}: an empty dimension")
+    g.bind(result, g.node("Reshape", [xn, g.ints(target)]), osym)
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)) or (
+            len(shape) == 1 and not isinstance(shape[0], int) and hasattr(shape[0], "__len__")):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(g, result, x, *shape, **kwargs):
+    shape = _shape_arg(shape) if shape else tuple(kwargs.get("shape", kwargs.get("size", ())))
+    if shape and not all(isinstance(s, (int, np.integer)) for s in shape):
+        _unsupported(f"view/reshape with arguments {shape}")
+    minus = [i for i, s in enumerate(shape) if s == -1]
+    reshape_to(g, result, x, minus[0] if minus else None)
+
+
+def flatten(g, result, x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        reshape_to(g, result, x)
+        return
+    reshape_to(g, result, x, _norm_dim(start_dim, x.ndim))
+
+
+def _transpose_perm(g, result, x, perm):
+    xn = g.value(x)
+    s = g.sym_of(xn)
+    g.bind(result, g.node("Transpose", [xn], perm=list(perm)), tuple(s[i] for i in perm))
+
+
+def transpose(g, result, x, dim0, dim1):
+    n = x.ndim
+    perm = list(range(n))
+    if n:
+        a, b = _norm_dim(dim0, n), _norm_dim(dim1, n)
+        perm[a], perm[b] = perm[b], perm[a]
+    _transpose_perm(g, result, x, perm)
+
+
+def permute(g, result, x, *dims, **kwargs):
+    dims = _shape_arg(dims) if dims else tuple(kwargs["dims"])
+    _transpose_perm(g, result, x, [_norm_dim(d, x.ndim) for d in dims])
+
+
+def t(g, result, x):
+    _transpose_perm(g, result, x, list(range(x.ndim))[::-1])
+
+
+def mT(g, result, x):
+    perm = list(range(x.ndim))
+    perm[-2], perm[-1] = perm[-1], perm[-2]
+    _transpose_perm(g, result, x, perm)
+
+
+def unsqueeze(g, result, x, dim):
+    d = _norm_dim(dim, x.ndim + 1)
+    xn = g.value(x)
+    s = list(g.sym_of(xn))
+    s.insert(d, None)
+    g.bind(result, g.node("Unsqueeze", [xn, g.ints([d], "axes")]), s)
+
+
+def squeeze(g, result, x, dim=None):
+    xn = g.value(x)
+    s = g.sym_of(xn)
+    if dim is None:
+        dims = [i for i, n in enumerate(x.shape) if n == 1 and s[i] is None]
+    else:
+        dims = [_norm_dim(d, x.ndim) for d in (dim if isinstance(dim, (tuple, list)) else [dim])]
+        dims = [d for d in dims if x.shape[d] == 1]
+    if not dims:
+        alias(g, result, x)
+        return
+    g.bind(result, g.node("Squeeze", [xn, g.ints(dims, "axes")]),
+           [m for i, m in enumerate(s) if i not in dims])
+
+
+def cat(g, result, tensors, dim=0, *, axis=None, out=None):
+    if out is not None:
+        _unsupported("cat(out=...)")
+    dim = _norm_dim(axis if axis is not None else dim, result.ndim)
+    dt = _np_dtype(result)
+    names = [_operand(g, x, dt) for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)]
+    syms = [g.sym_of(n) for n in names]
+    s = list(bsym(*syms))
+    s[dim] = "?" if any(sy[dim] is not None for sy in syms) else None
+    g.bind(result, g.node("Concat", names, axis=dim), s)
+
+
+# ---- modules -------------------------------------------------------------------------------
+
+def _linear(g, result, x, weight, bias):
+    xn, wn = g.value(x), g.value(weight)
+    if x.ndim == 2:
+        ins = [xn, wn] + ([g.value(bias)] if bias is not None else [])
+        node = g.node("Gemm", ins, transB=1)
+    else:
+        node = g.node("MatMul", [xn, g.node("Transpose", [wn], perm=[1, 0])])
+        if bias is not None:
+            node = g.node("Add", [node, g.value(bias)])
+    g.bind(result, node, g.sym_of(xn)[:-1] + (None,))
+
+
+def _spatial(v, n):
+    return list(v) if isinstance(v, (tuple, list)) else [v] * n
+
+
+def _spatial_sym(g, xn, result):
+    s = g.sym_of(xn)
+    return (s[0], None) + tuple("?" if m is not None else None for m in s[2:])
+
+
+def m_linear(g, m, result, x):
+    _linear(g, result, x, m.weight, m.bias)
+
+
+def m_conv(g, m, result, x):
+    n = x.ndim - 2
+    if m.padding_mode != "zeros":
+        _unsupported(f"{type(m).__name__}(padding_mode={m.padding_mode!r})")
+    k, d = _spatial(m.kernel_size, n), _spatial(m.dilation, n)
+    if m.padding == "valid":
+        begin = end = [0] * n
+    elif m.padding == "same":
+        total = [di * (ki - 1) for di, ki in zip(d, k)]
+        begin = [tt // 2 for tt in total]
+        end = [tt - b for tt, b in zip(total, begin)]
+    else:
+        begin = end = _spatial(m.padding, n)
+    xn = g.value(x)
+    ins = [xn, g.value(m.weight)] + ([g.value(m.bias)] if m.bias is not None else [])
+    node = g.node("Conv", ins, kernel_shape=k, strides=_spatial(m.stride, n),
+                  pads=list(begin) + list(end), dilations=d, group=m.groups)
+    g.bind(result, node, _spatial_sym(g, xn, result))
+
+
+def m_maxpool(g, m, result, x):
+    if m.return_indices:
+        _unsupported(f"{type(m).__name__}(return_indices=True)")
+    n = x.ndim - 2
+    if n < 1:
+        _unsupported(f"{type(m).__name__} on an input without a batch dimension")
+    k = _spatial(m.kernel_size, n)
+    s = _spatial(m.stride if m.stride is not None else m.kernel_size, n)
+    p = _spatial(m.padding, n)
+    xn = g.value(x)
+    node = g.node("MaxPool", [xn], kernel_shape=k, strides=s, pads=p + p,
+                  dilations=_spatial(m.dilation, n), ceil_mode=int(m.ceil_mode))
+    g.bind(result, node, _spatial_sym(g, xn, result))
+
+
+def m_avgpool(g, m, result, x):
+    if m.divisor_override is not None:
+        _unsupported(f"{type(m).__name__}(divisor_override={m.divisor_override})")
+    n = x.ndim - 2
+    if n < 1:
+        _unsupported(f"{type(m).__name__} on an input without a batch dimension")
+    k = _spatial(m.kernel_size, n)
+    s = _spatial(m.stride if m.stride is not None else m.kernel_size, n)
+    p = _spatial(m.padding, n)
+    xn = g.value(x)
+    node = g.node("AveragePool", [xn], kernel_shape=k, strides=s, pads=p + p,
+                  ceil_mode=int(m.ceil_mode), count_include_pad=int(m.count_include_pad))
+    g.bind(result, node, _spatial_sym(g, xn, result))
+
+
+def m_adaptive_avgpool(g, m, result, x):
+    n = x.ndim - 2
+    if n < 1:
+        _unsupported(f"{type(m).__name__} on an input without a batch dimension")
+    xn = g.value(x)
+    insz = list(x.shape[2:])
+    outsz = [o if o is not None else i for o, i in zip(_spatial(m.output_size, n), insz)]
+    if all(o == 1 for o in outsz):
+        g.bind(result, g.node("GlobalAveragePool", [xn]), g.sym_of(xn)[:2] + (None,) * n)
+    elif all(i % o == 0 for i, o in zip(insz, outsz)):
+        k = [i // o for i, o in zip(insz, outsz)]
+        g.bind(result, g.node("AveragePool", [xn], kernel_shape=k, strides=k),
+               g.sym_of(xn)[:2] + (None,) * n)
+    else:
+        _unsupported(f"{type(m).__name__}({m.output_size}) on an input of size {tuple(insz)}",
+                     "only output sizes that divide the input are")
+
+
+def m_batchnorm(g, m, result, x):
+    if m.running_mean is None or m.running_var is None:
+        _unsupported(f"{type(m).__name__}(track_running_stats=False)",
+                     "it normalizes with the batch's statistics in eval mode")
+    c = m.num_features
+    dt = _np_dtype(x)
+    scale = g.value(m.weight) if m.weight is not None else g.initializer(np.ones(c, dt), "ones")
+    bias = g.value(m.bias) if m.bias is not None else g.initializer(np.zeros(c, dt), "zeros")
+    g.node("BatchNormalization", [g.value(x), scale, bias, g.value(m.running_mean),
+                                  g.value(m.running_var)], out=result, epsilon=float(m.eps))
+
+
+def m_layernorm(g, m, result, x):
+    shape = tuple(m.normalized_shape)
+    dt = _np_dtype(x)
+    scale = (g.value(m.weight) if m.weight is not None
+             else g.initializer(np.ones(shape, dt), "ones"))
+    ins = [g.value(x), scale] + ([g.value(m.bias)] if m.bias is not None else [])
+    g.node("LayerNormalization", ins, out=result, axis=-len(shape), epsilon=float(m.eps))
+
+
+def m_embedding(g, m, result, x):
+    if m.max_norm is not None:
+        _unsupported("Embedding(max_norm=...)", "it renormalizes the weight in place")
+    xn = g.value(x)
+    g.bind(result, g.node("Gather", [g.value(m.weight), xn], axis=0), g.sym_of(xn) + (None,))
+
+
+def m_unary(op, **attrs):
+    def emit(g, m, result, x):
+        g.node(op, [g.value(x)], out=result, **attrs)
+    return emit
+
+
+def m_leaky_relu(g, m, result, x):
+    f_leaky_relu(g, result, x, m.negative_slope)
+
+
+def m_gelu(g, m, result, x):
+    _gelu(g, result, x, m.approximate)
+
+
+def m_softmax(op):
+    def emit(g, m, result, x):
+        xn = g.value(x)
+        g.bind(result, g.node(op, [xn], axis=_softmax_dim(x, m.dim)), g.sym_of(xn))
+    return emit
+
+
+def m_flatten(g, m, result, x):
+    flatten(g, result, x, m.start_dim, m.end_dim)
+
+
+def m_identity(g, m, result, x, *args, **kwargs):
+    alias(g, result, x)
+
+
+MODULES = {
+    nn.Linear: m_linear, nn.Conv1d: m_conv, nn.Conv2d: m_conv,
+    nn.MaxPool1d: m_maxpool, nn.MaxPool2d: m_maxpool,
+    nn.AvgPool1d: m_avgpool, nn.AvgPool2d: m_avgpool,
+    nn.AdaptiveAvgPool1d: m_adaptive_avgpool, nn.AdaptiveAvgPool2d: m_adaptive_avgpool,
+    nn.BatchNorm1d: m_batchnorm, nn.BatchNorm2d: m_batchnorm,
+    nn.LayerNorm: m_layernorm, nn.Embedding: m_embedding,
+    nn.ReLU: m_unary("Relu"), nn.Sigmoid: m_unary("Sigmoid"), nn.Tanh: m_unary("Tanh"),
+    nn.GELU: m_gelu, nn.LeakyReLU: m_leaky_relu,
+    nn.Softmax: m_softmax("Softmax"), nn.LogSoftmax: m_softmax("LogSoftmax"),
+    nn.Flatten: m_flatten, nn.Identity: m_identity,
+    # the identity in eval mode, the mode the exporter runs the model in
+    nn.Dropout: m_identity, nn.Dropout1d: m_identity, nn.Dropout2d: m_identity,
+    nn.AlphaDropout: m_identity,
+}
+# containers only call their children, which are traced one by one
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+_BIN = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
+_ALIASES = {"add": ("add",), "sub": ("sub", "subtract"), "mul": ("mul", "multiply"),
+            "div": ("div", "divide", "true_divide")}
+_UNARY = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log",
+          "sqrt": "Sqrt", "abs": "Abs", "neg": "Neg", "negative": "Neg", "erf": "Erf"}
+
+# ops on the functions of the ember namespace (and Tensor methods of the same name)
+FUNCTIONS = {
+    "matmul": matmul, "mm": matmul, "bmm": matmul,
+    "reshape": reshape, "flatten": flatten, "transpose": transpose, "swapaxes": transpose,
+    "swapdims": transpose, "permute": permute, "t": t, "unsqueeze": unsqueeze,
+    "squeeze": squeeze, "cat": cat, "concat": cat, "concatenate": cat,
+    "softmax": softmax("Softmax"), "log_softmax": softmax("LogSoftmax"), "pow": power,
+}
+for _k, _op in _BIN.items():
+    for _name in _ALIASES[_k]:
+        FUNCTIONS[_name] = binary(_op)
+for _name, _op in _UNARY.items():
+    FUNCTIONS[_name] = unary(_op)
+
+# Tensor methods: the functions above, operators, in-place forms and same-value ops
+METHODS = {k: v for k, v in FUNCTIONS.items() if k not in ("cat", "concat", "concatenate")}
+METHODS.update({
+    "view": reshape, "__matmul__": matmul, "__rmatmul__": binary("MatMul", reverse=True),
+    "__neg__": unary("Neg"), "__pow__": power, "relu_": unary("Relu"),
+    "sigmoid_": unary("Sigmoid"), "tanh_": unary("Tanh"),
+    "contiguous": alias, "detach": alias, "clone": alias, "cpu": alias, "to": alias,
+    "float": alias, "double": alias, "half": alias, "long": alias, "int": alias,
+    "type_as": alias,
+})
+for _k, _op in _BIN.items():
+    for _d in (f"__{_k}__", f"__i{_k}__", f"{_k}_"):
+        METHODS[_d] = binary(_op)
+    METHODS[f"__r{_k}__"] = binary(_op, reverse=True)
+for _d in ("__truediv__", "__itruediv__"):
+    METHODS[_d] = binary("Div")
+METHODS["__rtruediv__"] = binary("Div", reverse=True)
+PROPERTIES = {"T": t, "mT": mT, "data": alias}
+
+FUNCTIONAL = {
+    "relu": unary("Relu"), "sigmoid": unary("Sigmoid"), "tanh": unary("Tanh"),
+    "gelu": f_gelu, "leaky_relu": f_leaky_relu, "softmax": softmax("Softmax"),
+    "log_softmax": softmax("LogSoftmax"), "dropout": f_dropout, "linear": f_linear,
+}
