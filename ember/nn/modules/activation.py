@@ -8,7 +8,7 @@ from ..._tensor import Tensor
 from .. import functional as F
 from .. import init as _init
 from ..parameter import Parameter
-from .linear import Linear
+from .linear import NonDynamicallyQuantizableLinear
 from .module import Module
 
 __all__ = [
@@ -441,10 +441,6 @@ class Maxout(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"pieces={self.pieces}")
-
-
-class NonDynamicallyQuantizableLinear(Linear):
-    """A Linear under another name: the out projection of MultiheadAttention (PyTorch's repr)."""
 
 
 class MultiheadAttention(Module):

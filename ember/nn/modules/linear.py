@@ -55,11 +55,17 @@ class Linear(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         p = self._parameters  # direct dict access: attribute lookup goes through __getattr__
-        return F.linear(input, p["weight"], p["bias"])
+        if "weight" in p and "bias" in p:
+            return F.linear(input, p["weight"], p["bias"])
+        return F.linear(input, self.weight, self.bias)  # parametrized (weight_norm, ...)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear under PyTorch's name for MultiheadAttention.out_proj (same repr and pickles)."""
 
 
 class Bilinear(Module):
