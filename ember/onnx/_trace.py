@@ -74,15 +74,15 @@ def _wrap(orig, label, emit, method=True):
                     f"ember.onnx.export: {label} reads the values of a traced tensor, which "
                     "an ONNX graph cannot hold; compute with tensor ops instead")
             raise UnsupportedOperatorError(f"ember.onnx.export does not support {label}")
-        g.busy += 1
+        g.busy += 1  # the op's own calls, and the emitter's, are not recorded
         try:
             result = orig(*args, **kwargs)
+            if not isinstance(result, Tensor):
+                raise UnsupportedOperatorError(f"ember.onnx.export does not support {label} "
+                                               f"returning {type(result).__name__}")
+            emit(g, result, *args, **kwargs)
         finally:
             g.busy -= 1
-        if not isinstance(result, Tensor):
-            raise UnsupportedOperatorError(f"ember.onnx.export does not support {label} "
-                                           f"returning {type(result).__name__}")
-        emit(g, result, *args, **kwargs)
         return result
 
     wrapper.__name__ = getattr(orig, "__name__", label)
@@ -111,9 +111,9 @@ def _wrap_module_call(orig):
         g.busy += 1
         try:
             result = orig(module, *args, **kwargs)
+            emit(g, module, result, args[0])
         finally:
             g.busy -= 1
-        emit(g, module, result, args[0])
         return result
 
     return call
