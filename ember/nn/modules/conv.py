@@ -137,7 +137,9 @@ class _Conv(_ConvNd):
 
     def forward(self, input: Tensor) -> Tensor:
         p = self._parameters
-        return self._conv_forward(input, p["weight"], p["bias"])
+        if "weight" in p and "bias" in p:
+            return self._conv_forward(input, p["weight"], p["bias"])
+        return self._conv_forward(input, self.weight, self.bias)  # parametrized
 
 
 class Conv1d(_Conv):
@@ -208,6 +210,8 @@ class _ConvTransposeNd(_ConvNd):
                                               self.kernel_size, n, self.dilation)
         conv = (nn_ops.conv_transpose1d, nn_ops.conv_transpose2d, nn_ops.conv_transpose3d)[n - 1]
         p = self._parameters
+        if "weight" not in p or "bias" not in p:  # parametrized (weight_norm, ...)
+            p = {"weight": self.weight, "bias": self.bias}
         return conv(input, p["weight"], p["bias"], self.stride, self.padding, output_padding,
                     self.groups, self.dilation)
 

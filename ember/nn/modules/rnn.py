@@ -381,8 +381,7 @@ class RNNCellBase(Module):
                                f"expected {self.hidden_size}")
 
     def _params(self):
-        p = self._parameters
-        return p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"]
+        return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
 
 
 class RNNCell(RNNCellBase):
