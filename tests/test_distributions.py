@@ -66,7 +66,7 @@ INEXACT = {"Laplace", "LogNormal", "MVNCov", "MVNPrec", "MVNTril"}
 DISCRETE_INDEX = {"Categorical", "CategoricalLogits"}  # values are class indices
 NO_ENTROPY = {"Poisson", "LogNormal_"}
 RSAMPLE_GRAD = {"Normal", "Uniform", "Exponential", "Laplace", "LogNormal", "MVNCov",
-                "MVNPrec", "MVNTril", "Independent", "Gamma"}
+                "MVNPrec", "MVNTril", "Independent", "Gamma", "Beta", "Dirichlet"}
 
 
 def _build(name, dtype, grad=False):
@@ -172,6 +172,26 @@ def test_rsample_grads(name):
     (t.rsample((4,)) * torch.tensor(w)).sum().backward()
     for a, b in zip(ep, tp):
         assert_close(a.grad, b.grad, atol=1e-8, rtol=1e-7)
+
+
+def test_rsample_grads_float32_and_many_regimes():
+    # concentrations spanning the implicit gradient's approximation regimes
+    conc = np.array([[0.05, 0.3, 2.0], [7.0, 9.0, 0.8], [30.0, 40.0, 50.0]], np.float32)
+    ce, ct = ember.tensor(conc, requires_grad=True), torch.tensor(conc, requires_grad=True)
+    ember.manual_seed(5)
+    torch.manual_seed(5)
+    xe, xt = ed.Dirichlet(ce).rsample((6,)), td.Dirichlet(ct).rsample((6,))
+    assert_close(xe, xt, atol=0, rtol=0)
+    w = RNG.standard_normal(xt.shape).astype(np.float32)
+    (xe * ember.tensor(w)).sum().backward()
+    (xt * torch.tensor(w)).sum().backward()
+    assert_close(ce.grad, ct.grad, atol=1e-4, rtol=1e-4)
+    ge, gt = ember.tensor(conc, requires_grad=True), torch.tensor(conc, requires_grad=True)
+    ye, yt = ed.Gamma(ge, 2.0).rsample((6,)), td.Gamma(gt, 2.0).rsample((6,))
+    assert_close(ye, yt, atol=0, rtol=0)
+    ye.sum().backward()
+    yt.sum().backward()
+    assert_close(ge.grad, gt.grad, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["Normal", "Gamma", "Dirichlet", "Beta"])
@@ -474,3 +494,21 @@ def test_gamma_family_moments_statistically():
     np.testing.assert_allclose(k.mean(0), [3.0, 20.0], rtol=0.05)
     np.testing.assert_allclose(k.var(0), [3.0, 20.0], rtol=0.15)
     assert math.isfinite(float(ed.Dirichlet(ember.ones(3)).sample().sum()))
+
+
+@pytest.mark.parametrize("name", ["Normal", "Exponential", "Gamma", "Beta", "Dirichlet",
+                                  "Bernoulli"])
+def test_exponential_family_bregman_forms(name):
+    e, t, *_ = _build(name, "float64")
+    if name in ("Beta", "Dirichlet"):  # no carrier measure, in PyTorch too
+        for d in (e, t):
+            with pytest.raises(NotImplementedError):
+                type(d).__mro__[-3].entropy(d)
+    else:
+        assert_close(ed.ExponentialFamily.entropy(e), td.ExponentialFamily.entropy(t),
+                     atol=1e-9, rtol=1e-8)
+        assert_close(ed.ExponentialFamily.entropy(e), e.entropy(), atol=1e-9, rtol=1e-8,
+                     check_dtype=False)
+    qe, qt, _, _ = _pair(name, KL_SECOND.get(name, CASES[name][1]))
+    assert_close(ed.kl._kl_expfamily_expfamily(e, qe), td.kl._kl_expfamily_expfamily(t, qt),
+                 atol=1e-9, rtol=1e-8)

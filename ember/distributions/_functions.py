@@ -467,8 +467,118 @@ def _standard_gamma(alpha: Tensor) -> Tensor:
     return StandardGamma.apply(alpha)
 
 
+# PyTorch's fitted coefficients of the rational correction (numerator, denominator), indexed
+# [i][j][k] for the term u**i * a**j * b**k, u = log x, a = log alpha - u, b = log total - a.
+_DIR_P = np.array([
+    [[1.003668233, -0.01061107488, -0.0657888334, 0.01201642863],
+     [0.6336835991, -0.3557432599, 0.05486251648, -0.001465281033],
+     [-0.03276231906, 0.004474107445, 0.002429354597, -0.0001557569013]],
+    [[0.221950385, -0.3187676331, 0.01799915743, 0.01074823814],
+     [-0.2951249643, 0.06219954479, 0.01535556598, 0.001550077057],
+     [0.02155310298, 0.004170831599, 0.001292462449, 6.976601077e-05]],
+    [[-0.05980841433, 0.008441916499, 0.01085618172, 0.002319392565],
+     [0.02911413504, 0.01400243777, -0.002721828457, 0.000751041181],
+     [0.005900514878, -0.001936558688, -9.495446725e-06, 5.385558597e-05]]])
+_DIR_Q = np.array([
+    [[1, -0.02924021934, -0.04438342661, 0.007285809825],
+     [0.6357567472, -0.3473456711, 0.05454656494, -0.002407477521],
+     [-0.03301322327, 0.004845219414, 0.00231480583, -0.0002307248149]],
+    [[0.5925320577, -0.1757678135, 0.01505928619, 0.000564515273],
+     [0.1014815858, -0.06589186703, 0.01272886114, -0.0007316646956],
+     [-0.007258481865, 0.001096195486, 0.0003934994223, -4.12701925e-05]],
+    [[0.06469649321, -0.0236701437, 0.002902096474, -5.896963079e-05],
+     [0.001925008108, -0.002869809258, 0.0008000589141, -6.063713228e-05],
+     [-0.0003477407336, 6.959756487e-05, 1.097287507e-05, -1.650964693e-06]]])
+
+
+def _beta_grad_small_x(x, a, b):
+    """d x / d a for x ~ Beta(a, b) near 0 (scaled by 1/(1-x)): Taylor series of the CDF."""
+    factor = _np_digamma(a) - _np_digamma(a + b) - np.log(x)
+    numer = np.ones_like(x)
+    series = numer / a * (factor + 1 / a)
+    for i in range(1, 11):
+        numer = numer * (i - b) * x / i
+        denom = a + i
+        series = series + numer / denom * (factor + 1 / denom)
+    res = x * (1 - x) ** -b * series
+    return np.where(np.isnan(res), 0.0, res)
+
+
+def _beta_grad_small_x_wrt_b(x, a, b):
+    """d x / d b for x ~ Beta(a, b) near 0, the same way."""
+    factor = _np_digamma(a + b) - _np_digamma(b)
+    numer, betas, dbetas = np.ones_like(x), np.ones_like(x), np.zeros_like(x)
+    series = factor / a
+    for i in range(1, 9):
+        numer = numer * (-x / i)
+        dbetas = dbetas * (b - i) + betas
+        betas = betas * (b - i)
+        series = series + numer / (a + i) * (dbetas + factor * betas)
+    res = -((1 - x) ** (1 - b)) * series
+    return np.where(np.isnan(res), 0.0, res)
+
+
+def _beta_grad_mid(x, a, b):
+    """Rice saddle-point expansion for large a and b (a polynomial right at the mean)."""
+    total = a + b
+    mean = a / total
+    std = np.sqrt(a * b / (total + 1)) / total
+    b2 = b * b
+    poly = 47 * x * b2 * b2 + a * (
+        (43 + 20 * (16 + 27 * b) * x) * b2 * b + a * (
+            3 * (59 + 180 * b - 90 * x) * b2 + a * (
+                (453 + 1620 * b * (1 - x) - 455 * x) * b + a * (8 * (1 - x) * (135 * b - 11)))))
+    pre_num = (1 + 12 * a) * (1 + 12 * b) / (total * total)
+    pre_den = 12960 * a * a * a * b * b * (1 + 12 * total)
+    at_mean = pre_num / (1 - x) * poly / pre_den
+    prefactor = -x / np.sqrt(2 * a * b / total)
+
+    def st(z):
+        return 1 + 1 / (12 * z) + 1 / (288 * z * z)
+
+    stirling = st(a) * st(b) / st(total)
+    axbx = a * (x - 1) + b * x
+    term1 = ((2 * (a * a) * (x - 1) + a * b * (x - 1) - x * b2)
+             / (np.sqrt(2 * a / b) * total ** 1.5 * axbx * axbx))
+    term2 = 0.5 * np.log(a / (total * x))
+    term3 = np.sqrt(8 * a * b / total) / (b * x + a * (x - 1))
+    term4 = (b * np.log(b / (total * (1 - x))) + a * np.log(a / (total * x))) ** -1.5
+    term1234 = term1 + term2 * (term3 + np.where(x < mean, term4, -term4))
+    away = stirling * prefactor * term1234
+    return np.where((mean - 0.1 * std <= x) & (x <= mean + 0.1 * std), at_mean, away)
+
+
+def _beta_grad_rational(x, a, total):
+    """An analytic approximation times PyTorch's fitted rational correction."""
+    u = np.log(x)
+    la = np.log(a) - u
+    lb = np.log(total) - la
+    p = np.zeros_like(x)
+    q = np.zeros_like(x)
+    for i in range(3):
+        for j in range(3):
+            ua = u ** i * la ** j
+            cp, cq = _DIR_P[i, j], _DIR_Q[i, j]
+            p = p + ua * (cp[0] + lb * (cp[1] + lb * (cp[2] + lb * cp[3])))
+            q = q + ua * (cq[0] + lb * (cq[1] + lb * (cq[2] + lb * cq[3])))
+    approx = x * (_np_digamma(total) - _np_digamma(a)) / (total - a)
+    return p / q * approx
+
+
 def _np_dirichlet_grad(x, alpha, total):
-    raise NotImplementedError("Dirichlet/Beta rsample gradients are not implemented in ember yet")
+    """-(dF/dalpha)(x; alpha, total - alpha) / f(x) / (1 - x) for the Beta marginal of each
+    Dirichlet coordinate (torch._dirichlet_grad), by PyTorch's four regimes."""
+    x, a, t = (np.asarray(v, _f64) for v in np.broadcast_arrays(x, alpha, total))
+    b = t - a
+    boundary = t * x * (1 - x)
+    with np.errstate(all="ignore"):
+        small = _beta_grad_small_x(x, a, b)
+        large = -_beta_grad_small_x_wrt_b(1 - x, b, a)
+        mid = _beta_grad_mid(x, a, b)
+        rational = _beta_grad_rational(x, a, t)
+    return np.where((x <= 0.5) & (boundary < 2.5), small,
+                    np.where((x >= 0.5) & (boundary < 0.75), large,
+                             np.where((a > 6) & (b > 6), mid, rational)))
 
 
 def _binomial_one(count: float, prob: float, draws: _Draws) -> float:
