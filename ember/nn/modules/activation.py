@@ -446,7 +446,7 @@ class Maxout(Module):
 class MultiheadAttention(Module):
     """Attention over ``num_heads`` heads of size embed_dim // num_heads, as PyTorch's."""
 
-    __constants__ = ["batch_first"]
+    __constants__ = ("batch_first",)
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
                  add_zero_attn=False, kdim=None, vdim=None, batch_first=False, device=None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ def _get_activation_fn(activation: str) -> Callable[[Tensor], Tensor]:
 class TransformerEncoderLayer(Module):
     """Self-attention then a feed-forward block, each with a residual and a LayerNorm."""
 
-    __constants__ = ["norm_first"]
+    __constants__ = ("norm_first",)
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: str | Callable[[Tensor], Tensor] = F.relu,
@@ -122,7 +123,7 @@ class TransformerEncoderLayer(Module):
 class TransformerDecoderLayer(Module):
     """Self-attention, attention over the memory, then feed-forward; residuals and LayerNorms."""
 
-    __constants__ = ["norm_first"]
+    __constants__ = ("norm_first",)
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: str | Callable[[Tensor], Tensor] = F.relu,
@@ -212,7 +213,7 @@ def _sparsity_reason(layer) -> str:
 class TransformerEncoder(Module):
     """``num_layers`` deep copies of ``encoder_layer`` (all start equal), then optional norm."""
 
-    __constants__ = ["norm"]
+    __constants__ = ("norm",)
 
     def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
                  norm: Module | None = None, enable_nested_tensor: bool = True,
@@ -237,14 +238,11 @@ class TransformerEncoder(Module):
                 or padding is None or mask is not None):
             return False
         keep = padding._data == 0  # the canonical float mask: 0 where a token takes part
-        if getattr(self, "mask_check", True):
-            # left aligned: every row is some True's followed by only False's
-            if not (keep[:, :-1] | ~keep[:, 1:]).all():
-                return False
-        if grad_mode.is_grad_enabled() and (src.requires_grad or any(
-                p.requires_grad for p in first.parameters())):
+        # mask_check: PyTorch goes nested only for left-aligned rows (tokens, then only padding)
+        if getattr(self, "mask_check", True) and not (keep[:, :-1] | ~keep[:, 1:]).all():
             return False
-        return True
+        return not (grad_mode.is_grad_enabled() and (src.requires_grad or any(
+            p.requires_grad for p in first.parameters())))
 
     def forward(self, src: Tensor, mask: Tensor | None = None,
                 src_key_padding_mask: Tensor | None = None,
@@ -271,7 +269,7 @@ class TransformerEncoder(Module):
 class TransformerDecoder(Module):
     """``num_layers`` deep copies of ``decoder_layer`` (all start equal), then optional norm."""
 
-    __constants__ = ["norm"]
+    __constants__ = ("norm",)
 
     def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int,
                  norm: Module | None = None) -> None:
