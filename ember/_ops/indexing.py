@@ -140,8 +140,11 @@ def _items(key):
             out.append(k)
         elif c is bool or c is np.bool_:
             out.append(np.array(bool(k)))
-        elif isinstance(k, (Tensor, _ndarray, list, tuple)):
+        elif isinstance(k, (Tensor, _ndarray, list, tuple, range)):
+            # a range indexes as the tensor of its values (nn_tutorial's `input[range(n), target]`)
             out.append(_as_index_array(k))
+        elif isinstance(k, (str, bytes)):
+            raise TypeError(f"new(): invalid data type '{type(k).__name__}'")
         elif hasattr(k, "__index__"):
             out.append(k.__index__())
         else:
@@ -1324,6 +1327,39 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     return _copy_out(_make(res, False, None, 0), out)
 
 
+def _isin_signature_error(elements, test_elements):
+    return TypeError(
+        "isin() received an invalid combination of arguments - got "
+        f"({type(elements).__name__}, {type(test_elements).__name__}), but expected one of:\n"
+        " * (Tensor elements, Tensor test_elements, *, bool assume_unique = False, bool invert = "
+        "False, Tensor out = None)\n"
+        " * (Number element, Tensor test_elements, *, bool assume_unique = False, bool invert = "
+        "False, Tensor out = None)\n"
+        " * (Tensor elements, Number test_element, *, bool assume_unique = False, bool invert = "
+        "False, Tensor out = None)\n")
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False, out=None):
+    """Whether each element of ``elements`` is in ``test_elements`` (compared after promotion)."""
+    is_t, is_tt = isinstance(elements, Tensor), isinstance(test_elements, Tensor)
+    numbers = (int, float, np.number)
+    if not ((is_t or isinstance(elements, numbers)) and (is_tt or isinstance(test_elements, numbers))
+            and (is_t or is_tt)) or isinstance(elements, bool) or isinstance(test_elements, bool):
+        raise _isin_signature_error(elements, test_elements)
+    for x in (elements, test_elements):
+        if isinstance(x, Tensor) and x.dtype is _dtype.bool_:
+            raise RuntimeError("Unsupported input type encountered for isin(): Bool")
+    # PyTorch compares in the promoted dtype: uint8 2 is in [1.5, 2.0]
+    common = _dtype.result_type(elements, test_elements).np
+    a = elements._data if is_t else np.asarray(elements)
+    b = test_elements._data if is_tt else np.asarray(test_elements)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = a.astype(common, copy=False) if is_t else np.array(elements).astype(common)
+        b = b.astype(common, copy=False) if is_tt else np.array(test_elements).astype(common)
+    res = np.isin(a, b, assume_unique=bool(assume_unique), invert=bool(invert))
+    return _copy_out(_make(np.asarray(res, dtype=np.bool_), False, None, 0), out)
+
+
 def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
     """The bucket of each element given 1-D ``boundaries`` (right=False: b[i-1] < x <= b[i])."""
     b = boundaries._data
@@ -1396,5 +1432,5 @@ __all__ = [
     "gather", "take_along_dim", "scatter", "scatter_add", "index_select", "index_add",
     "index_copy", "index_fill", "index_put", "masked_fill", "masked_select", "masked_scatter",
     "take", "nonzero", "argwhere", "tril", "triu", "sort", "argsort", "msort", "topk", "unique",
-    "unique_consecutive", "searchsorted", "bucketize",
+    "unique_consecutive", "searchsorted", "bucketize", "isin",
 ]
