@@ -83,34 +83,53 @@ def _flat_outputs(out):
                             "outputs must be tensors, or tuples and lists of them")
 
 
-def _perturbed(a, rng):
-    # other input values of the same shape and kind: index inputs stay valid indices
+def _other_input(a, axes, rng):
+    """Other values for an input, one larger along each dynamic axis: index inputs reuse
+    their own values, so they stay valid indices."""
     arr = a.detach().numpy()
+    shape = tuple(n + 1 if i in axes else n for i, n in enumerate(arr.shape))
     if arr.dtype.kind == "f":
-        new = arr + (rng.standard_normal(arr.shape) * 0.5 + 0.25).astype(arr.dtype)
+        new = (rng.standard_normal(shape) * (np.abs(arr).max(initial=0) + 1)).astype(arr.dtype)
     else:
-        new = rng.permutation(arr.reshape(-1)).reshape(arr.shape)
+        new = np.resize(rng.permutation(arr.reshape(-1)), shape)
     return tensor(new, dtype=a.dtype)
 
 
-def _check_constants(model, args, kwargs, names, dynamic_axes, param_names, opset, g):
-    """Rerun on other inputs: a constant that changes was computed from the input by code the
-    tracer did not see (it would be frozen into the graph), so the export is refused."""
+def _check_retrace(model, args, kwargs, names, dynamic_axes, param_names, opset, g):
+    """Trace again on other values, with other sizes along the dynamic axes: the graph must
+    be the same. A constant that differs was computed from the input outside the ops the
+    tracer records, or from a dynamic size read as a number (``x.shape``): frozen into the
+    graph, it would give wrong answers, so the export is refused."""
     rng = np.random.default_rng(0)
-    args2 = tuple(_perturbed(a, rng) if isinstance(a, Tensor) else a for a in args)
-    kwargs2 = {k: _perturbed(v, rng) if isinstance(v, Tensor) else v for k, v in kwargs.items()}
+    order = iter(names)
+    args2 = tuple(_other_input(a, _axes(dynamic_axes, next(order)), rng)
+                  if isinstance(a, Tensor) else a for a in args)
+    kwargs2 = {k: _other_input(v, _axes(dynamic_axes, next(order)), rng)
+               if isinstance(v, Tensor) else v for k, v in kwargs.items()}
     try:
-        g2, _ = _trace(model, args2, kwargs2, names, dynamic_axes, param_names, opset, True)
-    except Exception:  # noqa: BLE001 - other values may be invalid input; nothing to compare
-        return
-    same = len(g2.constants) == len(g.constants) and all(
-        a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
-        for (_, a), (_, b) in zip(g.constants, g2.constants))
-    if not same:
-        raise OnnxExporterError(
-            "ember.onnx.export: a tensor the model computes from its input reaches the graph "
-            "as a constant (it changes with the input): it comes from an op the exporter does "
-            "not record (a direct call into ember internals, NumPy, or randomness in forward)")
+        g2, _ = _trace(model, args2, kwargs2, names, dynamic_axes, param_names, opset,
+                       not g.params_as_inputs)
+    except Exception as e:  # noqa: BLE001 - reported with the reason
+        if not dynamic_axes:
+            return  # other values may be invalid input (a mask, indices): nothing to compare
+        raise OnnxExporterError(f"ember.onnx.export: the model fails on inputs with other "
+                                f"sizes along dynamic_axes ({type(e).__name__}: {e})") from e
+    if [n.SerializeToString() for n in g.nodes] != [n.SerializeToString() for n in g2.nodes]:
+        raise OnnxExporterError("ember.onnx.export: the model runs different ops on other "
+                                "inputs (control flow on values or sizes), which one graph "
+                                "cannot hold")
+    consts = dict(g2.constants)
+    for name, a in g.constants:
+        b = consts.get(name)
+        if b is None or a.shape != b.shape or not np.array_equal(
+                a, b, equal_nan=a.dtype.kind == "f"):
+            user = next((n for n in g.nodes if name in n.input), None)
+            where = f"the {user.op_type} node {user.name}" if user is not None else "an output"
+            raise OnnxExporterError(
+                f"ember.onnx.export: {where} uses a value fixed at export that changes with "
+                "the input: a size of a dynamic axis read as a number (x.shape, x.size()) "
+                "that a reshape cannot express with 0 and -1, or values computed outside "
+                "the ops the exporter records (NumPy, ember internals, randomness)")
 
 
 def build(model, args, kwargs, *, input_names, output_names, opset, dynamic_axes,
@@ -132,6 +151,7 @@ def build(model, args, kwargs, *, input_names, output_names, opset, dynamic_axes
     try:
         g, out = _trace(model, args, kwargs, names, dynamic_axes, param_names, opset,
                         export_params)
+        _check_retrace(model, args, kwargs, names, dynamic_axes, param_names, opset, g)
         outputs = _flat_outputs(out)
         out_names = list(output_names or [])
         out_names += ["output" if len(outputs) == 1 and not out_names else f"output_{i}"
@@ -155,8 +175,6 @@ def build(model, args, kwargs, *, input_names, output_names, opset, dynamic_axes
                     for i, n in enumerate(t.shape)]
             out_infos.append(helper.make_tensor_value_info(
                 name, elem_type(t.detach().numpy().dtype), dims))
-        if g.constants:
-            _check_constants(model, args, kwargs, names, dynamic_axes, param_names, opset, g)
     finally:
         for m, mode in modes:
             m.training = mode

@@ -42,7 +42,7 @@ class Graph:
         self.sym = {}  # ONNX value name -> tuple of dim markers
         self._keep = []  # the traced tensors, alive until the end so that ids stay unique
         self._used = set()
-        self.constants = []  # (name, array) of constants read off tensors during the run
+        self.constants = []  # (name, array) of the initializers that are not parameters
 
     def fresh(self, hint):
         hint = hint.replace(".", "_") or "v"
@@ -81,9 +81,12 @@ class Graph:
         return self.sym.get(name, ())
 
     def initializer(self, array, hint):
+        """A constant of the graph (not a parameter); retraces compare them."""
         name = self.fresh(hint)
-        self.initializers[name] = numpy_helper.from_array(np.ascontiguousarray(array), name)
-        self.sym[name] = (None,) * np.ndim(array)
+        array = np.ascontiguousarray(array)
+        self.initializers[name] = numpy_helper.from_array(array, name)
+        self.sym[name] = (None,) * array.ndim
+        self.constants.append((name, array))
         return name
 
     def value(self, x, dtype=None):
@@ -105,8 +108,7 @@ class Graph:
                         np.ascontiguousarray(arr), name)
                     self.sym[name] = (None,) * arr.ndim
             else:
-                name = self.initializer(arr, "const")
-                self.constants.append((name, arr.copy()))
+                name = self.initializer(arr.copy(), "const")
             self.bind(x, name, (None,) * arr.ndim)
             return name
         if isinstance(x, (bool, int, float, np.generic)):
