@@ -512,3 +512,13 @@ def test_exponential_family_bregman_forms(name):
     qe, qt, _, _ = _pair(name, KL_SECOND.get(name, CASES[name][1]))
     assert_close(ed.kl._kl_expfamily_expfamily(e, qe), td.kl._kl_expfamily_expfamily(t, qt),
                  atol=1e-9, rtol=1e-8)
+
+
+def test_not_positive_definite_without_validation():
+    bad = np.array([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 2.0], [2.0, 1.0]]])
+    _same_error(lambda: ed.MultivariateNormal(ember.zeros(2), ember.tensor(bad[1]),
+                                              validate_args=False),
+                lambda: td.MultivariateNormal(torch.zeros(2), torch.tensor(bad[1]),
+                                              validate_args=False), RuntimeError)
+    with pytest.raises(ember.linalg.LinAlgError, match="Batch element 1.*order 2"):
+        ed.MultivariateNormal(ember.zeros(2), ember.tensor(bad), validate_args=False)

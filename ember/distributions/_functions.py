@@ -208,6 +208,24 @@ def _tri_inv_apply(L, B, trans=False):
     return np.linalg.solve(A, B)
 
 
+def _cholesky_failure(a: np.ndarray) -> str:
+    """PyTorch's message naming the first batch element and leading minor that fail."""
+    batch = a.reshape((-1,) + a.shape[-2:])
+    for i, m in enumerate(batch):
+        for k in range(1, m.shape[-1] + 1):
+            try:
+                ok = np.isfinite(np.linalg.cholesky(m[:k, :k])).all()
+            except np.linalg.LinAlgError:
+                ok = False
+            if not ok:
+                where = f"(Batch element {i}): " if a.ndim > 2 else ""
+                return (f"linalg.cholesky: {where}The factorization could not be completed "
+                        f"because the input is not positive-definite (the leading minor of "
+                        f"order {k} is not positive-definite).")
+    return ("linalg.cholesky: The factorization could not be completed because the input is "
+            "not positive-definite.")
+
+
 class Cholesky(Function):
     @staticmethod
     def forward(ctx, a):
@@ -218,8 +236,7 @@ class Cholesky(Function):
         if L is None or not np.isfinite(L).all():
             from ember.linalg import LinAlgError
 
-            raise LinAlgError("linalg.cholesky: The factorization could not be completed "
-                              "because the input is not positive-definite.")
+            raise LinAlgError(_cholesky_failure(a))
         ctx.L = L
         return L
 
