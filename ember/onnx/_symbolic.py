@@ -160,6 +160,26 @@ def f_linear(g, result, x, weight, bias=None):
     _linear(g, result, x, weight, bias)
 
 
+def reduce(op):
+    def emit(g, result, x, dim=None, keepdim=False, *, dtype=None, out=None, axis=None,
+             keepdims=None):
+        if out is not None:
+            _unsupported(f"{op}(out=...)")
+        dim = axis if dim is None else dim
+        keep = bool(keepdims if keepdims is not None else keepdim)
+        dims = list(range(x.ndim)) if dim is None else [
+            _norm_dim(d, x.ndim) for d in (dim if isinstance(dim, (tuple, list)) else [dim])]
+        xn = _operand(g, x, _np_dtype(result))
+        if op == "ReduceMean" and g.opset < 18:  # axes became an input in opset 18
+            node = g.node(op, [xn], axes=dims, keepdims=int(keep))
+        else:
+            node = g.node(op, [xn, g.ints(dims, "axes")], keepdims=int(keep))
+        s = g.sym_of(xn)
+        g.bind(result, node, [None if i in dims else m for i, m in enumerate(s)
+                              if keep or i not in dims])
+    return emit
+
+
 # ---- movement ------------------------------------------------------------------------------
 
 def reshape_to(g, result, x, minus_one=None):
@@ -453,6 +473,7 @@ FUNCTIONS = {
     "swapdims": transpose, "permute": permute, "t": t, "unsqueeze": unsqueeze,
     "squeeze": squeeze, "cat": cat, "concat": cat, "concatenate": cat,
     "softmax": softmax("Softmax"), "log_softmax": softmax("LogSoftmax"), "pow": power,
+    "mean": reduce("ReduceMean"), "sum": reduce("ReduceSum"),
 }
 for _k, _op in _BIN.items():
     for _name in _ALIASES[_k]:

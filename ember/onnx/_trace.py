@@ -11,6 +11,7 @@ them.
 from __future__ import annotations
 
 import types
+from threading import get_ident
 
 from .._tensor import Tensor
 from . import _state
@@ -63,7 +64,7 @@ def _wrap(orig, label, emit, method=True):
 
     def wrapper(*args, **kwargs):
         g = _active[0]
-        if g is None or g.busy:
+        if g is None or g.busy or get_ident() != g.thread:
             return orig(*args, **kwargs)
         traced = any(g.traced(t) for t in _tensors_in(args, kwargs))
         if not traced:
@@ -93,7 +94,7 @@ def _wrap(orig, label, emit, method=True):
 def _wrap_module_call(orig):
     def call(module, *args, **kwargs):
         g = _active[0]
-        if g is None or g.busy:
+        if g is None or g.busy or get_ident() != g.thread:
             return orig(module, *args, **kwargs)
         cls = type(module)
         emit = _module_emitter(cls)
@@ -174,6 +175,7 @@ class Patches:
         except BaseException:
             self._restore()
             raise
+        self.graph.thread = get_ident()  # other threads run ember as usual meanwhile
         _active[0] = self.graph
         return self
 
