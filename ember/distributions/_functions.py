@@ -16,27 +16,23 @@ import numpy as np
 import ember
 from ember import _random
 from ember._tensor import Tensor
+from ember._ops.elementwise import _flt
 from ember.autograd.function import Function
 
 _f64 = np.float64
 
 
 def _np_lgamma(x: np.ndarray) -> np.ndarray:
-    x64 = np.asarray(x, _f64)
-    out = np.empty(x64.shape, _f64)
-    flat = x64.ravel()
-    res = np.empty(flat.size, _f64)
-    for i, v in enumerate(flat.tolist()):
+    x = np.asarray(x, _f64)
+
+    def one(v):
         if v != v:
-            res[i] = math.nan
-        elif v == math.inf or (v <= 0 and v == math.floor(v)):
-            res[i] = math.inf  # poles and +inf, as C's lgamma
-        elif v == -math.inf:
-            res[i] = math.inf
-        else:
-            res[i] = math.lgamma(v)
-    out[...] = res.reshape(x64.shape)
-    return out
+            return math.nan
+        if math.isinf(v) or (v <= 0 and v == math.floor(v)):
+            return math.inf  # poles and +-inf, as C's lgamma
+        return math.lgamma(v)
+
+    return np.fromiter(map(one, x.ravel().tolist()), _f64, x.size).reshape(x.shape)
 
 
 def _np_digamma(x: np.ndarray) -> np.ndarray:
@@ -64,7 +60,6 @@ def _np_digamma(x: np.ndarray) -> np.ndarray:
 def _np_trigamma(x: np.ndarray) -> np.ndarray:
     x = np.array(x, _f64)
     out = np.zeros(x.shape, _f64)
-    sign = np.ones(x.shape, _f64)
     with np.errstate(divide="ignore", invalid="ignore"):
         neg = x < 0.5
         # reflection: psi1(1 - x) + psi1(x) = pi^2 / sin^2(pi x)
@@ -87,7 +82,7 @@ class Lgamma(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return _np_lgamma(a).astype(a.dtype if a.dtype.kind == "f" else np.float32)
+        return _np_lgamma(a).astype(_flt(a).dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -99,7 +94,7 @@ class Digamma(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return _np_digamma(a).astype(a.dtype if a.dtype.kind == "f" else np.float32)
+        return _np_digamma(a).astype(_flt(a).dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -110,7 +105,7 @@ class Digamma(Function):
 class Trigamma(Function):
     @staticmethod
     def forward(ctx, a):
-        return _np_trigamma(a).astype(a.dtype if a.dtype.kind == "f" else np.float32)
+        return _np_trigamma(a).astype(_flt(a).dtype)
 
     @staticmethod
     def backward(ctx, grad):

@@ -181,6 +181,6 @@ class Distribution:
 
     def __repr__(self) -> str:
         names = [k for k in self.arg_constraints if k in self.__dict__]
-        args = ", ".join(f"{p}: {self.__dict__[p] if self.__dict__[p].numel() == 1 else self.__dict__[p].size()}"
-                         for p in names)
+        vals = [self.__dict__[p] for p in names]
+        args = ", ".join(f"{p}: {v if v.numel() == 1 else v.size()}" for p, v in zip(names, vals))
         return f"{self.__class__.__name__}({args})"

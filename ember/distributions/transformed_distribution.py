@@ -5,7 +5,7 @@ import ember
 
 from . import constraints
 from .distribution import Distribution
-from .transforms import ComposeTransform, Transform
+from .transforms import Transform
 from .utils import _sum_rightmost
 
 __all__ = ["TransformedDistribution"]
@@ -104,5 +104,3 @@ class TransformedDistribution(Distribution):
             value = transform(value)
         return value
 
-
-_ = ComposeTransform  # re-exported for users of this module
