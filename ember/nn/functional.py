@@ -1630,6 +1630,153 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:
 native_channel_shuffle = channel_shuffle
 
 
+# ---- gumbel softmax, affine_grid and grid_sample (compositions) ------------------------------------
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
+    """softmax((logits + Gumbel noise) / tau); hard=True: one-hot forward, soft gradient."""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    from .. import empty_like, zeros_like
+
+    gumbels = -empty_like(logits).exponential_().log()
+    y_soft = ((logits + gumbels) / tau).softmax(dim)
+    if not hard:
+        return y_soft
+    index = y_soft.max(dim, keepdim=True)[1]
+    y_hard = zeros_like(logits).scatter_(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft  # straight-through estimator
+
+
+def _align_corners_default(align_corners):
+    if align_corners is None:
+        warnings.warn("Default grid_sample and affine_grid behavior has changed to "
+                      "align_corners=False since 1.3.0. Please specify align_corners=True if the "
+                      "old behavior is desired. See the documentation of grid_sample for "
+                      "details.", stacklevel=3)
+        return False
+    return align_corners
+
+
+def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tensor:
+    """The sampling grid (N, H, W, 2) (or (N, D, H, W, 3)) of a batch of affine maps ``theta``."""
+    align_corners = _align_corners_default(align_corners)
+    if not theta.is_floating_point():
+        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+    size = list(size)
+    if len(size) == 4:
+        if theta.dim() != 3 or theta.shape[-2] != 2 or theta.shape[-1] != 3:
+            raise ValueError(f"Expected a batch of 2D affine matrices of shape Nx2x3 for size "
+                             f"{size}. Got {theta.shape}.")
+        spatial = size[-2:]
+    elif len(size) == 5:
+        if theta.dim() != 3 or theta.shape[-2] != 3 or theta.shape[-1] != 4:
+            raise ValueError(f"Expected a batch of 3D affine matrices of shape Nx3x4 for size "
+                             f"{size}. Got {theta.shape}.")
+        spatial = size[-3:]
+    else:
+        raise NotImplementedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D "
+                                  f"affine transforms, respectively. Got size {size}.")
+    if align_corners and min(spatial) == 1:
+        warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids "
+                      "when align_corners=True. This is not an intended use case of affine_grid. "
+                      "See the documentation of affine_grid for details.", stacklevel=2)
+    elif min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+    dt = theta._data.dtype
+
+    def steps(n):
+        if n <= 1:
+            return np.zeros(max(n, 0), dt)
+        s = np.linspace(-1, 1, n, dtype=dt)
+        return s if align_corners else s * dt.type((n - 1) / n)
+
+    # base grid of homogeneous coordinates, x (the last spatial dim) first
+    axes = [steps(n) for n in reversed(spatial)]
+    mesh = list(np.meshgrid(*axes[::-1], indexing="ij"))[::-1]
+    base = np.stack(mesh + [np.ones_like(mesh[0])], -1).reshape(1, -1, len(spatial) + 1)
+    grid = _t(base).matmul(theta.transpose(1, 2))
+    return grid.reshape(size[0], *spatial, len(spatial))
+
+
+def _grid_unnormalize(coord, n, align_corners):
+    if align_corners:
+        return (coord + 1) * ((n - 1) / 2)
+    return ((coord + 1) * n - 1) / 2
+
+
+def _reflect(coord, twice_low, twice_high):
+    if twice_low == twice_high:
+        return coord * 0
+    lo, span = twice_low / 2, (twice_high - twice_low) / 2
+    c = (coord - lo).abs()
+    flips = (c / span).floor().detach()
+    extra = c - flips * span
+    even = _t((np.asarray(flips._data) % 2) == 0)
+    from .. import where
+
+    return where(even, extra + lo, span - extra + lo)
+
+
+def _grid_source(coord, n, padding_mode, align_corners):
+    """Grid coordinate -> pixel coordinate, with the border / reflection folding applied."""
+    c = _grid_unnormalize(coord, n, align_corners)
+    if padding_mode == "border":
+        c = c.clamp(0, n - 1)
+    elif padding_mode == "reflection":
+        c = _reflect(c, 0, 2 * (n - 1)) if align_corners else _reflect(c, -1, 2 * n - 1)
+        c = c.clamp(0, n - 1)
+    return c
+
+
+def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mode: str = "zeros",
+                align_corners: bool | None = None) -> Tensor:
+    """Sample ``input`` (N, C, H, W) at the normalised (x, y) points of ``grid`` (N, Ho, Wo, 2)."""
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' "
+                         f"or 'bicubic', but got: '{mode}'")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', "
+                         f"'border', or 'reflection', but got: '{padding_mode}'")
+    align_corners = _align_corners_default(align_corners)
+    if input.dim() == 5:
+        raise NotImplementedError("grid_sample: 5-D (volumetric) input is not supported by ember")
+    if mode == "bicubic":
+        raise NotImplementedError("grid_sample: mode='bicubic' is not supported by ember")
+    if input.dim() != 4 or grid.dim() != 4 or grid.shape[-1] != 2:
+        raise RuntimeError(f"grid_sampler(): expected 4D input and grid with same number of "
+                           f"dimensions, but got input with sizes {list(input.shape)} and grid "
+                           f"with sizes {list(grid.shape)}")
+    if input.shape[0] != grid.shape[0]:
+        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, "
+                           f"but got input with sizes {list(input.shape)} and grid with sizes "
+                           f"{list(grid.shape)}")
+    N, C, H, W = input.shape
+    Ho, Wo = grid.shape[1], grid.shape[2]
+    x = _grid_source(grid[..., 0], W, padding_mode, align_corners).reshape(N, 1, Ho * Wo)
+    y = _grid_source(grid[..., 1], H, padding_mode, align_corners).reshape(N, 1, Ho * Wo)
+    flat = input.reshape(N, C, H * W)
+
+    def tap(ix, iy):
+        """input at integer pixels (ix, iy) (arrays (N, 1, L)), 0 outside the image."""
+        inside = (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
+        idx = np.clip(iy, 0, H - 1) * W + np.clip(ix, 0, W - 1)
+        vals = flat.gather(2, _t(np.broadcast_to(idx, (N, C, idx.shape[2])).astype(np.int64)))
+        return vals * _t(inside.astype(flat._data.dtype))
+
+    if mode == "nearest":
+        ix, iy = np.rint(x._data).astype(np.int64), np.rint(y._data).astype(np.int64)
+        return tap(ix, iy).reshape(N, C, Ho, Wo)
+    x0, y0 = x.detach().floor(), y.detach().floor()
+    ix0, iy0 = x0._data.astype(np.int64), y0._data.astype(np.int64)
+    wx1, wy1 = x - x0, y - y0  # weights of the right / lower neighbours
+    wx0, wy0 = 1 - wx1, 1 - wy1
+    out = (tap(ix0, iy0) * (wx0 * wy0) + tap(ix0 + 1, iy0) * (wx1 * wy0)
+           + tap(ix0, iy0 + 1) * (wx0 * wy1) + tap(ix0 + 1, iy0 + 1) * (wx1 * wy1))
+    return out.reshape(N, C, Ho, Wo)
+
+
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a trailing dim of size num_classes."""
     x = tensor._data
