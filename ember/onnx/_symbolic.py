@@ -51,30 +51,28 @@ def _operand(g, x, dtype):
 def binary(op, reverse=False):
     def emit(g, result, a, b=None, *rest, alpha=1, rounding_mode=None, out=None, other=None,
              **kw):
-        name = f"{op.lower()}"
-        if b is None:
-            b = other
-        if out is not None:
-            _unsupported(f"{name}(out=...)")
+        b = other if b is None else b
+        if out is not None or rest or kw:
+            _unsupported(f"{op} with arguments {(out, *rest, kw)}")
         if rounding_mode is not None:
             _unsupported(f"div(rounding_mode={rounding_mode!r})")
-        if rest or kw:
-            _unsupported(f"{name} with arguments {rest or ''}{kw or ''}")
-        if reverse:
+        if reverse:  # b.__rsub__(a) computes a - b
             a, b = b, a
-        dt = result.detach().numpy().dtype
+        dt = _np_dtype(result)
         an, bn = _operand(g, a, dt), _operand(g, b, dt)
-        if alpha != 1:
+        sym = bsym(g.sym_of(an), g.sym_of(bn))
+        if alpha != 1:  # add(a, b, alpha=k) is a + k b
             bn = g.node("Mul", [bn, g.value(alpha, dt)])
-            g.sym[bn] = g.sym_of(_operand(g, b, dt))
-        node = g.node(op, [an, bn])
-        g.bind(result, node, bsym(g.sym_of(an), g.sym_of(bn)))
+        g.bind(result, g.node(op, [an, bn]), sym)
     return emit
 
 
 def unary(op, **attrs):
-    def emit(g, result, x, *args, **kwargs):
-        g.node(op, [g.value(x)], out=result, **attrs)
+    def emit(g, result, x, *args, out=None, **kwargs):  # args: F.relu's inplace
+        if out is not None:
+            _unsupported(f"{op}(out=...)")
+        xn = _operand(g, x, _np_dtype(result))  # exp of an integer tensor is float
+        g.bind(result, g.node(op, [xn], **attrs), g.sym_of(xn))
     return emit
 
 

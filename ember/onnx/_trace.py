@@ -59,7 +59,7 @@ def _tensors_in(args, kwargs):
             yield from (x for x in a if isinstance(x, Tensor))
 
 
-def _wrap(orig, label, emit, method=True):
+def _wrap(orig, label, emit):
     """``orig`` recording through ``emit`` (or raising, when emit is None) while tracing."""
 
     def wrapper(*args, **kwargs):
