@@ -11,7 +11,7 @@ _warnings.filterwarnings(
     "ignore", r"(overflow|invalid value|divide by zero|underflow) encountered",
     RuntimeWarning, r"ember(\.|$)")
 
-from builtins import int as _builtin_int
+import builtins as _builtins
 
 from . import _dtype
 from ._device import Size, device
@@ -135,10 +135,11 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="induc
 
 def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
     """Recorded only: ember's ops are deterministic already."""
-    if not isinstance(mode, (bool, _builtin_int)):
+    if not isinstance(mode, (_builtins.bool, _builtins.int)):
         raise RuntimeError(f"use_deterministic_algorithms expects a bool, but got "
                            f"{type(mode).__name__}")
-    _flags["deterministic"], _flags["warn_only"] = bool(mode), bool(warn_only)
+    _flags["deterministic"] = _builtins.bool(mode)
+    _flags["warn_only"] = _builtins.bool(warn_only)
 
 
 def are_deterministic_algorithms_enabled() -> bool:
