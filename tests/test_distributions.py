@@ -522,3 +522,15 @@ def test_not_positive_definite_without_validation():
                                               validate_args=False), RuntimeError)
     with pytest.raises(ember.linalg.LinAlgError, match="Batch element 1.*order 2"):
         ed.MultivariateNormal(ember.zeros(2), ember.tensor(bad), validate_args=False)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binomial_large_counts_stream(dtype):
+    # count * min(p, 1 - p) >= 10 takes PyTorch's BTRS rejection sampler
+    c = np.array([[40.0, 200.0, 1000.0], [15.0, 0.0, 300.0]], dtype)
+    p = np.array([[0.5, 0.1, 0.93], [0.8, 0.5, 0.999]], dtype)
+    ember.manual_seed(11)
+    torch.manual_seed(11)
+    e = ed.Binomial(ember.tensor(c), ember.tensor(p)).sample((50,))
+    t = td.Binomial(torch.tensor(c), torch.tensor(p)).sample((50,))
+    assert_close(e, t, atol=0, rtol=0)

@@ -5,7 +5,8 @@ NumPy (math.lgamma per element; digamma and trigamma by recurrence to x >= 10 an
 asymptotic series) and returned in the input's dtype. The samplers follow PyTorch's CPU
 kernels draw for draw (``_s_gamma_cpu``, ``_s_dirichlet_cpu``, ``_s_poisson_cpu``): one
 element at a time in memory order, with double uniforms (the low 53 bits of random64) and the
-cached double Box-Muller normal of ember._random.
+cached double Box-Muller normal of ember._random. ``binomial`` is PyTorch's
+``_s_binomial_cpu`` (inversion for small means, BTRS rejection otherwise) the same way.
 """
 from __future__ import annotations
 
@@ -593,15 +594,23 @@ def _np_dirichlet_grad(x, alpha, total):
                              np.where((a > 6) & (b > 6), mid, rational)))
 
 
-def _binomial_one(count: float, prob: float, draws: _Draws) -> float:
-    """Binomial by inversion: count the geometric waiting times that fit in ``count`` trials."""
-    if count <= 0 or prob <= 0:
-        return 0.0
-    if prob >= 1:
-        return count
-    if prob > 0.5:  # count failures instead: fewer draws
-        return count - _binomial_one(count, 1.0 - prob, draws)
-    logprob = math.log1p(-prob)
+# Stirling-series remainders log(k!) - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi)/2] for small k
+_STIRLING_TAIL = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983,
+                  0.02079067210376509, 0.0166446911898211, 0.0138761288230707,
+                  0.0118967099458917, 0.0104112652619720, 0.00925546218271273,
+                  0.00833056343336287)
+
+
+def _stirling_tail(k: float) -> float:
+    if k <= 9:
+        return _STIRLING_TAIL[int(k)]
+    kp1sq = (k + 1) * (k + 1)
+    return (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / (k + 1)
+
+
+def _binomial_inversion(count, prob, draws, f32):
+    # successes = how many geometric waiting times fit in ``count`` trials
+    logprob = float(np.log1p(np.float32(-prob))) if f32 else math.log1p(-prob)
     geom_sum = 0.0
     num = 0.0
     while True:
@@ -611,12 +620,60 @@ def _binomial_one(count: float, prob: float, draws: _Draws) -> float:
         num += 1
 
 
+def _binomial_btrs(count, prob, draws, f32):
+    # Hormann's transformed rejection with squeeze (BTRS), as PyTorch's (from TensorFlow's);
+    # the products of the float32 arguments are rounded to float32 as the C++ computes them
+    f = np.float32 if f32 else float
+    cf, pf = f(count), f(prob)
+    stddev = float(np.sqrt(cf * pf * (f(1) - pf)))
+    b = 1.15 + 2.53 * stddev
+    a = -0.0873 + 0.0248 * b + 0.01 * prob
+    c = float(cf * pf) + 0.5
+    v_r = 0.92 - 4.2 / b
+    r = float(pf / (f(1) - pf))
+    alpha = (2.83 + 5.1 / b) * stddev
+    m = math.floor(float((cf + f(1)) * pf))
+    while True:
+        U = draws.uniform() - 0.5
+        V = draws.uniform()
+        us = 0.5 - abs(U)
+        k = float(math.floor((2 * a / us + b) * U + c))
+        if k < 0 or k > count:
+            continue
+        if us >= 0.07 and V <= v_r:
+            return k
+        V = math.log(V * alpha / (a / (us * us) + b))
+        upperbound = ((m + 0.5) * math.log((m + 1) / (r * (count - m + 1)))
+                      + (count + 1) * math.log((count - m + 1) / (count - k + 1))
+                      + (k + 0.5) * math.log(r * (count - k + 1) / (k + 1))
+                      + _stirling_tail(m) + _stirling_tail(count - m)
+                      - _stirling_tail(k) - _stirling_tail(count - k))
+        if V <= upperbound:
+            return k
+
+
+def _binomial_one(count: float, prob: float, draws: _Draws, f32: bool) -> float:
+    """PyTorch's sample_binomial: inversion when count * min(p, 1-p) < 10, else BTRS."""
+    f = np.float32 if f32 else float
+    if count <= 0 or prob <= 0:
+        return 0.0
+    if prob >= 1:
+        return count
+    if prob <= 0.5:
+        sampler = _binomial_btrs if float(f(count) * f(prob)) >= 10 else _binomial_inversion
+        return sampler(count, prob, draws, f32)
+    if prob > 0.5:
+        q = float(f(1.0 - prob))
+        sampler = _binomial_btrs if float(f(count) * f(q)) >= 10 else _binomial_inversion
+        return count - sampler(count, q, draws, f32)
+    return math.nan
+
+
 def binomial(count: Tensor, prob: Tensor, generator=None) -> Tensor:
     """torch.binomial: successes in ``count`` trials of probability ``prob``."""
     c, p = np.broadcast_arrays(count.detach().numpy(), prob.detach().numpy())
     draws = _Draws(_random._gen(generator))
-    # PyTorch switches to BTRS rejection where count * min(p, 1 - p) >= 10: there inversion
-    # gives the same distribution from a different stream
+    f32 = p.dtype != np.float64
     flat = zip(c.astype(_f64).ravel().tolist(), p.astype(_f64).ravel().tolist())
-    vals = [_binomial_one(a, b, draws) for a, b in flat]
+    vals = [_binomial_one(a, b, draws, f32) for a, b in flat]
     return ember.tensor(np.array(vals, _f64).reshape(c.shape).astype(p.dtype))
