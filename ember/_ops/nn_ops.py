@@ -1480,6 +1480,12 @@ def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation
     return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False):
+    """max_pool3d returning (values, indices)."""
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
 def _avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                  divisor_override, n, cls):
     op = f"avg_pool{n}d"
@@ -1545,6 +1551,13 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False) -> Te
     kh, kw = _expand(kernel_size, 2, "kernel_size")
     out = avg_pool2d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
     return (out.sign() * out.abs().relu()).mul(kh * kw).pow(1.0 / norm_type)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor:
+    """Power-average pooling: (sum x^p over each window)^(1/p)."""
+    kd, kh, kw = _expand(kernel_size, 3, "kernel_size")
+    out = avg_pool3d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu()).mul(kd * kh * kw).pow(1.0 / norm_type)
 
 
 # ---- adaptive pooling ----------------------------------------------------------------------
@@ -1743,6 +1756,10 @@ def adaptive_max_pool2d_with_indices(input, output_size):
     return adaptive_max_pool2d(input, output_size, True)
 
 
+def adaptive_max_pool3d_with_indices(input, output_size):
+    return adaptive_max_pool3d(input, output_size, True)
+
+
 # ---- max_unpool ----------------------------------------------------------------------------
 class MaxUnpool(Function):
     _node_name = "MaxUnpool2DBackward0"
@@ -1814,6 +1831,11 @@ def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """Partial inverse of max_pool2d: scatter values back to their argmax positions."""
     return _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 2)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of max_pool3d: scatter values back to their argmax positions."""
+    return _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 3)
 
 
 # ============================================================================================

@@ -171,3 +171,25 @@ def test_shuffle_errors():
     with pytest.raises(RuntimeError, match="channel_shuffle expects input with > 2 dims, but got "
                                            "input with sizes \\[2, 4\\]"):
         F.channel_shuffle(ember.zeros(2, 4), 2)
+
+
+# ---- 3-D pooling additions -------------------------------------------------------------------------
+@needs_torch
+def test_lppool3d_maxunpool3d_and_with_indices_match_torch():
+    x = rng.standard_normal((2, 3, 4, 6, 6)).astype(np.float32)
+    for args in ((2, 2), (1.5, (2, 3, 2), 1)):
+        em, tm = nn.LPPool3d(*args), torch.nn.LPPool3d(*args)
+        assert repr(em) == repr(tm)
+        xp = np.abs(x) + 0.1  # fractional powers of negative sums are nan in both
+        assert_close(em(ember.tensor(xp)), tm(torch.tensor(xp)), atol=1e-5)
+    ye, ie = F.max_pool3d_with_indices(ember.tensor(x), 2)
+    yt, it = torch.nn.functional.max_pool3d_with_indices(torch.tensor(x), 2)
+    assert_close(ie, it, atol=0)
+    em, tm = nn.MaxUnpool3d(2), torch.nn.MaxUnpool3d(2)
+    assert repr(em) == repr(tm)
+    assert_close(em(ye, ie), tm(yt, it), atol=0)
+    ye, ie = F.adaptive_max_pool3d_with_indices(ember.tensor(x), (2, 3, 2))
+    yt, it = torch.nn.functional.adaptive_max_pool3d_with_indices(torch.tensor(x), (2, 3, 2))
+    assert_close(ye, yt, atol=0)
+    assert_close(ie, it, atol=0)
+    check_grad(lambda t: F.lp_pool3d(t * t + 0.5, 2, 2), (1, 1, 2, 4, 2))
