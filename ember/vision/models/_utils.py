@@ -1,6 +1,7 @@
 """Shared pieces of the model builders: weights metadata and the pretrained-weights loading."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -23,9 +24,14 @@ def _imagenet_weights(file: str, num_params: int, min_size: tuple[int, int], rec
               "_ops": ops, "_file_size": file_size, **extra})
 
 
-def _load_weights(model: Any, weights: WeightsEnum | None, progress: bool) -> Any:
-    if weights is not None:
-        model.load_state_dict(weights.get_state_dict(progress=progress, check_hash=True))
+def _build(make: Callable[[], Any], weights: WeightsEnum | None, progress: bool) -> Any:
+    """make() the model and load weights into it; the checkpoint is fetched first, so a failed
+    download costs no model construction."""
+    state = None if weights is None else weights.get_state_dict(progress=progress,
+                                                                 check_hash=True)
+    model = make()
+    if state is not None:
+        model.load_state_dict(state)
     return model
 
 

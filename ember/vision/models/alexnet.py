@@ -6,7 +6,7 @@ from typing import Any
 from ... import nn
 from ..._tensor import Tensor
 from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _imagenet_weights, _load_weights
+from ._utils import _imagenet_weights, _build
 
 __all__ = ["AlexNet", "AlexNet_Weights", "alexnet"]
 
@@ -53,4 +53,4 @@ def alexnet(*, weights: AlexNet_Weights | None = None, progress: bool = True,
     weights = AlexNet_Weights.verify(weights)
     if weights is not None:
         _ovewrite_named_param(kwargs, "num_classes", len(weights.meta["categories"]))
-    return _load_weights(AlexNet(**kwargs), weights, progress)
+    return _build(lambda: AlexNet(**kwargs), weights, progress)

@@ -7,7 +7,7 @@ from typing import Any
 from ... import nn
 from ..._tensor import Tensor
 from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _imagenet_weights, _load_weights, _make_divisible
+from ._utils import _imagenet_weights, _build, _make_divisible
 
 __all__ = ["MobileNetV2", "MobileNet_V2_Weights", "mobilenet_v2"]
 
@@ -155,4 +155,4 @@ def mobilenet_v2(*, weights: MobileNet_V2_Weights | None = None, progress: bool 
     weights = MobileNet_V2_Weights.verify(weights)
     if weights is not None:
         _ovewrite_named_param(kwargs, "num_classes", len(weights.meta["categories"]))
-    return _load_weights(MobileNetV2(**kwargs), weights, progress)
+    return _build(lambda: MobileNetV2(**kwargs), weights, progress)

@@ -7,7 +7,7 @@ from typing import Any
 from ... import nn
 from ..._tensor import Tensor
 from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _imagenet_weights, _load_weights
+from ._utils import _imagenet_weights, _build
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "ResNet18_Weights", "ResNet34_Weights",
            "ResNet50_Weights", "ResNet101_Weights", "ResNet152_Weights", "resnet18",
@@ -168,7 +168,7 @@ def _resnet(block: type[BasicBlock | Bottleneck], layers: list[int],
             weights: WeightsEnum | None, progress: bool, **kwargs: Any) -> ResNet:
     if weights is not None:
         _ovewrite_named_param(kwargs, "num_classes", len(weights.meta["categories"]))
-    return _load_weights(ResNet(block, layers, **kwargs), weights, progress)
+    return _build(lambda: ResNet(block, layers, **kwargs), weights, progress)
 
 
 _V1_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#resnet"

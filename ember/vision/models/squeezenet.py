@@ -7,7 +7,7 @@ from ... import nn
 from ... import cat
 from ..._tensor import Tensor
 from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _imagenet_weights, _load_weights
+from ._utils import _imagenet_weights, _build
 
 __all__ = ["SqueezeNet", "SqueezeNet1_0_Weights", "SqueezeNet1_1_Weights", "squeezenet1_0",
            "squeezenet1_1"]
@@ -92,7 +92,7 @@ def _squeezenet(version: str, weights: WeightsEnum | None, progress: bool,
                 **kwargs: Any) -> SqueezeNet:
     if weights is not None:
         _ovewrite_named_param(kwargs, "num_classes", len(weights.meta["categories"]))
-    return _load_weights(SqueezeNet(version, **kwargs), weights, progress)
+    return _build(lambda: SqueezeNet(version, **kwargs), weights, progress)
 
 
 @register_model()

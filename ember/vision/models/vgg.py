@@ -6,7 +6,7 @@ from typing import Any
 from ... import nn
 from ..._tensor import Tensor
 from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _imagenet_weights, _load_weights
+from ._utils import _imagenet_weights, _build
 
 __all__ = ["VGG", "VGG11_Weights", "VGG11_BN_Weights", "VGG13_Weights", "VGG13_BN_Weights",
            "VGG16_Weights", "VGG16_BN_Weights", "VGG19_Weights", "VGG19_BN_Weights", "vgg11",
@@ -76,8 +76,8 @@ def _vgg(cfg: str, batch_norm: bool, weights: WeightsEnum | None, progress: bool
         kwargs["init_weights"] = False
         if weights.meta["categories"] is not None:
             _ovewrite_named_param(kwargs, "num_classes", len(weights.meta["categories"]))
-    model = VGG(make_layers(cfgs[cfg], batch_norm=batch_norm), **kwargs)
-    return _load_weights(model, weights, progress)
+    return _build(lambda: VGG(make_layers(cfgs[cfg], batch_norm=batch_norm), **kwargs), weights,
+                  progress)
 
 
 _RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg"
