@@ -169,6 +169,32 @@ def test_more_layers_and_opsets():
                 "img": np.random.randn(5, 1, 6, 6).astype(np.float32)})
 
 
+def test_basic_indexing_and_more_activations():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.acts = nn.Sequential(nn.ELU(0.5), nn.SiLU(), nn.ReLU6(), nn.Hardtanh(-2, 2))
+
+        def forward(self, x):  # x: (batch, time, 6)
+            last = x[:, -1]  # the last step, whatever the length
+            mid = x[..., 1:5:2][:, None, 0]
+            return self.acts(last * 4), mid.squeeze(1) + x[0, :2, -3:-1].sum()
+
+    model = Net()
+    prog = ember.onnx.export(model, ember.randn(2, 3, 6),
+                             dynamic_axes={"x": {0: "batch", 1: "time"}})
+    sess = _session(prog.model_proto)
+    for shape in ((2, 3, 6), (4, 7, 6)):
+        _check(model, sess, {"x": np.random.randn(*shape).astype(np.float32)})
+    with pytest.raises(ember.onnx.UnsupportedOperatorError, match="advanced indexing"):
+        ember.onnx.export(_Gather(), ember.randn(3, 2))
+
+
+class _Gather(nn.Module):
+    def forward(self, x):
+        return x[ember.tensor([0, 2])]
+
+
 def test_unsupported_op_and_module_are_named(tmp_path):
     class UsesExpm1(nn.Module):
         def forward(self, x):

@@ -276,6 +276,69 @@ def squeeze(g, result, x, dim=None):
            [m for i, m in enumerate(s) if i not in dims])
 
 
+_END = np.iinfo(np.int64).max
+
+
+def getitem(g, result, x, index):
+    """Basic indexing (ints, slices, None, ...) as Slice, Squeeze and Unsqueeze; the bounds are
+    written as given (negative, open), so they follow dynamic sizes."""
+    items = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(i, (Tensor, list, bool, np.ndarray)) for i in items):
+        _unsupported("Tensor.__getitem__ with tensor, list or bool indices (advanced indexing)")
+    n_real = sum(1 for i in items if i is not None and i is not Ellipsis)
+    if n_real > x.ndim or sum(i is Ellipsis for i in items) > 1:
+        _unsupported(f"Tensor.__getitem__ with index {index!r} on {x.ndim} dimensions")
+    expanded = []
+    for i in items:
+        if i is Ellipsis:
+            expanded.extend([slice(None)] * (x.ndim - n_real))
+        else:
+            expanded.append(i)
+    expanded.extend([slice(None)] * (x.ndim - sum(i is not None for i in expanded)))
+    starts, ends, axes, steps, drop, new_axes = [], [], [], [], [], []
+    dim = out_pos = 0
+    for i in expanded:
+        if i is None:
+            new_axes.append(out_pos)
+            out_pos += 1
+            continue
+        if isinstance(i, slice):
+            step = 1 if i.step is None else int(i.step)
+            if step <= 0:
+                raise ValueError("step must be greater than zero")
+            if (i.start, i.stop, step) != (None, None, 1):
+                starts.append(0 if i.start is None else int(i.start))
+                ends.append(_END if i.stop is None else int(i.stop))
+                axes.append(dim)
+                steps.append(step)
+            out_pos += 1
+        else:
+            k = int(i)
+            starts.append(k)
+            ends.append(_END if k == -1 else k + 1)
+            axes.append(dim)
+            steps.append(1)
+            drop.append(dim)
+        dim += 1
+    name = g.value(x)
+    s = list(g.sym_of(name))
+    if axes:
+        name = g.node("Slice", [name, g.ints(starts, "starts"), g.ints(ends, "ends"),
+                                g.ints(axes, "axes"), g.ints(steps, "steps")])
+        s = ["?" if (d in axes and m is not None) else m for d, m in enumerate(s)]
+    if drop:
+        name = g.node("Squeeze", [name, g.ints(drop, "axes")])
+        s = [m for d, m in enumerate(s) if d not in drop]
+    if new_axes:
+        name = g.node("Unsqueeze", [name, g.ints(new_axes, "axes")])
+        for a in new_axes:
+            s.insert(a, None)
+    if name == g.value(x):
+        alias(g, result, x)
+    else:
+        g.bind(result, name, s)
+
+
 def cat(g, result, tensors, dim=0, *, axis=None, out=None):
     if out is not None:
         _unsupported("cat(out=...)")
@@ -432,6 +495,23 @@ def m_softmax(op):
     return emit
 
 
+def m_clip(lo, hi):
+    def emit(g, m, result, x):
+        low, high = (m.min_val, m.max_val) if lo is None else (lo, hi)
+        dt = _np_dtype(x)
+        g.node("Clip", [g.value(x), g.value(low, dt), g.value(high, dt)], out=result)
+    return emit
+
+
+def m_elu(g, m, result, x):
+    g.node("Elu", [g.value(x)], out=result, alpha=float(m.alpha))
+
+
+def m_silu(g, m, result, x):
+    xn = g.value(x)
+    g.bind(result, g.node("Mul", [xn, g.node("Sigmoid", [xn])]), g.sym_of(xn))
+
+
 def m_flatten(g, m, result, x):
     flatten(g, result, x, m.start_dim, m.end_dim)
 
@@ -448,7 +528,8 @@ MODULES = {
     nn.BatchNorm1d: m_batchnorm, nn.BatchNorm2d: m_batchnorm,
     nn.LayerNorm: m_layernorm, nn.Embedding: m_embedding,
     nn.ReLU: m_unary("Relu"), nn.Sigmoid: m_unary("Sigmoid"), nn.Tanh: m_unary("Tanh"),
-    nn.GELU: m_gelu, nn.LeakyReLU: m_leaky_relu,
+    nn.GELU: m_gelu, nn.LeakyReLU: m_leaky_relu, nn.ELU: m_elu, nn.SiLU: m_silu,
+    nn.ReLU6: m_clip(0.0, 6.0), nn.Hardtanh: m_clip(None, None),
     nn.Softmax: m_softmax("Softmax"), nn.LogSoftmax: m_softmax("LogSoftmax"),
     nn.Flatten: m_flatten, nn.Identity: m_identity,
     # the identity in eval mode, the mode the exporter runs the model in
@@ -482,7 +563,7 @@ for _name, _op in _UNARY.items():
 # Tensor methods: the functions above, operators, in-place forms and same-value ops
 METHODS = {k: v for k, v in FUNCTIONS.items() if k not in ("cat", "concat", "concatenate")}
 METHODS.update({
-    "view": reshape, "__matmul__": matmul, "__rmatmul__": binary("MatMul", reverse=True),
+    "view": reshape, "__getitem__": getitem, "__matmul__": matmul, "__rmatmul__": binary("MatMul", reverse=True),
     "__neg__": unary("Neg"), "__pow__": power, "relu_": unary("Relu"),
     "sigmoid_": unary("Sigmoid"), "tanh_": unary("Tanh"),
     "contiguous": alias, "detach": alias, "clone": alias, "cpu": alias, "to": alias,
