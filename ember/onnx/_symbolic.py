@@ -113,9 +113,8 @@ def _softmax_dim(x, dim):
 
 def softmax(op):
     def emit(g, result, x, dim=None, _stacklevel=3, dtype=None):
-        name = g.value(x)
-        if dtype is not None:
-            name = g.cast(name, _np_dtype(x), _np_dtype(result))
+        # the method's second positional argument is the dtype: the result's dtype tells
+        name = g.cast(g.value(x), _np_dtype(x), _np_dtype(result))
         g.bind(result, g.node(op, [name], axis=_softmax_dim(x, dim)), g.sym_of(name))
     return emit
 
