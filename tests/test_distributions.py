@@ -42,6 +42,8 @@ CASES = {
                           np.array([[0.0, 2.0], [1.0, 3.0]])),
     "OneHotCategorical": (lambda D, p: D.OneHotCategorical(probs=p), [SIMPLEX],
                           np.eye(4)[[2, 0]]),
+    "OneHotCategoricalST": (lambda D, lg: D.OneHotCategoricalStraightThrough(logits=lg),
+                            [np.log(SIMPLEX)], np.eye(4)[[1, 3]]),
     "Multinomial": (lambda D, p: D.Multinomial(5, probs=p), [SIMPLEX],
                     np.array([[1.0, 1.0, 3.0, 0.0], [0.0, 2.0, 2.0, 1.0]])),
     "Binomial": (lambda D, p: D.Binomial(6, probs=p), [PROB], np.array([[0.0, 3, 6],
@@ -65,7 +67,7 @@ CASES = {
 INEXACT = {"Laplace", "LogNormal", "MVNCov", "MVNPrec", "MVNTril"}
 DISCRETE_INDEX = {"Categorical", "CategoricalLogits"}  # values are class indices
 NO_ENTROPY = {"Poisson", "LogNormal_"}
-RSAMPLE_GRAD = {"Normal", "Uniform", "Exponential", "Laplace", "LogNormal", "MVNCov",
+RSAMPLE_GRAD = {"OneHotCategoricalST", "Normal", "Uniform", "Exponential", "Laplace", "LogNormal", "MVNCov",
                 "MVNPrec", "MVNTril", "Independent", "Gamma", "Beta", "Dirichlet"}
 
 
@@ -534,3 +536,21 @@ def test_binomial_large_counts_stream(dtype):
     e = ed.Binomial(ember.tensor(c), ember.tensor(p)).sample((50,))
     t = td.Binomial(torch.tensor(c), torch.tensor(p)).sample((50,))
     assert_close(e, t, atol=0, rtol=0)
+
+
+def test_policy_gradient_flow():
+    # pytorch/examples' REINFORCE: sample an action, score it, backprop into the policy
+    w = RNG.standard_normal((4, 2))
+    state = RNG.standard_normal((1, 4))
+    grads = []
+    for lib, D in ((ember, ed), (torch, td)):
+        lib.manual_seed(0)
+        wt = lib.tensor(w, requires_grad=True)
+        probs = lib.softmax(lib.tensor(state) @ wt, dim=1)
+        m = D.Categorical(probs)
+        actions = [m.sample() for _ in range(5)]
+        loss = -sum(m.log_prob(a) * r for a, r in zip(actions, [1.0, -0.5, 2.0, 0.3, 1.2]))
+        loss.sum().backward()
+        grads.append((np.array([int(a) for a in actions]), wt.grad.numpy()))
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    np.testing.assert_allclose(grads[0][1], grads[1][1], atol=1e-12)
