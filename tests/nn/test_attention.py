@@ -366,3 +366,36 @@ def test_rms_norm_gradcheck_and_errors():
     check_grad(lambda x, w: F.rms_norm(x, (4,), w, 1e-5), (3, 4), (4,))
     with pytest.raises(RuntimeError, match=r"Given normalized_shape=\[5\]"):
         F.rms_norm(ember.randn(3, 4), (5,))
+
+
+@needs_torch
+def test_mha_functional_static_kv_matches_torch():
+    torch.manual_seed(0)
+    tm = torch.nn.MultiheadAttention(8, 2)
+    em = nn.MultiheadAttention(8, 2)
+    _load(em, tm)
+    q, sk, sv = _rand(3, 2, 8), _rand(4, 5, 4, seed=1), _rand(4, 5, 4, seed=2)
+
+    def run(mod, lib, fn):
+        p = dict(mod.named_parameters())
+        return fn(lib.tensor(q), lib.tensor(q), lib.tensor(q), 8, 2, p["in_proj_weight"],
+                  p["in_proj_bias"], None, None, False, 0.0, p["out_proj.weight"],
+                  p["out_proj.bias"], static_k=lib.tensor(sk), static_v=lib.tensor(sv))
+    oe, we = run(em, ember, F.multi_head_attention_forward)
+    ot, wt = run(tm, torch, torch.nn.functional.multi_head_attention_forward)
+    assert_close(oe, ot, atol=1e-5)
+    assert_close(we, wt, atol=1e-5)
+
+
+@needs_torch
+def test_mha_float64_matches_torch():
+    tm = torch.nn.MultiheadAttention(8, 2, dtype=torch.float64, batch_first=True)
+    em = nn.MultiheadAttention(8, 2, dtype=ember.float64, batch_first=True)
+    _load(em, tm)
+    x = np.random.default_rng(0).standard_normal((2, 3, 8))
+    pad = np.array([[False, False, True], [False, False, False]])
+    oe, we = em(*[ember.tensor(x)] * 3, key_padding_mask=ember.tensor(pad))
+    ot, wt = tm(*[torch.tensor(x)] * 3, key_padding_mask=torch.tensor(pad))
+    assert oe.dtype == ember.float64 and we.dtype == ember.float64
+    assert_close(oe, ot, atol=1e-12)
+    assert_close(we, wt, atol=1e-12)
