@@ -193,3 +193,38 @@ def test_lppool3d_maxunpool3d_and_with_indices_match_torch():
     assert_close(ye, yt, atol=0)
     assert_close(ie, it, atol=0)
     check_grad(lambda t: F.lp_pool3d(t * t + 0.5, 2, 2), (1, 1, 2, 4, 2))
+
+
+# ---- adaptive log-softmax ----------------------------------------------------------------------------
+@needs_torch
+def test_adaptive_log_softmax_matches_torch():
+    ember.manual_seed(0)
+    em = nn.AdaptiveLogSoftmaxWithLoss(16, 20, [4, 10], div_value=2.0).double()
+    torch.manual_seed(0)
+    tm = torch.nn.AdaptiveLogSoftmaxWithLoss(16, 20, [4, 10], div_value=2.0).double()
+    assert repr(em) == repr(tm)
+    assert list(em.state_dict()) == list(tm.state_dict())
+    for a, b in zip(em.parameters(), tm.parameters()):  # seeded init
+        assert_close(a, b, atol=0)
+    x = rng.standard_normal((7, 16))
+    y = np.array([0, 5, 19, 3, 11, 4, 2])
+    xe, xt = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    oe, ot = em(xe, ember.tensor(y)), tm(xt, torch.tensor(y))
+    assert_close(oe.output, ot.output, atol=1e-12)
+    assert_close(oe.loss, ot.loss, atol=1e-12)
+    oe.loss.backward()
+    ot.loss.backward()
+    assert_close(xe.grad, xt.grad, atol=1e-12)
+    for a, b in zip(em.parameters(), tm.parameters()):
+        assert_close(a.grad, b.grad, atol=1e-12)
+    assert_close(em.log_prob(ember.tensor(x)), tm.log_prob(torch.tensor(x)), atol=1e-12)
+    with ember.no_grad(), torch.no_grad():  # push some rows' argmax into the clusters
+        em.head.weight[4:] += 0.6
+        tm.head.weight[4:] += 0.6
+    assert_close(em.predict(ember.tensor(x)), tm.predict(torch.tensor(x)), atol=0)
+    one = em(ember.tensor(x[0]), ember.tensor(5))
+    assert one.output.shape == ()
+    with pytest.raises(RuntimeError, match=r"Target values should be in \[0, 19\]"):
+        em(ember.tensor(x), ember.tensor(np.array([0, 1, 2, 3, 4, 5, 20])))
+    with pytest.raises(ValueError, match="cutoffs should be a sequence of unique, positive"):
+        nn.AdaptiveLogSoftmaxWithLoss(16, 20, [10, 4])

@@ -1,5 +1,6 @@
 """The layers of ember.nn, one file per family (PyTorch's layout)."""
 from .activation import *
+from .adaptive import *
 from .batchnorm import *
 from .channelshuffle import *
 from .container import *
