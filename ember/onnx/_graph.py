@@ -41,6 +41,7 @@ class Graph:
         self.names = {}  # id(Tensor) -> ONNX value name
         self.sym = {}  # ONNX value name -> tuple of dim markers
         self._keep = []  # the traced tensors, alive until the end so that ids stay unique
+        self.cache = {}  # graph values computed once: sizes of dynamic axes
         self._used = set()
         self.constants = []  # (name, array) of the initializers that are not parameters
 
@@ -55,6 +56,10 @@ class Graph:
 
     def traced(self, x) -> bool:
         return isinstance(x, Tensor) and id(x) in self.names
+
+    def keep(self, obj):
+        """Hold ``obj`` until the export ends (its id is a key)."""
+        self._keep.append(obj)
 
     def bind(self, tensor, name, sym=None):
         """Record that ``tensor``'s value is the ONNX value ``name``."""

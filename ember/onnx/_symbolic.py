@@ -177,6 +177,52 @@ def reduce(op):
     return emit
 
 
+# ---- sizes read while tracing --------------------------------------------------------------
+
+class SymInt(int):
+    """A size read off a traced tensor along a dynamic axis (``x.shape[0]``, ``x.size(1)``):
+    the number it is in this run, and how the graph computes it, so that a reshape to
+    ``(b * t, d)`` follows the sizes the model is run with."""
+
+    def __new__(cls, value, expr):
+        self = int.__new__(cls, value)
+        self.expr = expr  # ("dim", value name, axis) or (ONNX op, lhs, rhs)
+        return self
+
+
+def _sym_op(op, pyop, reflected=False):
+    def method(self, other):
+        if type(other) is not int and not isinstance(other, SymInt):
+            return pyop(int(self), other) if not reflected else pyop(other, int(self))
+        lhs, rhs = (other, self) if reflected else (self, other)
+        return SymInt(pyop(int(lhs), int(rhs)), (op, lhs, rhs))
+    return method
+
+
+for _name, _op, _fn in (("add", "Add", lambda a, b: a + b), ("sub", "Sub", lambda a, b: a - b),
+                        ("mul", "Mul", lambda a, b: a * b),
+                        ("floordiv", "Div", lambda a, b: a // b)):  # sizes: Div is floor
+    setattr(SymInt, f"__{_name}__", _sym_op(_op, _fn))
+    setattr(SymInt, f"__r{_name}__", _sym_op(_op, _fn, reflected=True))
+
+
+def sym_size(g, v):
+    """The 1-D int64 graph value holding the size ``v`` (a SymInt or a plain int)."""
+    if not isinstance(v, SymInt):
+        return g.ints([int(v)])
+    key = ("size", id(v))
+    if key not in g.cache:
+        if v.expr[0] == "dim":
+            _, name, axis = v.expr
+            node = g.node("Shape", [name], start=axis, end=axis + 1)
+        else:
+            op, a, b = v.expr
+            node = g.node(op, [sym_size(g, a), sym_size(g, b)])
+        g.cache[key] = node
+        g.keep(v)
+    return g.cache[key]
+
+
 # ---- movement ------------------------------------------------------------------------------
 
 def reshape_to(g, result, x, minus_one=None):
@@ -211,6 +257,13 @@ def reshape(g, result, x, *shape, **kwargs):
     shape = _shape_arg(shape) if shape else tuple(kwargs.get("shape", kwargs.get("size", ())))
     if shape and not all(isinstance(s, (int, np.integer)) for s in shape):
         _unsupported(f"view/reshape with arguments {shape}")
+    if any(isinstance(s, SymInt) for s in shape):
+        # sizes read from the tensors: the target is computed in the graph
+        xn = g.value(x)
+        target = g.node("Concat", [sym_size(g, s) for s in shape], axis=0)
+        g.bind(result, g.node("Reshape", [xn, target]),
+               ["?" if isinstance(s, SymInt) or s == -1 else None for s in shape])
+        return
     minus = [i for i, s in enumerate(shape) if s == -1]
     reshape_to(g, result, x, minus[0] if minus else None)
 

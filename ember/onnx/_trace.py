@@ -91,6 +91,28 @@ def _wrap(orig, label, emit):
     return wrapper
 
 
+def _wrap_sizes(orig):
+    """``shape``/``size()`` of a traced tensor: dynamic dimensions come back as SymInts."""
+
+    def sizes(self, *args, **kwargs):
+        r = orig(self, *args, **kwargs)
+        g = _active[0]
+        if g is None or g.busy or get_ident() != g.thread or not g.traced(self):
+            return r
+        name = g.names[id(self)]
+        sym = g.sym_of(name)
+
+        def size(n, axis):
+            return S.SymInt(n, ("dim", name, axis)) if sym[axis] is not None else n
+
+        if isinstance(r, tuple):
+            return type(r)(size(n, i) for i, n in enumerate(r))
+        dim = args[0] if args else kwargs.get("dim")
+        return size(r, dim + self.ndim if dim < 0 else dim)
+
+    return sizes
+
+
 def _wrap_module_call(orig):
     def call(module, *args, **kwargs):
         g = _active[0]
@@ -154,6 +176,12 @@ class Patches:
         try:
             self._set(Module, "__call__", _wrap_module_call(Module.__dict__["__call__"]))
             for name, member in list(vars(Tensor).items()):
+                if name == "shape":
+                    self._set(Tensor, name, property(_wrap_sizes(member.fget)))
+                    continue
+                if name == "size":
+                    self._set(Tensor, name, _wrap_sizes(member))
+                    continue
                 if isinstance(member, property):
                     if name in S.PROPERTIES:
                         self._set(Tensor, name, property(
