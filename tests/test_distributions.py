@@ -63,11 +63,15 @@ CASES = {
     "MVNTril": (lambda D, m, c: D.MultivariateNormal(m, scale_tril=c),
                 [REAL, np.linalg.cholesky(SPD)], REAL[::-1]),
     "Independent": (lambda D, a, b: D.Independent(D.Normal(a, b), 1), [REAL, POS], REAL),
+    "Chi2": (lambda D, k: D.Chi2(k), [POS * 2], POS),
+    "StudentT": (lambda D, k, a, b: D.StudentT(k, a, b), [POS * 2, REAL, POS], REAL[::-1]),
+    "HalfNormal": (lambda D, b: D.HalfNormal(b), [POS], POS[::-1]),
+    "Geometric": (lambda D, p: D.Geometric(p), [PROB], np.array([[0.0, 1, 2], [5, 0, 3]])),
 }
-INEXACT = {"Laplace", "LogNormal", "MVNCov", "MVNPrec", "MVNTril"}
+INEXACT = {"Laplace", "LogNormal", "StudentT", "Geometric", "MVNCov", "MVNPrec", "MVNTril"}
 DISCRETE_INDEX = {"Categorical", "CategoricalLogits"}  # values are class indices
 NO_ENTROPY = {"Poisson", "LogNormal_"}
-RSAMPLE_GRAD = {"OneHotCategoricalST", "Normal", "Uniform", "Exponential", "Laplace", "LogNormal", "MVNCov",
+RSAMPLE_GRAD = {"Chi2", "StudentT", "HalfNormal", "OneHotCategoricalST", "Normal", "Uniform", "Exponential", "Laplace", "LogNormal", "MVNCov",
                 "MVNPrec", "MVNTril", "Independent", "Gamma", "Beta", "Dirichlet"}
 
 
@@ -111,7 +115,7 @@ def test_scores_and_moments(name, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", ["Normal", "Uniform", "Exponential", "Laplace", "LogNormal",
-                                  "Gamma"])
+                                  "Gamma", "HalfNormal"])
 def test_cdf_icdf(name, dtype):
     e, t, _, _, ev, tv = _build(name, dtype)
     tol = dict(atol=1e-5, rtol=1e-5) if dtype == "float32" else dict(atol=1e-9, rtol=1e-8)
@@ -323,7 +327,8 @@ KL_PAIRS = [
     ("Normal", "Exponential"), ("Normal", "Gamma"), ("Normal", "Uniform"),
     ("Normal", "Laplace"), ("Poisson", "Bernoulli"), ("Uniform", "Beta"),
     ("Uniform", "Exponential"), ("Uniform", "Gamma"), ("Uniform", "Normal"),
-    ("Independent", "Independent"), ("LogNormal", "LogNormal"),
+    ("Independent", "Independent"), ("LogNormal", "LogNormal"), ("Geometric", "Geometric"),
+    ("HalfNormal", "HalfNormal"),
 ]
 KL_SECOND = {  # q's parameters differ from p's
     "Normal": [REAL[::-1], POS[:, ::-1]], "Laplace": [REAL[::-1], POS[:, ::-1]],
@@ -331,7 +336,8 @@ KL_SECOND = {  # q's parameters differ from p's
     "Poisson": [POS[::-1]], "Bernoulli": [PROB[::-1]], "Categorical": [SIMPLEX[::-1]],
     "OneHotCategorical": [SIMPLEX[::-1]], "Dirichlet": [SIMPLEX[::-1] * 3],
     "Uniform": [REAL - 1, POS + 2], "Independent": [REAL[::-1], POS[:, ::-1]],
-    "LogNormal": [REAL[::-1], POS[:, ::-1]],
+    "LogNormal": [REAL[::-1], POS[:, ::-1]], "Geometric": [PROB[:, ::-1]],
+    "HalfNormal": [POS[::-1]],
     "MVNCov": [REAL[::-1], SPD[::-1]], "MVNTril": [REAL[::-1], np.linalg.cholesky(SPD[::-1])],
 }
 
@@ -415,6 +421,10 @@ def test_parameter_validation_messages():
                 ValueError)
     _same_error(lambda: ed.Multinomial(2.5, ember.ones(3)),
                 lambda: td.Multinomial(2.5, torch.ones(3)), NotImplementedError)
+    _same_error(lambda: ed.Geometric(ember.tensor([0.5, 0.0])),
+                lambda: td.Geometric(torch.tensor([0.5, 0.0])), ValueError)
+    _same_error(lambda: ed.StudentT(ember.tensor([-1.0])),
+                lambda: td.StudentT(torch.tensor([-1.0])), ValueError)
     _same_error(lambda: ed.Independent(ed.Normal(0.0, 1.0), 1),
                 lambda: td.Independent(td.Normal(0.0, 1.0), 1), ValueError)
 

@@ -7,7 +7,7 @@ import ember
 
 from . import constraints
 
-__all__ = ["AffineTransform", "ComposeTransform", "ExpTransform", "Transform",
+__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform", "ExpTransform", "Transform",
            "identity_transform"]
 
 
@@ -168,6 +168,24 @@ class ExpTransform(Transform):
 
     def log_abs_det_jacobian(self, x, y):
         return x
+
+
+class AbsTransform(Transform):
+    """y = |x| (not bijective: the inverse picks x = y)."""
+
+    domain = constraints.real
+    codomain = constraints.positive
+
+    def __eq__(self, other):
+        return isinstance(other, AbsTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x):
+        return x.abs()
+
+    def _inv_call(self, y):
+        return y
 
 
 class AffineTransform(Transform):
