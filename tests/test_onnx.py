@@ -290,6 +290,25 @@ def test_constants_and_parameters_used_directly():
     assert inputs[0] == "x" and {"w", "shift"} <= set(inputs)
 
 
+def test_keyword_inputs_and_initializers_as_inputs():
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x, scale=None, shift=0.0):
+            return self.lin(x) * scale + shift
+
+    model = TwoInputs()
+    x, scale = ember.randn(4, 3), ember.rand(4, 2)
+    prog = ember.onnx.export(model, (x, {"scale": scale}), kwargs={"shift": 0.5},
+                             keep_initializers_as_inputs=True)
+    names = [i.name for i in prog.model_proto.graph.input]
+    assert names[:2] == ["x", "scale"] and {"lin.weight", "lin.bias"} <= set(names)
+    got = _session(prog.model_proto).run(None, {"x": x.numpy(), "scale": scale.numpy()})[0]
+    np.testing.assert_allclose(got, model(x, scale, 0.5).detach().numpy(), atol=1e-6)
+
+
 def test_is_in_onnx_export_and_argument_errors(tmp_path):
     seen = []
 
