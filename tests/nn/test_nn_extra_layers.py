@@ -228,3 +228,18 @@ def test_adaptive_log_softmax_matches_torch():
         em(ember.tensor(x), ember.tensor(np.array([0, 1, 2, 3, 4, 5, 20])))
     with pytest.raises(ValueError, match="cutoffs should be a sequence of unique, positive"):
         nn.AdaptiveLogSoftmaxWithLoss(16, 20, [10, 4])
+
+
+@needs_torch
+def test_sync_batch_norm_single_process():
+    net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4), nn.Sequential(nn.BatchNorm2d(4)))
+    conv = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    assert isinstance(conv[1], nn.SyncBatchNorm) and isinstance(conv[2][0], nn.SyncBatchNorm)
+    assert conv[1].weight is net[1].weight
+    assert repr(nn.SyncBatchNorm(4)) == repr(torch.nn.SyncBatchNorm(4))
+    x = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    em, tm = nn.SyncBatchNorm(4), torch.nn.SyncBatchNorm(4)
+    assert_close(em(ember.tensor(x)), tm(torch.tensor(x)), atol=1e-5)
+    assert_close(em.running_var, tm.running_var, atol=1e-6)
+    with pytest.raises(ValueError, match=r"expected at least 2D input \(got 1D input\)"):
+        em(ember.zeros(3))

@@ -16,4 +16,5 @@ from .pixelshuffle import *
 from .pooling import *
 from .rnn import *
 from .sparse import *
+from .syncbatchnorm import *
 from .transformer import *
