@@ -564,3 +564,33 @@ def test_policy_gradient_flow():
         grads.append((np.array([int(a) for a in actions]), wt.grad.numpy()))
     np.testing.assert_array_equal(grads[0][0], grads[1][0])
     np.testing.assert_allclose(grads[0][1], grads[1][1], atol=1e-12)
+
+
+@pytest.mark.parametrize("multivariate", [False, True])
+def test_mixture_same_family(multivariate):
+    w = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]])
+    pairs = []
+    for lib, D in ((ember, ed), (torch, td)):
+        mix = D.Categorical(lib.tensor(w))
+        if multivariate:
+            comp = D.Independent(D.Normal(lib.tensor(np.stack([REAL, REAL[::-1]], -1)),
+                                          lib.tensor(np.stack([POS, POS[::-1]], -1))), 1)
+        else:
+            comp = D.Normal(lib.tensor(REAL), lib.tensor(POS))
+        pairs.append(D.MixtureSameFamily(mix, comp))
+    e, t = pairs
+    assert tuple(e.batch_shape) == tuple(t.batch_shape)
+    assert tuple(e.event_shape) == tuple(t.event_shape)
+    assert repr(e).replace("ember.", "torch.") == repr(t)
+    assert_close(e.mean, t.mean, atol=1e-12)
+    assert_close(e.variance, t.variance, atol=1e-12)
+    ember.manual_seed(4)
+    torch.manual_seed(4)
+    es, ts = e.sample((5,)), t.sample((5,))
+    assert_close(es, ts, atol=0, rtol=0)
+    assert_close(e.log_prob(ember.tensor(ts.numpy())), t.log_prob(ts), atol=1e-12)
+    if not multivariate:
+        assert_close(e.cdf(ember.tensor(ts.numpy())), t.cdf(ts), atol=1e-12)
+    ee, te = e.expand((4, 2)), t.expand((4, 2))
+    assert tuple(ee.batch_shape) == tuple(te.batch_shape)
+    assert repr(e.support) == repr(t.support)
