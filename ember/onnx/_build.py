@@ -49,8 +49,11 @@ def _axes(dynamic_axes, name):
     return {int(a): f"{name}_dynamic_axes_{i + 1}" for i, a in enumerate(spec)}
 
 
-def _trace(model, args, kwargs, names, dynamic_axes, param_names, opset, export_params):
+def _trace(model, args, kwargs, names, dynamic_axes, param_names, opset, export_params,
+           reserved=()):
     g = Graph(param_names, opset)
+    g.reserved = tuple(reserved)
+    g._used.update(reserved)  # the output names the user chose stay free for the outputs
     g.params_as_inputs = not export_params
     tensors = [a for a in args if isinstance(a, Tensor)] + [
         v for v in kwargs.values() if isinstance(v, Tensor)]
@@ -108,7 +111,7 @@ def _check_retrace(model, args, kwargs, names, dynamic_axes, param_names, opset,
                if isinstance(v, Tensor) else v for k, v in kwargs.items()}
     try:
         g2, _ = _trace(model, args2, kwargs2, names, dynamic_axes, param_names, opset,
-                       not g.params_as_inputs)
+                       not g.params_as_inputs, g.reserved)
     except Exception as e:  # noqa: BLE001 - reported with the reason
         if not dynamic_axes:
             return  # other values may be invalid input (a mask, indices): nothing to compare
@@ -150,7 +153,7 @@ def build(model, args, kwargs, *, input_names, output_names, opset, dynamic_axes
     model.eval()  # BatchNorm with running statistics, Dropout as the identity
     try:
         g, out = _trace(model, args, kwargs, names, dynamic_axes, param_names, opset,
-                        export_params)
+                        export_params, reserved=output_names or ())
         _check_retrace(model, args, kwargs, names, dynamic_axes, param_names, opset, g)
         outputs = _flat_outputs(out)
         out_names = list(output_names or [])
@@ -167,11 +170,12 @@ def build(model, args, kwargs, *, input_names, output_names, opset, dynamic_axes
         out_infos = []
         for t, name in zip(outputs, out_names):
             src = g.value(t)
-            g._used.add(name)
             g.nodes.append(helper.make_node("Identity", [src], [name], name=f"output_{name}"))
             axes = _axes(dynamic_axes, name)
             sym = g.sym_of(src)
-            dims = [axes.get(i, None if i < len(sym) and sym[i] is not None else n)
+            # a size that varies keeps the name of its input axis where it passed unchanged
+            dims = [axes.get(i, n if i >= len(sym) or sym[i] is None
+                             else (None if sym[i] == "?" else sym[i]))
                     for i, n in enumerate(t.shape)]
             out_infos.append(helper.make_tensor_value_info(
                 name, elem_type(t.detach().numpy().dtype), dims))
