@@ -17,7 +17,7 @@ __all__ = ["export", "is_in_onnx_export", "ONNXProgram", "OnnxExporterError",
            "UnsupportedOperatorError", "errors"]
 
 DEFAULT_OPSET = 18  # PyTorch 2.13's exporter writes opset 18 by default
-_MIN_OPSET = 17  # LayerNormalization
+_MIN_OPSET = 13  # Squeeze, Unsqueeze, ReduceSum and Slice take their axes as inputs
 _count = itertools.count()
 
 

@@ -214,7 +214,10 @@ def sym_size(g, v):
     if key not in g.cache:
         if v.expr[0] == "dim":
             _, name, axis = v.expr
-            node = g.node("Shape", [name], start=axis, end=axis + 1)
+            if g.opset >= 15:
+                node = g.node("Shape", [name], start=axis, end=axis + 1)
+            else:  # Shape's start and end came in opset 15
+                node = g.node("Gather", [g.node("Shape", [name]), g.ints([axis], "axis")])
         else:
             op, a, b = v.expr
             node = g.node(op, [sym_size(g, a), sym_size(g, b)])
@@ -515,8 +518,20 @@ def m_layernorm(g, m, result, x):
     dt = _np_dtype(x)
     scale = (g.value(m.weight) if m.weight is not None
              else g.initializer(np.ones(shape, dt), "ones"))
-    ins = [g.value(x), scale] + ([g.value(m.bias)] if m.bias is not None else [])
-    g.node("LayerNormalization", ins, out=result, axis=-len(shape), epsilon=float(m.eps))
+    xn = g.value(x)
+    if g.opset >= 17:
+        ins = [xn, scale] + ([g.value(m.bias)] if m.bias is not None else [])
+        g.node("LayerNormalization", ins, out=result, axis=-len(shape), epsilon=float(m.eps))
+        return
+    # before opset 17: (x - mean) / sqrt(var + eps) * weight + bias over the last dims
+    axes = list(range(x.ndim - len(shape), x.ndim))
+    centred = g.node("Sub", [xn, g.node("ReduceMean", [xn], axes=axes, keepdims=1)])
+    var = g.node("ReduceMean", [g.node("Mul", [centred, centred])], axes=axes, keepdims=1)
+    y = g.node("Mul", [g.node("Div", [centred, g.node("Sqrt", [
+        g.node("Add", [var, g.value(float(m.eps), dt)])])]), scale])
+    if m.bias is not None:
+        y = g.node("Add", [y, g.value(m.bias)])
+    g.bind(result, y, g.sym_of(xn))
 
 
 def m_embedding(g, m, result, x):
