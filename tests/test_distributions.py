@@ -71,8 +71,9 @@ CASES = {
 INEXACT = {"Laplace", "LogNormal", "StudentT", "Geometric", "MVNCov", "MVNPrec", "MVNTril"}
 DISCRETE_INDEX = {"Categorical", "CategoricalLogits"}  # values are class indices
 NO_ENTROPY = {"Poisson", "LogNormal_"}
-RSAMPLE_GRAD = {"Chi2", "StudentT", "HalfNormal", "OneHotCategoricalST", "Normal", "Uniform", "Exponential", "Laplace", "LogNormal", "MVNCov",
-                "MVNPrec", "MVNTril", "Independent", "Gamma", "Beta", "Dirichlet"}
+RSAMPLE_GRAD = {"Chi2", "StudentT", "HalfNormal", "OneHotCategoricalST", "Normal", "Uniform",
+                "Exponential", "Laplace", "LogNormal", "MVNCov", "MVNPrec", "MVNTril",
+                "Independent", "Gamma", "Beta", "Dirichlet"}
 
 
 def _build(name, dtype, grad=False):
