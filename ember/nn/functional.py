@@ -2594,7 +2594,7 @@ def _sdpa_checks(query, key, value, attn_mask, dropout_p):
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                                  attn_mask: Tensor | None = None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale: float | None = None,
+                                 is_causal: bool = False, *, scale: float | None = None,
                                  enable_gqa: bool = False) -> Tensor:
     """softmax(q k^T * scale + mask) v over the last two dims; dropout on the weights."""
     _sdpa_checks(query, key, value, attn_mask, dropout_p)

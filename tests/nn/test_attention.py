@@ -399,3 +399,9 @@ def test_mha_float64_matches_torch():
     assert oe.dtype == ember.float64 and we.dtype == ember.float64
     assert_close(oe, ot, atol=1e-12)
     assert_close(we, wt, atol=1e-12)
+
+
+def test_sdpa_scale_and_gqa_are_keyword_only():
+    q = ember.randn(1, 2, 3, 4)
+    with pytest.raises(TypeError):
+        F.scaled_dot_product_attention(q, q, q, None, 0.0, False, 0.5)
