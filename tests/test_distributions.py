@@ -329,7 +329,7 @@ KL_PAIRS = [
     ("Normal", "Laplace"), ("Poisson", "Bernoulli"), ("Uniform", "Beta"),
     ("Uniform", "Exponential"), ("Uniform", "Gamma"), ("Uniform", "Normal"),
     ("Independent", "Independent"), ("LogNormal", "LogNormal"), ("Geometric", "Geometric"),
-    ("HalfNormal", "HalfNormal"),
+    ("HalfNormal", "HalfNormal"), ("Binomial", "Binomial"), ("Poisson", "Binomial"),
 ]
 KL_SECOND = {  # q's parameters differ from p's
     "Normal": [REAL[::-1], POS[:, ::-1]], "Laplace": [REAL[::-1], POS[:, ::-1]],
@@ -338,7 +338,7 @@ KL_SECOND = {  # q's parameters differ from p's
     "OneHotCategorical": [SIMPLEX[::-1]], "Dirichlet": [SIMPLEX[::-1] * 3],
     "Uniform": [REAL - 1, POS + 2], "Independent": [REAL[::-1], POS[:, ::-1]],
     "LogNormal": [REAL[::-1], POS[:, ::-1]], "Geometric": [PROB[:, ::-1]],
-    "HalfNormal": [POS[::-1]],
+    "HalfNormal": [POS[::-1]], "Binomial": [PROB[:, ::-1]],
     "MVNCov": [REAL[::-1], SPD[::-1]], "MVNTril": [REAL[::-1], np.linalg.cholesky(SPD[::-1])],
 }
 
@@ -365,6 +365,16 @@ def test_kl_pairs(pq):
         for a, b in zip(pep, ptp):
             if b.grad is not None:
                 assert_close(a.grad, b.grad, atol=1e-8, rtol=1e-7)
+
+
+def test_kl_binomial_counts():
+    p = ed.Binomial(ember.tensor([5.0, 7.0]), ember.tensor([0.3, 0.6]))
+    q = ed.Binomial(ember.tensor([5.0, 6.0]), ember.tensor([0.5, 0.5]))
+    tp = td.Binomial(torch.tensor([5.0, 7.0]), torch.tensor([0.3, 0.6]))
+    tq = td.Binomial(torch.tensor([5.0, 6.0]), torch.tensor([0.5, 0.5]))
+    assert_close(ed.kl_divergence(p, q), td.kl_divergence(tp, tq))
+    _same_error(lambda: ed.kl_divergence(q, p), lambda: td.kl_divergence(tq, tp),
+                NotImplementedError)
 
 
 def test_kl_unregistered_and_register():
