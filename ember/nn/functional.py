@@ -8,6 +8,7 @@ ops, as PyTorch composes it. Convolution, pooling, softmax and cross-entropy liv
 """
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -1730,9 +1731,34 @@ def _grid_source(coord, n, padding_mode, align_corners):
     return c
 
 
+def _np_fold(c, n, padding_mode, align_corners):
+    """compute_coordinates on integer tap positions (bicubic): border clip or reflection."""
+    if padding_mode == "border":
+        return np.clip(c, 0, n - 1)
+    if padding_mode == "reflection":
+        lo2, hi2 = (0, 2 * (n - 1)) if align_corners else (-1, 2 * n - 1)
+        if lo2 == hi2:
+            return np.zeros_like(c)
+        lo, span = lo2 / 2, (hi2 - lo2) / 2
+        a = np.abs(c - lo)
+        flips = np.floor(a / span)
+        extra = a - flips * span
+        return np.clip(np.where(flips % 2 == 0, extra + lo, span - extra + lo), 0, n - 1)
+    return c
+
+
+def _cubic_coeffs(t, A=-0.75):
+    """The four cubic-convolution weights of the taps at -1, 0, 1, 2 for fraction t."""
+    s = 1 - t
+    return [((A * (t + 1) - 5 * A) * (t + 1) + 8 * A) * (t + 1) - 4 * A,
+            ((A + 2) * t - (A + 3)) * t * t + 1,
+            ((A + 2) * s - (A + 3)) * s * s + 1,
+            ((A * (s + 1) - 5 * A) * (s + 1) + 8 * A) * (s + 1) - 4 * A]
+
+
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mode: str = "zeros",
                 align_corners: bool | None = None) -> Tensor:
-    """Sample ``input`` (N, C, H, W) at the normalised (x, y) points of ``grid`` (N, Ho, Wo, 2)."""
+    """Sample ``input`` (N, C, [D,] H, W) at the normalised (x, y[, z]) points of ``grid``."""
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' "
                          f"or 'bicubic', but got: '{mode}'")
@@ -1740,41 +1766,72 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
         raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', "
                          f"'border', or 'reflection', but got: '{padding_mode}'")
     align_corners = _align_corners_default(align_corners)
-    if input.dim() == 5:
-        raise NotImplementedError("grid_sample: 5-D (volumetric) input is not supported by ember")
-    if mode == "bicubic":
-        raise NotImplementedError("grid_sample: mode='bicubic' is not supported by ember")
-    if input.dim() != 4 or grid.dim() != 4 or grid.shape[-1] != 2:
-        raise RuntimeError(f"grid_sampler(): expected 4D input and grid with same number of "
-                           f"dimensions, but got input with sizes {list(input.shape)} and grid "
+    nd = input.dim() - 2
+    if grid.shape[-1] != nd or grid.dim() != input.dim():
+        raise RuntimeError(f"grid_sampler(): expected grid to have size {nd} in last dimension, "
+                           f"but got grid with sizes {list(grid.shape)}")
+    if nd not in (2, 3):
+        raise RuntimeError(f"grid_sampler(): expected 4D or 5D input and grid with same number "
+                           f"of dimensions, but got input with sizes {list(input.shape)} and grid "
                            f"with sizes {list(grid.shape)}")
     if input.shape[0] != grid.shape[0]:
         raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, "
                            f"but got input with sizes {list(input.shape)} and grid with sizes "
                            f"{list(grid.shape)}")
-    N, C, H, W = input.shape
-    Ho, Wo = grid.shape[1], grid.shape[2]
-    x = _grid_source(grid[..., 0], W, padding_mode, align_corners).reshape(N, 1, Ho * Wo)
-    y = _grid_source(grid[..., 1], H, padding_mode, align_corners).reshape(N, 1, Ho * Wo)
-    flat = input.reshape(N, C, H * W)
+    if mode == "bicubic" and nd != 2:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    N, C = input.shape[:2]
+    sizes = tuple(input.shape[2:])  # (D,) H, W; the grid lists x (W) first
+    out_sp = tuple(grid.shape[1:-1])
+    L = int(np.prod(out_sp))
+    flat = input.reshape(N, C, -1)
 
-    def tap(ix, iy):
-        """input at integer pixels (ix, iy) (arrays (N, 1, L)), 0 outside the image."""
-        inside = (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
-        idx = np.clip(iy, 0, H - 1) * W + np.clip(ix, 0, W - 1)
-        vals = flat.gather(2, _t(np.broadcast_to(idx, (N, C, idx.shape[2])).astype(np.int64)))
+    def tap(pos):
+        """input at integer positions (one (N, 1, L) array per spatial dim), 0 outside."""
+        inside = np.ones(pos[0].shape, bool)
+        lin = np.zeros(pos[0].shape, np.int64)
+        for p, n in zip(pos, sizes):
+            inside &= (p >= 0) & (p < n)
+            lin = lin * n + np.clip(p, 0, n - 1).astype(np.int64)
+        vals = flat.gather(2, _t(np.ascontiguousarray(np.broadcast_to(lin, (N, C, L)))))
         return vals * _t(inside.astype(flat._data.dtype))
 
+    def coord(k, fold):
+        c = grid[..., nd - 1 - k]
+        c = (_grid_source(c, sizes[k], padding_mode, align_corners) if fold
+             else _grid_unnormalize(c, sizes[k], align_corners))
+        return c.reshape(N, 1, L)
+
     if mode == "nearest":
-        ix, iy = np.rint(x._data).astype(np.int64), np.rint(y._data).astype(np.int64)
-        return tap(ix, iy).reshape(N, C, Ho, Wo)
-    x0, y0 = x.detach().floor(), y.detach().floor()
-    ix0, iy0 = x0._data.astype(np.int64), y0._data.astype(np.int64)
-    wx1, wy1 = x - x0, y - y0  # weights of the right / lower neighbours
-    wx0, wy0 = 1 - wx1, 1 - wy1
-    out = (tap(ix0, iy0) * (wx0 * wy0) + tap(ix0 + 1, iy0) * (wx1 * wy0)
-           + tap(ix0, iy0 + 1) * (wx0 * wy1) + tap(ix0 + 1, iy0 + 1) * (wx1 * wy1))
-    return out.reshape(N, C, Ho, Wo)
+        out = tap([np.rint(coord(k, True)._data).astype(np.int64) for k in range(nd)])
+    elif mode == "bilinear":
+        cs = [coord(k, True) for k in range(nd)]
+        base = [c.detach().floor() for c in cs]
+        frac = [c - b for c, b in zip(cs, base)]  # the weight of the upper neighbour
+        ibase = [b._data.astype(np.int64) for b in base]
+        out = None
+        for corner in itertools.product((0, 1), repeat=nd):
+            w = None
+            for bit, f in zip(corner, frac):
+                wk = f if bit else 1 - f
+                w = wk if w is None else w * wk
+            term = tap([b + bit for b, bit in zip(ibase, corner)]) * w
+            out = term if out is None else out + term
+    else:  # bicubic: 4 x 4 taps, padding applied to each tap's integer position
+        y, x = coord(0, False), coord(1, False)
+        y0, x0 = y.detach().floor(), x.detach().floor()
+        wy, wx = _cubic_coeffs(y - y0), _cubic_coeffs(x - x0)
+        iy0, ix0 = y0._data, x0._data
+        out = None
+        for i in range(4):
+            py = _np_fold(iy0 - 1 + i, sizes[0], padding_mode, align_corners)
+            row = None
+            for j in range(4):
+                px = _np_fold(ix0 - 1 + j, sizes[1], padding_mode, align_corners)
+                term = tap([py.astype(np.int64), px.astype(np.int64)]) * wx[j]
+                row = term if row is None else row + term
+            out = row * wy[i] if out is None else out + row * wy[i]
+    return out.reshape(N, C, *out_sp)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

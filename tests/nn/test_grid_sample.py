@@ -13,11 +13,15 @@ rng = np.random.default_rng(9)
 
 @needs_torch
 @pytest.mark.parametrize("align_corners", [False, True])
-def test_grid_sample_matches_torch(align_corners):
+@pytest.mark.parametrize("nd", [2, 3])
+def test_grid_sample_matches_torch(align_corners, nd):
     for padding_mode, mode in itertools.product(["zeros", "border", "reflection"],
-                                                ["bilinear", "nearest"]):
-        x = rng.standard_normal((2, 3, 5, 6))
-        g = rng.uniform(-1.6, 1.6, (2, 4, 7, 2))  # some points fall outside the image
+                                                ["bilinear", "nearest", "bicubic"]):
+        if mode == "bicubic" and nd == 3:
+            continue
+        x = rng.standard_normal((2, 3, 5, 6) if nd == 2 else (2, 2, 3, 4, 5))
+        # some points fall outside the image
+        g = rng.uniform(-1.6, 1.6, (2, 4, 7, 2) if nd == 2 else (2, 3, 2, 4, 3))
         xe, ge = ember.tensor(x, requires_grad=True), ember.tensor(g, requires_grad=True)
         xt, gt = torch.tensor(x, requires_grad=True), torch.tensor(g, requires_grad=True)
         ye = F.grid_sample(xe, ge, mode, padding_mode, align_corners)
@@ -27,7 +31,7 @@ def test_grid_sample_matches_torch(align_corners):
         (ye * ember.tensor(w)).sum().backward()
         (yt * torch.tensor(w)).sum().backward()
         assert_close(xe.grad, xt.grad, atol=1e-12)
-        if mode == "bilinear":
+        if mode != "nearest":
             assert_close(ge.grad, gt.grad, atol=1e-11)
 
 
@@ -55,6 +59,10 @@ def test_grid_sample_gradcheck():
         check_grad(lambda x, grid: F.grid_sample(x, grid, padding_mode=pm, align_corners=False),
                    (1, 2, 4, 5), g)
     img = ember.tensor(rng.standard_normal((1, 1, 3, 3)))
+    check_grad(lambda x, grid: F.grid_sample(x, grid, "bicubic", "border", align_corners=True),
+               (1, 1, 4, 5), g[:, :2])
+    check_grad(lambda x, grid: F.grid_sample(x, grid, align_corners=True),
+               (1, 2, 3, 4, 3), rng.uniform(-0.9, 0.9, (1, 2, 1, 2, 3)))
     check_grad(lambda t: F.grid_sample(img, F.affine_grid(t, (1, 1, 2, 4), False),
                                        align_corners=False),
                np.array([[[0.9, 0.1, 0.05], [-0.2, 0.8, 0.1]]]))
@@ -68,8 +76,12 @@ def test_grid_errors_and_warning():
     with pytest.raises(ValueError, match="expected padding_mode to be 'zeros', 'border', or "
                                          "'reflection', but got: 'wrap'"):
         F.grid_sample(x, g, padding_mode="wrap", align_corners=False)
-    with pytest.raises(NotImplementedError, match="bicubic"):
-        F.grid_sample(x, g, mode="bicubic", align_corners=False)
+    with pytest.raises(RuntimeError, match="bicubic interpolation only supports 4D input"):
+        F.grid_sample(ember.zeros(1, 1, 2, 2, 2), ember.zeros(1, 1, 1, 1, 3), mode="bicubic",
+                      align_corners=False)
+    with pytest.raises(RuntimeError, match="expected grid to have size 2 in last dimension, but "
+                                           "got grid with sizes \\[1, 2, 2, 3\\]"):
+        F.grid_sample(x, ember.zeros(1, 2, 2, 3), align_corners=False)
     with pytest.warns(UserWarning, match="Default grid_sample and affine_grid behavior has "
                                          "changed to align_corners=False"):
         F.grid_sample(x, g)
