@@ -153,6 +153,26 @@ def test_text_and_hparams(tmp_path):
     assert ssi.hparams["opt"].string_value == "sgd"
 
 
+def test_pr_curve_boxes_and_custom_scalars(tmp_path):
+    with SummaryWriter(tmp_path) as w:
+        w.add_pr_curve("pr", ember.tensor([0, 1, 1, 0]), ember.tensor([0.1, 0.9, 0.6, 0.4]), 3)
+        w.add_image_with_boxes("boxed", ember.rand(3, 20, 30),
+                               ember.tensor([[1.0, 2.0, 10.0, 12.0]]), 0, labels=["cat"])
+        w.add_custom_scalars_multilinechart(["loss/train", "loss/val"], title="losses")
+        with pytest.raises(ValueError, match="3 tags"):
+            w.add_custom_scalars_marginchart(["a", "b"])
+    ea = _read(tmp_path)
+    (pr,) = ea.Tensors("pr")
+    assert pr.step == 3 and len(pr.tensor_proto.tensor_shape.dim) == 2
+    (boxed,) = ea.Images("boxed")
+    assert (boxed.width, boxed.height) == (30, 20)
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    config = ea.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0]
+    chart = layout_pb2.Layout.FromString(config).category[0].chart[0]
+    assert chart.title == "losses" and list(chart.multiline.tag) == ["loss/train", "loss/val"]
+
+
 def test_embedding(tmp_path):
     mat = ember.randn(10, 4)
     with SummaryWriter(tmp_path) as w:

@@ -36,7 +36,7 @@ def _np(x, what="value"):
 
 
 def _scalar(x, what="scalar_value"):
-    if isinstance(x, (int, float, bool)) and not isinstance(x, np.ndarray):
+    if isinstance(x, (int, float)):
         return float(x)
     a = _np(x, what)
     if a.size != 1:
@@ -232,6 +232,50 @@ class SummaryWriter:
             self._image(tag, figure_to_image(figure, close), global_step, walltime, "NCHW")
         else:
             self._image(tag, figure_to_image(figure, close), global_step, walltime, "CHW")
+
+    def add_image_with_boxes(self, tag, img_tensor, box_tensor, global_step=None, walltime=None,
+                             rescale=1, dataformats="CHW", labels=None):
+        """Log an image with boxes (rows of x1, y1, x2, y2 in pixels) drawn on it."""
+        boxes = _np(box_tensor, "box_tensor")
+        if labels is not None:
+            labels = [labels] if isinstance(labels, str) else list(labels)
+            if len(labels) != boxes.shape[0]:
+                labels = None  # as PyTorch: a label count that does not match is dropped
+        summary = _summary.image_boxes(tag, _to_uint8_hwc(img_tensor, dataformats), boxes,
+                                       rescale=rescale, dataformats="HWC", labels=labels)
+        self._get_file_writer().add_summary(summary, global_step, walltime)
+
+    def add_pr_curve(self, tag, labels, predictions, global_step=None, num_thresholds=127,
+                     weights=None, walltime=None):
+        """Log a precision-recall curve of ``predictions`` (in [0, 1]) against 0/1 ``labels``."""
+        labels, predictions = _np(labels, "labels"), _np(predictions, "predictions")
+        weights = None if weights is None else _np(weights, "weights")
+        summary = _summary.pr_curve(tag, labels, predictions, num_thresholds, weights)
+        self._get_file_writer().add_summary(summary, global_step, walltime)
+
+    def add_pr_curve_raw(self, tag, true_positive_counts, false_positive_counts,
+                         true_negative_counts, false_negative_counts, precision, recall,
+                         global_step=None, num_thresholds=127, weights=None, walltime=None):
+        """Log a precision-recall curve from counts already computed."""
+        counts = [_np(c, "counts") for c in (true_positive_counts, false_positive_counts,
+                                              true_negative_counts, false_negative_counts,
+                                              precision, recall)]
+        summary = _summary.pr_curve_raw(tag, *counts, num_thresholds, weights)
+        self._get_file_writer().add_summary(summary, global_step, walltime)
+
+    def add_custom_scalars(self, layout):
+        """Lay out charts of several scalar tags: {category: {title: [kind, tags]}}."""
+        self._get_file_writer().add_summary(_summary.custom_scalars(layout))
+
+    def add_custom_scalars_multilinechart(self, tags, category="default", title="untitled"):
+        """One chart with a line for each tag."""
+        self.add_custom_scalars({category: {title: ["Multiline", tags]}})
+
+    def add_custom_scalars_marginchart(self, tags, category="default", title="untitled"):
+        """One chart of a value and its lower and upper margins (three tags)."""
+        if len(tags) != 3:
+            raise ValueError(f"Expected 3 tags, got {len(tags)}.")
+        self.add_custom_scalars({category: {title: ["Margin", tags]}})
 
     def add_text(self, tag, text_string, global_step=None, walltime=None):
         """Log a string (TensorBoard renders it as Markdown)."""
