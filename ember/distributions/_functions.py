@@ -198,12 +198,6 @@ def gammainc(a, x):
 
 
 # ---- linear algebra ---------------------------------------------------------------------------
-def _tri_inv_apply(L, B, trans=False):
-    # a triangular solve through the general solver: NumPy has no trsm without SciPy
-    A = np.swapaxes(L, -1, -2) if trans else L
-    return np.linalg.solve(A, B)
-
-
 def _cholesky_failure(a: np.ndarray) -> str:
     """PyTorch's message naming the first batch element and leading minor that fail."""
     batch = a.reshape((-1,) + a.shape[-2:])
@@ -243,8 +237,7 @@ class Cholesky(Function):
         P = np.tril(np.swapaxes(L, -1, -2) @ grad)
         d = np.einsum("...ii->...i", P)
         d *= 0.5
-        eye = np.broadcast_to(np.eye(L.shape[-1], dtype=L.dtype), L.shape)
-        Linv = _tri_inv_apply(L, eye)
+        Linv = np.linalg.inv(L)
         S = np.swapaxes(Linv, -1, -2) @ P @ Linv
         return 0.5 * (S + np.swapaxes(S, -1, -2))
 
@@ -257,7 +250,7 @@ def cholesky(a):
 class SolveTriangularLower(Function):
     @staticmethod
     def forward(ctx, L, B):
-        Lb, Bb = L, B
+        # the general solver: NumPy has no triangular solve without SciPy
         shape = np.broadcast_shapes(L.shape[:-2], B.shape[:-2])
         Lb = np.broadcast_to(L, shape + L.shape[-2:])
         Bb = np.broadcast_to(B, shape + B.shape[-2:])
@@ -333,7 +326,7 @@ def _gamma_one(alpha, draws: _Draws, f32: bool) -> float:
             return scale * d * v
 
 
-def _gamma_values(alpha: np.ndarray, g, out_dtype) -> np.ndarray:
+def _gamma_values(alpha: np.ndarray, g) -> np.ndarray:
     draws = _Draws(g)
     f32 = alpha.dtype != np.float64
     vals = [_gamma_one(a, draws, f32) for a in np.ascontiguousarray(alpha).ravel().tolist()]
@@ -342,7 +335,7 @@ def _gamma_values(alpha: np.ndarray, g, out_dtype) -> np.ndarray:
 
 def _np_standard_gamma(alpha: np.ndarray, generator=None) -> np.ndarray:
     g = _random._gen(generator)
-    vals = _gamma_values(alpha, g, alpha.dtype).astype(alpha.dtype)
+    vals = _gamma_values(alpha, g).astype(alpha.dtype)
     return np.maximum(vals, np.finfo(alpha.dtype).tiny)  # PyTorch clamps to the smallest normal
 
 
