@@ -1542,9 +1542,9 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     pos = np.arange(int(bounds[-1]) if bounds.size else 0)
     bag = np.repeat(np.arange(nbags), sizes)
     keep = idx[pos] != padding_idx if padding_idx is not None else np.ones(pos.size, bool)
-    rows = _Embedding.apply(weight, idx[pos], None, scale_grad_by_freq)  # (positions, D)
     dt = weight._data.dtype
     if mode == "max":
+        rows = _Embedding.apply(weight, idx[pos], None, scale_grad_by_freq)  # (positions, D)
         # a (bags, longest bag) gather, padded with a row of -inf; an empty bag gives 0
         counts = np.bincount(bag[keep], minlength=nbags)
         width = int(counts.max()) if counts.size else 0
@@ -1559,14 +1559,18 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
             return _t(np.zeros((nbags, weight.shape[1]), dt)) + rows.sum() * 0
         best = ext[_t(table)].max(1).values
         return where(_t(counts[:, None] > 0), best, _t(np.zeros((), dt)))
-    # sum / mean: one (bags, positions) matrix product, 1 (or 1/count) where a row is in a bag
-    mat = np.zeros((nbags, pos.size), dt)
-    mat[bag[keep], pos[keep]] = 1
-    if mode == "mean":
-        mat /= np.maximum(mat.sum(1, keepdims=True), 1)
+    # sum / mean: scatter-add the rows of the kept positions into their bags
+    kept = pos[keep]
+    rows = _Embedding.apply(weight, idx[kept], None, scale_grad_by_freq)
     if per_sample_weights is not None:
-        rows = rows * per_sample_weights.reshape(-1)[_t(pos)].unsqueeze(1)
-    return _t(mat).matmul(rows)
+        rows = rows * per_sample_weights.reshape(-1)[_t(kept)].unsqueeze(1)
+    from .. import zeros
+
+    out = zeros(nbags, weight.shape[1], dtype=weight.dtype).index_add(0, _t(bag[keep]), rows)
+    if mode == "mean":
+        counts = np.bincount(bag[keep], minlength=nbags)
+        out = out / _t(np.maximum(counts, 1).astype(dt)[:, None])
+    return out
 
 
 # ---- pixel and channel shuffles (reshape + permute compositions) ---------------------------------
