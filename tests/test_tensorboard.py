@@ -173,6 +173,21 @@ def test_pr_curve_boxes_and_custom_scalars(tmp_path):
     assert chart.title == "losses" and list(chart.multiline.tag) == ["loss/train", "loss/val"]
 
 
+def test_audio_and_mesh(tmp_path):
+    import io
+    import wave
+
+    sound = ember.sin(ember.arange(800.0) / 10) * 2  # clipped to [-1, 1]
+    with SummaryWriter(tmp_path) as w:
+        w.add_audio("tone", sound, 1, sample_rate=8000)
+        w.add_mesh("cloud", ember.rand(1, 5, 3), colors=ember.randint(0, 255, (1, 5, 3)))
+    ea = _read(tmp_path)
+    (a,) = ea.Audio("tone")
+    with wave.open(io.BytesIO(a.encoded_audio_string)) as wav:
+        assert (wav.getframerate(), wav.getnframes(), wav.getnchannels()) == (8000, 800, 1)
+    assert "cloud_VERTEX" in ea.Tags()["tensors"] and "cloud_COLOR" in ea.Tags()["tensors"]
+
+
 def test_embedding(tmp_path):
     mat = ember.randn(10, 4)
     with SummaryWriter(tmp_path) as w:

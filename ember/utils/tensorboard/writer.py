@@ -277,6 +277,50 @@ class SummaryWriter:
             raise ValueError(f"Expected 3 tags, got {len(tags)}.")
         self.add_custom_scalars({category: {title: ["Margin", tags]}})
 
+    def add_audio(self, tag, snd_tensor, global_step=None, sample_rate=44100, walltime=None):
+        """Log one mono sound: values in [-1, 1] (clipped), as 16-bit PCM WAV."""
+        import io
+        import wave
+
+        a = _np(snd_tensor, "snd_tensor").squeeze()
+        if a.ndim != 1:
+            raise ValueError(f"add_audio: expected one channel of samples, got shape "
+                             f"{tuple(a.shape)}")
+        pcm = (a.clip(-1, 1) * np.iinfo(np.int16).max).astype("<i2")
+        with io.BytesIO() as buf:
+            with wave.open(buf, "wb") as wav:
+                wav.setnchannels(1)
+                wav.setsampwidth(2)
+                wav.setframerate(sample_rate)
+                wav.writeframes(pcm.tobytes())
+            encoded = buf.getvalue()
+        audio = Summary.Audio(sample_rate=sample_rate, num_channels=1, length_frames=len(pcm),
+                              encoded_audio_string=encoded, content_type="audio/wav")
+        self._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, audio=audio)]),
+                                            global_step, walltime)
+
+    def add_video(self, tag, vid_tensor, global_step=None, fps=4, walltime=None):
+        """Log a video (N, T, C, H, W) as an animated GIF; needs the moviepy package."""
+        try:
+            import moviepy  # noqa: F401
+        except ImportError as e:
+            raise ImportError("SummaryWriter.add_video needs moviepy: pip install moviepy") from e
+        summary = _summary.video(tag, _np(vid_tensor, "vid_tensor"), fps)
+        self._get_file_writer().add_summary(summary, global_step, walltime)
+
+    def add_mesh(self, tag, vertices, colors=None, faces=None, config_dict=None,
+                 global_step=None, walltime=None):
+        """Log a 3D point cloud or mesh: vertices (B, N, 3), colors (B, N, 3), faces (B, F, 3)."""
+        arrays = [None if t is None else _np(t, what)
+                  for t, what in ((vertices, "vertices"), (colors, "colors"), (faces, "faces"))]
+        summary = _summary.mesh(tag, arrays[0], arrays[1], arrays[2], config_dict)
+        from tensorboardX.proto.plugin_mesh_pb2 import MeshPluginData
+
+        for value in summary.value:  # TensorBoard's names: cloud_VERTEX, not tensorboardX's cloud_1
+            data = MeshPluginData.FromString(value.metadata.plugin_data.content)
+            value.tag = f"{tag}_{MeshPluginData.ContentType.Name(data.content_type)}"
+        self._get_file_writer().add_summary(summary, global_step, walltime)
+
     def add_text(self, tag, text_string, global_step=None, walltime=None):
         """Log a string (TensorBoard renders it as Markdown)."""
         if not isinstance(text_string, str):
