@@ -630,7 +630,8 @@ for _name, _op in _UNARY.items():
 # Tensor methods: the functions above, operators, in-place forms and same-value ops
 METHODS = {k: v for k, v in FUNCTIONS.items() if k not in ("cat", "concat", "concatenate")}
 METHODS.update({
-    "view": reshape, "__getitem__": getitem, "__matmul__": matmul, "__rmatmul__": binary("MatMul", reverse=True),
+    "view": reshape, "__getitem__": getitem, "__matmul__": matmul,
+    "__rmatmul__": binary("MatMul", reverse=True),
     "__neg__": unary("Neg"), "__pow__": power, "relu_": unary("Relu"),
     "sigmoid_": unary("Sigmoid"), "tanh_": unary("Tanh"),
     "contiguous": alias, "detach": alias, "clone": alias, "cpu": alias, "to": alias,

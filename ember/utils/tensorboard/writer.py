@@ -316,7 +316,7 @@ class SummaryWriter:
         summary = _summary.mesh(tag, arrays[0], arrays[1], arrays[2], config_dict)
         from tensorboardX.proto.plugin_mesh_pb2 import MeshPluginData
 
-        for value in summary.value:  # TensorBoard's names: cloud_VERTEX, not tensorboardX's cloud_1
+        for value in summary.value:  # TensorBoard's tags (cloud_VERTEX), not tensorboardX's
             data = MeshPluginData.FromString(value.metadata.plugin_data.content)
             value.tag = f"{tag}_{MeshPluginData.ContentType.Name(data.content_type)}"
         self._get_file_writer().add_summary(summary, global_step, walltime)
