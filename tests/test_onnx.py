@@ -322,8 +322,11 @@ def test_is_in_onnx_export_and_argument_errors(tmp_path):
 
     assert ember.onnx.export(Probe(), ember.randn(2), tmp_path / "p.onnx", dynamo=False) is None
     assert seen[0] is True and not ember.onnx.is_in_onnx_export()
-    with pytest.raises(ValueError, match="opset"):
-        ember.onnx.export(Probe(), ember.randn(2), opset_version=12)
+    with pytest.warns(UserWarning, match="opset 13"):
+        old = ember.onnx.export(Probe(), ember.randn(2), opset_version=11)
+    assert old.model_proto.opset_import[0].version == 13
+    with pytest.raises(ValueError, match="opset_version=99"):
+        ember.onnx.export(Probe(), ember.randn(2), opset_version=99)
     with pytest.raises(ValueError, match="dynamic_axes"):
         ember.onnx.export(Probe(), ember.randn(2), dynamic_axes={"nope": [0]})
     with pytest.raises(TypeError, match="nn.Module"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import warnings
 
 from . import _state
 from .errors import OnnxExporterError, UnsupportedOperatorError
@@ -69,9 +70,14 @@ def export(model, args=(), f=None, *, kwargs=None, verbose=None, input_names=Non
                                   "and export_modules_as_functions are not supported")
     opset = DEFAULT_OPSET if opset_version is None else int(opset_version)
     latest = onnx.defs.onnx_opset_version()
-    if not _MIN_OPSET <= opset <= latest:
-        raise ValueError(f"ember.onnx.export writes opset versions {_MIN_OPSET} to {latest}, "
-                         f"got opset_version={opset_version}")
+    if opset > latest:
+        raise ValueError(f"ember.onnx.export: opset_version={opset_version} is newer than the "
+                         f"installed onnx package knows (up to {latest})")
+    if opset < _MIN_OPSET:
+        # PyTorch too keeps a newer opset when it cannot convert down to the one asked for
+        warnings.warn(f"ember.onnx.export writes opset {_MIN_OPSET} or later: the model uses "
+                      f"opset {_MIN_OPSET}, not the {opset_version} asked for", stacklevel=2)
+        opset = _MIN_OPSET
     proto = _build.build(model, args, kwargs, input_names=input_names,
                          output_names=output_names, opset=opset, dynamic_axes=dynamic_axes,
                          export_params=export_params,

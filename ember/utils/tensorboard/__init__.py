@@ -15,7 +15,7 @@ def _import_tensorboardx():
     if blocked:
         _sys.modules["torch"] = None
     try:
-        import tensorboardX.record_writer
+        import tensorboardX.record_writer  # noqa: F401
         import tensorboardX.summary  # noqa: F401
     except ImportError as e:
         raise ImportError(
