@@ -1,8 +1,10 @@
 """ember.onnx: export models to ONNX (PyTorch's torch.onnx).
 
-``export`` runs the model once on the example inputs while recording each supported module
-and op as ONNX nodes (see ``_trace``), checks the model with onnx.checker and writes it. It needs
-the ``onnx`` package: ``pip install 'ember[onnx]'`` (which also installs onnxruntime to run it).
+``export`` runs the model in eval mode on the example inputs while recording each supported
+module and op as ONNX nodes (see ``_trace``), runs it again on other values (other sizes along
+the dynamic axes) to make sure nothing that depends on the input was frozen into the graph,
+checks the model with onnx.checker and writes it. It needs the ``onnx`` package:
+``pip install 'ember[onnx]'`` (which also installs onnxruntime to run it).
 """
 from __future__ import annotations
 
