@@ -67,13 +67,20 @@ CASES = {
     "StudentT": (lambda D, k, a, b: D.StudentT(k, a, b), [POS * 2, REAL, POS], REAL[::-1]),
     "HalfNormal": (lambda D, b: D.HalfNormal(b), [POS], POS[::-1]),
     "Geometric": (lambda D, p: D.Geometric(p), [PROB], np.array([[0.0, 1, 2], [5, 0, 3]])),
+    "NegativeBinomial": (lambda D, k, p: D.NegativeBinomial(k, probs=p), [POS * 3, PROB],
+                         np.array([[0.0, 1, 7], [2, 0, 3]])),
+    "Gumbel": (lambda D, a, b: D.Gumbel(a, b), [REAL, POS], REAL[::-1]),
+    "Pareto": (lambda D, b, a: D.Pareto(b, a), [POS, POS[::-1] + 2], POS * 1.5),
+    "Weibull": (lambda D, b, k: D.Weibull(b, k), [POS, POS[::-1]], POS[:, ::-1]),
 }
-INEXACT = {"Laplace", "LogNormal", "StudentT", "Geometric", "MVNCov", "MVNPrec", "MVNTril"}
+INEXACT = {"Laplace", "LogNormal", "StudentT", "Geometric", "Gumbel", "Pareto", "Weibull",
+           "MVNCov", "MVNPrec", "MVNTril"}
 DISCRETE_INDEX = {"Categorical", "CategoricalLogits"}  # values are class indices
-NO_ENTROPY = {"Poisson", "LogNormal_"}
-RSAMPLE_GRAD = {"Chi2", "StudentT", "HalfNormal", "OneHotCategoricalST", "Normal", "Uniform",
-                "Exponential", "Laplace", "LogNormal", "MVNCov", "MVNPrec", "MVNTril",
-                "Independent", "Gamma", "Beta", "Dirichlet"}
+NO_ENTROPY = {"Poisson", "NegativeBinomial"}  # PyTorch has no entropy for them
+RSAMPLE_GRAD = {"Gumbel", "Pareto", "Weibull", "Chi2", "StudentT", "HalfNormal",
+                "OneHotCategoricalST", "Normal", "Uniform", "Exponential", "Laplace",
+                "LogNormal", "MVNCov", "MVNPrec", "MVNTril", "Independent", "Gamma", "Beta",
+                "Dirichlet"}
 
 
 def _build(name, dtype, grad=False):
@@ -116,7 +123,7 @@ def test_scores_and_moments(name, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", ["Normal", "Uniform", "Exponential", "Laplace", "LogNormal",
-                                  "Gamma", "HalfNormal"])
+                                  "Gamma", "HalfNormal", "Gumbel", "Pareto", "Weibull"])
 def test_cdf_icdf(name, dtype):
     e, t, _, _, ev, tv = _build(name, dtype)
     tol = dict(atol=1e-5, rtol=1e-5) if dtype == "float32" else dict(atol=1e-9, rtol=1e-8)
@@ -330,6 +337,12 @@ KL_PAIRS = [
     ("Uniform", "Exponential"), ("Uniform", "Gamma"), ("Uniform", "Normal"),
     ("Independent", "Independent"), ("LogNormal", "LogNormal"), ("Geometric", "Geometric"),
     ("HalfNormal", "HalfNormal"), ("Binomial", "Binomial"), ("Poisson", "Binomial"),
+    ("Gumbel", "Gumbel"), ("Pareto", "Pareto"), ("Beta", "Pareto"), ("Exponential", "Pareto"),
+    ("Exponential", "Gumbel"), ("Gamma", "Pareto"), ("Gamma", "Gumbel"), ("Gumbel", "Beta"),
+    ("Gumbel", "Exponential"), ("Gumbel", "Gamma"), ("Gumbel", "Pareto"), ("Gumbel", "Uniform"),
+    ("Gumbel", "Normal"), ("Laplace", "Pareto"), ("Normal", "Pareto"), ("Normal", "Gumbel"),
+    ("Pareto", "Beta"), ("Pareto", "Uniform"), ("Pareto", "Exponential"), ("Pareto", "Gamma"),
+    ("Pareto", "Normal"), ("Uniform", "Gumbel"), ("Uniform", "Pareto"),
 ]
 KL_SECOND = {  # q's parameters differ from p's
     "Normal": [REAL[::-1], POS[:, ::-1]], "Laplace": [REAL[::-1], POS[:, ::-1]],
@@ -338,7 +351,8 @@ KL_SECOND = {  # q's parameters differ from p's
     "OneHotCategorical": [SIMPLEX[::-1]], "Dirichlet": [SIMPLEX[::-1] * 3],
     "Uniform": [REAL - 1, POS + 2], "Independent": [REAL[::-1], POS[:, ::-1]],
     "LogNormal": [REAL[::-1], POS[:, ::-1]], "Geometric": [PROB[:, ::-1]],
-    "HalfNormal": [POS[::-1]], "Binomial": [PROB[:, ::-1]],
+    "HalfNormal": [POS[::-1]], "Binomial": [PROB[:, ::-1]], "Gumbel": [REAL[::-1], POS[::-1]],
+    "Pareto": [POS[:, ::-1] * 0.5, POS + 2],
     "MVNCov": [REAL[::-1], SPD[::-1]], "MVNTril": [REAL[::-1], np.linalg.cholesky(SPD[::-1])],
 }
 
