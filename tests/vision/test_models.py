@@ -339,3 +339,28 @@ def test_forward_matches_torchvision(built, name, size):
     with torch.no_grad():
         want = ref(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@needs_torchvision
+def test_weights_enums_match_torchvision():
+    for name in M.list_models():
+        ours, ref = M.get_model_weights(name), torchvision.models.get_model_weights(name)
+        assert [w.name for w in ours] == [w.name for w in ref] and ours.DEFAULT.name == \
+            ref.DEFAULT.name
+        for a, b in zip(ours, ref):
+            assert a.url == b.url and repr(a.transforms()) == repr(b.transforms())
+            skip = {"_docs", "_metrics"}
+            assert {k: v for k, v in a.meta.items() if k not in skip} == \
+                {k: v for k, v in b.meta.items() if k not in skip}
+            if name != "vgg16" or a.name != "IMAGENET1K_FEATURES":  # NaN != NaN
+                assert a.meta["_metrics"] == b.meta["_metrics"]
+
+
+@needs_torchvision
+def test_preset_transform_matches_torchvision():
+    from PIL import Image
+
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 280, 3), np.uint8))
+    got = M.ResNet50_Weights.DEFAULT.transforms()(img).numpy()
+    want = torchvision.models.ResNet50_Weights.DEFAULT.transforms()(img).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

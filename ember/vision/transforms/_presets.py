@@ -1,6 +1,7 @@
 """The preprocessing that pretrained weights expect (torchvision.transforms._presets)."""
 from __future__ import annotations
 
+from ... import nn
 from ..._tensor import Tensor
 from . import functional as F
 from .functional import InterpolationMode
@@ -8,7 +9,7 @@ from .functional import InterpolationMode
 __all__ = ["ImageClassification"]
 
 
-class ImageClassification:
+class ImageClassification(nn.Module):
     """Resize, center-crop, to float in [0, 1], normalize: what ``Weights.transforms()`` gives."""
 
     def __init__(self, *, crop_size: int, resize_size: int = 256,
@@ -16,6 +17,7 @@ class ImageClassification:
                  std: tuple[float, ...] = (0.229, 0.224, 0.225),
                  interpolation: InterpolationMode = InterpolationMode.BILINEAR,
                  antialias: bool | None = True) -> None:
+        super().__init__()
         self.crop_size = [crop_size]
         self.resize_size = [resize_size]
         self.mean = list(mean)
@@ -23,7 +25,7 @@ class ImageClassification:
         self.interpolation = interpolation
         self.antialias = antialias
 
-    def __call__(self, img):
+    def forward(self, img):
         img = F.resize(img, self.resize_size, interpolation=self.interpolation,
                        antialias=self.antialias)
         img = F.center_crop(img, self.crop_size)
@@ -33,8 +35,6 @@ class ImageClassification:
 
         img = F.convert_image_dtype(img, float32)
         return F.normalize(img, mean=self.mean, std=self.std)
-
-    forward = __call__
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(\n    crop_size={self.crop_size}\n"
