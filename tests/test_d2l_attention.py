@@ -19,7 +19,7 @@ needs_fra_eng = pytest.mark.skipif(not os.path.isfile(os.path.join(DATA, "d2l", 
 SCORES = [[[1., 2, 3, 4], [4, 3, 2, 1]], [[0., 0, 0, 0], [1, 1, 2, 2]]]
 
 
-# ---- masked softmax ----------------------------------------------------------------------------------
+# ---- masked softmax ------------------------------------------------------------------------------
 def test_masked_softmax_one_length_per_example():
     out = d2l.masked_softmax(torch.tensor(SCORES), torch.tensor([2, 3]))
     np.testing.assert_allclose(out.numpy(), [
@@ -60,7 +60,7 @@ def test_masked_softmax_gradient_skips_masked_scores():
     assert (X.grad[0, :, :2] != 0).any()
 
 
-# ---- attention scoring functions ---------------------------------------------------------------------
+# ---- attention scoring functions -----------------------------------------------------------------
 def test_dot_product_attention_shapes_and_weights():
     torch.manual_seed(0)
     queries = torch.normal(0, 1, (2, 1, 2))
@@ -120,7 +120,7 @@ def test_show_heatmaps(tmp_path, monkeypatch):
     d2l.plt.close("all")
 
 
-# ---- multi-head attention ----------------------------------------------------------------------------
+# ---- multi-head attention ------------------------------------------------------------------------
 def test_multihead_attention_shapes_and_transposes():
     num_hiddens, num_heads = 100, 5
     attention = d2l.MultiHeadAttention(num_hiddens, num_heads, 0.5)
@@ -170,7 +170,7 @@ def test_self_attention_shape():
     d2l.check_shape(attention(X, X, X, torch.tensor([3, 2])), (2, 4, num_hiddens))
 
 
-# ---- positional encoding and the Transformer encoder -------------------------------------------------
+# ---- positional encoding and the Transformer encoder ---------------------------------------------
 def test_positional_encoding_values():
     pos = d2l.PositionalEncoding(6, 0)
     np.testing.assert_allclose(pos.P[0, :3].numpy(), [
@@ -215,7 +215,7 @@ def test_transformer_encoder_shapes_and_attention_weights():
     assert (w[:8, :, 3:] == 0).all() and (w[8:, :, 2:] == 0).all()
 
 
-# ---- training a Transformer --------------------------------------------------------------------------
+# ---- training a Transformer ----------------------------------------------------------------------
 class _DecoderBlock(nn.Module):
     """Masked self-attention, attention over the encoder's outputs, and the FFN (for tests)."""
 

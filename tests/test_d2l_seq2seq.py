@@ -28,7 +28,7 @@ def data():
         mp.undo()
 
 
-# ---- the data set ------------------------------------------------------------------------------------
+# ---- the data set --------------------------------------------------------------------------------
 def test_preprocess_spaces_punctuation_and_lowers():
     mt = d2l.MTFraEng.__new__(d2l.MTFraEng)
     text = "Go.\tVa !\nRun!\tCours\u202f!\nWow!\tÇa alors\xa0!\n?Who, me?\tQui, moi ?"
@@ -111,7 +111,7 @@ def test_show_list_len_pair_hist_counts(data, tmp_path, monkeypatch):
     plt.close("all")
 
 
-# ---- the encoder-decoder -----------------------------------------------------------------------------
+# ---- the encoder-decoder -------------------------------------------------------------------------
 class _ContextGRUDecoder(d2l.Decoder):
     """A GRU decoder that sees the encoder's last top-layer state at every step (for tests)."""
 
@@ -259,7 +259,7 @@ def test_bleu_matches_d2l(pred, label, scores):
     assert [d2l.bleu(pred, label, k) for k in (1, 2, 3, 4)] == pytest.approx(scores, abs=1e-12)
 
 
-# ---- the older API (d2l's utilities section) ---------------------------------------------------------
+# ---- the older API (d2l's utilities section) -----------------------------------------------------
 def test_sequence_mask_in_place():
     X = torch.tensor([[1, 2, 3], [4, 5, 6]])
     assert d2l.sequence_mask(X, torch.tensor([1, 2])) is X

@@ -64,7 +64,7 @@ def _first_lines(text: str, n: int) -> str:
     return text[:end] if n > 1 else text
 
 
-# ---- the machine translation data set ----------------------------------------------------------------
+# ---- the machine translation data set ------------------------------------------------------------
 class MTFraEng(DataModule):
     """The English-French dataset."""
 
@@ -149,7 +149,7 @@ def show_list_len_pair_hist(legend, xlabel, ylabel, xlist, ylist):
     _show(plt.gcf(), "list_len_pair_hist")
 
 
-# ---- the encoder-decoder architecture ----------------------------------------------------------------
+# ---- the encoder-decoder architecture ------------------------------------------------------------
 class Encoder(nn.Module):
     """The base encoder interface for the encoder--decoder architecture."""
 
@@ -218,7 +218,8 @@ class Seq2SeqEncoder(Encoder):
     def forward(self, X, *args):
         embs = self.embedding(X.t().type(torch.int64))  # (num_steps, batch_size, embed_size)
         outputs, state = self.rnn(embs)
-        # outputs: (num_steps, batch_size, num_hiddens); state: (num_layers, batch_size, num_hiddens)
+        # outputs: (num_steps, batch_size, num_hiddens)
+        # state: (num_layers, batch_size, num_hiddens)
         return outputs, state
 
 
@@ -259,7 +260,7 @@ def bleu(pred_seq, label_seq, k):
     return score
 
 
-# ---- the older API (d2l's utilities section) ---------------------------------------------------------
+# ---- the older API (d2l's utilities section) -----------------------------------------------------
 def read_data_nmt():
     """Load the English-French dataset."""
     return _read_fra_txt()
