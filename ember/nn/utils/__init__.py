@@ -1,5 +1,5 @@
 """nn.utils: gradient clipping, parameter/vector conversion, sequences, weight/spectral norm."""
-from . import parametrizations, parametrize, rnn, stateless  # noqa: F401
+from . import parametrizations, parametrize, prune, rnn, stateless  # noqa: F401
 from .clip_grad import (  # noqa: F401
     clip_grad_norm,
     clip_grad_norm_,
