@@ -1,8 +1,9 @@
 """ember.distributions: probability distributions (PyTorch's torch.distributions).
 
-Sampling draws from PyTorch's CPU random streams (Normal, Bernoulli, Categorical, Uniform,
-Exponential, Laplace, MultivariateNormal, and Gamma/Beta/Dirichlet/Poisson through PyTorch's
-own rejection samplers replayed draw for draw), so seeded samples equal PyTorch's.
+Samples draw from PyTorch's CPU random streams: the same calls PyTorch makes (normal_,
+bernoulli, multinomial, rand, exponential_, uniform_) and, for Gamma, Beta, Dirichlet,
+Poisson, Binomial and what is built on them, PyTorch's rejection samplers replayed draw for
+draw (see _functions.py), so samples under the same manual_seed equal PyTorch's.
 """
 from __future__ import annotations
 
