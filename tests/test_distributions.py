@@ -395,6 +395,11 @@ def test_kl_unregistered_and_register():
     _same_error(lambda: ed.kl_divergence(ed.Laplace(0.0, 1.0), ed.Poisson(1.0)),
                 lambda: td.kl_divergence(td.Laplace(0.0, 1.0), td.Poisson(1.0)),
                 NotImplementedError)
+    _same_error(lambda: ed.kl_divergence(ed.MultivariateNormal(ember.zeros(2), ember.eye(2)),
+                                         ed.MultivariateNormal(ember.zeros(3), ember.eye(3))),
+                lambda: td.kl_divergence(td.MultivariateNormal(torch.zeros(2), torch.eye(2)),
+                                         td.MultivariateNormal(torch.zeros(3), torch.eye(3))),
+                ValueError)
     _same_error(lambda: ed.kl_divergence(ed.Poisson(1.0), ed.Normal(0.0, 1.0)),
                 lambda: td.kl_divergence(td.Poisson(1.0), td.Normal(0.0, 1.0)),
                 NotImplementedError)
