@@ -42,7 +42,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import _dtype
-from .._tensor import Tensor, _wrap_dim, register_methods
+from .._tensor import Tensor, _make, _wrap_dim, register_methods
 from . import NN_OPS_EXPORTS
 from ..autograd.function import Function
 
@@ -1758,6 +1758,105 @@ def adaptive_max_pool2d_with_indices(input, output_size):
 
 def adaptive_max_pool3d_with_indices(input, output_size):
     return adaptive_max_pool3d(input, output_size, True)
+
+
+# ---- fractional max pooling (pseudo-random window starts, then a gather and a max) ---------
+def _fractional_starts(sample, n_in, n_out, pool, dt):
+    """Window starts of each output from one U(0, 1) sample per plane (PyTorch's intervals)."""
+    starts = np.empty(sample.shape + (n_out,), np.int64)
+    if n_out > 1:
+        alpha = dt.type(n_in - pool) / dt.type(n_out - 1)
+        s = sample[..., None].astype(dt)
+        i = np.arange(n_out - 1, dtype=dt)
+        starts[..., :-1] = ((i + s) * alpha).astype(np.int64) - (s * alpha).astype(np.int64)
+    if n_out > 0:
+        starts[..., -1] = n_in - pool
+    return starts
+
+
+def _fractional_max_pool(input, kernel_size, output_size, output_ratio, return_indices,
+                         _random_samples, n):
+    name = f"fractional_max_pool{n}d"
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{name} requires specifying either an output_size or an output_ratio")
+    x = input
+    unbatched = x.dim() == n + 1
+    if unbatched:
+        x = x.unsqueeze(0)
+    sp = tuple(x.shape[2:])
+    ks = _expand(kernel_size, n, "kernel_size")
+    if output_size is None:
+        ratio = (tuple(output_ratio) if isinstance(output_ratio, (list, tuple))
+                 else (output_ratio,) * n)
+        if len(ratio) == 1:
+            ratio = ratio * n
+        if len(ratio) != n:
+            raise ValueError(f"{name} requires output_ratio to either be a single Int or tuple "
+                             "of Ints.")
+        out = tuple(int(s * r) for s, r in zip(sp, ratio))
+    else:
+        out = _expand(output_size, n, "output_size")
+    what = ("height", "width") if n == 2 else ("time", "height", "width")
+    where = f"{name}()" if n == 2 else f"{name}_out()"
+    for k in range(n):
+        if out[k] + ks[k] - 1 > sp[k]:
+            raise RuntimeError(f"{where}: pool {what[k]} {ks[k]} too large relative to input "
+                               f"{what[k]} {sp[k]}")
+    N, C = x.shape[:2]
+    dt = x._data.dtype
+    if _random_samples is None:
+        from .._random import rand
+
+        samples = rand(N, C, n, dtype=_dtype.from_numpy_dtype(dt))._data
+    else:
+        samples = np.asarray(_random_samples._data)
+    # PyTorch draws W's sample first in 2-D, and T, H, W in order in 3-D
+    order = (1, 0) if n == 2 else (0, 1, 2)
+    strides = [int(np.prod(sp[k + 1:])) for k in range(n)]
+    idx = np.zeros((N, C) + out + ks, np.int64)
+    for k in range(n):
+        st = _fractional_starts(samples[:, :, order[k]], sp[k], out[k], ks[k], dt)
+        shape_o = [N, C] + [1] * n + [1] * n
+        shape_o[2 + k] = out[k]
+        shape_k = [1, 1] + [1] * n + [1] * n
+        shape_k[2 + n + k] = ks[k]
+        pos = st.reshape(shape_o) + np.arange(ks[k]).reshape(shape_k)
+        idx += pos * strides[k]
+    win = idx.reshape(N, C, -1, int(np.prod(ks)))
+    vals = x.reshape(N, C, -1).gather(2, _make(win.reshape(N, C, -1), False, None, 0))
+    best, arg = vals.reshape(N, C, -1, win.shape[3]).max(-1)
+    result = best.reshape(N, C, *out)
+    indices = _make(np.take_along_axis(win, arg._data[..., None], -1).reshape((N, C) + out),
+                    False, None, 0)
+    if unbatched:
+        result, indices = result.squeeze(0), indices.squeeze(0)
+    return (result, indices) if return_indices else result
+
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None):
+    """Max pooling over pseudo-randomly placed, overlapping windows (Graham, 2014)."""
+    return _fractional_max_pool(input, kernel_size, output_size, output_ratio, return_indices,
+                                _random_samples, 2)
+
+
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None):
+    """3-D fractional max pooling."""
+    return _fractional_max_pool(input, kernel_size, output_size, output_ratio, return_indices,
+                                _random_samples, 3)
+
+
+def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    return fractional_max_pool2d(input, kernel_size, output_size, output_ratio, True,
+                                 _random_samples)
+
+
+def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    return fractional_max_pool3d(input, kernel_size, output_size, output_ratio, True,
+                                 _random_samples)
 
 
 # ---- max_unpool ----------------------------------------------------------------------------

@@ -243,3 +243,45 @@ def test_sync_batch_norm_single_process():
     assert_close(em.running_var, tm.running_var, atol=1e-6)
     with pytest.raises(ValueError, match=r"expected at least 2D input \(got 1D input\)"):
         em(ember.zeros(3))
+
+
+# ---- fractional max pooling ----------------------------------------------------------------------------
+@needs_torch
+@pytest.mark.parametrize("shape,k,kw", [((2, 3, 7, 9), 2, {"output_size": (4, 5)}),
+                                        ((2, 3, 7, 9), (3, 2), {"output_ratio": (0.5, 0.5)}),
+                                        ((3, 8, 8), 3, {"output_size": 4}),
+                                        ((2, 2, 5, 6, 7), 2, {"output_size": (3, 4, 5)})])
+def test_fractional_max_pool_matches_torch(shape, k, kw):
+    nd = 3 if len(shape) == 5 else 2
+    name = f"fractional_max_pool{nd}d"
+    x = rng.standard_normal(shape)
+    samples = rng.uniform(size=(1 if len(shape) == nd + 1 else shape[0], shape[-nd - 1], nd))
+    xt, xe = torch.tensor(x, requires_grad=True), ember.tensor(x, requires_grad=True)
+    yt, it = getattr(torch.nn.functional, name)(xt, k, return_indices=True,
+                                                _random_samples=torch.tensor(samples), **kw)
+    ye, ie = getattr(F, name)(xe, k, return_indices=True, _random_samples=ember.tensor(samples),
+                              **kw)
+    assert_close(ye, yt, atol=0)
+    assert_close(ie, it, atol=0)
+    g = rng.standard_normal(tuple(yt.shape))
+    (yt * torch.tensor(g)).sum().backward()
+    (ye * ember.tensor(g)).sum().backward()
+    assert_close(xe.grad, xt.grad, atol=0)
+
+
+@needs_torch
+def test_fractional_max_pool_module_seeded_and_errors():
+    x = rng.standard_normal((2, 3, 7, 9)).astype(np.float32)
+    ember.manual_seed(0)
+    torch.manual_seed(0)
+    em = nn.FractionalMaxPool2d(2, output_ratio=0.5)
+    tm = torch.nn.FractionalMaxPool2d(2, output_ratio=0.5)
+    assert repr(em) == repr(tm) and list(em.state_dict()) == list(tm.state_dict())
+    assert_close(em(ember.tensor(x)), tm(torch.tensor(x)), atol=0)  # the samples are drawn alike
+    with pytest.raises(ValueError, match="FractionalMaxPool2d requires specifying either an "
+                                         "output size, or a pooling ratio"):
+        nn.FractionalMaxPool2d(2)
+    with pytest.raises(ValueError, match="output_ratio must be between 0 and 1 \\(got 1.5\\)"):
+        nn.FractionalMaxPool3d(2, output_ratio=1.5)
+    with pytest.raises(RuntimeError, match="pool width 3 too large relative to input width 5"):
+        F.fractional_max_pool2d(ember.zeros(1, 1, 5, 5), 3, output_size=(2, 4))
