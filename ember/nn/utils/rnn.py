@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ... import _dtype
+from ... import _dtype, cat, stack
 from ..._tensor import Tensor, _make
 
 __all__ = [
@@ -163,8 +163,6 @@ def _pad_packed(data: Tensor, bs: np.ndarray, max_len: int, padding_value=0.0) -
     src = np.full(max_len * B, data.shape[0], np.int64)
     src[rows] = np.arange(rows.size)
     pad_row = data.new_full((1,) + tuple(data.shape[1:]), padding_value)
-    from ... import cat
-
     return cat([data, pad_row])[_long(src)].reshape(max_len, B, *data.shape[1:])
 
 
@@ -212,8 +210,6 @@ def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.
     if padding_side not in ("left", "right"):
         raise RuntimeError(f"Expected padding_side to be one of left or right, but got "
                            f"{padding_side}.")
-    from ... import stack
-
     max_len = max(s.shape[0] for s in sequences)
     trailing = tuple(sequences[0].shape[1:])
     dt = sequences[0].dtype
@@ -226,8 +222,6 @@ def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.
         s = s.to(dt)
         if extra:
             fill = s.new_full((extra,) + trailing, padding_value)
-            from ... import cat
-
             s = cat([s, fill] if padding_side == "right" else [fill, s])
         padded.append(s)
     return stack(padded, 0 if batch_first else 1)
