@@ -57,7 +57,7 @@ def test_instance_norm_errors_and_lazy():
                           "track_running_stats=True)")
 
 
-# ---- embedding bag --------------------------------------------------------------------------------
+# ---- embedding bag ------------------------------------------------------------------------------
 @needs_torch
 def test_embedding_bag_matches_torch():
     w = rng.standard_normal((10, 3))
@@ -133,7 +133,7 @@ def test_embedding_bag_errors():
         F.embedding_bag(idx, w, ember.tensor([0]), mode="max", scale_grad_by_freq=True)
 
 
-# ---- pixel / channel shuffle ----------------------------------------------------------------------
+# ---- pixel / channel shuffle --------------------------------------------------------------------
 @needs_torch
 @pytest.mark.parametrize("name,arg,shape", [("pixel_shuffle", 2, (2, 8, 3, 4)),
                                             ("pixel_shuffle", 3, (9, 2, 2)),
@@ -173,7 +173,7 @@ def test_shuffle_errors():
         F.channel_shuffle(ember.zeros(2, 4), 2)
 
 
-# ---- 3-D pooling additions -------------------------------------------------------------------------
+# ---- 3-D pooling additions ----------------------------------------------------------------------
 @needs_torch
 def test_lppool3d_maxunpool3d_and_with_indices_match_torch():
     x = rng.standard_normal((2, 3, 4, 6, 6)).astype(np.float32)
@@ -195,7 +195,7 @@ def test_lppool3d_maxunpool3d_and_with_indices_match_torch():
     check_grad(lambda t: F.lp_pool3d(t * t + 0.5, 2, 2), (1, 1, 2, 4, 2))
 
 
-# ---- adaptive log-softmax ----------------------------------------------------------------------------
+# ---- adaptive log-softmax -----------------------------------------------------------------------
 @needs_torch
 def test_adaptive_log_softmax_matches_torch():
     ember.manual_seed(0)
@@ -245,7 +245,7 @@ def test_sync_batch_norm_single_process():
         em(ember.zeros(3))
 
 
-# ---- fractional max pooling ----------------------------------------------------------------------------
+# ---- fractional max pooling ---------------------------------------------------------------------
 @needs_torch
 @pytest.mark.parametrize("shape,k,kw", [((2, 3, 7, 9), 2, {"output_size": (4, 5)}),
                                         ((2, 3, 7, 9), (3, 2), {"output_ratio": (0.5, 0.5)}),
