@@ -20,7 +20,7 @@ from ...._tensor import Tensor
 from .. import functional as F1
 from .. import transforms as v1
 from ..functional import InterpolationMode, _is_pil
-from . import functional  # noqa: F401  (v2.functional, as in torchvision)
+from . import functional
 
 __all__ = [
     "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "Grayscale", "Identity",
@@ -146,9 +146,7 @@ class ToDtype(Transform):
     def _transform(self, img):
         if not isinstance(img, Tensor):  # PIL images pass through, as in torchvision
             return img
-        if self.scale:
-            return F1.convert_image_dtype(img, self.dtype)
-        return img.to(self.dtype)
+        return functional.to_dtype(img, self.dtype, self.scale)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"

@@ -47,7 +47,13 @@ def to_dtype(inpt: Tensor, dtype=None, scale: bool = False) -> Tensor:
     """Convert to ``dtype`` (default float32); ``scale=True`` also rescales the value range."""
     if dtype is None:
         from ...._dtype import float32 as dtype
-    return convert_image_dtype(inpt, dtype) if scale else inpt.to(dtype)
+    if not scale or inpt.dtype == dtype:
+        return inpt.to(dtype)
+    if inpt.dtype.is_floating_point or not dtype.is_floating_point:
+        return convert_image_dtype(inpt, dtype)
+    # integer -> float: v2 multiplies by the reciprocal (v1 divides; they differ by an ulp)
+    top = np.iinfo(inpt.detach().numpy().dtype).max
+    return inpt.to(dtype) * (1.0 / top)
 
 
 def get_size(inpt) -> list[int]:
