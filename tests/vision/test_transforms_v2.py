@@ -184,6 +184,27 @@ def test_containers_and_lambda():
         v2.ToDtype({"others": None})
 
 
+def test_user_subclass():
+    class AddNoise(v2.Transform):  # torchvision >= 0.21 style
+        def make_params(self, flat_inputs):
+            return {"shift": len(flat_inputs)}
+
+        def transform(self, inpt, params):
+            return inpt + params["shift"]
+
+    class Old(v2.Transform):  # the older private hooks
+        def _get_params(self, flat_inputs):
+            return {"k": 10}
+
+        def _transform(self, inpt, params):
+            return inpt * params["k"]
+
+    out, label = AddNoise()(ember.ones(2), 3)
+    assert out.tolist() == [2.0, 2.0] and label == 3
+    assert Old()(ember.ones(1)).tolist() == [10.0]
+    assert v2.Compose([AddNoise(), Old()])(ember.zeros(1)).tolist() == [10.0]
+
+
 def test_torchvision_names_resolve(tmp_path):
     script = tmp_path / "s.py"
     script.write_text(

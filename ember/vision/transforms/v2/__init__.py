@@ -59,7 +59,11 @@ def _image_positions(leaves: list, arrays: bool) -> list[int]:
 
 
 class Transform(nn.Module):
-    """Base class: ``forward(*inputs)`` transforms the images of a sample, see the module doc."""
+    """Base class: ``forward(*inputs)`` transforms the images of a sample, see the module doc.
+
+    A subclass written for torchvision works: it overrides ``transform(inpt, params)`` (or the
+    older ``_transform``) and optionally ``make_params(flat_inputs)`` (or ``_get_params``).
+    """
 
     _accepts_arrays = False  # ToImage also converts numpy arrays
 
@@ -69,31 +73,54 @@ class Transform(nn.Module):
     def __call__(self, *inputs: Any) -> Any:
         return self.forward(*inputs)
 
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        """The random parameters of one call, shared by every image of the sample."""
+        return {}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        """Transform one image with the parameters of this call."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement transform")
+
     def forward(self, *inputs: Any) -> Any:
         sample = inputs if len(inputs) > 1 else inputs[0]
         leaves: list = []
         rebuild = _flatten(sample, leaves)
         positions = _image_positions(leaves, self._accepts_arrays)
-        if len(positions) > 1:  # replay the generator so every image gets the same parameters
+        user = self._user_hooks()
+        if user is not None:
+            transform, make_params = user
+            params = make_params([leaves[i] for i in positions])
+            for i in positions:
+                leaves[i] = transform(leaves[i], params)
+        elif len(positions) > 1:  # replay the generator so every image gets the same parameters
             from ...._random import get_rng_state, set_rng_state
 
             state = get_rng_state()
             for i in positions:
                 set_rng_state(state)
-                leaves[i] = self._transform(leaves[i])
+                leaves[i] = self._apply(leaves[i])
         else:
             for i in positions:
-                leaves[i] = self._transform(leaves[i])
+                leaves[i] = self._apply(leaves[i])
         return rebuild(iter(leaves))
 
-    def _transform(self, img: Any) -> Any:
-        """Transform one image; subclasses built on a v1 transform run its code."""
+    def _user_hooks(self):
+        """(transform, make_params) when a subclass defines them, torchvision style."""
+        cls = type(self)
+        if cls.transform is not Transform.transform:
+            return self.transform, self.make_params
+        if hasattr(cls, "_transform"):
+            return self._transform, getattr(self, "_get_params", self.make_params)
+        return None
+
+    def _apply(self, img: Any) -> Any:
+        """Transform one image; the classes built on a v1 transform run its code."""
         for cls in type(self).__mro__:
             if cls.__module__ == v1.__name__:
                 call = cls.__dict__.get("forward") or cls.__dict__.get("__call__")
                 if call is not None:
                     return call(self, img)
-        raise NotImplementedError(f"{type(self).__name__} does not implement _transform")
+        raise NotImplementedError(f"{type(self).__name__} does not implement transform")
 
 
 def _interp_repr(mode: InterpolationMode) -> str:
@@ -107,7 +134,7 @@ class ToImage(Transform):
 
     _accepts_arrays = True
 
-    def _transform(self, img):
+    def _apply(self, img):
         from ...._creation import from_numpy
 
         if _is_pil(img):
@@ -121,7 +148,7 @@ class ToImage(Transform):
 class ToPureTensor(Transform):
     """Identity: ember's images are already plain tensors (no tv_tensors)."""
 
-    def _transform(self, img):
+    def _apply(self, img):
         return img
 
 
@@ -143,7 +170,7 @@ class ToDtype(Transform):
         self.dtype = dtype
         self.scale = scale
 
-    def _transform(self, img):
+    def _apply(self, img):
         if not isinstance(img, Tensor):  # PIL images pass through, as in torchvision
             return img
         return functional.to_dtype(img, self.dtype, self.scale)
@@ -168,7 +195,7 @@ class ToTensor(Transform, v1.ToTensor):
 class PILToTensor(Transform, v1.PILToTensor):
     """PIL image -> uint8 [C, H, W] tensor."""
 
-    def _transform(self, img):
+    def _apply(self, img):
         return F1.pil_to_tensor(img) if _is_pil(img) else img
 
 
@@ -181,7 +208,7 @@ class ToPILImage(Transform, v1.ToPILImage):
         super().__init__()
         v1.ToPILImage.__init__(self, mode)
 
-    def _transform(self, img):
+    def _apply(self, img):
         return img if _is_pil(img) else F1.to_pil_image(img, self.mode)
 
 
@@ -203,7 +230,7 @@ class Normalize(Transform, v1.Normalize):
         super().__init__()
         v1.Normalize.__init__(self, list(mean), list(std), inplace)
 
-    def _transform(self, img):
+    def _apply(self, img):
         if _is_pil(img):
             raise TypeError(f"{type(self).__name__}() does not support PIL images.")
         return v1.Normalize.forward(self, img)
@@ -327,7 +354,7 @@ class RandomGrayscale(Transform):
         super().__init__()
         self.p = p
 
-    def _transform(self, img):
+    def _apply(self, img):
         from ...._random import rand
 
         if rand(1).item() >= self.p:
