@@ -80,3 +80,16 @@ def test_skip_init():
     with pytest.raises(RuntimeError, match="Module must support a 'device' arg to skip "
                                            "initialization"):
         nn.utils.skip_init(NoDevice, 3)
+
+
+def test_functional_call_ties_weights():
+    m = nn.Sequential(nn.Linear(3, 3, bias=False), nn.Linear(3, 3, bias=False))
+    m[1].weight = m[0].weight
+    w = ember.eye(3)
+    x = ember.randn(2, 3)
+    out = stateless.functional_call(m, {"0.weight": w}, x)
+    np.testing.assert_allclose(out.numpy(), x.numpy(), atol=1e-6)  # both layers see the identity
+    untied = stateless.functional_call(m, {"0.weight": w}, x, tie_weights=False)
+    np.testing.assert_allclose(untied.detach().numpy(), m[1](x).detach().numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="which are tied"):
+        stateless.functional_call(m, {"0.weight": w, "1.weight": ember.zeros(3, 3)}, x)

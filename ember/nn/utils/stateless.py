@@ -63,6 +63,20 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
         if missing or unexpected:
             raise RuntimeError(f"Error(s) in reparametrizing for {type(module).__name__}:\n\t"
                                f"Missing key(s): {missing}. Unexpected key(s): {unexpected}.")
+    if tie_weights:  # a tensor given for one of several tied names replaces all of them
+        names_of = {}
+        for name, t in list(module.named_parameters(remove_duplicate=False)) + list(
+                module.named_buffers(remove_duplicate=False)):
+            names_of.setdefault(id(t), []).append(name)
+        for names in names_of.values():
+            given = [n for n in names if n in tensors]
+            if not given:
+                continue
+            if len({id(tensors[n]) for n in given}) > 1:
+                raise ValueError(f"functional_call got multiple values for keys {sorted(given)}, "
+                                 "which are tied. Consider using tie_weights=False")
+            for n in names:
+                tensors.setdefault(n, tensors[given[0]])
     if args is None:
         args = ()
     elif not isinstance(args, tuple):
