@@ -30,6 +30,10 @@ _cg = _function._create_graph
 _anomaly = _function._anomaly
 _user_backward = _function._user_backward
 
+# ember.doctor's observers: f(root, None) before and f(root, n_nodes) after each backward into
+# the leaves' .grad. Empty unless the doctor watches, so the cost is one falsy check.
+_observers: list = []
+
 
 class AccumulateGrad:
     """The node a leaf's gradient flows into (what ``next_functions`` shows for a leaf)."""
@@ -113,6 +117,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     updated and None is returned; without it (autograd.grad) the grads of ``inputs`` are
     returned as a list (None for unused ones) and no ``.grad`` is touched.
     """
+    if _observers and accumulate and roots:
+        for f in _observers:
+            f(roots[0], None)
     # 1. Count, for each reachable node, the edges that point at it.
     deps = {}
     root_fns = []
@@ -228,6 +235,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         _state[0], _cg[0] = prev_mode, prev_cg
 
     if accumulate:
+        for f in _observers:
+            f(roots[0], len(deps))
         return None
     return [None if g is None else _to_tensor(g) for g in captured]
 
@@ -492,6 +501,9 @@ def run_backward_simple(root, g0, retain_graph):
     fn0 = root._grad_fn
     if _anomaly[0]:
         return False
+    if _observers:
+        for f in _observers:
+            f(root, None)
     # 1. dependency counts, and a check that nothing in the graph needs the general path
     deps = {fn0: 0}
     stack = [fn0]
@@ -601,4 +613,6 @@ def run_backward_simple(root, g0, retain_graph):
             _accumulate(t, g, False, borrowed)
     finally:
         _state[0] = prev_mode
+    for f in _observers:
+        f(root, len(deps))
     return True
