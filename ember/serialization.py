@@ -1,20 +1,21 @@
-"""ember.save / ember.load: checkpoints that can never run code when loaded.
+"""ember.save / ember.load: PyTorch's checkpoint format, read and written without running code.
 
-A file is a zip archive (stored, not compressed) holding ``manifest.json``, which describes the
-saved object (a tree of containers, plain values and tensor references, with type tags), and
-one ``data/<n>.npy`` per tensor storage, written and read with ``allow_pickle=False``. Nothing is
-unpickled, so a file from an untrusted source can at worst fail to load: PyTorch's
-``weights_only=True`` guarantee, always.
+``ember.save`` writes PyTorch's zip format by default (``archive/data.pkl`` + raw storages), so a
+script run through ``python -m ember run`` leaves checkpoints that real ``torch.load`` reads, with
+``weights_only=True``. ``ember.save(obj, f, _use_ember_format=True)`` writes ember's own format
+instead: a zip (stored, not compressed) of ``manifest.json`` (the object as a tree of containers,
+plain values and tensor references, with type tags) and one ``data/<n>.npy`` per storage, read
+and written with ``allow_pickle=False``. Objects torch's weights-only format cannot express
+(NumPy arrays, frozensets) fall back to ember's format, with a warning.
 
-What can be saved: tensors (any dtype and shape, views included; ``requires_grad`` and the
-Parameter class are kept; tensors that share one array stay shared), NumPy arrays and scalars,
-dict / OrderedDict (with a ``_metadata`` attribute, as ``Module.state_dict()`` makes) / Counter
-(scheduler state) / list / tuple / set, with keys of any of the plain types (optimizer state
-dicts use int keys), None, bool, int, float, complex, str, bytes, ``ember.Size``, dtypes and
-devices.
+``ember.load`` reads both. A PyTorch file's pickle goes through a restricted interpreter
+(:mod:`ember._torch_format`) that knows only the globals of PyTorch's ``weights_only=True``
+(tensors, Parameters, containers, sizes, dtypes, devices), so a file from an untrusted source can
+at worst fail to load, whatever ``weights_only`` says.
 
 Writing to a path is atomic: the archive goes to a temporary file in the same directory, is
-fsync'ed and then renamed over the target, so a crash mid-save leaves the previous file intact.
+fsync'ed and then renamed over the target, so a crash mid-save leaves the previous file intact;
+temporary files that killed saves left behind are removed by the next save to that path.
 """
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ import io
 import json
 import os
 import pickle
+import re
+import time
 import uuid
+import warnings
 import zipfile
 from collections import Counter, OrderedDict
 from typing import Any
@@ -31,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import _dtype
+from . import _torch_format as _tf
 from ._device import Size, check_device, device
 from ._tensor import Tensor, _make
 
@@ -200,37 +205,63 @@ def _write_npy(zf: zipfile.ZipFile, name: str, arr: np.ndarray) -> None:
 
 
 def save(obj: Any, f, pickle_module: Any = None, pickle_protocol: int = 2,
-         _use_new_zipfile_serialization: bool = True,
-         _disable_byteorder_record: bool = False) -> None:
+         _use_new_zipfile_serialization: bool = True, _disable_byteorder_record: bool = False,
+         *, _use_ember_format: bool = False) -> None:
     """Save ``obj`` (tensors, state dicts, containers, plain values) to a path or a file object.
 
-    ``pickle_module`` and ``pickle_protocol`` are accepted for compatibility and unused: ember
-    never pickles.
+    Writes PyTorch's zip format (real ``torch.load(f, weights_only=True)`` reads it) unless
+    ``_use_ember_format=True``. ``pickle_module``, ``pickle_protocol`` and the legacy-format flag
+    are accepted for compatibility and unused: ember never pickles Python objects.
     """
-    enc = _Encoder()
-    root = enc.encode(obj)  # encode first: an unsupported object fails before touching disk
-    manifest = {"format": FORMAT, "version": VERSION, "root": root}
+    if _use_ember_format:
+        write = _ember_writer(obj)
+    else:
+        try:
+            pickled = _tf.Pickler()
+            data = pickled.dump(obj)  # an unsupported object fails before touching disk
+            write = _tf_writer(data, pickled.storages)
+        except _tf.NotRepresentable as exc:
+            write = _ember_writer(obj)  # raises TypeError if ember's format can't hold it either
+            warnings.warn(f"ember.save: {exc} has no form that PyTorch's weights-only load "
+                          "accepts, so the file is written in ember's own format (ember.load "
+                          "reads it; torch.load does not)", UserWarning, stacklevel=2)
 
     if isinstance(f, (str, os.PathLike)):
-        _save_atomic(os.fspath(f), manifest, enc.arrays)
+        _save_atomic(os.fspath(f), write)
     else:
         if not hasattr(f, "write"):
             raise AttributeError(f"ember.save: expected a path or a writable file object, got "
                                  f"{type(f).__name__}")
-        _write_archive(f, manifest, enc.arrays)
+        write(f)
 
 
-def _save_atomic(path: str, manifest: dict, arrays: list[np.ndarray]) -> None:
+def _ember_writer(obj):
+    enc = _Encoder()
+    root = enc.encode(obj)
+    manifest = {"format": FORMAT, "version": VERSION, "root": root}
+    return lambda fh: _write_archive(fh, manifest, enc.arrays)
+
+
+def _tf_writer(data: bytes, storages: list):
+    return lambda fh: _tf.write_archive(fh, data, storages)
+
+
+_TMP_SUFFIX = re.compile(r"\.[0-9a-f]{12}\.tmp")
+
+
+def _save_atomic(path: str, write) -> None:
     path = os.path.realpath(path)  # through a symlink, replace its target, not the link
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise RuntimeError(f"Parent directory {parent} does not exist.")
-    tmp = os.path.join(parent, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+    base = os.path.basename(path)
+    tmp = os.path.join(parent, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
+    started = time.time()
     # os.open with 0o666 lets the umask decide the mode, as open(path, 'wb') would
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            _write_archive(fh, manifest, arrays)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -241,6 +272,32 @@ def _save_atomic(path: str, manifest: dict, arrays: list[np.ndarray]) -> None:
             pass
         raise
     _fsync_dir(parent)
+    _remove_stale_temps(parent, base, started)
+
+
+def _remove_stale_temps(parent: str, base: str, started: float) -> None:
+    """Remove the temp files of earlier saves to this path that were killed mid-write.
+
+    Only names of ember's own pattern ``.<name>.<12 hex>.tmp`` are touched, and only those last
+    modified before this save began (a save still running elsewhere keeps writing, so its file
+    stays newer).
+    """
+    prefix = f".{base}"
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for n in names:
+        if not (n.startswith(prefix) and _TMP_SUFFIX.fullmatch(n, len(prefix))):
+            continue
+        full = os.path.join(parent, n)
+        try:
+            st = os.lstat(full)
+            if st.st_mtime < started and os.path.isfile(full) and \
+                    not os.path.islink(full):
+                os.unlink(full)
+        except OSError:
+            pass
 
 
 def _fsync_dir(parent: str) -> None:
@@ -260,25 +317,30 @@ def _fsync_dir(parent: str) -> None:
 # ---- load ---------------------------------------------------------------------------------------
 def load(f, map_location=None, pickle_module: Any = None, *, weights_only: bool | None = True,
          mmap: bool | None = None, **pickle_load_args: Any) -> Any:
-    """Load an object saved with :func:`ember.save` from a path or a file object.
+    """Load a checkpoint written by ``torch.save`` (zip format) or ``ember.save``.
 
-    Nothing is ever unpickled, whatever ``weights_only`` says. ``map_location`` may be
-    ``'cpu'``, an ``ember.device``, a dict of location strings or a callable: ember tensors
-    live on the CPU, so a CPU target (or a callable) leaves them there, and naming another
-    device raises the same error as ``tensor.to(device)``.
+    No file ever runs code, whatever ``weights_only`` says: a PyTorch file's pickle may only name
+    the globals of PyTorch's ``weights_only=True`` (tensors, Parameters, containers, sizes,
+    dtypes, devices), and anything else raises ``pickle.UnpicklingError``. ``mmap=True`` maps
+    the storages of a PyTorch file copy-on-write instead of reading them. ``map_location`` may be
+    ``'cpu'``, an ``ember.device``, a dict of location strings or a callable: ember tensors live
+    on the CPU, so a CPU target (or a callable) leaves them there, and naming another device
+    raises the same error as ``tensor.to(device)``. bfloat16 tensors load as float32.
     """
     _check_map_location(map_location)
     if isinstance(f, (str, os.PathLike)):
         name = os.fspath(f)
         with open(name, "rb") as fh:
-            return _load_from(fh, repr(name))
+            return _load_from(fh, repr(name), bool(mmap))
     if not hasattr(f, "read"):
         raise AttributeError(f"ember.load: expected a path or a readable file object, got "
                              f"{type(f).__name__}")
+    if mmap:
+        raise ValueError("f must be a file path in order to use the mmap argument")
     name = repr(getattr(f, "name", None) or f"<{type(f).__name__}>")
     if not (hasattr(f, "seek") and _seekable(f)):
         f = io.BytesIO(f.read())
-    return _load_from(f, name)
+    return _load_from(f, name, False)
 
 
 def _seekable(f) -> bool:
@@ -298,76 +360,113 @@ def _check_map_location(map_location) -> None:
     check_device(map_location)
 
 
-def _load_from(fh, name: str):
+def _load_from(fh, name: str, use_mmap: bool = False):
     start = fh.tell()
-    head = fh.read(8)
+    head = fh.read(16)
     fh.seek(start)
     if not head.startswith(b"PK"):
-        raise UnpicklingError(f"ember.load: {name} is not an ember.save file: {_sniff(head)}")
+        raise UnpicklingError(f"ember.load: {name} is not a checkpoint ember reads: "
+                              f"{_sniff(head)}")
     try:
         zf = zipfile.ZipFile(fh)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except Exception as exc:  # BadZipFile, OSError, OverflowError, struct.error, ...
         raise UnpicklingError(f"ember.load: {name} is truncated or corrupt: it starts like a zip "
-                              f"archive but cannot be opened as one ({exc})") from None
+                              f"archive but cannot be opened as one ({_why(exc)})") from None
     with zf:
-        names = set(zf.namelist())
-        if _MANIFEST not in names:
-            raise UnpicklingError(f"ember.load: {name} is not an ember.save file: "
-                                  f"{_describe_zip(names)}")
+        names = zf.namelist()
         try:
-            manifest = json.loads(zf.read(_MANIFEST).decode("utf-8"))
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, UnicodeDecodeError) as exc:
-            raise UnpicklingError(f"ember.load: {name} is corrupt: its manifest cannot be read "
-                                  f"({exc})") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise UnpicklingError(f"ember.load: {name} is not an ember.save file: its "
-                                  f"{_MANIFEST} does not declare format {FORMAT!r}")
-        version = manifest.get("version")
-        if not isinstance(version, int) or version > VERSION:
-            raise UnpicklingError(f"ember.load: {name} was written in ember.save format version "
-                                  f"{version!r}; this ember reads versions up to {VERSION}. "
-                                  "Upgrade ember to load it.")
-        decoder = _Decoder(zf, name)
-        try:
-            return decoder.decode(manifest.get("root"))
-        except UnpicklingError:
-            raise
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError,
-                RuntimeError) as exc:
-            raise UnpicklingError(f"ember.load: {name} is corrupt: malformed manifest "
-                                  f"({type(exc).__name__}: {exc})") from None
+            if _MANIFEST in names:
+                return _load_ember(zf, fh, name)
+            archive = _tf.find_archive(names)
+            if archive is None:
+                raise UnpicklingError(f"ember.load: {name} is not a checkpoint ember reads: "
+                                      f"{_describe_zip(set(names))}")
+            return _tf.read(zf, fh, archive, use_mmap)
+        except UnpicklingError as exc:
+            if name in str(exc):
+                raise
+            raise UnpicklingError(f"ember.load: {name}: {exc}") from None
+        except (pickle.UnpicklingError, _tf.FormatError) as exc:  # e.g. a refused global
+            raise UnpicklingError(f"ember.load: {name}: {exc}") from None
+        except MemoryError:
+            raise UnpicklingError(f"ember.load: {name} is corrupt: it declares more data than "
+                                  "fits in memory") from None
+        except Exception as exc:  # whatever a corrupt or hostile file provokes is named as such
+            raise UnpicklingError(f"ember.load: {name} is truncated or corrupt "
+                                  f"({_why(exc)})") from None
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "RecursionError: nested too deeply"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _load_ember(zf: zipfile.ZipFile, fh, name: str):
+    members = _tf._Members(zf, fh, None)
+    try:
+        raw = members.small(_MANIFEST, 1 << 30)
+        manifest = json.loads(raw.decode("utf-8"))
+    except _tf.FormatError as exc:
+        raise UnpicklingError(f"ember.load: {name} is corrupt: {exc}") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, UnicodeDecodeError,
+            RecursionError) as exc:
+        raise UnpicklingError(f"ember.load: {name} is corrupt: its manifest cannot be read "
+                              f"({_why(exc)})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UnpicklingError(f"ember.load: {name} is not an ember.save file: its "
+                              f"{_MANIFEST} does not declare format {FORMAT!r}")
+    version = manifest.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise UnpicklingError(f"ember.load: {name} was written in ember.save format version "
+                              f"{version!r}; this ember reads versions up to {VERSION}. "
+                              "Upgrade ember to load it.")
+    decoder = _Decoder(zf, name, members)
+    try:
+        return decoder.decode(manifest.get("root"))
+    except UnpicklingError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError,
+            RuntimeError, OverflowError) as exc:
+        raise UnpicklingError(f"ember.load: {name} is corrupt: malformed manifest "
+                              f"({_why(exc)})") from None
 
 
 def _sniff(head: bytes) -> str:
     if not head:
         return "the file is empty"
+    if _tf.is_legacy(head):
+        return ("it is a PyTorch checkpoint in the legacy (pre-1.6) format, which ember does "
+                "not read. Re-save it with torch>=1.6: torch.save(torch.load(path), path)")
     if head[:1] == b"\x80":
-        return ("it is a Python pickle (e.g. a legacy torch.save checkpoint); ember never "
-                "unpickles, because loading a pickle can run arbitrary code")
+        return ("it is a bare Python pickle, not a checkpoint; ember never unpickles arbitrary "
+                "objects, because loading a pickle can run code")
     if head.startswith(b"\x93NUMPY"):
         return "it is a NumPy .npy file; read it with numpy.load"
     if head.startswith(b"\x89HDF"):
         return "it is an HDF5 file"
-    return f"unrecognised content (it starts with {head!r})"
+    if len(head) >= 9 and head[8:9] == b"{":
+        return ("it looks like a safetensors file; read it with "
+                "ember.utils.safetensors.load_file")
+    return f"unrecognised content (it starts with {head[:8]!r})"
 
 
 def _describe_zip(names: set) -> str:
-    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
-        return ("it is a PyTorch checkpoint (torch.save's zip holds a pickle, which ember never "
-                "loads because it can run code). Convert it where PyTorch is installed, e.g. "
-                "numpy.savez('weights.npz', **{k: v.numpy() for k, v in "
-                "torch.load(path, weights_only=True).items()}), then build tensors from the arrays")
+    if any(n.endswith("/constants.pkl") for n in names):
+        return "it is a TorchScript archive (torch.jit.save), which ember does not read"
     if names and all(n.endswith(".npy") for n in names):
         return "it is a NumPy .npz archive; read it with numpy.load"
-    return f"the zip archive has no {_MANIFEST} (it was not written by ember.save)"
+    return (f"the zip archive has neither {_MANIFEST} (ember.save) nor <archive>/data.pkl "
+            "(torch.save)")
 
 
 class _Decoder:
     """Rebuilds the object tree of a manifest, reading each array once, on first use."""
 
-    def __init__(self, zf: zipfile.ZipFile, name: str) -> None:
+    def __init__(self, zf: zipfile.ZipFile, name: str, members) -> None:
         self.zf = zf
         self.name = name
+        self.members = members
         self.arrays: dict[int, np.ndarray] = {}
         self.tensors: dict[int, Tensor] = {}
 
@@ -376,7 +475,8 @@ class _Decoder:
             raise ValueError(f"bad array reference {idx!r}")
         arr = self.arrays.get(idx)
         if arr is None:
-            arr = self.arrays[idx] = _read_npy(self.zf, f"data/{idx}.npy", self.name)
+            arr = self.arrays[idx] = _read_npy(self.zf, f"data/{idx}.npy", self.name,
+                                               self.members)
         return arr
 
     def decode(self, node):
@@ -445,14 +545,13 @@ class _Decoder:
         return t
 
 
-def _read_npy(zf: zipfile.ZipFile, member: str, name: str) -> np.ndarray:
+def _read_npy(zf: zipfile.ZipFile, member: str, name: str, members) -> np.ndarray:
     """Read one .npy member with checked header, dtype and size; never unpickles."""
-    try:
-        info = zf.getinfo(member)
-    except KeyError:
+    if member not in zf.NameToInfo:
         raise UnpicklingError(f"ember.load: {name} is corrupt: the manifest refers to {member}, "
-                              "which the archive lacks") from None
+                              "which the archive lacks")
     try:
+        info = members.info(member)  # stored, and no larger than the file
         with zf.open(info) as fp:
             version = np.lib.format.read_magic(fp)
             if version == (1, 0):
@@ -476,7 +575,7 @@ def _read_npy(zf: zipfile.ZipFile, member: str, name: str) -> np.ndarray:
             fp.read(1)  # reaching the end makes zipfile verify the CRC-32
     except UnpicklingError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, OverflowError) as exc:
         raise UnpicklingError(f"ember.load: {name} is truncated or corrupt ({exc})") from None
     arr = np.frombuffer(buf, dtype=dt)  # writable: it views the bytearray
     if fortran:
