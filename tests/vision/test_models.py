@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 import urllib.error
 import urllib.request
 import warnings
@@ -40,6 +41,7 @@ TORCHVISION_FACTS = {
     "resnet18": ("9682c6fd405d8d70", 11689512, 122, "78a0ce552ae923a0"),
     "resnet34": ("b5362b8c319971db", 21797672, 218, "a60cf71e278ea118"),
     "resnet50": ("f398fe5f16a958c8", 25557032, 320, "11201e7f2419f050"),
+    "resnext50_32x4d": ("9a47faebfc936a68", 25028904, 320, "d87d3de8a4f26dde"),
     "alexnet": ("fb0abbb9658286c1", 61100840, 16, "2891f54c81b8aa3e"),
     "mobilenet_v2": ("1c18ba5f335c2735", 3504872, 314, "e80e6fd178749cf5"),
     "squeezenet1_0": ("873c3481b9b2aa9b", 1248424, 52, "8b319b5bfbc68eec"),
@@ -279,11 +281,43 @@ def test_weights_from_cache_file(hub, monkeypatch):
 
 
 def test_weights_pytorch_format_error(hub, monkeypatch):
+    """Where ember.load cannot read torch.save's format, the error says so."""
+    import ember.serialization as S
+
+    def refuse(*args, **kwargs):
+        raise S.UnpicklingError("ember.load: it is a PyTorch checkpoint")
+
     _serve(monkeypatch, urllib.error.URLError("no network"))
+    monkeypatch.setattr(S, "load", refuse)
+    monkeypatch.setitem(sys.modules, "ember._torch_format", None)  # no reader: import fails
     hub.mkdir(parents=True)
     with zipfile.ZipFile(hub / "squeezenet1_0-b66bff10.pth", "w") as z:  # torch.save's layout
         z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
     with pytest.raises(RuntimeError, match="PyTorch-format checkpoint .* cannot read yet"):
+        M.squeezenet1_0(weights="DEFAULT")
+
+
+@needs_torch
+def test_weights_from_torch_save_file(hub, monkeypatch):
+    """A checkpoint torch.save wrote (what download.pytorch.org serves) loads, where ember.load
+    reads PyTorch's format."""
+    pytest.importorskip("ember._torch_format")
+    _serve(monkeypatch, urllib.error.URLError("no network"))
+    ember.manual_seed(2)
+    src = M.squeezenet1_1()
+    hub.mkdir(parents=True)
+    torch.save({k: torch.from_numpy(v.numpy().copy()) for k, v in src.state_dict().items()},
+               hub / "squeezenet1_1-b8a52dc0.pth")
+    model = M.squeezenet1_1(weights=M.SqueezeNet1_1_Weights.IMAGENET1K_V1)
+    for k, v in src.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[k].numpy(), v.numpy())
+
+
+def test_weights_damaged_file(hub, monkeypatch):
+    _serve(monkeypatch, urllib.error.URLError("no network"))
+    hub.mkdir(parents=True)
+    (hub / "squeezenet1_0-b66bff10.pth").write_bytes(b"garbage, not a checkpoint")
+    with pytest.raises(RuntimeError, match="could not be loaded .* delete it"):
         M.squeezenet1_0(weights="DEFAULT")
 
 
@@ -325,7 +359,8 @@ def test_resnet18_matches_torch_functional(built):
 
 
 @needs_torchvision
-@pytest.mark.parametrize("name,size", [("resnet18", 40), ("resnet50", 40), ("alexnet", 63),
+@pytest.mark.parametrize("name,size", [("resnet18", 40), ("resnet50", 40),
+                                       ("resnext50_32x4d", 40), ("alexnet", 63),
                                        ("mobilenet_v2", 40), ("squeezenet1_0", 33),
                                        ("squeezenet1_1", 33)])
 def test_forward_matches_torchvision(built, name, size):

@@ -158,13 +158,24 @@ def load_state_dict_from_url(url: str, model_dir: str | None = None, map_locatio
     try:
         return load(cached_file, map_location=map_location, weights_only=True)
     except UnpicklingError as exc:
-        if _is_pytorch_checkpoint(cached_file):
+        if not _has_pytorch_reader() and _is_pytorch_checkpoint(cached_file):
             raise RuntimeError(
                 f"{cached_file} is a PyTorch-format checkpoint (torch.save's zip + pickle), which "
-                "ember cannot read yet. Convert it where PyTorch is installed: "
+                "this ember cannot read yet. Convert it where PyTorch is installed: "
                 "ember.save({k: v.numpy() for k, v in torch.load(path).items()}, path), "
                 "keeping the file name.") from exc
-        raise
+        raise RuntimeError(f"{cached_file} could not be loaded ({exc}). If the file is damaged, "
+                           "delete it and it will be downloaded again.") from exc
+
+
+def _has_pytorch_reader() -> bool:
+    import importlib
+
+    try:  # ember.load's reader of torch.save files
+        importlib.import_module(__name__.split(".")[0] + "._torch_format")
+    except ImportError:
+        return False
+    return True
 
 
 # ---- the registry -------------------------------------------------------------------------------

@@ -11,7 +11,10 @@ from ._utils import _imagenet_weights, _build
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "ResNet18_Weights", "ResNet34_Weights",
            "ResNet50_Weights", "ResNet101_Weights", "ResNet152_Weights", "resnet18",
-           "resnet34", "resnet50", "resnet101", "resnet152"]
+           "resnet34", "resnet50", "resnet101", "resnet152", "ResNeXt50_32X4D_Weights",
+           "ResNeXt101_32X8D_Weights", "ResNeXt101_64X4D_Weights", "Wide_ResNet50_2_Weights",
+           "Wide_ResNet101_2_Weights", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+           "wide_resnet50_2", "wide_resnet101_2"]
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1,
@@ -262,3 +265,85 @@ def resnet152(*, weights: ResNet152_Weights | None = None, progress: bool = True
     """ResNet-152 (60.2M parameters)."""
     weights = ResNet152_Weights.verify(weights)
     return _resnet(Bottleneck, [3, 8, 36, 3], weights, progress, **kwargs)
+
+
+_RESNEXT_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#resnext"
+_WIDE_RECIPE = "https://github.com/pytorch/vision/pull/912#issue-445437439"
+_NEW_RECIPE = "https://github.com/pytorch/vision/issues/3995#new-recipe"
+
+
+class ResNeXt50_32X4D_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _imagenet_weights("resnext50_32x4d-7cdf4587.pth", 25028904, (1, 1),
+                                      _RESNEXT_RECIPE, 77.618, 93.698, 4.23, 95.789,
+                                      _docs=_V1_DOCS)
+    IMAGENET1K_V2 = _imagenet_weights("resnext50_32x4d-1a0047aa.pth", 25028904, (1, 1),
+                                      _NEW_RECIPE, 81.198, 95.34, 4.23, 95.833, resize_size=232,
+                                      _docs=_V2_DOCS)
+    DEFAULT = IMAGENET1K_V2
+
+
+class ResNeXt101_32X8D_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _imagenet_weights("resnext101_32x8d-8ba56ff5.pth", 88791336, (1, 1),
+                                      _RESNEXT_RECIPE, 79.312, 94.526, 16.414, 339.586,
+                                      _docs=_V1_DOCS)
+    IMAGENET1K_V2 = _imagenet_weights("resnext101_32x8d-110c445d.pth", 88791336, (1, 1),
+                                      _NEW_RECIPE + "-with-fixres", 82.834, 96.228, 16.414,
+                                      339.673, resize_size=232, _docs=_V2_DOCS)
+    DEFAULT = IMAGENET1K_V2
+
+
+class ResNeXt101_64X4D_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _imagenet_weights("resnext101_64x4d-173b62eb.pth", 83455272, (1, 1),
+                                      "https://github.com/pytorch/vision/pull/5935", 83.246,
+                                      96.454, 15.46, 319.318, resize_size=232, _docs=_V2_DOCS)
+    DEFAULT = IMAGENET1K_V1
+
+
+class Wide_ResNet50_2_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _imagenet_weights("wide_resnet50_2-95faca4d.pth", 68883240, (1, 1),
+                                      _WIDE_RECIPE, 78.468, 94.086, 11.398, 131.82,
+                                      _docs=_V1_DOCS)
+    IMAGENET1K_V2 = _imagenet_weights("wide_resnet50_2-9ba9bcbe.pth", 68883240, (1, 1),
+                                      _NEW_RECIPE + "-with-fixres", 81.602, 95.758, 11.398,
+                                      263.124, resize_size=232, _docs=_V2_DOCS)
+    DEFAULT = IMAGENET1K_V2
+
+
+class Wide_ResNet101_2_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _imagenet_weights("wide_resnet101_2-32ee1156.pth", 126886696, (1, 1),
+                                      _WIDE_RECIPE, 78.848, 94.284, 22.753, 242.896,
+                                      _docs=_V1_DOCS)
+    IMAGENET1K_V2 = _imagenet_weights("wide_resnet101_2-d733dc28.pth", 126886696, (1, 1),
+                                      _NEW_RECIPE, 82.51, 96.02, 22.753, 484.747,
+                                      resize_size=232, _docs=_V2_DOCS)
+    DEFAULT = IMAGENET1K_V2
+
+
+def _variant(name: str, enum: type[WeightsEnum], layers: list[int], groups: int, width: int,
+             doc: str):
+    """A Bottleneck ResNet with grouped (ResNeXt) or wider (Wide ResNet) 3x3 convolutions."""
+    def build(*, weights: WeightsEnum | None = None, progress: bool = True,
+              **kwargs: Any) -> ResNet:
+        weights = enum.verify(weights)
+        if groups != 1:
+            _ovewrite_named_param(kwargs, "groups", groups)
+        _ovewrite_named_param(kwargs, "width_per_group", width)
+        return _resnet(Bottleneck, layers, weights, progress, **kwargs)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    build.__annotations__ = {**build.__annotations__, "weights": enum | None}
+    legacy = handle_legacy_interface(weights=("pretrained", enum.IMAGENET1K_V1))
+    return register_model(name)(legacy(build))
+
+
+resnext50_32x4d = _variant("resnext50_32x4d", ResNeXt50_32X4D_Weights, [3, 4, 6, 3], 32, 4,
+                           "ResNeXt-50 32x4d (25.0M parameters).")
+resnext101_32x8d = _variant("resnext101_32x8d", ResNeXt101_32X8D_Weights, [3, 4, 23, 3], 32, 8,
+                            "ResNeXt-101 32x8d (88.8M parameters).")
+resnext101_64x4d = _variant("resnext101_64x4d", ResNeXt101_64X4D_Weights, [3, 4, 23, 3], 64, 4,
+                            "ResNeXt-101 64x4d (83.5M parameters).")
+wide_resnet50_2 = _variant("wide_resnet50_2", Wide_ResNet50_2_Weights, [3, 4, 6, 3], 1, 128,
+                           "Wide ResNet-50-2 (68.9M parameters).")
+wide_resnet101_2 = _variant("wide_resnet101_2", Wide_ResNet101_2_Weights, [3, 4, 23, 3], 1, 128,
+                            "Wide ResNet-101-2 (126.9M parameters).")
