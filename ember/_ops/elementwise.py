@@ -1827,14 +1827,8 @@ def _op(cls):
 
 
 def _rop(cls):
-    apply = cls.apply
-
-    def method(a, b):
-        if (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
-            return apply(b, a)
-        return _binary(cls, b, a)
-
-    return method
+    # x + t, x * t (commutative): PyTorch computes t + x, so the graph has the tensor first
+    return _op(cls)
 
 
 def _truediv(a, b):

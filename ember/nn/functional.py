@@ -174,6 +174,29 @@ class _Linear(Function):
             gb = g2.sum(0)
         return gx, gw, gb
 
+    @property
+    def next_functions(self):
+        # as PyTorch's addmm(bias, input, weight.t()) / mm(input, weight.t()) show them
+        x, w, b = Function.next_functions.fget(self)
+        if self._node_name not in ("AddmmBackward0", "MmBackward0"):
+            return x, w, b
+        if w[0] is not None:
+            w = (_TBackward0(w), 0)
+        return (b, x, w) if self._node_name == "AddmmBackward0" else (x, w)
+
+
+class _TBackward0:
+    """The transpose node PyTorch's graph has between a linear layer's weight and addmm/mm."""
+
+    def __init__(self, edge):
+        self.next_functions = (edge,)
+
+    def name(self):
+        return "TBackward0"
+
+    def __repr__(self):
+        return f"<TBackward0 object at {hex(id(self))}>"
+
 
 class _LinearMm(_Linear):
     _node_name = "MmBackward0"
