@@ -36,6 +36,8 @@ class AlexNet(nn.Module):
 
 
 class AlexNet_Weights(WeightsEnum):
+    """The pretrained weights of alexnet, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights(
         "alexnet-owt-7be5be79.pth", 61100840, (63, 63),
         "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",

@@ -132,6 +132,8 @@ class MobileNetV2(nn.Module):
 
 
 class MobileNet_V2_Weights(WeightsEnum):
+    """The pretrained weights of mobilenet_v2, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights(
         "mobilenet_v2-b0353104.pth", 3504872, (1, 1),
         "https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv2",

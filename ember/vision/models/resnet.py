@@ -181,18 +181,24 @@ _V2_DOCS = ("These weights improve upon the results of the original paper by usi
 
 
 class ResNet18_Weights(WeightsEnum):
+    """The pretrained weights of resnet18, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("resnet18-f37072fd.pth", 11689512, (1, 1), _V1_RECIPE,
                                       69.758, 89.078, 1.814, 44.661, _docs=_V1_DOCS)
     DEFAULT = IMAGENET1K_V1
 
 
 class ResNet34_Weights(WeightsEnum):
+    """The pretrained weights of resnet34, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("resnet34-b627a593.pth", 21797672, (1, 1), _V1_RECIPE,
                                       73.314, 91.42, 3.664, 83.275, _docs=_V1_DOCS)
     DEFAULT = IMAGENET1K_V1
 
 
 class ResNet50_Weights(WeightsEnum):
+    """The pretrained weights of resnet50, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("resnet50-0676ba61.pth", 25557032, (1, 1), _V1_RECIPE,
                                       76.13, 92.862, 4.089, 97.781, _docs=_V1_DOCS)
     IMAGENET1K_V2 = _imagenet_weights(
@@ -203,6 +209,8 @@ class ResNet50_Weights(WeightsEnum):
 
 
 class ResNet101_Weights(WeightsEnum):
+    """The pretrained weights of resnet101, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("resnet101-63fe2227.pth", 44549160, (1, 1), _V1_RECIPE,
                                       77.374, 93.546, 7.801, 170.511, _docs=_V1_DOCS)
     IMAGENET1K_V2 = _imagenet_weights(
@@ -213,6 +221,8 @@ class ResNet101_Weights(WeightsEnum):
 
 
 class ResNet152_Weights(WeightsEnum):
+    """The pretrained weights of resnet152, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("resnet152-394f9c45.pth", 60192808, (1, 1), _V1_RECIPE,
                                       78.312, 94.046, 11.514, 230.434, _docs=_V1_DOCS)
     IMAGENET1K_V2 = _imagenet_weights(
@@ -273,6 +283,8 @@ _NEW_RECIPE = "https://github.com/pytorch/vision/issues/3995#new-recipe"
 
 
 class ResNeXt50_32X4D_Weights(WeightsEnum):
+    """The pretrained weights of resnext50_32x4d, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("resnext50_32x4d-7cdf4587.pth", 25028904, (1, 1),
                                       _RESNEXT_RECIPE, 77.618, 93.698, 4.23, 95.789,
                                       _docs=_V1_DOCS)
@@ -283,6 +295,8 @@ class ResNeXt50_32X4D_Weights(WeightsEnum):
 
 
 class ResNeXt101_32X8D_Weights(WeightsEnum):
+    """The pretrained weights of resnext101_32x8d, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("resnext101_32x8d-8ba56ff5.pth", 88791336, (1, 1),
                                       _RESNEXT_RECIPE, 79.312, 94.526, 16.414, 339.586,
                                       _docs=_V1_DOCS)
@@ -293,6 +307,8 @@ class ResNeXt101_32X8D_Weights(WeightsEnum):
 
 
 class ResNeXt101_64X4D_Weights(WeightsEnum):
+    """The pretrained weights of resnext101_64x4d, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("resnext101_64x4d-173b62eb.pth", 83455272, (1, 1),
                                       "https://github.com/pytorch/vision/pull/5935", 83.246,
                                       96.454, 15.46, 319.318, resize_size=232, _docs=_V2_DOCS)
@@ -300,6 +316,8 @@ class ResNeXt101_64X4D_Weights(WeightsEnum):
 
 
 class Wide_ResNet50_2_Weights(WeightsEnum):
+    """The pretrained weights of wide_resnet50_2, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("wide_resnet50_2-95faca4d.pth", 68883240, (1, 1),
                                       _WIDE_RECIPE, 78.468, 94.086, 11.398, 131.82,
                                       _docs=_V1_DOCS)
@@ -310,6 +328,8 @@ class Wide_ResNet50_2_Weights(WeightsEnum):
 
 
 class Wide_ResNet101_2_Weights(WeightsEnum):
+    """The pretrained weights of wide_resnet101_2, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("wide_resnet101_2-32ee1156.pth", 126886696, (1, 1),
                                       _WIDE_RECIPE, 78.848, 94.284, 22.753, 242.896,
                                       _docs=_V1_DOCS)

@@ -77,12 +77,16 @@ _DOCS = "These weights reproduce closely the results of the paper using a simple
 
 
 class SqueezeNet1_0_Weights(WeightsEnum):
+    """The pretrained weights of squeezenet1_0, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("squeezenet1_0-b66bff10.pth", 1248424, (21, 21), _RECIPE,
                                       58.092, 80.42, 0.819, 4.778, _docs=_DOCS)
     DEFAULT = IMAGENET1K_V1
 
 
 class SqueezeNet1_1_Weights(WeightsEnum):
+    """The pretrained weights of squeezenet1_1, ImageNet-1K."""
+
     IMAGENET1K_V1 = _imagenet_weights("squeezenet1_1-b8a52dc0.pth", 1235496, (17, 17), _RECIPE,
                                       58.178, 80.624, 0.349, 4.729, _docs=_DOCS)
     DEFAULT = IMAGENET1K_V1

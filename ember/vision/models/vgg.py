@@ -90,21 +90,29 @@ def _w(file, num_params, acc1, acc5, ops, file_size, **extra):
 
 
 class VGG11_Weights(WeightsEnum):
+    """The pretrained weights of vgg11, ImageNet-1K."""
+
     IMAGENET1K_V1 = _w("vgg11-8a719046.pth", 132863336, 69.02, 88.628, 7.609, 506.84)
     DEFAULT = IMAGENET1K_V1
 
 
 class VGG11_BN_Weights(WeightsEnum):
+    """The pretrained weights of vgg11_bn, ImageNet-1K."""
+
     IMAGENET1K_V1 = _w("vgg11_bn-6002323d.pth", 132868840, 70.37, 89.81, 7.609, 506.881)
     DEFAULT = IMAGENET1K_V1
 
 
 class VGG13_Weights(WeightsEnum):
+    """The pretrained weights of vgg13, ImageNet-1K."""
+
     IMAGENET1K_V1 = _w("vgg13-19584684.pth", 133047848, 69.928, 89.246, 11.308, 507.545)
     DEFAULT = IMAGENET1K_V1
 
 
 class VGG13_BN_Weights(WeightsEnum):
+    """The pretrained weights of vgg13_bn, ImageNet-1K."""
+
     IMAGENET1K_V1 = _w("vgg13_bn-abd245e5.pth", 133053736, 71.586, 90.374, 11.308, 507.59)
     DEFAULT = IMAGENET1K_V1
 
@@ -128,22 +136,30 @@ def _vgg16_features():
 
 
 class VGG16_Weights(WeightsEnum):
+    """The pretrained weights of vgg16, ImageNet-1K."""
+
     IMAGENET1K_V1 = _w("vgg16-397923af.pth", 138357544, 71.592, 90.382, 15.47, 527.796)
     IMAGENET1K_FEATURES = _vgg16_features()
     DEFAULT = IMAGENET1K_V1
 
 
 class VGG16_BN_Weights(WeightsEnum):
+    """The pretrained weights of vgg16_bn, ImageNet-1K."""
+
     IMAGENET1K_V1 = _w("vgg16_bn-6c64b313.pth", 138365992, 73.36, 91.516, 15.47, 527.866)
     DEFAULT = IMAGENET1K_V1
 
 
 class VGG19_Weights(WeightsEnum):
+    """The pretrained weights of vgg19, ImageNet-1K."""
+
     IMAGENET1K_V1 = _w("vgg19-dcbb9e9d.pth", 143667240, 72.376, 90.876, 19.632, 548.051)
     DEFAULT = IMAGENET1K_V1
 
 
 class VGG19_BN_Weights(WeightsEnum):
+    """The pretrained weights of vgg19_bn, ImageNet-1K."""
+
     IMAGENET1K_V1 = _w("vgg19_bn-c79401a0.pth", 143678248, 74.218, 91.842, 19.632, 548.143)
     DEFAULT = IMAGENET1K_V1
 
