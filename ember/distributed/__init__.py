@@ -1,61 +1,72 @@
-"""ember.distributed: ember runs in one process, so there is no process group to join.
+"""ember.distributed: PyTorch's torch.distributed on MPI (through mpi4py), for the CPU.
 
-Programs import it for their multi-process path (``init_process_group``, ``get_rank``...) and
-take the single-process path when ``is_initialized()`` is False; that path runs unchanged.
+Ranks are MPI processes, started by ``python -m ember.distributed.run --nproc-per-node N
+script.py`` (torchrun's options and environment) or by ``mpiexec -n N python -m ember run
+script.py``; backends "gloo" and "mpi" are both served by MPI. Without mpi4py installed
+(``pip install 'ember[distributed]'``) ``is_available()`` is False and programs take their
+single-process path. See docs/distributed.md.
 """
 from __future__ import annotations
 
+import os as _os
 
-def _unsupported(what):
-    return RuntimeError(f"{what}: ember runs in a single process and has no distributed backend")
+from .distributed_c10d import (  # noqa: F401
+    Backend,
+    GroupMember,
+    P2POp,
+    ProcessGroup,
+    ReduceOp,
+    Work,
+    all_gather,
+    all_gather_into_tensor,
+    all_gather_object,
+    all_reduce,
+    barrier,
+    batch_isend_irecv,
+    broadcast,
+    broadcast_object_list,
+    destroy_process_group,
+    gather,
+    gather_object,
+    get_backend,
+    get_global_rank,
+    get_group_rank,
+    get_process_group_ranks,
+    get_rank,
+    get_world_size,
+    group,
+    init_process_group,
+    irecv,
+    is_available,
+    is_gloo_available,
+    is_initialized,
+    is_mpi_available,
+    is_nccl_available,
+    is_torchelastic_launched,
+    isend,
+    monitored_barrier,
+    new_group,
+    recv,
+    reduce,
+    reduce_op,
+    reduce_scatter,
+    reduce_scatter_tensor,
+    scatter,
+    scatter_object_list,
+    send,
+)
 
 
-def is_available() -> bool:
-    """False: ember has no distributed backend."""
-    return False
+def _env_from_mpiexec() -> None:
+    """Under a plain ``mpiexec``, give the program torchrun's variables (unless already set),
+    so that scripts reading os.environ["LOCAL_RANK"] run unchanged."""
+    env = _os.environ
+    if "PMI_RANK" not in env or "PMI_SIZE" not in env:
+        return
+    env.setdefault("RANK", env["PMI_RANK"])
+    env.setdefault("WORLD_SIZE", env["PMI_SIZE"])
+    env.setdefault("LOCAL_RANK", env.get("MPI_LOCALRANKID", env["PMI_RANK"]))
+    env.setdefault("LOCAL_WORLD_SIZE", env.get("MPI_LOCALNRANKS", env["PMI_SIZE"]))
 
 
-def is_initialized() -> bool:
-    """False: no process group exists."""
-    return False
-
-
-def is_torchelastic_launched() -> bool:
-    """False."""
-    return False
-
-
-def get_rank(group=None) -> int:
-    """An error, as PyTorch's without a process group."""
-    raise ValueError("Default process group has not been initialized, please make sure to call "
-                     "init_process_group.")
-
-
-get_world_size = get_rank
-
-
-def init_process_group(*args, **kwargs) -> None:
-    """An error: ember has no distributed backend."""
-    raise _unsupported("init_process_group")
-
-
-def destroy_process_group(group=None) -> None:
-    """An error: no process group was created."""
-    raise _unsupported("destroy_process_group")
-
-
-def barrier(*args, **kwargs) -> None:
-    """An error: no process group was created."""
-    raise _unsupported("barrier")
-
-
-def all_reduce(*args, **kwargs):
-    """An error: no process group was created."""
-    raise _unsupported("all_reduce")
-
-
-class ReduceOp:
-    """The reduction names programs pass to all_reduce."""
-
-    SUM, PRODUCT, MIN, MAX, BAND, BOR, BXOR, AVG = ("SUM", "PRODUCT", "MIN", "MAX", "BAND", "BOR",
-                                                    "BXOR", "AVG")
+_env_from_mpiexec()
