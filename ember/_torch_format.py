@@ -421,6 +421,8 @@ class _Members:
         if len(head) != 30 or head[:4] != b"PK\x03\x04":
             raise FormatError(f"{name}: bad local header")
         n, m = struct.unpack("<HH", head[26:30])
+        if self.fh.read(n) != info.orig_filename.encode("utf-8"):
+            raise FormatError(f"{name}: its local header names another member")
         start = info.header_offset + 30 + n + m
         if start + nbytes > self.file_size:
             raise FormatError(f"{name} runs past the end of the file")
