@@ -410,12 +410,9 @@ class _Members:
             raise FormatError(f"{name} declares {info.file_size} bytes (at most {limit})")
         return self.zf.read(info)  # zipfile checks the CRC
 
-    def array(self, name: str, nbytes: int) -> np.ndarray:
-        """The member's bytes as a uint8 array, read once (or mapped), CRC-checked."""
+    def locate(self, name: str) -> tuple[zipfile.ZipInfo, int]:
+        """The member's info and the offset of its first data byte (checked against the file)."""
         info = self.info(name)
-        if info.file_size != nbytes:
-            raise FormatError(f"{name} holds {info.file_size} bytes, but the pickle declares "
-                              f"{nbytes}")
         self.fh.seek(info.header_offset)
         head = self.fh.read(30)
         if len(head) != 30 or head[:4] != b"PK\x03\x04":
@@ -424,16 +421,27 @@ class _Members:
         if self.fh.read(n) != info.orig_filename.encode("utf-8"):
             raise FormatError(f"{name}: its local header names another member")
         start = info.header_offset + 30 + n + m
-        if start + nbytes > self.file_size:
+        if start + info.file_size > self.file_size:
             raise FormatError(f"{name} runs past the end of the file")
+        return info, start
+
+    def read_into(self, start: int, nbytes: int) -> np.ndarray:
+        """``nbytes`` from ``start``: mapped, or read once into a fresh writable buffer."""
         if self.mm is not None:
-            arr = np.frombuffer(self.mm, np.uint8, nbytes, start)
-        else:
-            buf = bytearray(nbytes)
-            self.fh.seek(start)
-            if nbytes and self.fh.readinto(memoryview(buf)) != nbytes:
-                raise FormatError(f"{name} ends early")
-            arr = np.frombuffer(buf, np.uint8)
+            return np.frombuffer(self.mm, np.uint8, nbytes, start)
+        buf = bytearray(nbytes)
+        self.fh.seek(start)
+        if nbytes and self.fh.readinto(memoryview(buf)) != nbytes:
+            raise FormatError("the file ends early")
+        return np.frombuffer(buf, np.uint8)
+
+    def array(self, name: str, nbytes: int) -> np.ndarray:
+        """The member's bytes as a uint8 array, read once (or mapped), CRC-checked."""
+        info, start = self.locate(name)
+        if info.file_size != nbytes:
+            raise FormatError(f"{name} holds {info.file_size} bytes, but the pickle declares "
+                              f"{nbytes}")
+        arr = self.read_into(start, nbytes)
         if zlib.crc32(arr) != info.CRC:
             raise FormatError(f"{name} fails its CRC-32 check (the file is corrupt)")
         return arr

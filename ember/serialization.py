@@ -29,6 +29,7 @@ import time
 import uuid
 import warnings
 import zipfile
+import zlib
 from collections import Counter, OrderedDict
 from typing import Any
 
@@ -546,38 +547,43 @@ class _Decoder:
 
 
 def _read_npy(zf: zipfile.ZipFile, member: str, name: str, members) -> np.ndarray:
-    """Read one .npy member with checked header, dtype and size; never unpickles."""
+    """Read one .npy member with checked header, dtype and size; never unpickles.
+
+    The data goes straight from the file into the array's buffer (one read, no copy through
+    zipfile), and the member's CRC-32 is checked over header and data.
+    """
     if member not in zf.NameToInfo:
         raise UnpicklingError(f"ember.load: {name} is corrupt: the manifest refers to {member}, "
                               "which the archive lacks")
     try:
-        info = members.info(member)  # stored, and no larger than the file
-        with zf.open(info) as fp:
-            version = np.lib.format.read_magic(fp)
-            if version == (1, 0):
-                shape, fortran, dt = np.lib.format.read_array_header_1_0(fp)
-            elif version == (2, 0):
-                shape, fortran, dt = np.lib.format.read_array_header_2_0(fp)
-            else:
-                raise ValueError(f"unsupported .npy version {version}")
-            _check_dtype(dt, "load", f"ember.load: {name} ({member})")
-            count = 1
-            for s in shape:
-                count *= s
-            nbytes = count * dt.itemsize
-            header_len = fp.tell()
-            if info.file_size - header_len != nbytes:
-                raise ValueError(f"{member} should hold {nbytes} bytes of data for shape "
-                                 f"{tuple(shape)} {dt}, but holds {info.file_size - header_len}")
-            buf = bytearray(nbytes)
-            if nbytes and fp.readinto(memoryview(buf)) != nbytes:
-                raise EOFError(f"{member} ends early")
-            fp.read(1)  # reaching the end makes zipfile verify the CRC-32
+        info, start = members.locate(member)  # stored, and within the file
+        members.fh.seek(start)
+        head = members.fh.read(min(info.file_size, 1 << 16))
+        fp = io.BytesIO(head)
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dt = np.lib.format.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, fortran, dt = np.lib.format.read_array_header_2_0(fp)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        _check_dtype(dt, "load", f"ember.load: {name} ({member})")
+        count = 1
+        for s in shape:
+            count *= s
+        nbytes = count * dt.itemsize
+        header_len = fp.tell()
+        if info.file_size - header_len != nbytes:
+            raise ValueError(f"{member} should hold {nbytes} bytes of data for shape "
+                             f"{tuple(shape)} {dt}, but holds {info.file_size - header_len}")
+        raw = members.read_into(start + header_len, nbytes)
+        if zlib.crc32(raw, zlib.crc32(head[:header_len])) != info.CRC:
+            raise ValueError(f"{member} fails its CRC-32 check")
     except UnpicklingError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, OverflowError) as exc:
         raise UnpicklingError(f"ember.load: {name} is truncated or corrupt ({exc})") from None
-    arr = np.frombuffer(buf, dtype=dt)  # writable: it views the bytearray
+    arr = raw.view(dt)  # writable: it views a fresh bytearray
     if fortran:
         arr = np.ascontiguousarray(arr.reshape(shape[::-1]).T)
     else:
