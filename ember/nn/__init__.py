@@ -14,3 +14,4 @@ from .parameter import (  # noqa: F401
     UninitializedBuffer,
     UninitializedParameter,
 )
+from .parallel import DataParallel  # noqa: F401  (and nn.parallel, as torch.nn.parallel)

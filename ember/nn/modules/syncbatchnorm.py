@@ -1,4 +1,4 @@
-"""SyncBatchNorm: batch norm whose statistics would span processes; ember runs one process."""
+"""SyncBatchNorm: batch norm whose training statistics span the ranks of a process group."""
 from __future__ import annotations
 
 from ..._tensor import Tensor
@@ -10,8 +10,8 @@ __all__ = ["SyncBatchNorm"]
 
 
 class SyncBatchNorm(_BatchNorm):
-    """Batch normalisation over (N, C, *) inputs; with one process it is BatchNorm (as in
-    PyTorch when no process group of more than one member is initialised)."""
+    """Batch normalisation over (N, C, *) inputs whose training statistics are those of the
+    whole group's batch; without a group of more than one rank it is BatchNorm (as PyTorch's)."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, process_group=None,
@@ -27,7 +27,14 @@ class SyncBatchNorm(_BatchNorm):
     def forward(self, input: Tensor) -> Tensor:
         if input.dim() >= 2 and input.size(1) == 0:
             raise ValueError("SyncBatchNorm number of input channels should be non-zero")
-        return super().forward(input)
+        from ..parallel._sync_bn import sync_group
+
+        pg = sync_group(self)
+        if pg is None:
+            return super().forward(input)
+        from ..parallel._sync_bn import sync_batch_norm
+
+        return sync_batch_norm(self, input, pg)
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:

@@ -1,15 +1,15 @@
-"""ember.nn.parallel: the wrapper classes, for programs that import them at the top.
-
-ember computes on one CPU in one process: DataParallel runs the module as it is; building a
-DistributedDataParallel is an error (there is no process group).
-"""
+"""ember.nn.parallel: DistributedDataParallel (on MPI ranks) and DataParallel (one process)."""
 from __future__ import annotations
 
 from ..modules.module import Module
+from .distributed import DistributedDataParallel
+
+__all__ = ["DataParallel", "DistributedDataParallel", "data_parallel"]
 
 
 class DataParallel(Module):
-    """Runs ``module`` on the CPU, as PyTorch's DataParallel does when no GPU is visible."""
+    """Runs ``module`` on the CPU, as PyTorch's DataParallel does when no GPU is visible; its
+    state_dict keys carry the ``module.`` prefix, as PyTorch's."""
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0):
         super().__init__()
@@ -19,14 +19,6 @@ class DataParallel(Module):
 
     def forward(self, *inputs, **kwargs):
         return self.module(*inputs, **kwargs)
-
-
-class DistributedDataParallel(Module):
-    """An error when built: ember has no process group."""
-
-    def __init__(self, module, *args, **kwargs):
-        raise RuntimeError("DistributedDataParallel: ember runs in a single process and has no "
-                           "distributed backend")
 
 
 def data_parallel(module, inputs, device_ids=None, output_device=None, dim=0, module_kwargs=None):
