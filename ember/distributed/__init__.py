@@ -29,6 +29,7 @@ from .distributed_c10d import (  # noqa: F401
     gather,
     gather_object,
     get_backend,
+    get_default_backend_for_device,
     get_global_rank,
     get_group_rank,
     get_process_group_ranks,

@@ -178,6 +178,15 @@ def is_nccl_available() -> bool:
     return False
 
 
+def get_default_backend_for_device(device) -> str:
+    """"gloo" for the CPU; ember has no other device backend."""
+    kind = getattr(device, "type", None) or str(device).split(":")[0]
+    if kind != "cpu":
+        raise RuntimeError(f"Default backend not registered for device : {device} (ember's "
+                           "ranks compute on the CPU)")
+    return "gloo"
+
+
 def is_torchelastic_launched() -> bool:
     """True under ``python -m ember.distributed.run`` (which sets TORCHELASTIC_RUN_ID)."""
     return os.environ.get("TORCHELASTIC_RUN_ID") is not None
