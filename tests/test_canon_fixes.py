@@ -39,3 +39,59 @@ def test_linear_graph_is_addmm_of_bias_input_and_transposed_weight():
     assert _names(lin(x).grad_fn)[2] is None
     lin(x).sum().backward()
     assert lin.bias.grad.tolist() == [4.0, 4.0]
+
+
+def test_profiler_records_labelled_ranges_and_prints_a_table():
+    from ember.profiler import ProfilerActivity, profile, record_function, schedule
+
+    m = ember.nn.Linear(3, 3)
+    x = ember.ones(2, 3)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        with record_function("model_inference"):
+            with record_function("inner"):
+                m(x)
+    rows = {e.key: e for e in prof.key_averages()}
+    assert set(rows) == {"model_inference", "inner"} and rows["inner"].count == 1
+    outer = rows["model_inference"]
+    assert outer.cpu_time_total >= rows["inner"].cpu_time_total
+    assert abs(outer.self_cpu_time_total + rows["inner"].cpu_time_total
+               - outer.cpu_time_total) < 1e-6
+    table = prof.key_averages().table(sort_by="cpu_time_total", row_limit=10)
+    lines = table.splitlines()
+    assert lines[1].split()[:4] == ["Name", "Self", "CPU", "%"]
+    assert lines[3].strip().startswith("model_inference") and "100.00%" in lines[3]
+    assert lines[-1].startswith("Self CPU time total: ")
+    # the older API, with nothing labelled: an empty table
+    with ember.autograd.profiler.profile(use_cuda=False) as prf:
+        m(x)
+    assert prf.key_averages().table(sort_by="self_cpu_time_total").endswith(
+        "Self CPU time total: 0.000us\n")
+    # a schedule: wait 1, warmup 1, active 2 -> steps 2 and 3 recorded, then handed over
+    seen = []
+    with profile(schedule=schedule(wait=1, warmup=1, active=2),
+                 on_trace_ready=lambda p: seen.append(sorted(e.key for e in p.events()))) as p:
+        for _ in range(5):
+            with record_function("work"):
+                m(x)
+            p.step()
+    assert seen[0] == ["ProfilerStep#2", "ProfilerStep#3", "work", "work"]
+
+
+def test_autograd_functional_jacobian_hessian_vjp_jvp():
+    from ember.autograd.functional import hessian, hvp, jacobian, jvp, vjp
+
+    x = ember.tensor([0.5, 1.0, 2.0])
+    y = ember.tensor([1.0, 2.0, 3.0])
+    jx, jy = jacobian(lambda a, b: 2 * a.exp() + 3 * b, (x, y))
+    assert ember.allclose(jx, ember.diag(2 * x.exp())) and ember.equal(jy, 3 * ember.eye(3))
+    assert jacobian(lambda a: a.sum(), x).shape == (3,)
+    h = hessian(lambda a: (a ** 3).sum(), x)
+    assert ember.allclose(h, ember.diag(6 * x))
+    v = ember.tensor([0.1, 1.0, 0.0001])
+    out, g = vjp(lambda a: a * 8, x, v=v)
+    assert ember.equal(out, x * 8) and ember.allclose(g, v * 8)
+    out, jv = jvp(lambda a: a ** 2, x, v=v)
+    assert ember.allclose(jv, 2 * x * v)
+    _, hv = hvp(lambda a: (a ** 3).sum(), x, v)
+    assert ember.allclose(hv, 6 * x * v)
+    assert not g.requires_grad and not x.requires_grad

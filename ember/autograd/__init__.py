@@ -21,6 +21,8 @@ _LAZY = {
     "is_anomaly_check_nan_enabled": ("anomaly", "is_anomaly_check_nan_enabled"),
     "Variable": ("variable", "Variable"),
     "function": ("function", None),
+    "profiler": ("profiler", None),
+    "functional": ("functional", None),
 }
 
 
