@@ -194,14 +194,21 @@ def _save_curves(history, path):
 
 
 def run(argv) -> int:
-    """Run an unmodified PyTorch script on ember: python -m ember run script.py [args...]."""
+    """Run an unmodified PyTorch script on ember: python -m ember run [--doctor] script.py ..."""
+    doctor = bool(argv) and argv[0] == "--doctor"  # ember.doctor watches every model/optimizer
+    if doctor:
+        argv = argv[1:]
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m ember run script.py [args...]\n\n" + run.__doc__)
+        print("usage: python -m ember run [--doctor] script.py [args...]\n\n" + run.__doc__)
         return 0 if argv else 2
     from . import compat
 
     script = argv[0]
     compat.install()
+    if doctor:
+        from . import doctor as _doctor
+
+        _doctor.watch()  # prints its summary at exit
     sys.argv = list(argv)
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     runpy.run_path(script, run_name="__main__")

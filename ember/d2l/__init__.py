@@ -489,7 +489,7 @@ class DataModule(HyperParameters):
 class Trainer(HyperParameters):
     """The base class for training models with data."""
 
-    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0, quiet=False):
+    def __init__(self, max_epochs, num_gpus=0, gradient_clip_val=0, quiet=False, doctor=True):
         self.save_hyperparameters()
         # As d2l: as many of the requested GPUs as exist, so none (the CPU) on a machine without.
         self.gpus = [gpu(i) for i in range(min(num_gpus, _gpu_count()))]
@@ -514,12 +514,15 @@ class Trainer(HyperParameters):
         self.epoch = 0
         self.train_batch_idx = 0
         self.val_batch_idx = 0
-        for self.epoch in range(self.max_epochs):
-            self._metrics = collections.defaultdict(list)
-            start = time.perf_counter()
-            self.fit_epoch()
-            self.model.board.flush()
-            self._summary(time.perf_counter() - start)
+        with (torch.doctor.trainer(model, self.optim, (type(model), type(data), type(self)),
+                                   _HOOKS) if getattr(self, "doctor", True)
+              else contextlib.nullcontext()):  # ember.doctor: diagnoses on stderr, if any
+            for self.epoch in range(self.max_epochs):
+                self._metrics = collections.defaultdict(list)
+                start = time.perf_counter()
+                self.fit_epoch()
+                self.model.board.flush()
+                self._summary(time.perf_counter() - start)
 
     def fit_epoch(self):
         self.model.train()
