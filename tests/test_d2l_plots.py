@@ -91,3 +91,17 @@ def test_alias_table_is_d2l_s():
     g1, g2 = d2l.meshgrid(torch.arange(2), torch.arange(3), indexing="ij")
     assert g1.shape == g2.shape == (2, 3) and g2.tolist() == [[0, 1, 2], [0, 1, 2]]
     assert d2l.nn_Module is torch.nn.Module
+
+
+def test_set_figsize_starts_a_new_figure_as_a_notebook_cell(figures):
+    plt = d2l.plt
+    d2l.plot(np.arange(3), [np.arange(3)])
+    d2l.set_figsize()  # book code drawing with plt alone starts like this (show_trace_2d)
+    plt.plot([0, 1], [1, 0], "-o")
+    d2l.plot(np.arange(3), [np.arange(3) ** 2])
+    files = _files(figures)
+    assert [f.split("-")[2] for f in files] == ["plot.png", "figure.png", "plot.png"]
+    first = plt.imread(os.path.join(figures, files[0]))
+    d2l.plot(np.arange(3), [np.arange(3)])
+    assert (plt.imread(os.path.join(figures, files[0])) == first).all()  # never redrawn
+    plt.close("all")

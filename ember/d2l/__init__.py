@@ -165,11 +165,13 @@ def use_svg_display():
 
 
 def set_figsize(figsize=(3.5, 2.5)):
-    """Set the default figure size."""
+    """Set the default figure size (in a terminal, the next drawing starts a new figure)."""
     plt = _pyplot()
     if plt is not None:
         use_svg_display()
         plt.rcParams["figure.figsize"] = figsize
+        # Book code calls set_figsize where a notebook cell starts a figure.
+        _fresh_figure(plt)
 
 
 def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
@@ -210,10 +212,11 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=[], xlim=None,  # noqa: B00
         Y = [Y]
     if len(X) != len(Y):
         X = X * len(Y)
-    set_figsize(figsize)
     if axes is None:
-        _fresh_figure(plt)
+        set_figsize(figsize)
         axes = plt.gca()
+    else:
+        plt.rcParams["figure.figsize"] = figsize
     axes.cla()
     for x, y, fmt in zip(X, Y, fmts):
         x, y = _as_numpy(x), _as_numpy(y)
@@ -296,7 +299,7 @@ def _save_pending(fig):
 
 
 def _fresh_figure(plt):
-    """Start a new figure unless the current one is empty, as each notebook cell does.
+    """Start a new figure unless the current one is empty, as a notebook cell does.
 
     The previous figure is saved first when something was drawn on it since its last save
     (book code draws with d2l.plt directly and relies on the notebook to show the result).
