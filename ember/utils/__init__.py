@@ -4,7 +4,7 @@ from __future__ import annotations
 
 def __getattr__(name):
     # `import ember.utils` stays cheap; the data package (and multiprocessing) loads on first use.
-    if name in ("data", "tensorboard"):
+    if name in ("data", "tensorboard", "safetensors"):
         import importlib
 
         mod = importlib.import_module(f"{__name__}.{name}")
