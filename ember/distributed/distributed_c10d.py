@@ -57,7 +57,7 @@ class Backend(str):
 
     def __new__(cls, name: str):
         if not isinstance(name, str):
-            raise ValueError(f"Backend constructor parameter must be string-ish, but got: "
+            raise TypeError(f"Backend constructor parameter must be string-ish, but got: "
                              f"{type(name)}")
         return str.__new__(cls, name.lower())
 
@@ -127,7 +127,7 @@ class _WorldView:
     """``dist.group.WORLD``: the default group, looked up when read."""
 
     @property
-    def WORLD(self):  # noqa: N802 - PyTorch's name
+    def WORLD(self):
         return GroupMember.WORLD
 
 
@@ -324,15 +324,13 @@ def destroy_process_group(group=None) -> None:
 
 
 def _free(comm):
-    try:
+    if _MPI is not None and not _MPI.Is_finalized() and comm != _MPI.COMM_NULL:
         comm.Free()
-    except Exception:  # already freed, or MPI finalised: nothing to release
-        pass
 
 
-def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local_synchronization=False,
-              group_desc=None, device_id=None):
-    """A group of some of the default group's ranks; every rank of the default group must call it."""
+def new_group(ranks=None, timeout=None, backend=None, pg_options=None,
+              use_local_synchronization=False, group_desc=None, device_id=None):
+    """A group of some of the default group's ranks; every rank of the default group calls it."""
     pg = _default_pg()
     members = list(range(pg.size())) if ranks is None else sorted(int(r) for r in ranks)
     for r in members:
@@ -612,11 +610,10 @@ def monitored_barrier(group=None, timeout=None, wait_all_ranks=False):
     """A barrier (with the group's timeout, or ``timeout``)."""
     pg = _group(group)
     if pg is None:
-        return None
+        return
     if timeout is not None:
         pg = ProcessGroup(pg.comm, pg.ranks, pg.backend, _seconds(timeout))
     _wait(pg, [pg.comm.Ibarrier()], "monitored_barrier")
-    return None
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
@@ -723,7 +720,8 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     if pg is None:
         return _Done() if async_op else None
     n = pg.size()
-    if output_tensor.numel() != n * input_tensor.numel() or output_tensor.dtype != input_tensor.dtype:
+    if (output_tensor.numel() != n * input_tensor.numel()
+            or output_tensor.dtype != input_tensor.dtype):
         raise ValueError(f"all_gather_into_tensor: output tensor size must be equal to "
                          f"world_size times input tensor size (output {tuple(output_tensor.shape)} "
                          f"{output_tensor.dtype}, input {tuple(input_tensor.shape)} "

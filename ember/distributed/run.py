@@ -125,7 +125,7 @@ def build_command(args) -> list[str]:
                "MASTER_ADDR": args.master_addr, "MASTER_PORT": args.master_port,
                "TORCHELASTIC_RUN_ID": run_id, "TORCHELASTIC_RESTART_COUNT": 0,
                "TORCHELASTIC_MAX_RESTARTS": args.max_restarts,
-               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", 1)}
+               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         if rank:
             cmd.append(":")
         cmd += ["-n", "1"]

@@ -8,10 +8,10 @@ from . import (  # noqa: F401
 )
 from .modules import *
 from .modules import LazyModuleMixin, Module  # noqa: F401
+from .parallel import DataParallel  # noqa: F401  (and nn.parallel, as torch.nn.parallel)
 from .parameter import (  # noqa: F401
     Buffer,
     Parameter,
     UninitializedBuffer,
     UninitializedParameter,
 )
-from .parallel import DataParallel  # noqa: F401  (and nn.parallel, as torch.nn.parallel)

@@ -65,7 +65,7 @@ class DistributedDataParallel(Module):
                  param_to_hook_all_reduce=None, mixed_precision=None, device_mesh=None,
                  skip_all_reduce_unused_params: bool = False) -> None:
         super().__init__()
-        dist, c10d = _dist()
+        _, c10d = _dist()
         pg = c10d._group(process_group)  # the PyTorch error when no group is initialised
         params = [p for p in module.parameters() if p.requires_grad]
         if not params:
