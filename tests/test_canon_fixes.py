@@ -95,3 +95,15 @@ def test_autograd_functional_jacobian_hessian_vjp_jvp():
     _, hv = hvp(lambda a: (a ** 3).sum(), x, v)
     assert ember.allclose(hv, 6 * x * v)
     assert not g.requires_grad and not x.requires_grad
+
+
+def test_torch_functional_module():
+    import ember.functional as F
+
+    a = ember.tensor([[1.0, 2.0]])
+    assert ember.equal(F.einsum("ij->j", a), a[0]) and F.norm is ember.norm
+    assert [t.shape for t in F.broadcast_tensors(a, ember.ones(3, 1))] == [(3, 2), (3, 2)]
+    try:
+        F.not_a_function
+    except AttributeError as e:
+        assert "not_a_function" in str(e)
