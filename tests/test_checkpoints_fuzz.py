@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import pickle
 import random
 import signal
 import struct
@@ -13,7 +12,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -69,7 +67,8 @@ def fuzz(cases: int, seed: int, fmt: str, workdir) -> dict:
         data = bytearray(good)
         for _ in range(rng.randint(1, 4)):
             i = rng.randrange(len(data))
-            data[i] = rng.randrange(256) if rng.random() < 0.5 else data[i] ^ (1 << rng.randrange(8))
+            flip = data[i] ^ (1 << rng.randrange(8))
+            data[i] = rng.randrange(256) if rng.random() < 0.5 else flip
         if rng.random() < 0.1:  # and sometimes a truncation
             data = data[:rng.randrange(len(data))]
         with open(path, "wb") as f:

@@ -36,7 +36,7 @@ def _ember_cnn():
                          nn.Flatten(), nn.Linear(4 * 5 * 5, 2)).eval()
 
 
-# ---- torch writes, ember reads --------------------------------------------------------------------
+# ---- torch writes, ember reads -------------------------------------------------------------------
 def test_cnn_state_dict_from_torch_gives_torch_outputs(tmp_path):
     m = _torch_cnn()
     torch.save(m.state_dict(), tmp_path / "cnn.pt")
@@ -139,7 +139,7 @@ def test_complex_tensors_are_a_clear_error(tmp_path):
     assert str(tmp_path / "z.pt") in str(exc.value)
 
 
-# ---- ember writes, torch reads ---------------------------------------------------------------------
+# ---- ember writes, torch reads -------------------------------------------------------------------
 def _torch_load(path):
     return torch.load(path, weights_only=True)
 
@@ -225,7 +225,7 @@ def test_run_script_checkpoint_loads_in_torch(tmp_path):
     assert list(sd) == ["weight", "bias"] and tuple(sd["weight"].shape) == (3 - 1, 3)
 
 
-# ---- hostile files --------------------------------------------------------------------------------
+# ---- hostile files -------------------------------------------------------------------------------
 class _Boom:
     def __init__(self, marker):
         self.marker = marker
@@ -265,7 +265,8 @@ def test_builtins_eval_and_other_globals_are_refused(tmp_path):
     marker = tmp_path / "pwned"
     cmd = f"__import__('os').system('touch {marker}')"
     for module, name in (("builtins", "eval"), ("__builtin__", "exec"), ("os", "system"),
-                         ("subprocess", "Popen"), ("torch", "load"), ("torch._utils", "_rebuild_qtensor"),
+                         ("subprocess", "Popen"), ("torch", "load"),
+                         ("torch._utils", "_rebuild_qtensor"),
                          ("ember", "save"), ("numpy", "load")):
         data = (b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"X" +
                 len(cmd).to_bytes(4, "little") + cmd.encode() + b"\x85R.")

@@ -124,7 +124,8 @@ def test_plain_values_in_torch_format():
     obj = {
         "none": None, "t": True, "f": False, "int": 7, "big": 2**80, "neg": -3, "-big": -2**70,
         "float": 1.5, "nan": math.nan, "inf": math.inf, "-0": -0.0, "str": "héllo ✓",
-        "bytes": b"\x00\xffab", "complex": 1 - 2j, "list": [1, [2, [3, []]]], "tuple": (1, (2.0, "x")),
+        "bytes": b"\x00\xffab", "complex": 1 - 2j, "list": [1, [2, [3, []]]],
+        "tuple": (1, (2.0, "x")),
         "empty": {}, "etuple": (), "set": {1, 2, 3}, "size": ember.Size([2, 3]),
         "dtype": ember.float64, "dtypes": [ember.int64, ember.bool],
         "device": ember.device("cpu"), "counter": Counter([1, 1, 2]), "long": list(range(2500)),
