@@ -164,7 +164,8 @@ class DistributedDataParallel(Module):
             if bufs:
                 self._broadcast_from_0(bufs)
         out = self.module(*inputs, **kwargs)
-        if grad_mode.is_grad_enabled() and self.require_backward_grad_sync:
+        # one rank: the average of one gradient is itself, nothing to do
+        if grad_mode.is_grad_enabled() and self.require_backward_grad_sync and self._world > 1:
             self._arm(out)
         return out
 
