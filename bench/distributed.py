@@ -51,7 +51,7 @@ def worker(model_name, steps):
 
     import ember as torch
     import ember.distributed as dist
-    import ember.nn as nn
+    from ember import nn
     from ember.nn.parallel import DistributedDataParallel as DDP
 
     dist.init_process_group("gloo")
