@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import struct
+import time
 import uuid
 from typing import Any
 
 import numpy as np
 
 from .._tensor import Tensor, _make
-from ..serialization import UnpicklingError
+from ..serialization import UnpicklingError, _remove_stale_temps
 
 __all__ = ["save_file", "load_file", "save", "load", "save_model", "load_model"]
 
@@ -71,8 +72,9 @@ def save_file(tensors: dict[str, Tensor], filename: str | os.PathLike,
     st = _backend()
     arrays = _arrays(tensors, "save_file")
     path = os.path.realpath(os.fspath(filename))
-    tmp = os.path.join(os.path.dirname(path),
-                       f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+    parent, base = os.path.dirname(path), os.path.basename(path)
+    tmp = os.path.join(parent, f".{base}.{uuid.uuid4().hex[:12]}.tmp")  # ember.save's pattern
+    started = time.time()
     try:
         st.save_file(arrays, tmp, metadata=metadata)
         with open(tmp, "rb+") as fh:
@@ -84,6 +86,7 @@ def save_file(tensors: dict[str, Tensor], filename: str | os.PathLike,
         except OSError:
             pass
         raise
+    _remove_stale_temps(parent, base, started)
 
 
 _ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4",
