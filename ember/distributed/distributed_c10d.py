@@ -406,16 +406,21 @@ def _wait(pg, reqs, what, statuses=None):
         return
     start = time.monotonic()
     deadline = start + pg.timeout
+    spin_until = start + 0.005
     left_at = None
-    spins = 0
+    polls = 0
+    yield_ = getattr(os, "sched_yield", None)
     while not MPI.Request.Testall(reqs, statuses):
-        spins += 1
-        if spins < 50:
-            continue
-        # sleep a little, growing: two ranks on two cores must not starve each other
-        time.sleep(min(0.002, 1e-5 * (spins - 49)))
         now = time.monotonic()
-        if left_at is None and spins % 16 == 0:
+        polls += 1
+        if now < spin_until:
+            # MPI's own blocking calls spin; yielding lets a peer on the same core run
+            if yield_ is not None:
+                yield_()
+            continue
+        # then sleep a little, growing to 1 ms: a long wait must not eat a core
+        time.sleep(min(0.001, 0.05 * (now - spin_until) + 1e-5))
+        if left_at is None and polls % 8 == 0:
             gone = _peer_left(pg)
             if gone is not None:
                 left_at = (gone, now)
@@ -564,15 +569,18 @@ def _checks_on() -> bool:
     return os.environ.get(_DEBUG_ENV, "1") != "0"
 
 
-def _check_same(pg, what, desc: str):
+def _check_same(pg, what, desc):
     """Raise on every rank if ranks disagree on ``desc`` (the shapes and dtypes of a call).
 
-    One all-reduce of two int64s (max of the hash and of its negation) per collective: a few
-    microseconds, against MPI's undefined behaviour (a hang or garbage) when counts differ.
-    Set EMBER_DIST_CHECK=0 to skip it; DDP checks its buckets once, at construction.
+    ``desc`` is a string or a function making it. One all-reduce of two int64s (max of the
+    hash and of its negation) per collective, against MPI's undefined behaviour (a hang or
+    garbage) when counts differ; EMBER_DIST_CHECK=0 skips it. DDP checks its parameters'
+    shapes once, at construction, and its bucket all-reduces skip it.
     """
     if pg.size() == 1 or not _checks_on():
         return
+    if callable(desc):  # built only when checked
+        desc = desc()
     h = zlib.crc32(desc.encode()) + 1
     v = np.array([h, -h], np.int64)
     _wait(pg, [pg.comm.Iallreduce(_MPI.IN_PLACE, v, op=_MPI.MAX)], what)
@@ -584,7 +592,7 @@ def _check_same(pg, what, desc: str):
 
 
 def _desc(t):
-    return f"{tuple(t.shape)} {t._data.dtype}"
+    return f"{t._data.shape} {t._data.dtype}"
 
 
 def _root(pg, rank, name, what):
@@ -624,7 +632,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
         return _Done() if async_op else None
     buf = _buffer(tensor)
     op, mop = _mpi_op(op, buf.dtype, "all_reduce")
-    _check_same(pg, "all_reduce", f"all_reduce {_desc(tensor)} {op.name}")
+    _check_same(pg, "all_reduce", lambda: f"all_reduce {_desc(tensor)} {op.name}")
     req = pg.comm.Iallreduce(_MPI.IN_PLACE, buf, op=mop)
     n = pg.size()
 
@@ -644,7 +652,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     root = group_src if group_src is not None else _root(pg, 0 if src is None else src, "src",
                                                          "broadcast")
     buf = _buffer(tensor)
-    _check_same(pg, "broadcast", f"broadcast {_desc(tensor)} from {root}")
+    _check_same(pg, "broadcast", lambda: f"broadcast {_desc(tensor)} from {root}")
     req = pg.comm.Ibcast(buf, root=root)
     return _run(pg, [req], "broadcast", lambda: _store(tensor, buf), async_op, [tensor])
 
@@ -659,7 +667,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
                                                          "reduce")
     buf = _buffer(tensor)
     op, mop = _mpi_op(op, buf.dtype, "reduce")
-    _check_same(pg, "reduce", f"reduce {_desc(tensor)} {op.name} to {root}")
+    _check_same(pg, "reduce", lambda: f"reduce {_desc(tensor)} {op.name} to {root}")
     me = pg.rank()
     if me == root:
         req = pg.comm.Ireduce(_MPI.IN_PLACE, buf, op=mop, root=root)
@@ -696,7 +704,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     _gather_like(pg, "all_gather", tensor, tensor_list)
     send = np.ascontiguousarray(tensor._data)
     recv = np.empty((pg.size(),) + send.shape, send.dtype)
-    _check_same(pg, "all_gather", f"all_gather {_desc(tensor)}")
+    _check_same(pg, "all_gather", lambda: f"all_gather {_desc(tensor)}")
     req = pg.comm.Iallgather(_buf_arg(send), _buf_arg(recv))
 
     def finish():
@@ -728,7 +736,8 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
                          f"{input_tensor.dtype}, world size {n})")
     send = np.ascontiguousarray(input_tensor._data)
     recv = np.empty(n * send.size, send.dtype)
-    _check_same(pg, "all_gather_into_tensor", f"all_gather_into_tensor {_desc(input_tensor)}")
+    _check_same(pg, "all_gather_into_tensor",
+                lambda: f"all_gather_into_tensor {_desc(input_tensor)}")
     req = pg.comm.Iallgather(_buf_arg(send.reshape(-1)), _buf_arg(recv))
     return _run(pg, [req], "all_gather_into_tensor", lambda: _store(output_tensor, recv),
                 async_op, [output_tensor])
@@ -749,7 +758,8 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     src = _buffer(input).reshape(-1)  # only read
     recv = np.empty(output.numel(), src.dtype)
     op, mop = _mpi_op(op, src.dtype, "reduce_scatter_tensor")
-    _check_same(pg, "reduce_scatter_tensor", f"reduce_scatter_tensor {_desc(input)} {op.name}")
+    _check_same(pg, "reduce_scatter_tensor",
+                lambda: f"reduce_scatter_tensor {_desc(input)} {op.name}")
     req = pg.comm.Ireduce_scatter_block(src, recv, op=mop)
 
     def finish():
@@ -790,7 +800,7 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
                          "ranks.")
     send = np.ascontiguousarray(tensor._data)
     recv = np.empty((pg.size(),) + send.shape, send.dtype) if me == root else None
-    _check_same(pg, "gather", f"gather {_desc(tensor)} to {root}")
+    _check_same(pg, "gather", lambda: f"gather {_desc(tensor)} to {root}")
     req = pg.comm.Igather(_buf_arg(send), None if recv is None else _buf_arg(recv), root=root)
 
     def finish():
@@ -818,7 +828,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     elif scatter_list:
         raise ValueError("Argument ``scatter_list`` must NOT be specified on non-source ranks.")
     recv = np.empty(tensor._data.shape, tensor._data.dtype)
-    _check_same(pg, "scatter", f"scatter {_desc(tensor)} from {root}")
+    _check_same(pg, "scatter", lambda: f"scatter {_desc(tensor)} from {root}")
     req = pg.comm.Iscatter(None if send is None else _buf_arg(send), _buf_arg(recv), root=root)
     return _run(pg, [req], "scatter", lambda: _store(tensor, recv), async_op, [tensor])
 
