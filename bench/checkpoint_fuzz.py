@@ -75,7 +75,7 @@ def main() -> None:
     from tests.test_checkpoints_fuzz import fuzz, kill_loop
 
     with tempfile.TemporaryDirectory() as d:
-        for fmt in ("torch", "ember"):
+        for fmt in ("torch", "ember", "pytorch"):
             if args.cases:
                 t0 = time.perf_counter()
                 c = fuzz(args.cases, args.seed, fmt, d)

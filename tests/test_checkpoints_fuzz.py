@@ -52,11 +52,31 @@ def same(a, b) -> bool:
     return a == b
 
 
+def _to_torch(obj, torch):
+    if isinstance(obj, ember.Tensor):
+        t = torch.from_numpy(obj.detach().numpy().copy())
+        return torch.nn.Parameter(t) if isinstance(obj, ember.nn.Parameter) else t
+    if isinstance(obj, dict):
+        out = type(obj)((k, _to_torch(v, torch)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):
+            out._metadata = obj._metadata
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_torch(v, torch) for v in obj)
+    return obj
+
+
 def fuzz(cases: int, seed: int, fmt: str, workdir) -> dict:
     """Flip 1-4 random bytes per case; every case must load equal data or raise a named error."""
     obj = small_checkpoint()
     buf = io.BytesIO()
-    ember.save(obj, buf, _use_ember_format=fmt == "ember")
+    if fmt == "pytorch":  # the same checkpoint, written by real torch.save
+        import torch
+
+        torch.save(_to_torch(obj, torch), buf)
+        obj = ember.load(io.BytesIO(buf.getvalue()))
+    else:
+        ember.save(obj, buf, _use_ember_format=fmt == "ember")
     good = buf.getvalue()
     ref = ember.load(io.BytesIO(good))
     assert same(ref, obj)
@@ -87,9 +107,11 @@ def fuzz(cases: int, seed: int, fmt: str, workdir) -> dict:
     return counts
 
 
-@pytest.mark.parametrize("fmt", ["torch", "ember"])
+@pytest.mark.parametrize("fmt", ["torch", "ember", "pytorch"])
 def test_byte_flip_fuzz(tmp_path, fmt):
-    counts = fuzz(150, seed=1234, fmt=fmt, workdir=str(tmp_path))
+    if fmt == "pytorch":
+        pytest.importorskip("torch")
+    counts = fuzz(150 if fmt != "pytorch" else 100, seed=1234, fmt=fmt, workdir=str(tmp_path))
     assert counts["refused"] > 50  # the fuzz reaches the checks
 
 
