@@ -535,8 +535,8 @@ def _store(t, buf):
     """Write ``buf`` into tensor ``t`` (in place) if it is not already ``t``'s storage."""
     a = t._data
     if buf is not a:
-        if a.ndim == 0 and not a.flags.writeable:
-            t._data = np.asarray(buf.reshape(a.shape), a.dtype)
+        if not a.flags.writeable:  # a read-only (e.g. broadcast) array: replace it
+            t._data = np.array(buf.reshape(a.shape), a.dtype)
         else:
             np.copyto(a, buf.reshape(a.shape), casting="unsafe")
     t._vc[0] += 1  # written in place
