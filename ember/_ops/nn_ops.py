@@ -2727,15 +2727,13 @@ class _RNNImplCat(RNNImpl):
 def _rnn_masks(x, num_layers, hidden, D, dropout, train, batch_first, unbatched):
     if not (train and dropout > 0 and num_layers > 1):
         return None
-    from .._random import rand
+    from ..nn.functional import _keep_mask
 
     T = x.shape[0] if (unbatched or not batch_first) else x.shape[1]
     B = 1 if unbatched else (x.shape[0] if batch_first else x.shape[1])
     masks = []
     for _ in range(num_layers - 1):
-        u = rand(T, B, D * hidden, dtype=_dtype.from_numpy_dtype(x.dtype))._data
-        masks.append((u >= dropout).astype(x.dtype) * x.dtype.type(1.0 / (1.0 - dropout))
-                     if dropout < 1 else np.zeros_like(u))
+        masks.append(_keep_mask((T, B, D * hidden), dropout, x.dtype))  # F.dropout's draws
     return masks
 
 
