@@ -173,8 +173,29 @@ def test_init_seq2seq_is_xavier_uniform_on_linear_and_gru_weights():
     assert np.abs(w_ih).max() > 0.5 * 1 / math.sqrt(10)  # not PyTorch's U(+-1/sqrt(10)) default
 
 
-def test_seq2seq_loss_ignores_padding():
+def test_seq2seq_loss_is_d2ls_until_the_book_masks_it():
     model = d2l.Seq2Seq(d2l.Encoder(), d2l.Decoder(), tgt_pad=0, lr=0.1)
+    torch.manual_seed(1)
+    Y_hat = torch.randn(2, 3, 5)
+    Y = torch.tensor([[4, 2, 0], [1, 0, 0]])
+    # as d2l's torch.py: the Classifier loss over every token, padding included
+    plain = nn.functional.cross_entropy(Y_hat.reshape(-1, 5), Y.reshape(-1))
+    assert torch.allclose(model.loss(Y_hat, Y), plain)
+
+    class Masked(d2l.Seq2Seq):
+        pass
+
+    @d2l.add_to_class(Masked)  # the book's cell in the seq2seq section
+    def loss(self, Y_hat, Y):
+        l = super(Masked, self).loss(Y_hat, Y, averaged=False)
+        mask = (Y.reshape(-1) != self.tgt_pad).type(torch.float32)
+        return (l * mask).sum() / mask.sum()
+
+    model = Masked(d2l.Encoder(), d2l.Decoder(), tgt_pad=0, lr=0.1)
+    _check_masked_loss(model)
+
+
+def _check_masked_loss(model):
     torch.manual_seed(1)
     Y_hat = torch.randn(2, 3, 5)
     Y = torch.tensor([[4, 2, 0], [1, 0, 0]])
