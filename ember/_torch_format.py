@@ -239,6 +239,36 @@ def _bytearray(*args):
     return bytearray(*args)
 
 
+class _NpDtype:
+    """``numpy.dtype(...)`` as a file rebuilds it for a NumPy scalar: numbers and bools only."""
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = dtype
+
+
+def _np_dtype(code, align=False, copy=True):
+    if type(code) is not str or len(code) > 4:
+        raise FormatError(f"numpy.dtype({_short(code)})")
+    dt = np.dtype(code)
+    if dt.kind not in "biuf":
+        raise FormatError(f"a NumPy scalar of dtype {dt}; ember loads numbers and bools only")
+    return _NpDtype(dt)
+
+
+def _np_scalar(dt, data=None):
+    if type(dt) is not _NpDtype or type(data) is not bytes or len(data) != dt.dtype.itemsize:
+        raise FormatError("numpy scalar() expects a number dtype and its bytes")
+    return np.frombuffer(data, dt.dtype)[0].copy()
+
+
+# torch's own names for NumPy scalars (users allow them with add_safe_globals)
+NUMPY_SCALAR = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
+_NUMPY = {**{n: _Global(n, _np_scalar) for n in NUMPY_SCALAR},
+          "numpy.dtype": _Global("numpy.dtype", _np_dtype)}
+user_safe: set[str] = set()  # names given to serialization.add_safe_globals
+
 _TENSOR = _Global("torch.Tensor", None)
 _PARAMETER = _Global("torch.nn.parameter.Parameter", None)
 _ALLOWED = {
@@ -284,11 +314,21 @@ class _Unpickler(pickle._Unpickler):
                 return dt
             if name in ("cfloat", "complex64", "cdouble", "complex128", "chalf", "complex32"):
                 raise FormatError(f"it holds the dtype torch.{name}; ember has no complex tensors")
+        if g is None and full in _NUMPY:
+            if not user_safe.intersection(NUMPY_SCALAR):
+                raise pickle.UnpicklingError(
+                    f"weights-only load refuses the global {full} (a NumPy scalar): allow NumPy "
+                    "scalars with torch.serialization.add_safe_globals([numpy.core.multiarray."
+                    "scalar, numpy.dtype]) if you trust the file")
+            return _NUMPY[full]
         if g is None:
+            extra = (" (ember never calls a class or function named by a file, even one given "
+                     "to add_safe_globals; it rebuilds NumPy scalars itself)"
+                     if full in user_safe else "")
             raise pickle.UnpicklingError(
                 f"weights-only load refuses the global {full}: ember only rebuilds tensors, "
                 "Parameters, containers, sizes, dtypes and devices, and never runs code from a "
-                "file")
+                f"file{extra}")
         return g
 
     def persistent_load(self, pid):
@@ -309,6 +349,12 @@ class _Unpickler(pickle._Unpickler):
     def load_build(self):
         state = self.stack.pop()
         inst = self.stack[-1]
+        if type(inst) is _NpDtype:  # (3, byteorder, None, None, None, -1, -1, 0)
+            if type(state) is not tuple or len(state) < 2 or state[1] not in ("<", ">", "|", "="):
+                raise FormatError(f"bad numpy dtype state {_short(state)}")
+            if state[1] in "<>":
+                inst.dtype = inst.dtype.newbyteorder(state[1])
+            return
         # torch stores a state_dict's _metadata this way: BUILD of an OrderedDict with a dict
         if type(inst) is not OrderedDict or type(state) is not dict or \
                 any(type(k) is not str or hasattr(OrderedDict, k) for k in state):
@@ -366,6 +412,28 @@ for _op in ("INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4", "PERSI
         raise FormatError(f"pickle opcode {_name} is not allowed in a weights-only file")
 
     _Unpickler.dispatch[getattr(pickle, _op)[0]] = _refused
+
+
+def globals_in(data: bytes) -> list[str]:
+    """The ``module.name`` of every GLOBAL / STACK_GLOBAL in a pickle, without running it."""
+    import pickletools
+
+    out, strings = [], []
+    for op, arg, _ in pickletools.genops(data):
+        if op.name == "GLOBAL":
+            out.append(arg.replace(" ", ".").replace("__builtin__.", "builtins."))
+        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+            out.append(f"{strings[-2]}.{strings[-1]}")
+        elif isinstance(arg, str):
+            strings.append(arg)
+    return list(dict.fromkeys(out))
+
+
+def is_allowed(full: str) -> bool:
+    """Whether ember's reader resolves the global ``full`` (with the user's allow-list)."""
+    if full in _GLOBALS or (full.startswith("torch.") and _dtype_global(full[6:]) is not None):
+        return True
+    return full in _NUMPY and bool(user_safe.intersection(NUMPY_SCALAR))
 
 
 def find_archive(names: list[str]) -> str | None:

@@ -40,7 +40,8 @@ from . import _torch_format as _tf
 from ._device import Size, check_device, device
 from ._tensor import Tensor, _make
 
-__all__ = ["save", "load", "UnpicklingError"]
+__all__ = ["save", "load", "UnpicklingError", "add_safe_globals", "clear_safe_globals",
+           "get_safe_globals", "safe_globals", "get_unsafe_globals_in_checkpoint"]
 
 FORMAT = "ember.save"
 VERSION = 1
@@ -313,6 +314,75 @@ def _fsync_dir(parent: str) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+# ---- torch.serialization's allow-list API ------------------------------------------------------
+_safe_globals: list = []
+
+
+def _global_name(g) -> str:
+    if isinstance(g, tuple) and len(g) == 2 and isinstance(g[1], str):
+        return g[1]
+    return f"{getattr(g, '__module__', '?')}.{getattr(g, '__qualname__', getattr(g, '__name__', '?'))}"
+
+
+def _sync_safe_globals() -> None:
+    _tf.user_safe.clear()
+    _tf.user_safe.update(_global_name(g) for g in _safe_globals)
+
+
+def add_safe_globals(safe_globals: list) -> None:
+    """Mark globals as safe for weights-only loading.
+
+    ember honours NumPy scalars (``numpy.core.multiarray.scalar`` with ``numpy.dtype``), which
+    it rebuilds itself; it never calls any other class or function a file names, allowed or not.
+    """
+    _safe_globals.extend(safe_globals)
+    _sync_safe_globals()
+
+
+def clear_safe_globals() -> None:
+    """Forget every global given to :func:`add_safe_globals`."""
+    _safe_globals.clear()
+    _sync_safe_globals()
+
+
+def get_safe_globals() -> list:
+    """The globals given to :func:`add_safe_globals`."""
+    return list(_safe_globals)
+
+
+class safe_globals:
+    """Context manager: :func:`add_safe_globals` for the duration of a ``with`` block."""
+
+    def __init__(self, safe_globals: list):
+        self.safe_globals = list(safe_globals)
+
+    def __enter__(self):
+        self._saved = list(_safe_globals)
+        add_safe_globals(self.safe_globals)
+
+    def __exit__(self, *exc):
+        _safe_globals[:] = self._saved
+        _sync_safe_globals()
+        return False
+
+
+def get_unsafe_globals_in_checkpoint(f) -> list[str]:
+    """The globals in a torch.save checkpoint that a weights-only load would refuse."""
+    if isinstance(f, (str, os.PathLike)):
+        with open(os.fspath(f), "rb") as fh:
+            return _unsafe_globals(fh)
+    return _unsafe_globals(f if _seekable(f) else io.BytesIO(f.read()))
+
+
+def _unsafe_globals(fh) -> list[str]:
+    with zipfile.ZipFile(fh) as zf:
+        archive = _tf.find_archive(zf.namelist())
+        if archive is None:
+            raise ValueError("Expected input to be a checkpoint returned by torch.save")
+        data = _tf._Members(zf, fh, None).small(f"{archive}/data.pkl")
+    return [g for g in _tf.globals_in(data) if not _tf.is_allowed(g)]
 
 
 # ---- load ---------------------------------------------------------------------------------------

@@ -367,3 +367,26 @@ def test_torch_format_zip_bombs_and_lies_are_refused(tmp_path):
     assert path.stat().st_size < 10**5
     with pytest.raises(UnpicklingError, match="compressed"):
         ember.load(path)
+
+
+def test_safe_globals_allow_numpy_scalars_and_nothing_that_runs(tmp_path):
+    path = tmp_path / "np.pt"
+    torch.save({"acc": np.float64(0.5), "n": np.int32(3), "t": torch.ones(1)}, path)
+    assert set(ember.serialization.get_unsafe_globals_in_checkpoint(path)) == \
+        set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    with pytest.raises(UnpicklingError, match="add_safe_globals"):
+        ember.load(path)
+    scalar = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar
+    with ember.serialization.safe_globals([scalar, np.dtype]):
+        r = ember.load(path)
+        assert ember.serialization.get_unsafe_globals_in_checkpoint(path) == []
+    assert r["acc"] == 0.5 and type(r["acc"]) is np.float64 and type(r["n"]) is np.int32
+    assert ember.serialization.get_safe_globals() == []
+    marker = tmp_path / "pwned"
+    _archive(tmp_path / "evil.pt", pickle.dumps(_Boom(marker), protocol=2))
+    try:  # a global the user allowed is still never called by ember
+        ember.serialization.add_safe_globals([os.system])
+        msg = _refused(tmp_path / "evil.pt", marker, "posix.system")
+        assert "never calls" in msg
+    finally:
+        ember.serialization.clear_safe_globals()
