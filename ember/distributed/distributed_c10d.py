@@ -391,11 +391,10 @@ def _peer_left(pg):
     ctl = _state["ctl"]
     if ctl is None:
         return None
-    st = _MPI.Status()
-    if ctl.Iprobe(source=_MPI.ANY_SOURCE, tag=_TAG_BYE, status=st):
-        src = st.Get_source()
-        if src in pg.ranks:
-            return src
+    me = ctl.Get_rank()
+    for r in pg.ranks:  # only the group's members matter (others may have finished)
+        if r != me and ctl.Iprobe(source=r, tag=_TAG_BYE):
+            return r
     return None
 
 
