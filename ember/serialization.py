@@ -323,7 +323,8 @@ _safe_globals: list = []
 def _global_name(g) -> str:
     if isinstance(g, tuple) and len(g) == 2 and isinstance(g[1], str):
         return g[1]
-    return f"{getattr(g, '__module__', '?')}.{getattr(g, '__qualname__', getattr(g, '__name__', '?'))}"
+    name = getattr(g, "__qualname__", getattr(g, "__name__", "?"))
+    return f"{getattr(g, '__module__', '?')}.{name}"
 
 
 def _sync_safe_globals() -> None:
