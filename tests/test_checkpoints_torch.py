@@ -222,7 +222,7 @@ def test_run_script_checkpoint_loads_in_torch(tmp_path):
     subprocess.run([sys.executable, "-m", "ember", "run", str(script)], cwd=tmp_path, check=True,
                    capture_output=True, timeout=120)
     sd = _torch_load(tmp_path / "model.pt")
-    assert list(sd) == ["weight", "bias"] and tuple(sd["weight"].shape) == (3 - 1, 3)
+    assert list(sd) == ["weight", "bias"] and tuple(sd["weight"].shape) == (2, 3)
 
 
 # ---- hostile files -------------------------------------------------------------------------------
@@ -343,6 +343,16 @@ def _tensor_pickle(offset, size, stride, numel=4):
             int(numel).to_bytes(4, "little", signed=True) + b"tQJ" +
             int(offset).to_bytes(4, "little", signed=True) + tup(size) + tup(stride) +
             b"\x89ccollections\nOrderedDict\n)RtR.")
+
+
+def test_cuda_storages_load_on_the_cpu(tmp_path):
+    # a checkpoint saved from a GPU names 'cuda:0' as each storage's location
+    data = _tensor_pickle(0, (2, 2), (2, 1)).replace(b"X\x03\x00\x00\x00cpu",
+                                                     b"X\x06\x00\x00\x00cuda:0")
+    _archive(tmp_path / "gpu.pt", data, [np.arange(4, dtype=np.float32)])
+    for ml in (None, "cpu", {"cuda:0": "cpu"}):
+        r = ember.load(tmp_path / "gpu.pt", map_location=ml)
+        assert r.tolist() == [[0.0, 1.0], [2.0, 3.0]] and r.device == ember.device("cpu")
 
 
 def test_tensors_outside_their_storage_are_refused(tmp_path):
