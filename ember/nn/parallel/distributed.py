@@ -239,10 +239,12 @@ class DistributedDataParallel(Module):
                 parts.append(np.zeros(p._data.size, b.dtype))  # unused here: contributes 0
             else:
                 parts.append(p.grad._data.reshape(-1))
-        b.buf = np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
+        # float16 is summed in float32: MPI has no half type
+        wide = np.float32 if b.dtype == np.float16 else b.dtype
+        b.buf = np.concatenate(parts).astype(wide, copy=False) if len(parts) > 1 else \
+            parts[0].astype(wide, copy=True)
         b.buf /= self._world  # averaged as PyTorch does: divide, then sum
-        b.req = self.process_group.comm.Iallreduce(c10d._MPI.IN_PLACE, c10d._buf_arg(b.buf),
-                                                   op=c10d._MPI.SUM)
+        b.req = self.process_group.comm.Iallreduce(c10d._MPI.IN_PLACE, b.buf, op=c10d._MPI.SUM)
 
     def _finish(self):
         _, c10d = _dist()
@@ -265,7 +267,7 @@ class DistributedDataParallel(Module):
                 if used is not None and not used[i]:
                     continue
                 if p.grad is None:
-                    p.grad = _make(avg.copy(), False, None, 0)
+                    p.grad = _make(avg.astype(p._data.dtype), False, None, 0)
                 else:
                     c10d._store(p.grad, avg)
             b.buf = b.req = None
