@@ -137,9 +137,12 @@ class Doctor:
         self.updates = 0                       # optimizer steps seen
         self._fired: set = set()
         self._holds = 1
-        self._roots: list = []                 # watched root modules
+        self._roots: list = []                 # weak references to the watched root modules
         self._watched: set = set()             # ids of the watched modules and their children
-        self._optims: list = []
+        self._optims: list = []                # weak references to the optimizers
+        self._sig = None                       # ids of the parameters watched now
+        self._seg = 0                          # where the current run starts in self.losses
+        self._leaf_mode = False
         self._params: list | None = None       # [(name, tensor)]
         self._handles: list = []
         self._depth = 0
@@ -167,6 +170,7 @@ class Doctor:
         self._ce_calls = 0
         self._pass = None
         self._ce_orig = None
+        self._root_names: list = []
         self._add(objects)
 
     # ---- reporting -------------------------------------------------------------------------
@@ -182,7 +186,7 @@ class Doctor:
 
     def summary(self) -> str:
         """A short account of the run: steps, loss, and the diagnoses with their steps."""
-        what = ", ".join(type(m).__name__ for m in self._roots[:3]) or "no module"
+        what = ", ".join(dict.fromkeys(self._root_names)) or "no module"
         head = (f"ember doctor: summary: {self.step} backward passes, {self.updates} optimizer "
                 f"steps ({what})")
         finite = [x for x in self.losses if math.isfinite(x)]
@@ -216,19 +220,23 @@ class Doctor:
             if isinstance(obj, Module):
                 self._add_root(obj)
             elif hasattr(obj, "param_groups"):
-                if all(o is not obj for o in self._optims):
-                    self._optims.append(obj)
-                    self._params = None
+                self._add_optim(obj)
             elif isinstance(obj, (list, tuple)):
                 self._add(obj)
             else:
                 raise TypeError(f"ember.doctor.watch: cannot watch a {type(obj).__name__}: "
                                 "pass modules and optimizers")
 
+    def _add_optim(self, opt):
+        if all(r() is not opt for r in self._optims):
+            self._optims.append(weakref.ref(opt))
+            self._params = None
+
     def _add_root(self, module):
-        if any(m is module for m in self._roots):
+        if any(r() is module for r in self._roots):
             return
-        self._roots.append(module)
+        self._roots.append(weakref.ref(module))
+        self._root_names.append(type(module).__name__)
         prefix = f"{len(self._roots) - 1}:" if len(self._roots) > 1 else ""
         for name, m in module.named_modules():
             self._watched.add(id(m))
@@ -278,22 +286,27 @@ class Doctor:
 
     def params(self) -> list:
         """The watched parameters as (name, tensor), in module order."""
-        if self._params is None:
-            seen, out = set(), []
-            for root in self._roots:
-                prefix = self._names.get(id(root), "")
-                prefix = prefix.split(":")[0] + ":" if ":" in prefix else ""
-                for name, p in root.named_parameters():
+        # a model or optimizer the program dropped (a new run rebinds `optimizer = ...`) stops
+        # counting: its stale gradients would blur the new run's
+        if self._params is not None and not any(r() is None for r in self._roots + self._optims):
+            return self._params
+        self._roots = [r for r in self._roots if r() is not None]
+        self._optims = [r for r in self._optims if r() is not None]
+        seen, out = set(), []
+        for root in [r() for r in self._roots]:
+            prefix = self._names.get(id(root), "")
+            prefix = prefix.split(":")[0] + ":" if ":" in prefix else ""
+            for name, p in root.named_parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out.append((prefix + name, p))
+        for opt in [r() for r in self._optims]:
+            for group in opt.param_groups:
+                for p in group["params"]:
                     if id(p) not in seen:
                         seen.add(id(p))
-                        out.append((prefix + name, p))
-            for opt in self._optims:
-                for group in opt.param_groups:
-                    for p in group["params"]:
-                        if id(p) not in seen:
-                            seen.add(id(p))
-                            out.append((f"param {len(out)}", p))
-            self._params = out
+                        out.append((f"param {len(out)}", p))
+        self._params = out
         return self._params
 
     def _leaves_of(self, root, limit=10000):
@@ -445,15 +458,15 @@ class Doctor:
 
     # ---- optimizer -------------------------------------------------------------------------
     def _after_step(self, opt, args, kwargs):
-        if not self.everything and all(o is not opt for o in self._optims):
+        if not self.everything and all(r() is not opt for r in self._optims):
             return
         self.updates += 1
-        if all(o is not opt for o in self._optims):
-            self._optims.append(opt)
-            self._params = None
+        self._add_optim(opt)
 
     def _lr(self):
-        for opt in self._optims:
+        for opt in reversed([r() for r in self._optims]):
+            if opt is None:
+                continue
             try:
                 return float(opt.param_groups[0]["lr"]), type(opt).__name__
             except (KeyError, IndexError, TypeError, ValueError):
@@ -513,8 +526,17 @@ class Doctor:
 
     def _after_backward(self, root, loss, n_nodes):
         params = self.params()
-        if not params and self.step == 1:
-            self._params = params = self._leaves_of(root)
+        if not params or (self._leaf_mode and (n_nodes <= 500 or self.step % 100 == 0)):
+            # a hand-made model (S2's `params`): its parameters are the graph's leaves
+            params = self._leaves_of(root)
+            self._leaf_mode = bool(params)
+            if params:
+                self._params = params
+        sig = tuple(id(p) for _, p in params)
+        if sig != self._sig:
+            if self._sig is not None and set(sig) != set(self._sig):
+                self._new_segment()
+            self._sig = sig
         norms = []
         total = 0.0
         for name, p in params:
@@ -548,13 +570,20 @@ class Doctor:
             self._nz_norms.append(gnorm)
             if self._nz_run >= 3:
                 self._grads_not_zeroed()
-        if self.step <= 3:
-            self._input_scale(norms)
-        if self.step <= 5:
+        run = len(self.losses) - self._seg  # steps of the current run
+        if run <= 3:
+            self._input_scale(norms, run)
+        if run <= 5:
             self._vanishing(norms)
-        if self.step >= 2 * _STALL_WINDOW and self.step % 5 == 0:
+        if run >= 2 * _STALL_WINDOW and self.step % 5 == 0:
             self._stalled()
         self._graph_leak(root, n_nodes)
+
+    def _new_segment(self):
+        """Another model or optimizer: a new run, whose evidence starts afresh."""
+        self._seg = max(len(self.losses) - 1, 0)  # this backward already belongs to it
+        self._nz_run, self._nz_norms = 0, []
+        self._ratios, self._vanish, self._samples = [], [], []
 
     def _flips(self, k):
         """For each of the last ``k`` steps: did the gradient point against the step before's?"""
@@ -572,7 +601,7 @@ class Doctor:
 
     # ---- the diagnoses ---------------------------------------------------------------------
     def _diverging(self):
-        L = self.losses
+        L = self.losses[self._seg:]
         k = 0
         while k + 1 < len(L) and L[-1 - k] > L[-2 - k] > 0:
             k += 1
@@ -581,7 +610,7 @@ class Doctor:
         growth = L[-1] / L[-1 - k]
         if not (growth >= 100 or (k >= 8 and growth >= 10)):
             return
-        G = self.grad_norms
+        G = self.grad_norms[self._seg:]
         g_growth = G[-1] / G[-1 - k] if G[-1 - k] > 0 else math.inf
         if g_growth <= 1:
             return
@@ -666,7 +695,7 @@ class Doctor:
             "for the flattest direction: raise it (by 10x, watching for 'diverging'), or "
             "normalise the inputs so one rate suits every parameter"))
 
-    def _input_scale(self, norms):
+    def _input_scale(self, norms, run):
         """A weight's gradient far larger than its bias's: the inputs to that layer are large."""
         by_layer: dict = {}
         small = []
@@ -692,7 +721,7 @@ class Doctor:
             found.append((hi / lo, f"{name}[{i}]", hi, f"{name}[{j}]", lo))
         if found:
             self._ratios.append(max(found, key=lambda f: f[0]))
-        if self.step < 3 or len(self._ratios) < 3:
+        if run < 3 or len(self._ratios) < 3:
             return
         lr, opt = self._lr()
         if opt in _ADAPTIVE:
@@ -732,8 +761,9 @@ class Doctor:
 
     def _outs_seen(self):
         out = []
-        for root in self._roots:
-            out.extend((m, None) for m in root.modules())
+        for root in [r() for r in self._roots]:
+            if root is not None:
+                out.extend((m, None) for m in root.modules())
         return out
 
     def _grads_not_zeroed(self):
