@@ -297,14 +297,16 @@ def test_ddp_matches_single_process_on_global_batch(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 FAULT = """
-import os, signal, sys, time
+import datetime, os, signal, sys, time
 import torch
 import torch.distributed as dist
-dist.init_process_group("gloo")
+mode = sys.argv[-1]
+dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=2 if mode == "hang" else 30))
 if dist.get_rank() == 1:
     time.sleep(0.2)
-    mode = sys.argv[2]
-    if mode == "raise":
+    if mode == "hang":
+        time.sleep(60)
+    if mode in ("raise", "launcher"):
         raise ValueError("rank one is broken")
     if mode == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
@@ -317,16 +319,25 @@ time.sleep(60)
 
 
 @needs_mpi
-@pytest.mark.parametrize("mode", ["raise", "kill", "exit"])
+@pytest.mark.parametrize("mode", ["raise", "kill", "exit", "hang", "launcher"])
 def test_failing_rank_ends_the_job(tmp_path, mode):
     start = time.monotonic()
-    proc = _mpirun(tmp_path, FAULT, timeout=30, args=(mode,))
+    if mode == "launcher":
+        proc = subprocess.run([sys.executable, "-m", "ember.distributed.run", "--nproc-per-node",
+                               "2", _script(tmp_path, FAULT), mode], check=False,
+                              capture_output=True, text=True, timeout=30, env=_env())
+    else:
+        proc = _mpirun(tmp_path, FAULT, timeout=30, args=(mode,))
     took = time.monotonic() - start
     assert proc.returncode != 0
     assert took < 10, took
-    if mode == "raise":
+    if mode in ("raise", "launcher"):
         assert "rank one is broken" in proc.stderr
         assert "rank 1 raised ValueError; aborting the job" in proc.stderr
+    if mode == "launcher":
+        assert "ember.distributed.run: the job failed" in proc.stderr
+    if mode == "hang":  # the group's timeout
+        assert "all_reduce: timed out after 2 s" in proc.stderr
     if mode == "exit":
         assert "rank 1 exited while rank 0 waited for it" in proc.stderr
 
