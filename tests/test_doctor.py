@@ -351,3 +351,14 @@ def test_cli_doctor_on_a_pathological_script(tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("ember doctor: ")]
     assert any(ln.startswith("ember doctor: diverging: ") for ln in lines)
     assert lines[-1].startswith("ember doctor: summary: 15 backward passes")
+
+
+def test_hook_typo_when_the_class_is_defined_under_the_doctor():
+    from ember import d2l
+    with ember.doctor.watch(stream=io.StringIO()) as doc:
+        with pytest.warns(UserWarning, match="validation_dtep"):
+            class Classifier(d2l.Module):  # S3's listing, as typed
+                def validation_dtep(self, batch):
+                    pass
+    assert codes(doc) == ["hook-typo"]
+    assert doc.diagnoses[0].message.startswith("Classifier.validation_dtep is one typo away")

@@ -53,6 +53,8 @@ def _check_hook_name(cls, name):
             f"{cls.__name__}.{name} looks like a misspelling of the hook '{close[0]}': "
             f"the trainer calls '{close[0]}', so '{name}' will never run.",
             UserWarning, stacklevel=3)
+        if "ember.doctor" in sys.modules:  # and in the doctor's format, when it watches
+            sys.modules["ember.doctor"].hook_typo(cls, name, close[0])
 
 
 class _HookChecked:

@@ -96,11 +96,17 @@ def trainer(model, optimizer, classes=(), hooks=()) -> Doctor:
                     continue
                 close = difflib.get_close_matches(name, hooks, n=1, cutoff=0.85)
                 if close:
-                    doc.report("hook-typo", f"{klass.__name__}.{name} is one typo away from the "
-                               f"hook '{close[0]}', which the trainer calls instead, so "
-                               f"'{name}' never runs; rename it to '{close[0]}'",
-                               key=("hook-typo", klass, name))
+                    hook_typo(klass, name, close[0])
     return doc
+
+
+def hook_typo(cls, name: str, hook: str) -> None:
+    """Report ``cls.name`` as a misspelling of the trainer hook ``hook`` (if a doctor watches)."""
+    doc = _active[0]
+    if doc is not None:
+        doc.report("hook-typo", f"{cls.__name__}.{name} is one typo away from the hook "
+                   f"'{hook}', which the trainer calls instead, so '{name}' never runs; rename "
+                   f"it to '{hook}'", key=("hook-typo", cls, name))
 
 
 def _fmt(x: float) -> str:
