@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import sys
 import urllib.error
 import urllib.request
 import warnings
-import zipfile
 
 import numpy as np
 import pytest
@@ -278,23 +276,6 @@ def test_weights_from_cache_file(hub, monkeypatch):
         model = M.squeezenet1_1(weights="DEFAULT", progress=False)
     for k, v in src.state_dict().items():
         np.testing.assert_array_equal(model.state_dict()[k].numpy(), v.numpy())
-
-
-def test_weights_pytorch_format_error(hub, monkeypatch):
-    """Where ember.load cannot read torch.save's format, the error says so."""
-    import ember.serialization as S
-
-    def refuse(*args, **kwargs):
-        raise S.UnpicklingError("ember.load: it is a PyTorch checkpoint")
-
-    _serve(monkeypatch, urllib.error.URLError("no network"))
-    monkeypatch.setattr(S, "load", refuse)
-    monkeypatch.setitem(sys.modules, "ember._torch_format", None)  # no reader: import fails
-    hub.mkdir(parents=True)
-    with zipfile.ZipFile(hub / "squeezenet1_0-b66bff10.pth", "w") as z:  # torch.save's layout
-        z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
-    with pytest.raises(RuntimeError, match="PyTorch-format checkpoint .* cannot read yet"):
-        M.squeezenet1_0(weights="DEFAULT")
 
 
 @needs_torch

@@ -15,7 +15,6 @@ import sys
 import tempfile
 import typing
 import warnings
-import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -127,17 +126,6 @@ def _download(url: str, dst: str, hash_prefix: str | None, progress: bool) -> No
             os.remove(tmp)
 
 
-def _is_pytorch_checkpoint(path: str) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(2)
-    if head[:1] == b"\x80":  # a bare pickle: torch.save's legacy format
-        return True
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
-            return any(n.endswith("/data.pkl") or n == "data.pkl" for n in z.namelist())
-    return False
-
-
 def load_state_dict_from_url(url: str, model_dir: str | None = None, map_location: Any = None,
                              progress: bool = True, check_hash: bool = False,
                              file_name: str | None = None,
@@ -158,24 +146,8 @@ def load_state_dict_from_url(url: str, model_dir: str | None = None, map_locatio
     try:
         return load(cached_file, map_location=map_location, weights_only=True)
     except UnpicklingError as exc:
-        if not _has_pytorch_reader() and _is_pytorch_checkpoint(cached_file):
-            raise RuntimeError(
-                f"{cached_file} is a PyTorch-format checkpoint (torch.save's zip + pickle), which "
-                "this ember cannot read yet. Convert it where PyTorch is installed: "
-                "ember.save({k: v.numpy() for k, v in torch.load(path).items()}, path), "
-                "keeping the file name.") from exc
         raise RuntimeError(f"{cached_file} could not be loaded ({exc}). If the file is damaged, "
                            "delete it and it will be downloaded again.") from exc
-
-
-def _has_pytorch_reader() -> bool:
-    import importlib
-
-    try:  # ember.load's reader of torch.save files
-        importlib.import_module(__name__.split(".")[0] + "._torch_format")
-    except ImportError:
-        return False
-    return True
 
 
 # ---- the registry -------------------------------------------------------------------------------
