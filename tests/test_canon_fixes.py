@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import ember
 
+from .helpers import needs_torch, torch
+
 
 def _names(node):
     return [None if n is None else n.name() for n, _ in node.next_functions]
@@ -107,3 +109,40 @@ def test_torch_functional_module():
         F.not_a_function
     except AttributeError as e:
         assert "not_a_function" in str(e)
+
+
+@needs_torch
+def test_batch_norm_float32_matches_pytorch_bit_for_bit():
+    import numpy as np
+
+    rng = np.random.RandomState(0)
+    for shape in [(1, 4, 4), (8, 4), (16, 3, 5, 5), (64, 100), (4, 8, 33, 33), (1000, 7)]:
+        x = (rng.rand(*shape) * 20 + 5).astype(np.float32)
+        res = []
+        for lib in (torch, ember):
+            lib.manual_seed(0)
+            bn = (lib.nn.BatchNorm1d if len(shape) < 4 else lib.nn.BatchNorm2d)(shape[1])
+            lib.nn.init.uniform_(bn.weight)
+            lib.nn.init.uniform_(bn.bias)
+            y1, y2 = bn(lib.tensor(x)), bn(lib.tensor(x * 0.5))
+            bn.eval()
+            y3 = bn(lib.tensor(x))
+            res.append([t.detach().numpy() for t in (y1, y2, y3, bn.running_mean, bn.running_var)])
+        for a, b in zip(*res):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_batch_norm_small_and_large_paths_agree():
+    import numpy as np
+
+    from ember.nn import functional as F
+
+    x = ember.randn(4, 3, 50, 50) * 3 + 2
+    small = F.batch_norm(x, None, None, training=True)
+    old, F._BN_EXACT_SIZE = F._BN_EXACT_SIZE, 0
+    try:
+        large = F.batch_norm(x, None, None, training=True)
+    finally:
+        F._BN_EXACT_SIZE = old
+    np.testing.assert_allclose(small.numpy(), large.numpy(), rtol=0, atol=2e-6)
+    assert abs(float(small.mean())) < 1e-6

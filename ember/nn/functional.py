@@ -1003,6 +1003,53 @@ def _verify_batch_size(size) -> None:
                          f"{Size(size)}")
 
 
+def _bn_stats_columns(x2):
+    """Mean and variance sum per column of a float32 (N, C) array as PyTorch's channels-last
+    kernel gets them: each thread adds its block of rows in float, the blocks add in double."""
+    from .._threads import get_num_threads
+
+    n, c = x2.shape
+    chunk = -(-n // get_num_threads())
+    blocks = range(0, n, chunk)
+    mean = sum(x2[i:i + chunk].cumsum(0, dtype=np.float32)[-1].astype(np.float64)
+               for i in blocks) / n
+    mean = mean.astype(np.float32)
+    var_sum = np.zeros(c, np.float64)
+    for i in blocks:
+        acc = np.zeros(c, np.float32)
+        for row in x2[i:i + chunk]:  # acc = fma(d, d, acc), row after row
+            d = (row - mean).astype(np.float64)
+            acc = (d * d + acc).astype(np.float32)
+        var_sum += acc
+    return mean, var_sum.astype(np.float32)
+
+
+# float32 batch norms up to this size follow PyTorch's CPU kernel bit for bit (about 3x slower
+# than the plain NumPy formula, which larger ones use: their inputs come from convolutions and
+# matmuls that differ from PyTorch's in the last bits anyway)
+_BN_EXACT_SIZE = 1 << 18
+
+
+def _fma_channels(x3, alpha, beta):
+    """float32 fma(x, alpha[c], beta[c]) over an (N, C, L) array: in double (exact product, one
+    rounding), a few rows at a time so that the double temporary stays in cache."""
+    n, c, hw = x3.shape
+    out = np.empty_like(x3)
+    flat, oflat = x3.reshape(n * c, hw), out.reshape(n * c, hw)
+    rows = min(max(1, 16384 // hw), n * c)
+    reps = -(-(rows + c) // c)
+    a = np.tile(alpha.astype(np.float64), reps)[:, None]  # row i has channel i % c
+    b = np.tile(beta.astype(np.float64), reps)[:, None]
+    buf = np.empty((rows, hw), np.float64)
+    for i in range(0, n * c, rows):
+        k = min(rows, n * c - i)
+        j = i % c
+        np.multiply(flat[i:i + k], a[j:j + k], out=buf[:k])
+        buf[:k] += b[j:j + k]
+        oflat[i:i + k] = buf[:k]
+    return out
+
+
 def _rowdot(a, b):
     """sum(a * b, axis=(0, 2)) for (N, C, L) arrays, without the temporary (one pass)."""
     return np.einsum("ncl,ncl->c", a, b)
@@ -1017,6 +1064,8 @@ class _BatchNorm(Function):
     def forward(ctx, x, w, b, mean, var, training, eps, stats):
         n, c = x.shape[:2]
         x3 = x.reshape(n, c, -1)
+        if x.dtype == np.float32 and x.flags.c_contiguous and 0 < x.size <= _BN_EXACT_SIZE:
+            return _BatchNorm._forward_f32(ctx, x, x3, w, b, mean, var, training, eps, stats)
         if training:
             mean = x3.mean(axis=(0, 2))
             xc = x3 - mean[:, None]
@@ -1031,6 +1080,37 @@ class _BatchNorm(Function):
         out *= scale[:, None]
         if b is not None:
             out += b[:, None]
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, w)
+            ctx.meta = (mean, invstd, training, eps)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def _forward_f32(ctx, x, x3, w, b, mean, var, training, eps, stats):
+        # PyTorch's CPU kernels bit for bit (batch_norm_kernel.cpp): statistics summed in double
+        # (an (N, C) input: per-thread float column sums), invstd in double, and the output as
+        # fma(x, alpha, beta) with alpha = invstd * w, beta = fma(-mean, alpha, b)
+        n, c, hw = x3.shape
+        m = n * hw
+        if training:
+            if hw == 1 and n <= 4096:
+                mean, var_sum = _bn_stats_columns(x3.reshape(n, c))
+            else:
+                mean = (x3.sum(axis=(0, 2), dtype=np.float64) / m).astype(np.float32)
+                d = x3 - mean[:, None]
+                d *= d
+                var_sum = d.sum(axis=(0, 2), dtype=np.float64).astype(np.float32)
+            var = var_sum / np.float32(m)
+            stats.append((mean, var, var_sum))
+            invstd = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(np.float32)
+        else:
+            mean = mean.astype(np.float32, copy=False)
+            invstd = np.float32(1) / np.sqrt(var.astype(np.float32, copy=False) + np.float32(eps))
+        alpha = invstd if w is None else invstd * w
+        beta = -mean.astype(np.float64) * alpha
+        if b is not None:
+            beta += b
+        out = _fma_channels(x3, alpha, beta.astype(np.float32))
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w)
             ctx.meta = (mean, invstd, training, eps)
@@ -1119,9 +1199,24 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                            None if running_var is None else running_var._data,
                            training, eps, stats)
     if training and stats and (running_mean is not None or running_var is not None):
-        mean, var = stats[0]
+        mean, var = stats[0][:2]
         n = x.size // c
         m = momentum
+        if len(stats[0]) == 3:  # float32: PyTorch's update, in float
+            var = stats[0][2] / np.float32(n - 1)  # unbiased (n > 1: checked above)
+            with grad_mode.no_grad():
+                for t, v in ((running_mean, mean), (running_var, var)):
+                    if t is not None and t._data.dtype == np.float32:
+                        new = float(np.float32(m)) * v.astype(np.float64)
+                        if t is running_mean:  # m * v + (1-m) * t, rounded after each step
+                            new = new.astype(np.float32)
+                        new += np.float32(1 - m) * t._data  # the variance: one fma
+                        t._data[...] = new
+                        t._bump()
+                    elif t is not None:
+                        t._data[...] = m * v + (1 - m) * t._data
+                        t._bump()
+            return out
         with grad_mode.no_grad():
             if running_mean is not None:
                 rm = running_mean._data
