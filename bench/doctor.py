@@ -82,8 +82,9 @@ def main() -> int:
             rec = next(json.loads(line[len(MARK):]) for line in out.stdout.splitlines()
                        if line.startswith(MARK))
             results[mode].append(rec)
-            print(f"run {i + 1} doctor {mode:3}: {rec['seconds']:.3f} s (CPU {rec['cpu']:.3f} s)  cost {rec['cost']:.6f}"
-                  f"  checksum {rec['checksum']:.6f}  diagnoses {rec['diagnoses']}", flush=True)
+            print(f"run {i + 1} doctor {mode:3}: {rec['seconds']:.3f} s (CPU {rec['cpu']:.3f} s)"
+                  f"  cost {rec['cost']:.6f}  checksum {rec['checksum']:.6f}"
+                  f"  diagnoses {rec['diagnoses']}", flush=True)
     off = statistics.median(r["seconds"] for r in results["off"])
     on = statistics.median(r["seconds"] for r in results["on"])
     cpu_off = statistics.median(r["cpu"] for r in results["off"])

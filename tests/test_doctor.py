@@ -1,4 +1,4 @@
-"""ember.doctor: each diagnosis fires on the seed pattern that shows it, and healthy runs are quiet."""
+"""ember.doctor: each diagnosis fires on its seed's pattern, and healthy runs are quiet."""
 import io
 import math
 import os
@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import ember
-import ember.optim as optim
-from ember import nn
+from ember import nn, optim
 
 DATA = os.environ.get("EMBER_DATA", "/work/shared/data")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -183,7 +182,8 @@ def _mnist(n_train=1000, n_test=500):
             test.targets[:n_test]
     except (RuntimeError, OSError):  # no MNIST here: sparse images of the same scale
         g = np.random.default_rng(0)
-        img = (g.random((n_train + n_test, 784)) < 0.2) * g.integers(1, 256, (n_train + n_test, 784))
+        n = n_train + n_test
+        img = (g.random((n, 784)) < 0.2) * g.integers(1, 256, (n, 784))
         Y = ember.tensor(g.integers(0, 10, n_train + n_test))
         X = ember.tensor(img.astype(np.float32))
         return X[:n_train] / 255, Y[:n_train], X[n_train:], Y[n_train:]
@@ -345,7 +345,7 @@ def test_cli_doctor_on_a_pathological_script(tmp_path):
         print('done')
     """))
     proc = subprocess.run([sys.executable, "-m", "ember", "run", "--doctor", str(script)],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+                          capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "done"
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("ember doctor: ")]
@@ -355,10 +355,10 @@ def test_cli_doctor_on_a_pathological_script(tmp_path):
 
 def test_hook_typo_when_the_class_is_defined_under_the_doctor():
     from ember import d2l
-    with ember.doctor.watch(stream=io.StringIO()) as doc:
-        with pytest.warns(UserWarning, match="validation_dtep"):
-            class Classifier(d2l.Module):  # S3's listing, as typed
-                def validation_dtep(self, batch):
-                    pass
+    with (ember.doctor.watch(stream=io.StringIO()) as doc,
+          pytest.warns(UserWarning, match="validation_dtep")):
+        class Classifier(d2l.Module):  # S3's listing, as typed
+            def validation_dtep(self, batch):
+                pass
     assert codes(doc) == ["hook-typo"]
     assert doc.diagnoses[0].message.startswith("Classifier.validation_dtep is one typo away")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import difflib
 import gc
+import itertools
 import math
 import os
 import sys
@@ -22,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["watch", "stop", "active", "Doctor", "Diagnosis", "CODES"]
+__all__ = ["CODES", "Diagnosis", "Doctor", "active", "stop", "watch"]
 
 CODES = ("diverging", "nan", "stalled", "input-scale", "vanishing-gradients", "dead-relu",
          "graph-leak", "grads-not-zeroed", "eval-input-drift", "eval-mode",
@@ -110,7 +111,7 @@ def hook_typo(cls, name: str, hook: str) -> None:
 
 
 def _fmt(x: float) -> str:
-    if x != x or x in (math.inf, -math.inf):
+    if not math.isfinite(x):
         return str(x)
     a = abs(x)
     if a != 0 and (a >= 1e5 or a < 1e-3):
@@ -338,14 +339,14 @@ class Doctor:
     def _pre_forward(self, module, args):
         if self._depth:
             self._depth += 1
-            return None
+            return
         if not self._is_watched(module):
-            return None
+            return
         self._depth = 1
         if self.everything and id(module) not in self._watched:
             if type(module).__name__.endswith("Loss"):  # a criterion is not a model
                 self._depth = 0
-                return None
+                return
             self._add_root(module)
         self._relu_calls = {}
         grad = _grad_mode()[0]
@@ -356,19 +357,19 @@ class Doctor:
             self._training_pass(module, x)
         elif id(module) in self._trained:
             self._eval_pass(module, x, grad)
-        return None
+        return
 
     def _post_forward(self, module, args, result):
         if not self._depth:
-            return None
+            return
         self._depth -= 1
         if not _grad_mode()[0] or not hasattr(result, "_data"):
-            return None
+            return
         if len(self._outs) < 1000:
             self._outs.append((module, result))
         if type(module).__name__ == "ReLU" and (self._passes - 1) % _RELU_PERIOD < _RELU_WINDOW:
             self._watch_relu(module, result._data)
-        return None
+        return
 
     def _training_pass(self, root, x):
         # counted as training only once a backward follows (see _after_backward): a forward
@@ -516,9 +517,9 @@ class Doctor:
             gs, ps = rec
             n += 1
             g = p._grad
-            if g is not None and gs and gs.strip(b"\0"):
-                if g._data.reshape(-1)[:_SAMPLE].tobytes() == gs:
-                    kept += 1
+            if (g is not None and gs and gs.strip(b"\0")
+                    and g._data.reshape(-1)[:_SAMPLE].tobytes() == gs):
+                kept += 1
             if p._data.reshape(-1)[:_SAMPLE].tobytes() != ps:
                 updated += 1
         if not n:
@@ -553,7 +554,7 @@ class Doctor:
             a = g._data.reshape(-1)
             v = float(np.dot(a, a)) if a.dtype.kind == "f" else 0.0
             total += v
-            norms.append((name, p, math.sqrt(v) if v == v else v))
+            norms.append((name, p, v if math.isnan(v) else math.sqrt(v)))
             self.layer_norms.setdefault(name, []).append((self.step, math.sqrt(v) if v >= 0 else v))
         gnorm = math.sqrt(total) if total >= 0 else total
         self.losses.append(loss)
@@ -594,7 +595,7 @@ class Doctor:
     def _flips(self, k):
         """For each of the last ``k`` steps: did the gradient point against the step before's?"""
         out = []
-        for a, b in zip(self._samples[-k - 1:], self._samples[-k:]):
+        for a, b in itertools.pairwise(self._samples[-k - 1:]):
             dot = 0.0
             for key, (gb, _) in b.items():
                 ga = a.get(key, (None,))[0]
@@ -624,7 +625,7 @@ class Doctor:
         self._dtypes = {id(p): p._data.dtype for _, p in self.params()}
         flips = self._flips(min(k, len(self._samples) - 1))
         flipping = len(flips) >= 2 and all(flips)
-        lr, opt = self._lr()
+        lr, _ = self._lr()
         per = f"x{'-' if flipping else ''}{factor:.3g} per step" + (
             " with the sign flipping each step" if flipping else "")
         # on a quadratic, plain SGD multiplies the error along the steepest direction by
@@ -680,7 +681,7 @@ class Doctor:
         L, G = self.losses[-W - 1:], self.grad_norms[-W - 1:]
         if not all(math.isfinite(x) and x > 0 for x in L) or G[0] <= 0:
             return
-        drops = [a - b for a, b in zip(L, L[1:])]
+        drops = [a - b for a, b in itertools.pairwise(L)]
         if any(d < 0 for d in drops) or sum(d > 0 for d in drops) < 0.8 * W:
             return  # not a smooth, steady descent (mini-batch noise, or an exact plateau)
         per_step = (L[0] - L[-1]) / W
@@ -692,7 +693,7 @@ class Doctor:
         left = math.inf if rho >= 0.99999 else per_step / (1 - rho * rho)
         if left < 0.5 * L[-1]:
             return
-        lr, opt = self._lr()
+        lr, _ = self._lr()
         rate = f"the learning rate {_fmt(lr)}" if lr is not None else "the learning rate"
         self.report("stalled", (
             f"the loss went {_fmt(L[0])} -> {_fmt(L[-1])} over the last {W} steps "
@@ -729,7 +730,7 @@ class Doctor:
             self._ratios.append(max(found, key=lambda f: f[0]))
         if run < 3 or len(self._ratios) < 3:
             return
-        lr, opt = self._lr()
+        _, opt = self._lr()
         if opt in _ADAPTIVE:
             return
         r = sorted(self._ratios, key=lambda f: f[0])[1]  # the median of three steps
