@@ -224,8 +224,7 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=[], xlim=None,  # noqa: B00
         x, y = _as_numpy(x), _as_numpy(y)
         axes.plot(x, y, fmt) if len(x) else axes.plot(y, fmt)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
-    _show(axes.figure, "plot")
-    return axes
+    _show(axes.figure, "plot")  # returns None as d2l's does (a notebook cell shows no repr)
 
 
 def _figure_dir() -> str:
