@@ -362,3 +362,17 @@ def test_hook_typo_when_the_class_is_defined_under_the_doctor():
                 pass
     assert codes(doc) == ["hook-typo"]
     assert doc.diagnoses[0].message.startswith("Classifier.validation_dtep is one typo away")
+
+
+def test_nan_names_the_module_where_it_first_appears():
+    class Log(nn.Module):
+        def forward(self, x):
+            return ember.log(x)  # nan for the negative inputs
+
+    ember.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), Log(), nn.Linear(4, 1))
+    with ember.doctor.watch(model, stream=io.StringIO()) as doc:
+        nn.functional.mse_loss(model(ember.randn(8, 4)), ember.zeros(8, 1)).backward()
+    assert codes(doc) == ["nan"]
+    assert "the loss is nan at step 1; it first appears in the output of 1 (Log)" in \
+        doc.diagnoses[0].message

@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..autograd.grad_mode import _state as _GRAD  # [enabled]: the current grad mode
+
 __all__ = ["CODES", "Diagnosis", "Doctor", "active", "stop", "watch"]
 
 CODES = ("diverging", "nan", "stalled", "input-scale", "vanishing-gradients", "dead-relu",
@@ -123,11 +125,6 @@ def _frac(x):
     return f"{100 * x:.0f}%"
 
 
-def _grad_mode():
-    from ..autograd import grad_mode
-    return grad_mode._state
-
-
 class Doctor:
     """The state of one watch: what was seen (``losses``, ``grad_norms``) and ``diagnoses``."""
 
@@ -193,7 +190,7 @@ class Doctor:
 
     def summary(self) -> str:
         """A short account of the run: steps, loss, and the diagnoses with their steps."""
-        what = ", ".join(dict.fromkeys(self._root_names)) or "no module"
+        what = ", ".join(list(dict.fromkeys(self._root_names))[:3]) or "no module"
         head = (f"ember doctor: summary: {self.step} backward passes, {self.updates} optimizer "
                 f"steps ({what})")
         finite = [x for x in self.losses if math.isfinite(x)]
@@ -349,7 +346,7 @@ class Doctor:
                 return
             self._add_root(module)
         self._relu_calls = {}
-        grad = _grad_mode()[0]
+        grad = _GRAD[0]
         x = next((a for a in args if hasattr(a, "_data")), None)
         self._pass = None
         if grad and module.training:
@@ -363,7 +360,7 @@ class Doctor:
         if not self._depth:
             return
         self._depth -= 1
-        if not _grad_mode()[0] or not hasattr(result, "_data"):
+        if not _GRAD[0] or not hasattr(result, "_data"):
             return
         if len(self._outs) < 1000:
             self._outs.append((module, result))
