@@ -146,3 +146,29 @@ def test_batch_norm_small_and_large_paths_agree():
         F._BN_EXACT_SIZE = old
     np.testing.assert_allclose(small.numpy(), large.numpy(), rtol=0, atol=2e-6)
     assert abs(float(small.mean())) < 1e-6
+
+
+def test_fake_data_is_reproducible_and_leaves_the_global_stream_alone():
+    from ember.vision import datasets, transforms
+
+    ds = datasets.FakeData(size=4, image_size=(3, 8, 8), num_classes=3,
+                           transform=transforms.ToTensor())
+    assert len(ds) == 4
+    ember.manual_seed(7)
+    expect = ember.rand(2)
+    ember.manual_seed(7)
+    x, y = ds[1]
+    assert ember.equal(ember.rand(2), expect)
+    assert x.shape == (3, 8, 8) and x.dtype == ember.float32 and isinstance(y, int) and 0 <= y < 3
+    x2, y2 = ds[1]
+    assert ember.equal(x, x2) and y == y2
+    # image i comes from the generator seeded with i + random_offset
+    ember.manual_seed(1)
+    img = ember.randn(3, 8, 8)
+    assert ember.equal(ds[1][0], transforms.ToTensor()(transforms.ToPILImage()(img)))
+    assert ember.equal(datasets.FakeData(4, (3, 8, 8), 3, transforms.ToTensor(),
+                                         random_offset=1)[0][0], x)
+    try:
+        ds[4]
+    except IndexError as e:
+        assert str(e) == "FakeData index out of range"

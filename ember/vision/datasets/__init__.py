@@ -1,5 +1,6 @@
 """ember.vision.datasets: MNIST-family, CIFAR and folder datasets (torchvision's API)."""
 from .cifar import CIFAR10, CIFAR100
+from .fakedata import FakeData
 from .folder import DatasetFolder, ImageFolder
 from .mnist import EMNIST, KMNIST, MNIST, FashionMNIST
 from .vision import StandardTransform, VisionDataset
@@ -11,6 +12,7 @@ __all__ = [
            "KMNIST",
            "MNIST",
            "DatasetFolder",
+           "FakeData",
            "FashionMNIST",
            "ImageFolder",
            "StandardTransform",
