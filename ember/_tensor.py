@@ -107,6 +107,10 @@ class Tensor:
         return False
 
     @property
+    def is_xpu(self) -> bool:
+        return False
+
+    @property
     def layout(self):
         return "torch.strided"
 

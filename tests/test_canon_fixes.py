@@ -172,3 +172,8 @@ def test_fake_data_is_reproducible_and_leaves_the_global_stream_alone():
         ds[4]
     except IndexError as e:
         assert str(e) == "FakeData index out of range"
+
+
+def test_tensor_is_xpu():
+    # pytorch/examples' dcgan: `if (input.is_cuda or input.is_xpu) and self.ngpu > 1`
+    assert ember.ones(2).is_xpu is False
