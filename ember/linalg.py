@@ -3,20 +3,24 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ._ops.indexing import _return_type
 from ._ops.linalg import LinAlgError, Slogdet, _check_square, inverse, matmul, svdvals
 from ._ops.linalg import det as _det
 from ._ops.linalg import solve as _solve
 from ._ops.reduce import amax, amin, vector_norm
 from ._tensor import Tensor, _wrap_dim
+from .autograd.function import Function
 
 __all__ = [
-    "LinAlgError", "det", "inv", "inv_ex", "matmul", "matrix_norm", "multi_dot", "norm", "slogdet",
-    "solve", "svdvals", "vecdot", "vector_norm",
+    "LinAlgError", "cross", "det", "inv", "inv_ex", "matmul", "matrix_norm", "multi_dot", "norm",
+    "slogdet", "solve", "svd", "svdvals", "vecdot", "vector_norm",
 ]
 
 _slogdet_t = _return_type("linalg_slogdet", ("sign", "logabsdet"))
 _inv_ex_t = _return_type("linalg_inv_ex", ("inverse", "info"))
+_svd_t = _return_type("linalg_svd", ("U", "S", "Vh"))
 
 
 def inv(A: Tensor, *, out=None) -> Tensor:
@@ -125,3 +129,46 @@ def multi_dot(tensors) -> Tensor:
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """Dot products of vectors along ``dim`` (broadcasting)."""
     return (x * y).sum(dim)
+
+
+def cross(input: Tensor, other: Tensor, *, dim: int = -1, out=None) -> Tensor:
+    """The cross product of 3-vectors along ``dim`` (the inputs broadcast)."""
+    from ._ops.movement import broadcast_tensors, stack
+
+    if input.ndim != other.ndim:
+        raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
+    if input.shape[dim] != 3 or other.shape[dim] != 3:
+        raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got "
+                           f"{input.shape[dim]} and {other.shape[dim]}")
+    a, b = broadcast_tensors(input, other)
+    d = _wrap_dim(dim, a.ndim)
+    a0, a1, a2 = a.unbind(d)
+    b0, b1, b2 = b.unbind(d)
+    res = stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
+    if out is not None:
+        out.copy_(res)
+        return out
+    return res
+
+
+class _Svd(Function):
+    _node_name = "LinalgSvdBackward0"
+
+    @staticmethod
+    def forward(ctx, a, full_matrices):
+        u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
+        return u, s, vh
+
+    @staticmethod
+    def backward(ctx, gu, gs, gvh):
+        raise NotImplementedError("ember: the derivative of linalg.svd is not implemented "
+                                  "(linalg.svdvals has one)")
+
+
+def svd(A: Tensor, full_matrices: bool = True, *, driver=None, out=None):
+    """(U, S, Vh) with A = U diag(S) Vh, S descending (LAPACK's gesdd, as PyTorch on the CPU)."""
+    if A.ndim < 2:
+        raise RuntimeError("linalg.svd: The input tensor A must have at least 2 dimensions.")
+    if A._data.dtype.kind != "f":
+        svdvals(A)  # PyTorch's dtype error
+    return _svd_t(*_Svd.apply(A, bool(full_matrices)))

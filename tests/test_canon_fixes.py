@@ -177,3 +177,26 @@ def test_fake_data_is_reproducible_and_leaves_the_global_stream_alone():
 def test_tensor_is_xpu():
     # pytorch/examples' dcgan: `if (input.is_cuda or input.is_xpu) and self.ngpu > 1`
     assert ember.ones(2).is_xpu is False
+
+
+def test_linalg_cross_and_svd():
+    import numpy as np
+    import pytest
+
+    a = ember.tensor([[0.0, 1.0, 0.0]], requires_grad=True)
+    b = ember.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 2.0]])
+    c = ember.linalg.cross(a, b)
+    assert c.tolist() == [[0.0, 0.0, -1.0], [2.0, 0.0, 0.0]]
+    c.sum().backward()  # d/da sum(a x b) = sum over rows of (b x 1)
+    assert a.grad.tolist() == [[0.0, -1.0, 1.0]]
+    with pytest.raises(RuntimeError, match="must have the same number of dimensions"):
+        ember.linalg.cross(ember.ones(3), ember.ones(1, 3))
+    with pytest.raises(RuntimeError, match="dimension -1 must have length 3. Got 3 and 2"):
+        ember.linalg.cross(ember.ones(1, 3), ember.ones(1, 2))
+    m = ember.tensor([[3.0, 0.0], [4.0, 5.0], [0.0, 1.0]])
+    u, s, vh = ember.linalg.svd(m)
+    assert u.shape == (3, 3) and s.shape == (2,) and vh.shape == (2, 2)
+    r = ember.linalg.svd(m, full_matrices=False)
+    assert r.U.shape == (3, 2)
+    np.testing.assert_allclose((r.U * r.S) @ r.Vh, m.numpy(), atol=1e-5)
+    assert ember.allclose(r.S, ember.linalg.svdvals(m))
