@@ -576,10 +576,15 @@ class Tensor:
         return False
 
     def share_memory_(self) -> Tensor:
-        return self
+        """Move the data into shared memory (see ember.multiprocessing); returns self."""
+        from .multiprocessing.reductions import share_memory_
+
+        return share_memory_(self)
 
     def is_shared(self) -> bool:
-        return False
+        from .multiprocessing.reductions import is_shared
+
+        return is_shared(self)
 
     # ---- in-place plumbing used by the op families ----------------------------------------------
     def _check_inplace(self):

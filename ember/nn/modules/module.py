@@ -474,7 +474,11 @@ class Module:
         return self._apply(lambda t: t.to(dt) if t.is_floating_point() else t)
 
     def share_memory(self) -> Module:
-        """A no-op in ember (one process shares memory already); returns self."""
+        """Move parameters, buffers and gradients into shared memory (Hogwild); returns self."""
+        for t in (*self.parameters(), *self.buffers()):
+            t.share_memory_()
+            if t.grad is not None:
+                t.grad.share_memory_()
         return self
 
     # ---- hooks -----------------------------------------------------------------------------------
