@@ -188,7 +188,7 @@ def test_linalg_cross_and_svd():
     c = ember.linalg.cross(a, b)
     assert c.tolist() == [[0.0, 0.0, -1.0], [2.0, 0.0, 0.0]]
     c.sum().backward()  # d/da sum(a x b) = sum over rows of (b x 1)
-    assert a.grad.tolist() == [[0.0, -1.0, 1.0]]
+    assert a.grad.tolist() == [[-2.0, 1.0, 1.0]]
     with pytest.raises(RuntimeError, match="must have the same number of dimensions"):
         ember.linalg.cross(ember.ones(3), ember.ones(1, 3))
     with pytest.raises(RuntimeError, match="dimension -1 must have length 3. Got 3 and 2"):
