@@ -1056,15 +1056,81 @@ def _norm_method(self, p="fro", dim=None, keepdim=False, dtype=None):
     return norm(self, p, dim, keepdim, dtype=dtype)
 
 
+# ---- histograms ----------------------------------------------------------------------------------
+_histogram_t = _return_type("histogram", ("hist", "bin_edges"))
+
+
+def _check_hist_dtype(a, op):
+    if a.dtype.kind != "f":
+        raise NotImplementedError(f'"{op}" not implemented for \'{_tname(a.dtype)}\'')
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False, out=None):
+    """Counts of ``input`` in ``bins`` equal bins (or between the edges of a tensor ``bins``)."""
+    from .._creation import linspace
+
+    a = input._data
+    _check_hist_dtype(a, "histogramdd")
+    flat = a.reshape(-1)
+    if isinstance(bins, Tensor):
+        edges = bins._data.astype(a.dtype, copy=False)
+    else:
+        if range is not None:
+            lo, hi = (float(v) for v in range)
+        elif flat.size:
+            lo, hi = float(flat.min()), float(flat.max())
+        else:
+            lo, hi = 0.0, 1.0
+        if lo == hi:  # PyTorch widens a degenerate range by 1/2 on each side
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = linspace(lo, hi, int(bins) + 1, dtype=input.dtype)._data
+    n = edges.size - 1
+    # bin i holds [e_i, e_{i+1}); the last bin also holds its right edge; the rest is dropped
+    inside = (flat >= edges[0]) & (flat <= edges[-1])
+    idx = np.minimum(np.searchsorted(edges, flat[inside], side="right") - 1, n - 1)
+    w = None if weight is None else weight._data.reshape(-1)[inside].astype(np.float64)
+    hist = np.bincount(idx, weights=w, minlength=n)[:n].astype(a.dtype)
+    if density:
+        # PyTorch divides by the total, then by each bin's width, in the input's dtype
+        hist = hist / a.dtype.type(hist.sum(dtype=np.float64))
+        hist = hist / np.diff(edges)
+    res = _histogram_t(_make(hist, False, None, 0), _make(np.array(edges), False, None, 0))
+    if out is not None:
+        out[0].copy_(res[0])
+        out[1].copy_(res[1])
+        return out
+    return res
+
+
+def histc(input, bins=100, min=0, max=0, *, out=None):
+    """Counts of ``input`` in ``bins`` equal bins over [min, max] (the data's range if equal)."""
+    a = input._data
+    _check_hist_dtype(a, "histogram_cpu")
+    flat = a.reshape(-1)
+    lo, hi = float(min), float(max)
+    if lo == hi and flat.size:
+        lo, hi = float(flat.min()), float(flat.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError("torch.histc: max must be larger than min")
+    keep = flat[(flat >= lo) & (flat <= hi)].astype(np.float64)
+    # PyTorch's bin: floor((x - min) * bins / (max - min)), the maximum in the last bin
+    pos = np.minimum(((keep - lo) * bins / (hi - lo)).astype(np.int64), bins - 1)
+    hist = np.bincount(pos, minlength=bins)[:bins].astype(a.dtype)
+    return _copy_out(_make(hist, False, None, 0), out)
+
+
 register_methods(
     sum=sum, mean=mean, nansum=nansum, nanmean=nanmean, prod=prod, max=max, min=min, amax=amax,
     amin=amin, aminmax=aminmax, argmax=argmax, argmin=argmin, var=var, std=std, norm=_norm_method,
     logsumexp=logsumexp, cumsum=cumsum, cumprod=cumprod, cummax=cummax, cummin=cummin,
-    all=all, any=any, count_nonzero=count_nonzero, median=median, mode=mode,
+    all=all, any=any, count_nonzero=count_nonzero, median=median, mode=mode, histogram=histogram,
+    histc=histc,
 )
 
 __all__ = [
     "all", "amax", "amin", "aminmax", "any", "argmax", "argmin", "count_nonzero", "cummax",
     "cummin", "cumprod", "cumsum", "logsumexp", "max", "mean", "median", "min", "mode", "nanmean",
-    "nansum", "norm", "prod", "std", "std_mean", "sum", "var", "var_mean",
+    "nansum", "norm", "prod", "std", "std_mean", "sum", "var", "var_mean", "histogram", "histc",
 ]
