@@ -57,7 +57,7 @@ def main(folder: str) -> None:
     prep = dict(payload["prep"], name=f"SpawnProcess-{rank + 1}")
     mp_spawn.prepare(prep)
     try:
-        fn, args = ForkingPickler.loads(payload["fn_args"])
+        fn, args = ForkingPickler.loads(payload["fn_args"][rank])
         fn(rank, *args)
     except KeyboardInterrupt:
         _fail(130)  # ended by the parent

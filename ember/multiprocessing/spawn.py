@@ -200,8 +200,8 @@ class _MPIProcessContext(ProcessContext):
                 if rc is not None:
                     break
                 if failed_at is None and self._first_error() is not None:
-                    failed_at = time.monotonic()  # mpiexec ends the others; make sure it does
-                if failed_at is not None and time.monotonic() - failed_at > (grace_period or 3.0):
+                    failed_at = time.monotonic()  # end the others, as PyTorch does
+                if failed_at is not None and time.monotonic() - failed_at > 0.2:
                     self._end_all(grace_period)
                     rc = self.proc.returncode
                     break
@@ -289,14 +289,17 @@ def _start_mpi(mpiexec, fn, args, nprocs):
     """Start the ranks under mpiexec; None when args can only reach children by inheritance."""
     from multiprocessing import spawn as mp_spawn
 
-    fn_args = _dump_payload(fn, args)
-    if fn_args is None:
+    # one pickle per rank: a descriptor served by multiprocessing's resource sharer is handed
+    # out once
+    fn_args = [_dump_payload(fn, args) for _ in range(nprocs)]
+    if fn_args[0] is None:
         return None
     from .. import compat
 
     folder = tempfile.mkdtemp(prefix="ember-spawn-")
     prep = mp_spawn.get_preparation_data("SpawnProcess")
     prep.pop("ember_compat", None)
+    prep["authkey"] = bytes(prep["authkey"])  # the folder is private (mkdtemp: mode 0700)
     payload = {"prep": prep, "fn_args": fn_args, "compat": compat.is_installed()}
     with open(os.path.join(folder, "payload"), "wb") as fh:
         pickle.dump(payload, fh)
