@@ -41,6 +41,17 @@ def type_name(np_dtype) -> str:
     return f"{_dtype._names['prefix']}.{_TYPE_NAMES.get(np.dtype(np_dtype).name, 'Tensor')}"
 
 
+_float_warned = False
+
+
+def _warn_float_once():
+    # PyTorch's TORCH_WARN_ONCE: float(t) of a tensor that requires grad, once per process
+    global _float_warned
+    _float_warned = True
+    warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to unexpected "
+                  "behavior.\nConsider using tensor.detach() first.", UserWarning, stacklevel=3)
+
+
 class Tensor:
     """A multi-dimensional array with automatic differentiation; the API is PyTorch's."""
 
@@ -380,6 +391,8 @@ class Tensor:
 
     def __float__(self):
         self._check_scalar()
+        if self._requires_grad and not _float_warned:
+            _warn_float_once()
         return float(self._data.item())
 
     def __int__(self):

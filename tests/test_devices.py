@@ -196,3 +196,17 @@ def test_imports_programs_use_under_compat(tmp_path):
                          capture_output=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["torch.bfloat16", "None", "cpu", "False"]
+
+
+def test_float_of_a_grad_tensor_warns_once(monkeypatch):
+    from ember import _tensor
+
+    monkeypatch.setattr(_tensor, "_float_warned", False)
+    x = ember.tensor(2.0, requires_grad=True)
+    with pytest.warns(UserWarning, match="Converting a tensor with requires_grad=True to a scalar"):
+        assert float(x) == 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        float(x)  # once per process, as PyTorch's TORCH_WARN_ONCE
+        x.item()
+        int(x)
