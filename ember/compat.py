@@ -71,7 +71,8 @@ _saved: dict = {}
 # while installed, as unmodified scripts print them.
 _CLASS_MODULES = [("ember._tensor", "Tensor", "torch"), ("ember._device", "Size", "torch"),
                   ("ember._device", "device", "torch"), ("ember._dtype", "dtype", "torch"),
-                  ("ember.nn.parameter", "Parameter", "torch.nn.parameter")]
+                  ("ember.nn.parameter", "Parameter", "torch.nn.parameter"),
+                  ("ember._random", "Generator", "torch._C")]
 
 
 def _rename_classes(to_torch: bool) -> None:

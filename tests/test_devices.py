@@ -210,3 +210,13 @@ def test_float_of_a_grad_tensor_warns_once(monkeypatch):
         float(x)  # once per process, as PyTorch's TORCH_WARN_ONCE
         x.item()
         int(x)
+
+
+def test_generator_prints_as_torch_under_compat(tmp_path):
+    script = tmp_path / "gen.py"
+    script.write_text("import torch\ng = torch.Generator().manual_seed(1)\n"
+                      "print(type(g), repr(g).split(' at ')[0])\n")
+    out = subprocess.run([sys.executable, "-m", "ember", "run", str(script)], text=True,
+                         capture_output=True)
+    assert out.stdout.strip() == "<class 'torch._C.Generator'> <torch._C.Generator object"
+    assert ember.Generator.__module__ == "ember._random"  # only while compat is installed
