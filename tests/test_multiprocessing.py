@@ -229,7 +229,7 @@ def demo_basic(rank, world_size):
         optimizer.step()
     flat = torch.cat([p.detach().flatten() for p in model.parameters()])
     print(f"rank {rank} sum {t.item()} params {flat.sum().item()!r},{flat.abs().sum().item()!r}",
-          flush=True)  # short: one write, so mpiexec never splits it
+          flush=True)  # mpiexec may interleave the ranks' writes (the newline is one)
     dist.destroy_process_group()
 
 
@@ -247,9 +247,9 @@ def test_ddp_tutorial_script_through_ember_run(tmp_path):
     script.write_text(textwrap.dedent(DDP_SCRIPT))
     env = dict(os.environ, EMBER_SPAWN_MPI="1")
     r = subprocess.run([sys.executable, "-m", "ember", "run", str(script)], capture_output=True,
-                       text=True, timeout=120, env=env, cwd=tmp_path)
+                       check=False, text=True, timeout=120, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    found = sorted(re.findall(r"rank (\d) sum (\S+) params (\S+)", r.stdout))
+    found = sorted(re.findall(r"rank (\d) sum ([0-9.]+) params ([-0-9.e]+,[-0-9.e]+)", r.stdout))
     assert [(rank, total) for rank, total, _ in found] == [("0", "3.0"), ("1", "3.0")], r.stdout
     assert found[0][2] == found[1][2]  # identical replicas
     assert r.stdout.rstrip().endswith("parent done")

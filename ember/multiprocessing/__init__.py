@@ -13,7 +13,7 @@ runs ``fn(i, *args)`` in ``nprocs`` processes; with mpi4py installed they are MP
 from __future__ import annotations
 
 import multiprocessing
-from multiprocessing import *  # noqa: F403
+from multiprocessing import *
 
 from .reductions import init_reductions
 from .spawn import (
@@ -25,9 +25,18 @@ from .spawn import (
     start_processes,
 )
 
-__all__ = ["get_all_sharing_strategies", "get_sharing_strategy", "set_sharing_strategy",
-           "ProcessContext", "ProcessException", "ProcessExitedException",
-           "ProcessRaisedException", "spawn", "start_processes", "init_reductions"]
+__all__ = [
+    "ProcessContext",
+    "ProcessException",
+    "ProcessExitedException",
+    "ProcessRaisedException",
+    "get_all_sharing_strategies",
+    "get_sharing_strategy",
+    "init_reductions",
+    "set_sharing_strategy",
+    "spawn",
+    "start_processes",
+]
 __all__ += multiprocessing.__all__
 
 # Both names are accepted, as PyTorch's Linux build does; ember passes every shared segment as

@@ -66,7 +66,7 @@ def main(folder: str) -> None:
         if code:
             _report(folder, f"{rank}.exit", code)
             _fail(code)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any error of fn goes to the parent, as in PyTorch
         _report(folder, f"{rank}.err", traceback.format_exc())
         _fail(1)
     _report(folder, f"{rank}.done", 0)

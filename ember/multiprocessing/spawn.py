@@ -95,7 +95,7 @@ def _wrap(fn, i, args, error_file):
         fn(i, *args)
     except KeyboardInterrupt:
         pass  # ended by the parent
-    except Exception:
+    except Exception:  # noqa: BLE001 - any error of fn goes to the parent
         import traceback
 
         with open(error_file, "wb") as fh:
@@ -222,7 +222,7 @@ class _MPIProcessContext(ProcessContext):
             # a rank died without reporting (a signal, os._exit): name the first one not done
             done = {i for i in range(self.nprocs) if os.path.exists(self.error_files[i][:-3] + "done")}
             i = min(set(range(self.nprocs)) - done, default=0)
-            raise _exited(i, pids[i], rc if rc > 0 else rc)
+            raise _exited(i, pids[i], rc)
         return True
 
     def _end_all(self, grace_period=None):
@@ -285,6 +285,21 @@ def _dump_payload(fn, args):
         raise
 
 
+_LAUNCH_PREFIXES = ("PMI_", "PMIX_", "OMPI_", "HYDRA_", "HYDI_", "MPI_LOCAL")
+
+
+def _child_env(nprocs: int) -> dict:
+    """This process's environment without what places *it* in a launch (when it is itself a
+    rank of mpiexec or torchrun): the children learn their own ranks from their mpiexec."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_LAUNCH_PREFIXES)}
+    for k in ("RANK", "LOCAL_RANK", "GROUP_RANK", "ROLE_RANK"):
+        env.pop(k, None)
+    for k in ("WORLD_SIZE", "LOCAL_WORLD_SIZE"):
+        if env.get(k) != str(nprocs):
+            env.pop(k, None)
+    return env
+
+
 def _start_mpi(mpiexec, fn, args, nprocs):
     """Start the ranks under mpiexec; None when args can only reach children by inheritance."""
     from multiprocessing import spawn as mp_spawn
@@ -305,7 +320,8 @@ def _start_mpi(mpiexec, fn, args, nprocs):
         pickle.dump(payload, fh)
     cmd = [mpiexec, "-n", str(nprocs), sys.executable, "-m", "ember.multiprocessing._spawn_child",
            folder]
-    proc = subprocess.Popen(cmd, start_new_session=True)  # one session: ended as a whole
+    proc = subprocess.Popen(cmd, start_new_session=True,  # one session: ended as a whole
+                            env=_child_env(nprocs))
     return _MPIProcessContext(proc, folder, nprocs)
 
 
