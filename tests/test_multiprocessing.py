@@ -2,6 +2,7 @@
 import importlib.util
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -66,6 +67,12 @@ def _raises(rank, pid_dir):
 def _exits(rank):
     if rank == 0:
         sys.exit(3)
+
+
+def _killed(rank):
+    if rank == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(60)  # must be ended by the parent
 
 
 # ---- share_memory_ -----------------------------------------------------------------------------
@@ -196,6 +203,17 @@ def test_spawn_exit_code(monkeypatch):
     monkeypatch.setenv("EMBER_SPAWN_MPI", "1")  # plain processes when mpi4py is missing
     with pytest.raises(mp.ProcessExitedException, match="process 0 terminated with exit code 3"):
         mp.spawn(_exits, nprocs=2)
+
+
+def test_spawn_killed_child_without_join(monkeypatch):
+    monkeypatch.setenv("EMBER_SPAWN_MPI", "1")
+    context = mp.spawn(_killed, nprocs=2, join=False)
+    assert len(context.pids()) == 2
+    with pytest.raises(mp.ProcessExitedException,
+                       match="process 1 terminated with signal SIGKILL") as info:
+        while not context.join(timeout=30):
+            pass
+    assert info.value.exit_code == -signal.SIGKILL and info.value.signal_name == "SIGKILL"
 
 
 def test_spawn_bad_arguments():

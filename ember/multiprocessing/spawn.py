@@ -161,6 +161,7 @@ class _MPIProcessContext(ProcessContext):
         self.processes = []
         self.error_files = [os.path.join(folder, f"{i}.err") for i in range(nprocs)]
         self._done = False
+        self._dead = []  # ranks seen ended without a report, in the order seen
         _live_jobs.add(self)
 
     def pids(self):
@@ -199,7 +200,8 @@ class _MPIProcessContext(ProcessContext):
                 rc = self.proc.poll()
                 if rc is not None:
                     break
-                if failed_at is None and self._first_error() is not None:
+                self._watch_ranks()
+                if failed_at is None and (self._dead or self._first_error() is not None):
                     failed_at = time.monotonic()  # end the others, as PyTorch does
                 if failed_at is not None and time.monotonic() - failed_at > 0.2:
                     self._end_all(grace_period)
@@ -218,12 +220,23 @@ class _MPIProcessContext(ProcessContext):
         if error is not None:
             _, i, kind, what = error
             raise _raised(i, pids[i], what) if kind == "err" else _exited(i, pids[i], what)
-        if rc != 0:
-            # a rank died without reporting (a signal, os._exit): name the first one not done
-            done = {i for i in range(self.nprocs) if os.path.exists(self.error_files[i][:-3] + "done")}
-            i = min(set(range(self.nprocs)) - done, default=0)
-            raise _exited(i, pids[i], rc)
+        if rc != 0 or self._dead:
+            # A rank ended without a report: Python-level exits all report, so it was a signal
+            # (or os._exit); mpiexec's exit code is then the signal's number.
+            done = {i for i in range(self.nprocs)
+                    if os.path.exists(os.path.join(self.folder, f"{i}.done"))}
+            i = self._dead[0] if self._dead else min(set(range(self.nprocs)) - done, default=0)
+            code = rc if rc else 1
+            raise _exited(i, pids[i], -code if 0 < code < 64 else code)
         return True
+
+    def _watch_ranks(self):
+        for i, pid in enumerate(self.pids()):
+            if pid is None or i in self._dead or _alive(pid):
+                continue
+            base = os.path.join(self.folder, str(i))
+            if not any(os.path.exists(f"{base}.{kind}") for kind in ("done", "err", "exit")):
+                self._dead.append(i)
 
     def _end_all(self, grace_period=None):
         """End mpiexec and every process of its session (the ranks included): none is left."""
@@ -249,6 +262,21 @@ class _MPIProcessContext(ProcessContext):
         except (ProcessLookupError, PermissionError):
             pass
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 _live_jobs: set = set()
