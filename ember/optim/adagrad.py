@@ -51,7 +51,10 @@ class Adagrad(Optimizer):
         self._steps_to_tensors("step")
 
     def share_memory(self) -> None:
-        """Calls tensor.share_memory_() on the state sum tensors (a no-op in ember)."""
+        """Calls tensor.share_memory_() on the state sum tensors."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p]["sum"].share_memory_()
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
