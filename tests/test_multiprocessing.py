@@ -100,6 +100,22 @@ def test_module_share_memory_shares_parameters_buffers_grads():
     assert m.running_mean.is_shared() and m.num_batches_tracked.is_shared()
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_segments_are_released():
+    import gc
+
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    ts = [ember.ones(1000).share_memory_() for _ in range(5)]
+    views = [t[::2] for t in ts]
+    assert len(os.listdir("/proc/self/fd")) > before  # each segment holds descriptors
+    del ts
+    assert all(v.is_shared() for v in views)  # a view keeps its segment
+    del views
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_child_inplace_update_seen_by_parent(method):
     ctx = mp.get_context(method)

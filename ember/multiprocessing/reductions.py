@@ -47,6 +47,7 @@ class _Segment(mmap.mmap):
 
     @classmethod
     def _from_fd(cls, fd: int, nbytes: int) -> _Segment:
+        _raise_fd_limit()
         seg = cls(fd, nbytes)  # mmap keeps its own duplicate of fd for the mapping
         seg.fd = fd
         seg.nbytes = nbytes
@@ -61,6 +62,26 @@ class _Segment(mmap.mmap):
 # One mapping per segment and process: a segment received twice (a module's parameters, the
 # same tensor through a queue again) maps once, so views of it stay views of one memory.
 _segments: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _raise_fd_limit() -> None:
+    """A segment holds two descriptors (ours, to send, and the one Python's mmap keeps): a
+    model's tensors can pass the usual soft limit of 1024, so raise it to the hard limit once."""
+    if _fd_limit_raised[0]:
+        return
+    _fd_limit_raised[0] = True
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # keep the limit we have
+
+
+_fd_limit_raised = [False]
 
 
 def _anonymous_file() -> int:
