@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import io
 import os
 import random
 import runpy
+import signal
 import sys
 import time
 
@@ -35,11 +37,15 @@ def _load_images(name, root):
         test = cls(root, train=False, download=False)
     except RuntimeError:
         log = io.StringIO()  # the downloader's chatter: shown only if the download works
+        new_dirs = _missing_dirs(os.path.join(root, _DATASETS[name], "raw"))
         try:
             with contextlib.redirect_stdout(log):
                 train = cls(root, train=True, download=True)
                 test = cls(root, train=False, download=True)
         except (RuntimeError, OSError):
+            for d in reversed(new_dirs):  # the download made them, and left them empty
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)
             print(f"{_DATASETS[name]} is not under {root} and could not be downloaded (no "
                   "network?): training on scikit-learn's bundled 8x8 handwritten digits instead.",
                   flush=True)
@@ -54,6 +60,16 @@ def _load_images(name, root):
     X_train, y_train = prep(train)
     X_test, y_test = prep(test)
     return X_train, y_train, X_test, y_test, f"{_DATASETS[name]} from {os.path.join(root, _DATASETS[name])}"
+
+
+def _missing_dirs(path):
+    """``path`` and those of its parents that do not exist yet, outermost first."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.isdir(path) and os.path.dirname(path) != path:
+        missing.insert(0, path)
+        path = os.path.dirname(path)
+    return missing
 
 
 def _load_digits():
@@ -77,13 +93,18 @@ def _load_digits():
 def demo(argv=None) -> int:
     """Train seed S1's MLP (784-256-256-10, ReLU, Adam 1e-3, batch 100) and evaluate it."""
     p = argparse.ArgumentParser(prog="python -m ember demo", description=demo.__doc__)
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--dataset", choices=sorted(_DATASETS), default="mnist")
+    p.add_argument("--epochs", type=int, default=15,
+                   help="passes over the training set (default: %(default)s)")
+    p.add_argument("--dataset", choices=sorted(_DATASETS), default="mnist",
+                   help="which data set (default: %(default)s)")
     p.add_argument("--root", default=None, help="data root (default: $EMBER_DATA, else ~/.cache/ember/data)")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=777)
-    p.add_argument("--out", default="ember-demo", help="where the weights and the curves go")
+    p.add_argument("--batch-size", type=int, default=100,
+                   help="images per Adam step (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=777,
+                   help="seeds the weights and the batch order (default: %(default)s)")
+    p.add_argument("--out", default="ember-demo",
+                   help="where the weights and the curves go (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
 
@@ -151,7 +172,8 @@ def demo(argv=None) -> int:
     weights = os.path.join(args.out, "mlp.ember")
     ember.save(model.state_dict(), weights)
     print(f"weights saved to {weights} (load with model.load_state_dict(ember.load(path)))")
-    curves = _save_curves(history, os.path.join(args.out, "learning_curves.png"))
+    curves = _save_curves(history, os.path.join(args.out, "learning_curves.png"),
+                          _curves_title(args.dataset, source))
     if curves:
         print(f"learning curves saved to {curves}")
     return 0
@@ -167,29 +189,44 @@ def _accuracy(model, X, y) -> float:
     return correct
 
 
-def _save_curves(history, path):
+def _curves_figure(history, title):
+    """The learning curves (train loss, test accuracy per epoch) under ``title``; None without
+    matplotlib. A figure outside pyplot: no backend to choose, nothing left open."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError:
-        print("(matplotlib is not installed: no learning-curve plot; pip install 'ember[plot]')")
         return None
-    fig, ax1 = plt.subplots(figsize=(5, 3.2))
+    fig = Figure(figsize=(5, 3.4))
+    ax1 = fig.subplots()
     ax1.plot(history["epoch"], history["train_loss"], "C0-o", label="train loss")
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("train loss")
+    ax1.set_title(title, fontsize="medium")
     ax2 = ax1.twinx()
     ax2.plot(history["epoch"], history["test_acc"], "C1-s", label="test accuracy")
     ax2.set_ylabel("test accuracy")
     lines = ax1.get_lines() + ax2.get_lines()
     ax1.legend(lines, [l.get_label() for l in lines], loc="center right")
     fig.tight_layout()
+    return fig
+
+
+def _curves_title(dataset, source):
+    """Says which data set the curves show, and when it is the offline stand-in."""
+    name = _DATASETS[dataset]
+    if source.startswith("scikit-learn"):
+        return f"scikit-learn 8x8 digits, not {name} (offline fallback)"
+    return f"{name}: 784-256-256-10 MLP"
+
+
+def _save_curves(history, path, title=""):
+    fig = _curves_figure(history, title)
+    if fig is None:
+        print("(matplotlib is not installed: no learning-curve plot; pip install 'ember[plot]')")
+        return None
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=100)
     os.replace(tmp, path)
-    plt.close(fig)
     return path
 
 
@@ -204,6 +241,14 @@ def run(argv) -> int:
     from . import compat
 
     script = argv[0]
+    if not os.path.isdir(script):
+        try:  # as `python missing.py` says it: one line, exit status 2
+            open(script, "rb").close()
+        except OSError as e:
+            print(f"python -m ember run: can't open file {os.path.abspath(script)!r}: "
+                  f"[Errno {e.errno}] {e.strerror}", file=sys.stderr)
+            return 2
+    atexit.register(_exit_like_python)  # first registered: runs after the script's handlers
     compat.install()
     if doctor:
         from . import doctor as _doctor
@@ -211,14 +256,44 @@ def run(argv) -> int:
         _doctor.watch()  # prints its summary at exit
     sys.argv = list(argv)
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-    runpy.run_path(script, run_name="__main__")
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: BLE001 - reported as python reports it, then exit
+        # The traceback python would print for `python script.py`: the script's frames only,
+        # not this launcher's and runpy's (through sys.excepthook, which a script may replace).
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename in _LAUNCHER_FILES:
+            tb = tb.tb_next
+        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        if isinstance(e, KeyboardInterrupt):
+            _exit_like_python.sigint = True
+        return 1
     return 0
+
+
+_LAUNCHER_FILES = {os.path.abspath(__file__), __file__, runpy.__file__, "<frozen runpy>"}
+
+
+def _exit_like_python():
+    """After a KeyboardInterrupt, end by SIGINT as python does (status 130 in a shell)."""
+    if getattr(_exit_like_python, "sigint", False):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-V", "--version"):
+        from . import __version__
+
+        print(f"ember {__version__}")
+        return 0
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m ember {demo,run} ...\n\n"
+        print("usage: python -m ember [--version] {demo,run} ...\n\n"
               "  demo   train seed S1's MNIST network (python -m ember demo --help)\n"
               "  run    run an unmodified PyTorch script on ember: python -m ember run script.py")
         return 0 if argv else 2

@@ -44,8 +44,9 @@ def test_demo_one_epoch_on_mnist(tmp_path):
 
 def test_demo_offline_without_data_falls_back_to_sklearn_digits(tmp_path):
     pytest.importorskip("sklearn")
-    out = _demo(["--epochs", "2", "--root", str(tmp_path / "nothing"), "--out", "run"],
-                {"EMBER_OFFLINE": "1"}, tmp_path)
+    out = _demo(["--epochs", "2", "--out", "run"], {"EMBER_OFFLINE": "1"}, tmp_path)
+    # the default root, ~/.cache/ember/data: the failed download leaves no empty dirs there
+    assert not (tmp_path / "home" / ".cache" / "ember").exists()
     first = out.splitlines()[0]
     assert first.startswith("MNIST is not under") and "scikit-learn" in first
     assert "data: scikit-learn digits (8x8)" in out

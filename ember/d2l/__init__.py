@@ -260,10 +260,18 @@ def _show(fig, filename="figure", note="figure saved to", path=None):
     when drawn again, so figures of one script never overwrite each other. Returns the path.
     """
     if _in_notebook():
-        from IPython import display
+        # Never clear_output: it would wipe the cell's other output too (the Trainer's epoch
+        # lines). A board's or animator's figure (outside pyplot) is shown once, then redrawn
+        # in place through its display handle; pyplot's figures are shown by the inline
+        # backend when the cell ends, as in d2l.
+        if getattr(fig.canvas, "manager", None) is None:
+            from IPython import display
 
-        display.display(fig)
-        display.clear_output(wait=True)
+            handle = getattr(fig, "_ember_display", None)
+            if handle is None:
+                fig._ember_display = display.display(fig, display_id=True)
+            else:
+                handle.update(fig)
         return None
     path = path or getattr(fig, "_ember_path", None) or _figure_path(filename)
     fig._ember_path = path
@@ -278,11 +286,9 @@ def _show(fig, filename="figure", note="figure saved to", path=None):
 
 
 def _new_figure(plt, figsize):
-    """A figure for a board or animator: pyplot's in notebooks (shown inline), elsewhere one
-    outside pyplot, so that ``d2l.plt.plot`` calls never land on it and it never counts
-    towards pyplot's open-figure limit."""
-    if _in_notebook():
-        return plt.figure(figsize=figsize)
+    """A figure for a board or animator, outside pyplot, so that ``d2l.plt.plot`` calls never
+    land on it and it never counts towards pyplot's open-figure limit (in notebooks _show
+    displays it and updates it in place)."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=figsize)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib
 
+from .. import __version__  # noqa: F401 - torchvision.__version__: ember's
+
 
 def __getattr__(name):
     # Submodules load on first use: `import ember.vision` stays cheap.
