@@ -631,13 +631,51 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, 
 
 
 # ---- norms ---------------------------------------------------------------------------------------
+def _norm2_lastdim_f32(a, axes, keepdim):
+    """PyTorch's float32 2-norm over the last (or every) dim of a contiguous tensor, bit for bit.
+
+    Its CPU kernel (norm_kernel_tensor_iterator_impl's lastdim path, AVX2 build: 8 lanes)
+    squares and adds 8-wide vectors into lanes started at 0, adds lanes 1..7 to lane 0 one by
+    one, then the tail: groups of 4 squared first and added one by one, the last n % 4 values
+    with a fused multiply-add (emulated in float64: a float32 square is exact there).
+    """
+    n = a.shape[-1] if axes is not None and len(axes) == 1 and a.ndim > 1 else a.size
+    a2 = a.reshape(-1, n)
+    m = n - n % 8
+    if m:
+        head = a2[:, :m]
+        # reducing a non-innermost axis adds the slices one after another, as the lanes do
+        acc = np.add.reduce((head * head).reshape(len(a2), m // 8, 8), axis=1)
+    else:
+        acc = np.zeros((len(a2), 8), np.float32)
+    b = acc[:, 0].copy()
+    for j in range(1, 8):
+        b += acc[:, j]
+    k4 = m + 4 * ((n - m) // 4)
+    for j in range(m, k4):
+        b += a2[:, j] * a2[:, j]
+    for j in range(k4, n):
+        x = a2[:, j].astype(np.float64)
+        b = (b.astype(np.float64) + x * x).astype(np.float32)
+    out = np.sqrt(b)
+    if axes is not None and len(axes) == 1 and a.ndim > 1:
+        shape = a.shape[:-1] + ((1,) if keepdim else ())
+    else:
+        shape = (1,) * a.ndim if keepdim else ()
+    return out.reshape(shape)
+
+
 class VectorNorm(Function):
     _node_name = "LinalgVectorNormBackward0"
 
     @staticmethod
     def forward(ctx, a_in, ord, axes, keepdim, dt):
         a = a_in if dt is None else a_in.astype(dt, copy=False)
-        if ord == 2:
+        if ord == 2 and a.dtype == np.float32 and a.flags.c_contiguous and a.size and (
+                axes is None or tuple(axes) == (a.ndim - 1,)
+                or sorted(axes) == list(range(a.ndim))):
+            out = _norm2_lastdim_f32(a, axes, keepdim)
+        elif ord == 2:
             out = np.sqrt(np.add.reduce(a * a, axis=axes, keepdims=keepdim))
         elif ord == 1:
             out = np.add.reduce(np.abs(a), axis=axes, keepdims=keepdim)

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from ..._ops.reduce import _norm2_lastdim_f32
 from ..._tensor import Tensor, _make
 
 __all__ = [
@@ -27,6 +28,8 @@ def _norm(a, p):
     if p == -np.inf:
         return np.min(np.abs(a)) if a.size else np.full((), np.inf, a.dtype)
     if p == 2:
+        if a.dtype == np.float32 and a.size:  # PyTorch's summation order, bit for bit
+            return _norm2_lastdim_f32(np.ascontiguousarray(a), None, False)
         flat = a.reshape(-1)
         return np.sqrt(np.dot(flat, flat))
     if p == 0:
