@@ -60,6 +60,19 @@ def _cases(lib):
             lambda: (leaf((32, 64)), leaf((64, 64), True), leaf(64, True), leaf((64, 1), True)),
             lambda s: ((s[0] @ s[1] + s[2]).relu() @ s[3]).sum().backward(),
         ),
+        # views and indexing of a small tensor (these were timing asserts in the tests, with
+        # limits of 5-15 us; a test must not assert a duration)
+        "x.reshape(5, 4)": (lambda: leaf((4, 5)), lambda s: s.reshape(5, 4)),
+        "x.view(-1)": (lambda: leaf((4, 5)), lambda s: s.view(-1)),
+        "x.t()": (lambda: leaf((4, 5)), lambda s: s.t()),
+        "w.reshape(5, 4) grad": (lambda: leaf((4, 5), True), lambda s: s.reshape(5, 4)),
+        "x[1]": (lambda: leaf((4, 5)), lambda s: s[1]),
+        "x[1:3]": (lambda: leaf((4, 5)), lambda s: s[1:3]),
+        "x[1, 2]": (lambda: leaf((4, 5)), lambda s: s[1, 2]),
+        "w[1] grad": (lambda: leaf((4, 5), True), lambda s: s[1]),
+        # larger calls that once had a time limit in the tests
+        "randperm(60000)": (lambda: None, lambda s: t.randperm(60000)),
+        "repr of zeros(10**7)": (lambda: t.zeros(10_000_000), repr),
     }
     return cases
 

@@ -2,7 +2,6 @@
 compared with PyTorch (values, grads, grad_fn names, errors)."""
 from __future__ import annotations
 
-import timeit
 import warnings
 
 import numpy as np
@@ -575,21 +574,6 @@ OP_ERRORS = [
 @pytest.mark.parametrize("i", range(len(OP_ERRORS)))
 def test_op_errors_match_torch(i):
     _same_error(OP_ERRORS[i])
-
-
-# ---- overhead ------------------------------------------------------------------------------------------------
-def _per_call_us(stmt, **ns):
-    n = 2000
-    return min(timeit.Timer(stmt, globals=ns).repeat(5, n)) / n * 1e6
-
-
-def test_getitem_overhead():
-    x = ember.randn(4, 5)
-    assert _per_call_us("x[1]", x=x) < 5
-    assert _per_call_us("x[1:3]", x=x) < 5
-    assert _per_call_us("x[1, 2]", x=x) < 8
-    w = ember.randn(4, 5, requires_grad=True)
-    assert _per_call_us("w[1]", w=w) < 15
 
 
 # ---- double backward (create_graph) through movement and indexing ops ---------------------------------

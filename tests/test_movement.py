@@ -1,8 +1,6 @@
 """Shape (movement) ops: values, grads, grad_fn names, views and errors, against PyTorch."""
 from __future__ import annotations
 
-import timeit
-
 import numpy as np
 import pytest
 
@@ -399,19 +397,3 @@ def test_errors_match_torch(i):
     assert type(e_err.value).__name__ == type(t_err.value).__name__
     msg = str(e_err.value).split("\n")[0].replace("ember.", "torch.")  # ember's repr prefix
     assert msg == str(t_err.value).split("\n")[0]
-
-
-# ---- overhead ---------------------------------------------------------------------------------------------
-def _per_call_us(stmt, **ns):
-    timer = timeit.Timer(stmt, globals=ns)
-    n = 2000
-    return min(timer.repeat(5, n)) / n * 1e6
-
-
-def test_small_op_overhead():
-    x = ember.randn(4, 5)
-    assert _per_call_us("x.reshape(5, 4)", x=x) < 8
-    assert _per_call_us("x.view(-1)", x=x) < 8
-    assert _per_call_us("x.t()", x=x) < 8
-    w = ember.randn(4, 5, requires_grad=True)
-    assert _per_call_us("w.reshape(5, 4)", w=w) < 15

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -266,10 +265,27 @@ def test_printoptions_context():
     assert repr(ember.tensor([1.25])) == "tensor([1.2500])"
 
 
-def test_large_tensor_prints_fast():
-    # summarised first: formatting a 10^7-element tensor touches only its corners
-    t = ember.zeros(10_000_000)
-    start = time.perf_counter()
-    text = repr(t)
-    assert time.perf_counter() - start < 0.5
-    assert text == "tensor([0., 0., 0.,  ..., 0., 0., 0.])"
+def test_large_tensor_formats_only_its_corners(monkeypatch):
+    # summarised first: formatting a 10^7-element tensor touches only its corners (the time
+    # it takes: bench/overhead.py, "repr of zeros(10**7)")
+    from ember import _tensor_str
+
+    seen = []
+
+    class Formatter(_tensor_str._Formatter):
+        __slots__ = ()
+
+        def __init__(self, data):
+            seen.append(data.size)
+            super().__init__(data)
+
+    monkeypatch.setattr(_tensor_str, "_Formatter", Formatter)
+    assert repr(ember.zeros(10_000_000)) == "tensor([0., 0., 0.,  ..., 0., 0., 0.])"
+    assert repr(ember.zeros(2000, 3000)) == ("tensor([[0., 0., 0.,  ..., 0., 0., 0.],\n"
+                                             "        [0., 0., 0.,  ..., 0., 0., 0.],\n"
+                                             "        [0., 0., 0.,  ..., 0., 0., 0.],\n"
+                                             "        ...,\n"
+                                             "        [0., 0., 0.,  ..., 0., 0., 0.],\n"
+                                             "        [0., 0., 0.,  ..., 0., 0., 0.],\n"
+                                             "        [0., 0., 0.,  ..., 0., 0., 0.]])")
+    assert seen == [6, 36]

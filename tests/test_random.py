@@ -1,8 +1,6 @@
 """Random numbers: bit-for-bit PyTorch's CPU streams after the same manual_seed."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from helpers import needs_torch, torch
@@ -135,11 +133,9 @@ def test_fisher_yates_matches_sequential_swaps():
             np.testing.assert_array_equal(_random._fisher_yates(n, z.astype(np.int64)), perm)
 
 
-def test_randperm_60000_is_fast():
-    ember.randperm(60000)
-    start = time.perf_counter()
+def test_randperm_60000_is_a_permutation():
+    # its speed: bench/overhead.py, "randperm(60000)"
     p = ember.randperm(60000)
-    assert time.perf_counter() - start < 0.2  # ~8 ms here; the bound only catches regressions
     assert np.array_equal(np.sort(p.numpy()), np.arange(60000))
 
 
