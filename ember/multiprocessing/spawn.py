@@ -156,8 +156,8 @@ class ProcessContext:
 class _MPIProcessContext(ProcessContext):
     """The ranks of one ``mpiexec`` job, started by ``start_processes``."""
 
-    def __init__(self, proc: subprocess.Popen, folder: str, nprocs: int):
-        self.proc, self.folder, self.nprocs = proc, folder, nprocs
+    def __init__(self, proc: subprocess.Popen, folder: str, nprocs: int, daemon: bool = False):
+        self.proc, self.folder, self.nprocs, self.daemon = proc, folder, nprocs, daemon
         self.processes = []
         self.error_files = [os.path.join(folder, f"{i}.err") for i in range(nprocs)]
         self._done = False
@@ -284,7 +284,13 @@ _live_jobs: set = set()
 
 @atexit.register
 def _end_live_jobs():
+    # as multiprocessing does at exit: wait for non-daemonic processes, end daemonic ones
     for job in list(_live_jobs):
+        if not job.daemon:
+            try:
+                job.proc.wait()
+            except KeyboardInterrupt:
+                pass
         job._end_all(1.0)
         job._finish()
 
@@ -328,7 +334,7 @@ def _child_env(nprocs: int) -> dict:
     return env
 
 
-def _start_mpi(mpiexec, fn, args, nprocs):
+def _start_mpi(mpiexec, fn, args, nprocs, daemon):
     """Start the ranks under mpiexec; None when args can only reach children by inheritance."""
     from multiprocessing import spawn as mp_spawn
 
@@ -350,7 +356,7 @@ def _start_mpi(mpiexec, fn, args, nprocs):
            folder]
     proc = subprocess.Popen(cmd, start_new_session=True,  # one session: ended as a whole
                             env=_child_env(nprocs))
-    return _MPIProcessContext(proc, folder, nprocs)
+    return _MPIProcessContext(proc, folder, nprocs, daemon)
 
 
 def start_processes(fn, args=(), nprocs: int = 1, join: bool = True, daemon: bool = False,
@@ -368,7 +374,7 @@ def start_processes(fn, args=(), nprocs: int = 1, join: bool = True, daemon: boo
     context = None
     mpiexec = _mpiexec() if start_method == "spawn" else None
     if mpiexec is not None:
-        context = _start_mpi(mpiexec, fn, args, nprocs)
+        context = _start_mpi(mpiexec, fn, args, nprocs, daemon)
     if context is None:
         mp = multiprocessing.get_context(start_method)
         error_files, processes = [], []
