@@ -31,15 +31,66 @@ needs_mnist = _needs("MNIST/raw/train-images-idx3-ubyte.gz")
 needs_fashion_mnist = _needs("FashionMNIST/raw/train-images-idx3-ubyte.gz")
 
 
-def _run(name, cwd, **env):
-    """Run examples/seeds/<name>.py on ember; (stdout, stderr)."""
+# The long training runs below check what training reaches, not the image pipeline (PIL image,
+# Resize to the same 28x28, ToTensor, DataLoader workers: test_examples.py runs each of these
+# scripts for one epoch through it). Preloaded before the script, this gives the script the
+# same float32 values, divided by 255 once for the whole set instead of once per image and epoch,
+# which took most of these tests' time. Nothing here draws random numbers, so seed 777's batch
+# order and weights stay the same.
+FAST_IMAGES = """
+import numpy as np
+import ember
+from ember import d2l
+from ember.utils.data import TensorDataset
+from ember.vision import datasets, transforms
+
+
+def _scaled(ds):
+    if getattr(ds, "_scaled", None) is None:  # as ToTensor: float32, divided by 255
+        ds._scaled = ds.data.numpy().astype(np.float32)[:, None] / np.float32(255)
+    return ds._scaled
+
+
+_getitem = datasets.MNIST.__getitem__
+
+
+def _getitem_fast(self, index):
+    if type(self.transform) is not transforms.ToTensor or self.target_transform is not None:
+        return _getitem(self, index)
+    return ember.from_numpy(_scaled(self)[index]), int(self.targets[index])
+
+
+datasets.MNIST.__getitem__ = _getitem_fast
+
+
+class FashionMNIST(d2l.FashionMNIST):
+    def __init__(self, batch_size=64, resize=(28, 28), root=None, num_workers=4):
+        assert tuple(resize) == (28, 28)  # Resize to the images' own size changes nothing
+        super().__init__(batch_size, resize, root, num_workers=0)
+        for split in ("train", "val"):
+            ds = getattr(self, split)
+            setattr(self, split, TensorDataset(ember.from_numpy(_scaled(ds)), ds.targets))
+
+
+d2l.FashionMNIST = FashionMNIST
+d2l.ProgressBoard.min_interval = float("inf")  # its PNG is written once, at the end
+"""
+
+
+def _run(name, cwd, preload="", **env):
+    """Run examples/seeds/<name>.py on ember, after the code ``preload``; (stdout, stderr)."""
     environ = dict(os.environ, EMBER_DATA=_data_root(), MPLBACKEND="Agg", **env)
     # One BLAS thread: under `pytest -n 2` on two cores, two-thread OpenBLAS pools oversubscribe
     # the CPU and their spin-waits made these runs 3-5x slower (measured: 35 s against 7 s for
     # one MNIST epoch on a loaded machine).
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         environ.setdefault(var, "1")
-    cmd = [sys.executable, "-m", "ember", "run", str(SEEDS / f"{name}.py")]
+    script = str(SEEDS / f"{name}.py")
+    cmd = [sys.executable, "-m", "ember", "run", script]
+    if preload:  # then as `python -m ember run script`
+        code = (f"{preload}\nimport sys\nfrom ember.__main__ import main\n"
+                f"sys.exit(main(['run', {script!r}]))")
+        cmd = [sys.executable, "-c", code]
     res = subprocess.run(cmd, cwd=cwd, env=environ, capture_output=True, text=True, timeout=900,
                          check=False)
     assert res.returncode == 0, f"{name} failed on ember:\n{res.stderr[-4000:]}"
@@ -133,7 +184,7 @@ def test_custom_dataset_loader_has_three_batches_and_the_cost_falls(tmp_path):
 
 @needs_mnist
 def test_mnist_mlp_three_epochs(tmp_path):
-    out, err = _run("s1_7_mnist", tmp_path, SEED_EPOCHS="3")
+    out, err = _run("s1_7_mnist", tmp_path, preload=FAST_IMAGES, SEED_EPOCHS="3")
     costs = [float(c) for c in re.findall(r"^Epoch: \d{4} cost = (\d+\.\d{9})$", out, re.MULTILINE)]
     assert len(costs) == 3, out
     # seed 777 draws PyTorch's initial weights and batch order; the seed's notebook printed
@@ -158,7 +209,8 @@ def test_mnist_mlp_three_epochs(tmp_path):
 
 @needs_fashion_mnist
 def test_fashion_mnist_softmax_regression_scratch_ten_epochs(tmp_path):
-    out, _ = _run("s3_4_4_softmax_regression_scratch", tmp_path, SEED_EPOCHS="10")
+    out, _ = _run("s3_4_4_softmax_regression_scratch", tmp_path, preload=FAST_IMAGES,
+                  SEED_EPOCHS="10")
     # ember.d2l's Trainer prints one summary line per epoch (mean over the epoch's batches)
     accs = [float(a) for a in re.findall(r"^epoch \d+/10 .*val_acc (\d\.\d{4})", out, re.MULTILINE)]
     assert len(accs) == 10, out
