@@ -146,6 +146,7 @@ class Doctor:
         self._watched: set = set()             # ids of the watched modules and their children
         self._optims: list = []                # weak references to the optimizers
         self._sig = None                       # ids of the parameters watched now
+        self._sig_of = None                    # the list they were taken from
         self._seg = 0                          # where the current run starts in self.losses
         self._leaf_mode = False
         self._params: list | None = None       # [(name, tensor)]
@@ -163,10 +164,12 @@ class Doctor:
         self._norm_layers: dict = {}           # id(root) -> its Dropout/BatchNorm modules
         self._pending = None                   # the root of a backward in progress
         self._before: dict = {}                # per-parameter samples after the last backward
+        self._probes: list = []
         self._nz_run = 0
         self._nz_norms: list = []
         self._graphs: list = []                # (step, weakref to the loss's grad_fn, nodes)
         self._leak_quiet_until = 0
+        self._leak_run = 0
         self._ratios: list = []                # input-scale evidence per early step
         self._vanish: list = []
         self._first_bad_grad = None
@@ -293,8 +296,16 @@ class Doctor:
         """The watched parameters as (name, tensor), in module order."""
         # a model or optimizer the program dropped (a new run rebinds `optimizer = ...`) stops
         # counting: its stale gradients would blur the new run's
-        if self._params is not None and not any(r() is None for r in self._roots + self._optims):
-            return self._params
+        if self._params is not None:
+            for r in self._roots:
+                if r() is None:
+                    break
+            else:
+                for r in self._optims:
+                    if r() is None:
+                        break
+                else:
+                    return self._params
         self._roots = [r for r in self._roots if r() is not None]
         self._optims = [r for r in self._optims if r() is not None]
         seen, out = set(), []
@@ -348,7 +359,7 @@ class Doctor:
             self._add_root(module)
         self._relu_calls = {}
         grad = _GRAD[0]
-        x = next((a for a in args if hasattr(a, "_data")), None)
+        x = args[0] if args and hasattr(args[0], "_data") else None
         self._pass = None
         if grad and module.training:
             self._passes += 1
@@ -508,7 +519,7 @@ class Doctor:
             return
         # bytes of the first few values: a cheap, exact "unchanged since the last backward?"
         kept = updated = n = 0
-        for name, p in self.params():
+        for p in self._probes:
             rec = self._before.get(id(p))
             if rec is None:
                 continue
@@ -537,44 +548,48 @@ class Doctor:
             self._leaf_mode = bool(params)
             if params:
                 self._params = params
-        sig = tuple(id(p) for _, p in params)
-        if sig != self._sig:
-            if self._sig is not None and set(sig) != set(self._sig):
+        if params is not self._sig_of:
+            self._sig_of = params
+            sig = {id(p) for _, p in params}
+            if self._sig is not None and sig != self._sig:
                 self._new_segment()
             self._sig = sig
-        # Norms every step from the first _NORM_SAMPLE values of each gradient, scaled to the
-        # tensor's size: the same values every step, so growth and decay ratios are exact
-        # enough, and a dot over 200k floats per step would cost ~5% of S1's step. The exact
-        # per-tensor norms that compare layers are taken in a run's first 5 steps only.
+        # Per step, two parameter tensors (the first and the last with gradients) stand for
+        # all: their norms (from their first _NORM_SAMPLE values, scaled to the tensor's size:
+        # the same values each step, so growth and decay ratios hold) are the "gradient norm",
+        # and their values tell reset from accumulated gradients. All tensors are measured
+        # every 10th step (the picture) and exactly in a run's first 5 steps (layer against
+        # layer). A dot over every gradient each step would cost ~5% of S1's step.
         run = len(self.losses) + 1 - self._seg
+        with_grad = [(name, p) for name, p in params if p._grad is not None
+                     and p._grad._data.dtype.kind == "f"]
+        probes = with_grad[:1] + with_grad[-1:] if len(with_grad) > 1 else with_grad
+        full = run <= 5 or self.step % 10 == 0
         norms = []
         total = 0.0
-        for name, p in params:
-            g = p._grad
-            if g is None:
-                norms.append((name, p, None))
-                continue
-            a = g._data.reshape(-1)
-            if a.dtype.kind != "f":
-                continue
+        for name, p in (with_grad if full else probes):
+            a = p._grad._data.reshape(-1)
             n = a.size
-            v = float(np.dot(a[:_NORM_SAMPLE], a[:_NORM_SAMPLE]))
+            v = _sq(a[:_NORM_SAMPLE])
             if n > _NORM_SAMPLE:
-                exact = float(np.dot(a, a)) if run <= 5 else None
                 v *= n / _NORM_SAMPLE
-            else:
-                exact = v
-            total += v
-            if exact is not None:
-                norms.append((name, p, exact if math.isnan(exact) else math.sqrt(exact)))
-            self.layer_norms.setdefault(name, []).append((self.step, math.sqrt(v) if v >= 0 else v))
+                if run <= 5:
+                    exact = _sq(a)
+                    norms.append((name, p, exact if math.isnan(exact) else math.sqrt(exact)))
+            elif run <= 5:
+                norms.append((name, p, v if math.isnan(v) else math.sqrt(v)))
+            if full:
+                self.layer_norms.setdefault(name, []).append(
+                    (self.step, math.sqrt(v) if v >= 0 else v))
+            if not full or any(p is q for _, q in probes):
+                total += v
         gnorm = math.sqrt(total) if total >= 0 else total
         self.losses.append(loss)
         self.grad_norms.append(gnorm)
-        self._before = before = {id(p): (None if p._grad is None else
-                                         p._grad._data.reshape(-1)[:_SAMPLE].tobytes(),
+        self._probes = [p for _, p in probes]
+        self._before = before = {id(p): (p._grad._data.reshape(-1)[:_SAMPLE].tobytes(),
                                          p._data.reshape(-1)[:_SAMPLE].tobytes())
-                                 for _, p in params}
+                                 for p in self._probes}
         self._samples.append(before)
         if len(self._samples) > 12:
             del self._samples[0]
@@ -619,7 +634,10 @@ class Doctor:
 
     # ---- the diagnoses ---------------------------------------------------------------------
     def _diverging(self):
-        L = self.losses[self._seg:]
+        L = self.losses
+        if len(L) - self._seg < 4 or not L[-1] > L[-2] > L[-3] > L[-4] > 0:
+            return  # the common case, in O(1)
+        L = L[self._seg:]
         k = 0
         while k + 1 < len(L) and L[-1 - k] > L[-2 - k] > 0:
             k += 1
@@ -658,7 +676,8 @@ class Doctor:
         what = "loss" if not math.isfinite(loss) else "gradient"
         value = loss if not math.isfinite(loss) else gnorm
         where = ""
-        bad_params = [n for n, p, _ in norms if p._data.dtype.kind == "f"
+        params = self.params() or self._params or []
+        bad_params = [n for n, p in params if p._data.dtype.kind == "f"
                       and not np.isfinite(p._data).all()]
         if bad_params:
             where = (f"; parameters {', '.join(bad_params[:3])} are already non-finite (an "
@@ -677,7 +696,8 @@ class Doctor:
                 where = ("; the model's outputs were finite, so it arises in the loss"
                          + (f" ({fn.name()})" if fn is not None else ""))
         elif what == "gradient":
-            bad = [n for n, _, v in norms if v is not None and not math.isfinite(v)]
+            bad = [n for n, p in params if p._grad is not None and p._grad._data.dtype.kind == "f"
+                   and not np.isfinite(p._grad._data).all()]
             if bad:
                 where = f"; first in the gradient of {bad[0]}"
         if what == "loss" and root._grad_fn is not None and not where:
@@ -688,6 +708,8 @@ class Doctor:
         self.report("nan", f"the {what} is {value} at step {self.step}{where}; {fix}")
 
     def _stalled(self):
+        if "stalled" in self._fired:
+            return
         W = _STALL_WINDOW
         L, G = self.losses[-W - 1:], self.grad_norms[-W - 1:]
         if not all(math.isfinite(x) and x > 0 for x in L) or G[0] <= 0:
@@ -798,16 +820,23 @@ class Doctor:
             return
         G = self._graphs
         G.append((self.step, weakref.ref(fn), n_nodes))
-        if len(G) > _LEAK_AGE + _LEAK_STEPS + 1:
-            del G[0]
-        old = [e for e in G if e[0] <= self.step - _LEAK_AGE]
-        if len(old) < _LEAK_STEPS or self.step < self._leak_quiet_until:
+        if len(G) <= _LEAK_AGE:
             return
+        if len(G) > _LEAK_AGE + _LEAK_STEPS:
+            del G[0]
+        if G[-1 - _LEAK_AGE][1]() is None:  # the graph of _LEAK_AGE steps ago is gone: fine
+            self._leak_run = 0
+            return
+        self._leak_run += 1
+        if (self._leak_run < _LEAK_STEPS or self.step < self._leak_quiet_until
+                or "graph-leak" in self._fired):
+            return
+        self._leak_quiet_until = self.step + 50  # gc.collect() below: at most once per 50 steps
+        old = G[:_LEAK_STEPS]
         if any(e[1]() is None for e in old):
             return
         gc.collect()  # a graph in a reference cycle waits for the collector: not a leak
         if any(e[1]() is None for e in old):
-            self._leak_quiet_until = self.step + 50
             return
         holder, size, loss = _find_holder([e[1]() for e in old], sys._getframe(1), root)
         per = sum(e[2] for e in old) / len(old)
@@ -823,6 +852,14 @@ class Doctor:
             f"the autograd graphs of the last {len(old)} steps (from step {old[0][0]}) are "
             f"all still alive after their backward: {held}, so memory and time grow with the "
             f"step count; {fix}"))
+
+
+def _sq(a) -> float:
+    """The sum of squares; in float64 when float32 overflows (gradients of 1e20 are finite)."""
+    v = float(np.dot(a, a))
+    if not math.isfinite(v) and a.dtype != np.float64:
+        v = float(np.dot(a.astype(np.float64), a.astype(np.float64)))
+    return v
 
 
 def _find_holder(nodes, frame, root, limit=200000):
