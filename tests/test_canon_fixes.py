@@ -200,3 +200,27 @@ def test_linalg_cross_and_svd():
     assert r.U.shape == (3, 2)
     np.testing.assert_allclose((r.U * r.S) @ r.Vh, m.numpy(), atol=1e-5)
     assert ember.allclose(r.S, ember.linalg.svdvals(m))
+
+
+@needs_torch
+def test_affine_grid_and_bilinear_grid_sample_match_pytorch_bit_for_bit():
+    import warnings
+
+    import numpy as np
+
+    rng = np.random.RandomState(0)
+    x = rng.randn(3, 2, 28, 28).astype(np.float32)
+    theta = (np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+             + rng.randn(3, 2, 3).astype(np.float32) * 0.2)
+    res = []
+    for lib in (torch, ember):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            th = lib.tensor(theta, requires_grad=True)
+            grid = lib.nn.functional.affine_grid(th, (3, 2, 20, 24))
+            y = lib.nn.functional.grid_sample(lib.tensor(x), grid)
+            y.sum().backward()
+        res.append((grid.detach().numpy(), y.detach().numpy(), th.grad.numpy()))
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    np.testing.assert_array_equal(res[0][1], res[1][1])
+    np.testing.assert_allclose(res[0][2], res[1][2], rtol=1e-4, atol=1e-3)

@@ -1812,14 +1812,20 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
     def steps(n):
         if n <= 1:
             return np.zeros(max(n, 0), dt)
-        s = np.linspace(-1, 1, n, dtype=dt)
-        return s if align_corners else s * dt.type((n - 1) / n)
+        from .._creation import linspace
+
+        s = linspace(-1, 1, n, dtype=_dtype.to_dtype(dt))._data  # PyTorch's linspace values
+        return s if align_corners else s * dt.type(n - 1) / dt.type(n)  # rounded as PyTorch
 
     # base grid of homogeneous coordinates, x (the last spatial dim) first
     axes = [steps(n) for n in reversed(spatial)]
     mesh = list(np.meshgrid(*axes[::-1], indexing="ij"))[::-1]
-    base = np.stack(mesh + [np.ones_like(mesh[0])], -1).reshape(1, -1, len(spatial) + 1)
-    grid = _t(base).matmul(theta.transpose(1, 2))
+    base = np.stack(mesh + [np.ones_like(mesh[0])], -1).reshape(1, -1, 1, len(spatial) + 1)
+    # base @ theta^T with the k terms added in order, as PyTorch's small bmm does
+    th = theta.unsqueeze(1)
+    grid = _t(base[..., 0]) * th[..., 0]
+    for k in range(1, len(spatial) + 1):
+        grid = grid + _t(base[..., k]) * th[..., k]
     return grid.reshape(size[0], *spatial, len(spatial))
 
 
@@ -1928,17 +1934,33 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
         out = tap([np.rint(coord(k, True)._data).astype(np.int64) for k in range(nd)])
     elif mode == "bilinear":
         cs = [coord(k, True) for k in range(nd)]
+        # float32 with zero padding: PyTorch's values bit for bit (its kernel unnormalises with
+        # an fma when align_corners=False and adds the corner terms with fmas); the autograd
+        # graph is the composite below, whose values are replaced by those
+        exact = (flat._data.dtype == np.float32 and grid._data.dtype == np.float32
+                 and padding_mode == "zeros")
+        if exact and not align_corners:
+            for k, c in enumerate(cs):
+                g = grid._data[..., nd - 1 - k].reshape(N, 1, L).astype(np.float64) + 1
+                c._data[...] = (g.astype(np.float32) * np.float64(np.float32(sizes[k] / 2))
+                                - 0.5).astype(np.float32)
         base = [c.detach().floor() for c in cs]
         frac = [c - b for c, b in zip(cs, base)]  # the weight of the upper neighbour
         ibase = [b._data.astype(np.int64) for b in base]
-        out = None
+        out = acc = None
         for corner in itertools.product((0, 1), repeat=nd):
             w = None
             for bit, f in zip(corner, frac):
                 wk = f if bit else 1 - f
                 w = wk if w is None else w * wk
-            term = tap([b + bit for b, bit in zip(ibase, corner)]) * w
+            v = tap([b + bit for b, bit in zip(ibase, corner)])
+            term = v * w
             out = term if out is None else out + term
+            if exact:  # acc = fma(v, w, acc)
+                acc = (term._data if acc is None else
+                       (v._data.astype(np.float64) * w._data + acc).astype(np.float32))
+        if exact:
+            out._data[...] = acc
     else:  # bicubic: 4 x 4 taps, padding applied to each tap's integer position
         y, x = coord(0, False), coord(1, False)
         y0, x0 = y.detach().floor(), x.detach().floor()
