@@ -27,11 +27,13 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -162,7 +164,12 @@ class _MPIProcessContext(ProcessContext):
         self.error_files = [os.path.join(folder, f"{i}.err") for i in range(nprocs)]
         self._done = False
         self._dead = []  # ranks seen ended without a report, in the order seen
+        self._ended = []  # ranks in the order they ended (seen by the watcher thread)
         _live_jobs.add(self)
+        if hasattr(os, "pidfd_open"):
+            # mpiexec kills the other ranks within milliseconds of one dying by a signal: a
+            # thread waiting on the ranks' pidfds sees the first death before those
+            threading.Thread(target=self._watch_pidfds, daemon=True).start()
 
     def pids(self):
         """The ranks' process ids (None for a rank that has not started yet)."""
@@ -214,6 +221,7 @@ class _MPIProcessContext(ProcessContext):
             self._end_all(grace_period)
             self._finish()
             raise
+        self._watch_ranks()
         error = self._first_error()
         pids = self.pids()
         self._finish()
@@ -230,12 +238,32 @@ class _MPIProcessContext(ProcessContext):
             raise _exited(i, pids[i], -code if 0 < code < 64 else code)
         return True
 
+    def _watch_pidfds(self):
+        fds = {}  # pidfd -> rank
+        try:
+            while not self._done and len(self._ended) < self.nprocs:
+                for i, pid in enumerate(self.pids()):
+                    if pid is not None and i not in fds.values() and i not in self._ended:
+                        try:
+                            fds[os.pidfd_open(pid)] = i
+                        except OSError:  # already gone
+                            self._ended.append(i)
+                ready, _, _ = select.select(list(fds), [], [], 0.02)
+                for fd in ready:
+                    self._ended.append(fds.pop(fd))
+                    os.close(fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
     def _watch_ranks(self):
-        for i, pid in enumerate(self.pids()):
-            if pid is None or i in self._dead or _alive(pid):
-                continue
+        if not hasattr(os, "pidfd_open"):
+            self._ended.extend(i for i, pid in enumerate(self.pids())
+                               if pid is not None and i not in self._ended and not _alive(pid))
+        for i in list(self._ended):
             base = os.path.join(self.folder, str(i))
-            if not any(os.path.exists(f"{base}.{kind}") for kind in ("done", "err", "exit")):
+            if i not in self._dead and not any(os.path.exists(f"{base}.{kind}")
+                                               for kind in ("done", "err", "exit")):
                 self._dead.append(i)
 
     def _end_all(self, grace_period=None):
