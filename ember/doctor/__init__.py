@@ -25,7 +25,7 @@ import numpy as np
 
 from ..autograd.grad_mode import _state as _GRAD  # [enabled]: the current grad mode
 
-__all__ = ["CODES", "Diagnosis", "Doctor", "active", "stop", "watch"]
+__all__ = ["CODES", "Diagnosis", "Doctor", "active", "hook_typo", "stop", "trainer", "watch"]
 
 CODES = ("diverging", "nan", "stalled", "input-scale", "vanishing-gradients", "dead-relu",
          "graph-leak", "grads-not-zeroed", "eval-input-drift", "eval-mode",
