@@ -43,8 +43,10 @@ def _fail(code: int) -> None:
 
 def main(folder: str) -> None:
     rank = _rank()
-    with open(os.path.join(folder, f"{rank}.pid"), "w") as f:
+    tmp = os.path.join(folder, f".{rank}.pid.tmp")
+    with open(tmp, "w") as f:
         f.write(str(os.getpid()))
+    os.replace(tmp, os.path.join(folder, f"{rank}.pid"))  # read whole or not at all
     with open(os.path.join(folder, "payload"), "rb") as fh:
         payload = pickle.load(fh)
     if payload["compat"]:
@@ -73,4 +75,7 @@ def main(folder: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2 or not os.path.isfile(os.path.join(sys.argv[1], "payload")):
+        sys.exit("ember.multiprocessing._spawn_child: started by ember.multiprocessing.spawn "
+                 "only (usage: python -m ember.multiprocessing._spawn_child DIR)")
     main(sys.argv[1])
