@@ -1,7 +1,10 @@
 """The seed listings in examples/seeds run on ember (and on PyTorch) and print what the seeds print."""
+import json
 import os
-import re
 import pathlib
+import re
+import select
+import signal
 import subprocess
 import sys
 
@@ -17,17 +20,86 @@ def _expected_lines(name):
     return [line for line in text.splitlines() if line and not line.startswith("# ")]
 
 
-def _run(script, cwd, runner):
+def _env():
     env = dict(os.environ)
     env.setdefault("EMBER_DATA", str(ROOT.parent / "shared" / "data"))
     env["EMBER_DATA"] = os.path.abspath(env["EMBER_DATA"])
     env["MPLBACKEND"] = "Agg"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    cmd = ([sys.executable, "-m", "ember", "run", str(script)] if runner == "ember"
-           else [sys.executable, str(script)])
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, f"{script.name} failed on {runner}:\n{res.stderr[-4000:]}"
-    return res.stdout
+    return env
+
+
+# Each script runs in a process of its own, as `python -m ember run script.py` (or `python
+# script.py` on PyTorch) would run it, but forked from one that has imported the libraries
+# already: importing torch, ember, matplotlib and pandas anew took most of the time of the short
+# scripts. The child sets the script's cwd and environment, runs it, and exits as python does.
+_FORKER = r"""
+import json, os, runpy, sys
+import numpy, matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot
+try:
+    import pandas
+except ImportError:
+    pass
+if sys.argv[1] == "torch":
+    import torch
+else:
+    import ember, ember.d2l, ember.nn, ember.optim, ember.vision.datasets, ember.vision.transforms
+    from ember.__main__ import main
+for line in sys.stdin:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(job["cwd"])
+        os.environ.clear()
+        os.environ.update(job["env"])
+        for fd, name in ((1, "out"), (2, "err")):
+            os.dup2(os.open(job[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        sys.stdin = open(os.devnull)
+        script = job["script"]
+        if sys.argv[1] == "torch":
+            sys.argv = [script]
+            sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+            runpy.run_path(script, run_name="__main__")
+            sys.exit(0)
+        sys.exit(main(["run", script]))
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def forkers():
+    procs = {}
+
+    def get(runner):
+        if runner not in procs:
+            procs[runner] = subprocess.Popen(
+                [sys.executable, "-c", _FORKER, runner], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, env=_env(), text=True, start_new_session=True)
+        return procs[runner]
+
+    yield get
+    for proc in procs.values():
+        proc.stdin.close()
+        proc.wait(timeout=60)
+
+
+def _run(script, cwd, runner, forkers):
+    proc = forkers(runner)
+    out, err = pathlib.Path(f"{cwd}.stdout"), pathlib.Path(f"{cwd}.stderr")  # not in its cwd
+    job = {"script": str(script), "cwd": str(cwd), "env": _env(), "out": str(out),
+           "err": str(err)}
+    proc.stdin.write(json.dumps(job) + "\n")
+    proc.stdin.flush()
+    if not select.select([proc.stdout], [], [], 900)[0]:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"{script.name} on {runner}: no end after 900 s")
+    returncode = int(proc.stdout.readline())
+    stderr = err.read_text()
+    assert returncode == 0, f"{script.name} failed on {runner}:\n{stderr[-4000:]}"
+    return out.read_text()
 
 
 _NUMBER = re.compile(r"-?\d+\.?\d*(?:e[+-]\d+)?|nan|-?inf")
@@ -92,10 +164,10 @@ def _param(name):
 
 
 @pytest.mark.parametrize("name", [_param(n) for n in SCRIPTS])
-def test_seed_listing_on_ember(name, tmp_path, monkeypatch):
+def test_seed_listing_on_ember(name, tmp_path, monkeypatch, forkers):
     if name in SLOW:
         monkeypatch.setenv("SEED_EPOCHS", "1")
-    out = _run(SEEDS / f"{name}.py", tmp_path, "ember")
+    out = _run(SEEDS / f"{name}.py", tmp_path, "ember", forkers)
     _assert_in_order(out, _expected_lines(name), name)
 
 
@@ -106,7 +178,7 @@ DETERMINISTIC = ["s0_autograd_boston", "s2_learning", "s3_2_1_data_manipulation"
 
 
 @pytest.mark.parametrize("name", [_param(n) for n in DETERMINISTIC])
-def test_seed_listing_on_pytorch_prints_the_same(name, tmp_path):
+def test_seed_listing_on_pytorch_prints_the_same(name, tmp_path, forkers):
     pytest.importorskip("torch")
-    out = _run(SEEDS / f"{name}.py", tmp_path, "torch")
+    out = _run(SEEDS / f"{name}.py", tmp_path, "torch", forkers)
     _assert_in_order(out, _expected_lines(name), name)
