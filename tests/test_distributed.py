@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -383,8 +384,11 @@ def main():
     optimizer.step()
     w = [torch.zeros_like(model.net1.weight) for _ in range(dist.get_world_size())]
     dist.all_gather(w, model.net1.weight.detach())
-    print(f"rank {rank} env {sorted(env.items())} argv {sys.argv[1:]} "
-          f"same {bool(torch.equal(w[0], w[1]))} launched {dist.is_torchelastic_launched()}")
+    line = (f"rank {rank} env {sorted(env.items())} argv {sys.argv[1:]} "
+            f"same {bool(torch.equal(w[0], w[1]))} launched {dist.is_torchelastic_launched()}")
+    # one file per rank: mpiexec may interleave two ranks' long lines on a shared stdout
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), f"rank{rank}.txt"), "w") as f:
+        f.write(line)
     dist.destroy_process_group()
 
 
@@ -400,8 +404,7 @@ def test_launcher_sets_torchrun_environment(tmp_path):
                            "--master-port", "29555", script, "--flag", "x"],
                           check=False, capture_output=True, text=True, timeout=60, env=_env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = sorted(ln for ln in proc.stdout.splitlines() if ln.startswith("rank "))
-    assert len(lines) == 2
+    lines = [(pathlib.Path(script).parent / f"rank{r}.txt").read_text() for r in range(2)]
     for r, line in enumerate(lines):
         assert line.startswith(f"rank {r} ")
         assert f"('LOCAL_RANK', '{r}')" in line and "('WORLD_SIZE', '2')" in line

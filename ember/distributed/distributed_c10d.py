@@ -364,6 +364,9 @@ def _install_fault_hooks():
             sys.stderr.write(f"ember.distributed: rank {_MPI.COMM_WORLD.Get_rank()} raised "
                              f"{tp.__name__}; aborting the job\n")
             sys.stderr.flush()
+            # mpiexec forwards output asynchronously and drops what is pending at an abort:
+            # give it a moment, or the user loses the very traceback that explains the failure
+            time.sleep(0.5)
             _MPI.COMM_WORLD.Abort(1)
 
     sys.excepthook = abort_on_exception
