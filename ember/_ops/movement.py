@@ -1336,3 +1336,174 @@ __all__ = [
     "dstack", "column_stack", "atleast_1d", "atleast_2d", "atleast_3d", "split", "chunk",
     "tensor_split", "unbind", "diagonal", "diag", "diag_embed",
 ]
+
+
+# ---- grids, rotations and splits that public programs use (composed, so autograd is free) ------
+
+
+def meshgrid(*tensors, indexing: str | None = None):
+    """Coordinate grids from 0-D/1-D tensors; 'ij' (with PyTorch's warning) unless told."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        import warnings
+
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the "
+                      "indexing argument.", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: '
+                           f"{indexing}")
+    if not tensors:
+        raise RuntimeError("torch.meshgrid expects a non-empty TensorList")
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but "
+                               f"got: {t!r}")
+    flat = [t.reshape(-1) for t in tensors]
+    axes = list(range(len(flat)))
+    if indexing == "xy" and len(flat) >= 2:  # the first two inputs index columns, rows
+        axes[0], axes[1] = 1, 0
+    shape = [0] * len(flat)
+    for t, ax in zip(flat, axes):
+        shape[ax] = t.shape[0]
+    out = []
+    for t, ax in zip(flat, axes):
+        view_shape = [1] * len(flat)
+        view_shape[ax] = t.shape[0]
+        out.append(t.reshape(view_shape).expand(shape))
+    return tuple(out)
+
+
+def cartesian_prod(*tensors):
+    """Every combination of the 1-D inputs' elements, one per row."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    for t in tensors:
+        if t.ndim != 1:
+            raise RuntimeError(f"Expect a 1D vector, but got shape {list(t.shape)}")
+    if len(tensors) == 1:
+        return tensors[0]
+    return stack([g.reshape(-1) for g in meshgrid(*tensors, indexing="ij")], 1)
+
+
+def rot90(input, k: int = 1, dims=(0, 1)):
+    """Rotate by 90 degrees ``k`` times in the plane of ``dims``, from the first towards the second."""
+    dims = list(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise RuntimeError(f"expected total dims >= 2, but got total dims = {input.ndim}")
+    d0, d1 = _wrap_dim(dims[0], input.ndim), _wrap_dim(dims[1], input.ndim)
+    if d0 == d1:
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and "
+                           f"dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return input.flip(d1).transpose(d0, d1)
+    if k == 2:
+        return input.flip(d0, d1)
+    if k == 3:
+        return input.flip(d0).transpose(d0, d1)
+    return input.clone()
+
+
+def _dir_split(op, min_dim, dim):
+    def fn(input, indices_or_sections):
+        if input.ndim < min_dim:
+            raise RuntimeError(f"torch.{op} requires a tensor with at least {min_dim} dimension"
+                               f"{'s' if min_dim > 1 else ''}, but got a tensor with {input.ndim} "
+                               f"dimensions!")
+        d = 0 if (op == "hsplit" and input.ndim == 1) else dim
+        if isinstance(indices_or_sections, int):
+            n = input.shape[d]
+            if indices_or_sections == 0 or n % indices_or_sections:
+                raise RuntimeError(f"torch.{op} attempted to split along dimension {d}, but the "
+                                   f"size of the dimension {n} is not divisible by the split_size "
+                                   f"{indices_or_sections}!")
+        return tensor_split(input, indices_or_sections, d)
+
+    fn.__name__ = op
+    fn.__doc__ = f"tensor_split along dimension {dim} (numpy.{op})."
+    return fn
+
+
+hsplit = _dir_split("hsplit", 1, 1)
+vsplit = _dir_split("vsplit", 2, 0)
+dsplit = _dir_split("dsplit", 3, 2)
+
+
+def adjoint(input):
+    """The conjugate transpose of the last two dimensions (a plain transpose: ember is real)."""
+    if input.ndim < 2:
+        raise RuntimeError(f"tensor.adjoint() is only supported on matrices or batches of "
+                           f"matrices. Got {input.ndim}-D tensor.")
+    return input.transpose(-2, -1)
+
+
+def block_diag(*tensors):
+    """The inputs (0-D, 1-D or 2-D) placed along the diagonal of a zero matrix."""
+    from .._creation import zeros
+
+    mats = []
+    for i, t in enumerate(tensors):
+        if t.ndim > 2:
+            raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer dimensions. "
+                               f"Input {i} has {t.ndim} dimensions")
+        mats.append(t.reshape(1, -1) if t.ndim < 2 else t)
+    if not mats:
+        return zeros(1, 0)
+    dt = _result_dtype(mats)
+    ncols = sum(m.shape[1] for m in mats)
+    rows, left = [], 0
+    for m in mats:
+        r, c = m.shape
+        rows.append(cat([zeros(r, left, dtype=dt), m.to(dt), zeros(r, ncols - left - c, dtype=dt)],
+                        1))
+        left += c
+    return cat(rows, 0)
+
+
+def as_strided(input, size, stride, storage_offset=None):
+    """Elements of ``input``'s (contiguous) storage at the given strides, as a new tensor."""
+    from .._creation import tensor as _tensor
+
+    size, stride = tuple(size), tuple(stride)
+    if len(size) != len(stride):
+        raise RuntimeError(f"mismatch in length of strides and shape")
+    off = input.storage_offset() if storage_offset is None else storage_offset
+    off -= input.storage_offset()  # ember reads the contiguous elements of ``input`` itself
+    idx = np.full(size, off, dtype=np.int64)
+    for d, (n, s) in enumerate(zip(size, stride)):
+        shape = [1] * len(size)
+        shape[d] = n
+        idx = idx + (np.arange(n, dtype=np.int64) * s).reshape(shape)
+    flat = input.reshape(-1)
+    if idx.size and (idx.min() < 0 or idx.max() >= flat.shape[0]):
+        raise RuntimeError(f"setStorage: sizes {list(size)}, strides {list(stride)}, storage "
+                           f"offset {off}, and itemsize {input.element_size()} requiring a storage "
+                           f"size of {(int(idx.max()) + 1) * input.element_size()} are out of "
+                           f"bounds for storage of size {flat.shape[0] * input.element_size()}")
+    return flat[_tensor(idx.reshape(-1))].reshape(size)
+
+
+def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):
+    """The ``n``-th forward difference along ``dim`` (``!=`` for bool tensors)."""
+    if input.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    d = _wrap_dim(dim, input.ndim)
+    parts = [p for p in (prepend, input, append) if p is not None]
+    x = cat(parts, d) if len(parts) > 1 else input
+    for _ in range(n):
+        m = x.shape[d]
+        if m == 0:
+            break
+        hi, lo = x.narrow(d, 1, m - 1), x.narrow(d, 0, m - 1)
+        x = (hi != lo) if x.dtype is _dtype.bool_ else hi - lo
+    return x
+
+
+register_methods(rot90=rot90, hsplit=hsplit, vsplit=vsplit, dsplit=dsplit, adjoint=adjoint,
+                 as_strided=as_strided, diff=diff)
+__all__ += ["meshgrid", "cartesian_prod", "rot90", "hsplit", "vsplit", "dsplit", "adjoint",
+            "block_diag", "as_strided", "diff"]
