@@ -2123,3 +2123,104 @@ __all__ = [
     "where",
     "xlogy",
 ]
+
+
+# ---- addcmul/addcdiv, copysign, heaviside, gcd/lcm, nextafter --------------------------------
+
+
+def addcmul(input, tensor1, tensor2, *, value=1, out=None):
+    """``input + value * tensor1 * tensor2``."""
+    res = input + value * (tensor1 * tensor2) if value != 1 else input + tensor1 * tensor2
+    return _out(res, out)
+
+
+def _check_addcdiv(tensor1, tensor2):
+    if not (tensor1.is_floating_point() or tensor2.is_floating_point()):
+        raise RuntimeError("Integer division with addcdiv is no longer supported, and in a future "
+                           "release addcdiv will perform a true division of tensor1 and tensor2. "
+                           "The historic addcdiv behavior can be implemented as (input + value * "
+                           "torch.trunc(tensor1 / tensor2)).to(input.dtype) for integer inputs "
+                           "and as (input + value * tensor1 / tensor2) for float inputs. The "
+                           "future addcdiv behavior is just the latter implementation: (input + "
+                           "value * tensor1 / tensor2), for all dtypes.")
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
+    """``input + value * tensor1 / tensor2``."""
+    _check_addcdiv(tensor1, tensor2)
+    res = input + value * (tensor1 / tensor2) if value != 1 else input + tensor1 / tensor2
+    return _out(res, out)
+
+
+def _addcmul_(self, tensor1, tensor2, *, value=1):
+    return self.add_(tensor1 * tensor2, alpha=value)
+
+
+def _addcdiv_(self, tensor1, tensor2, *, value=1):
+    _check_addcdiv(tensor1, tensor2)
+    return self.add_(tensor1 / tensor2, alpha=value)
+
+
+def _float_arg(x):
+    return x if x.is_floating_point() else x.to(_dtype.get_default_dtype())
+
+
+def copysign(input, other, *, out=None):
+    """``|input|`` with the sign of ``other`` (integers become the default float dtype)."""
+    a = _float_arg(input)
+    if not isinstance(other, Tensor):
+        return _out(a.abs() * math.copysign(1.0, other), out)
+    if other.is_floating_point() and other.dtype != a.dtype:
+        a = a.to(_dtype.promote_types(a.dtype, other.dtype))
+    sign = where(signbit(other), -1.0, 1.0).to(a.dtype)
+    return _out(a.abs() * sign, out)
+
+
+def _np_binary(name, np_fn, allow):
+    def fn(input, other, *, out=None):
+        if isinstance(other, Tensor):
+            dt, b = _dtype.promote_types(input.dtype, other.dtype), other._data
+        else:  # a Python number takes the tensor's dtype, as in PyTorch
+            dt, b = input.dtype, np.asarray(other)
+        if not allow(dt):
+            raise RuntimeError(f'"{name}_cpu" not implemented for \'{_tname(dt.np)}\'')
+        res = np_fn(input._data.astype(dt.np, copy=False), b.astype(dt.np, copy=False))
+        res = _make(np.asarray(res, dtype=dt.np), False, None, 0)
+        return _out(res, out)
+
+    fn.__name__ = name
+    fn.__doc__ = f"numpy.{np_fn.__name__} on the broadcast inputs (no gradient, like PyTorch)."
+    return fn
+
+
+def _is_int(dt):
+    return not dt.is_floating_point and dt is not _dtype.bool_
+
+
+gcd = _np_binary("gcd", np.gcd, _is_int)
+lcm = _np_binary("lcm", np.lcm, _is_int)
+nextafter = _np_binary("nextafter", np.nextafter, lambda dt: dt.is_floating_point)
+
+
+def heaviside(input, values, *, out=None):
+    """0 where ``input < 0``, ``values`` where it is 0, 1 where it is positive."""
+    if input.dtype != values.dtype:
+        raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes")
+    res = np.where(input._data == 0, values._data, (input._data > 0).astype(input._data.dtype))
+    return _out(_make(np.asarray(res, dtype=input._data.dtype), False, None, 0), out)
+
+
+def _inplace(fn):
+    def method(self, *args, **kwargs):
+        return self.copy_(fn(self, *args, **kwargs))
+
+    method.__name__ = fn.__name__ + "_"
+    return method
+
+
+register_methods(addcmul=addcmul, addcdiv=addcdiv, addcmul_=_addcmul_, addcdiv_=_addcdiv_,
+                 copysign=copysign, copysign_=_inplace(copysign), gcd=gcd, gcd_=_inplace(gcd),
+                 lcm=lcm, lcm_=_inplace(lcm), nextafter=nextafter,
+                 nextafter_=_inplace(nextafter), heaviside=heaviside,
+                 heaviside_=_inplace(heaviside))
+__all__ += ["addcmul", "addcdiv", "copysign", "gcd", "lcm", "nextafter", "heaviside"]
