@@ -376,3 +376,22 @@ def test_nan_names_the_module_where_it_first_appears():
     assert codes(doc) == ["nan"]
     assert "the loss is nan at step 1; it first appears in the output of 1 (Log)" in \
         doc.diagnoses[0].message
+
+
+def test_a_new_model_in_the_same_program_starts_a_new_run():
+    # S2 as a script under `ember run --doctor`: one backward on the raw inputs, then a fresh
+    # `params` trained on t_un by hand. The first tensor's stale gradient must not make the
+    # second run look stalled.
+    t_c, t_u = ember.tensor(T_C), ember.tensor(T_U)
+    with ember.doctor.watch(stream=io.StringIO()) as doc:
+        params = ember.tensor([1.0, 0.0], requires_grad=True)
+        ((params[0] * t_u + params[1] - t_c) ** 2).mean().backward()
+        params = ember.tensor([1.0, 0.0], requires_grad=True)
+        for _ in range(2000):
+            if params.grad is not None:
+                params.grad.zero_()
+            loss = ((params[0] * t_u * 0.1 + params[1] - t_c) ** 2).mean()
+            loss.backward()
+            with ember.no_grad():
+                params -= 1e-2 * params.grad
+    assert doc.diagnoses == [] and doc.step == 2001
