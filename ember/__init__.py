@@ -189,7 +189,8 @@ _tensor_mod.register_methods(softmax=_nn_ops_method("softmax"),
 
 _LAZY_MODULES = ("nn", "optim", "utils", "vision", "linalg", "d2l", "compat", "serialization",
                  "return_types", "distributions", "onnx", "accelerator", "backends", "mps", "cpu",
-                 "amp", "distributed", "doctor", "multiprocessing", "version")
+                 "amp", "distributed", "doctor", "multiprocessing", "version", "profiler",
+                 "functional")
 
 
 def __dir__():
