@@ -1434,3 +1434,180 @@ __all__ = [
     "take", "nonzero", "argwhere", "tril", "triu", "sort", "argsort", "msort", "topk", "unique",
     "unique_consecutive", "searchsorted", "bucketize", "isin",
 ]
+
+
+# ---- scatter_reduce, the *_scatter family, tril/triu_indices, bincount, unravel_index ----------
+
+
+class ScatterReduce(_Pre2):
+    """amax/amin/prod: ties share the gradient evenly, as in PyTorch."""
+
+    _node_name = "ScatterReduceBackward0"
+
+    @staticmethod
+    def backward(ctx, grad):
+        d, idx, src_shape, reduce, include_self, a, s, r = ctx.meta
+        g = grad._data if isinstance(grad, Tensor) else grad
+        key = _along(idx, d)
+        hit = np.zeros(a.shape, bool)
+        hit[key] = True
+        own = np.ones(a.shape, bool) if include_self else ~hit
+        if reduce == "prod":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gi = np.where(own, g * r / a, 0).astype(a.dtype)
+                gs = (g * r)[key] / s
+        else:
+            m_self = own & (a == r)
+            m_src = s == r[key]
+            count = m_self.astype(a.dtype)
+            np.add.at(count, key, m_src)
+            gc = g / np.maximum(count, 1)
+            gi = gc * m_self
+            gs = gc[key] * m_src
+        return gi, None, _pad_to(gs.astype(a.dtype, copy=False), src_shape)
+
+
+_SCATTER_REDUCE = {"sum": np.add, "prod": np.multiply, "mean": np.add, "amax": np.maximum,
+                   "amin": np.minimum}
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    """``src`` reduced into ``input`` at ``index`` along ``dim`` (sum, prod, mean, amax, amin)."""
+    if reduce not in _SCATTER_REDUCE:
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
+                           f"{reduce}")
+    a = input._data
+    idx = _check_index(index, "scatter_reduce")
+    d = _dim(dim, a.ndim)
+    _check_along(a, idx, d, "scatter_reduce", src._data)
+    if input.dtype != src.dtype:
+        raise RuntimeError(f"scatter_reduce(): Expected self.dtype to be equal to src.dtype")
+    key = _along(idx, d) if a.ndim else ()
+    hit = np.zeros(a.shape, bool)
+    hit[key] = True
+    if reduce in ("sum", "mean"):  # composed: the gradient comes from masked_fill/scatter_add
+        base = input if include_self else masked_fill(input, _make(hit, False, None, 0), 0)
+        res = scatter_add(base, d, index, src)
+        if reduce == "sum":
+            return res
+        count = np.full(a.shape, 1 if include_self else 0, np.int64)
+        np.add.at(count, key, 1)
+        count = _make(np.maximum(count, 1).astype(a.dtype), False, None, 0)
+        if input.is_floating_point():
+            return res / count
+        return res.div(count, rounding_mode="floor")
+    s = src._data[tuple(slice(0, n) for n in idx.shape)]
+    out = a.copy()
+    if not include_self:  # the reduction's identity where src lands
+        out[hit] = {"prod": 1, "amax": -np.inf, "amin": np.inf}[reduce] if a.dtype.kind == "f" \
+            else {"prod": 1, "amax": np.iinfo(a.dtype).min if a.dtype.kind in "iu" else False,
+                  "amin": np.iinfo(a.dtype).max if a.dtype.kind in "iu" else True}[reduce]
+    _SCATTER_REDUCE[reduce].at(out, key, s)
+    if _grad_state[0] and (input._requires_grad or src._requires_grad):
+        return ScatterReduce.apply(input, out, src, d, idx, src._data.shape, reduce, include_self,
+                                   a, s, out)
+    return _make(out, False, None, 0)
+
+
+def _scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+    return self.copy_(scatter_reduce(self, dim, index, src, reduce, include_self=include_self))
+
+
+def _embed(input, src, key):
+    """A copy of ``input`` with ``src`` written at ``key``; the gradient flows to both."""
+    out = input.clone()
+    out[key] = src
+    return out
+
+
+def select_scatter(input, src, dim: int, index: int):
+    """A copy of ``input`` with ``src`` written over ``input.select(dim, index)``."""
+    d = _dim(dim, input.ndim)
+    return _embed(input, src, (slice(None),) * d + (index,))
+
+
+def slice_scatter(input, src, dim: int = 0, start=None, end=None, step: int = 1):
+    """A copy of ``input`` with ``src`` written over the slice ``start:end:step`` of ``dim``."""
+    d = _dim(dim, input.ndim)
+    return _embed(input, src, (slice(None),) * d + (slice(start, end, step),))
+
+
+def diagonal_scatter(input, src, offset: int = 0, dim1: int = 0, dim2: int = 1):
+    """A copy of ``input`` with ``src`` written over ``input.diagonal(offset, dim1, dim2)``."""
+    out = input.clone()
+    out.diagonal(offset, dim1, dim2).copy_(src)
+    return out
+
+
+def _tri_indices(np_fn, row, col, offset, dtype):
+    from .. import _creation
+
+    if row < 0 or col < 0:
+        raise RuntimeError(f"row must be non-negative, got{row}" if row < 0
+                           else f"col must be non-negative, got{col}")
+    r, c = np_fn(row, offset, col)
+    return _creation.tensor(np.stack([r, c]).astype(np.int64),
+                            dtype=_dtype.int64 if dtype is None else dtype)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None, layout=None):
+    """The 2 x N (row, column) coordinates of the lower triangle of a row x col matrix."""
+    return _tri_indices(np.tril_indices, row, col, offset, dtype)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None, layout=None):
+    """The 2 x N (row, column) coordinates of the upper triangle of a row x col matrix."""
+    return _tri_indices(np.triu_indices, row, col, offset, dtype)
+
+
+def bincount(input, weights=None, minlength: int = 0):
+    """Counts of each non-negative integer (sums of ``weights`` when given)."""
+    a = input._data
+    if a.ndim != 1 or a.dtype.kind not in "iu" or (a.size and a.min() < 0):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if minlength < 0:
+        raise RuntimeError("minlength should be >= 0")
+    if weights is None:
+        return _make(np.bincount(a, minlength=minlength).astype(np.int64), False, None, 0)
+    w = weights._data
+    if w.ndim != 1 or w.shape[0] != a.shape[0]:
+        raise RuntimeError("weights should be 1-d and have the same length as input")
+    # PyTorch keeps float32 weights' dtype and sums every other dtype in float64
+    dt = np.float32 if w.dtype == np.float32 else np.float64
+    return _make(np.bincount(a, weights=w, minlength=minlength).astype(dt), False, None, 0)
+
+
+def unravel_index(indices, shape):
+    """The coordinates (a tuple of int64 tensors) of flat ``indices`` in a tensor of ``shape``."""
+    idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"expected 'indices' to be integer dtype, but got "
+                        f"{_dtype.from_numpy_dtype(idx.dtype)}")
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    n = int(np.prod(shape))
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise RuntimeError("'indices' must be in range [-" f"{n}, {n - 1}]")
+    coords = np.unravel_index(np.where(idx < 0, idx + n, idx), shape)
+    return tuple(_make(np.asarray(c, dtype=np.int64), False, None, 0) for c in coords)
+
+
+def combinations(input, r: int = 2, with_replacement: bool = False):
+    """The length-``r`` combinations of a 1-D tensor's elements, one per row."""
+    import itertools
+
+    if input.ndim != 1:
+        raise RuntimeError(f"Expect a 1D vector, but got shape {list(input.shape)}")
+    if r < 0:
+        raise RuntimeError(f"Expect a non-negative number, but got {r}")
+    if r == 0:
+        return input.new_empty((0,))
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    rows = np.array(list(pick(range(input.shape[0]), r)), dtype=np.int64).reshape(-1, r)
+    return input[_make(rows, False, None, 0)]
+
+
+register_methods(scatter_reduce=scatter_reduce, scatter_reduce_=_scatter_reduce_,
+                 select_scatter=select_scatter, slice_scatter=slice_scatter,
+                 diagonal_scatter=diagonal_scatter, bincount=bincount)
+__all__ += ["scatter_reduce", "select_scatter", "slice_scatter", "diagonal_scatter",
+            "tril_indices", "triu_indices", "bincount", "unravel_index", "combinations"]
