@@ -898,6 +898,10 @@ class Cummax(Function):
         pos = np.arange(a.shape[d], dtype=_INT64).reshape(
             [-1 if i == d else 1 for i in range(a.ndim)])
         idx = np.maximum.accumulate(np.where(a == values, pos, 0), axis=d)
+        if a.dtype.kind == "f":
+            # a NaN is the extreme from where it appears on, and a later NaN takes over (PyTorch)
+            last_nan = np.maximum.accumulate(np.where(np.isnan(a), pos, -1), axis=d)
+            idx = np.where(last_nan >= 0, last_nan, idx)
         ctx.idx = idx
         return values, idx
 
@@ -1172,3 +1176,161 @@ __all__ = [
     "cummin", "cumprod", "cumsum", "logsumexp", "max", "mean", "median", "min", "mode", "nanmean",
     "nansum", "norm", "prod", "std", "std_mean", "sum", "var", "var_mean", "histogram", "histc",
 ]
+
+
+# ---- kthvalue, quantile, logcumsumexp, trapezoid (composed: sort/gather/cumsum carry the grads) ----
+
+
+def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False, *, out=None):
+    """The ``k``-th smallest element along ``dim`` and its index."""
+    from .indexing import argsort
+
+    d = _wrap_dim(dim, builtins.max(input.ndim, 1))
+    x = input.reshape(1) if input.ndim == 0 else input
+    n = x.shape[d]
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
+    idx = argsort(x, d, stable=True).narrow(d, k - 1, 1)
+    values = x.gather(d, idx)
+    if not keepdim or input.ndim == 0:
+        values, idx = values.squeeze(d), idx.squeeze(d)
+    return _return_type("kthvalue")(values, idx)
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):
+    from .indexing import sort
+
+    if not input.is_floating_point():
+        raise RuntimeError(f"{op}() input tensor must be either float or double dtype")
+    if interpolation not in _INTERPOLATIONS:
+        raise RuntimeError(f"{op}() interpolation must be one of linear, lower, higher, midpoint "
+                           f"or nearest. Got {interpolation}")
+    scalar_q = not isinstance(q, Tensor)
+    if not scalar_q:
+        if q.ndim > 1:
+            raise RuntimeError(f"{op}() q must be a scalar or 1D tensor")
+        if q.dtype != input.dtype:
+            raise RuntimeError(f"{op}() q tensor must be same dtype as the input tensor")
+        scalar_q = q.ndim == 0
+    qs = np.asarray(q._data if isinstance(q, Tensor) else q, dtype=np.float64).reshape(-1)
+    if qs.size and (qs.min() < 0 or qs.max() > 1):
+        raise RuntimeError(f"{op}() q values must be in the range [0, 1]" if not
+                           isinstance(q, (int, float)) else
+                           f"{op}() q must be in the range [0, 1] but got {q}")
+    if input.numel() == 0 and dim is None:
+        raise RuntimeError(f"{op}() input tensor must be non-empty")
+    x = input.reshape(-1) if dim is None else input
+    d = -1 if dim is None else _wrap_dim(dim, builtins.max(x.ndim, 1))
+    s = sort(x.reshape(1) if x.ndim == 0 else x, d).values.movedim(d, -1)  # NaN sorts last
+    a = s.detach().numpy()
+    n = a.shape[-1]
+    nan = np.isnan(a)
+    k = (~nan).sum(-1) if ignore_nan else np.full(a.shape[:-1], n)
+    pos = qs.reshape((-1,) + (1,) * (a.ndim - 1)) * (k - 1)  # (Q, *batch)
+    if interpolation == "lower":
+        pos = np.floor(pos)
+    elif interpolation == "higher":
+        pos = np.ceil(pos)
+    elif interpolation == "nearest":
+        pos = np.round(pos)  # half to even, as PyTorch's round
+    lo = np.clip(np.floor(pos), 0, builtins.max(n - 1, 0)).astype(np.int64)
+    hi = np.clip(np.ceil(pos), 0, builtins.max(n - 1, 0)).astype(np.int64)
+    w = np.full(pos.shape, 0.5) if interpolation == "midpoint" else pos - np.floor(pos)
+    src = s.unsqueeze(0).expand((len(qs),) + tuple(s.shape))
+    v_lo = src.gather(-1, _make(lo[..., None], False, None, 0)).squeeze(-1)
+    v_hi = src.gather(-1, _make(hi[..., None], False, None, 0)).squeeze(-1)
+    res = v_lo + _make(w.astype(a.dtype), False, None, 0) * (v_hi - v_lo)
+    bad = (k == 0) if ignore_nan else nan.any(-1)
+    if bad.any():
+        from .elementwise import where
+
+        res = where(_make(np.broadcast_to(bad, res.shape), False, None, 0), float("nan"), res)
+    if keepdim:
+        if dim is None:
+            res = res.reshape((len(qs),) + (1,) * input.ndim)
+        else:
+            res = res.unsqueeze(d + 1 if d >= 0 else d)
+    return res[0] if scalar_q else res
+
+
+def quantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear",
+             out=None):
+    """The ``q``-th quantiles along ``dim`` (a leading dimension for each q of a 1-D tensor)."""
+    return _copy_out(_quantile("quantile", input, q, dim, keepdim, interpolation, False), out)
+
+
+def nanquantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear",
+                out=None):
+    """quantile ignoring NaN (NaN only where a row is all NaN)."""
+    return _copy_out(_quantile("nanquantile", input, q, dim, keepdim, interpolation, True), out)
+
+
+class Logcumsumexp(Function):
+    """A running logaddexp, stable where the shifted cumsum of exp is not."""
+
+    _node_name = "LogcumsumexpBackward0"
+
+    @staticmethod
+    def forward(ctx, a, d):
+        out = np.logaddexp.accumulate(a, axis=d) if a.ndim else a.copy()
+        ctx.save_for_backward(a, out)
+        ctx.d = d
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        if a.ndim == 0:
+            return grad
+        d = ctx.d
+
+        def rev_lcse(z):  # log sum_{i>=j} exp(z_i)
+            return np.flip(np.logaddexp.accumulate(np.flip(z, d), axis=d), d)
+
+        # sum_{i>=j} g_i exp(a_j - out_i), the positive and negative parts of g in log space
+        with np.errstate(divide="ignore"):
+            pos = np.exp(a + rev_lcse(np.log(np.maximum(grad, 0)) - out))
+            neg = np.exp(a + rev_lcse(np.log(np.maximum(-grad, 0)) - out))
+        return (pos - neg).astype(a.dtype, copy=False)
+
+
+def logcumsumexp(input, dim: int, *, out=None):
+    """``log(cumsum(exp(input)))`` along ``dim``, computed as a running logaddexp."""
+    if not input.is_floating_point():
+        input = input.to(_dtype.get_default_dtype())
+    d = _wrap_dim(dim, builtins.max(input.ndim, 1)) if input.ndim else 0
+    return _copy_out(Logcumsumexp.apply(input, d), out)
+
+
+def trapezoid(y, x=None, *, dx=None, dim: int = -1):
+    """The trapezoidal rule along ``dim``: sample points ``x`` or a constant spacing ``dx``."""
+    d = _wrap_dim(dim, y.ndim)
+    n = y.shape[d]
+    if not y.is_floating_point():
+        y = y.to(_dtype.get_default_dtype())
+    if n == 0:
+        return y.sum(d)
+    mid = (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) / 2
+    if x is None or not isinstance(x, Tensor):
+        step = 1 if dx is None and x is None else (x if dx is None else dx)
+        return mid.sum(d) * step
+    if x.ndim == 1:
+        shape = [1] * y.ndim
+        shape[d] = x.shape[0]
+        x = x.reshape(shape)
+    xd = _wrap_dim(dim, x.ndim)
+    dxs = x.narrow(xd, 1, x.shape[xd] - 1) - x.narrow(xd, 0, x.shape[xd] - 1)
+    return (dxs * mid).sum(d)
+
+
+def trapz(y, x=None, *, dx=None, dim: int = -1):
+    """trapezoid (the older name)."""
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+register_methods(kthvalue=kthvalue, quantile=quantile, nanquantile=nanquantile,
+                 logcumsumexp=logcumsumexp)
+__all__ += ["kthvalue", "quantile", "nanquantile", "logcumsumexp", "trapezoid", "trapz"]
