@@ -52,6 +52,7 @@ def _infer_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, str):
         raise TypeError("new(): invalid data type 'str'")
     if isinstance(data, (list, tuple)):
+        _check_first_leaf(data)
         data, inferred = _unwrap_nested(data)
     elif isinstance(data, (_py_bool, _py_int, _py_float)):
         inferred = _scalar_dtype(type(data))
@@ -124,6 +125,15 @@ def _scalar_dtype(tp):
     if issubclass(tp, (_py_float,)):
         return _dtype.get_default_dtype()
     raise RuntimeError(f"Could not infer dtype of {tp.__name__}")
+
+
+def _check_first_leaf(data):
+    # PyTorch sizes a nested list along its first elements; a string there reads as one more
+    # (character) dimension, so it is a ValueError, where a string met later is a TypeError
+    while isinstance(data, (list, tuple)) and len(data):
+        data = data[0]
+    if isinstance(data, str):
+        raise ValueError("too many dimensions 'str'")
 
 
 def _unwrap_nested(data):

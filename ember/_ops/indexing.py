@@ -796,7 +796,9 @@ def _check_vector_index(index, op):
     if idx.ndim > 1:
         raise IndexError(f"{op}(): Index is supposed to be a vector")
     if idx.dtype.kind not in "iu":
-        raise IndexError(f"{op}(): Expected dtype int32 or int64 for index")
+        # PyTorch: a RuntimeError, except index_fill's IndexError
+        exc = IndexError if op.startswith("index_fill") else RuntimeError
+        raise exc(f"{op}(): Expected dtype int32 or int64 for index")
     return idx.reshape(-1)
 
 
@@ -1252,7 +1254,8 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     """The distinct elements (or slices along ``dim``), sorted; optionally inverse and counts."""
     a = input._data
     if dim is None:
-        res = np.unique(a.reshape(-1), return_inverse=True, return_counts=True)
+        # PyTorch keeps every NaN as its own element; NumPy merges them unless told not to
+        res = np.unique(a.reshape(-1), return_inverse=True, return_counts=True, equal_nan=False)
         vals, inv, counts = res
         inv = inv.reshape(a.shape)
     else:
