@@ -1027,3 +1027,90 @@ ARRAY_FUNCTIONS.update({
     np.trace: lambda a, offset=0, axis1=0, axis2=1, dtype=None, out=None: trace(a),
     np.linalg.det: det, np.linalg.inv: inverse,
 })
+
+
+# ---- cdist, cross, chain_matmul, vander (composed) ------------------------------------------------
+
+
+def cdist(x1, x2, p: float = 2.0, compute_mode=None):
+    """The ``p``-norm distance between each row of ``x1`` and each row of ``x2`` (batched)."""
+    from .reduce import vector_norm
+
+    if x1.ndim < 2 or x2.ndim < 2:
+        bad, n = ("X1", x1.ndim) if x1.ndim < 2 else ("X2", x2.ndim)
+        raise RuntimeError(f"cdist only supports at least 2D tensors, {bad} got: {n}D")
+    for name, x in (("X1", x1), ("X2", x2)):
+        if not x.is_floating_point():
+            raise RuntimeError(f"cdist only supports floating-point dtypes, {name} got: "
+                               f"{_tname(x._data.dtype)}")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} "
+                           f"X2: {x2.shape[-1]}")
+    if p < 0:
+        raise RuntimeError("cdist only supports non-negative p values")
+    return vector_norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, dim=-1)
+
+
+def cross(input, other, dim=None, *, out=None):
+    """The cross product along ``dim`` (by default, with PyTorch's warning, the first of size 3)."""
+    from ..linalg import cross as _linalg_cross
+
+    if dim is None:
+        import warnings
+
+        warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease "
+                      "either pass the dim explicitly or simply use torch.linalg.cross.\nThe "
+                      "default value of dim will change to agree with that of linalg.cross in a "
+                      "future release.", UserWarning, stacklevel=2)
+        shape = np.broadcast_shapes(tuple(input.shape), tuple(other.shape))
+        dim = next((i for i, n in enumerate(shape) if n == 3), None)
+        if dim is None:
+            raise RuntimeError("no dimension of size 3 in input")
+    return _linalg_cross(input, other, dim=dim, out=out)
+
+
+_chain_noted = [False]
+
+
+def chain_matmul(*matrices, out=None):
+    """The product of the matrices in order (deprecated in PyTorch for linalg.multi_dot)."""
+    if not _chain_noted[0]:
+        import warnings
+
+        _chain_noted[0] = True
+        warnings.warn("torch.chain_matmul is deprecated and will be removed in a future PyTorch "
+                      "release. Use torch.linalg.multi_dot instead, which accepts a list of two "
+                      "or more tensors rather than multiple parameters.", UserWarning,
+                      stacklevel=2)
+    if not matrices:
+        raise RuntimeError("chain_matmul(): Expected one or more matrices")
+    for i, m in enumerate(matrices):
+        if m.ndim != 2:
+            raise RuntimeError(f"Tensor dimension is {m.ndim}, expected 2 instead.")
+    res = matrices[0].clone()
+    for m in matrices[1:]:
+        res = mm(res, m)
+    return _copy_out(res, out) if out is not None else res
+
+
+def vander(x, N=None, increasing: bool = False):
+    """The Vandermonde matrix of a 1-D ``x`` (powers decreasing unless ``increasing``)."""
+    from .movement import cat
+
+    if x.ndim != 1:
+        raise RuntimeError("x must be a one-dimensional tensor.")
+    n = x.shape[0] if N is None else N
+    if n < 0:
+        raise RuntimeError("N must be non-negative.")
+    if not x.is_floating_point():
+        x = x.to(_dtype.int64)  # integer and bool inputs give int64, as in PyTorch
+    ones = x.new_ones((x.shape[0], 1))
+    if n <= 1:
+        res = ones[:, :n]
+    else:
+        res = cat([ones, x.unsqueeze(1).expand(x.shape[0], n - 1)], 1).cumprod(1)
+    return res if increasing else res.flip(1)
+
+
+register_methods(cross=cross)
+__all__ += ["cdist", "cross", "chain_matmul", "vander"]
