@@ -699,3 +699,30 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+
+def empty_strided(size, stride, *, dtype=None, layout=None, device=None, requires_grad=False,
+                  pin_memory=False) -> Tensor:
+    """An uninitialised contiguous tensor of ``size`` (ember does not honour ``stride``)."""
+    return empty(tuple(size), dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0,
+               requires_grad: bool = False) -> Tensor:
+    """A 1-D tensor over ``buffer``'s bytes (shared when the buffer is writable)."""
+    arr = np.frombuffer(buffer, dtype=_dtype.to_dtype(dtype).np, count=count, offset=offset)
+    if not arr.flags.writeable:
+        import warnings
+
+        warnings.warn("The given buffer is not writable, and PyTorch does not support "
+                      "non-writable tensors. This means you can write to the underlying "
+                      "(supposedly non-writable) buffer using the tensor. You may want to copy "
+                      "the buffer to protect its data or make it writable before converting it "
+                      "to a tensor. This type of warning will be suppressed for the rest of this "
+                      "program.", UserWarning, stacklevel=2)
+        arr = arr.copy()  # NumPy refuses writes to a read-only view; ember copies instead
+    t = from_numpy(arr)
+    return t.requires_grad_() if requires_grad else t
+
+
+__all__ += ["empty_strided", "frombuffer"]
