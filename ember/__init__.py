@@ -68,8 +68,28 @@ strided = "torch.strided"
 contiguous_format = preserve_format = channels_last = None
 
 
+from math import e, inf, nan, pi  # noqa: E402  torch.pi, torch.e, torch.inf, torch.nan
+
+
 def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
+
+
+def is_complex(input) -> bool:
+    return input.is_complex()
+
+
+def is_nonzero(input) -> bool:
+    """Whether a one-element tensor is nonzero (an error for any other size, as in PyTorch)."""
+    return _builtins.bool(input)
+
+
+_tensor_mod.register_methods(is_nonzero=is_nonzero)
+
+
+def _assert(condition, message):
+    """``assert condition, message`` (kept for scripts written for tracing)."""
+    assert condition, message
 
 
 def is_floating_point(input) -> bool:
@@ -190,7 +210,7 @@ _tensor_mod.register_methods(softmax=_nn_ops_method("softmax"),
 _LAZY_MODULES = ("nn", "optim", "utils", "vision", "linalg", "d2l", "compat", "serialization",
                  "return_types", "distributions", "onnx", "accelerator", "backends", "mps", "cpu",
                  "amp", "distributed", "doctor", "multiprocessing", "version", "profiler",
-                 "functional")
+                 "functional", "testing", "special", "jit", "hub", "fft")
 
 
 def __dir__():
