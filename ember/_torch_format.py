@@ -11,6 +11,13 @@ sizes, dtypes and devices), each mapped to an ember function of ours that checks
 BUILD and the container opcodes only act on the plain containers they are meant for. Nothing a
 file names is ever imported or called, so a file can fail to load but cannot run code.
 
+With ``weights_only=False`` (or a class given to ``add_safe_globals``) the interpreter also
+rebuilds whole modules: a global may then name an ``nn.Module`` subclass of a module that is
+already imported (``torch.*`` names map to ember's modules), which NEWOBJ creates with
+``object.__new__`` (never the class's ``__new__``/``__init__``) and BUILD fills from a state
+dict (never a ``__setstate__`` the class defines outside ember). REDUCE calls only the
+allow-listed rebuild functions.
+
 Writing emits the pickle opcodes by hand: the globals are the names torch expects, and nothing
 depends on torch being importable.
 """
@@ -20,7 +27,10 @@ import mmap as _mmap
 import os
 import pickle
 import struct
+import sys
+import types
 import uuid
+import warnings
 import zipfile
 import zlib
 from collections import Counter, OrderedDict
@@ -268,6 +278,140 @@ NUMPY_SCALAR = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
 _NUMPY = {**{n: _Global(n, _np_scalar) for n in NUMPY_SCALAR},
           "numpy.dtype": _Global("numpy.dtype", _np_dtype)}
 user_safe: set[str] = set()  # names given to serialization.add_safe_globals
+user_safe_objects: list = []  # the objects themselves (a module class is matched by identity)
+
+
+# ---- whole modules (weights_only=False, or classes given to add_safe_globals) ---------------
+class _ModuleClass:
+    """A resolved ``nn.Module`` subclass: NEWOBJ may instantiate it; nothing may call it."""
+
+    __slots__ = ("cls", "name")
+
+    def __init__(self, cls: type, name: str):
+        self.cls = cls
+        self.name = name
+
+
+# functions a module may hold as a value (TransformerEncoderLayer.activation): ember's own,
+# returned as references and never called while loading
+_FUNCTIONS = ("relu", "gelu", "tanh", "sigmoid", "silu", "elu", "leaky_relu", "softplus",
+              "mish", "hardswish", "hardtanh", "relu6", "selu", "celu", "glu", "softsign")
+_ROOTS_BACK = (("ember.d2l", "d2l.torch"), ("ember._d2l_pkg", "d2l"),
+               ("ember.vision", "torchvision"), ("ember", "torch"))
+
+
+def torch_module_name(module: str) -> str:
+    """The name torch gives ember's module ``module`` (``ember.nn.x`` -> ``torch.nn.x``)."""
+    for ours, theirs in _ROOTS_BACK:
+        if module == ours or module.startswith(ours + "."):
+            return theirs + module[len(ours):]
+    return module
+
+
+def _ember_module_name(module: str) -> str:
+    if module.partition(".")[0] in ("torch", "torchvision", "d2l"):
+        from . import compat
+
+        return compat._target(module) or module
+    return module
+
+
+def resolve(module: str, name: str):
+    """``(object, "")`` for a Module subclass or an allow-listed ember function that ``module.name``
+    names in an already imported module, else ``(None, why)``. Never imports, never calls."""
+    full = f"{module}.{name}"
+    if not name.isidentifier():
+        return None, f"{name!r} is not a top-level name"
+    target = _ember_module_name(module)
+    mod = sys.modules.get(target)
+    if not isinstance(mod, types.ModuleType):
+        return None, (f"the module {module} is not imported: ember never imports a module "
+                      "that a file names (import the module that defines the class before "
+                      "loading)")
+    obj = mod.__dict__.get(name)  # no getattr: a module's __getattr__ could run code
+    from .nn.modules.module import Module
+
+    if isinstance(obj, type) and issubclass(obj, Module):
+        return obj, ""
+    if target == "ember.nn.functional" and name in _FUNCTIONS and \
+            getattr(obj, "__module__", "").startswith("ember."):
+        return obj, ""
+    what = "nothing" if obj is None else f"a {type(obj).__name__}"
+    return None, (f"{full} is {what}, not an nn.Module subclass: ember rebuilds only modules, "
+                  "tensors, containers and plain values, and never calls what a file names")
+
+
+def _weights_only_hint(full: str) -> str:
+    return ("Weights only load failed. This file can still be loaded, to do so you have two "
+            "options, do those steps only if you trust the source of the checkpoint. "
+            "(1) Re-running `torch.load` with `weights_only` set to `False` will likely succeed "
+            "(in ember that rebuilds only nn.Module subclasses of modules already imported; "
+            "it never runs code from the file). (2) Alternatively, to load with "
+            "`weights_only=True`, allowlist the classes. WeightsUnpickler error: Unsupported "
+            f"global: GLOBAL {full} was not an allowed global by default. Please use "
+            f"`torch.serialization.add_safe_globals([{full}])` or the "
+            f"`torch.serialization.safe_globals([{full}])` context manager to allowlist this "
+            "global if you trust this class/function.")
+
+
+def _ember_setstate(cls: type):
+    """The class's ``__setstate__`` if ember defines it (Module's or a layer's), else None."""
+    ember_dir = os.path.dirname(os.path.abspath(__file__))
+    for c in cls.__mro__:
+        fn = c.__dict__.get("__setstate__")
+        if fn is None:
+            continue
+        code = getattr(fn, "__code__", None)
+        if type(fn) is types.FunctionType and code is not None and \
+                fn.__module__.startswith("ember.") and \
+                os.path.abspath(code.co_filename).startswith(ember_dir + os.sep):
+            return fn
+        return None
+    return None
+
+
+def _check_children(d: dict, cls_name: str) -> None:
+    from .nn.modules.module import Module
+    from .nn.parameter import Parameter
+
+    for key, kind in (("_parameters", Parameter), ("_buffers", Tensor), ("_modules", Module)):
+        v = d.get(key)
+        if type(v) not in (dict, OrderedDict):
+            raise FormatError(f"{cls_name}.{key} must be a dict, got {_short(v)}")
+        for k, x in v.items():
+            if type(k) is not str or not (x is None or isinstance(x, kind)):
+                raise FormatError(f"{cls_name}.{key}[{_short(k)}] is {_short(x)}, not a "
+                                  f"{kind.__name__}")
+    if type(d.get("training")) is not bool:
+        raise FormatError(f"{cls_name}.training must be a bool")
+
+
+def _build_module(inst, state) -> None:
+    from .nn.modules.module import Module
+
+    cls = type(inst)
+    name = cls.__qualname__
+    if type(state) is not dict:
+        raise FormatError(f"the state of a {name} must be a dict, got {_short(state)}")
+    for k in state:
+        if type(k) is not str or (k.startswith("__") and k.endswith("__")):
+            raise FormatError(f"a {name} attribute {_short(k)} that ember will not set")
+    d = object.__getattribute__(inst, "__dict__")
+    fn = _ember_setstate(cls)
+    if fn is not None:
+        fn(inst, dict(state))  # ember's own: fills defaults that older files lack
+    else:
+        d.update(state)  # a user class's __setstate__ is never called
+    fresh = object.__new__(Module)
+    Module.__init__(fresh)  # ember's bookkeeping that a torch file may lack
+    for k, v in fresh.__dict__.items():
+        d.setdefault(k, v)
+    for k in [k for k in d if k.startswith("_") and k not in fresh.__dict__]:
+        # a torch-private field that ember computes (RNN's _flat_weights is a property here)
+        attr = next((c.__dict__[k] for c in cls.__mro__ if k in c.__dict__), None)
+        if isinstance(attr, property):
+            del d[k]
+    _check_children(d, name)
 
 _TENSOR = _Global("torch.Tensor", None)
 _PARAMETER = _Global("torch.nn.parameter.Parameter", None)
@@ -296,12 +440,14 @@ class _Unpickler(pickle._Unpickler):
 
     dispatch = dict(pickle._Unpickler.dispatch)
 
-    def __init__(self, data: bytes, storage_reader):
+    def __init__(self, data: bytes, storage_reader, weights_only: bool = True):
         import io
 
         super().__init__(io.BytesIO(data), encoding="utf-8")
         self._storage_reader = storage_reader
         self._storages: dict[str, _Storage] = {}
+        self._weights_only = weights_only
+        self._unbuilt: dict[int, object] = {}  # modules made by NEWOBJ, awaiting their BUILD
 
     def find_class(self, module, name):
         if module == "__builtin__":
@@ -321,6 +467,14 @@ class _Unpickler(pickle._Unpickler):
                     "scalars with torch.serialization.add_safe_globals([numpy.core.multiarray."
                     "scalar, numpy.dtype]) if you trust the file")
             return _NUMPY[full]
+        if g is None:
+            obj, why = resolve(module, name)
+            if obj is not None:
+                if self._weights_only and not any(obj is o for o in user_safe_objects):
+                    raise pickle.UnpicklingError(_weights_only_hint(full))
+                return _ModuleClass(obj, full) if isinstance(obj, type) else obj
+            if not self._weights_only:
+                raise pickle.UnpicklingError(f"ember.load refuses the global {full}: {why}")
         if g is None:
             extra = (" (ember never calls a class or function named by a file, even one given "
                      "to add_safe_globals; it rebuilds NumPy scalars itself)"
@@ -345,10 +499,37 @@ class _Unpickler(pickle._Unpickler):
             raise FormatError(f"storage {key} is referenced as {stype.name} and {st.torch_name}")
         return st
 
+    def load(self):
+        obj = super().load()
+        if self._unbuilt:
+            inst = next(iter(self._unbuilt.values()))
+            raise FormatError(f"a {type(inst).__qualname__} is created but never given its state")
+        return obj
+
+    # -- object construction: modules only, never through the class's own code --
+    def load_newobj(self):
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        if type(cls) is not _ModuleClass or args != ():
+            raise FormatError(f"NEWOBJ of {_short(cls)} is not allowed")
+        inst = object.__new__(cls.cls)  # not cls.__new__ nor __init__: no code of the class runs
+        self._unbuilt[id(inst)] = inst
+        self.append(inst)
+
+    def load_reduce(self):
+        args = self.stack.pop()
+        func = self.stack[-1]
+        if type(func) is not _Global or type(args) is not tuple:
+            raise FormatError(f"REDUCE of {_short(func)} is not allowed")
+        self.stack[-1] = func(*args)
+
     # -- opcodes that act on the object at the top of the stack: plain containers only --
     def load_build(self):
         state = self.stack.pop()
         inst = self.stack[-1]
+        if self._unbuilt.pop(id(inst), None) is not None:
+            _build_module(inst, state)
+            return
         if type(inst) is _NpDtype:  # (3, byteorder, None, None, None, -1, -1, 0)
             if type(state) is not tuple or len(state) < 2 or state[1] not in ("<", ">", "|", "="):
                 raise FormatError(f"bad numpy dtype state {_short(state)}")
@@ -400,13 +581,14 @@ class _Unpickler(pickle._Unpickler):
         return t
 
 
-for _op, _fn in (("BUILD", "load_build"), ("SETITEM", "load_setitem"),
+for _op, _fn in (("BUILD", "load_build"), ("NEWOBJ", "load_newobj"), ("REDUCE", "load_reduce"),
+                 ("SETITEM", "load_setitem"),
                  ("SETITEMS", "load_setitems"), ("APPEND", "load_append"),
                  ("APPENDS", "load_appends"), ("ADDITEMS", "load_additems")):
     _Unpickler.dispatch[getattr(pickle, _op)[0]] = getattr(_Unpickler, _fn)
 # object construction, the copyreg registry, text persistent ids, and protocol-5 buffers (whose
 # BYTEARRAY8 allocates whatever size the file declares) are never needed for a checkpoint
-for _op in ("INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4", "PERSID", "BYTEARRAY8",
+for _op in ("INST", "OBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4", "PERSID", "BYTEARRAY8",
             "NEXT_BUFFER", "READONLY_BUFFER"):
     def _refused(self, _name=_op):
         raise FormatError(f"pickle opcode {_name} is not allowed in a weights-only file")
@@ -433,7 +615,11 @@ def is_allowed(full: str) -> bool:
     """Whether ember's reader resolves the global ``full`` (with the user's allow-list)."""
     if full in _GLOBALS or (full.startswith("torch.") and _dtype_global(full[6:]) is not None):
         return True
-    return full in _NUMPY and bool(user_safe.intersection(NUMPY_SCALAR))
+    if full in _NUMPY and bool(user_safe.intersection(NUMPY_SCALAR)):
+        return True
+    module, _, name = full.rpartition(".")
+    obj = resolve(module, name)[0] if module else None
+    return obj is not None and any(obj is o for o in user_safe_objects)
 
 
 def find_archive(names: list[str]) -> str | None:
@@ -515,7 +701,7 @@ class _Members:
         return arr
 
 
-def read(zf: zipfile.ZipFile, fh, archive: str, use_mmap: bool):
+def read(zf: zipfile.ZipFile, fh, archive: str, use_mmap: bool, weights_only: bool = True):
     """Unpickle ``<archive>/data.pkl`` with storages read from ``<archive>/data/<key>``."""
     mm = None
     if use_mmap:
@@ -557,7 +743,7 @@ def read(zf: zipfile.ZipFile, fh, archive: str, use_mmap: bool):
         return _Storage(arr, tname)
 
     data = members.small(f"{archive}/data.pkl")
-    return _Unpickler(data, storage).load()
+    return _Unpickler(data, storage, weights_only).load()
 
 
 # ---- writing ------------------------------------------------------------------------------------
@@ -575,6 +761,7 @@ class Pickler:
         self.storages: list[np.ndarray] = []  # contiguous 1-D arrays, written as data/<i>
         self._storage_keys: dict[int, int] = {}  # id(root array) -> key
         self._active: set[int] = set()
+        self.saw_module = False  # a whole module: an unsavable attribute is an error, not a fallback
 
     def dump(self, obj) -> bytes:
         self.save(obj, "obj")
@@ -669,6 +856,10 @@ class Pickler:
             self.out += b"tR"
         elif isinstance(obj, (dict, list, tuple, set)):
             self._container(obj, where)
+        elif _is_module(obj):
+            self._module(obj, where)
+        elif _is_function(obj):
+            self._global("torch.nn.functional", obj.__name__)
         else:
             raise NotRepresentable(f"{where} of type {type(obj).__module__}."
                                    f"{type(obj).__qualname__}")
@@ -736,6 +927,48 @@ class Pickler:
         finally:
             self._active.discard(key)
 
+    def _module(self, m, where: str) -> None:
+        """``cls.__new__(cls)`` + BUILD with the ``__dict__``, as pickle protocol 2 writes it."""
+        if self._get(id(m)):
+            return
+        self.saw_module = True
+        self._global(*_class_name(type(m), where))
+        self.out += b")\x81"  # EMPTY_TUPLE NEWOBJ
+        self._put(id(m))
+        self.keep.append(m)
+        state = object.__getattribute__(m, "__dict__")
+        hooks = [k for k in _HOOKS if state.get(k)]
+        if hooks:
+            warnings.warn(f"ember.save: {where} has hooks ({', '.join(hooks)}); hooks are "
+                          "functions, which ember does not save, so the file holds the module "
+                          "without them", UserWarning, stacklevel=4)
+        self.out += b"}("
+        for k, v in state.items():
+            if type(k) is not str:
+                raise TypeError(f"ember.save cannot save {where}: an attribute name "
+                                f"{_short(k)} is not a string")
+            self._str(k)
+            if k in _HOOK_DICTS and v:
+                self._empty_ordered_dict()
+            elif k in ("_parameters", "_buffers", "_modules") and type(v) is dict:
+                self._children(v, where)
+            else:
+                self.save(v, f"{where}.{k}")
+        self.out += b"ub"  # SETITEMS BUILD
+
+    def _children(self, d: dict, where: str) -> None:
+        if self._get(id(d)):
+            return
+        self.out += b"}"
+        self._put(id(d))
+        self.keep.append(d)
+        if d:
+            self.out += b"("
+            for k, v in d.items():
+                self.save(k, f"a key of {where}")
+                self.save(v, f"{where}.{k}")
+            self.out += b"u"
+
     def _tensor(self, t: Tensor, where: str) -> None:
         if self._get(id(t)):
             return
@@ -799,6 +1032,42 @@ class Pickler:
             self.storages.append(root)
             self.keep.append(root)
         return key, int(root.size), off // item, strides
+
+
+_HOOKS = ("_backward_pre_hooks", "_backward_hooks", "_forward_hooks", "_forward_pre_hooks",
+          "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+          "_load_state_dict_post_hooks")
+_HOOK_DICTS = _HOOKS + ("_forward_hooks_with_kwargs", "_forward_hooks_always_called",
+                        "_forward_pre_hooks_with_kwargs")
+
+
+def _is_module(obj) -> bool:
+    from .nn.modules.module import Module
+
+    return isinstance(obj, Module)
+
+
+def _is_function(obj) -> bool:
+    """One of ember.nn.functional's activations that a module may hold (saved by name)."""
+    if type(obj) is not types.FunctionType or obj.__name__ not in _FUNCTIONS:
+        return False
+    from .nn import functional
+
+    return functional.__dict__.get(obj.__name__) is obj
+
+
+def _class_name(cls: type, where: str) -> tuple[str, str]:
+    """(module, name) under which a loader finds ``cls``; ember's classes get torch's names."""
+    module, name = cls.__module__, cls.__qualname__
+    if "." in name or "<" in name:
+        raise TypeError(f"ember.save cannot save {where}: its class {module}.{name} is not "
+                        "defined at the top level of a module, so no loader can find it by "
+                        "name (define it at module level)")
+    mod = sys.modules.get(module)
+    if not isinstance(mod, types.ModuleType) or mod.__dict__.get(name) is not cls:
+        raise TypeError(f"ember.save cannot save {where}: its class is not the object "
+                        f"{module}.{name} (a loader finds a class by its module and name)")
+    return torch_module_name(module), name
 
 
 def _root_of(arr: np.ndarray):

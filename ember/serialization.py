@@ -209,11 +209,12 @@ def _write_npy(zf: zipfile.ZipFile, name: str, arr: np.ndarray) -> None:
 def save(obj: Any, f, pickle_module: Any = None, pickle_protocol: int = 2,
          _use_new_zipfile_serialization: bool = True, _disable_byteorder_record: bool = False,
          *, _use_ember_format: bool = False) -> None:
-    """Save ``obj`` (tensors, state dicts, containers, plain values) to a path or a file object.
+    """Save ``obj`` (tensors, state dicts, containers, plain values, modules) to a path or a file.
 
-    Writes PyTorch's zip format (real ``torch.load(f, weights_only=True)`` reads it) unless
-    ``_use_ember_format=True``. ``pickle_module``, ``pickle_protocol`` and the legacy-format flag
-    are accepted for compatibility and unused: ember never pickles Python objects.
+    Writes PyTorch's zip format (real ``torch.load(f, weights_only=True)`` reads it; a whole
+    module needs ``weights_only=False``, as in torch) unless ``_use_ember_format=True``.
+    ``pickle_module``, ``pickle_protocol`` and the legacy-format flag are accepted for
+    compatibility and unused: ember writes its pickles itself.
     """
     if _use_ember_format:
         write = _ember_writer(obj)
@@ -223,6 +224,12 @@ def save(obj: Any, f, pickle_module: Any = None, pickle_protocol: int = 2,
             data = pickled.dump(obj)  # an unsupported object fails before touching disk
             write = _tf_writer(data, pickled.storages)
         except _tf.NotRepresentable as exc:
+            if pickled.saw_module:  # ember's own format holds no modules: name what is wrong
+                raise TypeError(f"ember.save cannot save {exc}: a module is saved with its "
+                                "tensors, submodules, containers and plain values (numbers, "
+                                "strings, None, dtypes, devices, sizes), never with arbitrary "
+                                "objects or functions (a file must not be able to run code)") \
+                    from None
             write = _ember_writer(obj)  # raises TypeError if ember's format can't hold it either
             warnings.warn(f"ember.save: {exc} has no form that PyTorch's weights-only load "
                           "accepts, so the file is written in ember's own format (ember.load "
@@ -330,6 +337,7 @@ def _global_name(g) -> str:
 def _sync_safe_globals() -> None:
     _tf.user_safe.clear()
     _tf.user_safe.update(_global_name(g) for g in _safe_globals)
+    _tf.user_safe_objects[:] = _safe_globals
 
 
 def add_safe_globals(safe_globals: list) -> None:
@@ -393,7 +401,10 @@ def load(f, map_location=None, pickle_module: Any = None, *, weights_only: bool 
 
     No file ever runs code, whatever ``weights_only`` says: a PyTorch file's pickle may only name
     the globals of PyTorch's ``weights_only=True`` (tensors, Parameters, containers, sizes,
-    dtypes, devices), and anything else raises ``pickle.UnpicklingError``. ``mmap=True`` maps
+    dtypes, devices), and anything else raises ``pickle.UnpicklingError``. With
+    ``weights_only=False`` (or classes given to ``add_safe_globals``) it may also name
+    ``nn.Module`` subclasses of modules already imported (``torch.*`` names are ember's), which
+    are rebuilt from their ``__dict__`` without running the class's code. ``mmap=True`` maps
     the storages of a PyTorch file copy-on-write instead of reading them. ``map_location`` may be
     ``'cpu'``, an ``ember.device``, a dict of location strings or a callable: ember tensors live
     on the CPU, so a CPU target (or a callable) leaves them there, and naming another device
@@ -403,7 +414,7 @@ def load(f, map_location=None, pickle_module: Any = None, *, weights_only: bool 
     if isinstance(f, (str, os.PathLike)):
         name = os.fspath(f)
         with open(name, "rb") as fh:
-            return _load_from(fh, repr(name), bool(mmap))
+            return _load_from(fh, repr(name), bool(mmap), weights_only is False)
     if not hasattr(f, "read"):
         raise AttributeError(f"ember.load: expected a path or a readable file object, got "
                              f"{type(f).__name__}")
@@ -412,7 +423,7 @@ def load(f, map_location=None, pickle_module: Any = None, *, weights_only: bool 
     name = repr(getattr(f, "name", None) or f"<{type(f).__name__}>")
     if not (hasattr(f, "seek") and _seekable(f)):
         f = io.BytesIO(f.read())
-    return _load_from(f, name, False)
+    return _load_from(f, name, False, weights_only is False)
 
 
 def _seekable(f) -> bool:
@@ -432,7 +443,7 @@ def _check_map_location(map_location) -> None:
     check_device(map_location)
 
 
-def _load_from(fh, name: str, use_mmap: bool = False):
+def _load_from(fh, name: str, use_mmap: bool = False, allow_modules: bool = False):
     start = fh.tell()
     head = fh.read(16)
     fh.seek(start)
@@ -453,7 +464,7 @@ def _load_from(fh, name: str, use_mmap: bool = False):
             if archive is None:
                 raise UnpicklingError(f"ember.load: {name} is not a checkpoint ember reads: "
                                       f"{_describe_zip(set(names))}")
-            return _tf.read(zf, fh, archive, use_mmap)
+            return _tf.read(zf, fh, archive, use_mmap, weights_only=not allow_modules)
         except UnpicklingError as exc:
             if name in str(exc):
                 raise
