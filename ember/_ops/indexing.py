@@ -1566,6 +1566,8 @@ def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None
 def bincount(input, weights=None, minlength: int = 0):
     """Counts of each non-negative integer (sums of ``weights`` when given)."""
     a = input._data
+    if a.dtype.kind not in "iub":
+        raise NotImplementedError(f'"bincount_cpu" not implemented for \'{_dname(a)}\'')
     if a.ndim != 1 or a.dtype.kind not in "iu" or (a.size and a.min() < 0):
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if minlength < 0:

@@ -1360,6 +1360,8 @@ def meshgrid(*tensors, indexing: str | None = None):
         if t.ndim > 1:
             raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but "
                                f"got: {t!r}")
+        if t.dtype != tensors[0].dtype:
+            raise RuntimeError("meshgrid expects all tensors to have the same dtype")
     flat = [t.reshape(-1) for t in tensors]
     axes = list(range(len(flat)))
     if indexing == "xy" and len(flat) >= 2:  # the first two inputs index columns, rows
@@ -1411,9 +1413,8 @@ def rot90(input, k: int = 1, dims=(0, 1)):
 def _dir_split(op, min_dim, dim):
     def fn(input, indices_or_sections):
         if input.ndim < min_dim:
-            raise RuntimeError(f"torch.{op} requires a tensor with at least {min_dim} dimension"
-                               f"{'s' if min_dim > 1 else ''}, but got a tensor with {input.ndim} "
-                               f"dimensions!")
+            raise RuntimeError(f"torch.{op} requires a tensor with at least {min_dim} dimension, "
+                               f"but got a tensor with {input.ndim} dimensions!")
         d = 0 if (op == "hsplit" and input.ndim == 1) else dim
         if isinstance(indices_or_sections, int):
             n = input.shape[d]
