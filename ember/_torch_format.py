@@ -106,6 +106,14 @@ def _short(x) -> str:
     return r if len(r) <= 60 else r[:57] + "..."
 
 
+def _named(x) -> str:
+    if type(x) in (_Global, _ModuleClass):
+        return x.name
+    if type(x) is types.FunctionType:
+        return f"{torch_module_name(x.__module__)}.{x.__qualname__}"
+    return _short(x)
+
+
 def _ints(x, what: str) -> tuple:
     if type(x) not in (tuple, list, Size):
         raise FormatError(f"{what} must be a tuple of ints, got {_short(x)}")
@@ -341,6 +349,9 @@ def resolve(module: str, name: str):
                   "tensors, containers and plain values, and never calls what a file names")
 
 
+_NEVER_MODULES = ("builtins", "__builtin__", "os", "posix", "nt", "subprocess", "sys")
+
+
 def _weights_only_hint(full: str) -> str:
     return ("Weights only load failed. This file can still be loaded, to do so you have two "
             "options, do those steps only if you trust the source of the checkpoint. "
@@ -479,6 +490,9 @@ class _Unpickler(pickle._Unpickler):
             extra = (" (ember never calls a class or function named by a file, even one given "
                      "to add_safe_globals; it rebuilds NumPy scalars itself)"
                      if full in user_safe else "")
+            if not extra and name[:1].isupper() and module not in _NEVER_MODULES:
+                extra = (". If it is an nn.Module class and you trust the file, import the "
+                         "module that defines it and load with weights_only=False")
             raise pickle.UnpicklingError(
                 f"weights-only load refuses the global {full}: ember only rebuilds tensors, "
                 "Parameters, containers, sizes, dtypes and devices, and never runs code from a "
@@ -511,7 +525,8 @@ class _Unpickler(pickle._Unpickler):
         args = self.stack.pop()
         cls = self.stack.pop()
         if type(cls) is not _ModuleClass or args != ():
-            raise FormatError(f"NEWOBJ of {_short(cls)} is not allowed")
+            raise FormatError(f"NEWOBJ of {_named(cls)} is not allowed (only an nn.Module "
+                              "class, with no arguments)")
         inst = object.__new__(cls.cls)  # not cls.__new__ nor __init__: no code of the class runs
         self._unbuilt[id(inst)] = inst
         self.append(inst)
@@ -520,7 +535,7 @@ class _Unpickler(pickle._Unpickler):
         args = self.stack.pop()
         func = self.stack[-1]
         if type(func) is not _Global or type(args) is not tuple:
-            raise FormatError(f"REDUCE of {_short(func)} is not allowed")
+            raise FormatError(f"REDUCE of {_named(func)} is not allowed (it would call it)")
         self.stack[-1] = func(*args)
 
     # -- opcodes that act on the object at the top of the stack: plain containers only --
