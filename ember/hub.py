@@ -56,11 +56,11 @@ def load(repo_or_dir, model, *args, source: str = "github", trust_repo=None,
     raise _unsupported("load", repo_or_dir)
 
 
-def list(github, force_reload: bool = False, skip_validation: bool = False,  # noqa: A001
+def list(github, force_reload: bool = False, skip_validation: bool = False,
          trust_repo=None, verbose: bool = True):
     raise _unsupported("list", github)
 
 
-def help(github, model, force_reload: bool = False, skip_validation: bool = False,  # noqa: A001
+def help(github, model, force_reload: bool = False, skip_validation: bool = False,
          trust_repo=None):
     raise _unsupported("help", github)

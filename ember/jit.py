@@ -3,9 +3,24 @@ from __future__ import annotations
 
 import warnings
 
-__all__ = ["script", "trace", "trace_module", "ignore", "unused", "export", "is_scripting",
-           "is_tracing", "save", "load", "ScriptModule", "ScriptFunction", "Final", "annotate",
-           "fork", "wait"]
+__all__ = [
+    "Final",
+    "ScriptFunction",
+    "ScriptModule",
+    "annotate",
+    "export",
+    "fork",
+    "ignore",
+    "is_scripting",
+    "is_tracing",
+    "load",
+    "save",
+    "script",
+    "trace",
+    "trace_module",
+    "unused",
+    "wait",
+]
 
 _noted = [False]
 

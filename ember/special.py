@@ -5,7 +5,20 @@ import math
 
 from . import _dtype
 from ._ops.elementwise import (
-    erf, erfc, erfinv, exp, exp2, expm1, log, log1p, logit, round, sigmoid, sinc, where, xlogy,
+    erf,
+    erfc,
+    erfinv,
+    exp,
+    exp2,
+    expm1,
+    log,
+    log1p,
+    logit,
+    round,
+    sigmoid,
+    sinc,
+    where,
+    xlogy,
 )
 from ._ops.reduce import logsumexp
 from ._tensor import Tensor

@@ -82,8 +82,7 @@ def _compare_arrays(a, b, rtol, atol, equal_nan, scalar):
 
     (ad, ai), (rd, ri) = worst(abs_diff), worst(rel_diff)
     kind = "equal" if exact else "close"
-    lines = [f"Tensor-likes are not {kind}!", "", f"Mismatched elements: {n} / {total} "
-             f"({n / total:.1%})",
+    lines = [f"Tensor-likes are not {kind}!", "", f"Mismatched elements: {n} / {total} ({n / total:.1%})",
              f"Greatest absolute difference: {ad} at index {ai}"
              + ("" if exact else f" (up to {atol} allowed)"),
              f"Greatest relative difference: {float(rd)} at index {ri}"
