@@ -145,6 +145,16 @@ def test_scatter_reduce(reduce, include_self):
         return out, x.grad, s.grad
 
     same(fn)
+
+    def with_zeros(m):  # prod's gradient where a factor is 0 (one zero, two zeros)
+        x = m.tensor([[0.0, 2, 3, 4], [5, 0, 7, 8]], requires_grad=True)
+        s = m.tensor([[3.0, 0, 2, 9], [0, 4, 0.5, 0]], requires_grad=True)
+        i = m.tensor([[0, 1, 0, 2], [3, 3, 1, 1]])
+        out = x.scatter_reduce(1, i, s, reduce, include_self=include_self)
+        (out * m.arange(8.0).reshape(2, 4)).sum().backward()
+        return out, x.grad, s.grad
+
+    same(with_zeros)
     e, t = both(lambda m: m.arange(6).scatter_reduce(0, m.tensor([0, 0, 1]), m.tensor([5, 1, 2]),
                                                      reduce, include_self=include_self))
     assert_close(e, t)

@@ -1456,9 +1456,19 @@ class ScatterReduce(_Pre2):
         hit[key] = True
         own = np.ones(a.shape, bool) if include_self else ~hit
         if reduce == "prod":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gi = np.where(own, g * r / a, 0).astype(a.dtype)
-                gs = (g * r)[key] / s
+            # d r / d x = the product of the others: r / x without zeros, else the product of
+            # the nonzero factors for the one zero (and 0 when there are two or more)
+            zeros = (own & (a == 0)).astype(np.int64)
+            np.add.at(zeros, key, s == 0)
+            nz = np.where(own & (a != 0), a, 1)
+            np.multiply.at(nz, key, np.where(s == 0, 1, s))
+
+            def others(x, z, p, res):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    return np.where(x == 0, np.where(z == 1, p, 0), np.where(z == 0, res / x, 0))
+
+            gi = np.where(own, g * others(a, zeros, nz, r), 0)
+            gs = g[key] * others(s, zeros[key], nz[key], r[key])
         else:
             m_self = own & (a == r)
             m_src = s == r[key]
