@@ -331,6 +331,8 @@ def resolve(module: str, name: str):
     if not name.isidentifier():
         return None, f"{name!r} is not a top-level name"
     target = _ember_module_name(module)
+    if target.startswith("ember.nn.") and "ember.nn" not in sys.modules:
+        import ember.nn  # noqa: F401  (ember's own layers, a fixed import: not what the file names)
     mod = sys.modules.get(target)
     if not isinstance(mod, types.ModuleType):
         return None, (f"the module {module} is not imported: ember never imports a module "
@@ -952,6 +954,9 @@ class Pickler:
         self._put(id(m))
         self.keep.append(m)
         state = object.__getattribute__(m, "__dict__")
+        if any(isinstance(c.__dict__.get("_flat_weights"), property) for c in type(m).__mro__):
+            # torch's RNNs keep this list in __dict__ and need it; ember computes it
+            state = {**state, "_flat_weights": m._flat_weights}
         hooks = [k for k in _HOOKS if state.get(k)]
         if hooks:
             warnings.warn(f"ember.save: {where} has hooks ({', '.join(hooks)}); hooks are "

@@ -141,9 +141,9 @@ def test_safe_globals_allow_the_listed_module_classes(tmp_path):
         r = _load(tmp_path / "net.pt")
         assert ember.serialization.get_unsafe_globals_in_checkpoint(tmp_path / "net.pt") == []
     assert type(r) is Net
-    with ember.serialization.safe_globals(classes[:-1]):  # one missing: named
-        with pytest.raises(UnpicklingError, match="torch.nn.modules.activation.Tanh"):
-            _load(tmp_path / "net.pt")
+    with ember.serialization.safe_globals(classes[:-1]), \
+            pytest.raises(UnpicklingError, match="torch.nn.modules.activation.Tanh"):
+        _load(tmp_path / "net.pt")  # one class missing: named
 
 
 def test_torch_written_sequential_and_lstm_load(tmp_path):
@@ -169,6 +169,25 @@ def test_torch_written_sequential_and_lstm_load(tmp_path):
         np.testing.assert_allclose(a.detach().numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(UnpicklingError, match="Weights only load failed"):
         _load(tmp_path / "lstm.pt")
+    # a fresh process that has imported only ember (not ember.nn) loads it too
+    code = (f"import ember; m = ember.load({str(tmp_path / 'seq.pt')!r}, weights_only=False); "
+            "print(type(m).__module__, type(m[0]).__name__)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       check=False)
+    assert r.stdout.split() == ["ember.nn.modules.container", "Linear"], r.stdout + r.stderr
+
+
+def test_torch_written_transformer_layer_keeps_its_activation(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0).eval()
+    torch.save(layer, tmp_path / "tel.pt")
+    x = np.random.default_rng(1).standard_normal((3, 2, 8)).astype(np.float32)
+    with torch.no_grad():
+        want = layer(torch.from_numpy(x)).numpy()
+    r = _load(tmp_path / "tel.pt", weights_only=False)
+    assert r.activation is ember.nn.functional.relu  # a reference to ember's own function
+    np.testing.assert_allclose(r(ember.tensor(x)).detach().numpy(), want, rtol=1e-5, atol=1e-5)
 
 
 def test_ember_written_modules_load_in_torch(tmp_path):
@@ -181,6 +200,15 @@ def test_ember_written_modules_load_in_torch(tmp_path):
     with torch.no_grad():
         got = t(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, m(ember.tensor(x)).detach().numpy(), rtol=1e-6)
+    lstm = ember.nn.LSTM(4, 3, num_layers=2)  # torch's RNNs need _flat_weights in the state
+    ember.save(lstm, tmp_path / "lstm.pt")
+    t = torch.load(tmp_path / "lstm.pt", weights_only=False)
+    x = np.ones((2, 1, 4), np.float32)
+    with torch.no_grad():
+        got = t(torch.from_numpy(x))[0].numpy()
+    np.testing.assert_allclose(got, lstm(ember.tensor(x))[0].detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+    assert "_flat_weights" not in ember.load(tmp_path / "lstm.pt", weights_only=False).__dict__
 
 
 WLM_MODEL = '''
@@ -257,7 +285,7 @@ def test_word_language_model_pattern_under_ember_run(tmp_path):
     (tmp_path / "main.py").write_text(textwrap.dedent(WLM_MAIN))
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(ember.__file__)))
     r = subprocess.run([sys.executable, "-m", "ember", "run", "main.py"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=300, env=env)
+                       capture_output=True, text=True, timeout=300, env=env, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "same True model LSTM" in r.stdout, r.stdout + r.stderr
     assert "safe_globals True" in r.stdout, r.stdout + r.stderr
@@ -366,12 +394,9 @@ def test_unsavable_attributes_are_named(tmp_path):
         ember.save(m, tmp_path / "x.pt")
     assert "function" in str(exc.value)
     m = Net()
-    m.log = open(tmp_path / "log.txt", "w")
-    try:
-        with pytest.raises(TypeError, match=r"obj\.log of type _io.TextIOWrapper"):
-            ember.save(m, tmp_path / "x.pt")
-    finally:
-        m.log.close()
+    with open(tmp_path / "log.txt", "w") as m.log, \
+            pytest.raises(TypeError, match=r"obj\.log of type _io.TextIOWrapper"):
+        ember.save(m, tmp_path / "x.pt")
     assert not (tmp_path / "x.pt").exists()
 
     class Local(ember.nn.Module):
