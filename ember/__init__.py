@@ -92,6 +92,24 @@ def _assert(condition, message):
     assert condition, message
 
 
+def lgamma(input, *, out=None):
+    """log|Gamma(input)| (ember.special.gammaln)."""
+    return _lazy("special").gammaln(input, out=out)
+
+
+def digamma(input, *, out=None):
+    """d/dx log Gamma(x) (ember.special.digamma)."""
+    return _lazy("special").digamma(input, out=out)
+
+
+def i0(input, *, out=None):
+    """The modified Bessel function of the first kind, order 0 (ember.special.i0)."""
+    return _lazy("special").i0(input, out=out)
+
+
+_tensor_mod.register_methods(lgamma=lgamma, digamma=digamma, i0=i0)
+
+
 def is_floating_point(input) -> bool:
     return input.is_floating_point()
 
