@@ -107,9 +107,9 @@ def _short(x) -> str:
 
 
 def _named(x) -> str:
-    if type(x) in (_Global, _ModuleClass):
+    if type(x) is _Global:
         return x.name
-    if type(x) is types.FunctionType:
+    if type(x) is types.FunctionType or isinstance(x, type):
         return f"{torch_module_name(x.__module__)}.{x.__qualname__}"
     return _short(x)
 
@@ -290,16 +290,6 @@ user_safe_objects: list = []  # the objects themselves (a module class is matche
 
 
 # ---- whole modules (weights_only=False, or classes given to add_safe_globals) ---------------
-class _ModuleClass:
-    """A resolved ``nn.Module`` subclass: NEWOBJ may instantiate it; nothing may call it."""
-
-    __slots__ = ("cls", "name")
-
-    def __init__(self, cls: type, name: str):
-        self.cls = cls
-        self.name = name
-
-
 # functions a module may hold as a value (TransformerEncoderLayer.activation): ember's own,
 # returned as references and never called while loading
 _FUNCTIONS = ("relu", "gelu", "tanh", "sigmoid", "silu", "elu", "leaky_relu", "softplus",
@@ -485,7 +475,7 @@ class _Unpickler(pickle._Unpickler):
             if obj is not None:
                 if self._weights_only and not any(obj is o for o in user_safe_objects):
                     raise pickle.UnpicklingError(_weights_only_hint(full))
-                return _ModuleClass(obj, full) if isinstance(obj, type) else obj
+                return obj  # a Module class (NEWOBJ may instantiate it) or an activation
             if not self._weights_only:
                 raise pickle.UnpicklingError(f"ember.load refuses the global {full}: {why}")
         if g is None:
@@ -526,10 +516,13 @@ class _Unpickler(pickle._Unpickler):
     def load_newobj(self):
         args = self.stack.pop()
         cls = self.stack.pop()
-        if type(cls) is not _ModuleClass or args != ():
+        from .nn.modules.module import Module
+
+        if not (isinstance(cls, type) and issubclass(cls, Module)) or type(args) is not tuple \
+                or args:
             raise FormatError(f"NEWOBJ of {_named(cls)} is not allowed (only an nn.Module "
                               "class, with no arguments)")
-        inst = object.__new__(cls.cls)  # not cls.__new__ nor __init__: no code of the class runs
+        inst = object.__new__(cls)  # not cls.__new__ nor __init__: no code of the class runs
         self._unbuilt[id(inst)] = inst
         self.append(inst)
 
@@ -875,6 +868,8 @@ class Pickler:
             self._container(obj, where)
         elif _is_module(obj):
             self._module(obj, where)
+        elif isinstance(obj, type) and _is_module_class(obj):
+            self._global(*_class_name(obj, where))
         elif _is_function(obj):
             self._global("torch.nn.functional", obj.__name__)
         else:
@@ -1065,6 +1060,12 @@ def _is_module(obj) -> bool:
     from .nn.modules.module import Module
 
     return isinstance(obj, Module)
+
+
+def _is_module_class(cls: type) -> bool:
+    from .nn.modules.module import Module
+
+    return issubclass(cls, Module)
 
 
 def _is_function(obj) -> bool:

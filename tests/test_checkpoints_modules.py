@@ -87,6 +87,7 @@ def test_user_module_round_trip(tmp_path):
     ember.manual_seed(0)
     m = Net().eval()
     m.tied = m.head[0].weight  # the same Parameter under two names stays one object
+    m.act_cls = ember.nn.ReLU  # a Module class as a value: saved by name
     tokens = ember.tensor([[1, 2], [3, 4], [5, 6]])
     ember.save(m, tmp_path / "net.pt")
     r = _load(tmp_path / "net.pt", weights_only=False)
@@ -96,6 +97,7 @@ def test_user_module_round_trip(tmp_path):
     assert r.config == m.config and type(r.config["dims"]) is tuple
     assert type(r.config["size"]) is ember.Size and r.config["dtype"] is ember.float32
     assert r.tied is r.head[0].weight and type(r.tied) is ember.nn.Parameter
+    assert r.act_cls is ember.nn.ReLU
     assert list(r.state_dict()) == list(m.state_dict())
     assert "scratch" not in r.state_dict() and r.scratch.tolist() == [0.0]
     assert [n for n, _ in r.named_parameters()] == [n for n, _ in m.named_parameters()]
