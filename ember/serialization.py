@@ -11,7 +11,9 @@ and written with ``allow_pickle=False``. Objects torch's weights-only format can
 ``ember.load`` reads both. A PyTorch file's pickle goes through a restricted interpreter
 (:mod:`ember._torch_format`) that knows only the globals of PyTorch's ``weights_only=True``
 (tensors, Parameters, containers, sizes, dtypes, devices), so a file from an untrusted source can
-at worst fail to load, whatever ``weights_only`` says.
+at worst fail to load, whatever ``weights_only`` says. Whole modules (``torch.save(model)``) are
+written as pickle writes them and read back with ``weights_only=False`` for ``nn.Module``
+subclasses already imported, without running the class's code (docs/serialization.md).
 
 Writing to a path is atomic: the archive goes to a temporary file in the same directory, is
 fsync'ed and then renamed over the target, so a crash mid-save leaves the previous file intact;
