@@ -14,3 +14,8 @@ try:
     threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]))
 except ImportError:  # pragma: no cover - threadpoolctl is a dependency of ember
     pass
+
+# CI gives EMBER_DATA as a path relative to the checkout (../shared/data); tests that chdir into
+# a temporary folder must still find the data, so make it absolute once, before any test runs.
+if os.environ.get("EMBER_DATA"):
+    os.environ["EMBER_DATA"] = os.path.abspath(os.environ["EMBER_DATA"])
