@@ -30,7 +30,6 @@ import struct
 import sys
 import types
 import uuid
-import warnings
 import zipfile
 import zlib
 from collections import Counter, OrderedDict
@@ -772,6 +771,7 @@ class Pickler:
         self._storage_keys: dict[int, int] = {}  # id(root array) -> key
         self._active: set[int] = set()
         self.saw_module = False  # a whole module: an unsavable attribute is an error, not a fallback
+        self.dropped_hooks: list[str] = []  # "<path> (<hook dicts>)" of modules saved without hooks
 
     def dump(self, obj) -> bytes:
         self.save(obj, "obj")
@@ -954,9 +954,7 @@ class Pickler:
             state = {**state, "_flat_weights": m._flat_weights}
         hooks = [k for k in _HOOKS if state.get(k)]
         if hooks:
-            warnings.warn(f"ember.save: {where} has hooks ({', '.join(hooks)}); hooks are "
-                          "functions, which ember does not save, so the file holds the module "
-                          "without them", UserWarning, stacklevel=4)
+            self.dropped_hooks.append(f"{where} ({', '.join(hooks)})")
         self.out += b"}("
         for k, v in state.items():
             if type(k) is not str:

@@ -225,6 +225,11 @@ def save(obj: Any, f, pickle_module: Any = None, pickle_protocol: int = 2,
             pickled = _tf.Pickler()
             data = pickled.dump(obj)  # an unsupported object fails before touching disk
             write = _tf_writer(data, pickled.storages)
+            if pickled.dropped_hooks:
+                warnings.warn(f"ember.save: {'; '.join(pickled.dropped_hooks)} ha"
+                              f"{'ve' if len(pickled.dropped_hooks) > 1 else 's'} hooks; hooks "
+                              "are functions, which ember does not save, so the file holds the "
+                              "modules without them", UserWarning, stacklevel=2)
         except _tf.NotRepresentable as exc:
             if pickled.saw_module:  # ember's own format holds no modules: name what is wrong
                 raise TypeError(f"ember.save cannot save {exc}: a module is saved with its "

@@ -412,7 +412,7 @@ def test_hooks_are_dropped_with_a_warning(tmp_path):
     m = ember.nn.Linear(2, 2)
     calls = []
     m.register_forward_hook(lambda mod, inp, out: calls.append(1))
-    with pytest.warns(UserWarning, match=r"obj has hooks \(_forward_hooks\)"):
+    with pytest.warns(UserWarning, match=r"obj \(_forward_hooks\) has hooks"):
         ember.save(m, tmp_path / "h.pt")
     r = ember.load(tmp_path / "h.pt", weights_only=False)
     r(ember.ones(1, 2))
