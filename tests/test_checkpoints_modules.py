@@ -420,3 +420,44 @@ def test_hooks_are_dropped_with_a_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ember.save(ember.nn.Linear(2, 2), tmp_path / "n.pt")  # no hooks: no warning
+
+
+TUTORIAL = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class TheModelClass(nn.Module):
+    def __init__(self):
+        super(TheModelClass, self).__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.fc1 = nn.Linear(6 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        return self.fc1(torch.flatten(x, 1))
+
+
+model = TheModelClass()
+torch.save(model, "model.pt")
+model2 = torch.load("model.pt", weights_only=False)
+model2.eval()
+x = torch.randn(2, 3, 12, 12)
+print("equal", torch.equal(model(x), model2(x)), type(model2).__name__)
+try:
+    torch.load("model.pt")
+except Exception as e:
+    print("default", type(e).__name__, "Weights only load failed" in str(e))
+'''
+
+
+def test_saving_and_loading_tutorial_class_in_main_under_ember_run(tmp_path):
+    (tmp_path / "tutorial.py").write_text(textwrap.dedent(TUTORIAL))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(ember.__file__)))
+    r = subprocess.run([sys.executable, "-m", "ember", "run", "tutorial.py"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "equal True TheModelClass" in r.stdout, r.stdout + r.stderr
+    assert "default UnpicklingError True" in r.stdout, r.stdout + r.stderr
