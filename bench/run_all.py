@@ -4,7 +4,8 @@
                             [--frameworks ember torch] [--scaling] [--others] [--json FILE]
 
 Rows: W1 (DataLoader and index slicing), W2, W3 (slicing and DataLoader), inference,
-import time, peak RSS. ``--quick`` is a smoke run (one process per framework, shortened
+import time, peak RSS, and issue #14's training steps (cnn: LeNet-5, small ResNet;
+transformer: char GPT in three spellings; their GEMM floors are in the scripts' own output). ``--quick`` is a smoke run (one process per framework, shortened
 epochs: the ratios are indicative only). ``--scaling`` adds bench/scaling.py's grid;
 ``--others`` also runs the colleagues' scripts (overhead, conv, optim, dataloader, mlp) and
 passes their output through. Exit status 0 whether or not targets are met (benchmarks, not
@@ -20,11 +21,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import cnn
 import common
 import import_time
 import inference
 import memory
 import scaling
+import transformer
 import w1_mlp
 import w2_temperature
 import w3_softmax
@@ -36,6 +39,8 @@ SUITES = {  # name -> module; order = table order
     "inference": inference,
     "import": import_time,
     "memory": memory,
+    "cnn": cnn,
+    "transformer": transformer,
 }
 OTHERS = ("overhead.py", "conv.py", "optim.py", "dataloader.py", "mlp.py")
 

@@ -1,0 +1,267 @@
+"""Issue #14: CNN training steps, ember against PyTorch, and the GEMM floor of each model.
+
+    python bench/cnn.py [--runs 3] [--steps 20] [--threads N] [--quick] [--only lenet resnet]
+    python bench/cnn.py --profile lenet|resnet      # cProfile of ember's step (no torch)
+
+Milliseconds per training step (forward, CrossEntropyLoss, backward, optimizer step), the
+median over ``--steps`` steps per process, processes alternating A B A B:
+
+* LeNet-5 on Fashion-MNIST, batch 256, SGD(lr 0.1, momentum 0.9): Conv(1->6, 5, pad 2) -
+  ReLU - MaxPool(2) - Conv(6->16, 5) - ReLU - MaxPool(2) - Linear 400-120-84-10;
+* a small ResNet, batch 64, same optimizer: Conv(1->32, 3, pad 1) + BatchNorm2d + ReLU, two
+  residual blocks of two 3x3 convs with BatchNorm2d each, MaxPool(2), AdaptiveAvgPool(1),
+  Linear(32, 10).
+
+Both frameworks start from the same weights (NumPy draws copied in) and see the same
+float32 batches (the Fashion-MNIST test images, the only split in the shared data).
+The *floor* row is the time of just the matrix products the step needs (each convolution's
+im2col GEMM forward, its weight- and input-gradient GEMMs backward, the same for Linear;
+no input gradient for the first layer) through NumPy's BLAS at the same shapes and thread
+count: what a framework that did nothing but GEMMs would take.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common
+
+TARGET = 1.0
+MODELS = ("lenet", "resnet")
+BATCH = {"lenet": 256, "resnet": 64}
+
+
+def build(fw, name):
+    nn = fw.nn
+    if name == "lenet":
+        return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                             nn.Linear(84, 10))
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c)
+            self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c)
+            self.relu = nn.ReLU()
+
+        def forward(self, x):
+            out = self.relu(self.bn1(self.conv1(x)))
+            return self.relu(self.bn2(self.conv2(out)) + x)
+
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32),
+                         nn.ReLU(), Block(32), Block(32), nn.MaxPool2d(2),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+
+
+def init_weights(fw, model, seed=14):
+    """Copy NumPy draws into every parameter (norm layers keep their ones and zeros)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    with fw.no_grad():
+        for name, p in model.named_parameters():
+            if "bn" in name or name.startswith("1."):  # BatchNorm weight/bias
+                if p.ndim == 1:
+                    continue
+            shape = tuple(p.shape)
+            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 64
+            bound = 1 / np.sqrt(fan_in)
+            p.copy_(fw.from_numpy(rng.uniform(-bound, bound, shape).astype(np.float32)))
+
+
+def batches(name, steps):
+    import numpy as np
+
+    x, y = common.to_tensor_arrays("FashionMNIST", train=False)
+    b = BATCH[name]
+    n = len(x) // b
+    return [(np.ascontiguousarray(x[i % n * b:(i % n + 1) * b]), y[i % n * b:(i % n + 1) * b])
+            for i in range(steps)]
+
+
+def make_step(fw, name):
+    model = build(fw, name)
+    init_weights(fw, model)
+    model.train()
+    opt = fw.optim.SGD(model.parameters(), lr=0.1 if name == "lenet" else 0.05, momentum=0.9)
+    crit = fw.nn.CrossEntropyLoss()
+
+    def step(X, Y):
+        opt.zero_grad()
+        loss = crit(model(X), Y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def worker(args):
+    import statistics
+
+    if args.floor:
+        return floor_worker(args)
+    fw = common.import_framework(args.framework)
+    fw.set_num_threads(args.threads)
+    fw.manual_seed(0)
+    for name in args.only:
+        step = make_step(fw, name)
+        data = [(fw.from_numpy(x), fw.from_numpy(y)) for x, y in batches(name, args.steps + 3)]
+        for X, Y in data[:3]:  # warm-up: lazy imports, first-call costs
+            step(X, Y)
+        ms, cpu, loss = [], [], None
+        for X, Y in data[3:]:
+            with common.Clock() as c:
+                loss = step(X, Y)
+            ms.append(c.wall * 1e3)
+            cpu.append(c.cpu * 1e3)
+        common.emit(model=name, ms=statistics.median(ms), cpu_ms=statistics.median(cpu),
+                    steps=len(ms), batch=BATCH[name], last_loss=float(loss.item()))
+
+
+# ----------------------------------------------------------------------------- GEMM floor
+
+def gemms(name):
+    """(m, k, n) of every matrix product of one training step, forward and backward."""
+    b = BATCH[name]
+    out = []
+
+    def conv(cin, cout, k, hw_out, first=False):
+        cols = cin * k * k
+        L = b * hw_out * hw_out
+        out.append((cout, cols, L))                 # forward: W @ cols
+        out.append((cout, L, cols))                 # grad W: dY @ cols^T
+        if not first:
+            out.append((cols, cout, L))             # grad cols: W^T @ dY
+
+    def linear(fin, fout, first=False):
+        out.append((b, fin, fout))
+        out.append((fout, b, fin))
+        if not first:
+            out.append((b, fout, fin))
+
+    if name == "lenet":
+        conv(1, 6, 5, 28, first=True)
+        conv(6, 16, 5, 10)
+        linear(400, 120)
+        linear(120, 84)
+        linear(84, 10)
+    else:
+        conv(1, 32, 3, 28, first=True)
+        for _ in range(4):
+            conv(32, 32, 3, 28)
+        linear(32, 10)
+    return out
+
+
+def floor_worker(args):
+    """ms per step of just the GEMMs (NumPy BLAS, float32); framework-independent."""
+    import statistics
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name in args.only:
+        mats = [(rng.standard_normal((m, k), dtype=np.float32),
+                 rng.standard_normal((k, n), dtype=np.float32)) for m, k, n in gemms(name)]
+        outs = [np.empty((a.shape[0], b.shape[1]), np.float32) for a, b in mats]
+
+        def run():
+            for (a, b), o in zip(mats, outs):
+                np.matmul(a, b, out=o)
+
+        run()
+        ms = []
+        for _ in range(args.steps):
+            with common.Clock() as c:
+                run()
+            ms.append(c.wall * 1e3)
+        common.emit(model=name, floor_ms=statistics.median(ms),
+                    gflop=sum(2 * m * k * n for m, k, n in gemms(name)) / 1e9)
+
+
+def print_floor(res, fl, models, key, label_of):
+    print("\n| model | GEMM floor (NumPy BLAS) | GFLOP/step | ember / floor | PyTorch / floor |")
+    print("|---|---|---|---|---|")
+    for name in models:
+        f = common.stats(common.values(fl, "floor_ms", model=name))["median"]
+        g = common.values(fl, "gflop", model=name)
+        e = common.stats(common.values(res.get("ember", []), key, model=name))["median"]
+        t = common.stats(common.values(res.get("torch", []), key, model=name))["median"]
+        print(f"| {label_of(name)} | {common.fmt(f, ' ms')} | {common.fmt(g[0] if g else None)} |"
+              f" {common.fmt(common.ratio(e, f), '×')} | {common.fmt(common.ratio(t, f), '×')} |")
+
+
+LABEL = {"lenet": "LeNet-5 step, Fashion-MNIST, batch 256, SGD momentum",
+         "resnet": "small ResNet step, batch 64, BatchNorm2d, SGD momentum"}
+
+
+def worker_args(args):
+    return ["--steps", args.steps, "--only", *args.only]
+
+
+def collect(args):
+    """Driver: alternate the frameworks; return (rows, raw results)."""
+    runs = common.default_runs(args, normal=3, quick=1)
+    if args.quick:
+        args.steps = min(args.steps, 8)
+    res = common.alternate(__file__, common.frameworks(args.frameworks), runs,
+                           worker_args(args), args.threads)
+    res["floor"] = common.spawn(__file__, "ember", worker_args(args) + ["--floor"],
+                                args.threads)
+    key = common.metric(args, "ms")
+    rows = [common.compare_row(LABEL[m], res, key, " ms", target=TARGET, model=m)
+            for m in args.only]
+    return rows, res
+
+
+def parser():
+    """The command line (run_all.py builds its arguments with it too)."""
+    ap = common.base_parser(__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per model per process")
+    ap.add_argument("--only", nargs="*", choices=MODELS, default=list(MODELS))
+    ap.add_argument("--floor", action="store_true", help="worker: time the GEMMs alone")
+    ap.add_argument("--profile", choices=MODELS, default=None,
+                    help="cProfile ember's training step of this model (top 25, tottime)")
+    return ap
+
+
+def profile(args):
+    import cProfile
+    import pstats
+
+    fw = common.import_framework("ember")
+    fw.set_num_threads(args.threads)
+    step = make_step(fw, args.profile)
+    data = [(fw.from_numpy(x), fw.from_numpy(y)) for x, y in batches(args.profile,
+                                                                       args.steps + 3)]
+    for X, Y in data[:3]:
+        step(X, Y)
+    pr = cProfile.Profile()
+    pr.enable()
+    for X, Y in data[3:]:
+        step(X, Y)
+    pr.disable()
+    pstats.Stats(pr).sort_stats("tottime").print_stats(25)
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if args.worker:
+        return worker(args)
+    if args.profile:
+        return profile(args)
+    rows, res = collect(args)
+    common.print_table(rows, f"CNN training steps (threads={args.threads})")
+    print_floor(res, res["floor"], args.only, common.metric(args, "ms"), lambda m: LABEL[m])
+    common.save_json(args.json, {"rows": rows, "results": res})
+
+
+if __name__ == "__main__":
+    main()
