@@ -14,10 +14,11 @@ median over ``--steps`` steps per process, processes alternating A B A B:
 
 Both frameworks start from the same weights (NumPy draws copied in) and see the same
 float32 batches (the Fashion-MNIST test images, the only split in the shared data).
-The *floor* row is the time of just the matrix products the step needs (each convolution's
-im2col GEMM forward, its weight- and input-gradient GEMMs backward, the same for Linear;
-no input gradient for the first layer) through NumPy's BLAS at the same shapes and thread
-count: what a framework that did nothing but GEMMs would take.
+The *floor* table is the time of just the matrix products the step needs (each
+convolution's im2col GEMM forward, its weight- and input-gradient GEMMs backward, in the
+~4 MB sample blocks ember uses; the same for Linear; no input gradient for the first layer)
+through NumPy's BLAS at the same thread count: what ember would take if everything but its
+GEMMs were free. Under --cpu-time it is CPU time too.
 """
 from __future__ import annotations
 
@@ -134,11 +135,15 @@ def gemms(name):
 
     def conv(cin, cout, k, hw_out, first=False):
         cols = cin * k * k
-        L = b * hw_out * hw_out
-        out.append((cout, cols, L))                 # forward: W @ cols
-        out.append((cout, L, cols))                 # grad W: dY @ cols^T
-        if not first:
-            out.append((cols, cout, L))             # grad cols: W^T @ dY
+        # in blocks of samples whose cols take ~4 MB, as ember issues them (a whole-batch
+        # GEMM of these skinny shapes runs slower through OpenBLAS: it leaves the cache)
+        nb = max(1, min(b, (1 << 22) // (cols * hw_out * hw_out * 4)))
+        for n0 in range(0, b, nb):
+            L = min(nb, b - n0) * hw_out * hw_out
+            out.append((cout, cols, L))             # forward: W @ cols
+            out.append((cout, L, cols))             # grad W: dY @ cols^T
+            if not first:
+                out.append((cols, cout, L))         # grad cols: W^T @ dY
 
     def linear(fin, fout, first=False):
         out.append((b, fin, fout))
@@ -177,12 +182,14 @@ def floor_worker(args):
                 np.matmul(a, b, out=o)
 
         run()
-        ms = []
+        ms, cpu = [], []
         for _ in range(args.steps):
             with common.Clock() as c:
                 run()
             ms.append(c.wall * 1e3)
+            cpu.append(c.cpu * 1e3)
         common.emit(model=name, floor_ms=statistics.median(ms),
+                    cpu_floor_ms=statistics.median(cpu),
                     gflop=sum(2 * m * k * n for m, k, n in gemms(name)) / 1e9)
 
 
@@ -190,7 +197,8 @@ def print_floor(res, fl, models, key, label_of):
     print("\n| model | GEMM floor (NumPy BLAS) | GFLOP/step | ember / floor | PyTorch / floor |")
     print("|---|---|---|---|---|")
     for name in models:
-        f = common.stats(common.values(fl, "floor_ms", model=name))["median"]
+        fkey = key.replace("ms", "floor_ms")
+        f = common.stats(common.values(fl, fkey, model=name))["median"]
         g = common.values(fl, "gflop", model=name)
         e = common.stats(common.values(res.get("ember", []), key, model=name))["median"]
         t = common.stats(common.values(res.get("torch", []), key, model=name))["median"]
