@@ -224,3 +224,27 @@ def test_affine_grid_and_bilinear_grid_sample_match_pytorch_bit_for_bit():
     np.testing.assert_array_equal(res[0][0], res[1][0])
     np.testing.assert_array_equal(res[0][1], res[1][1])
     np.testing.assert_allclose(res[0][2], res[1][2], rtol=1e-4, atol=1e-3)
+
+
+def test_softmax_and_log_softmax_return_contiguous_results():
+    # the seq2seq tutorial calls .view(-1, n) on log_softmax of a batch_first GRU's output
+    out, _ = ember.nn.GRU(4, 4, batch_first=True)(ember.randn(2, 3, 4))
+    assert not out.is_contiguous()
+    for f in (ember.nn.functional.log_softmax, ember.nn.functional.softmax):
+        y = f(out, dim=-1)
+        assert y.is_contiguous() and y.stride() == (12, 4, 1)
+        assert y.view(-1, 4).shape == (6, 4)
+    x = ember.randn(3, 2, 5).transpose(0, 1)
+    assert ember.allclose(ember.softmax(x, 0).exp().log(), ember.softmax(x, 0))
+    assert ember.equal(ember.log_softmax(x, -1), ember.log_softmax(x.contiguous(), -1))
+
+
+@needs_torch
+def test_set_grad_enabled_prints_its_mode():
+    for lib in (torch, ember):
+        g = lib.set_grad_enabled(False)
+        try:
+            text = repr(g)
+        finally:
+            lib.set_grad_enabled(True)
+        assert text == f"{lib.__name__}.autograd.grad_mode.set_grad_enabled(mode=False)"

@@ -116,7 +116,7 @@ class Softmax(Function):
             x = x.reshape(1)
             out = _softmax_forward(x, 0).reshape(())
         else:
-            out = _softmax_forward(x, axis)
+            out = np.ascontiguousarray(_softmax_forward(x, axis))  # PyTorch's result is contiguous
         ctx.axis = axis if x.ndim else None
         ctx.save_for_backward(out)
         return out
@@ -138,7 +138,7 @@ class LogSoftmax(Function):
             out = np.zeros_like(x)
             ctx.axis = None
         else:
-            out = _log_softmax_forward(x, axis)
+            out = np.ascontiguousarray(_log_softmax_forward(x, axis))  # contiguous, as PyTorch's
             ctx.axis = axis
         ctx.save_for_backward(out)
         return out

@@ -129,6 +129,9 @@ class set_grad_enabled(_GradMode):
     def clone(self):
         return self.__class__(self._mode)
 
+    def __repr__(self):
+        return f"{type(self).__module__}.{type(self).__name__}(mode={self._mode})"
+
 
 class inference_mode(_GradMode):
     """Like no_grad (ember has no separate inference tensors); inference_mode(False) is a no-op."""
