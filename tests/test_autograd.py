@@ -453,6 +453,88 @@ def test_node_hooks_and_post_accumulate_hook():
         y.backward(ember.ones(2))
 
 
+@pytest.mark.parametrize("hooks", ["leaves and activations", "leaves", "none (the fast walk)"])
+def test_leaf_is_finished_as_soon_as_its_grad_is_complete(hooks):
+    # PyTorch's AccumulateGrad runs once a leaf's last grad has arrived, not after the walk:
+    # the last layer's parameter is done before backward reaches the first layer (DDP's overlap)
+    rng = np.random.default_rng(0)
+    xs, w1s, b1s, w2s = (rng.integers(-3, 4, s).astype(np.float64)
+                         for s in ((4, 3), (3, 5), (5,), (5, 2)))
+
+    def run(T):
+        log = []
+        x = T.tensor(xs)
+        w1, b1, w2 = (T.tensor(a, requires_grad=True) for a in (w1s, b1s, w2s))
+        for name, p in (("w1", w1), ("b1", b1), ("w2", w2)):
+            if hooks != "none (the fast walk)":
+                p.register_hook(lambda g, n=name: log.append("hook " + n))
+                p.register_post_accumulate_grad_hook(
+                    lambda p, n=name: log.append(("post " + n, p.grad.tolist())))
+        for _ in range(2):  # the second backward accumulates into .grad
+            h = x @ w1 + b1
+            a = h.relu()
+            if hooks == "leaves and activations":
+                h.register_hook(lambda g: log.append("h"))
+                a.register_hook(lambda g: log.append("a"))
+            (a @ w2).sum().backward()
+        return log, [p.grad.tolist() for p in (w1, b1, w2)]
+
+    (e_log, e_grads), (t_log, t_grads) = both(run)
+    assert e_log == t_log and e_grads == t_grads
+    names = [x if isinstance(x, str) else x[0] for x in e_log[:len(e_log) // 2]]
+    if hooks == "leaves and activations":
+        assert names == ["hook w2", "post w2", "a", "h", "hook b1", "post b1", "hook w1",
+                         "post w1"]
+    elif hooks == "leaves":
+        assert names == ["hook w2", "post w2", "hook b1", "post b1", "hook w1", "post w1"]
+    else:
+        assert names == []
+
+
+def test_queue_callback_runs_once_after_the_walk():
+    def run(T):
+        log = []
+        queue = T.autograd.Variable._execution_engine.queue_callback
+        w = T.tensor([1.0, 2.0], requires_grad=True)
+        v = T.tensor([3.0, 4.0], requires_grad=True)
+
+        def post(p):
+            log.append(("post", p.grad.tolist()))
+            if len(log) == 1:  # queued once, in the first backward: a callback may queue more
+                queue(lambda: log.append(("cb", w.grad.tolist(), v.grad.tolist()))
+                      or queue(lambda: log.append("cb2")))
+
+        w.register_post_accumulate_grad_hook(post)
+        v.register_post_accumulate_grad_hook(post)
+        for _ in range(2):
+            (w * v).sum().backward()
+        with pytest.raises(RuntimeError) as err:
+            queue(lambda: None)
+        return log, str(err.value)
+
+    e, t = both(run)
+    assert e == t
+    assert e[0] == [("post", [3.0, 4.0]), ("post", [1.0, 2.0]), ("cb", [3.0, 4.0], [1.0, 2.0]),
+                    "cb2", ("post", [6.0, 8.0]), ("post", [2.0, 4.0])]
+    assert e[1] == "Final callbacks can only be installed during backward pass."
+
+
+@pytest.mark.parametrize("hook", [True, False])  # the general walk, the fast walk
+def test_leaf_turned_off_after_forward_gets_no_grad_but_its_hook_runs(hook):
+    def run(T):
+        log = []
+        w = T.ones(3, requires_grad=True)
+        if hook:
+            w.register_post_accumulate_grad_hook(lambda p: log.append(p.grad))
+        y = (w * 2).sum()
+        w.requires_grad_(False)
+        y.backward()
+        return log, w.grad
+
+    want = ([None] if hook else [], None)
+    assert both(run) == (want, want)
+
+
 # ---- user Functions (PyTorch's protocol: Tensors in and out) -------------------------------------
 def _user_functions(T):
     class Cube(T.autograd.Function):

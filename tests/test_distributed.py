@@ -271,6 +271,18 @@ try:
     ddp(X[0][half])
 except RuntimeError as e:
     out["unfinished"] = str(e)
+
+# buckets start during backward: when it reaches the first layer's output (a tensor hook), the
+# bucket of the last layer is already on its way, the first layer's not yet
+ddp = DDP(make("mlp", 1), bucket_cap_mb=0.001, find_unused_parameters=True)
+launched, seen = [], []
+launch = ddp._launch
+ddp._launch = lambda b: launched.append(b.index) or launch(b)
+ddp.module.body[1].register_forward_hook(
+    lambda m, i, o: o.register_hook(lambda g: seen.append(list(launched))) and None)
+F.cross_entropy(ddp(X[0][half]), Y[0][half]).backward()
+out["overlap"] = {"seen": seen, "launched": launched, "buckets": len(ddp._ddp_buckets),
+                  "averaged": not ddp._ddp["armed"]}
 json.dump(out, open(os.path.join(sys.argv[1], f"rank{r}.json"), "w"))
 dist.destroy_process_group()
 """
@@ -288,6 +300,8 @@ def test_ddp_matches_single_process_on_global_batch(tmp_path):
         assert out["mlp_acc"]["buckets"] > 1 and out["cnn_plain"]["buckets"] > 1
         assert "Expected to have finished reduction" in out["unfinished"]
         assert "find_unused_parameters=True" in out["unfinished"]
+        assert out["overlap"] == {"seen": [[0]], "launched": [0, 1], "buckets": 2,
+                                  "averaged": True}
     for name in ("mlp_plain", "mlp_acc", "cnn_plain", "cnn_acc"):
         assert res[0][name] == res[1][name]  # every rank ends with the same parameters
 

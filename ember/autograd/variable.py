@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .._tensor import Tensor
+from . import engine as _engine
 
 
 class _VariableMeta(type):
@@ -11,6 +12,8 @@ class _VariableMeta(type):
 
 class Variable(metaclass=_VariableMeta):
     """``Variable(t, requires_grad=False)`` returns ``t`` (made to require grad if asked)."""
+
+    _execution_engine = _engine  # for Variable._execution_engine.queue_callback(fn)
 
     def __new__(cls, data, requires_grad=False, volatile=False):
         if requires_grad:

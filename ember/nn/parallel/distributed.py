@@ -4,11 +4,13 @@ At construction rank 0's parameters and buffers are broadcast, so every replica 
 The parameters that need a gradient are split into buckets, in reverse order of
 ``parameters()`` (roughly the order backward produces their gradients): the first bucket holds
 up to 1 MiB, the others up to ``bucket_cap_mb``, as PyTorch's. Each parameter has a
-post-accumulate-grad hook; when the last gradient of a bucket has arrived, the bucket is
-flattened, divided by the world size and handed to a non-blocking MPI all-reduce, while the
-rest of backward goes on. When the last bucket has been started, DDP waits for all of them and
-writes the averages back into ``.grad``. Buckets are started strictly in bucket order, the same
-on every rank, because MPI matches non-blocking collectives by the order they are issued.
+post-accumulate-grad hook, which the engine runs as soon as that parameter's gradient is
+complete; when the last gradient of a bucket has arrived, the bucket is flattened, divided by
+the world size and handed to a non-blocking MPI all-reduce, while the rest of backward goes on.
+At the end of backward (a callback queued with the engine by the first hook) DDP waits for all
+of them and writes the averages back into ``.grad``. Buckets are started strictly in bucket
+order, the same on every rank, because MPI matches non-blocking collectives by the order they
+are issued.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ...autograd import grad_mode
+from ...autograd import engine, grad_mode
 from ..modules.module import Module
 
 _FIRST_BUCKET_BYTES = 1024 * 1024  # PyTorch's dist._DEFAULT_FIRST_BUCKET_BYTES
@@ -181,6 +183,8 @@ class DistributedDataParallel(Module):
             for i, p in enumerate(self._ddp_params):
                 if id(p) not in used:
                     self._mark_ready(i)
+            if st["next"] == len(self._ddp_buckets):  # nothing reached: no hook will finish
+                self._finish()
 
     @staticmethod
     def _reachable(out):
@@ -213,8 +217,11 @@ class DistributedDataParallel(Module):
 
     def _hook(self, i):
         def hook(param):
-            if self._ddp["armed"] and i not in self._ddp["ready"]:
-                self._ddp["started"] = True
+            st = self._ddp
+            if st["armed"] and i not in st["ready"]:
+                if not st["started"]:  # the first gradient of this backward
+                    st["started"] = True
+                    engine.queue_callback(self._finish)
                 self._mark_ready(i)
         return hook
 
@@ -226,8 +233,6 @@ class DistributedDataParallel(Module):
         while st["next"] < len(self._ddp_buckets) and self._ddp_buckets[st["next"]].pending == 0:
             self._launch(self._ddp_buckets[st["next"]])
             st["next"] += 1
-        if st["next"] == len(self._ddp_buckets):
-            self._finish()
 
     def _launch(self, b):
         _, c10d = _dist()
@@ -247,8 +252,16 @@ class DistributedDataParallel(Module):
         b.req = self.process_group.comm.Iallreduce(c10d._MPI.IN_PLACE, b.buf, op=c10d._MPI.SUM)
 
     def _finish(self):
+        """At the end of backward: wait for the buckets and write the averages into ``.grad``."""
         _, c10d = _dist()
         pg, st = self.process_group, self._ddp
+        if self.find_unused_parameters:  # no gradient in this backward: contributes zeros
+            for i in range(len(self._ddp_params)):
+                if i not in st["ready"]:
+                    st["used"][i] = 0
+                    self._mark_ready(i)
+        if st["next"] < len(self._ddp_buckets):
+            return  # a parameter got no gradient: the next forward raises PyTorch's error
         st["armed"] = False
         c10d._wait(pg, [b.req for b in self._ddp_buckets], "DistributedDataParallel all_reduce")
         used = st["used"]
