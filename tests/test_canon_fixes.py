@@ -248,3 +248,21 @@ def test_set_grad_enabled_prints_its_mode():
         finally:
             lib.set_grad_enabled(True)
         assert text == f"{lib.__name__}.autograd.grad_mode.set_grad_enabled(mode=False)"
+
+
+def test_cat_stack_sum_cumsum_of_transposed_inputs_are_contiguous():
+    # programs .view() these results; PyTorch allocates them contiguous whatever the inputs' strides
+    t = ember.randn(3, 2, 4).transpose(0, 1)
+    results = {
+        "cat": (ember.cat([t, t], -1), (24, 8, 1)),
+        "stack": (ember.stack([t, t]), (24, 12, 4, 1)),
+        "sum": (t.sum(-1), (3, 1)),
+        "sum_keepdim": (t.sum(1, keepdim=True), (4, 4, 1)),
+        "cumsum": (t.cumsum(-1), (12, 4, 1)),
+    }
+    for name, (r, stride) in results.items():
+        assert r.is_contiguous() and r.stride() == stride, name
+    assert ember.equal(ember.cat([t, t], -1), ember.cat([t.contiguous()] * 2, -1))
+    assert ember.equal(t.sum(-1), t.contiguous().sum(-1))
+    t.requires_grad_()
+    assert t.sum(-1).is_contiguous() and ember.cat([t, t], 0).view(-1).shape == (48,)

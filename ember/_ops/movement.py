@@ -829,6 +829,8 @@ def cat(tensors, dim=0, *, axis=None, out=None):
                         f"{shape[j]} but got size {s[j]} for tensor number {i} in the list.")
     arrays = [x._data for x in used]
     res_arr = np.concatenate(arrays, axis=d, dtype=dt, casting="unsafe")
+    if not res_arr.flags.c_contiguous:  # PyTorch's cat result is contiguous, whatever the inputs' strides
+        res_arr = np.ascontiguousarray(res_arr)
     if _record(tensors):
         sizes = [None if (x._data.ndim == 1 and x._data.shape[0] == 0) else x._data.shape[d]
                  for x in tensors]
@@ -864,6 +866,8 @@ def stack(tensors, dim=0, *, axis=None, out=None):
     d = _dim(dim, len(shape) + 1)
     dt = _result_dtype(tensors)
     res_arr = np.stack([x._data for x in tensors], axis=d, dtype=dt, casting="unsafe")
+    if not res_arr.flags.c_contiguous:  # contiguous, as PyTorch's
+        res_arr = np.ascontiguousarray(res_arr)
     if _record(tensors):
         res = Stack.apply(*tensors, out=res_arr, dim=d)
     else:

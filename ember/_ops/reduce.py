@@ -16,7 +16,7 @@ from .. import _dtype
 from .._tensor import ARRAY_FUNCTIONS, Tensor, _make, _wrap_dim, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import Function
-from ._sumorder import tsum as _tsum  # float sums in PyTorch's order (same last bit)
+from ._sumorder import tsum as _tsum_ordered  # float sums in PyTorch's order (same last bit)
 from ._util import dim_arg, norm_dims
 from .elementwise import _out as _copy_out
 from .elementwise import _tname
@@ -40,6 +40,12 @@ _aminmax_t = _return_type("aminmax", ("min", "max"))
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _tsum(a, axes, dt, keepdim):
+    """The ordered sum, made contiguous: PyTorch allocates reduction results so, NumPy's follow the input."""
+    out = _tsum_ordered(a, axes, dt, keepdim)
+    return out if out.__class__ is not np.ndarray or out.flags.c_contiguous else np.ascontiguousarray(out)
 
 
 def _keep(keepdim, keepdims):
@@ -805,7 +811,8 @@ class Cumsum(Function):
         ctx.d = d
         if a.ndim == 0:
             return a.astype(dt) if dt is not None else a.copy()
-        return np.cumsum(a, axis=d, dtype=dt)
+        out = np.cumsum(a, axis=d, dtype=dt)
+        return out if out.flags.c_contiguous else np.ascontiguousarray(out)  # contiguous, as PyTorch's
 
     @staticmethod
     def backward(ctx, grad):
