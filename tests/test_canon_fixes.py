@@ -266,3 +266,17 @@ def test_cat_stack_sum_cumsum_of_transposed_inputs_are_contiguous():
     assert ember.equal(t.sum(-1), t.contiguous().sum(-1))
     t.requires_grad_()
     assert t.sum(-1).is_contiguous() and ember.cat([t, t], 0).view(-1).shape == (48,)
+
+
+@needs_torch
+def test_cross_entropy_with_one_class_probabilities_is_negative_zero():
+    # the DDP series' toy job: cross_entropy(model(x) of shape (N, 1), float targets of shape (N, 1))
+    import math
+
+    x, t = [[0.3], [-1.2]], [[0.25], [0.5]]
+    for red in ("mean", "sum"):
+        got = ember.nn.functional.cross_entropy(ember.tensor(x), ember.tensor(t), reduction=red).item()
+        want = torch.nn.functional.cross_entropy(torch.tensor(x), torch.tensor(t), reduction=red).item()
+        assert got == want == 0.0 and math.copysign(1, got) == math.copysign(1, want) == -1
+    e = ember.nn.functional.cross_entropy(ember.tensor(x), ember.tensor(t), reduction="none")
+    assert str(e) == str(torch.nn.functional.cross_entropy(torch.tensor(x), torch.tensor(t), reduction="none"))

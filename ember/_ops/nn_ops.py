@@ -433,12 +433,12 @@ class ProbCrossEntropy(Function):
             q = q * (1 - smoothing) + smoothing / C
         logp = _log_softmax_forward(x, 1)
         wq = q if w is None else q * w.reshape((1, C) + (1,) * (x.ndim - 2))
-        loss = -(logp * wq).sum(1)
+        s = (logp * wq).sum(1)
         denom = None
         if reduction == "none":
-            out = loss.reshape(()) if len(in_shape) == 1 else loss
+            out = -s.reshape(()) if len(in_shape) == 1 else -s
         else:
-            out = loss.sum(dtype=x.dtype)
+            out = -s.sum(dtype=x.dtype)  # negated after the sum, as PyTorch: a zero loss is -0.
             if reduction == "mean":  # PyTorch divides by numel / C, unweighted
                 denom = x.size // C if C else 0
                 with np.errstate(invalid="ignore", divide="ignore"):
