@@ -624,7 +624,7 @@ def _scratch(n, dtype, slot=0):
         return np.empty(n, dtype)
     bufs = getattr(_work, "bufs", None)
     if bufs is None:
-        bufs = _work.bufs = [None, None]
+        bufs = _work.bufs = [None, None, None]
     buf = bufs[slot]
     if buf is None or buf.nbytes < n * dtype.itemsize:
         buf = bufs[slot] = np.empty(max(n * dtype.itemsize, 1 << 16), np.uint8)
@@ -683,6 +683,21 @@ def _col2im_into(out, dcols, ks, stride, dil, out_sp):
         sl = tuple(slice(o * d, o * d + s * (n - 1) + 1, s)
                    for o, d, s, n in zip(off, dil, stride, out_sp))
         out[lead + sl] += dcols[(slice(None),) + off]
+
+
+def _col2im_flat(out, dcols, dil, Wp, Ho, Wo):
+    """out (C, N, Hp*Wp) += the scatter of dcols (C, kh, kw, N, Ho*Wp) for a stride-1 2-d
+    convolution whose cols were computed on the padded width (columns >= Wo are zero): each
+    kernel offset is one add of a flat shifted slice. Measured (CPU time, 1 thread, 6
+    repeats), the input-gradient GEMM + col2im of one sample block: ResNet 3x3 conv (4 x 32 x
+    28 x 28) 1.27-1.58 -> 1.13-1.33 ms, LeNet conv2 (68 x 6 x 14 x 14, 5x5) 1.52-2.33 ->
+    1.25-1.65 ms; the flat adds alone are 1.8x faster, the GEMM grows by Wp / Wo. Whole
+    training steps: ResNet 303 -> 297 ms, LeNet 35.7 -> 35.2 ms (medians of 4, in the noise)."""
+    n = (Ho - 1) * Wp + Wo  # up to the last valid position; the zero tail may be dropped
+    for i in range(dcols.shape[1]):
+        for j in range(dcols.shape[2]):
+            sh = i * dil[0] * Wp + j * dil[1]
+            out[:, :, sh:sh + n] += dcols[:, i, j, :, :n]
 
 
 _CHUNK_BYTES = 1 << 22
@@ -748,6 +763,14 @@ class Convolution(Function):
         if needs[0]:
             wt = w.reshape(O, -1).T if G == 1 else w.reshape(G, O // G, -1).transpose(0, 2, 1)
         CK = C * math.prod(ks)
+        # 2-d, stride 1: the input grad's cols on the padded width (zero grad columns past
+        # Wo), so that col2im is one shifted add of whole (Ho x Wp) planes per kernel offset
+        # instead of a strided add with Wo-long inner runs (measured: see _col2im_flat).
+        flat = needs[0] and len(ks) == 2 and all(s == 1 for s in stride)
+        if flat:
+            Hp, Wp = xp_shape[2:]
+            Ho, Wo = out_sp
+            gx_rows = gxp.reshape(C, N, Hp * Wp)
         for n0 in range(0, N, step):
             gs = gv[n0:n0 + step]
             nb = gs.shape[0]
@@ -760,7 +783,18 @@ class Convolution(Function):
                     gw += np.matmul(gc, cols.T)
                 else:
                     gw += np.matmul(gc, cols.reshape(G, -1, cols.shape[1]).transpose(0, 2, 1))
-            if needs[0]:  # the cols buffer is free again: the input grad's cols go there
+            if flat:
+                Lp = Ho * Wp
+                gcp = _scratch(O * nb * Lp, grad.dtype, 2).reshape(O, nb, Ho, Wp)
+                gcp[..., Wo:] = 0
+                gcp[..., :Wo] = gc.reshape(O, nb, Ho, Wo)
+                dcols = _scratch(CK * nb * Lp, grad.dtype).reshape(
+                    (CK, nb * Lp) if G == 1 else (G, CK // G, nb * Lp))
+                np.matmul(wt, gcp.reshape((O, nb * Lp) if G == 1 else (G, O // G, nb * Lp)),
+                          out=dcols)
+                _col2im_flat(gx_rows[:, n0:n0 + step], dcols.reshape(C, ks[0], ks[1], nb, Lp),
+                             dil, Wp, Ho, Wo)
+            elif needs[0]:  # the cols buffer is free again: the input grad's cols go there
                 dcols = _scratch(CK * nb * L, grad.dtype).reshape(
                     (CK, nb * L) if G == 1 else (G, CK // G, nb * L))
                 np.matmul(wt, gc, out=dcols)
