@@ -280,3 +280,13 @@ def test_cross_entropy_with_one_class_probabilities_is_negative_zero():
         assert got == want == 0.0 and math.copysign(1, got) == math.copysign(1, want) == -1
     e = ember.nn.functional.cross_entropy(ember.tensor(x), ember.tensor(t), reduction="none")
     assert str(e) == str(torch.nn.functional.cross_entropy(torch.tensor(x), torch.tensor(t), reduction="none"))
+
+
+def test_masked_fill_tril_triu_of_transposed_inputs_are_contiguous():
+    # attention code views a masked score matrix; PyTorch allocates these results contiguous
+    t = ember.randn(3, 2, 4).transpose(0, 1)
+    for r in (t.masked_fill(t > 0, 0.0), t.triu(), t.tril(1), ember.triu(t, -1)):
+        assert r.is_contiguous() and r.stride() == (12, 4, 1)
+    assert ember.equal(t.masked_fill(t > 0, 0.0), t.contiguous().masked_fill(t.contiguous() > 0, 0.0))
+    t.masked_fill_(t > 0, 1.0)  # in place keeps the tensor's own strides, as PyTorch
+    assert t.stride() == (4, 8, 1)

@@ -1008,6 +1008,11 @@ class MaskedFillTensor(MaskedFill):
     forward = _Pre2.forward
 
 
+def _contiguous(arr):
+    """PyTorch allocates these results contiguous; NumPy's follow the input's layout."""
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+
+
 def masked_fill(input, mask, value):
     """out = input with ``value`` where mask is True (mask broadcasts)."""
     a = input._data
@@ -1020,7 +1025,7 @@ def masked_fill(input, mask, value):
     else:
         v = np.asarray(value).astype(a.dtype)
     try:
-        out = np.where(m, v, a)
+        out = _contiguous(np.where(m, v, a))
     except ValueError:
         raise broadcast_error_for(a.shape, m.shape) from None
     if isinstance(value, Tensor):
@@ -1138,7 +1143,7 @@ def tril(input, diagonal=0, *, out=None):
     a = input._data
     if a.ndim < 2:
         raise RuntimeError("tril: input tensor must have at least 2 dimensions")
-    return _copy_out(_finish_copy(Tril, input, np.tril(a, diagonal), diagonal), out)
+    return _copy_out(_finish_copy(Tril, input, _contiguous(np.tril(a, diagonal)), diagonal), out)
 
 
 def triu(input, diagonal=0, *, out=None):
@@ -1146,7 +1151,7 @@ def triu(input, diagonal=0, *, out=None):
     a = input._data
     if a.ndim < 2:
         raise RuntimeError("triu: input tensor must have at least 2 dimensions")
-    return _copy_out(_finish_copy(Triu, input, np.triu(a, diagonal), diagonal), out)
+    return _copy_out(_finish_copy(Triu, input, _contiguous(np.triu(a, diagonal)), diagonal), out)
 
 
 def _copy_out(res, out):
