@@ -259,6 +259,9 @@ def test_cat_stack_sum_cumsum_of_transposed_inputs_are_contiguous():
         "sum": (t.sum(-1), (3, 1)),
         "sum_keepdim": (t.sum(1, keepdim=True), (4, 4, 1)),
         "cumsum": (t.cumsum(-1), (12, 4, 1)),
+        "cumprod": (t.cumprod(0), (12, 4, 1)),
+        "norm": (t.norm(dim=-1), (3, 1)),
+        "vector_norm": (ember.linalg.vector_norm(t, 1, dim=(0, 2)), (1,)),
     }
     for name, (r, stride) in results.items():
         assert r.is_contiguous() and r.stride() == stride, name

@@ -696,6 +696,8 @@ class VectorNorm(Function):
                 s = np.add.reduce(np.abs(a) ** ord, axis=axes, keepdims=keepdim)
                 out = (s ** (1.0 / ord)).astype(a.dtype, copy=False)
         out = _arr(out)
+        if not out.flags.c_contiguous:  # contiguous, as PyTorch's reduction results
+            out = np.ascontiguousarray(out)
         ctx.save_for_backward(a_in, out)  # the grad is cast back to a_in's dtype by the engine
         ctx.ord, ctx.axes, ctx.keepdim = ord, axes, keepdim
         return out
@@ -829,6 +831,7 @@ class Cumprod(Function):
             out = a.astype(dt) if dt is not None else a.copy()
         else:
             out = np.cumprod(a, axis=d, dtype=dt)
+            out = out if out.flags.c_contiguous else np.ascontiguousarray(out)  # as PyTorch's
         ctx.save_for_backward(a, out)
         return out
 
