@@ -262,6 +262,13 @@ def test_cat_stack_sum_cumsum_of_transposed_inputs_are_contiguous():
         "cumprod": (t.cumprod(0), (12, 4, 1)),
         "norm": (t.norm(dim=-1), (3, 1)),
         "vector_norm": (ember.linalg.vector_norm(t, 1, dim=(0, 2)), (1,)),
+        "amax": (t.amax(-1), (3, 1)),
+        "prod": (t.prod(-1), (3, 1)),
+        "var": (t.var(-1), (3, 1)),
+        "std": (t.std(-1, keepdim=True), (3, 1, 1)),
+        "logsumexp": (t.logsumexp(-1), (3, 1)),
+        "any": ((t > 0).any(-1), (3, 1)),
+        "count_nonzero": (t.count_nonzero(-1), (3, 1)),
     }
     for name, (r, stride) in results.items():
         assert r.is_contiguous() and r.stride() == stride, name

@@ -121,8 +121,11 @@ def _check_nonempty(a, axes, op):
 
 
 def _arr(x):
-    # full reductions return NumPy scalars; saved outputs must be the arrays apply() wraps
-    return x if x.__class__ is np.ndarray else np.asarray(x)
+    # full reductions return NumPy scalars; saved outputs must be the arrays apply() wraps;
+    # PyTorch allocates reduction results contiguous, NumPy's follow the input's layout
+    if x.__class__ is not np.ndarray:
+        return np.asarray(x)
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
 def _rshape(shape, axes):
@@ -518,7 +521,7 @@ class Var(Function):
                 out = ss / dof
         ctx.save_for_backward(a)
         ctx.axes, ctx.keepdim = axes, keepdim
-        return out
+        return _arr(out)
 
     @staticmethod
     def backward(ctx, grad):
@@ -955,7 +958,7 @@ def _logical(op, ufunc):
         a = input._data
         axes = _axes(dim_arg(dim, axis), a.ndim)
         res = ufunc.reduce(a, axis=axes, keepdims=_keep(keepdim, keepdims))
-        res = np.asarray(res, dtype=np.uint8 if a.dtype == np.uint8 else np.bool_)
+        res = _arr(np.asarray(res, dtype=np.uint8 if a.dtype == np.uint8 else np.bool_))
         return _out(_make(res, False, None, 0), out)
 
     fn.__name__ = op
@@ -971,7 +974,7 @@ def count_nonzero(input, dim=None, *, axis=None):
     """Number of nonzero elements, over ``dim`` (int or tuple) or in total."""
     a = input._data
     axes = _axes(dim_arg(dim, axis), a.ndim)
-    return _make(np.asarray(np.count_nonzero(a, axis=axes), dtype=_INT64), False, None, 0)
+    return _make(_arr(np.asarray(np.count_nonzero(a, axis=axes), dtype=_INT64)), False, None, 0)
 
 
 # ---- median, mode --------------------------------------------------------------------------------
