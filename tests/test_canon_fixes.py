@@ -269,6 +269,10 @@ def test_cat_stack_sum_cumsum_of_transposed_inputs_are_contiguous():
         "logsumexp": (t.logsumexp(-1), (3, 1)),
         "any": ((t > 0).any(-1), (3, 1)),
         "count_nonzero": (t.count_nonzero(-1), (3, 1)),
+        "roll": (t.roll(1, 0), (12, 4, 1)),
+        "cummax": (t.cummax(-1).values, (12, 4, 1)),
+        "cummax_indices": (t.cummax(-1).indices, (12, 4, 1)),
+        "logcumsumexp": (t.logcumsumexp(-1), (12, 4, 1)),
     }
     for name, (r, stride) in results.items():
         assert r.is_contiguous() and r.stride() == stride, name

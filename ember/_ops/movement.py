@@ -591,6 +591,8 @@ def roll(input, shifts, dims=None):
     d = tuple(_dim(x, a.ndim) for x in d)
     s = tuple(operator.index(x) for x in s)
     out = np.roll(a, s, d) if a.ndim else a.copy()
+    if not out.flags.c_contiguous:  # contiguous, as PyTorch's
+        out = np.ascontiguousarray(out)
     return _finish_copy(Roll, input, out, s, d)
 
 

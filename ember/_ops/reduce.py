@@ -915,8 +915,8 @@ class Cummax(Function):
             # a NaN is the extreme from where it appears on, and a later NaN takes over (PyTorch)
             last_nan = np.maximum.accumulate(np.where(np.isnan(a), pos, -1), axis=d)
             idx = np.where(last_nan >= 0, last_nan, idx)
-        ctx.idx = idx
-        return values, idx
+        ctx.idx = idx = _arr(idx)  # contiguous, as PyTorch's
+        return _arr(values), idx
 
     @staticmethod
     def backward(ctx, grad, _grad_indices=None):
@@ -1288,7 +1288,7 @@ class Logcumsumexp(Function):
 
     @staticmethod
     def forward(ctx, a, d):
-        out = np.logaddexp.accumulate(a, axis=d) if a.ndim else a.copy()
+        out = _arr(np.logaddexp.accumulate(a, axis=d)) if a.ndim else a.copy()  # contiguous
         ctx.save_for_backward(a, out)
         ctx.d = d
         return out
