@@ -1499,7 +1499,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     d = _dim(dim, a.ndim)
     _check_along(a, idx, d, "scatter_reduce", src._data)
     if input.dtype != src.dtype:
-        raise RuntimeError(f"scatter_reduce(): Expected self.dtype to be equal to src.dtype")
+        raise RuntimeError("scatter_reduce(): Expected self.dtype to be equal to src.dtype")
     key = _along(idx, d) if a.ndim else ()
     hit = np.zeros(a.shape, bool)
     hit[key] = True

@@ -1477,7 +1477,7 @@ def as_strided(input, size, stride, storage_offset=None):
 
     size, stride = tuple(size), tuple(stride)
     if len(size) != len(stride):
-        raise RuntimeError(f"mismatch in length of strides and shape")
+        raise RuntimeError("mismatch in length of strides and shape")
     off = input.storage_offset() if storage_offset is None else storage_offset
     off -= input.storage_offset()  # ember reads the contiguous elements of ``input`` itself
     idx = np.full(size, off, dtype=np.int64)
