@@ -378,6 +378,21 @@ def test_nan_names_the_module_where_it_first_appears():
         doc.diagnoses[0].message
 
 
+def test_nan_in_the_loss_names_the_op():
+    ember.manual_seed(0)
+    model = nn.Linear(3, 1)
+    x, y = ember.randn(8, 3), ember.randn(8, 1)
+    with ember.doctor.watch(model, stream=io.StringIO()) as doc:
+        (ember.log(model(x) - 100) - y).pow(2).mean().backward()  # log of negatives: nan
+    assert codes(doc) == ["nan"]
+    msg = doc.diagnoses[0].message
+    assert "the model's outputs were finite, so it arises in the loss" in msg
+    assert "LogBackward0" in msg  # the op, not only the loss's last node
+    with ember.doctor.watch(model, stream=io.StringIO()) as doc:
+        ember.sqrt(model(x) - 100).sum().backward()  # sqrt saves its (nan) result
+    assert "so it arises in the loss, at SqrtBackward0;" in doc.diagnoses[0].message
+
+
 def test_a_new_model_in_the_same_program_starts_a_new_run():
     # S2 as a script under `ember run --doctor`: one backward on the raw inputs, then a fresh
     # `params` trained on t_un by hand. The first tensor's stale gradient must not make the

@@ -126,6 +126,57 @@ def _frac(x):
     return f"{100 * x:.0f}%"
 
 
+def _nonfinite_origin(fn):
+    """The op where a loss's first non-finite value arose, from the graph's saved arrays.
+
+    A node whose saved inputs are finite while its result is not (its saved output, or the
+    saved input of a node that consumed it) made the first inf/nan. Where the producer saved
+    nothing (x - y saves no arrays), the op feeding it is named too. None when the saved arrays
+    cannot tell. Runs only on a non-finite loss, before backward frees what was saved.
+    """
+    from ..autograd.function import _INPUT, _OUTPUT
+
+    def bad(a):
+        return isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all()
+
+    def saved(node):
+        return [e for e in (getattr(node, "_saved", None) or ())
+                if isinstance(e, tuple) and len(e) >= 6]
+
+    order, seen, stack = [], set(), [fn]
+    while stack:  # from the loss towards the inputs
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        order.append(node)
+        stack.extend(n for n, _ in getattr(node, "next_functions", ()))
+    suspects = set()
+    for node in order:
+        for e in saved(node):
+            if bad(e[0]):
+                if e[1] == _OUTPUT:
+                    suspects.add(id(node))
+                elif e[1] == _INPUT and e[5] is not None:
+                    suspects.add(id(e[5]))
+    if not suspects and fn is not None:  # nothing downstream saved it: the loss's own node
+        suspects.add(id(fn))
+    for node in reversed(order):  # the suspect nearest the inputs first
+        if id(node) not in suspects:
+            continue
+        ins = [e for e in saved(node) if e[1] == _INPUT]
+        if ins and not any(bad(e[0]) for e in ins):
+            return f"{node.name()} (finite inputs, non-finite result)"
+        if not ins:
+            feeders = [n for n, _ in getattr(node, "next_functions", ())
+                       if n is not None and saved(n)
+                       and not any(bad(e[0]) for e in saved(n) if e[1] == _INPUT)]
+            if feeders:
+                return f"{node.name()} or the {feeders[0].name()} feeding it"
+            return node.name()
+    return None
+
+
 class Doctor:
     """The state of one watch: what was seen (``losses``, ``grad_norms``) and ``diagnoses``."""
 
@@ -495,6 +546,11 @@ class Doctor:
             if self._pending is not root:  # the engine's fast path may hand over to the general
                 self._pending = root
                 self._before_backward()
+                d = root._data
+                if (d.size == 1 and d.dtype.kind == "f" and not np.isfinite(d).all()
+                        and "nan" not in self._fired):
+                    # read before backward frees the saved arrays that tell where it arose
+                    self._nan_origin = _nonfinite_origin(root._grad_fn)
             return
         self._pending = None
         self._depth = 0
@@ -693,8 +749,10 @@ class Doctor:
                          f" ({type(first).__name__})")
             elif what == "loss":
                 fn = root._grad_fn
+                origin = getattr(self, "_nan_origin", None)
                 where = ("; the model's outputs were finite, so it arises in the loss"
-                         + (f" ({fn.name()})" if fn is not None else ""))
+                         + (f", at {origin}" if origin else
+                            f" ({fn.name()})" if fn is not None else ""))
         elif what == "gradient":
             bad = [n for n, p in params if p._grad is not None and p._grad._data.dtype.kind == "f"
                    and not np.isfinite(p._grad._data).all()]
