@@ -171,6 +171,36 @@ def test_dead_relu():
     assert msg.startswith("100% of the 64 units") and "LeakyReLU" in msg
 
 
+class _FunctionalReluNet(nn.Module):
+    """pytorch/examples' style: F.relu inside forward, no nn.ReLU module to hook."""
+
+    def __init__(self, use_torch_relu=False):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(64, 64), nn.Linear(64, 64), nn.Linear(64, 10)
+        self.use_torch_relu = use_torch_relu
+
+    def forward(self, x):
+        act = ember.relu if self.use_torch_relu else nn.functional.relu
+        return self.fc3(act(self.fc2(act(self.fc1(x)))))
+
+
+@pytest.mark.parametrize("use_torch_relu", [False, True])
+def test_dead_relu_through_functional_relu(use_torch_relu):
+    ember.manual_seed(0)
+    X, y = ember.rand(128, 64), ember.randint(0, 10, (128,))
+    model = _FunctionalReluNet(use_torch_relu)
+    with ember.no_grad():
+        model.fc1.bias.fill_(-10.0)
+    doc = _train(model, X, y, steps=25)
+    msg = next(d.message for d in doc.diagnoses if d.code == "dead-relu")
+    assert msg.startswith("100% of the 64 units after relu in ") and "LeakyReLU" in msg
+    # the functions are restored when the watch ends
+    assert nn.functional.relu.__name__ == "relu" and not hasattr(nn.functional.relu, "_doctor")
+    assert not hasattr(ember.relu, "_doctor")
+    healthy = _train(_FunctionalReluNet(use_torch_relu), X, y, steps=25)
+    assert "dead-relu" not in codes(healthy)
+
+
 def _mnist(n_train=1000, n_test=500):
     """S1's data: ToTensor() training images in [0, 1] and the raw 0-255 test images."""
     try:

@@ -206,6 +206,7 @@ class Doctor:
         self._cur_root = None
         self._relu_calls: dict = {}
         self._relu: dict = {}
+        self._mstack: list = []  # the modules whose forward is running, outermost first
         self._outs: list = []                  # (module, output) of this training forward pass
         self._passes = 0
         self._train_in: dict = {}              # id(root) -> [(mean |x|, max |x|)] in training
@@ -316,6 +317,10 @@ class Doctor:
         # nn.CrossEntropyLoss does the same), so a checked version in its place sees it
         self._ce_orig = F.cross_entropy
         F.cross_entropy = self._checked_cross_entropy
+        # F.relu and torch.relu inside a forward (no nn.ReLU module to hook): watched the same
+        import ember
+        self._relu_orig = (F.relu, ember.relu)
+        F.relu, ember.relu = _watched_relu(self, F.relu), _watched_relu(self, ember.relu)
 
     def _stop(self):
         if _active[0] is not self:
@@ -330,6 +335,11 @@ class Doctor:
             engine._observers.remove(self._on_backward)
         if F.cross_entropy == self._checked_cross_entropy:
             F.cross_entropy = self._ce_orig
+        import ember
+        if getattr(F.relu, "_doctor", None) is self:
+            F.relu = self._relu_orig[0]
+        if getattr(ember.relu, "_doctor", None) is self:
+            ember.relu = self._relu_orig[1]
         self._outs = []
         if not self.quiet or self.diagnoses:
             print(self.summary(), file=self.stream or sys.stderr, flush=True)
@@ -399,10 +409,12 @@ class Doctor:
     def _pre_forward(self, module, args):
         if self._depth:
             self._depth += 1
+            self._mstack.append(module)
             return
         if not self._is_watched(module):
             return
         self._depth = 1
+        self._mstack = [module]
         if self.everything and id(module) not in self._watched:
             if type(module).__name__.endswith("Loss"):  # a criterion is not a model
                 self._depth = 0
@@ -423,6 +435,8 @@ class Doctor:
         if not self._depth:
             return
         self._depth -= 1
+        if self._mstack:
+            self._mstack.pop()
         if not _GRAD[0] or not hasattr(result, "_data"):
             return
         if len(self._outs) < 1000:
@@ -496,7 +510,16 @@ class Doctor:
                 f"training {_fmt(ref)} (max {_fmt(ref_max)}): {_fmt(ratio)}x the training "
                 f"scale; {hint}"))
 
-    def _watch_relu(self, module, out):
+    def _functional_relu(self, out):
+        """F.relu/torch.relu called in a watched forward: watched as the module that called it."""
+        if (self._depth and self._mstack and _GRAD[0] and hasattr(out, "_data")
+                and (self._passes - 1) % _RELU_PERIOD < _RELU_WINDOW):
+            owner = self._mstack[-1]
+            if type(owner).__name__ != "ReLU":  # nn.ReLU's own call is watched by its hook
+                name = self._names.get(id(owner), type(owner).__name__)
+                self._watch_relu(owner, out._data, label=f"relu in {name}")
+
+    def _watch_relu(self, module, out, label=None):
         if out.ndim < 2 or out.shape[1] < 4:
             return
         k = self._relu_calls.get(id(module), 0)
@@ -513,7 +536,7 @@ class Doctor:
         if ent[1] >= _RELU_WINDOW:
             dead = 1.0 - float(ent[0].mean())
             if dead >= 0.5:
-                name = self._names.get(id(module), "ReLU")
+                name = label or self._names.get(id(module), "ReLU")
                 use = f" (its use number {k + 1} in the forward pass)" if k else ""
                 self.report("dead-relu", (
                     f"{_frac(dead)} of the {fired.size} units after {name}{use} output 0 for "
@@ -981,6 +1004,16 @@ def _checked(doc, orig):
     cross_entropy.__doc__ = orig.__doc__
     cross_entropy.__wrapped__ = orig
     return cross_entropy
+
+
+def _watched_relu(doc, orig):
+    def relu(input, *args, **kwargs):
+        out = orig(input, *args, **kwargs)
+        doc._functional_relu(out)
+        return out
+
+    relu.__doc__, relu.__wrapped__, relu._doctor = orig.__doc__, orig, doc
+    return relu
 
 
 def _ce_property(self):
