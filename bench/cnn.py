@@ -167,8 +167,6 @@ def gemms(name):
 
 def floor_worker(args):
     """ms per step of just the GEMMs (NumPy BLAS, float32); framework-independent."""
-    import statistics
-
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -181,82 +179,31 @@ def floor_worker(args):
             for (a, b), o in zip(mats, outs):
                 np.matmul(a, b, out=o)
 
-        run()
-        ms, cpu = [], []
-        for _ in range(args.steps):
-            with common.Clock() as c:
-                run()
-            ms.append(c.wall * 1e3)
-            cpu.append(c.cpu * 1e3)
-        common.emit(model=name, floor_ms=statistics.median(ms),
-                    cpu_floor_ms=statistics.median(cpu),
+        ms, cpu = common.time_floor(run, args.steps)
+        common.emit(model=name, floor_ms=ms, cpu_floor_ms=cpu,
                     gflop=sum(2 * m * k * n for m, k, n in gemms(name)) / 1e9)
-
-
-def print_floor(res, fl, models, key, label_of):
-    print("\n| model | GEMM floor (NumPy BLAS) | GFLOP/step | ember / floor | PyTorch / floor |")
-    print("|---|---|---|---|---|")
-    for name in models:
-        fkey = key.replace("ms", "floor_ms")
-        f = common.stats(common.values(fl, fkey, model=name))["median"]
-        g = common.values(fl, "gflop", model=name)
-        e = common.stats(common.values(res.get("ember", []), key, model=name))["median"]
-        t = common.stats(common.values(res.get("torch", []), key, model=name))["median"]
-        print(f"| {label_of(name)} | {common.fmt(f, ' ms')} | {common.fmt(g[0] if g else None)} |"
-              f" {common.fmt(common.ratio(e, f), '×')} | {common.fmt(common.ratio(t, f), '×')} |")
 
 
 LABEL = {"lenet": "LeNet-5 step, Fashion-MNIST, batch 256, SGD momentum",
          "resnet": "small ResNet step, batch 64, BatchNorm2d, SGD momentum"}
 
 
-def worker_args(args):
-    return ["--steps", args.steps, "--only", *args.only]
+def parser():
+    """The command line (run_all.py builds its arguments with it too)."""
+    return common.step_parser(__doc__.splitlines()[0], MODELS)
 
 
 def collect(args):
     """Driver: alternate the frameworks; return (rows, raw results)."""
-    runs = common.default_runs(args, normal=3, quick=1)
-    if args.quick:
-        args.steps = min(args.steps, 8)
-    res = common.alternate(__file__, common.frameworks(args.frameworks), runs,
-                           worker_args(args), args.threads)
-    res["floor"] = common.spawn(__file__, "ember", worker_args(args) + ["--floor"],
-                                args.threads)
-    key = common.metric(args, "ms")
-    rows = [common.compare_row(LABEL[m], res, key, " ms", target=TARGET, model=m)
-            for m in args.only]
-    return rows, res
-
-
-def parser():
-    """The command line (run_all.py builds its arguments with it too)."""
-    ap = common.base_parser(__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=20, help="timed steps per model per process")
-    ap.add_argument("--only", nargs="*", choices=MODELS, default=list(MODELS))
-    ap.add_argument("--floor", action="store_true", help="worker: time the GEMMs alone")
-    ap.add_argument("--profile", choices=MODELS, default=None,
-                    help="cProfile ember's training step of this model (top 25, tottime)")
-    return ap
+    return common.collect_with_floor(__file__, args, LABEL, TARGET)
 
 
 def profile(args):
-    import cProfile
-    import pstats
-
     fw = common.import_framework("ember")
     fw.set_num_threads(args.threads)
-    step = make_step(fw, args.profile)
     data = [(fw.from_numpy(x), fw.from_numpy(y)) for x, y in batches(args.profile,
                                                                        args.steps + 3)]
-    for X, Y in data[:3]:
-        step(X, Y)
-    pr = cProfile.Profile()
-    pr.enable()
-    for X, Y in data[3:]:
-        step(X, Y)
-    pr.disable()
-    pstats.Stats(pr).sort_stats("tottime").print_stats(25)
+    common.profile_steps(make_step(fw, args.profile), data)
 
 
 def main(argv=None):
@@ -267,7 +214,7 @@ def main(argv=None):
         return profile(args)
     rows, res = collect(args)
     common.print_table(rows, f"CNN training steps (threads={args.threads})")
-    print_floor(res, res["floor"], args.only, common.metric(args, "ms"), lambda m: LABEL[m])
+    common.print_floor(res, args.only, common.metric(args, "ms"), LABEL)
     common.save_json(args.json, {"rows": rows, "results": res})
 
 

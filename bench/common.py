@@ -460,3 +460,69 @@ def default_runs(args, normal: int, quick: int) -> int:
     if args.runs is not None:
         return args.runs
     return quick if args.quick else normal
+
+
+# ---- training-step benchmarks with a GEMM floor (cnn.py, transformer.py) ---------------------------
+def step_parser(description: str, models, what: str = "model") -> argparse.ArgumentParser:
+    """base_parser plus --steps/--only/--floor/--profile, for the training-step benchmarks."""
+    ap = base_parser(description)
+    ap.add_argument("--steps", type=int, default=20, help=f"timed steps per {what} per process")
+    ap.add_argument("--only", nargs="*", choices=models, default=list(models))
+    ap.add_argument("--floor", action="store_true", help="worker: time the GEMMs alone")
+    ap.add_argument("--profile", choices=models, default=None,
+                    help=f"cProfile ember's training step of this {what} (top 25, tottime)")
+    return ap
+
+
+def collect_with_floor(script: str, args, labels: dict, target: float):
+    """Driver: alternate the frameworks, then one ember process for the GEMM floor."""
+    runs = default_runs(args, normal=3, quick=1)
+    if args.quick:
+        args.steps = min(args.steps, 8)
+    wargs = ["--steps", args.steps, "--only", *args.only]
+    res = alternate(script, frameworks(args.frameworks), runs, wargs, args.threads)
+    res["floor"] = spawn(script, "ember", wargs + ["--floor"], args.threads)
+    key = metric(args, "ms")
+    rows = [compare_row(labels[m], res, key, " ms", target=target, model=m) for m in args.only]
+    return rows, res
+
+
+def time_floor(run, steps: int):
+    """Median wall and CPU ms of ``run()`` (the step's GEMMs alone), after one warm-up call."""
+    run()
+    ms, cpu = [], []
+    for _ in range(steps):
+        with Clock() as c:
+            run()
+        ms.append(c.wall * 1e3)
+        cpu.append(c.cpu * 1e3)
+    return statistics.median(ms), statistics.median(cpu)
+
+
+def print_floor(res, models, key, labels: dict) -> None:
+    """ember and PyTorch against the GEMM floor, one row per model."""
+    fl = res["floor"]
+    print("\n| model | GEMM floor (NumPy BLAS) | GFLOP/step | ember / floor | PyTorch / floor |")
+    print("|---|---|---|---|---|")
+    for name in models:
+        f = stats(values(fl, key.replace("ms", "floor_ms"), model=name))["median"]
+        g = values(fl, "gflop", model=name)
+        e = stats(values(res.get("ember", []), key, model=name))["median"]
+        t = stats(values(res.get("torch", []), key, model=name))["median"]
+        print(f"| {labels[name]} | {fmt(f, ' ms')} | {fmt(g[0] if g else None)} |"
+              f" {fmt(ratio(e, f), '×')} | {fmt(ratio(t, f), '×')} |")
+
+
+def profile_steps(step, data, warmup: int = 3) -> None:
+    """cProfile ``step(X, Y)`` over ``data`` after ``warmup`` calls; print the top 25 by tottime."""
+    import cProfile
+    import pstats
+
+    for X, Y in data[:warmup]:
+        step(X, Y)
+    pr = cProfile.Profile()
+    pr.enable()
+    for X, Y in data[warmup:]:
+        step(X, Y)
+    pr.disable()
+    pstats.Stats(pr).sort_stats("tottime").print_stats(25)

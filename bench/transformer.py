@@ -29,7 +29,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common
-from cnn import print_floor
 
 TARGET = 0.9
 MODELS = ("gpt", "sdpa", "encoder")
@@ -192,8 +191,6 @@ def gemms():
 
 
 def floor_worker(args):
-    import statistics
-
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -206,17 +203,10 @@ def floor_worker(args):
         for (a, b), o in zip(mats, outs):
             np.matmul(a, b, out=o)
 
-    run()
-    ms, cpu = [], []
-    for _ in range(args.steps):
-        with common.Clock() as c:
-            run()
-        ms.append(c.wall * 1e3)
-        cpu.append(c.cpu * 1e3)
+    ms, cpu = common.time_floor(run, args.steps)
     gflop = sum(2 * b * m * k * n for b, m, k, n in shapes) / 1e9
     for variant in args.only:  # the same GEMMs for every spelling
-        common.emit(model=variant, floor_ms=statistics.median(ms),
-                    cpu_floor_ms=statistics.median(cpu), gflop=gflop)
+        common.emit(model=variant, floor_ms=ms, cpu_floor_ms=cpu, gflop=gflop)
 
 
 LABEL = {"gpt": "char GPT 0.8M step, attention written out, AdamW",
@@ -224,50 +214,20 @@ LABEL = {"gpt": "char GPT 0.8M step, attention written out, AdamW",
          "encoder": "char GPT 0.8M step, nn.TransformerEncoderLayer"}
 
 
-def worker_args(args):
-    return ["--steps", args.steps, "--only", *args.only]
+def parser():
+    return common.step_parser(__doc__.splitlines()[0], MODELS, what="variant")
 
 
 def collect(args):
-    runs = common.default_runs(args, normal=3, quick=1)
-    if args.quick:
-        args.steps = min(args.steps, 8)
-    res = common.alternate(__file__, common.frameworks(args.frameworks), runs,
-                           worker_args(args), args.threads)
-    res["floor"] = common.spawn(__file__, "ember", worker_args(args) + ["--floor"],
-                                args.threads)
-    key = common.metric(args, "ms")
-    rows = [common.compare_row(LABEL[m], res, key, " ms", target=TARGET, model=m)
-            for m in args.only]
-    return rows, res
-
-
-def parser():
-    ap = common.base_parser(__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=20, help="timed steps per model per process")
-    ap.add_argument("--only", nargs="*", choices=MODELS, default=list(MODELS))
-    ap.add_argument("--floor", action="store_true", help="worker: time the GEMMs alone")
-    ap.add_argument("--profile", choices=MODELS, default=None,
-                    help="cProfile ember's training step of this variant (top 25, tottime)")
-    return ap
+    return common.collect_with_floor(__file__, args, LABEL, TARGET)
 
 
 def profile(args):
-    import cProfile
-    import pstats
-
     fw = common.import_framework("ember")
     fw.set_num_threads(args.threads)
     step, _ = make_step(fw, args.profile)
-    data = [(fw.from_numpy(x), fw.from_numpy(y)) for x, y in batches(args.steps + 3)]
-    for X, Y in data[:3]:
-        step(X, Y)
-    pr = cProfile.Profile()
-    pr.enable()
-    for X, Y in data[3:]:
-        step(X, Y)
-    pr.disable()
-    pstats.Stats(pr).sort_stats("tottime").print_stats(25)
+    common.profile_steps(step, [(fw.from_numpy(x), fw.from_numpy(y))
+                                for x, y in batches(args.steps + 3)])
 
 
 def main(argv=None):
@@ -278,7 +238,7 @@ def main(argv=None):
         return profile(args)
     rows, res = collect(args)
     common.print_table(rows, f"Transformer training steps (threads={args.threads})")
-    print_floor(res, res["floor"], args.only, common.metric(args, "ms"), lambda m: LABEL[m])
+    common.print_floor(res, args.only, common.metric(args, "ms"), LABEL)
     common.save_json(args.json, {"rows": rows, "results": res})
 
 
