@@ -1175,78 +1175,33 @@ sigmoid = torch.sigmoid
 batch_matmul = torch.bmm
 
 
-def _meshgrid(*tensors, indexing="ij"):
-    """torch.meshgrid for ember builds that lack it (the grids are broadcast views)."""
-    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
-        tensors = tuple(tensors[0])
-    if indexing not in ("ij", "xy"):
-        raise ValueError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", "
-                         f"but received: {indexing}")
-    if any(t.dim() != 1 for t in tensors):
-        raise RuntimeError("torch.meshgrid: Expected 0D or 1D tensor in the tensor list")
-    swap = indexing == "xy" and len(tensors) >= 2
-    if swap:
-        tensors = (tensors[1], tensors[0]) + tuple(tensors[2:])
-    shape = [len(t) for t in tensors]
-    grids = []
-    for i, t in enumerate(tensors):
-        view = [1] * len(tensors)
-        view[i] = -1
-        grids.append(t.reshape(view).expand(*shape))
-    if swap:
-        grids[0], grids[1] = grids[1], grids[0]
-    return tuple(grids)
-
-
-meshgrid = getattr(torch, "meshgrid", _meshgrid)
+meshgrid = torch.meshgrid
 
 
 def numpy(x, *args, **kwargs):
     return x.detach().numpy(*args, **kwargs)
 
 
-def size(x, *args, **kwargs):
-    return x.numel(*args, **kwargs)
+def _method(name, method):
+    """d2l's framework-neutral spelling ``d2l.name(x, ...)`` of the method ``x.method(...)``."""
+    def alias(x, *args, **kwargs):
+        return getattr(x, method)(*args, **kwargs)
+
+    alias.__name__ = alias.__qualname__ = name
+    return alias
 
 
-def reshape(x, *args, **kwargs):
-    return x.reshape(*args, **kwargs)
-
-
-def to(x, *args, **kwargs):
-    return x.to(*args, **kwargs)
-
-
-def reduce_sum(x, *args, **kwargs):
-    return x.sum(*args, **kwargs)
-
-
-def argmax(x, *args, **kwargs):
-    return x.argmax(*args, **kwargs)
-
-
-def astype(x, *args, **kwargs):
-    return x.type(*args, **kwargs)
-
-
-def transpose(x, *args, **kwargs):
-    return x.t(*args, **kwargs)
-
-
-def reduce_mean(x, *args, **kwargs):
-    return x.mean(*args, **kwargs)
-
-
-def expand_dims(x, *args, **kwargs):
-    return x.unsqueeze(*args, **kwargs)
-
-
-def swapaxes(x, *args, **kwargs):
-    return x.swapaxes(*args, **kwargs)
-
-
-def repeat(x, *args, **kwargs):
-    return x.repeat(*args, **kwargs)
+size = _method("size", "numel")
+reshape = _method("reshape", "reshape")
+to = _method("to", "to")
+reduce_sum = _method("reduce_sum", "sum")
+argmax = _method("argmax", "argmax")
+astype = _method("astype", "type")
+transpose = _method("transpose", "t")
+reduce_mean = _method("reduce_mean", "mean")
+expand_dims = _method("expand_dims", "unsqueeze")
+swapaxes = _method("swapaxes", "swapaxes")
+repeat = _method("repeat", "repeat")
 
 
 # The later chapters, one file each (they build on the classes above, so they load last).
