@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import os
 import struct
-import time
-import uuid
 from typing import Any
 
 import numpy as np
 
 from .._tensor import Tensor, _make
-from ..serialization import UnpicklingError, _remove_stale_temps
+from ..serialization import UnpicklingError, _save_atomic
 
 __all__ = ["save_file", "load_file", "save", "load", "save_model", "load_model"]
 
@@ -68,25 +66,9 @@ def save(tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> 
 
 def save_file(tensors: dict[str, Tensor], filename: str | os.PathLike,
               metadata: dict[str, str] | None = None) -> None:
-    """Write ``tensors`` to a safetensors file (atomically: temp file, fsync, rename)."""
-    st = _backend()
-    arrays = _arrays(tensors, "save_file")
-    path = os.path.realpath(os.fspath(filename))
-    parent, base = os.path.dirname(path), os.path.basename(path)
-    tmp = os.path.join(parent, f".{base}.{uuid.uuid4().hex[:12]}.tmp")  # ember.save's pattern
-    started = time.time()
-    try:
-        st.save_file(arrays, tmp, metadata=metadata)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _remove_stale_temps(parent, base, started)
+    """Write ``tensors`` to a safetensors file (atomically, as ember.save writes)."""
+    data = save(tensors, metadata=metadata)
+    _save_atomic(os.fspath(filename), lambda fh: fh.write(data))
 
 
 _ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4",
