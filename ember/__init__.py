@@ -13,10 +13,15 @@ _warnings.filterwarnings(
 
 import builtins as _builtins
 
-from . import _dtype
+from . import _dtype, autograd, cuda  # noqa: E402
+from . import _tensor as _tensor_mod
+from ._alloc import tune_malloc as _tune_malloc
+from ._creation import *  # noqa: E402,F403
 from ._device import Size, device
 from ._dtype import (
     bool_ as bool,  # noqa: A004 - PyTorch's name
+)
+from ._dtype import (
     double,
     dtype,
     finfo,
@@ -38,8 +43,21 @@ from ._dtype import (
     short,
     uint8,
 )
-from . import _tensor as _tensor_mod
+from ._ops import NN_OPS_EXPORTS as _NN_OPS_EXPORTS  # noqa: E402
+from ._ops.elementwise import *  # noqa: E402,F403
+from ._ops.indexing import *  # noqa: E402,F403
+from ._ops.linalg import *  # noqa: E402,F403
+from ._ops.movement import *  # noqa: E402,F403
+from ._ops.reduce import *  # noqa: E402,F403
+from ._random import *  # noqa: E402,F403
 from ._tensor import Tensor
+from ._threads import (
+    get_num_interop_threads,
+    get_num_threads,
+    set_num_interop_threads,
+    set_num_threads,
+)
+from .amp import autocast, bfloat16, is_autocast_enabled  # noqa: E402
 from .autograd import (
     enable_grad,
     inference_mode,
@@ -49,18 +67,6 @@ from .autograd import (
     set_grad_enabled,
 )
 from .autograd import function as _function  # noqa: F401  (binds Function before the ops)
-from ._ops.elementwise import *  # noqa: E402,F403
-from ._ops.movement import *  # noqa: E402,F403
-from ._ops.indexing import *  # noqa: E402,F403
-from ._ops.reduce import *  # noqa: E402,F403
-from ._ops.linalg import *  # noqa: E402,F403
-from ._ops import NN_OPS_EXPORTS as _NN_OPS_EXPORTS  # noqa: E402
-from ._creation import *  # noqa: E402,F403
-from ._random import *  # noqa: E402,F403
-from ._threads import get_num_interop_threads, get_num_threads, set_num_interop_threads, set_num_threads
-from . import autograd, cuda  # noqa: E402
-from .amp import autocast, bfloat16, is_autocast_enabled  # noqa: E402
-from ._alloc import tune_malloc as _tune_malloc
 
 _tune_malloc()
 

@@ -10,9 +10,8 @@ import builtins
 import math
 import warnings
 
-import numpy as np
-
 from . import _dtype
+from ._backend import xp
 from ._device import Size, check_device
 from ._dtype import finfo, iinfo
 from ._ops._util import shape_arg
@@ -22,7 +21,7 @@ _py_float, _py_int, _py_bool = builtins.float, builtins.int, builtins.bool
 # this module defines range() (PyTorch's deprecated one): use builtins.range inside it
 
 
-def _finish(data: np.ndarray, requires_grad: bool, device=None) -> Tensor:
+def _finish(data: xp.ndarray, requires_grad: bool, device=None) -> Tensor:
     if device is not None:
         check_device(device)
     t = _make(data, False, None, 0)
@@ -35,16 +34,16 @@ def _finish(data: np.ndarray, requires_grad: bool, device=None) -> Tensor:
 
 
 # ---- tensor(), as_tensor(): dtype inference as PyTorch's -----------------------------------------
-def _infer_array(data, dtype=None) -> np.ndarray:
+def _infer_array(data, dtype=None) -> xp.ndarray:
     """Data -> ndarray with PyTorch's dtype inference (Python floats give the default dtype)."""
     if isinstance(data, Tensor):
         arr = data._data
         return arr if dtype is None else arr.astype(_dtype.to_dtype(dtype).np)
-    if isinstance(data, np.ndarray):
+    if isinstance(data, xp.ndarray):
         _dtype.from_numpy_dtype(data.dtype)  # rejects object/str/complex arrays clearly
         return data if dtype is None else data.astype(_dtype.to_dtype(dtype).np)
-    if isinstance(data, np.generic):
-        arr = np.asarray(data)
+    if isinstance(data, xp.generic):
+        arr = xp.asarray(data)
         _dtype.from_numpy_dtype(arr.dtype)
         return arr if dtype is None else arr.astype(_dtype.to_dtype(dtype).np)
     if data is None:
@@ -58,7 +57,7 @@ def _infer_array(data, dtype=None) -> np.ndarray:
         inferred = _scalar_dtype(type(data))
     else:  # range, pandas objects, anything NumPy can convert
         try:
-            data = np.asarray(data)
+            data = xp.asarray(data)
         except Exception:  # noqa: BLE001 - report it as PyTorch does
             raise RuntimeError(f"Could not infer dtype of {type(data).__name__}") from None
         if data.dtype == object:
@@ -67,10 +66,10 @@ def _infer_array(data, dtype=None) -> np.ndarray:
     target = _dtype.to_dtype(dtype) if dtype is not None else inferred
     try:
         try:
-            arr = np.asarray(data) if target is None else np.array(data, dtype=target.np)
+            arr = xp.asarray(data) if target is None else xp.array(data, dtype=target.np)
         except RuntimeWarning:  # 1e40 -> inf in float32 under warnings-as-errors: as PyTorch
-            with np.errstate(all="ignore"):
-                arr = np.asarray(data) if target is None else np.array(data, dtype=target.np)
+            with xp.errstate(all="ignore"):
+                arr = xp.asarray(data) if target is None else xp.array(data, dtype=target.np)
     except (ValueError, TypeError) as exc:
         if isinstance(data, (list, tuple)):
             _raise_ragged(data)
@@ -91,14 +90,14 @@ def _checked_int_cast(data, target):
     unsigned type when its magnitude fits (-1 -> 255 for uint8) and raises otherwise.
     """
     try:
-        wide = np.array(data)  # int64 or float64; beyond int64 NumPy gives object or raises
+        wide = xp.array(data)  # int64 or float64; beyond int64 NumPy gives object or raises
     except OverflowError:
         wide = None
     if (wide is None or wide.dtype.kind not in "if" or target is None
             or target.np.kind not in "iu"):  # a Python int beyond int64: PyTorch's error
         raise ValueError("Overflow when unpacking long long") from None
-    info = np.iinfo(target.np)
-    with np.errstate(all="ignore"):
+    info = xp.iinfo(target.np)
+    with xp.errstate(all="ignore"):
         ok = (wide >= info.min) & (wide <= info.max)
         if info.min == 0 and wide.dtype.kind in "iu":
             ok |= (wide < 0) & (-wide <= info.max)
@@ -114,8 +113,8 @@ def _scalar_dtype(tp):
         return _dtype.int64
     if tp is _py_float:
         return _dtype.get_default_dtype()
-    if issubclass(tp, np.generic):
-        return _dtype.from_numpy_dtype(np.dtype(tp))
+    if issubclass(tp, xp.generic):
+        return _dtype.from_numpy_dtype(xp.dtype(tp))
     if issubclass(tp, str):
         raise TypeError("new(): invalid data type 'str'")
     if tp is type(None):
@@ -148,8 +147,8 @@ def _unwrap_nested(data):
     for tp in set(map(type, data)):
         if tp is list or tp is tuple:
             has_seq = True
-        elif issubclass(tp, (Tensor, np.ndarray)) or (
-                not issubclass(tp, np.generic) and issubclass(tp, (list, tuple))):
+        elif issubclass(tp, (Tensor, xp.ndarray)) or (
+                not issubclass(tp, xp.generic) and issubclass(tp, (list, tuple))):
             has_special = True
         else:
             d = _scalar_dtype(tp)
@@ -161,7 +160,7 @@ def _unwrap_nested(data):
         if isinstance(x, Tensor):
             d = x.dtype
             x = x._data
-        elif isinstance(x, np.ndarray):
+        elif isinstance(x, xp.ndarray):
             d = _dtype.from_numpy_dtype(x.dtype)
         elif isinstance(x, (list, tuple)):
             x, d = _unwrap_nested(x)
@@ -178,7 +177,7 @@ def _raise_ragged(data):
     level, dim = [data], 0
     while True:
         first = level[0]
-        seqs = [isinstance(x, (list, tuple, np.ndarray, Tensor)) for x in level]
+        seqs = [isinstance(x, (list, tuple, xp.ndarray, Tensor)) for x in level]
         if any(seqs) and not all(seqs):
             if seqs[0]:
                 raise TypeError("not a sequence")
@@ -234,7 +233,7 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False) -> 
             t.requires_grad_(True)
         return t
     arr = _infer_array(obj, dtype)
-    shared = isinstance(obj, (np.ndarray, Tensor)) and np.shares_memory(
+    shared = isinstance(obj, (xp.ndarray, Tensor)) and xp.shares_memory(
         arr, obj._data if isinstance(obj, Tensor) else obj)
     if copy is False and not shared:
         raise ValueError("can't alias the given data: a copy is needed (dtype conversion or "
@@ -244,9 +243,9 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False) -> 
     return _finish(arr, requires_grad)
 
 
-def from_numpy(ndarray: np.ndarray) -> Tensor:
+def from_numpy(ndarray: xp.ndarray) -> Tensor:
     """A tensor sharing memory with ``ndarray`` (writes to one show in the other)."""
-    if not isinstance(ndarray, np.ndarray):
+    if not isinstance(ndarray, xp.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
     _dtype.from_numpy_dtype(ndarray.dtype)
     if not ndarray.flags.writeable:
@@ -257,7 +256,7 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     return _make(ndarray, False, None, 0)
 
 
-def _np_dtype(dtype, default=None) -> np.dtype:
+def _np_dtype(dtype, default=None) -> xp.dtype:
     if dtype is None:
         return (default or _dtype.get_default_dtype()).np
     return _dtype.to_dtype(dtype).np
@@ -283,7 +282,7 @@ def _size_of(name, size, kw):
 
 def _filled(fill, shape, dtype, requires_grad, device, out):
     dt = _np_dtype(dtype)
-    data = np.empty(shape, dt) if fill is None else np.full(shape, fill, dt)
+    data = xp.empty(shape, dt) if fill is None else xp.full(shape, fill, dt)
     if out is not None:
         out._data = data if out._data.dtype == dt else data.astype(out._data.dtype)
         out._vc[0] += 1
@@ -312,14 +311,14 @@ def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=F
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None,
          requires_grad=False) -> Tensor:
     """A tensor filled with ``fill_value`` (its dtype inferred from the value)."""
-    if isinstance(size, (_py_int, np.integer)):
+    if isinstance(size, (_py_int, xp.integer)):
         raise TypeError(f"full(): argument 'size' (position 1) must be tuple of ints, not "
                         f"{type(size).__name__}")
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     if dtype is None:
-        dtype = (_dtype.bool_ if isinstance(fill_value, (_py_bool, np.bool_)) else
-                 _dtype.int64 if isinstance(fill_value, (_py_int, np.integer)) else None)
+        dtype = (_dtype.bool_ if isinstance(fill_value, (_py_bool, xp.bool_)) else
+                 _dtype.int64 if isinstance(fill_value, (_py_int, xp.integer)) else None)
     return _filled(fill_value, _size_of("full", (size,), None), dtype, requires_grad, device,
                    out)
 
@@ -332,7 +331,7 @@ def _like(fill, name):
                             f"{type(input).__name__}")
         dt = input._data.dtype if dtype is None else _dtype.to_dtype(dtype).np
         shape = input._data.shape
-        data = np.empty(shape, dt) if fill is None else np.full(shape, fill, dt)
+        data = xp.empty(shape, dt) if fill is None else xp.full(shape, fill, dt)
         return _finish(data, requires_grad, device)
 
     fn.__name__ = name
@@ -351,7 +350,7 @@ def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requir
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     dt = input._data.dtype if dtype is None else _dtype.to_dtype(dtype).np
-    return _finish(np.full(input._data.shape, fill_value, dt), requires_grad, device)
+    return _finish(xp.full(input._data.shape, fill_value, dt), requires_grad, device)
 
 
 def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None,
@@ -361,7 +360,7 @@ def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None,
         raise RuntimeError(f"n must be greater or equal to 0, got {n}")
     if m is not None and m < 0:
         raise RuntimeError(f"m must be greater or equal to 0, got {m}")
-    data = np.eye(n, n if m is None else m, dtype=_np_dtype(dtype))
+    data = xp.eye(n, n if m is None else m, dtype=_np_dtype(dtype))
     if out is not None:
         out._data = data.astype(out._data.dtype, copy=False)
         out._vc[0] += 1
@@ -372,7 +371,7 @@ def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None,
 def scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad=False,
                   pin_memory=False) -> Tensor:
     """A 0-dim tensor holding ``s`` (default dtype unless given)."""
-    return _finish(np.asarray(s, _np_dtype(dtype)), requires_grad, device)
+    return _finish(xp.asarray(s, _np_dtype(dtype)), requires_grad, device)
 
 
 # ---- ranges: PyTorch's CPU kernels, value for value ----------------------------------------------
@@ -394,13 +393,13 @@ def _two_prod(a, b):
 
 def _fma(a, b, c, acc):
     """a * b + c with one rounding, as the fused multiply-add PyTorch's compiled loops use."""
-    if acc == np.float64:
+    if acc == xp.float64:
         p, e = _two_prod(a, b)
         s = p + c
         z = s - p
         return s + (((p - (s - z)) + (c - z)) + e)
     # float32: the product is exact in float64; the sum's double rounding is negligible
-    return (a.astype(np.float64) * b.astype(np.float64) + np.float64(c)).astype(np.float32)
+    return (a.astype(xp.float64) * b.astype(xp.float64) + xp.float64(c)).astype(xp.float32)
 
 
 def _chunks(n):
@@ -417,24 +416,24 @@ def _chunks(n):
 
 
 def _num(x):
-    return x.item() if isinstance(x, (Tensor, np.generic)) else x
+    return x.item() if isinstance(x, (Tensor, xp.generic)) else x
 
 
 def _arange_values(start, step, n, dt):
     """start + step * i as PyTorch's vectorised arange kernel computes it."""
-    acc = np.float32 if dt == np.float16 else np.float64
+    acc = xp.float32 if dt == xp.float16 else xp.float64
     s, st = acc(start), acc(step)
-    out = np.empty(n, dt)
+    out = xp.empty(n, dt)
     vec = _VEC_BYTES // dt.itemsize
     for b, e in _chunks(n):
         m = e - b
         nvec = (m // (2 * vec)) * 2 * vec  # two vectors per iteration, the rest scalar
-        i = np.arange(b, b + nvec)
+        i = xp.arange(b, b + nvec)
         k = (i - b) % vec
-        base = _fma(np.full(nvec, st, acc), (i - k).astype(acc), s, acc).astype(dt).astype(acc)
-        out[b:b + nvec] = _fma(k.astype(acc), np.full(nvec, st, acc), base, acc).astype(dt)
-        i = np.arange(b + nvec, e).astype(acc)
-        out[b + nvec:e] = _fma(np.full(e - b - nvec, st, acc), i, s, acc).astype(dt)
+        base = _fma(xp.full(nvec, st, acc), (i - k).astype(acc), s, acc).astype(dt).astype(acc)
+        out[b:b + nvec] = _fma(k.astype(acc), xp.full(nvec, st, acc), base, acc).astype(dt)
+        i = xp.arange(b + nvec, e).astype(acc)
+        out[b + nvec:e] = _fma(xp.full(e - b - nvec, st, acc), i, s, acc).astype(dt)
     return out
 
 
@@ -458,7 +457,7 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
         xs, xe, xst = _py_int(start), _py_int(end), _py_int(step)
         if xst == 0:
             raise RuntimeError("step must be nonzero")
-        if dt == np.int64:
+        if dt == xp.int64:
             sgn = (xst > 0) - (xst < 0)
             num = xe - xs + xst - sgn
             n = abs(num) // abs(xst) * (1 if (num >= 0) == (xst > 0) else -1)
@@ -470,7 +469,7 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     if dt.kind == "f":
         data = _arange_values(start, step, n, dt)
     else:
-        data = (_py_int(start) + _py_int(step) * np.arange(n, dtype=np.int64)).astype(dt)
+        data = (_py_int(start) + _py_int(step) * xp.arange(n, dtype=xp.int64)).astype(dt)
     if out is not None:
         out._data = data.astype(out._data.dtype, copy=False)
         out._vc[0] += 1
@@ -492,9 +491,9 @@ def range(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devic
         raise RuntimeError("step must be nonzero")
     dt = _np_dtype(dtype)
     n = _py_int(math.floor((end - start) / step)) + 1
-    acc = np.float32 if dt == np.float16 else np.float64
-    i = np.arange(max(n, 0)).astype(acc)
-    data = _fma(np.full(i.size, acc(step), acc), i, acc(start), acc).astype(dt)
+    acc = xp.float32 if dt == xp.float16 else xp.float64
+    i = xp.arange(max(n, 0)).astype(acc)
+    data = _fma(xp.full(i.size, acc(step), acc), i, acc(start), acc).astype(dt)
     return _finish(data, requires_grad, device)
 
 
@@ -502,7 +501,7 @@ def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=Non
              requires_grad=False) -> Tensor:
     """``steps`` evenly spaced values from start to end; PyTorch's exact values."""
     start, end = _num(start), _num(end)
-    if not isinstance(steps, (_py_int, np.integer)) or isinstance(steps, _py_bool):
+    if not isinstance(steps, (_py_int, xp.integer)) or isinstance(steps, _py_bool):
         raise TypeError(f"linspace(): argument 'steps' must be int, not {type(steps).__name__}")
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
@@ -517,30 +516,30 @@ def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=Non
 
 def _linspace_values(start, end, steps, dt):
     if steps == 0:
-        return np.empty(0, dt)
+        return xp.empty(0, dt)
     if steps == 1:
-        return np.full(1, start, dt)
+        return xp.full(1, start, dt)
     half = steps // 2
-    idx = np.arange(steps)
-    if dt == np.float16:
+    idx = xp.arange(steps)
+    if dt == xp.float16:
         # c10::Half arithmetic: every operation rounds to half (NumPy's float16 does the same)
-        h = np.float16
+        h = xp.float16
         s, e = h(start), h(end)
         step = (e - s) / h(steps - 1)
         lo = s + step * idx[:half].astype(h)
         hi = e - step * (steps - idx[half:] - 1).astype(h)
-        return np.concatenate([lo, hi]).astype(h)
+        return xp.concatenate([lo, hi]).astype(h)
     if dt.kind == "f":  # the step and the sums in the dtype itself, with fused multiply-adds
         acc = dt.type
         s, e = acc(start), acc(end)
     else:  # integers: the ends converted to the dtype, the step and sums in double
-        acc = np.float64
+        acc = xp.float64
         s, e = acc(dt.type(_py_int(start))), acc(dt.type(_py_int(end)))
     step = (e - s) / acc(steps - 1)
-    lo = _fma(np.full(half, step, acc), idx[:half].astype(acc), s, acc)
-    hi = _fma(np.full(steps - half, -step, acc), (steps - idx[half:] - 1).astype(acc), e, acc)
-    vals = np.concatenate([lo, hi])
-    return vals.astype(dt) if dt.kind == "f" else np.trunc(vals).astype(dt)
+    lo = _fma(xp.full(half, step, acc), idx[:half].astype(acc), s, acc)
+    hi = _fma(xp.full(steps - half, -step, acc), (steps - idx[half:] - 1).astype(acc), e, acc)
+    vals = xp.concatenate([lo, hi])
+    return vals.astype(dt) if dt.kind == "f" else xp.trunc(vals).astype(dt)
 
 
 def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None,
@@ -552,25 +551,25 @@ def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None,
     dt = _np_dtype(dtype)
     base = _py_float(base)
     if steps == 0:
-        data = np.empty(0, dt)
+        data = xp.empty(0, dt)
     elif steps == 1:
-        data = np.full(1, base ** _py_float(start)).astype(dt)
+        data = xp.full(1, base ** _py_float(start)).astype(dt)
     else:
         # PyTorch: the ends in the dtype, the step and exponents in double (no FMA here), then
         # pow in double; pow through long double rounds like the C library's almost always
         if dt.kind == "f":
             s, e = dt.type(start), dt.type(end)
-            span = np.float64(dt.type(e - s))
+            span = xp.float64(dt.type(e - s))
         else:
             s, e = dt.type(_py_int(start)), dt.type(_py_int(end))
-            span = np.float64(e) - np.float64(s)
+            span = xp.float64(e) - xp.float64(s)
         step = span / (steps - 1)
         half = steps // 2
-        idx = np.arange(steps)
-        exps = np.concatenate([np.float64(s) + step * idx[:half].astype(np.float64),
-                               np.float64(e) - step * (steps - idx[half:] - 1).astype(np.float64)])
-        vals = np.power(np.longdouble(base), exps.astype(np.longdouble)).astype(np.float64)
-        data = vals.astype(dt) if dt.kind == "f" else np.trunc(vals).astype(dt)
+        idx = xp.arange(steps)
+        exps = xp.concatenate([xp.float64(s) + step * idx[:half].astype(xp.float64),
+                               xp.float64(e) - step * (steps - idx[half:] - 1).astype(xp.float64)])
+        vals = xp.power(xp.longdouble(base), exps.astype(xp.longdouble)).astype(xp.float64)
+        data = vals.astype(dt) if dt.kind == "f" else xp.trunc(vals).astype(dt)
     if out is not None:
         out._data = data.astype(out._data.dtype, copy=False)
         out._vc[0] += 1
@@ -591,7 +590,7 @@ def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False, layo
             "To copy construct from a tensor, it is recommended to use sourceTensor.clone().detach() "
             "or sourceTensor.clone().detach().requires_grad_(True), rather than "
             "tensor.new_tensor(sourceTensor).", UserWarning, stacklevel=2)
-    arr = np.array(_infer_array(data), dtype=_new_dtype(self, dtype))
+    arr = xp.array(_infer_array(data), dtype=_new_dtype(self, dtype))
     return _finish(arr, requires_grad, device)
 
 
@@ -600,7 +599,7 @@ def _new_filled(fill, name):
                pin_memory=False, **kw):
         shape = _size_of(name, size, kw)
         dt = _new_dtype(self, dtype)
-        data = np.empty(shape, dt) if fill is None else np.full(shape, fill, dt)
+        data = xp.empty(shape, dt) if fill is None else xp.full(shape, fill, dt)
         return _finish(data, requires_grad, device)
 
     method.__name__ = name
@@ -610,7 +609,7 @@ def _new_filled(fill, name):
 def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False,
              layout=None, pin_memory=False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value``, with this tensor's dtype unless given."""
-    return _finish(np.full(_size_of("new_full", (size,), None), fill_value,
+    return _finish(xp.full(_size_of("new_full", (size,), None), fill_value,
                            _new_dtype(self, dtype)), requires_grad, device)
 
 
@@ -625,17 +624,17 @@ def _legacy_new(cls, dt, args, kwargs):
     if kwargs:
         raise TypeError(f"new() got an unexpected keyword argument '{next(iter(kwargs))}'")
     if not args:
-        data = np.empty((0,), dt.np)
+        data = xp.empty((0,), dt.np)
     elif len(args) == 1 and isinstance(args[0], Size):
-        data = np.empty(tuple(args[0]), dt.np)
-    elif len(args) == 1 and not isinstance(args[0], (_py_int, np.integer)):
+        data = xp.empty(tuple(args[0]), dt.np)
+    elif len(args) == 1 and not isinstance(args[0], (_py_int, xp.integer)):
         src = args[0]
         if isinstance(src, Tensor):
             data = src._data if src._data.dtype == dt.np else src._data.astype(dt.np)
         else:
-            data = np.array(_infer_array(src), dtype=dt.np)
+            data = xp.array(_infer_array(src), dtype=dt.np)
     else:
-        data = np.empty(shape_arg(args), dt.np)
+        data = xp.empty(shape_arg(args), dt.np)
     t = object.__new__(Tensor if cls is None else cls)
     t._data, t._requires_grad, t._grad_fn, t._vc = data, False, None, [0]
     return t
@@ -710,7 +709,7 @@ def empty_strided(size, stride, *, dtype=None, layout=None, device=None, require
 def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0,
                requires_grad: bool = False) -> Tensor:
     """A 1-D tensor over ``buffer``'s bytes (shared when the buffer is writable)."""
-    arr = np.frombuffer(buffer, dtype=_dtype.to_dtype(dtype).np, count=count, offset=offset)
+    arr = xp.frombuffer(buffer, dtype=_dtype.to_dtype(dtype).np, count=count, offset=offset)
     if not arr.flags.writeable:
         import warnings
 

@@ -1,7 +1,7 @@
 """dtypes, the default float dtype, and PyTorch's type-promotion rules."""
 from __future__ import annotations
 
-import numpy as np
+from ._backend import xp
 
 # Reprs say `ember.float32`; compat.install() switches the prefix to `torch` so that
 # unmodified PyTorch scripts print exactly what they print on PyTorch.
@@ -15,7 +15,7 @@ class dtype:
 
     def __init__(self, name: str, np_dtype, category: int):
         self.name = name
-        self.np = np.dtype(np_dtype)
+        self.np = xp.dtype(np_dtype)
         self.is_floating_point = category == 2
         self.is_signed = name not in ("uint8", "bool")
         self.itemsize = self.np.itemsize
@@ -35,15 +35,15 @@ class dtype:
         return self
 
 
-bool_ = dtype("bool", np.bool_, 0)
-uint8 = dtype("uint8", np.uint8, 1)
-int8 = dtype("int8", np.int8, 1)
-int16 = dtype("int16", np.int16, 1)
-int32 = dtype("int32", np.int32, 1)
-int64 = dtype("int64", np.int64, 1)
-float16 = dtype("float16", np.float16, 2)
-float32 = dtype("float32", np.float32, 2)
-float64 = dtype("float64", np.float64, 2)
+bool_ = dtype("bool", xp.bool_, 0)
+uint8 = dtype("uint8", xp.uint8, 1)
+int8 = dtype("int8", xp.int8, 1)
+int16 = dtype("int16", xp.int16, 1)
+int32 = dtype("int32", xp.int32, 1)
+int64 = dtype("int64", xp.int64, 1)
+float16 = dtype("float16", xp.float16, 2)
+float32 = dtype("float32", xp.float32, 2)
+float64 = dtype("float64", xp.float64, 2)
 
 ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
 _BY_NAME = {d.name: d for d in ALL}
@@ -66,10 +66,10 @@ def from_numpy_dtype(np_dtype) -> dtype:
     except KeyError:
         pass
     try:
-        return NP_TO_DTYPE[np.dtype(np_dtype)]
+        return NP_TO_DTYPE[xp.dtype(np_dtype)]
     except (KeyError, TypeError):
         raise TypeError(
-            f"can't convert np.ndarray of type {np.dtype(np_dtype)}. The only supported types are: "
+            f"can't convert np.ndarray of type {xp.dtype(np_dtype)}. The only supported types are: "
             "float64, float32, float16, int64, int32, int16, int8, uint8, and bool."
         ) from None
 
@@ -129,13 +129,13 @@ def promote_types(a: dtype, b: dtype) -> dtype:
             return b
         if b is bool_:
             return a
-    return NP_TO_DTYPE[np.promote_types(a.np, b.np)]
+    return NP_TO_DTYPE[xp.promote_types(a.np, b.np)]
 
 
 def _category_of_scalar(x) -> int:
-    if x.__class__ is _builtin_bool or isinstance(x, np.bool_):
+    if x.__class__ is _builtin_bool or isinstance(x, xp.bool_):
         return 0
-    if isinstance(x, (_builtin_int, np.integer)):
+    if isinstance(x, (_builtin_int, xp.integer)):
         return 1
     return 2
 
@@ -169,7 +169,7 @@ def result_type(*operands) -> dtype:
                 dim = d if dim is None else promote_types(dim, d)
             else:
                 zero = d if zero is None else promote_types(zero, d)
-        elif isinstance(x, np.ndarray):
+        elif isinstance(x, xp.ndarray):
             d = from_numpy_dtype(x.dtype)
             if x.ndim:
                 dim = d if dim is None else promote_types(dim, d)
@@ -196,7 +196,7 @@ class finfo:
         if not d.is_floating_point:
             raise TypeError(f"torch.finfo() requires a floating point input type. Use "
                             f"torch.iinfo to handle '{d}'")
-        info = np.finfo(d.np)
+        info = xp.finfo(d.np)
         self.dtype = d.name
         self.bits = info.bits
         self.eps = _builtin_float(info.eps)
@@ -219,7 +219,7 @@ class iinfo:
         if d._category != 1:
             raise TypeError(f"torch.iinfo() requires an integer input type. Use torch.finfo to "
                             f"handle '{d}'")
-        info = np.iinfo(d.np)
+        info = xp.iinfo(d.np)
         self.dtype = d.name
         self.bits = info.bits
         self.min = _builtin_int(info.min)

@@ -32,20 +32,19 @@ import math
 import os
 import warnings
 
-import numpy as np
-
 from . import _dtype
+from ._backend import xp
 from ._tensor import Tensor, _make, register_methods
 from .autograd import grad_mode as _grad_mode
 from .autograd.function import Function
 
 _grad_state = _grad_mode._state
-_f32, _f64 = np.float32, np.float64
+_f32, _f64 = xp.float32, xp.float64
 _DEFAULT_SEED = 67280421310721  # c10::detail::default_rng_seed_val, the seed of a new Generator
 _N = 624  # mt19937 state words
 
 # torch.get_rng_state()'s layout: CPUGeneratorImplState (legacy THGenerator POD + float cache)
-_STATE = np.dtype([("seed", "<u8"), ("left", "<i4"), ("seeded", "<i4"), ("next", "<u8"),
+_STATE = xp.dtype([("seed", "<u8"), ("left", "<i4"), ("seeded", "<i4"), ("next", "<u8"),
                    ("state", "<u8", (_N,)), ("normal_x", "<f8"), ("normal_y", "<f8"),
                    ("normal_rho", "<f8"), ("normal_is_valid", "<i4"), ("_pad", "<i4"),
                    ("next_float", "<f4"), ("next_float_valid", "u1"), ("_pad2", "u1", (3,))])
@@ -58,7 +57,7 @@ _C_NAMES = {"float16": "c10::Half", "float32": "float", "float64": "double", "in
             "bool": "bool"}
 
 
-def _not_implemented(kernel: str, dt: np.dtype):
+def _not_implemented(kernel: str, dt: xp.dtype):
     return NotImplementedError(f'"{kernel}" not implemented for \'{_TORCH_NAMES[dt.name]}\'')
 
 
@@ -77,8 +76,8 @@ class Generator:
         """The mt19937 bit generator, keyed on first use (numpy.random loads only then)."""
         bg = self.__dict__.get("_bg_obj")
         if bg is None:
-            bg = self._bg_obj = np.random.MT19937()
-            key = np.random.RandomState(self._seed & 0xFFFFFFFF).get_state(legacy=False)["state"]
+            bg = self._bg_obj = xp.random.MT19937()
+            key = xp.random.RandomState(self._seed & 0xFFFFFFFF).get_state(legacy=False)["state"]
             bg.state = {"bit_generator": "MT19937", "state": key}
         return bg
 
@@ -89,14 +88,14 @@ class Generator:
         self._next_double = None
         self._next_float = None
 
-    def _raw(self, n: int) -> np.ndarray:
+    def _raw(self, n: int) -> xp.ndarray:
         """n raw 32-bit draws (mt19937's tempered outputs), as uint64."""
         self._fresh = False
         return self._bg.random_raw(n)
 
     def manual_seed(self, seed) -> Generator:
         """Seed the generator (any 64-bit integer; negative seeds wrap as in PyTorch)."""
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        if isinstance(seed, bool) or not isinstance(seed, (int, xp.integer)):
             raise RuntimeError(  # noqa: TRY004 - PyTorch raises RuntimeError here
                 f"manual_seed expected a long, but got {type(seed).__name__}")
         seed = int(seed)
@@ -119,7 +118,7 @@ class Generator:
         """The state as a uint8 tensor, byte for byte torch.Generator.get_state()'s layout."""
         st = self._bg.state["state"]
         pos = int(st["pos"])
-        rec = np.zeros((), _STATE)
+        rec = xp.zeros((), _STATE)
         rec["seed"] = self._seed
         rec["left"] = _N + 1 - pos
         rec["seeded"] = 1
@@ -131,13 +130,13 @@ class Generator:
         if self._next_float is not None:
             rec["next_float_valid"] = 1
             rec["next_float"] = self._next_float
-        return _make(np.frombuffer(rec.tobytes(), np.uint8).copy(), False, None, 0)
+        return _make(xp.frombuffer(rec.tobytes(), xp.uint8).copy(), False, None, 0)
 
     def set_state(self, new_state) -> Generator:
         """Restore a state from get_state() (also accepts PyTorch's)."""
-        if not isinstance(new_state, Tensor) or new_state._data.dtype != np.uint8:
+        if not isinstance(new_state, Tensor) or new_state._data.dtype != xp.uint8:
             raise TypeError(f"RNG state must be a {_dtype._names['prefix']}.ByteTensor")
-        raw = np.ascontiguousarray(new_state._data).reshape(-1)
+        raw = xp.ascontiguousarray(new_state._data).reshape(-1)
         if raw.size != _STATE.itemsize:
             raise RuntimeError(f"Expected a CPUGeneratorImplState of size {_STATE.itemsize} but "
                                f"found the input RNG state size to be {raw.size}")
@@ -145,7 +144,7 @@ class Generator:
         left, nxt = int(rec["left"]), int(rec["next"])
         if not (rec["seeded"] and 0 < left <= _N and nxt <= _N):
             raise RuntimeError("Invalid mt19937 state")
-        key = (rec["state"] & 0xFFFFFFFF).astype(np.uint32)
+        key = (rec["state"] & 0xFFFFFFFF).astype(xp.uint32)
         self._bg.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": _N + 1 - left}}
         self._seed = int(rec["seed"])
         self._fresh = left == 1 and nxt == 0
@@ -204,26 +203,26 @@ def set_rng_state(new_state) -> None:
 
 
 # ---- uniform bits -> numbers ------------------------------------------------------------------
-def _u24(g: Generator, n: int) -> np.ndarray:
+def _u24(g: Generator, n: int) -> xp.ndarray:
     """n float32 uniforms in [0, 1): 24 bits of one draw each."""
     return (g._raw(n) & 0xFFFFFF).astype(_f32) * _f32(2.0 ** -24)
 
 
-def _r64(g: Generator, n: int) -> np.ndarray:
+def _r64(g: Generator, n: int) -> xp.ndarray:
     """n random64() values: two draws each, the first one the high word."""
     r = g._raw(2 * n).reshape(n, 2)
-    return (r[:, 0] << np.uint64(32)) | r[:, 1]
+    return (r[:, 0] << xp.uint64(32)) | r[:, 1]
 
 
-def _u53(g: Generator, n: int) -> np.ndarray:
+def _u53(g: Generator, n: int) -> xp.ndarray:
     """n float64 uniforms in [0, 1): the low 53 bits of random64()."""
-    return (_r64(g, n) & np.uint64((1 << 53) - 1)).astype(_f64) * 2.0 ** -53
+    return (_r64(g, n) & xp.uint64((1 << 53) - 1)).astype(_f64) * 2.0 ** -53
 
 
-def _fma64(a, b, c) -> np.ndarray:
+def _fma64(a, b, c) -> xp.ndarray:
     """Correctly rounded a*b + c in float64 (Dekker's exact product, then an exact sum)."""
-    a = np.asarray(a, _f64)
-    b = np.asarray(b, _f64)
+    a = xp.asarray(a, _f64)
+    b = xp.asarray(b, _f64)
     p = a * b
     split = 134217729.0  # 2**27 + 1
     t = split * a
@@ -239,26 +238,26 @@ def _fma64(a, b, c) -> np.ndarray:
     return s + (err + e)
 
 
-def _fma32(a, b, c) -> np.ndarray:
+def _fma32(a, b, c) -> xp.ndarray:
     """float32 fma: the float32 product is exact in float64, so one more rounding suffices."""
-    t = np.multiply(a, b, dtype=_f64)
+    t = xp.multiply(a, b, dtype=_f64)
     t += c
     return t.astype(_f32)
 
 
-def _libm(fn, x: np.ndarray, exact: bool) -> np.ndarray:
+def _libm(fn, x: xp.ndarray, exact: bool) -> xp.ndarray:
     """Apply a math-module function (glibc's libm, as PyTorch calls it) elementwise.
 
     NumPy's SIMD log/log1p can differ from glibc's in the last bit; where the result is
     stored as float64 (``exact``) or the array is small, call libm itself.
     """
     if exact or x.size <= 4096:
-        return np.fromiter(map(fn, x.ravel().tolist()), _f64, x.size).reshape(x.shape)
+        return xp.fromiter(map(fn, x.ravel().tolist()), _f64, x.size).reshape(x.shape)
     return _NP_LIBM[fn](x)
 
 
-_NP_LIBM = {math.log: np.log, math.log1p: np.log1p, math.cos: np.cos, math.sin: np.sin,
-            math.exp: np.exp}
+_NP_LIBM = {math.log: xp.log, math.log1p: xp.log1p, math.cos: xp.cos, math.sin: xp.sin,
+            math.exp: xp.exp}
 
 
 # ---- the AVX2 Box-Muller of PyTorch's float normal_fill --------------------------------------
@@ -276,13 +275,13 @@ _FOPI = _f32(1.27323954473516)
 _TWO_PI_F = _f32(2.0 * math.pi)
 
 
-def _log256(x: np.ndarray) -> np.ndarray:
+def _log256(x: xp.ndarray) -> xp.ndarray:
     """log256_ps for x in (0, 1], with the FMAs GCC contracts in PyTorch's AVX2 build."""
-    bits = x.view(np.int32)
+    bits = x.view(xp.int32)
     e = ((bits >> 23) - 0x7E).astype(_f32)  # exponent + 1
     x = ((bits & ~0x7F800000) | 0x3F000000).view(_f32)  # mantissa in [0.5, 1)
     small = x < _SQRTHF
-    x = np.where(small, x + x, x) - _f32(1)  # exact, as the kernel's x - 1 (+ x)
+    x = xp.where(small, x + x, x) - _f32(1)  # exact, as the kernel's x - 1 (+ x)
     e -= small
     z = x * x
     y = _fma32(_LOG_P[0], x, _LOG_P[1])
@@ -295,9 +294,9 @@ def _log256(x: np.ndarray) -> np.ndarray:
     return _fma32(e, _LOG_Q2, y)
 
 
-def _sincos256(x: np.ndarray):
+def _sincos256(x: xp.ndarray):
     """sincos256_ps for x in [0, 2*pi), with the same contractions."""
-    j = (x * _FOPI).astype(np.int32)
+    j = (x * _FOPI).astype(xp.int32)
     j = (j + 1) & ~1
     y = j.astype(_f32)
     x = _fma32(y, _DP[0], x)
@@ -312,25 +311,25 @@ def _sincos256(x: np.ndarray):
     ys = _fma32(ys, z, _SIN_P[2])
     ys = _fma32(ys * z, x, x)
     first = (j & 2) == 0
-    s = np.where(first, ys, yc)
-    c = np.where(first, yc, ys)
-    s = np.where((j & 4) != 0, -s, s)
-    c = np.where(((j - 2) & 4) == 0, -c, c)
+    s = xp.where(first, ys, yc)
+    c = xp.where(first, yc, ys)
+    s = xp.where((j & 4) != 0, -s, s)
+    c = xp.where(((j - 2) & 4) == 0, -c, c)
     return s, c
 
 
-def _box_muller16_f32(u: np.ndarray, mean, std) -> np.ndarray:
+def _box_muller16_f32(u: xp.ndarray, mean, std) -> xp.ndarray:
     """NormalFill16 (AVX2) over consecutive blocks of 16 float32 uniforms."""
     u = u.reshape(-1, 2, 8)
     u1 = (_f32(1) - u[:, 0]).reshape(-1)  # [0, 1) -> (0, 1] for the log
     u2 = u[:, 1].reshape(-1)
     m, sd = _f32(mean), _f32(std)
-    out = np.empty(u.shape, _f32)
-    cos_out = np.empty(u1.size, _f32)
-    sin_out = np.empty(u1.size, _f32)
+    out = xp.empty(u.shape, _f32)
+    cos_out = xp.empty(u1.size, _f32)
+    sin_out = xp.empty(u1.size, _f32)
     step = 1 << 15  # chunks that stay in cache: this is ~40 passes over the data
     for i in range(0, u1.size, step):
-        radius = np.sqrt(_f32(-2) * _log256(u1[i:i + step]))
+        radius = xp.sqrt(_f32(-2) * _log256(u1[i:i + step]))
         s, c = _sincos256(_TWO_PI_F * u2[i:i + step])
         cos_out[i:i + step] = _fma32(radius * c, sd, m)
         sin_out[i:i + step] = _fma32(radius * s, sd, m)
@@ -339,35 +338,35 @@ def _box_muller16_f32(u: np.ndarray, mean, std) -> np.ndarray:
     return out.reshape(-1)
 
 
-def _box_muller16_f64(u: np.ndarray, mean, std) -> np.ndarray:
+def _box_muller16_f64(u: xp.ndarray, mean, std) -> xp.ndarray:
     """NormalFill16<double>: glibc log/cos/sin, then fma with std and mean."""
     u = u.reshape(-1, 2, 8)
-    radius = np.sqrt(-2.0 * _libm(math.log, 1.0 - u[:, 0], True))
+    radius = xp.sqrt(-2.0 * _libm(math.log, 1.0 - u[:, 0], True))
     theta = 2.0 * math.pi * u[:, 1]
-    out = np.empty(u.shape, _f64)
+    out = xp.empty(u.shape, _f64)
     out[:, 0] = _fma64(radius * _libm(math.cos, theta, True), std, mean)
     out[:, 1] = _fma64(radius * _libm(math.sin, theta, True), std, mean)
     return out.reshape(-1)
 
 
-def _normal_fill(g: Generator, n: int, dt: np.dtype, mean: float, std: float) -> np.ndarray:
+def _normal_fill(g: Generator, n: int, dt: xp.dtype, mean: float, std: float) -> xp.ndarray:
     """PyTorch's normal_fill: n >= 16 normals of dtype dt, in memory order."""
-    if dt == np.float64:
+    if dt == xp.float64:
         u, bm = _u53, _box_muller16_f64
     else:  # float32, and float16 through float (its opmath type)
         u, bm = _u24, _box_muller16_f32
     full = n - n % 16
-    out = np.empty(n, _f64 if dt == np.float64 else _f32)
+    out = xp.empty(n, _f64 if dt == xp.float64 else _f32)
     # float/double draw all n uniforms up front; float16 (computed in a 16-float buffer)
     # draws only the full blocks before the tail's 16
-    uni = u(g, full if dt == np.float16 else n)
+    uni = u(g, full if dt == xp.float16 else n)
     out[:full] = bm(uni[:full], mean, std)
     if n % 16:  # recompute the last 16 values from 16 fresh uniforms
         out[n - 16:] = bm(u(g, 16), mean, std)
     return out if out.dtype == dt else out.astype(dt)
 
 
-def _normal_scalar(g: Generator, n: int, mean: float, std: float) -> np.ndarray:
+def _normal_scalar(g: Generator, n: int, mean: float, std: float) -> xp.ndarray:
     """n samples of at::normal_distribution<double>: Box-Muller pairs, one cached in g."""
     cached = g._next_double
     first = 0 if cached is None or n == 0 else 1
@@ -381,16 +380,16 @@ def _normal_scalar(g: Generator, n: int, mean: float, std: float) -> np.ndarray:
             r = math.sqrt(-2.0 * math.log1p(-u[2 * k + 1]))
             theta = 2.0 * math.pi * u[2 * k]
             vals += (r * math.cos(theta), r * math.sin(theta))
-        out = np.array(([cached] if first else []) + vals[:m], _f64)
+        out = xp.array(([cached] if first else []) + vals[:m], _f64)
         last = vals[-1]
     else:
-        out = np.empty(n, _f64)
+        out = xp.empty(n, _f64)
         last = None
         if m:
             u = _u53(g, 2 * pairs).reshape(pairs, 2)
-            r = np.sqrt(-2.0 * _libm(math.log1p, -u[:, 1], True))
+            r = xp.sqrt(-2.0 * _libm(math.log1p, -u[:, 1], True))
             theta = 2.0 * math.pi * u[:, 0]
-            vals = np.empty((pairs, 2), _f64)
+            vals = xp.empty((pairs, 2), _f64)
             vals[:, 0] = r * _libm(math.cos, theta, True)
             vals[:, 1] = r * _libm(math.sin, theta, True)
             vals = vals.reshape(-1)
@@ -411,7 +410,7 @@ def _normal_scalar(g: Generator, n: int, mean: float, std: float) -> np.ndarray:
 
 
 # ---- in-place kernels on ndarrays (the order is PyTorch's: memory order) ----------------------
-def _serial_view(arr: np.ndarray) -> np.ndarray:
+def _serial_view(arr: xp.ndarray) -> xp.ndarray:
     """A view whose C order is the order PyTorch's TensorIterator visits ``arr``."""
     if arr.flags.c_contiguous or arr.ndim < 2:
         return arr
@@ -419,22 +418,22 @@ def _serial_view(arr: np.ndarray) -> np.ndarray:
     return arr.transpose(order)
 
 
-def _write(arr: np.ndarray, vals: np.ndarray) -> None:
+def _write(arr: xp.ndarray, vals: xp.ndarray) -> None:
     view = _serial_view(arr)
     view[...] = vals.reshape(view.shape)
 
 
-def _check_float(dt: np.dtype, kernel: str):
+def _check_float(dt: xp.dtype, kernel: str):
     if dt.kind != "f":
         raise _not_implemented(kernel, dt)
 
 
-def _check_uniform(dt: np.dtype, a, b):
+def _check_uniform(dt: xp.dtype, a, b):
     _check_float(dt, "check_uniform_bounds")
     a, b = float(a), float(b)
     if (a, b) == (0.0, 1.0):
         return a, b
-    info = np.finfo(dt)
+    info = xp.finfo(dt)
     lo, hi = float(info.min), float(info.max)
     for v, name in ((a, "from"), (b, "to")):
         if not lo <= v <= hi:
@@ -450,9 +449,9 @@ def _check_uniform(dt: np.dtype, a, b):
     return a, b
 
 
-def _uniform_values(g: Generator, n: int, dt: np.dtype, a: float, b: float) -> np.ndarray:
+def _uniform_values(g: Generator, n: int, dt: xp.dtype, a: float, b: float) -> xp.ndarray:
     """n uniform_(a, b) samples of dtype dt, in visiting order (bounds already checked)."""
-    if dt == np.float64:
+    if dt == xp.float64:
         x = _u53(g, n)
         if (a, b) == (0.0, 1.0):
             return x
@@ -460,7 +459,7 @@ def _uniform_values(g: Generator, n: int, dt: np.dtype, a: float, b: float) -> n
     else:
         fa, fb = _f32(a), _f32(b)  # float opmath, also for float16
         x = _u24(g, n)
-        if (a, b) == (0.0, 1.0) and dt == np.float32:
+        if (a, b) == (0.0, 1.0) and dt == xp.float32:
             return x
         v = _fma32(x, fb - fa, fa) if (a, b) != (0.0, 1.0) else x
         v = v.astype(dt, copy=False)
@@ -471,13 +470,13 @@ def _uniform_values(g: Generator, n: int, dt: np.dtype, a: float, b: float) -> n
     return v
 
 
-def _normal_values(g: Generator, n: int, dt: np.dtype, mean, std, contiguous=True) -> np.ndarray:
+def _normal_values(g: Generator, n: int, dt: xp.dtype, mean, std, contiguous=True) -> xp.ndarray:
     """n normal_(mean, std) samples of dtype dt in visiting order (after PyTorch's checks)."""
     mean, std = float(mean), float(std)
     if not std >= 0.0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {_num(std)}")
     if n == 0:
-        return np.empty(0, dt)
+        return xp.empty(0, dt)
     _check_float(dt, "normal_kernel_cpu")
     if n >= 16 and contiguous:
         return _normal_fill(g, n, dt, mean, std)
@@ -501,28 +500,28 @@ def _num(v) -> str:
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else repr(float(v))
 
 
-def _limits(dt: np.dtype):
-    if dt == np.bool_:
+def _limits(dt: xp.dtype):
+    if dt == xp.bool_:
         return 0, 1
     if dt.kind == "f":
-        info = np.finfo(dt)
+        info = xp.finfo(dt)
         return float(info.min), float(info.max)
-    info = np.iinfo(dt)
+    info = xp.iinfo(dt)
     return int(info.min), int(info.max)
 
 
-def _digits(dt: np.dtype) -> int:
-    return np.finfo(dt).nmant + 1
+def _digits(dt: xp.dtype) -> int:
+    return xp.finfo(dt).nmant + 1
 
 
-def _cast_int(v: int, dt: np.dtype):
+def _cast_int(v: int, dt: xp.dtype):
     """int(dtype(v)), or None where the cast overflows (then the range check reports it)."""
-    with np.errstate(over="ignore"):
+    with xp.errstate(over="ignore"):
         c = dt.type(v)
-    return int(c) if np.isfinite(c) else None
+    return int(c) if xp.isfinite(c) else None
 
 
-def _update_from(frm: int, dt: np.dtype) -> int:
+def _update_from(frm: int, dt: xp.dtype) -> int:
     # move `from` right until it survives the cast to dt (PyTorch's update_from)
     plus1 = _cast_int(frm + 1, dt)
     if plus1 is not None and plus1 < frm:
@@ -531,7 +530,7 @@ def _update_from(frm: int, dt: np.dtype) -> int:
     return frm
 
 
-def _update_to(to: int, dt: np.dtype) -> int:
+def _update_to(to: int, dt: xp.dtype) -> int:
     minus1 = _cast_int(to - 1, dt)
     if minus1 is not None and minus1 >= to:
         n = abs(to - 1).bit_length() - 1
@@ -539,7 +538,7 @@ def _update_to(to: int, dt: np.dtype) -> int:
     return to
 
 
-def _check_from_to(frm: int, to_inc: int, dt: np.dtype):
+def _check_from_to(frm: int, to_inc: int, dt: xp.dtype):
     lo, hi = _limits(dt)
     if not lo <= frm <= hi:
         raise RuntimeError(f"from is out of bounds for {_C_NAMES[dt.name]}")
@@ -556,26 +555,26 @@ def _check_from_to(frm: int, to_inc: int, dt: np.dtype):
                     "please fix the code in advance", UserWarning, stacklevel=4)
 
 
-def _from_to_values(g: Generator, n: int, rng: int, base: int) -> np.ndarray:
+def _from_to_values(g: Generator, n: int, rng: int, base: int) -> xp.ndarray:
     """uniform_int_from_to_distribution: (random() or random64()) % range + base, as int64."""
     if rng >= 1 << 28:
-        v = _r64(g, n) % np.uint64(rng)
+        v = _r64(g, n) % xp.uint64(rng)
     else:
-        v = g._raw(n) % np.uint64(rng)
+        v = g._raw(n) % xp.uint64(rng)
     # base + v wraps like PyTorch's int64 arithmetic
-    return (v + np.uint64(base & 0xFFFFFFFFFFFFFFFF)).view(np.int64)
+    return (v + xp.uint64(base & 0xFFFFFFFFFFFFFFFF)).view(xp.int64)
 
 
-def _random_values(g: Generator, n: int, dt: np.dtype, frm=None, to=None) -> np.ndarray:
+def _random_values(g: Generator, n: int, dt: xp.dtype, frm=None, to=None) -> xp.ndarray:
     """random_() / random_(to) / random_(from, to) samples of dtype dt (PyTorch's checks)."""
     if frm is None and to is None:  # uniform_int_distribution over the dtype's range
-        if dt == np.bool_:
-            return (g._raw(n) & 1).astype(np.bool_)
-        if dt in (np.int64, np.float64):
-            top = (1 << 63) if dt == np.int64 else (1 << 53) + 1
-            return (_r64(g, n) % np.uint64(top)).astype(dt)
-        top = (1 << _digits(dt)) + 1 if dt.kind == "f" else int(np.iinfo(dt).max) + 1
-        return (g._raw(n) % np.uint64(top)).astype(dt)
+        if dt == xp.bool_:
+            return (g._raw(n) & 1).astype(xp.bool_)
+        if dt in (xp.int64, xp.float64):
+            top = (1 << 63) if dt == xp.int64 else (1 << 53) + 1
+            return (_r64(g, n) % xp.uint64(top)).astype(dt)
+        top = (1 << _digits(dt)) + 1 if dt.kind == "f" else int(xp.iinfo(dt).max) + 1
+        return (g._raw(n) % xp.uint64(top)).astype(dt)
     frm = 0 if frm is None else int(frm)
     if to is not None:
         to = int(to)
@@ -590,13 +589,13 @@ def _random_values(g: Generator, n: int, dt: np.dtype, frm=None, to=None) -> np.
         _check_from_to(frm, to - 1, dt)
         rng = to - frm
     elif frm == -(1 << 63):  # the full 64-bit range
-        return _r64(g, n).view(np.int64).astype(dt)
+        return _r64(g, n).view(xp.int64).astype(dt)
     else:
         if dt.kind == "f":
             to_inc = min(1 << _digits(dt), (1 << 63) - 1)
             frm = _update_from(frm, dt)
         else:
-            to_inc = 1 if dt == np.bool_ else int(np.iinfo(dt).max)
+            to_inc = 1 if dt == xp.bool_ else int(xp.iinfo(dt).max)
         _check_from_to(frm, to_inc, dt)
         rng = to_inc - frm + 1
     return _from_to_values(g, n, rng, frm).astype(dt)
@@ -616,11 +615,11 @@ def _bernoulli_scalar_(g, arr, p):
         _write(arr, (_u53(g, arr.size) < p).astype(arr.dtype))
 
 
-def _bernoulli_tensor_(g, arr, p: np.ndarray):
+def _bernoulli_tensor_(g, arr, p: xp.ndarray):
     if p.dtype.kind != "f":
         raise _not_implemented("bernoulli_tensor_cpu_p_", p.dtype)
     try:
-        p = np.broadcast_to(p, arr.shape)
+        p = xp.broadcast_to(p, arr.shape)
     except ValueError:
         raise RuntimeError(f"The size of tensor a ({arr.shape[-1] if arr.ndim else 1}) must match "
                            f"the size of tensor b ({p.shape[-1] if p.ndim else 1}) at non-singleton "
@@ -635,7 +634,7 @@ def _bernoulli_tensor_(g, arr, p: np.ndarray):
                            "this error message be improved?  If so, please report an enhancement "
                            "request to PyTorch.)")
     # double p: uniform<double> (random64); float/half p: uniform<float> (24 bits)
-    u = _u53(g, arr.size) if p.dtype == np.float64 else _u24(g, arr.size)
+    u = _u53(g, arr.size) if p.dtype == xp.float64 else _u24(g, arr.size)
     view[...] = (u < pflat.astype(u.dtype)).astype(arr.dtype).reshape(view.shape)
 
 
@@ -657,7 +656,7 @@ def _exponential_(g, arr, lambd):
                            "dtype must be a floating point but you specified "
                            f"{_TORCH_NAMES[arr.dtype.name]}")
     if arr.size:
-        _write(arr, _exponential_values(g, arr.size, lambd, arr.dtype == np.float64).astype(arr.dtype))
+        _write(arr, _exponential_values(g, arr.size, lambd, arr.dtype == xp.float64).astype(arr.dtype))
 
 
 def _geometric_(g, arr, p):
@@ -666,7 +665,7 @@ def _geometric_(g, arr, p):
         raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={_num(p)}")
     if arr.size:
         u = _u53(g, arr.size)
-        v = np.ceil(_libm(math.log, u, True) / math.log1p(-p))
+        v = xp.ceil(_libm(math.log, u, True) / math.log1p(-p))
         _write(arr, v.astype(arr.dtype))
 
 
@@ -676,7 +675,7 @@ def _log_normal_(g, arr, mean, std):
         raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={_num(std)}")
     _check_float(arr.dtype, "log_normal_cpu")
     if arr.size:
-        v = _libm(math.exp, _normal_scalar(g, arr.size, mean, std), arr.dtype == np.float64)
+        v = _libm(math.exp, _normal_scalar(g, arr.size, mean, std), arr.dtype == xp.float64)
         _write(arr, v.astype(arr.dtype))
 
 
@@ -691,7 +690,7 @@ def _node(name: str):
             return args[-1]
 
         def backward(ctx, grad):
-            return tuple(np.zeros_like(grad) if need else None for need in ctx.needs_input_grad)
+            return tuple(xp.zeros_like(grad) if need else None for need in ctx.needs_input_grad)
 
         cls = type(name, (Function,), {"forward": staticmethod(forward),
                                        "backward": staticmethod(backward),
@@ -808,7 +807,7 @@ def _size(args, size, fname) -> tuple:
     for s in args:
         if isinstance(s, Tensor) and s._data.ndim == 0 and s._data.dtype.kind in "iu":
             s = int(s._data)
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+        if isinstance(s, bool) or not isinstance(s, (int, xp.integer)):
             raise TypeError(f"{fname}(): argument 'size' (position 1) must be tuple of ints, "
                             f"not {type(s).__name__}")
         shape.append(int(s))
@@ -818,7 +817,7 @@ def _size(args, size, fname) -> tuple:
     return tuple(shape)
 
 
-def _out_dtype(dtype, default, out) -> np.dtype:
+def _out_dtype(dtype, default, out) -> xp.dtype:
     if dtype is not None:
         return _dtype.to_dtype(dtype).np
     if out is not None:
@@ -826,14 +825,14 @@ def _out_dtype(dtype, default, out) -> np.dtype:
     return default().np if callable(default) else default.np
 
 
-def _finish(arr: np.ndarray, requires_grad: bool, out, device=None):
+def _finish(arr: xp.ndarray, requires_grad: bool, out, device=None):
     if device is not None:
         from ._device import check_device
 
         check_device(device)
     if out is not None:
         if out._data.shape == arr.shape:
-            np.copyto(out._data, arr, casting="unsafe")  # views of out see the new values
+            xp.copyto(out._data, arr, casting="unsafe")  # views of out see the new values
         else:
             out._data = arr.astype(out._data.dtype, copy=False)
         out._vc[0] += 1
@@ -914,27 +913,27 @@ def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=Non
     if n < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
     dt = _out_dtype(dtype, _dtype.int64, out)
-    if dt == np.bool_:
+    if dt == xp.bool_:
         raise _not_implemented("randperm", dt)
-    if dt == np.float16 and n > 2049:
+    if dt == xp.float16 and n > 2049:
         raise RuntimeError("n cannot be greater than 2049 for Half type.")
-    if dt.kind in "iu" and n > 0 and n - 1 > np.iinfo(dt).max:
+    if dt.kind in "iu" and n > 0 and n - 1 > xp.iinfo(dt).max:
         raise RuntimeError(f"n is too large for result tensor type: '{_TORCH_NAMES[dt.name]}'")
     g = _gen(generator)
     if n < 0xFFFFFFFF // 20:
         # step i swaps positions i and i + random() % (n - i), i = 0..n-2
-        steps = g._raw(max(n - 1, 0)) % np.arange(n, 1, -1, dtype=np.uint64)
-        perm = _fisher_yates(n, steps.astype(np.int64))
+        steps = g._raw(max(n - 1, 0)) % xp.arange(n, 1, -1, dtype=xp.uint64)
+        perm = _fisher_yates(n, steps.astype(xp.int64))
     else:  # PyTorch's "inside-out" variant for huge n, with random64()
         perm = [0] * n
         for i in range(n):
-            z = int(_r64(g, 1)[0] % np.uint64(i + 1))
+            z = int(_r64(g, 1)[0] % xp.uint64(i + 1))
             perm[i] = perm[z]
             perm[z] = i
-    return _finish(np.asarray(perm).astype(dt, copy=False), requires_grad, out, device)
+    return _finish(xp.asarray(perm).astype(dt, copy=False), requires_grad, out, device)
 
 
-def _fisher_yates(n: int, z: np.ndarray) -> np.ndarray:
+def _fisher_yates(n: int, z: xp.ndarray) -> xp.ndarray:
     """The permutation PyTorch's sequential swaps produce, computed without a loop over n.
 
     Step i swaps positions i and j[i] = i + z[i] >= i, so position i is final after step i
@@ -944,28 +943,28 @@ def _fisher_yates(n: int, z: np.ndarray) -> np.ndarray:
     which pointer jumping resolves in O(log n) vector passes.
     """
     if n <= 1:
-        return np.arange(n, dtype=np.int64)
+        return xp.arange(n, dtype=xp.int64)
     m = n - 1
-    idx = np.arange(m)
+    idx = xp.arange(m)
     j = idx + z
-    order = np.argsort(j, kind="stable")
+    order = xp.argsort(j, kind="stable")
     js = j[order]
     same = js[1:] == js[:-1]
-    prev_same = np.full(m, -1)  # last k < i with j[k] == j[i]
+    prev_same = xp.full(m, -1)  # last k < i with j[k] == j[i]
     prev_same[order[1:][same]] = order[:-1][same]
-    ends = np.append(~same, True)
-    last = np.full(n, -1)  # last k with j[k] == p
+    ends = xp.append(~same, True)
+    last = xp.full(n, -1)  # last k with j[k] == p
     last[js[ends]] = order[ends]
     g = last[:m]
-    link = np.where(g == idx, prev_same, g)  # last k < i with j[k] == i
-    v = np.where(link >= 0, link, idx)
+    link = xp.where(g == idx, prev_same, g)  # last k < i with j[k] == i
+    v = xp.where(link >= 0, link, idx)
     while True:
         v2 = v[v]
-        if np.array_equal(v2, v):
+        if xp.array_equal(v2, v):
             break
         v = v2
-    out = np.empty(n, np.int64)
-    out[:m] = np.where(j == idx, v, np.where(prev_same >= 0, v[prev_same], j))
+    out = xp.empty(n, xp.int64)
+    out[:m] = xp.where(j == idx, v, xp.where(prev_same >= 0, v[prev_same], j))
     out[m] = v[last[m]] if last[m] >= 0 else m
     return out
 
@@ -1000,25 +999,25 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
         from ._ops._shape import broadcast_shape
 
         shape = broadcast_shape(mean._data.shape, sd.shape)
-        arr = np.empty(shape, mean._data.dtype)
+        arr = xp.empty(shape, mean._data.dtype)
         _normal_(g, arr, 0.0, 1.0)
         # output.mul_(std).add_(mean): each computed in the promoted type, stored in arr's
-        np.multiply(arr, sd, out=arr, casting="unsafe")
-        np.add(arr, mean._data, out=arr, casting="unsafe")
+        xp.multiply(arr, sd, out=arr, casting="unsafe")
+        xp.add(arr, mean._data, out=arr, casting="unsafe")
         node, inputs = "NormalBackward3", (mean, std)
     elif isinstance(mean, Tensor):
         s = float(std)
         if not s >= 0.0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {_num(s)}")
-        arr = np.empty(mean._data.shape, mean._data.dtype)
+        arr = xp.empty(mean._data.shape, mean._data.dtype)
         _normal_(g, arr, 0.0, s)
-        np.add(arr, mean._data, out=arr, casting="unsafe")
+        xp.add(arr, mean._data, out=arr, casting="unsafe")
         node, inputs = "NormalBackward1", (mean,)
     else:
         sd = std._data
         if sd.size and not (sd.min() >= 0):
             raise RuntimeError("normal expects all elements of std >= 0.0")
-        arr = np.empty(sd.shape, sd.dtype)
+        arr = xp.empty(sd.shape, sd.dtype)
         _normal_(g, arr, 0.0, 1.0)
         arr = arr * sd + sd.dtype.type(mean)
         node, inputs = "NormalBackward2", (std,)
@@ -1030,7 +1029,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
 def bernoulli(input, p=None, *, generator=None, out=None) -> Tensor:
     """0/1 samples with probabilities ``input`` (or the float ``p``), in input's dtype."""
     g = _gen(generator)
-    arr = np.empty(input._data.shape, input._data.dtype)
+    arr = xp.empty(input._data.shape, input._data.dtype)
     if p is None:
         _bernoulli_tensor_(g, arr, input._data)
         node = "BernoulliBackward0"
@@ -1063,38 +1062,38 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
     rows = p.reshape(-1, n_cat)
     shape = (n_sample,) if p.ndim == 1 else (p.shape[0], n_sample)
     if rows.size == 0 or rows.shape[0] == 0:
-        return _finish(np.empty(shape, np.int64), False, out)
+        return _finish(xp.empty(shape, xp.int64), False, out)
     if not replacement or n_sample == 1:
         # Gumbel-max as p / q with q ~ Exp(1): argmax for one sample, topk for several
-        if not (np.max(rows) < np.inf and np.min(rows) >= 0):
+        if not (xp.max(rows) < xp.inf and xp.min(rows) >= 0):
             raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
         if (rows.sum(axis=1) == 0).any():
             raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-        q = _exponential_values(g, rows.size, 1.0, p.dtype == np.float64).astype(p.dtype)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        q = _exponential_values(g, rows.size, 1.0, p.dtype == xp.float64).astype(p.dtype)
+        with xp.errstate(divide="ignore", invalid="ignore"):
             q = rows / q.reshape(rows.shape)
         if n_sample == 1:
-            res = np.argmax(q, axis=1)[:, None]
+            res = xp.argmax(q, axis=1)[:, None]
         else:
-            res = np.argsort(-q, axis=1, kind="stable")[:, :n_sample]
+            res = xp.argsort(-q, axis=1, kind="stable")[:, :n_sample]
     else:
-        res = np.empty((rows.shape[0], n_sample), np.int64)
-        acc = _f32 if p.dtype == np.float16 else p.dtype
+        res = xp.empty((rows.shape[0], n_sample), xp.int64)
+        acc = _f32 if p.dtype == xp.float16 else p.dtype
         for i, row in enumerate(rows.astype(acc, copy=False)):
             if (row < 0).any():
                 raise RuntimeError("invalid multinomial distribution (encountering probability "
                                    "entry < 0)")
-            if not np.isfinite(row).all():
+            if not xp.isfinite(row).all():
                 raise RuntimeError("invalid multinomial distribution (encountering probability "
                                    "entry = infinity or NaN)")
-            cum = np.cumsum(row, dtype=acc)  # sequential, in the input's precision
+            cum = xp.cumsum(row, dtype=acc)  # sequential, in the input's precision
             total = cum[-1]
             if not total > 0:
                 raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
             cum = cum / total
             cum[-1] = 1
-            res[i] = np.searchsorted(cum.astype(_f64), _u53(g, n_sample), side="left")
-    return _finish(res.reshape(shape).astype(np.int64, copy=False), False, out)
+            res[i] = xp.searchsorted(cum.astype(_f64), _u53(g, n_sample), side="left")
+    return _finish(res.reshape(shape).astype(xp.int64, copy=False), False, out)
 
 
 def rand_like(input, *, generator=None, dtype=None, layout=None, device=None,

@@ -9,9 +9,8 @@ from __future__ import annotations
 import warnings
 import weakref
 
-import numpy as np
-
 from . import _dtype
+from ._backend import xp
 from ._device import CPU, Size, check_device
 from .autograd import grad_mode as _grad_mode
 
@@ -19,10 +18,10 @@ _grad_state = _grad_mode._state
 _new = object.__new__
 _engine = [None]  # autograd.engine.run_backward_simple, bound on first backward()
 _ONES: dict = {}  # (dtype, shape) -> the read-only gradient of loss.backward()
-_ndarray = np.ndarray
+_ndarray = xp.ndarray
 
 # NumPy ufuncs / array functions that have an ember equivalent; filled in by the op families.
-# They make np.exp(t) return a Tensor (as PyTorch does) and let backward formulas written
+# They make xp.exp(t) return a Tensor (as PyTorch does) and let backward formulas written
 # against NumPy build a graph under create_graph=True.
 UFUNCS: dict = {}
 ARRAY_FUNCTIONS: dict = {}
@@ -38,7 +37,7 @@ _CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
 
 def type_name(np_dtype) -> str:
     """PyTorch's legacy type name of a dtype, e.g. ``torch.FloatTensor`` (prefix per repr)."""
-    return f"{_dtype._names['prefix']}.{_TYPE_NAMES.get(np.dtype(np_dtype).name, 'Tensor')}"
+    return f"{_dtype._names['prefix']}.{_TYPE_NAMES.get(xp.dtype(np_dtype).name, 'Tensor')}"
 
 
 _float_warned = False
@@ -285,7 +284,7 @@ class Tensor:
     def storage_offset(self) -> int:
         """The offset of the first element in its base array, in elements."""
         base = self._data
-        while isinstance(base.base, np.ndarray):
+        while isinstance(base.base, xp.ndarray):
             base = base.base
         return (self.data_ptr() - base.__array_interface__["data"][0]) // self._data.itemsize
 
@@ -308,7 +307,7 @@ class Tensor:
         return -1
 
     # ---- leaving ember -------------------------------------------------------------------------
-    def numpy(self, *, force: bool = False) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> xp.ndarray:
         """The underlying ndarray (shares memory)."""
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
@@ -353,7 +352,7 @@ class Tensor:
                 if isinstance(o, Tensor):
                     o._vc[0] += 1  # written in place
             return out[0] if len(out) == 1 else out
-        if isinstance(res, np.ndarray):
+        if isinstance(res, xp.ndarray):
             return _make(res, False, None, 0)
         return res
 
@@ -492,7 +491,7 @@ class Tensor:
                     key = (d.dtype, d.shape)
                     g0 = _ONES.get(key)
                     if g0 is None:  # read-only: the engine never writes into the seed
-                        g0 = _ONES[key] = np.ones(d.shape, d.dtype)
+                        g0 = _ONES[key] = xp.ones(d.shape, d.dtype)
                         g0.flags.writeable = False
             elif (isinstance(gradient, Tensor) and not gradient._requires_grad
                   and gradient._data.shape == d.shape and gradient._data.dtype == d.dtype):

@@ -11,9 +11,8 @@ import contextlib
 import math
 import sys
 
-import numpy as np
-
 from . import _dtype
+from ._backend import xp
 from ._tensor import Tensor
 
 
@@ -77,7 +76,7 @@ class _Formatter:
 
     __slots__ = ("floating", "int_mode", "sci_mode", "width")
 
-    def __init__(self, data: np.ndarray):
+    def __init__(self, data: xp.ndarray):
         self.floating = data.dtype.kind == "f"
         self.int_mode = True
         self.sci_mode = False
@@ -86,19 +85,19 @@ class _Formatter:
         if flat.size == 0:
             return
         if not self.floating:
-            if flat.dtype == np.bool_:
+            if flat.dtype == xp.bool_:
                 self.width = 5 if not flat.all() else 4
             else:
                 lo, hi = flat.min(), flat.max()
                 self.width = max(1, len(str(int(lo))), len(str(int(hi))))
             return
-        vals = flat[np.isfinite(flat) & (flat != 0)]
+        vals = flat[xp.isfinite(flat) & (flat != 0)]
         if vals.size == 0:
             return
-        vals64 = vals.astype(np.float64)
-        absv = np.abs(vals64)
+        vals64 = vals.astype(xp.float64)
+        absv = xp.abs(vals64)
         amin, amax = absv.min(), absv.max()
-        self.int_mode = bool((vals == np.ceil(vals)).all())
+        self.int_mode = bool((vals == xp.ceil(vals)).all())
         opt = PRINT_OPTS.sci_mode
         self.sci_mode = (bool(amax / amin > 1000.0 or amax > 1.0e8 or amin < 1.0e-4)
                          if opt is None else opt)
@@ -135,15 +134,15 @@ class _Formatter:
 
 
 # ---- layout ---------------------------------------------------------------------------------
-def _shown(arr: np.ndarray, summarize: bool):
+def _shown(arr: xp.ndarray, summarize: bool):
     """The elements that will be printed, and per dim whether "..." splits it."""
     e = PRINT_OPTS.edgeitems
     cut = [summarize and n > 2 * e for n in arr.shape]
     if not any(cut):
         return arr, cut
-    index = tuple(np.r_[0:e, n - e:n] if c else slice(None) for n, c in zip(arr.shape, cut))
-    if sum(isinstance(i, np.ndarray) for i in index) > 1:
-        index = np.ix_(*[i if isinstance(i, np.ndarray) else np.arange(n)
+    index = tuple(xp.r_[0:e, n - e:n] if c else slice(None) for n, c in zip(arr.shape, cut))
+    if sum(isinstance(i, xp.ndarray) for i in index) > 1:
+        index = xp.ix_(*[i if isinstance(i, xp.ndarray) else xp.arange(n)
                          for i, n in zip(index, arr.shape)])
     return arr[index], cut
 
@@ -159,7 +158,7 @@ def _vector(strs: list, indent: int, width: int, cut: bool) -> str:
     return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
 
 
-def _nested(strs: np.ndarray, indent: int, width: int, cut: list) -> str:
+def _nested(strs: xp.ndarray, indent: int, width: int, cut: list) -> str:
     """strs: an object array of formatted elements in the shown shape."""
     if strs.ndim == 1:
         return _vector(strs.tolist(), indent, width, cut[0])
@@ -170,7 +169,7 @@ def _nested(strs: np.ndarray, indent: int, width: int, cut: list) -> str:
     return "[" + ("," + "\n" * (strs.ndim - 1) + " " * (indent + 1)).join(rows) + "]"
 
 
-def _tensor_str(arr: np.ndarray, indent: int) -> str:
+def _tensor_str(arr: xp.ndarray, indent: int) -> str:
     if arr.size == 0:
         return "[]"
     summarize = arr.size > PRINT_OPTS.threshold
@@ -183,7 +182,7 @@ def _tensor_str(arr: np.ndarray, indent: int) -> str:
     strs = fmt.strings(shown.reshape(-1).tolist())
     if shown.ndim == 1:
         return _vector(strs, indent, fmt.width, cut[0])
-    obj = np.empty(len(strs), object)
+    obj = xp.empty(len(strs), object)
     obj[:] = strs
     return _nested(obj.reshape(shown.shape), indent, fmt.width, cut)
 

@@ -2,9 +2,8 @@
 themselves return complex tensors, which ember does not have."""
 from __future__ import annotations
 
-import numpy as np
-
 from . import _dtype
+from ._backend import xp
 from ._tensor import Tensor, _make
 
 __all__ = [
@@ -29,7 +28,7 @@ __all__ = [
 ]
 
 
-def _freq(values: np.ndarray, dtype, requires_grad: bool) -> Tensor:
+def _freq(values: xp.ndarray, dtype, requires_grad: bool) -> Tensor:
     dt = _dtype.get_default_dtype() if dtype is None else _dtype.to_dtype(dtype)
     t = _make(values.astype(dt.np), False, None, 0)
     return t.requires_grad_() if requires_grad else t
@@ -38,13 +37,13 @@ def _freq(values: np.ndarray, dtype, requires_grad: bool) -> Tensor:
 def fftfreq(n: int, d: float = 1.0, *, out=None, dtype=None, layout=None, device=None,
             requires_grad: bool = False) -> Tensor:
     """The sample frequencies of an ``n``-point FFT with sample spacing ``d``."""
-    return _freq(np.fft.fftfreq(n, d), dtype, requires_grad)
+    return _freq(xp.fft.fftfreq(n, d), dtype, requires_grad)
 
 
 def rfftfreq(n: int, d: float = 1.0, *, out=None, dtype=None, layout=None, device=None,
              requires_grad: bool = False) -> Tensor:
     """The non-negative sample frequencies of an ``n``-point real FFT."""
-    return _freq(np.fft.rfftfreq(n, d), dtype, requires_grad)
+    return _freq(xp.fft.rfftfreq(n, d), dtype, requires_grad)
 
 
 def _shift(input: Tensor, dim, sign: int) -> Tensor:

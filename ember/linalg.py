@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ._backend import xp
 from ._ops.indexing import _return_type
 from ._ops.linalg import LinAlgError, Slogdet, _check_square, inverse, matmul, svdvals
 from ._ops.linalg import det as _det
@@ -156,7 +155,7 @@ class _Svd(Function):
 
     @staticmethod
     def forward(ctx, a, full_matrices):
-        u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
+        u, s, vh = xp.linalg.svd(a, full_matrices=full_matrices)
         return u, s, vh
 
     @staticmethod

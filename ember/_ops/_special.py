@@ -7,7 +7,7 @@ the input's floating dtype.
 """
 from __future__ import annotations
 
-import numpy as np
+from .._backend import xp
 
 __all__ = ["erf", "erfc", "erfinv"]
 
@@ -43,13 +43,13 @@ def _ratio(z, num, den, n):
 
 def _exp_neg_sq(y):
     """exp(-y*y) without the rounding error of squaring y: split y at a multiple of 1/16."""
-    ysq = np.trunc(y * 16.0) / 16.0
-    return np.exp(-ysq * ysq) * np.exp(-(y - ysq) * (y + ysq))
+    ysq = xp.trunc(y * 16.0) / 16.0
+    return xp.exp(-ysq * ysq) * xp.exp(-(y - ysq) * (y + ysq))
 
 
 def _erfc_abs(y):
     """erfc(y) for y > THRESH (y = |x|), float64 array in, float64 array out."""
-    out = np.zeros_like(y)
+    out = xp.zeros_like(y)
     mid = y <= 4.0
     if mid.any():
         ym = y[mid]
@@ -64,16 +64,16 @@ def _erfc_abs(y):
 
 
 def _prepare(x):
-    x = np.asarray(x)
-    dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    return np.asarray(x, dtype=np.float64), dt
+    x = xp.asarray(x)
+    dt = x.dtype if x.dtype.kind == "f" else xp.dtype(xp.float64)
+    return xp.asarray(x, dtype=xp.float64), dt
 
 
-def erf(x) -> np.ndarray:
+def erf(x) -> xp.ndarray:
     """The error function, elementwise, accurate to a few float64 ulps."""
     x, dt = _prepare(x)
-    y = np.abs(x)
-    out = np.array(x, dtype=np.float64, copy=True)  # NaN stays NaN
+    y = xp.abs(x)
+    out = xp.array(x, dtype=xp.float64, copy=True)  # NaN stays NaN
     small = y <= _THRESH
     if small.any():
         xs = x[small]
@@ -81,15 +81,15 @@ def erf(x) -> np.ndarray:
     big = y > _THRESH
     if big.any():
         r = (0.5 - _erfc_abs(y[big])) + 0.5
-        out[big] = np.copysign(r, x[big])
+        out[big] = xp.copysign(r, x[big])
     return out.astype(dt, copy=False)
 
 
-def erfc(x) -> np.ndarray:
+def erfc(x) -> xp.ndarray:
     """1 - erf(x), without the cancellation for large x."""
     x, dt = _prepare(x)
-    y = np.abs(x)
-    out = np.array(x, dtype=np.float64, copy=True)
+    y = xp.abs(x)
+    out = xp.array(x, dtype=xp.float64, copy=True)
     small = y <= _THRESH
     if small.any():
         xs = x[small]
@@ -97,28 +97,28 @@ def erfc(x) -> np.ndarray:
     big = y > _THRESH
     if big.any():
         r = _erfc_abs(y[big])
-        out[big] = np.where(x[big] < 0, 2.0 - r, r)
+        out[big] = xp.where(x[big] < 0, 2.0 - r, r)
     return out.astype(dt, copy=False)
 
 
-def erfinv(x) -> np.ndarray:
+def erfinv(x) -> xp.ndarray:
     """Inverse error function: M. Giles' approximation refined by Newton steps on erf/erfc."""
     x, dt = _prepare(x)
-    ax = np.abs(x)
+    ax = xp.abs(x)
     # Giles (2010), single-precision form: a starting point for the Newton steps below.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = -np.log((1.0 - x) * (1.0 + x))
+    with xp.errstate(divide="ignore", invalid="ignore"):
+        w = -xp.log((1.0 - x) * (1.0 + x))
         wc = w - 2.5
         p_c = 2.81022636e-08
         for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
                   -0.00125372503, -0.00417768164, 0.246640727, 1.50140941):
             p_c = p_c * wc + c
-        wt = np.sqrt(np.where(w >= 5.0, w, 5.0)) - 3.0
+        wt = xp.sqrt(xp.where(w >= 5.0, w, 5.0)) - 3.0
         p_t = -0.000200214257
         for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
                   -0.0076224613, 0.00943887047, 1.00167406, 2.83297682):
             p_t = p_t * wt + c
-        r = np.array(np.abs(np.where(w < 5.0, p_c, p_t) * x))  # an array even for 0-d input
+        r = xp.array(xp.abs(xp.where(w < 5.0, p_c, p_t) * x))  # an array even for 0-d input
         k = 2.0 * _SQRPI
         # Newton on erf(r) = |x| near 0; in the tail on log erfc(r) = log(1 - |x|), which is
         # nearly linear there (the initial guess is poor for 1 - |x| < 1e-7) and keeps full
@@ -126,15 +126,15 @@ def erfinv(x) -> np.ndarray:
         mid = ax <= 0.5
         rm, am = r[mid], ax[mid]
         for _ in range(2):
-            rm = rm - (erf(rm) - am) / (k * np.exp(-rm * rm))
+            rm = rm - (erf(rm) - am) / (k * xp.exp(-rm * rm))
         tail = (ax > 0.5) & (ax < 1.0)
-        rt, lq = r[tail], np.log(1.0 - ax[tail])
+        rt, lq = r[tail], xp.log(1.0 - ax[tail])
         for _ in range(4):
             ec = erfc(rt)
-            rt = rt + (np.log(ec) - lq) * ec / (k * np.exp(-rt * rt))
+            rt = rt + (xp.log(ec) - lq) * ec / (k * xp.exp(-rt * rt))
         r[mid] = rm
         r[tail] = rt
-        r = np.copysign(r, x)
-        r = np.where(ax == 1.0, np.copysign(np.inf, x), r)
-        r = np.where(ax > 1.0, np.nan, r)
+        r = xp.copysign(r, x)
+        r = xp.where(ax == 1.0, xp.copysign(xp.inf, x), r)
+        r = xp.where(ax > 1.0, xp.nan, r)
     return r.astype(dt, copy=False)

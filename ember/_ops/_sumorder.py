@@ -4,9 +4,9 @@ PyTorch sums float32/float64 on the CPU with ``cascade_sum`` (aten/src/ATen/nati
 SumKernel.cpp); NumPy's pairwise summation adds in another order and the last bit differs (a
 course prints ``Loss 1763.884766`` where NumPy's order gives ``1763.884644``). This module
 replays PyTorch's order with a few vectorised NumPy calls, relying on two facts: reducing a
-non-innermost axis (``np.add.reduce``, or ``np.einsum``, which does it faster) adds the slices
+non-innermost axis (``xp.add.reduce``, or ``xp.einsum``, which does it faster) adds the slices
 one after another, as pairwise summation only happens along a reduced innermost axis; and
-``np.add.accumulate`` is sequential.
+``xp.add.accumulate`` is sequential.
 
 The pieces of PyTorch's algorithm (``L`` = 8 lanes for float32, 4 for float64: ``Vectorized<T>``
 of AVX2, which PyTorch also uses for sums on AVX512 machines, and of its NEON/default builds):
@@ -44,14 +44,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+from .._backend import xp
 
-_LANES = {np.dtype(np.float32): 8, np.dtype(np.float64): 4}
-_ZERO = {8: np.float32(0), 4: np.float64(0)}  # by lanes
+_LANES = {xp.dtype(xp.float32): 8, xp.dtype(xp.float64): 4}
+_ZERO = {8: xp.float32(0), 4: xp.float64(0)}  # by lanes
 _GRAIN = 32768  # at::internal::GRAIN_SIZE: smaller reductions run on one thread
-_add = np.add.reduce
-_acc = np.add.accumulate
-_einsum = np.einsum
+_add = xp.add.reduce
+_acc = xp.add.accumulate
+_einsum = xp.einsum
 
 
 def _level_step(size):
@@ -68,14 +68,14 @@ def _seq(m):
     if m.shape[-1] == 1:  # reduce would make k the inner (pairwise) axis; accumulate never does
         return _acc(m, axis=-2)[..., -1, :]
     if m.strides[-2] < m.strides[-1]:  # the same danger in another layout
-        m = np.ascontiguousarray(m)
+        m = xp.ascontiguousarray(m)
     if k < 4 or m.size < 2048 or (m.shape[-1] >= 64 and m.size < 131072):
         return _add(m, axis=-2)  # (einsum only wins for narrow or large operands)
     # einsum adds the slices in order like reduce (W, the smallest stride, is its inner loop)
     # but runs 3-d operands in a plain C loop instead of NumPy's iterator: 2-5x faster
     if m.ndim != 4 or m.shape[0] > 8 or m.size < 32768 * m.shape[0]:
         return _einsum("...kw->...w", m)
-    out = np.empty(m.shape[:2] + m.shape[3:], m.dtype)
+    out = xp.empty(m.shape[:2] + m.shape[3:], m.dtype)
     for i in range(m.shape[0]):
         _einsum("bkw->bw", m[i], out=out[i])
     return out
@@ -112,7 +112,7 @@ def _rowsum(m):
     lead = m.shape[:-2]
     p = _cascade(m[..., : 4 * k, :].reshape(lead + (k, 4 * w))).reshape(lead + (4, w))
     if size > 4 * k:  # partial 0 takes the leftover rows, then partials 1, 2, 3
-        p = np.concatenate((p[..., :1, :], m[..., 4 * k:, :], p[..., 1:, :]), axis=-2)
+        p = xp.concatenate((p[..., :1, :], m[..., 4 * k:, :], p[..., 1:, :]), axis=-2)
     return _seq(p)
 
 
@@ -126,12 +126,12 @@ def _inner(x):
     vec = _rowsum(x[:, : vs * lanes].reshape(r, vs, lanes))
     if r == 1:  # the scalar tail, then the lanes, one after another
         if vs * lanes != n:
-            vec = np.concatenate((x[:, vs * lanes:], vec), axis=1)
+            vec = xp.concatenate((x[:, vs * lanes:], vec), axis=1)
         return _acc(vec, axis=1)[:, -1] + x.dtype.type(0)
     # the same with the rows side by side: one vector add per value instead of one short
     # accumulate per row (axis 0 of a C-contiguous array is added in order)
     t = n - vs * lanes
-    cols = np.empty((t + lanes, r), x.dtype)
+    cols = xp.empty((t + lanes, r), x.dtype)
     cols[:t] = x[:, vs * lanes:].T
     cols[t:] = vec.T
     return _add(cols, axis=0) + x.dtype.type(0)
@@ -148,7 +148,7 @@ def _outer(x):
     elif g == 0:
         res = _rowsum(x)
     else:
-        res = np.concatenate((_cascade(x[..., :g]), _rowsum(x[..., g:])), axis=-1)
+        res = xp.concatenate((_cascade(x[..., :g]), _rowsum(x[..., g:])), axis=-1)
     return res + x.dtype.type(0)
 
 
@@ -179,19 +179,19 @@ def _small(a, n, lanes):
             p = _add(a[nb * 16 * w: k * w].reshape(-1, w), axis=0) + p
     p = p.reshape(4, lanes)
     if vs > 4 * k:  # partial 0 takes the leftover vectors, then partials 1, 2, 3
-        p = np.concatenate((p[:1], a[k * w: vs * lanes].reshape(-1, lanes), p[1:]))
+        p = xp.concatenate((p[:1], a[k * w: vs * lanes].reshape(-1, lanes), p[1:]))
     vec = _add(p, axis=0)
     if vs * lanes != n:  # the scalar tail, then the lanes
-        vec = np.concatenate((a[vs * lanes:], vec))
+        vec = xp.concatenate((a[vs * lanes:], vec))
     return _acc(vec)[-1]
 
 
 def _order(n, lanes):
     """Where each value of a short sum goes in its sequential pass."""
     if n < lanes:  # row_sum of scalars: partial 0, the leftover values, partials 1..3
-        return np.array((0, *range(4, n), 1, 2, 3))
+        return xp.array((0, *range(4, n), 1, 2, 3))
     vs = n // lanes  # the scalar tail, then vector 0 (vectors 1, 2 are added to it)
-    return np.array((*range(vs * lanes, n), *range(lanes)))
+    return xp.array((*range(vs * lanes, n), *range(lanes)))
 
 
 _ORDERS: dict = {}
@@ -217,7 +217,7 @@ def full_sum(a):
             nt = min(threads, -(-n // _GRAIN))
             chunk = -(-n // nt)
             full = n // chunk  # the chunks of full length are rows of one batch
-            buf = np.zeros(threads, a.dtype)
+            buf = xp.zeros(threads, a.dtype)
             buf[:full] = _inner(a[: full * chunk].reshape(full, chunk))
             if full < nt:
                 buf[full] = _inner(a[full * chunk:][None])[0]
@@ -225,7 +225,7 @@ def full_sum(a):
     return _inner(a[None])[0]
 
 
-def torch_sum_f32(a: np.ndarray) -> np.float32:
+def torch_sum_f32(a: xp.ndarray) -> xp.float32:
     """The float32 sum of a contiguous 1-D float32 array, added in PyTorch's order."""
     return full_sum(a)
 
@@ -252,13 +252,13 @@ def _contiguous_sum(a, axes):
         return _inner(a) if axes[0] else _outer(a)
     out_shape = tuple(s for i, s in enumerate(shape) if i not in axes)
     if a.size == 0:
-        return np.zeros(out_shape, a.dtype)
+        return xp.zeros(out_shape, a.dtype)
     groups = _groups(shape, axes)
     nred = sum(red for _, red in groups)
     if nred == 0:  # only size-1 dims: PyTorch adds each value to a 0-filled output
         return (a + a.dtype.type(0)).reshape(out_shape)
     if len(groups) == 1:  # one output: the full reduction, threads included
-        return np.asarray(full_sum(a.reshape(-1))).reshape(out_shape)
+        return xp.asarray(full_sum(a.reshape(-1))).reshape(out_shape)
     last = max(i for i, (_, red) in enumerate(groups) if red)
     pre = math.prod(n for n, _ in groups[:last])
     red = groups[last][0]
@@ -279,7 +279,7 @@ def _contiguous_sum(a, axes):
     sizes = [n for n, _ in groups[:last]] + ([post] if post > 1 else [])
     reds = [i for i, (_, r) in enumerate(groups[:last]) if r]
     kept = [i for i in range(len(sizes)) if i not in reds]
-    part = np.ascontiguousarray(part.reshape(sizes).transpose(reds + kept))
+    part = xp.ascontiguousarray(part.reshape(sizes).transpose(reds + kept))
     nr = math.prod(sizes[i] for i in reds)
     res = _add(part.reshape(nr, -1), axis=0)  # one after another: axis 0 is not the inner one
     return (res + a.dtype.type(0)).reshape(out_shape)
@@ -311,7 +311,7 @@ def sum_axes(a, axes):
 
 
 def tsum(a, axes, dtype, keepdims):
-    """``np.add.reduce(a, axes, dtype=dtype, keepdims=keepdims)`` in PyTorch's order where known.
+    """``xp.add.reduce(a, axes, dtype=dtype, keepdims=keepdims)`` in PyTorch's order where known.
 
     ``axes`` is a sorted tuple or None; ``dtype`` a NumPy dtype or None. As in PyTorch, a
     floating ``dtype`` casts the input first and then sums in that dtype.
@@ -321,7 +321,7 @@ def tsum(a, axes, dtype, keepdims):
     elif dtype in _LANES:
         x = a.astype(dtype)
     else:
-        return np.add.reduce(a, axis=axes, dtype=dtype, keepdims=keepdims)
+        return xp.add.reduce(a, axis=axes, dtype=dtype, keepdims=keepdims)
     if x.dtype in _LANES:
         if axes is None and x.ndim == 1 and x.flags.c_contiguous:
             res = full_sum(x)  # the hot case first: no reshapes
@@ -332,4 +332,4 @@ def tsum(a, axes, dtype, keepdims):
                 return res.reshape(tuple(1 if axes is None or i in axes else s
                                          for i, s in enumerate(a.shape)))
             return res
-    return np.add.reduce(a, axis=axes, dtype=dtype, keepdims=keepdims)
+    return xp.add.reduce(a, axis=axes, dtype=dtype, keepdims=keepdims)

@@ -4,9 +4,8 @@ from __future__ import annotations
 import itertools
 import operator
 
-import numpy as np
-
 from .. import _dtype
+from .._backend import xp
 from .._tensor import Tensor, _make, _wrap_dim
 
 __all__ = []
@@ -16,16 +15,16 @@ def as_tensor_arg(x):
     """Operands that are not Tensors: NumPy scalars become Python numbers, arrays Tensors."""
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, np.generic):
+    if isinstance(x, xp.generic):
         return x.item()
-    if isinstance(x, np.ndarray):
+    if isinstance(x, xp.ndarray):
         return _make(x, False, None, 0)
     if isinstance(x, (int, float, bool)):
         return x
     raise TypeError(f"unsupported operand type: {type(x).__name__}")
 
 
-def float_dtype_for(arr) -> np.dtype:
+def float_dtype_for(arr) -> xp.dtype:
     """The dtype a float-valued op computes in: the input's if floating, else the default."""
     return arr.dtype if arr.dtype.kind == "f" else _dtype.get_default_dtype().np
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import _dtype
+from .._backend import xp
 from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods, type_name
 from ..autograd import grad_mode
 from ..autograd.function import _DERIVED, _INPUT, _OUTPUT, Function, _apply_record
@@ -20,7 +19,7 @@ from . import _special
 from ._util import as_tensor_arg
 
 _grad_state = grad_mode._state
-_ndarray = np.ndarray
+_ndarray = xp.ndarray
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 
@@ -138,10 +137,10 @@ class Pow(Function):
                 else:
                     ga = grad * (b * a ** (b - 1)) if b != 0 else grad * 0
             else:
-                ga = grad * np.where(b == 0, 0, b * a ** (b - 1))
+                ga = grad * xp.where(b == 0, 0, b * a ** (b - 1))
         if ctx.needs_input_grad[1]:
             # d/db a**b = a**b log a, defined as 0 where a == 0 and b >= 0
-            gb = grad * np.where((a == 0) & (b >= 0), 0, out * np.log(np.where(a == 0, 1, a)))
+            gb = grad * xp.where((a == 0) & (b >= 0), 0, out * xp.log(xp.where(a == 0, 1, a)))
         return ga, gb
 
 
@@ -151,10 +150,10 @@ def _pow_kernel(a, b):
     if a.__class__ is not _ndarray or a.dtype != _F32:
         if b.__class__ is _ndarray and b.dtype.kind in "iu" and (b < 0).any():
             # integers to negative powers: C's integer pow (1 and -1 survive, the rest is 0)
-            a_ = np.asarray(a)
-            pos = a ** np.where(b < 0, 0, b)
-            neg = np.where(a_ == 1, 1, np.where(a_ == -1, np.where(b % 2 == 0, 1, -1), 0))
-            return np.where(b < 0, neg, pos).astype(pos.dtype)
+            a_ = xp.asarray(a)
+            pos = a ** xp.where(b < 0, 0, b)
+            neg = xp.where(a_ == 1, 1, xp.where(a_ == -1, xp.where(b % 2 == 0, 1, -1), 0))
+            return xp.where(b < 0, neg, pos).astype(pos.dtype)
         return a ** b
     if b.__class__ is _ndarray:
         if b.dtype != _F32:
@@ -165,14 +164,14 @@ def _pow_kernel(a, b):
     if b == 3:
         return a * a * a
     if b == 0.5:
-        return np.sqrt(a)
+        return xp.sqrt(a)
     if b == -1:
-        return np.reciprocal(a)
+        return xp.reciprocal(a)
     if b == -0.5:
-        return np.reciprocal(np.sqrt(a))
+        return xp.reciprocal(xp.sqrt(a))
     if b == -2:
-        return np.reciprocal(a * a)
-    return (a.astype(_F64) ** float(np.float32(b))).astype(_F32)
+        return xp.reciprocal(a * a)
+    return (a.astype(_F64) ** float(xp.float32(b))).astype(_F32)
 
 
 class Maximum(Function):
@@ -181,7 +180,7 @@ class Maximum(Function):
         if dt is not None:
             a, b = _cast(a, dt), _cast(b, dt)
         ctx.save_for_backward(a, b)
-        return np.maximum(a, b)
+        return xp.maximum(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -198,7 +197,7 @@ class Minimum(Function):
         if dt is not None:
             a, b = _cast(a, dt), _cast(b, dt)
         ctx.save_for_backward(a, b)
-        return np.minimum(a, b)
+        return xp.minimum(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -216,12 +215,12 @@ class Fmod(Function):
         ctx.save_for_backward(a, b)
         if b.__class__ is _ndarray:
             ctx._node_name = "FmodBackward1"
-        return np.fmod(a, b)
+        return xp.fmod(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        gb = -grad * np.trunc(a / b) if ctx.needs_input_grad[1] else None
+        gb = -grad * xp.trunc(a / b) if ctx.needs_input_grad[1] else None
         return grad, gb
 
 
@@ -233,12 +232,12 @@ class Remainder(Function):
         ctx.save_for_backward(a, b)
         if b.__class__ is _ndarray:
             ctx._node_name = "RemainderBackward1"
-        return np.remainder(a, b)
+        return xp.remainder(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        gb = -grad * np.floor(a / b) if ctx.needs_input_grad[1] else None
+        gb = -grad * xp.floor(a / b) if ctx.needs_input_grad[1] else None
         return grad, gb
 
 
@@ -249,8 +248,8 @@ class Atan2(Function):
             a, b = _cast(a, dt), _cast(b, dt)
         ctx.save_for_backward(a, b)
         if a.dtype == _F32 and b.dtype == _F32:
-            return np.arctan2(a.astype(_F64), b.astype(_F64)).astype(_F32)
-        return np.arctan2(a, b)
+            return xp.arctan2(a.astype(_F64), b.astype(_F64)).astype(_F32)
+        return xp.arctan2(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -264,14 +263,14 @@ class Logaddexp(Function):
     def forward(ctx, a, b, dt=None):
         if dt is not None:
             a, b = _cast(a, dt), _cast(b, dt)
-        out = np.logaddexp(a, b)
+        out = xp.logaddexp(a, b)
         ctx.save_for_backward(a, b, out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         a, b, out = ctx.saved_tensors
-        return grad * np.exp(a - out), grad * np.exp(b - out)
+        return grad * xp.exp(a - out), grad * xp.exp(b - out)
 
 
 def _binary(cls, a, b):
@@ -297,7 +296,7 @@ def _binary(cls, a, b):
 def _operand(x):
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, np.generic):  # before _SCALARS: np.float64 is a float subclass
+    if isinstance(x, xp.generic):  # before _SCALARS: xp.float64 is a float subclass
         return x.item()
     if isinstance(x, _SCALARS):
         return x
@@ -310,7 +309,7 @@ def _apply_dt(cls, a, b, dt):
     """cls(a, b) computed in dtype ``dt``."""
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if not ta and not tb:
-        a = _make(np.asarray(a, dtype=dt), False, None, 0)
+        a = _make(xp.asarray(a, dtype=dt), False, None, 0)
         ta = True
     if _grad_state[0] and ((ta and a._requires_grad) or (tb and b._requires_grad)):
         return cls.apply(_as_dtype(a, dt), _as_dtype(b, dt))
@@ -324,9 +323,9 @@ def _apply_dt(cls, a, b, dt):
 def _scalar_in(x, dt):
     """A Python number used with arrays of dtype dt: wraps around like PyTorch's integers."""
     if x.__class__ is int and dt.kind in "iub":
-        info = np.iinfo(dt) if dt.kind != "b" else None
+        info = xp.iinfo(dt) if dt.kind != "b" else None
         if info is not None and not info.min <= x <= info.max:
-            return np.asarray(x).astype(dt)
+            return xp.asarray(x).astype(dt)
     return x
 
 
@@ -376,7 +375,7 @@ def add(input, other, *, alpha=1, out=None):
 def _is_bool(x):
     if isinstance(x, Tensor):
         return x._data.dtype.kind == "b"
-    return x.__class__ is bool or isinstance(x, np.bool_)
+    return x.__class__ is bool or isinstance(x, xp.bool_)
 
 
 def _check_bool_sub(a, b):
@@ -413,9 +412,9 @@ def div(input, other, *, rounding_mode=None, out=None):
     if rounding_mode is None:
         r = _check(_float_binary(Div, input, other), "div", input, other)
     elif rounding_mode == "trunc":
-        r = _rounded_div(input, other, np.trunc)
+        r = _rounded_div(input, other, xp.trunc)
     elif rounding_mode == "floor":
-        r = _rounded_div(input, other, np.floor)
+        r = _rounded_div(input, other, xp.floor)
     else:
         raise RuntimeError("div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
                            f"found '{rounding_mode}'")
@@ -427,26 +426,26 @@ def _rounded_div(a, b, rounder):
     a, b = as_tensor_arg(a), as_tensor_arg(b)
     dt = _dtype.result_type(a, b).np
     if dt.kind == "b":
-        name = "div_floor_cpu" if rounder is np.floor else "div_trunc_cpu"
+        name = "div_floor_cpu" if rounder is xp.floor else "div_trunc_cpu"
         raise NotImplementedError(f"\"{name}\" not implemented for 'Bool'")
     a_, b_ = _raw_in(a, dt), _raw_in(b, dt)
     if dt.kind in "iu":
-        if np.any(np.asarray(b_) == 0):
+        if xp.any(xp.asarray(b_) == 0):
             raise RuntimeError("ZeroDivisionError")
-        if rounder is np.floor:
-            res = np.floor_divide(a_, b_)
+        if rounder is xp.floor:
+            res = xp.floor_divide(a_, b_)
         else:  # C's truncating division: the sign of the quotient, magnitude floored
-            q = np.floor_divide(np.abs(a_), np.abs(b_))
-            res = np.where((np.asarray(a_) < 0) != (np.asarray(b_) < 0), -q, q)
+            q = xp.floor_divide(xp.abs(a_), xp.abs(b_))
+            res = xp.where((xp.asarray(a_) < 0) != (xp.asarray(b_) < 0), -q, q)
     else:
-        res = rounder(np.true_divide(a_, b_)) if rounder is np.trunc else np.floor_divide(a_, b_)
-    return _make(np.asarray(res).astype(dt, copy=False), False, None, 0)
+        res = rounder(xp.true_divide(a_, b_)) if rounder is xp.trunc else xp.floor_divide(a_, b_)
+    return _make(xp.asarray(res).astype(dt, copy=False), False, None, 0)
 
 
 def _raw_in(x, dt):
     if isinstance(x, Tensor):
         return _cast(x._data, dt)
-    return np.asarray(_scalar_in(x, dt), dtype=dt)
+    return xp.asarray(_scalar_in(x, dt), dtype=dt)
 
 
 subtract, multiply, divide = sub, mul, div
@@ -458,7 +457,7 @@ def true_divide(input, other, *, out=None):
 
 def floor_divide(input, other, *, out=None):
     """Division rounded down (Python's //), in the promoted dtype."""
-    r = _rounded_div(input, other, np.floor)
+    r = _rounded_div(input, other, xp.floor)
     return r if out is None else _out(r, out)
 
 
@@ -497,16 +496,16 @@ def pow(input, exponent, *, out=None):
     _no_bool("pow", input, exponent) if isinstance(input, Tensor) and isinstance(
         exponent, Tensor) else None
     if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
-        e = exponent.item() if isinstance(exponent, np.generic) else exponent
+        e = exponent.item() if isinstance(exponent, xp.generic) else exponent
         kind = input._data.dtype.kind
         if kind in "iub" and e.__class__ is int and e < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
         if kind == "b" and e.__class__ is bool:  # bool ** bool stays bool
-            r = _make(np.asarray(input._data if e else np.ones_like(input._data)), False, None,
+            r = _make(xp.asarray(input._data if e else xp.ones_like(input._data)), False, None,
                       0)
             return r if out is None else _out(r, out)
         if kind == "b" and e.__class__ is int:
-            r = Pow.apply(input, e, dt=np.dtype(np.int64))  # PyTorch: bool ** int is int64
+            r = Pow.apply(input, e, dt=xp.dtype(xp.int64))  # PyTorch: bool ** int is int64
             return r if out is None else _out(r, out)
     r = _check(_binary(Pow, input, exponent), "pow", input, exponent)
     return r if out is None else _out(r, out)
@@ -514,7 +513,7 @@ def pow(input, exponent, *, out=None):
 
 def float_power(input, exponent, *, out=None):
     """pow computed in float64."""
-    f64 = np.dtype(np.float64)
+    f64 = xp.dtype(xp.float64)
     r = _apply_dt(Pow, _operand(input), _operand(exponent), f64)
     return r if out is None else _out(r, out)
 
@@ -536,7 +535,7 @@ def _arr(x):
 
 
 def _nan_mask(x):
-    return _make(np.asarray(np.isnan(_raw(x))), False, None, 0)
+    return _make(xp.asarray(xp.isnan(_raw(x))), False, None, 0)
 
 
 def fmax(input, other, *, out=None):
@@ -577,7 +576,7 @@ def hypot(input, other, *, out=None):
 def xlogy(input, other, *, out=None):
     """input * log(other), 0 where input == 0."""
     x = as_tensor_arg(input)
-    r = where(_make(np.asarray(_raw(x) == 0), False, None, 0), 0.0, x * log(as_tensor_arg(other)))
+    r = where(_make(xp.asarray(_raw(x) == 0), False, None, 0), 0.0, x * log(as_tensor_arg(other)))
     return r if out is None else _out(r, out)
 
 
@@ -595,9 +594,9 @@ def _out(result, out):
             "out=... arguments don't support automatic differentiation, but one of the arguments "
             "requires grad.")
     if out._data.shape != result._data.shape:
-        out._data = np.empty(result._data.shape, out._data.dtype)
+        out._data = xp.empty(result._data.shape, out._data.dtype)
     try:
-        np.copyto(out._data, result._data, casting="same_kind")
+        xp.copyto(out._data, result._data, casting="same_kind")
     except TypeError:
         raise RuntimeError(f"result type {_tname(result._data.dtype)} can't be cast to the desired "
                            f"output type {_tname(out._data.dtype)}") from None
@@ -606,8 +605,8 @@ def _out(result, out):
 
 
 # ---- unary math ---------------------------------------------------------------------------------
-_F32 = np.dtype(np.float32)
-_F64 = np.dtype(np.float64)
+_F32 = xp.dtype(xp.float32)
+_F64 = xp.dtype(xp.float64)
 
 
 def _hp(ufunc, a):
@@ -631,7 +630,7 @@ def _flt(a):
 class Neg(Function):
     @staticmethod
     def forward(ctx, a):
-        return np.negative(a)
+        return xp.negative(a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -642,18 +641,18 @@ class Abs(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return np.abs(a)
+        return xp.abs(a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * np.sign(a)
+        return grad * xp.sign(a)
 
 
 class Exp(Function):
     @staticmethod
     def forward(ctx, a):
-        out = _hp(np.exp, a)
+        out = _hp(xp.exp, a)
         ctx.save_for_backward(out)
         return out
 
@@ -666,7 +665,7 @@ class Exp(Function):
 class Exp2(Function):
     @staticmethod
     def forward(ctx, a):
-        out = _hp(np.exp2, a)
+        out = _hp(xp.exp2, a)
         ctx.save_for_backward(out)
         return out
 
@@ -679,7 +678,7 @@ class Exp2(Function):
 class Expm1(Function):
     @staticmethod
     def forward(ctx, a):
-        out = _hp(np.expm1, a)
+        out = _hp(xp.expm1, a)
         ctx.save_for_backward(out)
         return out
 
@@ -694,7 +693,7 @@ class Log(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.log, a)
+        return _hp(xp.log, a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -707,7 +706,7 @@ class Log2(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.log2, a)
+        return _hp(xp.log2, a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -720,7 +719,7 @@ class Log10(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.log10, a)
+        return _hp(xp.log10, a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -734,7 +733,7 @@ class Log1p(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.log1p, a)
+        return _hp(xp.log1p, a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -745,7 +744,7 @@ class Log1p(Function):
 class Sqrt(Function):
     @staticmethod
     def forward(ctx, a):
-        out = np.sqrt(_flt(a))
+        out = xp.sqrt(_flt(a))
         ctx.save_for_backward(out)
         return out
 
@@ -759,7 +758,7 @@ class Rsqrt(Function):
     @staticmethod
     def forward(ctx, a):
         a = _flt(a)
-        out = np.reciprocal(np.sqrt(a))
+        out = xp.reciprocal(xp.sqrt(a))
         ctx.save_for_backward(out)
         return out
 
@@ -774,12 +773,12 @@ class Sin(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.sin, a)
+        return _hp(xp.sin, a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * np.cos(a)
+        return grad * xp.cos(a)
 
 
 class Cos(Function):
@@ -787,18 +786,18 @@ class Cos(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.cos, a)
+        return _hp(xp.cos, a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return -grad * np.sin(a)
+        return -grad * xp.sin(a)
 
 
 class Tan(Function):
     @staticmethod
     def forward(ctx, a):
-        out = _hp(np.tan, a)
+        out = _hp(xp.tan, a)
         ctx.save_for_backward(out)
         return out
 
@@ -811,7 +810,7 @@ class Tan(Function):
 class Tanh(Function):
     @staticmethod
     def forward(ctx, a):
-        out = _hp(np.tanh, a)
+        out = _hp(xp.tanh, a)
         ctx.save_for_backward(out)
         return out
 
@@ -826,12 +825,12 @@ class Sinh(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.sinh, a)
+        return _hp(xp.sinh, a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * np.cosh(a)
+        return grad * xp.cosh(a)
 
 
 class Cosh(Function):
@@ -839,12 +838,12 @@ class Cosh(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.cosh, a)
+        return _hp(xp.cosh, a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * np.sinh(a)
+        return grad * xp.sinh(a)
 
 
 class Asin(Function):
@@ -852,12 +851,12 @@ class Asin(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.arcsin, a)
+        return _hp(xp.arcsin, a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad / np.sqrt(1 - a * a)
+        return grad / xp.sqrt(1 - a * a)
 
 
 class Acos(Function):
@@ -865,12 +864,12 @@ class Acos(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.arccos, a)
+        return _hp(xp.arccos, a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return -grad / np.sqrt(1 - a * a)
+        return -grad / xp.sqrt(1 - a * a)
 
 
 class Atan(Function):
@@ -878,7 +877,7 @@ class Atan(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.arctan, a)
+        return _hp(xp.arctan, a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -891,12 +890,12 @@ class Asinh(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return np.arcsinh(a)
+        return xp.arcsinh(a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad / np.sqrt(a * a + 1)
+        return grad / xp.sqrt(a * a + 1)
 
 
 class Acosh(Function):
@@ -904,12 +903,12 @@ class Acosh(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return np.arccosh(a)
+        return xp.arccosh(a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad / np.sqrt(a * a - 1)
+        return grad / xp.sqrt(a * a - 1)
 
 
 class Atanh(Function):
@@ -917,7 +916,7 @@ class Atanh(Function):
     def forward(ctx, a):
         a = _flt(a)
         ctx.save_for_backward(a)
-        return _hp(np.arctanh, a)
+        return _hp(xp.arctanh, a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -931,9 +930,9 @@ class Sigmoid(Function):
         a = _flt(a)
         # PyTorch's formula, 1 / (1 + exp(-x)) in the input's dtype (exp(-x) may overflow to
         # inf, which gives the right 0); exp itself through float64 as in _hp
-        e = _hp(np.exp, np.negative(a))
+        e = _hp(xp.exp, xp.negative(a))
         e += 1
-        out = np.reciprocal(e)
+        out = xp.reciprocal(e)
         ctx.save_for_backward(out)
         return out
 
@@ -956,21 +955,21 @@ def _relu_kernel(a):
     zeros = _RELU_ZEROS.get(a.dtype)
     if zeros is None:
         if a.dtype.kind != "f":
-            return np.maximum(a.dtype.type(0), a)
-        block = np.zeros(_RELU_BLOCK, a.dtype)
+            return xp.maximum(a.dtype.type(0), a)
+        block = xp.zeros(_RELU_BLOCK, a.dtype)
         block.flags.writeable = False
         zeros = _RELU_ZEROS[a.dtype] = (a.dtype.type(0), block)
     n = a.size
     if n < 2048 or not a.flags.c_contiguous:
-        return np.maximum(zeros[0], a)
+        return xp.maximum(zeros[0], a)
     block = zeros[1]
-    out = np.empty(a.shape, a.dtype)
+    out = xp.empty(a.shape, a.dtype)
     src, dst = a.reshape(-1), out.reshape(-1)
     k = n - n % _RELU_BLOCK
     if k:
-        np.maximum(block, src[:k].reshape(-1, _RELU_BLOCK), out=dst[:k].reshape(-1, _RELU_BLOCK))
+        xp.maximum(block, src[:k].reshape(-1, _RELU_BLOCK), out=dst[:k].reshape(-1, _RELU_BLOCK))
     if k < n:
-        np.maximum(block[:n - k], src[k:], out=dst[k:])
+        xp.maximum(block[:n - k], src[k:], out=dst[k:])
     return out
 
 
@@ -989,7 +988,7 @@ class Relu(Function):
         if isinstance(out, Tensor):
             # double backward: a mask that is part of the graph (with zero derivative), so the
             # result requires grad as PyTorch's does
-            return grad * np.sign(out)
+            return grad * xp.sign(out)
         return grad * (out > 0)
 
 
@@ -1003,7 +1002,7 @@ class Erf(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * (2.0 / math.sqrt(math.pi)) * np.exp(-a * a)
+        return grad * (2.0 / math.sqrt(math.pi)) * xp.exp(-a * a)
 
 
 class Erfc(Function):
@@ -1016,7 +1015,7 @@ class Erfc(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * (-2.0 / math.sqrt(math.pi)) * np.exp(-a * a)
+        return grad * (-2.0 / math.sqrt(math.pi)) * xp.exp(-a * a)
 
 
 class Erfinv(Function):
@@ -1029,7 +1028,7 @@ class Erfinv(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * (math.sqrt(math.pi) / 2.0) * np.exp(out * out)
+        return grad * (math.sqrt(math.pi) / 2.0) * xp.exp(out * out)
 
 
 def _erf(x):
@@ -1040,7 +1039,7 @@ def _erf(x):
 class Reciprocal(Function):
     @staticmethod
     def forward(ctx, a):
-        out = np.reciprocal(_flt(a))
+        out = xp.reciprocal(_flt(a))
         ctx.save_for_backward(out)
         return out
 
@@ -1059,10 +1058,10 @@ class Clamp(Function):
         ctx.lo, ctx.hi = lo, hi
         if lo is not None and hi is not None:
             # PyTorch: min(max(a, lo), hi), so hi wins when lo > hi
-            return np.minimum(np.maximum(a, lo), hi).astype(a.dtype, copy=False)
+            return xp.minimum(xp.maximum(a, lo), hi).astype(a.dtype, copy=False)
         if lo is not None:
-            return np.maximum(a, lo).astype(a.dtype, copy=False)
-        return np.minimum(a, hi).astype(a.dtype, copy=False)
+            return xp.maximum(a, lo).astype(a.dtype, copy=False)
+        return xp.minimum(a, hi).astype(a.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -1075,7 +1074,7 @@ class Clamp(Function):
         else:
             mask = a <= hi
         if isinstance(a, Tensor):  # double backward: keep the result in the graph
-            return np.where(mask, grad, grad * 0), None, None
+            return xp.where(mask, grad, grad * 0), None, None
         return grad * mask, None, None
 
 
@@ -1091,9 +1090,9 @@ class ClampT(Function):
         ctx.save_for_backward(a, lo, hi)
         out = a
         if lo is not None:
-            out = np.maximum(out, lo)
+            out = xp.maximum(out, lo)
         if hi is not None:
-            out = np.minimum(out, hi)
+            out = xp.minimum(out, hi)
         return out
 
     @staticmethod
@@ -1109,9 +1108,9 @@ class ClampT(Function):
             if m is not None:
                 keep = ~m if keep is None else keep & ~m
         zero = grad * 0
-        ga = np.where(keep, grad, zero)
-        glo = np.where(below, grad, zero) if below is not None else None
-        ghi = np.where(above, grad, zero) if above is not None else None
+        ga = xp.where(keep, grad, zero)
+        glo = xp.where(below, grad, zero) if below is not None else None
+        ghi = xp.where(above, grad, zero) if above is not None else None
         return ga, glo, ghi
 
 
@@ -1120,7 +1119,7 @@ class Hypot(Function):
     def forward(ctx, a, b, dt=None):
         if dt is not None:
             a, b = _cast(a, dt), _cast(b, dt)
-        out = np.hypot(a, b)
+        out = xp.hypot(a, b)
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -1142,19 +1141,19 @@ class _Rounding(Function):
 class Floor(_Rounding):
     @staticmethod
     def forward(ctx, a):
-        return np.floor(a) if a.dtype.kind == "f" else a.copy()
+        return xp.floor(a) if a.dtype.kind == "f" else a.copy()
 
 
 class Ceil(_Rounding):
     @staticmethod
     def forward(ctx, a):
-        return np.ceil(a) if a.dtype.kind == "f" else a.copy()
+        return xp.ceil(a) if a.dtype.kind == "f" else a.copy()
 
 
 class Trunc(_Rounding):
     @staticmethod
     def forward(ctx, a):
-        return np.trunc(a) if a.dtype.kind == "f" else a.copy()
+        return xp.trunc(a) if a.dtype.kind == "f" else a.copy()
 
 
 class Round(_Rounding):
@@ -1162,14 +1161,14 @@ class Round(_Rounding):
     def forward(ctx, a, decimals=0):
         # NumPy and PyTorch both round half to even
         if a.dtype.kind != "f":
-            return a.copy() if decimals >= 0 else np.round(a, decimals)
-        return np.round(a, decimals)
+            return a.copy() if decimals >= 0 else xp.round(a, decimals)
+        return xp.round(a, decimals)
 
 
 class Sign(_Rounding):
     @staticmethod
     def forward(ctx, a):
-        return np.sign(a) if a.dtype.kind != "b" else a.copy()
+        return xp.sign(a) if a.dtype.kind != "b" else a.copy()
 
 
 class Sgn(Sign):
@@ -1179,7 +1178,7 @@ class Sgn(Sign):
 class Frac(Function):
     @staticmethod
     def forward(ctx, a):
-        return a - np.trunc(a)
+        return a - xp.trunc(a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -1192,7 +1191,7 @@ class Where(Function):
         if dt is not None:
             a, b = _cast(a, dt), _cast(b, dt)
         ctx.save_for_backward(cond)
-        out = np.where(cond, a, b)
+        out = xp.where(cond, a, b)
         if dt is not None and out.dtype != dt:
             out = out.astype(dt)
         return out
@@ -1202,8 +1201,8 @@ class Where(Function):
         (cond,) = ctx.saved_tensors
         zero = grad * 0
         n = ctx.needs_input_grad
-        return (None, np.where(cond, grad, zero) if n[1] else None,
-                np.where(cond, zero, grad) if n[2] else None)
+        return (None, xp.where(cond, grad, zero) if n[1] else None,
+                xp.where(cond, zero, grad) if n[2] else None)
 
 
 class Lerp(Function):
@@ -1249,7 +1248,7 @@ class CopyFrom(Function):
 
     @staticmethod
     def forward(ctx, src, shape, dt):
-        return np.broadcast_to(src, shape).astype(dt)
+        return xp.broadcast_to(src, shape).astype(dt)
 
     @staticmethod
     def backward(ctx, grad):
@@ -1259,7 +1258,7 @@ class CopyFrom(Function):
 def _unary(cls, name):
     def op(input, *, out=None):
         if not isinstance(input, Tensor):
-            input = _make(np.asarray(input), False, None, 0)
+            input = _make(xp.asarray(input), False, None, 0)
         r = cls.apply(input)
         return r if out is None else _out(r, out)
 
@@ -1313,7 +1312,7 @@ frac = _unary(Frac, "frac")
 
 def neg(input, *, out=None):
     """-input."""
-    if input._data.dtype == np.bool_:
+    if input._data.dtype == xp.bool_:
         raise RuntimeError(
             "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
             "invert a mask, use the `~` or `logical_not()` operator instead.")
@@ -1326,7 +1325,7 @@ negative = neg
 
 def positive(input):
     """input itself (bool tensors are an error, as in PyTorch)."""
-    if input._data.dtype == np.bool_:
+    if input._data.dtype == xp.bool_:
         raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
     return input
 
@@ -1389,8 +1388,8 @@ def clamp(input, min=None, max=None, *, out=None):
             r = ClampT.apply(input, None if lo is None else _arr(lo), None if hi is None
                              else _arr(hi), dt=dt)
         return r if out is None else _out(r, out)
-    lo = min.item() if isinstance(min, np.generic) else min
-    hi = max.item() if isinstance(max, np.generic) else max
+    lo = min.item() if isinstance(min, xp.generic) else min
+    hi = max.item() if isinstance(max, xp.generic) else max
     if input._data.dtype.kind != "f" and (isinstance(lo, float) or isinstance(hi, float)):
         input = _as_dtype(input, _dtype.get_default_dtype().np)
     r = Clamp.apply(input, lo, hi)
@@ -1414,8 +1413,8 @@ def where(condition, input=None, other=None, *, out=None):
         from .indexing import nonzero
 
         return nonzero(condition, as_tuple=True)
-    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
-    if cond.dtype != np.bool_:
+    cond = condition._data if isinstance(condition, Tensor) else xp.asarray(condition)
+    if cond.dtype != xp.bool_:
         raise RuntimeError("where expected condition to be a boolean tensor, but got a tensor "
                            f"with dtype {_tname(cond.dtype)}")
     a, b = _operand(input), _operand(other)
@@ -1467,8 +1466,8 @@ def _cmp(ufunc, name):
         except ValueError:
             from ._shape import broadcast_error
 
-            raise broadcast_error(np.shape(a), np.shape(b), name) from None
-        r = _make(res if res.__class__ is _ndarray else np.asarray(res), False, None, 0)
+            raise broadcast_error(xp.shape(a), xp.shape(b), name) from None
+        r = _make(res if res.__class__ is _ndarray else xp.asarray(res), False, None, 0)
         return r if out is None else _out(r, out)
 
     op.__name__ = name
@@ -1485,19 +1484,19 @@ def _dunder_cmp(op):
     return method
 
 
-eq = _cmp(np.equal, "eq")
-ne = not_equal = _cmp(np.not_equal, "ne")
-lt = less = _cmp(np.less, "lt")
-le = less_equal = _cmp(np.less_equal, "le")
-gt = greater = _cmp(np.greater, "gt")
-ge = greater_equal = _cmp(np.greater_equal, "ge")
-logical_and = _cmp(np.logical_and, "logical_and")
-logical_or = _cmp(np.logical_or, "logical_or")
-logical_xor = _cmp(np.logical_xor, "logical_xor")
+eq = _cmp(xp.equal, "eq")
+ne = not_equal = _cmp(xp.not_equal, "ne")
+lt = less = _cmp(xp.less, "lt")
+le = less_equal = _cmp(xp.less_equal, "le")
+gt = greater = _cmp(xp.greater, "gt")
+ge = greater_equal = _cmp(xp.greater_equal, "ge")
+logical_and = _cmp(xp.logical_and, "logical_and")
+logical_or = _cmp(xp.logical_or, "logical_or")
+logical_xor = _cmp(xp.logical_xor, "logical_xor")
 
 
 def logical_not(input, *, out=None):
-    r = _make(np.asarray(np.logical_not(input._data)), False, None, 0)
+    r = _make(xp.asarray(xp.logical_not(input._data)), False, None, 0)
     return r if out is None else _out(r, out)
 
 
@@ -1512,65 +1511,65 @@ def _bitwise(ufunc, name):
             if isinstance(t, float):
                 raise NotImplementedError(f'"{name}_cpu" not implemented for \'Float\'')
         dt = _dtype.result_type(a, b).np
-        return _make(np.asarray(ufunc(_raw_in(a, dt), _raw_in(b, dt))).astype(dt, copy=False),
+        return _make(xp.asarray(ufunc(_raw_in(a, dt), _raw_in(b, dt))).astype(dt, copy=False),
                      False, None, 0)
 
     op.__name__ = name
     return op
 
 
-bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
-bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
-bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
+bitwise_and = _bitwise(xp.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(xp.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(xp.bitwise_xor, "bitwise_xor")
 
 
 def bitwise_not(input):
     if input._data.dtype.kind == "f":
         raise NotImplementedError(
             f"\"bitwise_not_cpu\" not implemented for '{_tname(input._data.dtype)}'")
-    return _make(np.asarray(np.invert(input._data)), False, None, 0)
+    return _make(xp.asarray(xp.invert(input._data)), False, None, 0)
 
 
 def _flag(ufunc):
     def op(input):
-        return _make(np.asarray(ufunc(input._data)), False, None, 0)
+        return _make(xp.asarray(ufunc(input._data)), False, None, 0)
 
     op.__name__ = ufunc.__name__
     return op
 
 
-isnan = _flag(np.isnan)
-isinf = _flag(np.isinf)
-isposinf = _flag(np.isposinf)
-isneginf = _flag(np.isneginf)
-isfinite = _flag(np.isfinite)
-signbit = _flag(np.signbit)
+isnan = _flag(xp.isnan)
+isinf = _flag(xp.isinf)
+isposinf = _flag(xp.isposinf)
+isneginf = _flag(xp.isneginf)
+isfinite = _flag(xp.isfinite)
+signbit = _flag(xp.signbit)
 
 
 def isreal(input):
-    return _make(np.ones(input._data.shape, np.bool_), False, None, 0)
+    return _make(xp.ones(input._data.shape, xp.bool_), False, None, 0)
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """|input - other| <= atol + rtol * |other|, elementwise."""
-    return _make(np.asarray(np.isclose(input._data, _raw(other), rtol=rtol, atol=atol,
+    return _make(xp.asarray(xp.isclose(input._data, _raw(other), rtol=rtol, atol=atol,
                                        equal_nan=equal_nan)), False, None, 0)
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
     """Whether isclose holds everywhere."""
-    return bool(np.allclose(input._data, _raw(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(xp.allclose(input._data, _raw(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(input, other) -> bool:
     """Same shape and same values."""
-    return input._data.shape == other._data.shape and bool(np.array_equal(input._data,
+    return input._data.shape == other._data.shape and bool(xp.array_equal(input._data,
                                                                           other._data))
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
     """NaN -> nan, +inf -> posinf (default: the dtype's max), -inf -> neginf."""
-    r = _make(np.nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf), False, None, 0)
+    r = _make(xp.nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf), False, None, 0)
     if _grad_state[0] and input._requires_grad:
         r = where(isfinite(input), input, r)
     return r if out is None else _out(r, out)
@@ -1588,7 +1587,7 @@ _TYPE_NAMES = {"f": {2: "Half", 4: "Float", 8: "Double"},
 
 def _tname(dt):
     """PyTorch's ScalarType name of a NumPy dtype: Float, Long, Bool..."""
-    dt = np.dtype(dt)
+    dt = xp.dtype(dt)
     return _TYPE_NAMES[dt.kind][dt.itemsize]
 
 
@@ -1615,12 +1614,12 @@ def _inplace(op, ufunc=None):
                 if _operand(other) is NotImplemented:
                     return NotImplemented
                 res_dt = _dtype.result_type(self, _operand(other)).np
-                if ufunc is np.divide and res_dt.kind != "f":
+                if ufunc is xp.divide and res_dt.kind != "f":
                     res_dt = _dtype.get_default_dtype().np
                 raise RuntimeError(f"result type {_tname(res_dt)} can't be cast to the desired "
                                    f"output type {_tname(self._data.dtype)}") from None
             except ValueError:
-                shape = np.broadcast_shapes(self._data.shape, np.shape(o))
+                shape = xp.broadcast_shapes(self._data.shape, xp.shape(o))
                 raise RuntimeError(
                     f"output with shape {list(self._data.shape)} doesn't match the broadcast shape "
                     f"{list(shape)}") from None
@@ -1652,7 +1651,7 @@ def _rebase(self, res, _keep_saved=False):
             f"{list(res._data.shape)}")
     dt = self._data.dtype
     if res._data.dtype != dt:
-        if not np.can_cast(res._data.dtype, dt, "same_kind"):
+        if not xp.can_cast(res._data.dtype, dt, "same_kind"):
             raise RuntimeError(f"result type {_tname(res._data.dtype)} can't be cast to the "
                                f"desired output type {_tname(dt)}")
         if res._requires_grad:
@@ -1663,7 +1662,7 @@ def _rebase(self, res, _keep_saved=False):
         data = self._data
         fn._saved = [(e[0].copy(), _DERIVED, None, None, 0, None)
                      if e[1] == _INPUT and e[0] is data else e for e in fn._saved]
-    np.copyto(self._data, res._data, casting="unsafe")
+    xp.copyto(self._data, res._data, casting="unsafe")
     self._vc[0] += 1
     if fn is not None and fn._saved and res._requires_grad:
         # the op saved its output, which is now self: later writes to self must be caught
@@ -1720,7 +1719,7 @@ def copy_(self, src, non_blocking=False):
     shape = self._data.shape
     if isinstance(src, Tensor):
         try:
-            np.broadcast_shapes(src._data.shape, shape)
+            xp.broadcast_shapes(src._data.shape, shape)
             if len(src._data.shape) > len(shape):
                 raise ValueError
         except ValueError:
@@ -1735,8 +1734,8 @@ def copy_(self, src, non_blocking=False):
             return _rebase(self, res)
         s = src._data
     else:
-        s = np.asarray(src)
-    np.copyto(self._data, np.broadcast_to(s, shape), casting="unsafe")
+        s = xp.asarray(src)
+    xp.copyto(self._data, xp.broadcast_to(s, shape), casting="unsafe")
     self._vc[0] += 1
     return self
 
@@ -1758,7 +1757,7 @@ def to(self, *args, **kwargs):
         dt = args.pop(0).dtype
     elif args and isinstance(args[0], (str, device, int)) and not isinstance(args[0], bool):
         dev = args.pop(0)
-    if args and isinstance(args[0], (_dtype.dtype, np.dtype, type)):
+    if args and isinstance(args[0], (_dtype.dtype, xp.dtype, type)):
         dt = args.pop(0)
     if len(args) >= 2:  # non_blocking, copy
         copy = bool(args[1])
@@ -1898,15 +1897,15 @@ def _logic(bool_op, int_op):
     def method(a, b):
         if _operand(b) is NotImplemented:
             return NotImplemented
-        a_bool = a._data.dtype == np.bool_
-        b_bool = (b._data.dtype == np.bool_) if isinstance(b, Tensor) else isinstance(b, bool)
+        a_bool = a._data.dtype == xp.bool_
+        b_bool = (b._data.dtype == xp.bool_) if isinstance(b, Tensor) else isinstance(b, bool)
         return bool_op(a, b) if a_bool and b_bool else int_op(a, b)
 
     return method
 
 
 def _invert(self):
-    if self._data.dtype == np.bool_:
+    if self._data.dtype == xp.bool_:
         return logical_not(self)
     if self._data.dtype.kind == "f":
         raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type "
@@ -1925,9 +1924,9 @@ register_methods(
     __xor__=_logic(logical_xor, bitwise_xor), __rand__=_logic(logical_and, bitwise_and),
     __ror__=_logic(logical_or, bitwise_or), __rxor__=_logic(logical_xor, bitwise_xor),
     __invert__=_invert,
-    __iadd__=_inplace(add, np.add), __isub__=_inplace(sub, np.subtract),
-    __imul__=_inplace(mul, np.multiply), __itruediv__=_inplace(div, np.divide),
-    __ipow__=_inplace(pow, np.power), __ifloordiv__=_unary_inplace(floor_divide),
+    __iadd__=_inplace(add, xp.add), __isub__=_inplace(sub, xp.subtract),
+    __imul__=_inplace(mul, xp.multiply), __itruediv__=_inplace(div, xp.divide),
+    __ipow__=_inplace(pow, xp.power), __ifloordiv__=_unary_inplace(floor_divide),
     __imod__=_unary_inplace(remainder),
     __iand__=_unary_inplace(_logic(logical_and, bitwise_and)),
     __ior__=_unary_inplace(_logic(logical_or, bitwise_or)),
@@ -1955,11 +1954,11 @@ register_methods(
     isnan=isnan, isinf=isinf, isposinf=isposinf, isneginf=isneginf, isfinite=isfinite,
     signbit=signbit, isreal=isreal, isclose=isclose, allclose=allclose, equal=equal,
     nan_to_num=nan_to_num,
-    add_=_inplace(add, np.add), sub_=_inplace(sub, np.subtract),
-    subtract_=_inplace(sub, np.subtract), mul_=_inplace(mul, np.multiply),
-    multiply_=_inplace(mul, np.multiply), div_=_inplace(div, np.divide),
-    divide_=_inplace(div, np.divide), true_divide_=_inplace(div, np.divide),
-    pow_=_inplace(pow, np.power),
+    add_=_inplace(add, xp.add), sub_=_inplace(sub, xp.subtract),
+    subtract_=_inplace(sub, xp.subtract), mul_=_inplace(mul, xp.multiply),
+    multiply_=_inplace(mul, xp.multiply), div_=_inplace(div, xp.divide),
+    divide_=_inplace(div, xp.divide), true_divide_=_inplace(div, xp.divide),
+    pow_=_inplace(pow, xp.power),
     floor_divide_=_unary_inplace(floor_divide), remainder_=_unary_inplace(remainder),
     fmod_=_unary_inplace(fmod), maximum_=_unary_inplace(maximum),
     minimum_=_unary_inplace(minimum), atan2_=_unary_inplace(atan2),
@@ -1990,25 +1989,25 @@ register_methods(
 )
 
 UFUNCS.update({
-    np.add: add, np.subtract: sub, np.multiply: mul, np.divide: div, np.true_divide: div,
-    np.power: pow, np.float_power: float_power, np.negative: neg, np.positive: positive,
-    np.absolute: abs, np.exp: exp, np.exp2: exp2, np.expm1: expm1, np.log: log, np.log2: log2,
-    np.log10: log10, np.log1p: log1p, np.sqrt: sqrt, np.sin: sin, np.cos: cos, np.tan: tan,
-    np.tanh: tanh, np.sinh: sinh, np.cosh: cosh, np.arcsin: asin, np.arccos: acos,
-    np.arctan: atan, np.arcsinh: asinh, np.arccosh: acosh, np.arctanh: atanh,
-    np.arctan2: atan2, np.logaddexp: logaddexp, np.sign: sign, np.floor: floor, np.ceil: ceil,
-    np.trunc: trunc, np.rint: round, np.maximum: maximum, np.minimum: minimum, np.fmax: fmax,
-    np.fmin: fmin, np.reciprocal: reciprocal, np.square: square, np.equal: eq,
-    np.not_equal: ne, np.less: lt, np.less_equal: le, np.greater: gt, np.greater_equal: ge,
-    np.logical_and: logical_and, np.logical_or: logical_or, np.logical_xor: logical_xor,
-    np.logical_not: logical_not, np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite,
-    np.signbit: signbit, np.fmod: fmod, np.remainder: remainder, np.floor_divide: floor_divide,
-    np.bitwise_and: bitwise_and, np.bitwise_or: bitwise_or, np.bitwise_xor: bitwise_xor,
-    np.invert: _invert, np.deg2rad: deg2rad, np.rad2deg: rad2deg, np.hypot: hypot,
+    xp.add: add, xp.subtract: sub, xp.multiply: mul, xp.divide: div, xp.true_divide: div,
+    xp.power: pow, xp.float_power: float_power, xp.negative: neg, xp.positive: positive,
+    xp.absolute: abs, xp.exp: exp, xp.exp2: exp2, xp.expm1: expm1, xp.log: log, xp.log2: log2,
+    xp.log10: log10, xp.log1p: log1p, xp.sqrt: sqrt, xp.sin: sin, xp.cos: cos, xp.tan: tan,
+    xp.tanh: tanh, xp.sinh: sinh, xp.cosh: cosh, xp.arcsin: asin, xp.arccos: acos,
+    xp.arctan: atan, xp.arcsinh: asinh, xp.arccosh: acosh, xp.arctanh: atanh,
+    xp.arctan2: atan2, xp.logaddexp: logaddexp, xp.sign: sign, xp.floor: floor, xp.ceil: ceil,
+    xp.trunc: trunc, xp.rint: round, xp.maximum: maximum, xp.minimum: minimum, xp.fmax: fmax,
+    xp.fmin: fmin, xp.reciprocal: reciprocal, xp.square: square, xp.equal: eq,
+    xp.not_equal: ne, xp.less: lt, xp.less_equal: le, xp.greater: gt, xp.greater_equal: ge,
+    xp.logical_and: logical_and, xp.logical_or: logical_or, xp.logical_xor: logical_xor,
+    xp.logical_not: logical_not, xp.isnan: isnan, xp.isinf: isinf, xp.isfinite: isfinite,
+    xp.signbit: signbit, xp.fmod: fmod, xp.remainder: remainder, xp.floor_divide: floor_divide,
+    xp.bitwise_and: bitwise_and, xp.bitwise_or: bitwise_or, xp.bitwise_xor: bitwise_xor,
+    xp.invert: _invert, xp.deg2rad: deg2rad, xp.rad2deg: rad2deg, xp.hypot: hypot,
 })
-ARRAY_FUNCTIONS.update({np.where: where, np.clip: clamp, np.round: round, np.around: round,
-                        np.isclose: isclose, np.allclose: allclose, np.nan_to_num: nan_to_num,
-                        np.array_equal: equal})
+ARRAY_FUNCTIONS.update({xp.where: where, xp.clip: clamp, xp.round: round, xp.around: round,
+                        xp.isclose: isclose, xp.allclose: allclose, xp.nan_to_num: nan_to_num,
+                        xp.array_equal: equal})
 
 __all__ = [
     "abs",
@@ -2181,11 +2180,11 @@ def _np_binary(name, np_fn, allow):
         if isinstance(other, Tensor):
             dt, b = _dtype.promote_types(input.dtype, other.dtype), other._data
         else:  # a Python number takes the tensor's dtype, as in PyTorch
-            dt, b = input.dtype, np.asarray(other)
+            dt, b = input.dtype, xp.asarray(other)
         if not allow(dt):
             raise RuntimeError(f'"{name}_cpu" not implemented for \'{_tname(dt.np)}\'')
         res = np_fn(input._data.astype(dt.np, copy=False), b.astype(dt.np, copy=False))
-        res = _make(np.asarray(res, dtype=dt.np), False, None, 0)
+        res = _make(xp.asarray(res, dtype=dt.np), False, None, 0)
         return _out(res, out)
 
     fn.__name__ = name
@@ -2197,17 +2196,17 @@ def _is_int(dt):
     return not dt.is_floating_point and dt is not _dtype.bool_
 
 
-gcd = _np_binary("gcd", np.gcd, _is_int)
-lcm = _np_binary("lcm", np.lcm, _is_int)
-nextafter = _np_binary("nextafter", np.nextafter, lambda dt: dt.is_floating_point)
+gcd = _np_binary("gcd", xp.gcd, _is_int)
+lcm = _np_binary("lcm", xp.lcm, _is_int)
+nextafter = _np_binary("nextafter", xp.nextafter, lambda dt: dt.is_floating_point)
 
 
 def heaviside(input, values, *, out=None):
     """0 where ``input < 0``, ``values`` where it is 0, 1 where it is positive."""
     if input.dtype != values.dtype:
         raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes")
-    res = np.where(input._data == 0, values._data, (input._data > 0).astype(input._data.dtype))
-    return _out(_make(np.asarray(res, dtype=input._data.dtype), False, None, 0), out)
+    res = xp.where(input._data == 0, values._data, (input._data > 0).astype(input._data.dtype))
+    return _out(_make(xp.asarray(res, dtype=input._data.dtype), False, None, 0), out)
 
 
 def _inplace(fn):

@@ -12,9 +12,8 @@ from __future__ import annotations
 import collections
 import warnings
 
-import numpy as np
-
 from .. import _dtype
+from .._backend import xp
 from .._tensor import ARRAY_FUNCTIONS, Tensor, _make, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import Function
@@ -39,8 +38,8 @@ from .movement import (
 )
 
 _grad_state = grad_mode._state
-_ndarray = np.ndarray
-_intp = np.intp
+_ndarray = xp.ndarray
+_intp = xp.intp
 _E = Ellipsis
 _FULL = slice(None)
 _MULTI_VIEW = (Split, SplitWithSizes, Unbind)  # their outputs may not be written in place
@@ -74,15 +73,15 @@ def _as_index_array(k):
     """A tensor/array/list used as an index -> an int or bool ndarray (or an int for 0-d)."""
     if isinstance(k, Tensor):
         arr = k._data
-        if arr.dtype == np.uint8:
+        if arr.dtype == xp.uint8:
             warnings.warn("indexing with dtype torch.uint8 is now deprecated, please use a dtype "
                           "torch.bool instead.", UserWarning, stacklevel=3)
-            arr = arr.astype(np.bool_)
+            arr = arr.astype(xp.bool_)
     elif isinstance(k, _ndarray):
         arr = k
     else:
         try:
-            arr = np.asarray([x._data if isinstance(x, Tensor) else x for x in k]
+            arr = xp.asarray([x._data if isinstance(x, Tensor) else x for x in k]
                              if k and isinstance(k[0], Tensor) else k)
         except (ValueError, TypeError):
             raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or "
@@ -138,8 +137,8 @@ def _items(key):
         elif c is slice:
             _check_step(k)
             out.append(k)
-        elif c is bool or c is np.bool_:
-            out.append(np.array(bool(k)))
+        elif c is bool or c is xp.bool_:
+            out.append(xp.array(bool(k)))
         elif isinstance(k, (Tensor, _ndarray, list, tuple, range)):
             # a range indexes as the tensor of its values (nn_tutorial's `input[range(n), target]`)
             out.append(_as_index_array(k))
@@ -191,7 +190,7 @@ def _translate(items, ndim):
         if c is _ndarray:
             if k.ndim == 0:  # a bool scalar: a new dim of size 1 (True) or 0 (False), indexed
                 key1.append(None)
-                key2.append(np.zeros(1 if k else 0, _intp))
+                key2.append(xp.zeros(1 if k else 0, _intp))
                 basic = True
             else:
                 n = _consumed(k)
@@ -330,7 +329,7 @@ def _write(a, v, key1, key2, accumulate=False):
     if key2 is None:
         dst[...] = v
     elif accumulate:
-        np.add.at(dst, key2, v)
+        xp.add.at(dst, key2, v)
     else:
         dst[key2] = v
 
@@ -342,14 +341,14 @@ def _setitem_error(exc, a, v, key1, key2):
             "single memory location. Please clone() the tensor before performing the operation.")
     dst = a[key1] if key1 is not None else a
     target = dst[key2].shape if key2 is not None else dst.shape
-    vshape = np.shape(v)
+    vshape = xp.shape(v)
     if key2 is not None:
         return RuntimeError(f"shape mismatch: value tensor of shape {list(vshape)} cannot be "
                             f"broadcast to indexing result of shape {list(target)}")
     while len(vshape) > len(target) and vshape[0] == 1:
         vshape = vshape[1:]
     try:
-        _expand_shape(np.empty(vshape, np.asarray(v).dtype), target)
+        _expand_shape(xp.empty(vshape, xp.asarray(v).dtype), target)
     except RuntimeError as e:
         return e
     return RuntimeError(str(exc))
@@ -363,7 +362,7 @@ class CopySlices(Function):
     @staticmethod
     def forward(ctx, a, v, key1, key2, accumulate=False):
         ctx.keys = key1, key2, accumulate
-        ctx.vshape = np.shape(v)
+        ctx.vshape = xp.shape(v)
         try:
             _write(a, v, key1, key2, accumulate)
         except ValueError as exc:
@@ -378,7 +377,7 @@ class CopySlices(Function):
             if acc:
                 gs = grad
             elif isinstance(grad, Tensor):
-                mask = np.ones(grad.shape, grad._data.dtype)
+                mask = xp.ones(grad.shape, grad._data.dtype)
                 _write(mask, 0, key1, key2)
                 gs = grad * mask
             else:
@@ -401,7 +400,7 @@ def _value_arg(self, value):
         return value._data, value._requires_grad
     if isinstance(value, (int, float, bool)):
         return value, False
-    if isinstance(value, (np.generic, _ndarray)):
+    if isinstance(value, (xp.generic, _ndarray)):
         return value, False
     raise TypeError(f"can't assign a {type(value).__name__} to a {self.type()}")
 
@@ -443,15 +442,15 @@ def _positions(root, view):
     """Flat indices into C-contiguous ``root`` of each element of ``view`` (None if the view's
     memory can't be located in root's)."""
     if (view.dtype != root.dtype or not root.flags.c_contiguous or not root.size
-            or not np.may_share_memory(root, view)):  # e.g. a base that was replaced or copied
+            or not xp.may_share_memory(root, view)):  # e.g. a base that was replaced or copied
         return None
     item = root.itemsize
     off, rem = divmod(view.__array_interface__["data"][0] - root.__array_interface__["data"][0], item)
     if rem or off < 0:
         return None
-    pos = np.arange(root.size)
+    pos = xp.arange(root.size)
     if not view.size:
-        return np.zeros(view.shape, _intp)
+        return xp.zeros(view.shape, _intp)
     strides = []
     last = off
     for n, st in zip(view.shape, view.strides):
@@ -462,7 +461,7 @@ def _positions(root, view):
         last += (n - 1) * q
     if last >= root.size:
         return None
-    return np.lib.stride_tricks.as_strided(pos[off:], view.shape, tuple(strides))
+    return xp.lib.stride_tricks.as_strided(pos[off:], view.shape, tuple(strides))
 
 
 class BaseCopySlices(Function):
@@ -472,7 +471,7 @@ class BaseCopySlices(Function):
 
     @staticmethod
     def forward(ctx, b, v, idx, accumulate):
-        ctx.idx, ctx.acc, ctx.vshape = idx, accumulate, np.shape(v)
+        ctx.idx, ctx.acc, ctx.vshape = idx, accumulate, xp.shape(v)
         return b  # the data was written through the view already
 
     @staticmethod
@@ -483,15 +482,15 @@ class BaseCopySlices(Function):
             if ctx.acc:
                 gb = grad
             elif isinstance(grad, Tensor):
-                mask = np.ones(grad.shape, grad._data.dtype)
+                mask = xp.ones(grad.shape, grad._data.dtype)
                 mask.reshape(-1)[idx] = 0
                 gb = grad * mask
             else:
-                gb = np.array(grad, order="C")
+                gb = xp.array(grad, order="C")
                 gb.reshape(-1)[idx] = 0
         if ctx.needs_input_grad[1]:
             gv = (grad.reshape(-1) if isinstance(grad, Tensor) else
-                  np.ascontiguousarray(grad).reshape(-1))[idx]
+                  xp.ascontiguousarray(grad).reshape(-1))[idx]
             if len(gv.shape) < len(ctx.vshape):
                 gv = gv.reshape(ctx.vshape)
         return gb, gv
@@ -512,7 +511,7 @@ def rebase_view_base(view, value, key1=None, key2=None, accumulate=False):
     if pos is None:
         return
     idx = pos[key1] if key1 is not None else pos
-    idx = np.array(idx[key2] if key2 is not None else idx)
+    idx = xp.array(idx[key2] if key2 is not None else idx)
     res = BaseCopySlices.apply(base, value, idx, accumulate)
     if res._grad_fn is not None:
         base._grad_fn, base._output_nr, base._requires_grad = res._grad_fn, 0, True
@@ -548,7 +547,7 @@ def index_put_(self, indices, values, accumulate=False):
     items = _items(tuple(indices))
     key1, key2 = _translate(items, self._data.ndim)
     if key2 is None:  # accumulate needs the advanced form
-        key2, key1 = tuple(np.asarray([k]) if k.__class__ is int else k
+        key2, key1 = tuple(xp.asarray([k]) if k.__class__ is int else k
                            for k in key1 if k is not _E), None
     try:
         _put(self, key1, key2, values, accumulate)
@@ -566,7 +565,7 @@ def index_put(input, indices, values, accumulate=False):
 
 # ---- gather / scatter ---------------------------------------------------------------------------------
 def _check_index(index, op):
-    idx = index._data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index._data if isinstance(index, Tensor) else xp.asarray(index)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"{op}(): Expected dtype int32/int64 for index")
     return idx
@@ -580,7 +579,7 @@ def _along(idx, d):
         if i == d:
             out.append(idx)
         else:
-            out.append(np.arange(n).reshape((1,) * i + (n,) + (1,) * (nd - i - 1)))
+            out.append(xp.arange(n).reshape((1,) * i + (n,) + (1,) * (nd - i - 1)))
     return tuple(out)
 
 
@@ -630,11 +629,11 @@ class ScatterAddZeros(Function):
 
 
 def _scatter_add_zeros_np(grad, idx, d, meta):
-    g = np.zeros(meta[0], grad.dtype)
+    g = xp.zeros(meta[0], grad.dtype)
     if g.ndim == 0:
         g[...] = grad.sum()
         return g
-    np.add.at(g, _along(idx, d), grad)
+    xp.add.at(g, _along(idx, d), grad)
     return g
 
 
@@ -699,7 +698,7 @@ class Scatter(_Pre2):
         gi = gs = None
         if ctx.needs_input_grad[0]:
             if isinstance(grad, Tensor):
-                mask = np.ones(grad.shape, grad._data.dtype)
+                mask = xp.ones(grad.shape, grad._data.dtype)
                 mask[_along(idx, d)] = 0
                 gi = grad * mask
             else:
@@ -737,12 +736,12 @@ def _pad_to(g, shape):
         out = _creation.zeros(tuple(shape), dtype=g.dtype)
         out[tuple(slice(0, n) for n in g.shape)] = g
         return out
-    out = np.zeros(shape, g.dtype)
+    out = xp.zeros(shape, g.dtype)
     out[tuple(slice(0, n) for n in g.shape)] = g
     return out
 
 
-_REDUCE_UFUNCS = {"add": np.add, "multiply": np.multiply}
+_REDUCE_UFUNCS = {"add": xp.add, "multiply": xp.multiply}
 
 
 def scatter(input, dim, index, src=None, value=None, *, reduce=None):
@@ -763,7 +762,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     if reduce is not None:
         if reduce not in _REDUCE_UFUNCS:
             raise RuntimeError(f"reduce argument must be either add or multiply. Got {reduce}")
-        _REDUCE_UFUNCS[reduce].at(out, key, np.broadcast_to(np.asarray(v, a.dtype), idx.shape))
+        _REDUCE_UFUNCS[reduce].at(out, key, xp.broadcast_to(xp.asarray(v, a.dtype), idx.shape))
         return _make(out, False, None, 0)
     out[key] = v
     if src is not None:
@@ -782,7 +781,7 @@ def scatter_add(input, dim, index, src):
     _check_along(a, idx, d, "scatter_add", s)
     out = a.copy()
     if a.ndim:
-        np.add.at(out, _along(idx, d), s[tuple(slice(0, n) for n in idx.shape)].astype(a.dtype, copy=False))
+        xp.add.at(out, _along(idx, d), s[tuple(slice(0, n) for n in idx.shape)].astype(a.dtype, copy=False))
     else:
         out += s.sum()
     if _grad_state[0] and (input._requires_grad or src._requires_grad):
@@ -792,7 +791,7 @@ def scatter_add(input, dim, index, src):
 
 # ---- index_select / index_add / index_copy / index_fill ----------------------------------------------
 def _check_vector_index(index, op):
-    idx = index._data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index._data if isinstance(index, Tensor) else xp.asarray(index)
     if idx.ndim > 1:
         raise IndexError(f"{op}(): Index is supposed to be a vector")
     if idx.dtype.kind not in "iu":
@@ -825,11 +824,11 @@ class IndexAddZeros(Function):
 
 
 def _index_add_zeros_np(grad, d, idx, meta):
-    g = np.zeros(meta[0], grad.dtype)
+    g = xp.zeros(meta[0], grad.dtype)
     if g.ndim == 0:
         g[...] = grad.sum()
         return g
-    np.add.at(g, (slice(None),) * d + (idx,), grad)
+    xp.add.at(g, (slice(None),) * d + (idx,), grad)
     return g
 
 
@@ -842,7 +841,7 @@ def _index_add_zeros(grad, d, idx, meta):
 def _index_select_any(x, d, idx):
     if isinstance(x, Tensor):
         return index_select(x, d, _make(idx, False, None, 0))
-    return np.take(x, idx, axis=d) if x.ndim else x.copy()
+    return xp.take(x, idx, axis=d) if x.ndim else x.copy()
 
 
 def _check_range(idx, n):
@@ -862,7 +861,7 @@ def index_select(input, dim, index, *, axis=None):
     if a.ndim == 0:
         out = a.copy()
     else:
-        out = np.take(a, idx, axis=d)
+        out = xp.take(a, idx, axis=d)
     return _finish_copy(IndexSelect, input, out, d, idx)
 
 
@@ -914,7 +913,7 @@ class IndexCopy(_Pre2):
 
 def _zero_at(grad, key):
     if isinstance(grad, Tensor):
-        mask = np.ones(grad.shape, grad._data.dtype)
+        mask = xp.ones(grad.shape, grad._data.dtype)
         mask[key] = 0
         return grad * mask
     g = grad.copy()
@@ -939,7 +938,7 @@ def index_add(input, dim, index, source, *, alpha=1):
     out = a.copy()
     src = s if alpha == 1 else s * alpha
     if a.ndim:
-        np.add.at(out, key, src.reshape(np.take(a, idx, axis=d).shape).astype(a.dtype, copy=False))
+        xp.add.at(out, key, src.reshape(xp.take(a, idx, axis=d).shape).astype(a.dtype, copy=False))
     else:
         out += src.sum()
     if _grad_state[0] and (input._requires_grad or source._requires_grad):
@@ -953,7 +952,7 @@ def index_copy(input, dim, index, source):
     s = source._data
     _check_source(a, s, d, "index_copy")
     out = a.copy()
-    out[key] = s.reshape(np.take(a, idx, axis=d).shape) if a.ndim else s
+    out[key] = s.reshape(xp.take(a, idx, axis=d).shape) if a.ndim else s
     if _grad_state[0] and (input._requires_grad or source._requires_grad):
         return IndexCopy.apply(input, out, source, d, idx, s.shape)
     return _make(out, False, None, 0)
@@ -983,8 +982,8 @@ _C_NAMES = {"int64": "long int", "int32": "int", "int16": "short int", "int8": "
 
 
 def _check_mask(mask, op):
-    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
-    if m.dtype != np.bool_:
+    m = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
+    if m.dtype != xp.bool_:
         raise RuntimeError(f"{op} only supports boolean masks, but got mask with dtype "
                            f"{_C_NAMES.get(m.dtype.name, m.dtype.name)}")
     return m
@@ -996,10 +995,10 @@ class MaskedFill(_Pre):
     @staticmethod
     def backward(ctx, grad):
         (m,) = ctx.meta
-        gi = np.where(m, 0, grad) if ctx.needs_input_grad[0] else None
+        gi = xp.where(m, 0, grad) if ctx.needs_input_grad[0] else None
         gv = None
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-            gv = np.where(m, grad, 0).sum()
+            gv = xp.where(m, grad, 0).sum()
         return gi, None, gv
 
 
@@ -1010,7 +1009,7 @@ class MaskedFillTensor(MaskedFill):
 
 def _contiguous(arr):
     """PyTorch allocates these results contiguous; NumPy's follow the input's layout."""
-    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+    return arr if arr.flags.c_contiguous else xp.ascontiguousarray(arr)
 
 
 def masked_fill(input, mask, value):
@@ -1023,9 +1022,9 @@ def masked_fill(input, mask, value):
                                f"tensor with {value._data.ndim} dimension(s).")
         v = value._data.astype(a.dtype)
     else:
-        v = np.asarray(value).astype(a.dtype)
+        v = xp.asarray(value).astype(a.dtype)
     try:
-        out = _contiguous(np.where(m, v, a))
+        out = _contiguous(xp.where(m, v, a))
     except ValueError:
         raise broadcast_error_for(a.shape, m.shape) from None
     if isinstance(value, Tensor):
@@ -1052,7 +1051,7 @@ def masked_select(input, mask):
     shape = broadcast_shape(m.shape, a.shape)
     x = input if a.shape == shape else expand(input, shape)
     if m.shape != shape:
-        m = np.broadcast_to(m, shape)
+        m = xp.broadcast_to(m, shape)
     return _finish_copy(MaskedSelect, x, x._data[m], None, (m,))
 
 
@@ -1062,11 +1061,11 @@ class MaskedScatter(_Pre2):
     @staticmethod
     def backward(ctx, grad):
         m, s_shape = ctx.meta
-        gi = np.where(m, 0, grad) if ctx.needs_input_grad[0] else None
+        gi = xp.where(m, 0, grad) if ctx.needs_input_grad[0] else None
         gs = None
         if ctx.needs_input_grad[2]:
-            picked = np.broadcast_to(grad, m.shape)[m]
-            gs = np.zeros(int(np.prod(s_shape)), picked.dtype)
+            picked = xp.broadcast_to(grad, m.shape)[m]
+            gs = xp.zeros(int(xp.prod(s_shape)), picked.dtype)
             gs[:picked.size] = picked
             gs = gs.reshape(s_shape)
         return gi, None, gs
@@ -1077,8 +1076,8 @@ def masked_scatter(input, mask, source):
     m = _check_mask(mask, "masked_scatter_")
     a = input._data
     shape = broadcast_shape(a.shape, m.shape)
-    m = np.broadcast_to(m, shape)
-    out = np.array(np.broadcast_to(a, shape))
+    m = xp.broadcast_to(m, shape)
+    out = xp.array(xp.broadcast_to(a, shape))
     count = int(m.sum())
     s = source._data.reshape(-1)
     if s.size < count:
@@ -1112,8 +1111,8 @@ def nonzero(input, *, as_tuple=False):
     """Indices of the non-zero elements: an (n, ndim) tensor, or a tuple of 1-D ones."""
     a = input._data
     if as_tuple:
-        return tuple(_make(i, False, None, 0) for i in np.nonzero(a if a.ndim else a.reshape(1)))
-    return _make(np.argwhere(a), False, None, 0)
+        return tuple(_make(i, False, None, 0) for i in xp.nonzero(a if a.ndim else a.reshape(1)))
+    return _make(xp.argwhere(a), False, None, 0)
 
 
 def argwhere(input):
@@ -1127,7 +1126,7 @@ class Tril(_Pre):
 
     @staticmethod
     def backward(ctx, grad):
-        return np.tril(grad, ctx.meta[0])
+        return xp.tril(grad, ctx.meta[0])
 
 
 class Triu(_Pre):
@@ -1135,7 +1134,7 @@ class Triu(_Pre):
 
     @staticmethod
     def backward(ctx, grad):
-        return np.triu(grad, ctx.meta[0])
+        return xp.triu(grad, ctx.meta[0])
 
 
 def tril(input, diagonal=0, *, out=None):
@@ -1143,7 +1142,7 @@ def tril(input, diagonal=0, *, out=None):
     a = input._data
     if a.ndim < 2:
         raise RuntimeError("tril: input tensor must have at least 2 dimensions")
-    return _copy_out(_finish_copy(Tril, input, _contiguous(np.tril(a, diagonal)), diagonal), out)
+    return _copy_out(_finish_copy(Tril, input, _contiguous(xp.tril(a, diagonal)), diagonal), out)
 
 
 def triu(input, diagonal=0, *, out=None):
@@ -1151,7 +1150,7 @@ def triu(input, diagonal=0, *, out=None):
     a = input._data
     if a.ndim < 2:
         raise RuntimeError("triu: input tensor must have at least 2 dimensions")
-    return _copy_out(_finish_copy(Triu, input, _contiguous(np.triu(a, diagonal)), diagonal), out)
+    return _copy_out(_finish_copy(Triu, input, _contiguous(xp.triu(a, diagonal)), diagonal), out)
 
 
 def _copy_out(res, out):
@@ -1167,10 +1166,10 @@ def _argsort(a, d, descending):
     """Stable argsort along d; descending keeps equal elements in their original order and
     puts NaN first (PyTorch's order: NaN is the largest value)."""
     if not descending:
-        return np.argsort(a, axis=d, kind="stable")
+        return xp.argsort(a, axis=d, kind="stable")
     n = a.shape[d]
-    idx = np.argsort(np.flip(a, d), axis=d, kind="stable")
-    return (n - 1) - np.flip(idx, d)
+    idx = xp.argsort(xp.flip(a, d), axis=d, kind="stable")
+    return (n - 1) - xp.flip(idx, d)
 
 
 class SortBackward(_Pre):
@@ -1188,9 +1187,9 @@ class TopkBackward(SortBackward):
 
 def _sort_values(input, idx, d, cls):
     a = input._data
-    vals = np.take_along_axis(a, idx, d)
+    vals = xp.take_along_axis(a, idx, d)
     v = _finish_copy(cls, input, vals, d, idx)
-    return v, _make(idx.astype(np.int64, copy=False), False, None, 0)
+    return v, _make(idx.astype(xp.int64, copy=False), False, None, 0)
 
 
 def sort(input, dim=-1, descending=False, stable=False, *, axis=None):
@@ -1199,8 +1198,8 @@ def sort(input, dim=-1, descending=False, stable=False, *, axis=None):
         dim = axis
     a = input._data
     if a.ndim == 0:
-        v = _finish_copy(SortBackward, input, a.copy(), 0, np.zeros((), np.int64))
-        return _return_type("sort")(v, _make(np.zeros((), np.int64), False, None, 0))
+        v = _finish_copy(SortBackward, input, a.copy(), 0, xp.zeros((), xp.int64))
+        return _return_type("sort")(v, _make(xp.zeros((), xp.int64), False, None, 0))
     d = _dim(dim, a.ndim)
     return _return_type("sort")(*_sort_values(input, _argsort(a, d, descending), d, SortBackward))
 
@@ -1211,8 +1210,8 @@ def argsort(input, dim=-1, descending=False, stable=False, *, axis=None):
         dim = axis
     a = input._data
     if a.ndim == 0:
-        return _make(np.zeros((), np.int64), False, None, 0)
-    return _make(_argsort(a, _dim(dim, a.ndim), descending).astype(np.int64, copy=False),
+        return _make(xp.zeros((), xp.int64), False, None, 0)
+    return _make(_argsort(a, _dim(dim, a.ndim), descending).astype(xp.int64, copy=False),
                  False, None, 0)
 
 
@@ -1228,21 +1227,21 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     if a.ndim == 0:
         if k > 1 or k < 0:
             raise RuntimeError("selected index k out of range")
-        v = _finish_copy(TopkBackward, input, a.copy(), 0, np.zeros((), np.int64))
-        return _return_type("topk")(v, _make(np.zeros((), np.int64), False, None, 0))
+        v = _finish_copy(TopkBackward, input, a.copy(), 0, xp.zeros((), xp.int64))
+        return _return_type("topk")(v, _make(xp.zeros((), xp.int64), False, None, 0))
     d = _dim(dim, a.ndim)
     n = a.shape[d]
     if not 0 <= k <= n:
         raise RuntimeError("selected index k out of range")
     if 4 * k < n:  # partition first: O(n) instead of a full sort
-        part = np.argpartition(a, n - k if largest else k - 1, axis=d)
+        part = xp.argpartition(a, n - k if largest else k - 1, axis=d)
         sl = [slice(None)] * a.ndim
         sl[d] = slice(n - k, None) if largest else slice(0, k)
         cand = part[tuple(sl)]
         # order the candidates; ties broken by the original index
-        cand = np.sort(cand, axis=d)
-        order = _argsort(np.take_along_axis(a, cand, d), d, largest)
-        idx = np.take_along_axis(cand, order, d)
+        cand = xp.sort(cand, axis=d)
+        order = _argsort(xp.take_along_axis(a, cand, d), d, largest)
+        idx = xp.take_along_axis(cand, order, d)
     else:
         sl = [slice(None)] * a.ndim
         sl[d] = slice(0, k)
@@ -1252,7 +1251,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 # ---- unique ----------------------------------------------------------------------------------------------------------
 def _long(a):
-    return _make(np.asarray(a).astype(np.int64, copy=False), False, None, 0)
+    return _make(xp.asarray(a).astype(xp.int64, copy=False), False, None, 0)
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
@@ -1260,12 +1259,12 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     a = input._data
     if dim is None:
         # PyTorch keeps every NaN as its own element; NumPy merges them unless told not to
-        res = np.unique(a.reshape(-1), return_inverse=True, return_counts=True, equal_nan=False)
+        res = xp.unique(a.reshape(-1), return_inverse=True, return_counts=True, equal_nan=False)
         vals, inv, counts = res
         inv = inv.reshape(a.shape)
     else:
         d = _dim(dim, a.ndim)
-        vals, inv, counts = np.unique(a, return_inverse=True, return_counts=True, axis=d)
+        vals, inv, counts = xp.unique(a, return_inverse=True, return_counts=True, axis=d)
         inv = inv.reshape(-1)
     out = [_make(vals, False, None, 0)]
     if return_inverse:
@@ -1280,26 +1279,26 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     a = input._data
     if dim is None:
         flat = a.reshape(-1)
-        change = np.empty(flat.shape[0], bool)
+        change = xp.empty(flat.shape[0], bool)
         if flat.size:
             change[0] = True
-            np.not_equal(flat[1:], flat[:-1], out=change[1:])
+            xp.not_equal(flat[1:], flat[:-1], out=change[1:])
         vals = flat[change]
         inv_shape = a.shape
     else:
         d = _dim(dim, a.ndim)
-        moved = np.moveaxis(a, d, 0)
-        change = np.ones(moved.shape[0], bool)
+        moved = xp.moveaxis(a, d, 0)
+        change = xp.ones(moved.shape[0], bool)
         if moved.shape[0] > 1:
             change[1:] = (moved[1:] != moved[:-1]).reshape(moved.shape[0] - 1, -1).any(1)
-        vals = np.moveaxis(moved[change], 0, d)
+        vals = xp.moveaxis(moved[change], 0, d)
         inv_shape = (moved.shape[0],)
-    out = [_make(np.ascontiguousarray(vals), False, None, 0)]
+    out = [_make(xp.ascontiguousarray(vals), False, None, 0)]
     if return_inverse:
-        out.append(_long((np.cumsum(change) - 1).reshape(inv_shape)))
+        out.append(_long((xp.cumsum(change) - 1).reshape(inv_shape)))
     if return_counts:
-        starts = np.flatnonzero(change)
-        out.append(_long(np.diff(np.append(starts, change.shape[0]))))
+        starts = xp.flatnonzero(change)
+        out.append(_long(xp.diff(xp.append(starts, change.shape[0]))))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -1309,7 +1308,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     """Indices where ``input`` would be inserted into the last dim of ``sorted_sequence``."""
     seq = sorted_sequence._data
     scalar = not isinstance(input, Tensor)
-    v = np.asarray(input) if scalar else input._data
+    v = xp.asarray(input) if scalar else input._data
     if side is not None:
         if side not in ("left", "right"):
             raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side}")
@@ -1318,10 +1317,10 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
                                "side of left while right was True")
         right = side == "right"
     if sorter is not None:
-        seq = np.take_along_axis(seq, sorter._data, -1)
+        seq = xp.take_along_axis(seq, sorter._data, -1)
     sd = "right" if right else "left"
     if seq.ndim <= 1:
-        res = np.searchsorted(seq.reshape(-1), v, side=sd)
+        res = xp.searchsorted(seq.reshape(-1), v, side=sd)
     else:
         if v.shape[:-1] != seq.shape[:-1]:
             raise RuntimeError(
@@ -1329,9 +1328,9 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
                 "dimensions of boundaries tensor and input value tensor must match, but we got "
                 f"boundaries tensor {list(seq.shape)} and input value tensor {list(v.shape)}")
         # count, per row, the boundaries below each value (vectorised over rows)
-        cmp = np.less_equal if right else np.less
+        cmp = xp.less_equal if right else xp.less
         res = cmp(seq[..., None, :], v[..., :, None]).sum(-1)
-    res = np.asarray(res).astype(np.int32 if out_int32 else np.int64, copy=False)
+    res = xp.asarray(res).astype(xp.int32 if out_int32 else xp.int64, copy=False)
     return _copy_out(_make(res, False, None, 0), out)
 
 
@@ -1350,7 +1349,7 @@ def _isin_signature_error(elements, test_elements):
 def isin(elements, test_elements, *, assume_unique=False, invert=False, out=None):
     """Whether each element of ``elements`` is in ``test_elements`` (compared after promotion)."""
     is_t, is_tt = isinstance(elements, Tensor), isinstance(test_elements, Tensor)
-    numbers = (int, float, np.number)
+    numbers = (int, float, xp.number)
     if not ((is_t or isinstance(elements, numbers)) and (is_tt or isinstance(test_elements, numbers))
             and (is_t or is_tt)) or isinstance(elements, bool) or isinstance(test_elements, bool):
         raise _isin_signature_error(elements, test_elements)
@@ -1359,13 +1358,13 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False, out=None
             raise RuntimeError("Unsupported input type encountered for isin(): Bool")
     # PyTorch compares in the promoted dtype: uint8 2 is in [1.5, 2.0]
     common = _dtype.result_type(elements, test_elements).np
-    a = elements._data if is_t else np.asarray(elements)
-    b = test_elements._data if is_tt else np.asarray(test_elements)
-    with np.errstate(over="ignore", invalid="ignore"):
-        a = a.astype(common, copy=False) if is_t else np.array(elements).astype(common)
-        b = b.astype(common, copy=False) if is_tt else np.array(test_elements).astype(common)
-    res = np.isin(a, b, assume_unique=bool(assume_unique), invert=bool(invert))
-    return _copy_out(_make(np.asarray(res, dtype=np.bool_), False, None, 0), out)
+    a = elements._data if is_t else xp.asarray(elements)
+    b = test_elements._data if is_tt else xp.asarray(test_elements)
+    with xp.errstate(over="ignore", invalid="ignore"):
+        a = a.astype(common, copy=False) if is_t else xp.array(elements).astype(common)
+        b = b.astype(common, copy=False) if is_tt else xp.array(test_elements).astype(common)
+    res = xp.isin(a, b, assume_unique=bool(assume_unique), invert=bool(invert))
+    return _copy_out(_make(xp.asarray(res, dtype=xp.bool_), False, None, 0), out)
 
 
 def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
@@ -1373,9 +1372,9 @@ def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
     b = boundaries._data
     if b.ndim != 1:
         raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim({b.ndim})")
-    v = input._data if isinstance(input, Tensor) else np.asarray(input)
-    res = np.searchsorted(b, v, side="right" if right else "left")
-    res = np.asarray(res).astype(np.int32 if out_int32 else np.int64, copy=False)
+    v = input._data if isinstance(input, Tensor) else xp.asarray(input)
+    res = xp.searchsorted(b, v, side="right" if right else "left")
+    res = xp.asarray(res).astype(xp.int32 if out_int32 else xp.int64, copy=False)
     return _copy_out(_make(res, False, None, 0), out)
 
 
@@ -1415,7 +1414,7 @@ register_methods(
 
 
 def _np_take_along_axis(arr, indices, axis):
-    return take_along_dim(arr, indices if isinstance(indices, Tensor) else _make(np.asarray(indices), False, None, 0), axis)
+    return take_along_dim(arr, indices if isinstance(indices, Tensor) else _make(xp.asarray(indices), False, None, 0), axis)
 
 
 def _np_sort(a, axis=-1, kind=None, order=None, **kw):
@@ -1431,9 +1430,9 @@ def _np_argsort(a, axis=-1, kind=None, order=None, **kw):
 
 
 ARRAY_FUNCTIONS.update({
-    np.tril: lambda m, k=0: tril(m, k), np.triu: lambda m, k=0: triu(m, k),
-    np.take_along_axis: _np_take_along_axis, np.sort: _np_sort, np.argsort: _np_argsort,
-    np.nonzero: lambda a: nonzero(a, as_tuple=True), np.argwhere: argwhere,
+    xp.tril: lambda m, k=0: tril(m, k), xp.triu: lambda m, k=0: triu(m, k),
+    xp.take_along_axis: _np_take_along_axis, xp.sort: _np_sort, xp.argsort: _np_argsort,
+    xp.nonzero: lambda a: nonzero(a, as_tuple=True), xp.argwhere: argwhere,
 })
 
 __all__ = [
@@ -1457,36 +1456,36 @@ class ScatterReduce(_Pre2):
         d, idx, src_shape, reduce, include_self, a, s, r = ctx.meta
         g = grad._data if isinstance(grad, Tensor) else grad
         key = _along(idx, d)
-        hit = np.zeros(a.shape, bool)
+        hit = xp.zeros(a.shape, bool)
         hit[key] = True
-        own = np.ones(a.shape, bool) if include_self else ~hit
+        own = xp.ones(a.shape, bool) if include_self else ~hit
         if reduce == "prod":
             # d r / d x = the product of the others: r / x without zeros, else the product of
             # the nonzero factors for the one zero (and 0 when there are two or more)
-            zeros = (own & (a == 0)).astype(np.int64)
-            np.add.at(zeros, key, s == 0)
-            nz = np.where(own & (a != 0), a, 1)
-            np.multiply.at(nz, key, np.where(s == 0, 1, s))
+            zeros = (own & (a == 0)).astype(xp.int64)
+            xp.add.at(zeros, key, s == 0)
+            nz = xp.where(own & (a != 0), a, 1)
+            xp.multiply.at(nz, key, xp.where(s == 0, 1, s))
 
             def others(x, z, p, res):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    return np.where(x == 0, np.where(z == 1, p, 0), np.where(z == 0, res / x, 0))
+                with xp.errstate(divide="ignore", invalid="ignore"):
+                    return xp.where(x == 0, xp.where(z == 1, p, 0), xp.where(z == 0, res / x, 0))
 
-            gi = np.where(own, g * others(a, zeros, nz, r), 0)
+            gi = xp.where(own, g * others(a, zeros, nz, r), 0)
             gs = g[key] * others(s, zeros[key], nz[key], r[key])
         else:
             m_self = own & (a == r)
             m_src = s == r[key]
             count = m_self.astype(a.dtype)
-            np.add.at(count, key, m_src)
-            gc = g / np.maximum(count, 1)
+            xp.add.at(count, key, m_src)
+            gc = g / xp.maximum(count, 1)
             gi = gc * m_self
             gs = gc[key] * m_src
         return gi, None, _pad_to(gs.astype(a.dtype, copy=False), src_shape)
 
 
-_SCATTER_REDUCE = {"sum": np.add, "prod": np.multiply, "mean": np.add, "amax": np.maximum,
-                   "amin": np.minimum}
+_SCATTER_REDUCE = {"sum": xp.add, "prod": xp.multiply, "mean": xp.add, "amax": xp.maximum,
+                   "amin": xp.minimum}
 
 
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
@@ -1501,25 +1500,25 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     if input.dtype != src.dtype:
         raise RuntimeError("scatter_reduce(): Expected self.dtype to be equal to src.dtype")
     key = _along(idx, d) if a.ndim else ()
-    hit = np.zeros(a.shape, bool)
+    hit = xp.zeros(a.shape, bool)
     hit[key] = True
     if reduce in ("sum", "mean"):  # composed: the gradient comes from masked_fill/scatter_add
         base = input if include_self else masked_fill(input, _make(hit, False, None, 0), 0)
         res = scatter_add(base, d, index, src)
         if reduce == "sum":
             return res
-        count = np.full(a.shape, 1 if include_self else 0, np.int64)
-        np.add.at(count, key, 1)
-        count = _make(np.maximum(count, 1).astype(a.dtype), False, None, 0)
+        count = xp.full(a.shape, 1 if include_self else 0, xp.int64)
+        xp.add.at(count, key, 1)
+        count = _make(xp.maximum(count, 1).astype(a.dtype), False, None, 0)
         if input.is_floating_point():
             return res / count
         return res.div(count, rounding_mode="floor")
     s = src._data[tuple(slice(0, n) for n in idx.shape)]
     out = a.copy()
     if not include_self:  # the reduction's identity where src lands
-        out[hit] = {"prod": 1, "amax": -np.inf, "amin": np.inf}[reduce] if a.dtype.kind == "f" \
-            else {"prod": 1, "amax": np.iinfo(a.dtype).min if a.dtype.kind in "iu" else False,
-                  "amin": np.iinfo(a.dtype).max if a.dtype.kind in "iu" else True}[reduce]
+        out[hit] = {"prod": 1, "amax": -xp.inf, "amin": xp.inf}[reduce] if a.dtype.kind == "f" \
+            else {"prod": 1, "amax": xp.iinfo(a.dtype).min if a.dtype.kind in "iu" else False,
+                  "amin": xp.iinfo(a.dtype).max if a.dtype.kind in "iu" else True}[reduce]
     _SCATTER_REDUCE[reduce].at(out, key, s)
     if _grad_state[0] and (input._requires_grad or src._requires_grad):
         return ScatterReduce.apply(input, out, src, d, idx, src._data.shape, reduce, include_self,
@@ -1564,18 +1563,18 @@ def _tri_indices(np_fn, row, col, offset, dtype):
         raise RuntimeError(f"row must be non-negative, got{row}" if row < 0
                            else f"col must be non-negative, got{col}")
     r, c = np_fn(row, offset, col)
-    return _creation.tensor(np.stack([r, c]).astype(np.int64),
+    return _creation.tensor(xp.stack([r, c]).astype(xp.int64),
                             dtype=_dtype.int64 if dtype is None else dtype)
 
 
 def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None, layout=None):
     """The 2 x N (row, column) coordinates of the lower triangle of a row x col matrix."""
-    return _tri_indices(np.tril_indices, row, col, offset, dtype)
+    return _tri_indices(xp.tril_indices, row, col, offset, dtype)
 
 
 def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None, layout=None):
     """The 2 x N (row, column) coordinates of the upper triangle of a row x col matrix."""
-    return _tri_indices(np.triu_indices, row, col, offset, dtype)
+    return _tri_indices(xp.triu_indices, row, col, offset, dtype)
 
 
 def bincount(input, weights=None, minlength: int = 0):
@@ -1588,27 +1587,27 @@ def bincount(input, weights=None, minlength: int = 0):
     if minlength < 0:
         raise RuntimeError("minlength should be >= 0")
     if weights is None:
-        return _make(np.bincount(a, minlength=minlength).astype(np.int64), False, None, 0)
+        return _make(xp.bincount(a, minlength=minlength).astype(xp.int64), False, None, 0)
     w = weights._data
     if w.ndim != 1 or w.shape[0] != a.shape[0]:
         raise RuntimeError("weights should be 1-d and have the same length as input")
     # PyTorch keeps float32 weights' dtype and sums every other dtype in float64
-    dt = np.float32 if w.dtype == np.float32 else np.float64
-    return _make(np.bincount(a, weights=w, minlength=minlength).astype(dt), False, None, 0)
+    dt = xp.float32 if w.dtype == xp.float32 else xp.float64
+    return _make(xp.bincount(a, weights=w, minlength=minlength).astype(dt), False, None, 0)
 
 
 def unravel_index(indices, shape):
     """The coordinates (a tuple of int64 tensors) of flat ``indices`` in a tensor of ``shape``."""
-    idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
+    idx = indices._data if isinstance(indices, Tensor) else xp.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"expected 'indices' to be integer dtype, but got "
                         f"{_dtype.from_numpy_dtype(idx.dtype)}")
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    n = int(np.prod(shape))
+    n = int(xp.prod(shape))
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise RuntimeError("'indices' must be in range [-" f"{n}, {n - 1}]")
-    coords = np.unravel_index(np.where(idx < 0, idx + n, idx), shape)
-    return tuple(_make(np.asarray(c, dtype=np.int64), False, None, 0) for c in coords)
+    coords = xp.unravel_index(xp.where(idx < 0, idx + n, idx), shape)
+    return tuple(_make(xp.asarray(c, dtype=xp.int64), False, None, 0) for c in coords)
 
 
 def combinations(input, r: int = 2, with_replacement: bool = False):
@@ -1622,7 +1621,7 @@ def combinations(input, r: int = 2, with_replacement: bool = False):
     if r == 0:
         return input.new_empty((0,))
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
-    rows = np.array(list(pick(range(input.shape[0]), r)), dtype=np.int64).reshape(-1, r)
+    rows = xp.array(list(pick(range(input.shape[0]), r)), dtype=xp.int64).reshape(-1, r)
     return input[_make(rows, False, None, 0)]
 
 

@@ -1,7 +1,7 @@
 """Linear algebra: matmul and its cases (mm, mv, dot, bmm), the addmm family, einsum,
 tensordot, outer, kron, trace, and det / inverse / solve.
 
-matmul's forward is a single np.matmul (one BLAS call for 2-D float tensors, batches of
+matmul's forward is a single xp.matmul (one BLAS call for 2-D float tensors, batches of
 matrices against a matrix folded into one call too); backward saves only the operand the
 other one's gradient needs.
 """
@@ -11,9 +11,8 @@ import math
 import string
 from collections import Counter
 
-import numpy as np
-
 from .. import _dtype
+from .._backend import xp
 from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import Function
@@ -67,7 +66,7 @@ def _mm_any(a, b):
 def _as_tensor(x):
     if isinstance(x, Tensor):
         return x
-    return _make(np.asarray(x), False, None, 0)
+    return _make(xp.asarray(x), False, None, 0)
 
 
 def _out(result, out):
@@ -176,7 +175,7 @@ def _check_mm(a, b, sa=None, sb=None):
     sb = b.shape if sb is None else sb
     if sa[1] != sb[0]:
         raise _mm_error(sa, sb)
-    if a.dtype == np.bool_:
+    if a.dtype == xp.bool_:
         raise NotImplementedError("\"addmm_impl_cpu_\" not implemented for 'Bool'")
 
 
@@ -190,7 +189,7 @@ def _check_mv(mat, vec, n=None, k=None):
         v, m = _tname(vec.dtype), _tname(mat.dtype)
         raise RuntimeError(
             f"addmv input tensors must have the same dtype, but got {v}, {m}, and {v}")
-    if mat.dtype == np.bool_:
+    if mat.dtype == xp.bool_:
         raise NotImplementedError("\"addmv_impl_cpu\" not implemented for 'Bool'")
 
 
@@ -205,14 +204,14 @@ def _check_dot(a, b):
         raise RuntimeError(
             f"inconsistent tensor size, expected tensor [{n}] and src [{m}] to have the same "
             f"number of elements, but got {n} and {m} elements respectively")
-    if a.dtype == np.bool_:
+    if a.dtype == xp.bool_:
         raise NotImplementedError("\"dot\" not implemented for 'Bool'")
 
 
 def _check_bmm_dtype(a, b):
     if a.dtype != b.dtype:
         raise RuntimeError(f"expected scalar type {_tname(a.dtype)} but found {_tname(b.dtype)}")
-    if a.dtype == np.bool_:
+    if a.dtype == xp.bool_:
         raise NotImplementedError("\"bmm\" not implemented for 'Bool'")
 
 
@@ -221,7 +220,7 @@ def _route(a, b, rga, rgb):
 
     PyTorch picks dot/mv/mm, folds a batch into a matrix (one mm or mv), or broadcasts
     and calls bmm; which one (and so the errors and the grad_fn name) depends on the dims and
-    on which operand requires grad. The arithmetic is the same np.matmul in every case.
+    on which operand requires grad. The arithmetic is the same xp.matmul in every case.
     """
     da, db = a.ndim, b.ndim
     if db == 1:
@@ -250,7 +249,7 @@ def _route(a, b, rga, rgb):
             return _route(a, b[0], rga, rgb)
     ba, bb = a.shape[:-2], b.shape[:-2]
     try:
-        bsz = math.prod(np.broadcast_shapes(ba, bb))
+        bsz = math.prod(xp.broadcast_shapes(ba, bb))
     except ValueError:
         raise broadcast_error(ba, bb) from None
     k = a.shape[-1]
@@ -340,12 +339,12 @@ class _AddProduct(Function):
             ctx.beta, ctx.alpha = beta, alpha
         prod = ctx._product(m1, m2)
         if alpha != 1:
-            prod = np.multiply(prod, alpha, out=prod, casting="unsafe")
+            prod = xp.multiply(prod, alpha, out=prod, casting="unsafe")
         if beta == 0:  # input is ignored, NaNs included, as in PyTorch
             return prod
         if beta != 1:
             inp = inp * beta
-        return np.add(prod, inp, out=prod, casting="unsafe")
+        return xp.add(prod, inp, out=prod, casting="unsafe")
 
     @staticmethod
     def backward(ctx, grad):
@@ -496,7 +495,7 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
 
 # ---- einsum, tensordot, inner, outer, kron -------------------------------------------------------
 class Einsum(Function):
-    """np.einsum forward; the grad of each operand is an einsum of the grad and the others."""
+    """xp.einsum forward; the grad of each operand is an einsum of the grad and the others."""
 
     _node_name = "ViewBackward0"
 
@@ -530,7 +529,7 @@ class Einsum(Function):
 def _np_einsum(eq, ops):
     if any(isinstance(o, Tensor) for o in ops):
         return einsum(eq, *[_as_tensor(o) for o in ops])
-    return np.einsum(eq, *ops, optimize=len(ops) > 1)
+    return xp.einsum(eq, *ops, optimize=len(ops) > 1)
 
 
 def _einsum_grad(grad, out, ins, ops, i, sizes):
@@ -549,7 +548,7 @@ def _einsum_grad(grad, out, ins, ops, i, sizes):
         if c in seen:
             c2 = next(fresh)
             subs.append(c + c2)
-            arrays.append(np.eye(sizes[c], dtype=_dtype_of(grad)))
+            arrays.append(xp.eye(sizes[c], dtype=_dtype_of(grad)))
             wanted.append(c2)
         else:
             seen.add(c)
@@ -563,7 +562,7 @@ def _einsum_grad(grad, out, ins, ops, i, sizes):
     shape = tuple(sizes[c] if c in have else 1 for c in wanted)
     r = r.reshape(shape)
     full = tuple(sizes[c] for c in wanted)
-    return r.expand(full) if isinstance(r, Tensor) else np.broadcast_to(r, full)
+    return r.expand(full) if isinstance(r, Tensor) else xp.broadcast_to(r, full)
 
 
 def _dtype_of(x):
@@ -703,7 +702,7 @@ class Outer(Function):
         need = ctx.needs_input_grad
         if need:
             ctx.save_for_backward(b if need[0] else None, a if need[1] else None)
-        return np.multiply.outer(a.astype(dt, copy=False), b.astype(dt, copy=False))
+        return xp.multiply.outer(a.astype(dt, copy=False), b.astype(dt, copy=False))
 
     @staticmethod
     def backward(ctx, grad):
@@ -731,7 +730,7 @@ class Kron(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.kron(a, b)
+        return xp.kron(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -760,19 +759,19 @@ class Trace(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.shape = a.shape
-        dt = np.int64 if a.dtype.kind in "biu" else a.dtype
-        return np.asarray(np.trace(a, dtype=dt))
+        dt = xp.int64 if a.dtype.kind in "biu" else a.dtype
+        return xp.asarray(xp.trace(a, dtype=dt))
 
     @staticmethod
     def backward(ctx, grad):
-        return grad * np.eye(*ctx.shape, dtype=_dtype_of(grad))
+        return grad * xp.eye(*ctx.shape, dtype=_dtype_of(grad))
 
 
 def trace(input):
     """Sum of the main diagonal of a matrix."""
     if input._data.ndim != 2:
         raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input._data.ndim}")
-    if input._data.dtype == np.bool_:
+    if input._data.dtype == xp.bool_:
         raise NotImplementedError("\"trace\" not implemented for 'Bool'")
     return Trace.apply(input)
 
@@ -791,15 +790,15 @@ def _check_square(a, op):
 
 def _singular_pivot(m):
     """1-based index of the first zero pivot of LU with partial pivoting (for the error text)."""
-    m = np.array(m, dtype=np.float64)
+    m = xp.array(m, dtype=xp.float64)
     n = m.shape[0]
-    tol = np.finfo(np.float64).eps * max(n, 1) * max(np.abs(m).max(), 1e-300)
+    tol = xp.finfo(xp.float64).eps * max(n, 1) * max(xp.abs(m).max(), 1e-300)
     for j in range(n):  # n column steps on the error path only
-        p = j + int(np.argmax(np.abs(m[j:, j])))
+        p = j + int(xp.argmax(xp.abs(m[j:, j])))
         if abs(m[p, j]) <= tol:
             return j + 1
         m[[j, p]] = m[[p, j]]
-        m[j + 1:] -= np.outer(m[j + 1:, j] / m[j, j], m[j])
+        m[j + 1:] -= xp.outer(m[j + 1:, j] / m[j, j], m[j])
     return n
 
 
@@ -807,8 +806,8 @@ def _inv_error(a):
     mats = a.reshape((-1,) + a.shape[-2:])
     for k, m in enumerate(mats):
         try:
-            np.linalg.inv(m)
-        except np.linalg.LinAlgError:
+            xp.linalg.inv(m)
+        except xp.linalg.LinAlgError:
             where = f"(Batch element {k}): " if a.ndim > 2 else ""
             return LinAlgError(
                 f"linalg.inv: {where}The diagonal element {_singular_pivot(m)} is zero, the "
@@ -822,8 +821,8 @@ class Inverse(Function):
     @staticmethod
     def forward(ctx, a):
         try:
-            out = np.linalg.inv(a)
-        except np.linalg.LinAlgError:
+            out = xp.linalg.inv(a)
+        except xp.linalg.LinAlgError:
             raise _inv_error(a) from None
         ctx.save_for_backward(out)
         return out
@@ -843,9 +842,9 @@ def inverse(input, *, out=None):
 
 def _cofactor(a):
     """The cofactor matrix det(A) A^-T, also for singular A (via the SVD)."""
-    u, s, vh = np.linalg.svd(a)
+    u, s, vh = xp.linalg.svd(a)
     # adj(A) = det(U) det(V) V diag(prod_{j!=i} s_j) U^T; cofactor = adj(A)^T
-    sign = np.linalg.det(u) * np.linalg.det(vh)
+    sign = xp.linalg.det(u) * xp.linalg.det(vh)
     adj_s = _others_product(s, (s.ndim - 1,))
     return (sign[..., None, None] * u) @ (adj_s[..., :, None] * vh)
 
@@ -855,7 +854,7 @@ class Det(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = np.asarray(np.linalg.det(a))
+        out = xp.asarray(xp.linalg.det(a))
         ctx.save_for_backward(a, out)
         return out
 
@@ -864,9 +863,9 @@ class Det(Function):
         a, det = ctx.saved_tensors
         g = grad.reshape(tuple(grad.shape) + (1, 1))
         raw_det = det._data if isinstance(det, Tensor) else det
-        if np.all(raw_det != 0):
+        if xp.all(raw_det != 0):
             d = det.reshape(tuple(det.shape) + (1, 1))
-            return g * d * _mT(inverse(a) if isinstance(a, Tensor) else np.linalg.inv(a))
+            return g * d * _mT(inverse(a) if isinstance(a, Tensor) else xp.linalg.inv(a))
         raw = a._data if isinstance(a, Tensor) else a
         return g * _cofactor(raw)
 
@@ -882,8 +881,8 @@ class Slogdet(Function):
 
     @staticmethod
     def forward(ctx, a):
-        sign, logabs = np.linalg.slogdet(a)  # no overflow, unlike log(|det|)
-        sign, logabs = np.asarray(sign), np.asarray(logabs)
+        sign, logabs = xp.linalg.slogdet(a)  # no overflow, unlike log(|det|)
+        sign, logabs = xp.asarray(sign), xp.asarray(logabs)
         ctx.save_for_backward(a)  # the sign's grad is zero almost everywhere: ignored
         return sign, logabs
 
@@ -891,7 +890,7 @@ class Slogdet(Function):
     def backward(ctx, _grad_sign, grad):
         (a,) = ctx.saved_tensors
         g = grad.reshape(tuple(grad.shape) + (1, 1))
-        return g * _mT(inverse(a) if isinstance(a, Tensor) else np.linalg.inv(a))
+        return g * _mT(inverse(a) if isinstance(a, Tensor) else xp.linalg.inv(a))
 
 
 def slogdet(input):
@@ -916,8 +915,8 @@ class SvdVals(Function):
 
     @staticmethod
     def forward(ctx, a, d0, d1):
-        m = np.moveaxis(a, (d0, d1), (-2, -1))
-        u, s, vh = np.linalg.svd(m, full_matrices=False)
+        m = xp.moveaxis(a, (d0, d1), (-2, -1))
+        u, s, vh = xp.linalg.svd(m, full_matrices=False)
         ctx.uvh, ctx.dims = (u, vh), (d0, d1)
         return s
 
@@ -926,7 +925,7 @@ class SvdVals(Function):
         u, vh = ctx.uvh
         g = grad._data if isinstance(grad, Tensor) else grad  # no double backward through SVD
         gm = u @ (g[..., :, None] * vh)  # d s_i = u_i^T dA v_i (distinct singular values)
-        return np.moveaxis(gm, (-2, -1), ctx.dims)
+        return xp.moveaxis(gm, (-2, -1), ctx.dims)
 
 
 def svdvals(A, dims=(-2, -1)):
@@ -946,8 +945,8 @@ class Solve(Function):
     def forward(ctx, a, b, vector, left):
         a_sys, b_sys = (a, b) if left else (a.swapaxes(-1, -2), b.swapaxes(-1, -2))  # XA=B: A'X'=B'
         try:
-            x = np.linalg.solve(a_sys, b_sys[..., None] if vector else b_sys)
-        except np.linalg.LinAlgError:
+            x = xp.linalg.solve(a_sys, b_sys[..., None] if vector else b_sys)
+        except xp.linalg.LinAlgError:
             raise LinAlgError("torch.linalg.solve: The solver failed because the input matrix is "
                               "singular.") from None
         out = x[..., 0] if vector else x if left else x.swapaxes(-1, -2)
@@ -968,7 +967,7 @@ class Solve(Function):
         if isinstance(a, Tensor):  # create_graph
             gb = solve(_mT(a), grad)
         else:
-            gb = np.linalg.solve(_mT(a), grad)
+            gb = xp.linalg.solve(_mT(a), grad)
         ga = -_mm_any(gb, _mT(x))
         if ctx.vector:
             gb = gb.reshape(tuple(gb.shape[:-1]))
@@ -1002,8 +1001,8 @@ def _rmatmul(self, other):
 
 def _matmul_method(self, other):
     if not isinstance(other, Tensor):
-        if isinstance(other, (np.ndarray, list, tuple)):
-            other = _as_tensor(np.asarray(other))
+        if isinstance(other, (xp.ndarray, list, tuple)):
+            other = _as_tensor(xp.asarray(other))
         else:
             return NotImplemented
     return matmul(self, other)
@@ -1016,16 +1015,16 @@ register_methods(
     logdet=logdet, slogdet=slogdet,
 )
 
-UFUNCS[np.matmul] = _np_matmul
+UFUNCS[xp.matmul] = _np_matmul
 ARRAY_FUNCTIONS.update({
-    np.einsum: lambda subscripts, *operands, **_: einsum(subscripts, *operands),
-    np.tensordot: lambda a, b, axes=2: tensordot(_as_tensor(a), _as_tensor(b), axes),
-    np.outer: lambda a, b, out=None: outer(_as_tensor(a), _as_tensor(b)),
-    np.inner: lambda a, b: inner(_as_tensor(a), _as_tensor(b)),
-    np.vdot: lambda a, b: vdot(_as_tensor(a), _as_tensor(b)),
-    np.kron: lambda a, b: kron(_as_tensor(a), _as_tensor(b)),
-    np.trace: lambda a, offset=0, axis1=0, axis2=1, dtype=None, out=None: trace(a),
-    np.linalg.det: det, np.linalg.inv: inverse,
+    xp.einsum: lambda subscripts, *operands, **_: einsum(subscripts, *operands),
+    xp.tensordot: lambda a, b, axes=2: tensordot(_as_tensor(a), _as_tensor(b), axes),
+    xp.outer: lambda a, b, out=None: outer(_as_tensor(a), _as_tensor(b)),
+    xp.inner: lambda a, b: inner(_as_tensor(a), _as_tensor(b)),
+    xp.vdot: lambda a, b: vdot(_as_tensor(a), _as_tensor(b)),
+    xp.kron: lambda a, b: kron(_as_tensor(a), _as_tensor(b)),
+    xp.trace: lambda a, offset=0, axis1=0, axis2=1, dtype=None, out=None: trace(a),
+    xp.linalg.det: det, xp.linalg.inv: inverse,
 })
 
 
@@ -1062,7 +1061,7 @@ def cross(input, other, dim=None, *, out=None):
                       "either pass the dim explicitly or simply use torch.linalg.cross.\nThe "
                       "default value of dim will change to agree with that of linalg.cross in a "
                       "future release.", UserWarning, stacklevel=2)
-        shape = np.broadcast_shapes(tuple(input.shape), tuple(other.shape))
+        shape = xp.broadcast_shapes(tuple(input.shape), tuple(other.shape))
         dim = next((i for i, n in enumerate(shape) if n == 3), None)
         if dim is None:
             raise RuntimeError("no dimension of size 3 in input")

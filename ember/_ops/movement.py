@@ -14,9 +14,8 @@ from __future__ import annotations
 import math
 import operator
 
-import numpy as np
-
 from .. import _dtype
+from .._backend import xp
 from .._device import Size
 from .._tensor import ARRAY_FUNCTIONS, Tensor, _make, _wrap_dim, register_methods, type_name
 from ..autograd import grad_mode
@@ -25,8 +24,8 @@ from ._shape import broadcast_shape
 from ._util import norm_dims
 
 _grad_state = grad_mode._state
-_ndarray = np.ndarray
-_as_strided = np.lib.stride_tricks.as_strided
+_ndarray = xp.ndarray
+_as_strided = xp.lib.stride_tricks.as_strided
 
 
 # ---- plumbing ---------------------------------------------------------------------------------
@@ -83,12 +82,12 @@ def _sizes(args):
 
 
 def _shares(out, a):
-    return out.size == 0 or np.may_share_memory(out, a)
+    return out.size == 0 or xp.may_share_memory(out, a)
 
 
 def _aview(x):
     """x as a Tensor (the ARRAY_FUNCTIONS adapters may receive plain arrays)."""
-    return x if isinstance(x, Tensor) else _make(np.asarray(x), False, None, 0)
+    return x if isinstance(x, Tensor) else _make(xp.asarray(x), False, None, 0)
 
 
 # ---- reshape / view ---------------------------------------------------------------------------
@@ -151,7 +150,7 @@ def view(self, *shape, **kwargs):
     """A view with another shape, or of the same bytes as another dtype (``view(dtype)``)."""
     if kwargs:
         shape = (kwargs.pop("dtype") if "dtype" in kwargs else kwargs.pop("size"),)
-    if len(shape) == 1 and isinstance(shape[0], (_dtype.dtype, np.dtype, type)):
+    if len(shape) == 1 and isinstance(shape[0], (_dtype.dtype, xp.dtype, type)):
         return _view_dtype(self, _dtype.to_dtype(shape[0]))
     shape = _sizes(shape)
     a = self._data
@@ -222,7 +221,7 @@ def unflatten(input, dim, sizes):
     n = a.shape[d] if a.ndim else 1
     if sizes.count(-1) > 1:
         raise RuntimeError("unflatten got an unexpected error:\nonly one dimension can be inferred")
-    known = int(np.prod([s for s in sizes if s != -1]))
+    known = int(xp.prod([s for s in sizes if s != -1]))
     if (-1 in sizes and (known == 0 or n % known)) or (-1 not in sizes and known != n):
         raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the "
                            f"size of dim {dim} ({n}) in the input tensor")
@@ -293,7 +292,7 @@ class Permute(_Pre):
 
     @staticmethod
     def backward(ctx, grad):
-        return np.transpose(grad, tuple(np.argsort(ctx.meta[0])))
+        return xp.transpose(grad, tuple(xp.argsort(ctx.meta[0])))
 
 
 class Transpose(_Pre):
@@ -302,7 +301,7 @@ class Transpose(_Pre):
     @staticmethod
     def backward(ctx, grad):
         d0, d1 = ctx.meta
-        return grad if d0 == d1 else np.swapaxes(grad, d0, d1)
+        return grad if d0 == d1 else xp.swapaxes(grad, d0, d1)
 
 
 class TBackward(Transpose):
@@ -423,7 +422,7 @@ def expand(self, *sizes, **kwargs):
     sizes = _sizes(sizes)
     a = self._data
     shape = sizes if sizes == a.shape else _expand_shape(a, sizes)
-    return _finish(Expand, self, np.broadcast_to(a, shape))
+    return _finish(Expand, self, xp.broadcast_to(a, shape))
 
 
 def expand_as(self, other):
@@ -480,7 +479,7 @@ def repeat(self, *sizes, **kwargs):
                            "of dimensions of tensor")
     if any(r < 0 for r in reps):
         raise RuntimeError(f"Trying to create tensor with negative dimension {min(reps)}: {list(reps)}")
-    out = np.tile(a, reps) if reps else a.copy()
+    out = xp.tile(a, reps) if reps else a.copy()
     if out.base is not None or out is a:
         out = out.copy()
     return _finish_copy(Repeat, self, out, reps)
@@ -501,7 +500,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     """Repeats each element ``repeats`` times (along ``dim``, or of the flattened tensor)."""
     if repeats is None:  # torch.repeat_interleave(repeats): indices repeated by their count
         r = input._data
-        return _make(np.repeat(np.arange(r.size), r.reshape(-1)), False, None, 0)
+        return _make(xp.repeat(xp.arange(r.size), r.reshape(-1)), False, None, 0)
     x = input
     if dim is None:
         x, d = reshape(input, (-1,)), 0
@@ -516,7 +515,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
             raise RuntimeError("repeats must have the same size as input along dim")
         from .indexing import index_select
 
-        return index_select(x, d, _make(np.repeat(np.arange(n), r), False, None, 0))
+        return index_select(x, d, _make(xp.repeat(xp.arange(n), r), False, None, 0))
     r = int(repeats)
     if r < 0:
         raise RuntimeError("repeats can not be negative")
@@ -531,7 +530,7 @@ class Flip(_Pre):
 
     @staticmethod
     def backward(ctx, grad):
-        return np.flip(grad, ctx.meta[0])
+        return xp.flip(grad, ctx.meta[0])
 
 
 def _dims_arg(dims):
@@ -547,7 +546,7 @@ def flip(input, *dims, **kwargs):
     dims = _dims_arg(dims)
     a = input._data
     axes = norm_dims(dims, a.ndim) if dims else ()
-    out = np.flip(a, axes).copy() if axes else a.copy()
+    out = xp.flip(a, axes).copy() if axes else a.copy()
     return _finish_copy(Flip, input, out, axes)
 
 
@@ -572,7 +571,7 @@ class Roll(_Pre):
     def backward(ctx, grad):
         shifts, dims = ctx.meta
         neg = tuple(-s for s in shifts) if isinstance(shifts, tuple) else -shifts
-        return np.roll(grad, neg, dims)
+        return xp.roll(grad, neg, dims)
 
 
 def roll(input, shifts, dims=None):
@@ -583,16 +582,16 @@ def roll(input, shifts, dims=None):
         if len(s) != 1:
             raise RuntimeError(f"shifts and dimensions must align. shifts: {len(s)}, dims:0")
         shifts = operator.index(s[0])
-        return _finish_copy(Roll, input, np.roll(a, shifts), shifts, None)
+        return _finish_copy(Roll, input, xp.roll(a, shifts), shifts, None)
     s = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
     d = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
     if len(s) != len(d):
         raise RuntimeError(f"shifts and dimensions must align. shifts: {len(s)}, dims:{len(d)}")
     d = tuple(_dim(x, a.ndim) for x in d)
     s = tuple(operator.index(x) for x in s)
-    out = np.roll(a, s, d) if a.ndim else a.copy()
+    out = xp.roll(a, s, d) if a.ndim else a.copy()
     if not out.flags.c_contiguous:  # contiguous, as PyTorch's
-        out = np.ascontiguousarray(out)
+        out = xp.ascontiguousarray(out)
     return _finish_copy(Roll, input, out, s, d)
 
 
@@ -652,12 +651,12 @@ def _needs_add_at(key2):
 
 def _index_backward_np(grad, meta, key1, key2):
     shape, dt = meta
-    g = np.zeros(shape, dtype=grad.dtype if grad.dtype.kind == "f" else dt)
+    g = xp.zeros(shape, dtype=grad.dtype if grad.dtype.kind == "f" else dt)
     v = g[key1] if key1 is not None else g
     if key2 is None:
         v[...] = grad
     elif _needs_add_at(key2):
-        np.add.at(v, key2, grad)  # integer indices may repeat: their grads add up
+        xp.add.at(v, key2, grad)  # integer indices may repeat: their grads add up
     else:
         v[key2] = grad
     return g
@@ -727,7 +726,7 @@ def contiguous(self, memory_format=None):
     a = self._data
     if a.flags.c_contiguous:
         return self
-    return _finish_copy(Contiguous, self, np.ascontiguousarray(a))
+    return _finish_copy(Contiguous, self, xp.ascontiguousarray(a))
 
 
 # ---- joining --------------------------------------------------------------------------------------------------
@@ -811,7 +810,7 @@ def cat(tensors, dim=0, *, axis=None, out=None):
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     dt = _result_dtype(tensors)
     if not used:
-        res = _make(np.empty((0,), dt), False, None, 0)
+        res = _make(xp.empty((0,), dt), False, None, 0)
         return _copy_out(res, out)
     ref = used[0]._data
     nd = ref.ndim
@@ -830,9 +829,9 @@ def cat(tensors, dim=0, *, axis=None, out=None):
                         f"Sizes of tensors must match except in dimension {d}. Expected size "
                         f"{shape[j]} but got size {s[j]} for tensor number {i} in the list.")
     arrays = [x._data for x in used]
-    res_arr = np.concatenate(arrays, axis=d, dtype=dt, casting="unsafe")
+    res_arr = xp.concatenate(arrays, axis=d, dtype=dt, casting="unsafe")
     if not res_arr.flags.c_contiguous:  # PyTorch's cat result is contiguous, whatever the inputs' strides
-        res_arr = np.ascontiguousarray(res_arr)
+        res_arr = xp.ascontiguousarray(res_arr)
     if _record(tensors):
         sizes = [None if (x._data.ndim == 1 and x._data.shape[0] == 0) else x._data.shape[d]
                  for x in tensors]
@@ -867,9 +866,9 @@ def stack(tensors, dim=0, *, axis=None, out=None):
                                f"at entry 0 and {list(x._data.shape)} at entry {i}")
     d = _dim(dim, len(shape) + 1)
     dt = _result_dtype(tensors)
-    res_arr = np.stack([x._data for x in tensors], axis=d, dtype=dt, casting="unsafe")
+    res_arr = xp.stack([x._data for x in tensors], axis=d, dtype=dt, casting="unsafe")
     if not res_arr.flags.c_contiguous:  # contiguous, as PyTorch's
-        res_arr = np.ascontiguousarray(res_arr)
+        res_arr = xp.ascontiguousarray(res_arr)
     if _record(tensors):
         res = Stack.apply(*tensors, out=res_arr, dim=d)
     else:
@@ -949,7 +948,7 @@ class Split(Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        return np.concatenate(grads, axis=ctx.dim)
+        return xp.concatenate(grads, axis=ctx.dim)
 
 
 class SplitWithSizes(Split):
@@ -968,12 +967,12 @@ class Unbind(Function):
     @staticmethod
     def backward(ctx, *grads):
         g0 = grads[0]
-        if ctx.dim == 0 and g0.__class__ is np.ndarray:  # np.stack's cost, without np.stack
-            out = np.empty((len(grads),) + g0.shape, g0.dtype)
+        if ctx.dim == 0 and g0.__class__ is xp.ndarray:  # xp.stack's cost, without xp.stack
+            out = xp.empty((len(grads),) + g0.shape, g0.dtype)
             for i, g in enumerate(grads):
                 out[i] = g
             return out
-        return np.stack(grads, axis=ctx.dim)
+        return xp.stack(grads, axis=ctx.dim)
 
 
 def _multi(cls, x, outs, d):
@@ -1127,7 +1126,7 @@ class DiagScatter(Function):
 
 
 def _diag_scatter_np(grad, meta, offset, d1, d2):
-    g = np.zeros(meta[0], dtype=grad.dtype)
+    g = xp.zeros(meta[0], dtype=grad.dtype)
     _diag_view(g, offset, d1, d2)[...] = grad
     return g
 
@@ -1170,7 +1169,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     shape = []
     for i in range(nd):
         shape.append(n if i in (d1, d2) else rest.pop(0))
-    out = np.zeros(shape, a.dtype)
+    out = xp.zeros(shape, a.dtype)
     _diag_view(out, offset, d1, d2)[...] = a
     return _finish_copy(DiagEmbed, input, out, offset, d1, d2)
 
@@ -1195,9 +1194,9 @@ class Unfold(_Pre):
     def backward(ctx, grad):
         d, size, step = ctx.meta
         shape = _in_shape(ctx)
-        g = np.zeros(shape, grad.dtype)
+        g = xp.zeros(shape, grad.dtype)
         m = grad.shape[d]
-        gm = np.moveaxis(grad, -1, 0)  # (size, ..., m, ...)
+        gm = xp.moveaxis(grad, -1, 0)  # (size, ..., m, ...)
         lead = (slice(None),) * d
         for k in range(size):  # a loop over the window, not the elements
             g[lead + (slice(k, k + step * (m - 1) + 1, step),)] += gm[k]
@@ -1323,15 +1322,15 @@ def _np_broadcast_arrays(*args, subok=False):
 
 
 ARRAY_FUNCTIONS.update({
-    np.reshape: _np_reshape, np.transpose: _np_transpose, np.flip: _np_flip, np.roll: _np_roll,
-    np.concatenate: _np_concatenate, np.stack: _np_stack, np.squeeze: _np_squeeze,
-    np.expand_dims: _np_expand_dims, np.broadcast_to: _np_broadcast_to,
-    np.swapaxes: _np_swapaxes, np.moveaxis: _np_moveaxis, np.tile: _np_tile,
-    np.repeat: _np_repeat, np.ravel: _np_ravel, np.diagonal: _np_diagonal, np.diag: _np_diag,
-    np.split: _np_split, np.array_split: _np_split, np.broadcast_arrays: _np_broadcast_arrays,
-    np.fliplr: fliplr, np.flipud: flipud,
-    np.hstack: lambda tup, **kw: hstack([_aview(x) for x in tup]),
-    np.vstack: lambda tup, **kw: vstack([_aview(x) for x in tup]),
+    xp.reshape: _np_reshape, xp.transpose: _np_transpose, xp.flip: _np_flip, xp.roll: _np_roll,
+    xp.concatenate: _np_concatenate, xp.stack: _np_stack, xp.squeeze: _np_squeeze,
+    xp.expand_dims: _np_expand_dims, xp.broadcast_to: _np_broadcast_to,
+    xp.swapaxes: _np_swapaxes, xp.moveaxis: _np_moveaxis, xp.tile: _np_tile,
+    xp.repeat: _np_repeat, xp.ravel: _np_ravel, xp.diagonal: _np_diagonal, xp.diag: _np_diag,
+    xp.split: _np_split, xp.array_split: _np_split, xp.broadcast_arrays: _np_broadcast_arrays,
+    xp.fliplr: fliplr, xp.flipud: flipud,
+    xp.hstack: lambda tup, **kw: hstack([_aview(x) for x in tup]),
+    xp.vstack: lambda tup, **kw: vstack([_aview(x) for x in tup]),
 })
 
 __all__ = [
@@ -1480,11 +1479,11 @@ def as_strided(input, size, stride, storage_offset=None):
         raise RuntimeError("mismatch in length of strides and shape")
     off = input.storage_offset() if storage_offset is None else storage_offset
     off -= input.storage_offset()  # ember reads the contiguous elements of ``input`` itself
-    idx = np.full(size, off, dtype=np.int64)
+    idx = xp.full(size, off, dtype=xp.int64)
     for d, (n, s) in enumerate(zip(size, stride)):
         shape = [1] * len(size)
         shape[d] = n
-        idx = idx + (np.arange(n, dtype=np.int64) * s).reshape(shape)
+        idx = idx + (xp.arange(n, dtype=xp.int64) * s).reshape(shape)
     flat = input.reshape(-1)
     if idx.size and (idx.min() < 0 or idx.max() >= flat.shape[0]):
         raise RuntimeError(f"setStorage: sizes {list(size)}, strides {list(stride)}, storage "

@@ -18,7 +18,7 @@ buffers are reused (fresh multi-MB arrays cost page faults on every call).
 
 Pooling copies the windows once into (K, N, C, *out) so that every reduction runs over the
 leading axis of a contiguous array (NumPy's fastest path); max-pool's argmax is built from
-K comparisons, and the backward scatters with a put (disjoint windows) or ``np.bincount``.
+K comparisons, and the backward scatters with a put (disjoint windows) or ``xp.bincount``.
 
 Interpolation and the non-constant paddings are separable gathers: per spatial axis an index
 table (and for the linear modes a weight table), forward by ``take``, backward by the
@@ -38,18 +38,16 @@ import math
 import threading
 import warnings
 
-import numpy as np
-from numpy.lib.stride_tricks import as_strided
-
 from .. import _dtype
+from .._backend import as_strided, xp
 from .._tensor import Tensor, _make, _wrap_dim, register_methods
-from . import NN_OPS_EXPORTS
 from ..autograd.function import Function
+from . import NN_OPS_EXPORTS
 
 # only the names that PyTorch has at top level (torch.conv2d...); nn.functional imports the rest
 __all__ = list(NN_OPS_EXPORTS)
 
-_ndarray = np.ndarray
+_ndarray = xp.ndarray
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
@@ -84,18 +82,18 @@ def _no_double_backward(name, grad):
 # ============================================================================================
 def _softmax_forward(x, axis):
     if x.size == 0:
-        return np.empty_like(x)
+        return xp.empty_like(x)
     e = x - x.max(axis, keepdims=True)  # the max shift keeps exp() finite
-    np.exp(e, out=e)
+    xp.exp(e, out=e)
     e /= e.sum(axis, keepdims=True)
     return e
 
 
 def _log_softmax_forward(x, axis):
     if x.size == 0:
-        return np.empty_like(x)
+        return xp.empty_like(x)
     z = x - x.max(axis, keepdims=True)
-    z -= np.log(np.exp(z).sum(axis, keepdims=True))
+    z -= xp.log(xp.exp(z).sum(axis, keepdims=True))
     return z
 
 
@@ -116,7 +114,7 @@ class Softmax(Function):
             x = x.reshape(1)
             out = _softmax_forward(x, 0).reshape(())
         else:
-            out = np.ascontiguousarray(_softmax_forward(x, axis))  # PyTorch's result is contiguous
+            out = xp.ascontiguousarray(_softmax_forward(x, axis))  # PyTorch's result is contiguous
         ctx.axis = axis if x.ndim else None
         ctx.save_for_backward(out)
         return out
@@ -135,10 +133,10 @@ class LogSoftmax(Function):
     def forward(ctx, x, axis, dt=None):
         x = _softmax_input(x, dt, "log_softmax_kernel_impl")
         if x.ndim == 0:
-            out = np.zeros_like(x)
+            out = xp.zeros_like(x)
             ctx.axis = None
         else:
-            out = np.ascontiguousarray(_log_softmax_forward(x, axis))  # contiguous, as PyTorch's
+            out = xp.ascontiguousarray(_log_softmax_forward(x, axis))  # contiguous, as PyTorch's
             ctx.axis = axis
         ctx.save_for_backward(out)
         return out
@@ -148,7 +146,7 @@ class LogSoftmax(Function):
         (y,) = ctx.saved_tensors
         if ctx.axis is None:
             return grad * 0
-        return grad - np.exp(y) * grad.sum(axis=ctx.axis, keepdims=True)
+        return grad - xp.exp(y) * grad.sum(axis=ctx.axis, keepdims=True)
 
 
 def _implicit_dim(name, ndim, stacklevel=3):
@@ -225,11 +223,11 @@ def _check_reduction(reduction):
 
 def _class_targets(x, t, ignore_index):
     """Validate integer class targets; returns (safe targets, valid mask or None)."""
-    if t.dtype != np.int64 and t.dtype != np.uint8:
+    if t.dtype != xp.int64 and t.dtype != xp.uint8:
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_tname(t)}")
     C = x.shape[1]
     # negative targets wrap to huge unsigned values: one max finds every out-of-range one
-    out_of_range = t.size and (t.view(np.uint64) if t.dtype == np.int64 else t).max() >= C
+    out_of_range = t.size and (t.view(xp.uint64) if t.dtype == xp.int64 else t).max() >= C
     if not out_of_range and not 0 <= ignore_index < C:
         return t, None
     valid = t != ignore_index
@@ -239,7 +237,7 @@ def _class_targets(x, t, ignore_index):
             raise IndexError(f"Target {t[bad].flat[0]} is out of bounds.")
     if valid.all():
         return t, None
-    return np.where(valid, t, 0), valid
+    return xp.where(valid, t, 0), valid
 
 
 _ONES: dict = {}
@@ -248,7 +246,7 @@ _ONES: dict = {}
 def _ones(n, dtype):
     v = _ONES.get((n, dtype))
     if v is None:
-        v = _ONES[(n, dtype)] = np.ones(n, dtype)
+        v = _ONES[(n, dtype)] = xp.ones(n, dtype)
         v.flags.writeable = False
     return v
 
@@ -264,12 +262,12 @@ def _row_logsumexp(x):
         m = x.max()
         if math.isfinite(m):
             z = x - m
-            e = np.exp(z)
-            s = np.matmul(e, _ones(x.shape[1], x.dtype))[:, None]
+            e = xp.exp(z)
+            s = xp.matmul(e, _ones(x.shape[1], x.dtype))[:, None]
             if s.min() > 1e-20:
                 return z, e, s
     z = x - x.max(1, keepdims=True)
-    e = np.exp(z)
+    e = xp.exp(z)
     return z, e, e.sum(1, keepdims=True)
 
 
@@ -287,21 +285,21 @@ class NllLoss(Function):
         C = x.shape[1]
         flat = None
         if x.ndim == 2:  # pick x[i, t_i] through flat indices: cheaper than take_along_axis
-            flat = t + np.arange(0, x.shape[0] * C, C)
+            flat = t + xp.arange(0, x.shape[0] * C, C)
         if logits:
             z, e, s = _row_logsumexp(x)
-            lse = np.log(s)
+            lse = xp.log(s)
             if flat is not None:
                 logp_t = z.reshape(-1)[flat]
                 logp_t -= lse[:, 0]
             else:
-                logp_t = np.take_along_axis(z, t[:, None], 1)[:, 0]
+                logp_t = xp.take_along_axis(z, t[:, None], 1)[:, 0]
                 logp_t -= lse[:, 0]
         elif flat is not None:
             logp_t = x.reshape(-1)[flat]
         else:
-            logp_t = np.take_along_axis(x, t[:, None], 1)[:, 0]
-        loss = np.negative(logp_t, out=logp_t)
+            logp_t = xp.take_along_axis(x, t[:, None], 1)[:, 0]
+        loss = xp.negative(logp_t, out=logp_t)
         wt = None
         if w is not None:
             wt = w[t]
@@ -330,9 +328,9 @@ class NllLoss(Function):
                 denom = wt.sum() if wt is not None else (
                     valid.sum() if valid is not None else t.size)
                 if denom:
-                    out = np.asarray(out / x.dtype.type(denom), dtype=x.dtype)
+                    out = xp.asarray(out / x.dtype.type(denom), dtype=x.dtype)
                 else:  # nothing counted: 0/0, as in PyTorch
-                    out = np.asarray(np.nan, dtype=x.dtype)
+                    out = xp.asarray(xp.nan, dtype=x.dtype)
         if ctx.needs_input_grad:
             if logits:
                 e /= s  # softmax, what the backward needs
@@ -354,27 +352,27 @@ class NllLoss(Function):
             if reduction == "mean":
                 c = c / dtype.type(denom)
             if p is None:
-                g = np.zeros(in_shape if len(in_shape) > 1 else (1,) + in_shape, dtype)
+                g = xp.zeros(in_shape if len(in_shape) > 1 else (1,) + in_shape, dtype)
             else:
                 g = p * c
             if flat is not None:
                 g.reshape(-1)[flat] -= c
             else:
                 tt = t[:, None]
-                np.put_along_axis(g, tt, np.take_along_axis(g, tt, 1) - c, 1)
+                xp.put_along_axis(g, tt, xp.take_along_axis(g, tt, 1) - c, 1)
             return (g.reshape(in_shape) if len(in_shape) == 1 else g), None, None
         else:
-            coef = np.full(t.shape, grad, dtype)
+            coef = xp.full(t.shape, grad, dtype)
             if reduction == "mean":
-                with np.errstate(invalid="ignore", divide="ignore"):
+                with xp.errstate(invalid="ignore", divide="ignore"):
                     coef /= dtype.type(denom)
         if valid is not None:  # ignored targets get 0, even when the mean's 0/0 is nan
-            coef = np.where(valid, coef, dtype.type(0))
+            coef = xp.where(valid, coef, dtype.type(0))
         hot = coef * wt if wt is not None else coef  # weight of the one-hot term
         if smoothing:
             hot = hot * (1 - smoothing)
         if p is None:  # nll_loss: d/dx = -hot at the target
-            g = np.zeros((t.shape[0],) + tuple(in_shape[-1:] if len(in_shape) == 1
+            g = xp.zeros((t.shape[0],) + tuple(in_shape[-1:] if len(in_shape) == 1
                                                else in_shape[1:]), dtype)
         elif smoothing:
             # d/dx of (1-eps) w_t (lse - z_t) + eps/C sum_c w_c (lse - z_c):
@@ -390,9 +388,9 @@ class NllLoss(Function):
             g.reshape(-1)[flat] -= hot
         else:
             tt = t[:, None]
-            cur = np.take_along_axis(g, tt, 1)
+            cur = xp.take_along_axis(g, tt, 1)
             cur -= hot[:, None]
-            np.put_along_axis(g, tt, cur, 1)
+            xp.put_along_axis(g, tt, cur, 1)
         return (g.reshape(in_shape) if len(in_shape) == 1 else g), None, None
 
 
@@ -441,8 +439,8 @@ class ProbCrossEntropy(Function):
             out = -s.sum(dtype=x.dtype)  # negated after the sum, as PyTorch: a zero loss is -0.
             if reduction == "mean":  # PyTorch divides by numel / C, unweighted
                 denom = x.size // C if C else 0
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    out = np.asarray(out / x.dtype.type(denom) if x.size else np.nan, x.dtype)
+                with xp.errstate(invalid="ignore", divide="ignore"):
+                    out = xp.asarray(out / x.dtype.type(denom) if x.size else xp.nan, x.dtype)
         ctx.save_for_backward(logp, wq, w)
         ctx.meta = (reduction, denom, smoothing, in_shape)
         return out
@@ -459,7 +457,7 @@ class ProbCrossEntropy(Function):
         gx = gq = None
         if ctx.needs_input_grad[0]:
             # d/dx_c = p_c * sum_k wq_k - wq_c
-            gx = (np.exp(logp) * wq.sum(1, keepdims=True) - wq) * g
+            gx = (xp.exp(logp) * wq.sum(1, keepdims=True) - wq) * g
             gx = gx.reshape(in_shape)
         if ctx.needs_input_grad[1]:
             gq = -logp * g
@@ -549,7 +547,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight=None, size_average=None,
 def _int_tuple(value, n):
     """An int or a 1-element sequence -> an n-tuple of ints; other sequences -> their ints as
     they are (the caller checks the length, with its own message)."""
-    if isinstance(value, (int, np.integer)):
+    if isinstance(value, (int, xp.integer)):
         return (int(value),) * n
     value = tuple(int(v) for v in value)
     return value * n if len(value) == 1 else value
@@ -568,36 +566,36 @@ def _pad_zeros(x, pads):
     """Zero-pad the spatial dims of (N, C, *sp) by (lo, hi) pairs; no copy when all are 0."""
     if not any(lo or hi for lo, hi in pads):
         return x
-    xp = np.zeros(x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)),
+    xpad = xp.zeros(x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)),
                   x.dtype)
-    xp[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in
+    xpad[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in
                                           zip(x.shape[2:], pads))] = x
-    return xp
+    return xpad
 
 
-def _windows(xp, ks, stride, dil, out_sp, lead):
+def _windows(xpad, ks, stride, dil, out_sp, lead):
     """A strided view of the sliding windows: (N, C, *k, *out) or, lead=True, (*k, N, C, *out)."""
-    st = xp.strides
+    st = xpad.strides
     sp = st[2:]
     kst = tuple(s * d for s, d in zip(sp, dil))
     ost = tuple(s * t for s, t in zip(sp, stride))
     if lead:
-        return as_strided(xp, tuple(ks) + xp.shape[:2] + tuple(out_sp), kst + st[:2] + ost,
+        return as_strided(xpad, tuple(ks) + xpad.shape[:2] + tuple(out_sp), kst + st[:2] + ost,
                           writeable=False)
-    return as_strided(xp, xp.shape[:2] + tuple(ks) + tuple(out_sp), st[:2] + kst + ost,
+    return as_strided(xpad, xpad.shape[:2] + tuple(ks) + tuple(out_sp), st[:2] + kst + ost,
                       writeable=False)
 
 
-def _im2col(xp, ks, stride, dil, out_sp):
+def _im2col(xpad, ks, stride, dil, out_sp):
     """(N, C, *padded) -> contiguous cols (N, C*K, L)."""
-    N, C = xp.shape[:2]
-    cols = np.ascontiguousarray(_windows(xp, ks, stride, dil, out_sp, False))
+    N, C = xpad.shape[:2]
+    cols = xp.ascontiguousarray(_windows(xpad, ks, stride, dil, out_sp, False))
     return cols.reshape(N, C * math.prod(ks), math.prod(out_sp))
 
 
 def _col2im(cols, full_shape, ks, stride, dil, out_sp):
     """Scatter-add cols (N, C, *k, *out) into a zero array of ``full_shape`` (the padded input)."""
-    out = np.zeros(full_shape, cols.dtype)
+    out = xp.zeros(full_shape, cols.dtype)
     lead = (slice(None), slice(None))
     for off in itertools.product(*(range(k) for k in ks)):
         sl = tuple(slice(o * d, o * d + s * (n - 1) + 1, s)
@@ -621,32 +619,32 @@ def _scratch(n, dtype, slot=0):
     """A reusable buffer of n elements: large fresh arrays cost page faults on every call
     (glibc returns them to the OS), which measured slower than the im2col copy itself."""
     if n * dtype.itemsize > _SCRATCH_MAX:  # too big to keep around
-        return np.empty(n, dtype)
+        return xp.empty(n, dtype)
     bufs = getattr(_work, "bufs", None)
     if bufs is None:
         bufs = _work.bufs = [None, None, None]
     buf = bufs[slot]
     if buf is None or buf.nbytes < n * dtype.itemsize:
-        buf = bufs[slot] = np.empty(max(n * dtype.itemsize, 1 << 16), np.uint8)
+        buf = bufs[slot] = xp.empty(max(n * dtype.itemsize, 1 << 16), xp.uint8)
     return buf[:n * dtype.itemsize].view(dtype)
 
 
-def _cols_t(xp, ks, stride, dil, out_sp, scratch=False):
+def _cols_t(xpad, ks, stride, dil, out_sp, scratch=False):
     """(N, C, *padded) -> contiguous cols (C*K, N*L): channel-major, so that the whole batch is
     one GEMM with the (O, C*K) weight (a large GEMM runs faster than N small ones).
     scratch=True writes into the shared work buffer (the result must not outlive the call)."""
-    N, C = xp.shape[:2]
-    st = xp.strides
+    N, C = xpad.shape[:2]
+    st = xpad.strides
     sp = st[2:]
     shape = (C,) + tuple(ks) + (N,) + tuple(out_sp)
-    view = as_strided(xp, shape,
+    view = as_strided(xpad, shape,
                       (st[1],) + tuple(s * d for s, d in zip(sp, dil)) + (st[0],)
                       + tuple(s * t for s, t in zip(sp, stride)), writeable=False)
     rows, cols = C * math.prod(ks), N * math.prod(out_sp)
     if not scratch:
-        return np.ascontiguousarray(view).reshape(rows, cols)
-    out = _scratch(rows * cols, xp.dtype).reshape(shape)
-    np.copyto(out, view)
+        return xp.ascontiguousarray(view).reshape(rows, cols)
+    out = _scratch(rows * cols, xpad.dtype).reshape(shape)
+    xp.copyto(out, view)
     return out.reshape(rows, cols)
 
 
@@ -654,7 +652,7 @@ def _col2im_t(dcols, full_shape, ks, stride, dil, out_sp):
     """Scatter-add dcols (C, *k, N, *out) into zeros (N, C, *padded); one strided add per kernel
     offset. Returns a (N, C, ...) view of a channel-major array."""
     N, C = full_shape[:2]
-    out = np.zeros((C, N) + tuple(full_shape[2:]), dcols.dtype)
+    out = xp.zeros((C, N) + tuple(full_shape[2:]), dcols.dtype)
     lead = (slice(None), slice(None))
     for off in itertools.product(*(range(k) for k in ks)):
         sl = tuple(slice(o * d, o * d + s * (n - 1) + 1, s)
@@ -666,14 +664,14 @@ def _col2im_t(dcols, full_shape, ks, stride, dil, out_sp):
 def _batch_major(y, N, sp):
     """(O, N*L) -> contiguous (N, O, *sp)."""
     O = y.shape[0]
-    return np.ascontiguousarray(y.reshape((O, N) + tuple(sp)).swapaxes(0, 1))
+    return xp.ascontiguousarray(y.reshape((O, N) + tuple(sp)).swapaxes(0, 1))
 
 
 def _channel_major(g):
     """(N, O, *sp) -> contiguous (O, N*L)."""
     N, O = g.shape[:2]
     L = math.prod(g.shape[2:])
-    return np.ascontiguousarray(g.reshape(N, O, L).swapaxes(0, 1)).reshape(O, N * L)
+    return xp.ascontiguousarray(g.reshape(N, O, L).swapaxes(0, 1)).reshape(O, N * L)
 
 
 def _col2im_into(out, dcols, ks, stride, dil, out_sp):
@@ -722,32 +720,32 @@ class Convolution(Function):
         N = x.shape[0]
         O, ks = w.shape[0], w.shape[2:]
         G = groups
-        xp = _pad_zeros(x, pads)
+        xpad = _pad_zeros(x, pads)
         out_sp = tuple((n - d * (k - 1) - 1) // s + 1
-                       for n, k, s, d in zip(xp.shape[2:], ks, stride, dil))
+                       for n, k, s, d in zip(xpad.shape[2:], ks, stride, dil))
         L = math.prod(out_sp)
-        y = np.empty((N, O) + out_sp, np.result_type(x, w))
+        y = xp.empty((N, O) + out_sp, xp.result_type(x, w))
         yv = y.reshape(N, O, L)
         wm = w.reshape(O, -1) if G == 1 else w.reshape(G, O // G, -1)
         step = _batch_chunk(N, w.shape[1] * G * math.prod(ks) * L * x.itemsize)
         for n0 in range(0, N, step):
-            cols = _cols_t(xp[n0:n0 + step], ks, stride, dil, out_sp, True)  # (C*K, nb*L)
+            cols = _cols_t(xpad[n0:n0 + step], ks, stride, dil, out_sp, True)  # (C*K, nb*L)
             nbl = cols.shape[1]
             r = _scratch(O * nbl, y.dtype, 1).reshape((O, nbl) if G == 1 else (G, O // G, nbl))
-            np.matmul(wm, cols if G == 1 else cols.reshape(G, -1, nbl), out=r)
+            xp.matmul(wm, cols if G == 1 else cols.reshape(G, -1, nbl), out=r)
             yv[n0:n0 + step] = r.reshape(O, -1, L).swapaxes(0, 1)
         if b is not None:
             yv += b[:, None]
         needs = ctx.needs_input_grad
         if needs:
-            ctx.save_for_backward(xp if needs[1] else None, w if needs[0] else None)
-            ctx.meta = (xp.shape, w.shape, pads, stride, dil, G, out_sp, unbatched, step)
+            ctx.save_for_backward(xpad if needs[1] else None, w if needs[0] else None)
+            ctx.meta = (xpad.shape, w.shape, pads, stride, dil, G, out_sp, unbatched, step)
         return y[0] if unbatched else y
 
     @staticmethod
     def backward(ctx, grad):
         _no_double_backward(ctx.name(), grad)
-        xp, w = ctx.saved_tensors
+        xpad, w = ctx.saved_tensors
         xp_shape, w_shape, pads, stride, dil, G, out_sp, unbatched, step = ctx.meta
         if unbatched:
             grad = grad[None]
@@ -757,9 +755,9 @@ class Convolution(Function):
         gv = grad.reshape(N, O, L)
         needs = ctx.needs_input_grad
         gb = gv.sum((0, 2)) if needs[2] else None
-        gw = np.zeros((O, C // G * math.prod(ks)) if G == 1 else
+        gw = xp.zeros((O, C // G * math.prod(ks)) if G == 1 else
                       (G, O // G, C // G * math.prod(ks)), grad.dtype) if needs[1] else None
-        gxp = np.zeros((C, N) + tuple(xp_shape[2:]), grad.dtype) if needs[0] else None
+        gxp = xp.zeros((C, N) + tuple(xp_shape[2:]), grad.dtype) if needs[0] else None
         if needs[0]:
             wt = w.reshape(O, -1).T if G == 1 else w.reshape(G, O // G, -1).transpose(0, 2, 1)
         CK = C * math.prod(ks)
@@ -775,14 +773,14 @@ class Convolution(Function):
             gs = gv[n0:n0 + step]
             nb = gs.shape[0]
             gc = _scratch(O * nb * L, grad.dtype, 1).reshape(O, nb, L)
-            np.copyto(gc, gs.swapaxes(0, 1))
+            xp.copyto(gc, gs.swapaxes(0, 1))
             gc = gc.reshape((O, nb * L) if G == 1 else (G, O // G, nb * L))
             if needs[1]:
-                cols = _cols_t(xp[n0:n0 + step], ks, stride, dil, out_sp, True)
+                cols = _cols_t(xpad[n0:n0 + step], ks, stride, dil, out_sp, True)
                 if G == 1:
-                    gw += np.matmul(gc, cols.T)
+                    gw += xp.matmul(gc, cols.T)
                 else:
-                    gw += np.matmul(gc, cols.reshape(G, -1, cols.shape[1]).transpose(0, 2, 1))
+                    gw += xp.matmul(gc, cols.reshape(G, -1, cols.shape[1]).transpose(0, 2, 1))
             if flat:
                 Lp = Ho * Wp
                 gcp = _scratch(O * nb * Lp, grad.dtype, 2).reshape(O, nb, Ho, Wp)
@@ -790,14 +788,14 @@ class Convolution(Function):
                 gcp[..., :Wo] = gc.reshape(O, nb, Ho, Wo)
                 dcols = _scratch(CK * nb * Lp, grad.dtype).reshape(
                     (CK, nb * Lp) if G == 1 else (G, CK // G, nb * Lp))
-                np.matmul(wt, gcp.reshape((O, nb * Lp) if G == 1 else (G, O // G, nb * Lp)),
+                xp.matmul(wt, gcp.reshape((O, nb * Lp) if G == 1 else (G, O // G, nb * Lp)),
                           out=dcols)
                 _col2im_flat(gx_rows[:, n0:n0 + step], dcols.reshape(C, ks[0], ks[1], nb, Lp),
                              dil, Wp, Ho, Wo)
             elif needs[0]:  # the cols buffer is free again: the input grad's cols go there
                 dcols = _scratch(CK * nb * L, grad.dtype).reshape(
                     (CK, nb * L) if G == 1 else (G, CK // G, nb * L))
-                np.matmul(wt, gc, out=dcols)
+                xp.matmul(wt, gc, out=dcols)
                 _col2im_into(gxp[:, n0:n0 + step], dcols.reshape((C,) + tuple(ks) + (nb,) + out_sp),
                              ks, stride, dil, out_sp)
         gx = None
@@ -827,9 +825,9 @@ class ConvTranspose(Function):
                      for n, s, d, k, op in zip(in_sp, stride, dil, ks, out_pad))
         xt = _channel_major(x)  # (Cin, N*L)
         if G == 1:
-            dcols = np.matmul(w.reshape(Cin, -1).T, xt)
+            dcols = xp.matmul(w.reshape(Cin, -1).T, xt)
         else:
-            dcols = np.matmul(w.reshape(G, Cin // G, -1).transpose(0, 2, 1),
+            dcols = xp.matmul(w.reshape(G, Cin // G, -1).transpose(0, 2, 1),
                               xt.reshape(G, Cin // G, -1))
         dcols = dcols.reshape((Cout,) + tuple(ks) + (N,) + tuple(in_sp))
         y = _col2im_t(dcols, (N, Cout) + full, ks, stride, dil, in_sp)
@@ -838,7 +836,7 @@ class ConvTranspose(Function):
         if b is not None:
             y = y + b.reshape((1, Cout) + (1,) * len(ks))
         else:
-            y = np.ascontiguousarray(y)
+            y = xp.ascontiguousarray(y)
         needs = ctx.needs_input_grad
         if needs:
             ctx.save_for_backward(xt if needs[1] else None, w if needs[0] else None)
@@ -860,17 +858,17 @@ class ConvTranspose(Function):
             gb = grad.sum((0,) + tuple(range(2, grad.ndim)))
         if needs[0]:
             if G == 1:
-                gx = np.matmul(w.reshape(Cin, -1), cols)
+                gx = xp.matmul(w.reshape(Cin, -1), cols)
             else:
-                gx = np.matmul(w.reshape(G, Cin // G, -1), cols.reshape(G, -1, cols.shape[1]))
+                gx = xp.matmul(w.reshape(G, Cin // G, -1), cols.reshape(G, -1, cols.shape[1]))
             gx = _batch_major(gx.reshape(Cin, -1), N, in_sp)
             if unbatched:
                 gx = gx[0]
         if needs[1]:
             if G == 1:
-                gw = np.matmul(xt, cols.T)
+                gw = xp.matmul(xt, cols.T)
             else:
-                gw = np.matmul(xt.reshape(G, Cin // G, -1),
+                gw = xp.matmul(xt.reshape(G, Cin // G, -1),
                                cols.reshape(G, -1, cols.shape[1]).transpose(0, 2, 1))
             gw = gw.reshape(w_shape)
         return gx, gw, gb
@@ -890,7 +888,7 @@ def _torch_type(arr) -> str:
 
 def _check_conv_dtypes(x, w, b):
     if x.dtype != w.dtype:
-        if x.dtype == np.float32:
+        if x.dtype == xp.float32:
             raise RuntimeError(f"Input type ({_torch_type(x)}) and weight type ({_torch_type(w)}) "
                                "should be the same or input should be a MKLDNN tensor and weight "
                                "is a dense tensor")
@@ -1062,11 +1060,11 @@ class Im2Col(Function):
         if unbatched:
             x = x[None]
         pads = tuple((p, p) for p in padding)
-        xp = _pad_zeros(x, pads)
+        xpad = _pad_zeros(x, pads)
         out_sp = tuple((n - d * (k - 1) - 1) // s + 1
-                       for n, k, s, d in zip(xp.shape[2:], ks, stride, dil))
-        cols = _im2col(xp, ks, stride, dil, out_sp)
-        ctx.meta = (xp.shape, pads, ks, stride, dil, out_sp, unbatched)
+                       for n, k, s, d in zip(xpad.shape[2:], ks, stride, dil))
+        cols = _im2col(xpad, ks, stride, dil, out_sp)
+        ctx.meta = (xpad.shape, pads, ks, stride, dil, out_sp, unbatched)
         return cols[0] if unbatched else cols
 
     @staticmethod
@@ -1092,7 +1090,7 @@ class Col2Im(Function):
         pads = tuple((p, p) for p in padding)
         full = (N, C) + tuple(o + 2 * p for o, p in zip(out_size, padding))
         y = _crop(_col2im(cols.reshape((N, C) + ks + blocks), full, ks, stride, dil, blocks), pads)
-        y = np.ascontiguousarray(y)
+        y = xp.ascontiguousarray(y)
         ctx.meta = (full, pads, ks, stride, dil, blocks, unbatched)
         return y[0] if unbatched else y
 
@@ -1172,10 +1170,10 @@ def _pad_const(x, pads, value):
     if not any(lo or hi for lo, hi in pads):
         return x
     shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
-    xp = np.full(shape, value, x.dtype)
-    xp[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in
+    xpad = xp.full(shape, value, x.dtype)
+    xpad[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in
                                           zip(x.shape[2:], pads))] = x
-    return xp
+    return xpad
 
 
 def _pool_pads(sp, ks, stride, pad, dil, out_sp):
@@ -1202,7 +1200,7 @@ def _maxpool_argmax(W, best, sp, ks, stride, pad, dil, out_sp, padded):
     (PyTorch's rule; a NaN window points at its last NaN). ``W`` is (K, N, C, *out)."""
     nd = len(sp)
     instr = _plane_strides(sp)
-    origin = [np.arange(o, dtype=np.int64) * s - p for o, s, p in zip(out_sp, stride, pad)]
+    origin = [xp.arange(o, dtype=xp.int64) * s - p for o, s, p in zip(out_sp, stride, pad)]
     base = sum(_bcast_axis(org * m, i, nd) for i, (org, m) in enumerate(zip(origin, instr)))
     offsets = list(itertools.product(*(range(k) for k in ks)))
 
@@ -1214,7 +1212,7 @@ def _maxpool_argmax(W, best, sp, ks, stride, pad, dil, out_sp, padded):
             v = vi if v is None else v & vi
         return v
 
-    flat = np.empty(best.shape, np.int64)
+    flat = xp.empty(best.shape, xp.int64)
     flat[...] = base
     taken = W[0] == best
     if padded:
@@ -1224,20 +1222,20 @@ def _maxpool_argmax(W, best, sp, ks, stride, pad, dil, out_sp, padded):
         e = W[j] == best
         if padded:
             e &= valid(off)
-        np.greater(e, taken, out=e)  # e and not yet taken
+        xp.greater(e, taken, out=e)  # e and not yet taken
         taken |= e
         delta = sum(o * d * m for o, d, m in zip(off, dil, instr))
-        np.add(flat, delta, out=flat, where=e)
+        xp.add(flat, delta, out=flat, where=e)
     if not taken.all():  # NaN windows: PyTorch keeps the last NaN's index
         rest = ~taken
         for j, off in enumerate(offsets):
-            e = np.isnan(W[j]) & rest if W.dtype.kind == "f" else None
+            e = xp.isnan(W[j]) & rest if W.dtype.kind == "f" else None
             if e is None:
                 break
             if padded:
                 e &= valid(off)
             delta = sum(o * d * m for o, d, m in zip(off, dil, instr))
-            np.copyto(flat, np.broadcast_to(base, flat.shape) + delta, where=e)
+            xp.copyto(flat, xp.broadcast_to(base, flat.shape) + delta, where=e)
     return flat
 
 
@@ -1246,11 +1244,11 @@ def _scatter_flat(g, flat, in_shape, overlap):
     N, C = in_shape[:2]
     P = math.prod(in_shape[2:])
     if not overlap:  # distinct targets: a plain put
-        gx = np.zeros((N * C, P), g.dtype)
-        np.put_along_axis(gx, flat.reshape(N * C, -1), g.reshape(N * C, -1), 1)
+        gx = xp.zeros((N * C, P), g.dtype)
+        xp.put_along_axis(gx, flat.reshape(N * C, -1), g.reshape(N * C, -1), 1)
         return gx.reshape(in_shape)
-    rows = (np.arange(N * C, dtype=np.int64) * P).reshape((N, C) + (1,) * (flat.ndim - 2))
-    gx = np.bincount((flat + rows).ravel(), weights=g.ravel(), minlength=N * C * P)
+    rows = (xp.arange(N * C, dtype=xp.int64) * P).reshape((N, C) + (1,) * (flat.ndim - 2))
+    gx = xp.bincount((flat + rows).ravel(), weights=g.ravel(), minlength=N * C * P)
     return gx.astype(g.dtype, copy=False).reshape(in_shape)
 
 
@@ -1286,18 +1284,18 @@ def _maxpool_tiled(x, ks, out_sp):
     views = _tile_views(x, ks, out_sp)
     best = views[0].copy()
     for v in views[1:]:
-        np.maximum(best, v, out=best)
-    masks = np.empty((len(views),) + best.shape, bool)
-    np.equal(views[0], best, out=masks[0])
+        xp.maximum(best, v, out=best)
+    masks = xp.empty((len(views),) + best.shape, bool)
+    xp.equal(views[0], best, out=masks[0])
     taken = masks[0].copy()
     for v, e in zip(views[1:], masks[1:]):
-        np.equal(v, best, out=e)
-        np.greater(e, taken, out=e)  # equal and not yet taken
+        xp.equal(v, best, out=e)
+        xp.greater(e, taken, out=e)  # equal and not yet taken
         taken |= e
     if x.dtype.kind == "f" and not taken.all():  # NaN windows: the last NaN, as PyTorch
         rest = ~taken
         for v, e in zip(views[::-1], masks[::-1]):
-            hit = np.isnan(v) & rest
+            hit = xp.isnan(v) & rest
             e |= hit
             rest &= ~hit
     return best, masks
@@ -1315,9 +1313,9 @@ class MaxPool(_ArgmaxPool):
         in_shape, ks, out_sp, unbatched = ctx.meta
         if unbatched:
             grad = grad[None]
-        gx = np.zeros(in_shape, grad.dtype)
+        gx = xp.zeros(in_shape, grad.dtype)
         for view, m in zip(_tile_views(gx, ks, out_sp), masks):
-            np.multiply(grad, m, out=view)
+            xp.multiply(grad, m, out=view)
         return gx[0] if unbatched else gx
 
     @staticmethod
@@ -1336,11 +1334,11 @@ class MaxPool(_ArgmaxPool):
                 ctx.save_for_backward(masks)
                 ctx.meta = (x.shape, tuple(ks), tuple(out_sp), unbatched)
             return best[0] if unbatched else best
-        fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        xp = _pad_const(x, pads, fill)
-        Wv = _windows(xp, ks, stride, dil, out_sp, True)
+        fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+        xpad = _pad_const(x, pads, fill)
+        Wv = _windows(xpad, ks, stride, dil, out_sp, True)
         W = _scratch(Wv.size, x.dtype).reshape(Wv.shape)
-        np.copyto(W, Wv)
+        xp.copyto(W, Wv)
         W = W.reshape((K,) + x.shape[:2] + tuple(out_sp))
         best = W.max(0)
         needs = ctx.needs_input_grad
@@ -1379,29 +1377,29 @@ class AvgPool(Function):
         nd = len(sp)
         ones = (1,) * nd
         pads = _pool_pads(sp, ks, stride, pad, ones, out_sp)
-        xp = _pad_zeros(x, pads)
-        Wv = _windows(xp, ks, stride, ones, out_sp, True)
+        xpad = _pad_zeros(x, pads)
+        Wv = _windows(xpad, ks, stride, ones, out_sp, True)
         acc = None
         for off in itertools.product(*(range(k) for k in ks)):
-            acc = Wv[off].copy() if acc is None else np.add(acc, Wv[off], out=acc)
+            acc = Wv[off].copy() if acc is None else xp.add(acc, Wv[off], out=acc)
         if divisor_override:
             div = divisor_override
         else:
             div = None
             for i, (n, k, s, p, o) in enumerate(zip(sp, ks, stride, pad, out_sp)):
-                start = np.arange(o) * s - p
-                end = np.minimum(start + k, n + p)
+                start = xp.arange(o) * s - p
+                end = xp.minimum(start + k, n + p)
                 size = (end - start if count_include_pad
-                        else np.minimum(end, n) - np.maximum(start, 0))
+                        else xp.minimum(end, n) - xp.maximum(start, 0))
                 size = _bcast_axis(size, i, nd)
                 div = size if div is None else div * size
-            div = div.astype(x.dtype if x.dtype.kind == "f" else np.float64)
+            div = div.astype(x.dtype if x.dtype.kind == "f" else xp.float64)
         if x.dtype.kind == "f":
-            out = np.divide(acc, div, out=acc) if not np.isscalar(div) else acc / x.dtype.type(div)
+            out = xp.divide(acc, div, out=acc) if not xp.isscalar(div) else acc / x.dtype.type(div)
         else:  # integer average pooling truncates, as C++ integer division does
-            out = np.trunc(acc / div).astype(x.dtype)
+            out = xp.trunc(acc / div).astype(x.dtype)
         if ctx.needs_input_grad:
-            ctx.meta = (xp.shape, pads, ks, stride, out_sp, div, unbatched)
+            ctx.meta = (xpad.shape, pads, ks, stride, out_sp, div, unbatched)
         return out[0] if unbatched else out
 
     @staticmethod
@@ -1410,8 +1408,8 @@ class AvgPool(Function):
         xp_shape, pads, ks, stride, out_sp, div, unbatched = ctx.meta
         if unbatched:
             grad = grad[None]
-        gd = grad / (div if not np.isscalar(div) else grad.dtype.type(div))
-        gx = np.zeros(xp_shape, grad.dtype)
+        gd = grad / (div if not xp.isscalar(div) else grad.dtype.type(div))
+        gx = xp.zeros(xp_shape, grad.dtype)
         lead = (slice(None), slice(None))
         for off in itertools.product(*(range(k) for k in ks)):
             gx[lead + tuple(slice(o, o + s * (n - 1) + 1, s)
@@ -1521,7 +1519,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def _one_int(value, op, what):
-    if isinstance(value, (int, np.integer)):
+    if isinstance(value, (int, xp.integer)):
         return int(value)
     value = tuple(value)
     if len(value) != 1:
@@ -1608,7 +1606,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 
 def _one_int_arg(value, op, what):
-    if isinstance(value, (int, np.integer)):
+    if isinstance(value, (int, xp.integer)):
         return int(value)
     value = tuple(value)
     if len(value) != 1:
@@ -1652,14 +1650,14 @@ def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False) -> Te
 
 # ---- adaptive pooling ----------------------------------------------------------------------
 def _adaptive_bounds(n, o):
-    i = np.arange(o, dtype=np.int64)
+    i = xp.arange(o, dtype=xp.int64)
     return (i * n) // o, ((i + 1) * n + o - 1) // o  # floor(i*n/o), ceil((i+1)*n/o)
 
 
 def _avg_matrix(n, o, dtype):
     """(o, n) matrix averaging each adaptive window."""
     start, end = _adaptive_bounds(n, o)
-    j = np.arange(n)
+    j = xp.arange(n)
     inside = (j >= start[:, None]) & (j < end[:, None])
     return (inside / (end - start)[:, None]).astype(dtype)
 
@@ -1667,10 +1665,10 @@ def _avg_matrix(n, o, dtype):
 def _apply_axis(y, M, axis):
     """Contract ``axis`` of y with M (out, in): y'[.., o, ..] = sum_i M[o, i] y[.., i, ..]."""
     if axis == y.ndim - 1:
-        return np.matmul(y, M.T)
+        return xp.matmul(y, M.T)
     if axis == y.ndim - 2:
-        return np.matmul(M, y)
-    return np.moveaxis(np.tensordot(y, M, axes=([axis], [1])), -1, axis)
+        return xp.matmul(M, y)
+    return xp.moveaxis(xp.tensordot(y, M, axes=([axis], [1])), -1, axis)
 
 
 class AdaptiveAvgPool(Function):
@@ -1725,7 +1723,7 @@ class AdaptiveMaxPool(_ArgmaxPool):
         for i, (s, o) in enumerate(zip(sp, out_sp)):
             start, end = _adaptive_bounds(s, o)
             kmax = int((end - start).max()) if o else 1
-            idx = np.minimum(start[:, None] + np.arange(kmax), end[:, None] - 1)  # (o, kmax)
+            idx = xp.minimum(start[:, None] + xp.arange(kmax), end[:, None] - 1)  # (o, kmax)
             m = math.prod(sp[i + 1:])
             # arrange as (k_0.., k_i, .., o_0.., o_i, ..) with k axes first, o axes after
             shape = [1] * (2 * n)
@@ -1735,10 +1733,10 @@ class AdaptiveMaxPool(_ArgmaxPool):
         K = math.prod(flat_idx.shape[:n])
         flat_idx = flat_idx.reshape((K,) + tuple(out_sp))
         xf = x.reshape(N, C, -1)
-        W = np.take(xf, flat_idx, axis=2)  # (N, C, K, *out)
+        W = xp.take(xf, flat_idx, axis=2)  # (N, C, K, *out)
         pos = W.argmax(2)
-        best = np.take_along_axis(W, pos[:, :, None], 2)[:, :, 0]
-        grids = np.ix_(*[np.arange(o) for o in out_sp]) if n > 1 else (np.arange(out_sp[0]),)
+        best = xp.take_along_axis(W, pos[:, :, None], 2)[:, :, 0]
+        grids = xp.ix_(*[xp.arange(o) for o in out_sp]) if n > 1 else (xp.arange(out_sp[0]),)
         flat = flat_idx[(pos,) + tuple(grids)]
         if ctx.needs_input_grad:
             ctx.save_for_backward(flat)
@@ -1756,7 +1754,7 @@ class _AdaptiveMaxPool3d(AdaptiveMaxPool):
 
 
 def _adaptive_size(output_size, x, n, op):
-    if isinstance(output_size, (int, np.integer)) or output_size is None:
+    if isinstance(output_size, (int, xp.integer)) or output_size is None:
         output_size = (output_size,) * n
     output_size = tuple(output_size)
     if len(output_size) != n:
@@ -1787,7 +1785,7 @@ def _check_adaptive_input(x, n, op):
 def _adaptive_args(input, output_size, n, op):
     """The checked output size of adaptive_{avg,max}_pool{n}d, for a float input."""
     x = input._data
-    if n == 1 and not isinstance(output_size, (int, np.integer)):
+    if n == 1 and not isinstance(output_size, (int, xp.integer)):
         output_size = (_one_int_arg(output_size, op, "output_size"),)
     _check_adaptive_input(x, n, op)
     out = _adaptive_size(output_size, x, n, op)
@@ -1853,12 +1851,12 @@ def adaptive_max_pool3d_with_indices(input, output_size):
 # ---- fractional max pooling (pseudo-random window starts, then a gather and a max) ---------
 def _fractional_starts(sample, n_in, n_out, pool, dt):
     """Window starts of each output from one U(0, 1) sample per plane (PyTorch's intervals)."""
-    starts = np.empty(sample.shape + (n_out,), np.int64)
+    starts = xp.empty(sample.shape + (n_out,), xp.int64)
     if n_out > 1:
         alpha = dt.type(n_in - pool) / dt.type(n_out - 1)
         s = sample[..., None].astype(dt)
-        i = np.arange(n_out - 1, dtype=dt)
-        starts[..., :-1] = ((i + s) * alpha).astype(np.int64) - (s * alpha).astype(np.int64)
+        i = xp.arange(n_out - 1, dtype=dt)
+        starts[..., :-1] = ((i + s) * alpha).astype(xp.int64) - (s * alpha).astype(xp.int64)
     if n_out > 0:
         starts[..., -1] = n_in - pool
     return starts
@@ -1899,24 +1897,24 @@ def _fractional_max_pool(input, kernel_size, output_size, output_ratio, return_i
 
         samples = rand(N, C, n, dtype=_dtype.from_numpy_dtype(dt))._data
     else:
-        samples = np.asarray(_random_samples._data)
+        samples = xp.asarray(_random_samples._data)
     # PyTorch draws W's sample first in 2-D, and T, H, W in order in 3-D
     order = (1, 0) if n == 2 else (0, 1, 2)
-    strides = [int(np.prod(sp[k + 1:])) for k in range(n)]
-    idx = np.zeros((N, C) + out + ks, np.int64)
+    strides = [int(xp.prod(sp[k + 1:])) for k in range(n)]
+    idx = xp.zeros((N, C) + out + ks, xp.int64)
     for k in range(n):
         st = _fractional_starts(samples[:, :, order[k]], sp[k], out[k], ks[k], dt)
         shape_o = [N, C] + [1] * n + [1] * n
         shape_o[2 + k] = out[k]
         shape_k = [1, 1] + [1] * n + [1] * n
         shape_k[2 + n + k] = ks[k]
-        pos = st.reshape(shape_o) + np.arange(ks[k]).reshape(shape_k)
+        pos = st.reshape(shape_o) + xp.arange(ks[k]).reshape(shape_k)
         idx += pos * strides[k]
-    win = idx.reshape(N, C, -1, int(np.prod(ks)))
+    win = idx.reshape(N, C, -1, int(xp.prod(ks)))
     vals = x.reshape(N, C, -1).gather(2, _make(win.reshape(N, C, -1), False, None, 0))
     best, arg = vals.reshape(N, C, -1, win.shape[3]).max(-1)
     result = best.reshape(N, C, *out)
-    indices = _make(np.take_along_axis(win, arg._data[..., None], -1).reshape((N, C) + out),
+    indices = _make(xp.take_along_axis(win, arg._data[..., None], -1).reshape((N, C) + out),
                     False, None, 0)
     if unbatched:
         result, indices = result.squeeze(0), indices.squeeze(0)
@@ -1966,8 +1964,8 @@ class MaxUnpool(Function):
             bad = fi[(fi < 0) | (fi >= P)].flat[0]
             raise RuntimeError(f"Found an invalid max index: {bad} (output volumes are of size "
                                f"{'x'.join(map(str, out_sp))})")
-        y = np.zeros((N * C, P), x.dtype)
-        np.put_along_axis(y, fi, x.reshape(N * C, -1), 1)
+        y = xp.zeros((N * C, P), x.dtype)
+        xp.put_along_axis(y, fi, x.reshape(N * C, -1), 1)
         y = y.reshape((N, C) + tuple(out_sp))
         ctx.save_for_backward(fi)
         ctx.meta = (x.shape, unbatched)
@@ -1979,7 +1977,7 @@ class MaxUnpool(Function):
         (fi,) = ctx.saved_tensors
         x_shape, unbatched = ctx.meta
         N, C = x_shape[:2]
-        g = np.take_along_axis(grad.reshape(N * C, -1), fi, 1).reshape(x_shape)
+        g = xp.take_along_axis(grad.reshape(N * C, -1), fi, 1).reshape(x_shape)
         return (g[0] if unbatched else g), None
 
 
@@ -2004,7 +2002,7 @@ def _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, n)
                 raise ValueError(f'invalid output_size "{output_size}" (dim {d} must be between '
                                  f"{mn} and {mx})")
         out = tuple(int(o) for o in output_size)
-    if indices._data.dtype != np.int64:
+    if indices._data.dtype != xp.int64:
         raise RuntimeError("elements in indices should be type int64 but got: "
                            f"{_tname(indices._data)}")
     cls = MaxUnpool if n == 2 else type(f"MaxUnpool{n}d", (MaxUnpool,),
@@ -2037,12 +2035,12 @@ def _bshape(v, axis, ndim):
 def _gather_axis(x, idx, w, axis):
     """y[..., o, ...] = sum_j w[o, j] * x[..., idx[o, j], ...] (w None: a plain gather)."""
     if w is None:
-        return np.take(x, idx[:, 0], axis=axis)
+        return xp.take(x, idx[:, 0], axis=axis)
     y = None
     for j in range(idx.shape[1]):
-        t = np.take(x, idx[:, j], axis=axis)
+        t = xp.take(x, idx[:, j], axis=axis)
         t *= _bshape(w[:, j], axis, x.ndim)
-        y = t if y is None else np.add(y, t, out=y)
+        y = t if y is None else xp.add(y, t, out=y)
     return y
 
 
@@ -2051,15 +2049,15 @@ def _scatter_axis(g, idx, w, n, axis):
     targets are summed with one add.reduceat per column."""
     shape = list(g.shape)
     shape[axis] = n
-    out = np.zeros(shape, g.dtype)
+    out = xp.zeros(shape, g.dtype)
     lead = (slice(None),) * axis
     for j in range(idx.shape[1]):
         ij = idx[:, j]
         v = g if w is None else g * _bshape(w[:, j], axis, g.ndim)
         if ij.size == 0:
             continue
-        starts = np.flatnonzero(np.concatenate(([True], ij[1:] != ij[:-1])))
-        red = np.add.reduceat(v, starts, axis=axis) if starts.size != ij.size else v
+        starts = xp.flatnonzero(xp.concatenate(([True], ij[1:] != ij[:-1])))
+        red = xp.add.reduceat(v, starts, axis=axis) if starts.size != ij.size else v
         out[lead + (ij[starts],)] += red
     return out
 
@@ -2119,11 +2117,11 @@ def _nearest_table(n, o, scale, exact):
         if o == n:
             return None
         if o == 2 * n:
-            return (np.arange(o) >> 1)[:, None], None
-    sc = _scale_value(scale, n, o, np.float32)
-    i = np.arange(o)
-    src = (i + 0.5) * sc if exact else i.astype(np.float32) * sc
-    idx = np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), n - 1)
+            return (xp.arange(o) >> 1)[:, None], None
+    sc = _scale_value(scale, n, o, xp.float32)
+    i = xp.arange(o)
+    src = (i + 0.5) * sc if exact else i.astype(xp.float32) * sc
+    idx = xp.minimum(xp.floor(src.astype(xp.float32)).astype(xp.int64), n - 1)
     return idx[:, None], None
 
 
@@ -2131,12 +2129,12 @@ def _linear_table(n, o, scale, align_corners, dt):
     if o == n:
         return None
     sc = _area_scale(n, o, align_corners, scale, dt)
-    i = np.arange(o, dtype=dt)
-    src = sc * i if align_corners else np.maximum(sc * (i + dt(0.5)) - dt(0.5), dt(0))
-    i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
-    l1 = np.clip(src - i0.astype(dt), 0, 1).astype(dt)
+    i = xp.arange(o, dtype=dt)
+    src = sc * i if align_corners else xp.maximum(sc * (i + dt(0.5)) - dt(0.5), dt(0))
+    i0 = xp.minimum(xp.floor(src).astype(xp.int64), n - 1)
+    l1 = xp.clip(src - i0.astype(dt), 0, 1).astype(dt)
     i1 = i0 + (i0 < n - 1)
-    return np.stack([i0, i1], 1), np.stack([dt(1) - l1, l1], 1)
+    return xp.stack([i0, i1], 1), xp.stack([dt(1) - l1, l1], 1)
 
 
 def _cubic_weights(t, A):
@@ -2147,16 +2145,16 @@ def _cubic_weights(t, A):
     def c2(x):
         return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
 
-    return np.stack([c2(t + 1), c1(t), c1(1 - t), c2(2 - t)], 1)
+    return xp.stack([c2(t + 1), c1(t), c1(1 - t), c2(2 - t)], 1)
 
 
 def _cubic_table(n, o, scale, align_corners, dt):
     sc = _area_scale(n, o, align_corners, scale, dt)
-    i = np.arange(o, dtype=dt)
+    i = xp.arange(o, dtype=dt)
     src = sc * i if align_corners else sc * (i + dt(0.5)) - dt(0.5)
-    fl = np.floor(src)
+    fl = xp.floor(src)
     t = (src - fl).astype(dt)
-    idx = np.clip(fl.astype(np.int64)[:, None] + np.arange(-1, 3), 0, n - 1)
+    idx = xp.clip(fl.astype(xp.int64)[:, None] + xp.arange(-1, 3), 0, n - 1)
     return idx, _cubic_weights(t, dt(-0.75)).astype(dt)
 
 
@@ -2166,24 +2164,24 @@ def _aa_table(n, o, scale, align_corners, dt, cubic):
     size = 4 if cubic else 2
     support = size * 0.5 * sc if sc >= 1.0 else size * 0.5
     invscale = 1.0 / sc if sc >= 1.0 else 1.0
-    i = np.arange(o)
+    i = xp.arange(o)
     center = sc * (i + 0.5)
-    xmin = np.maximum((center - support + 0.5).astype(np.int64), 0)
-    xsize = np.minimum((center + support + 0.5).astype(np.int64), n) - xmin
+    xmin = xp.maximum((center - support + 0.5).astype(xp.int64), 0)
+    xsize = xp.minimum((center + support + 0.5).astype(xp.int64), n) - xmin
     kmax = max(int(xsize.max()) if o else 1, 1)
-    j = np.arange(kmax)
+    j = xp.arange(kmax)
     x = (j + xmin[:, None] - center[:, None] + 0.5) * invscale
-    ax = np.abs(x)
+    ax = xp.abs(x)
     if cubic:
         a = -0.5
-        w = np.where(ax < 1, ((a + 2) * ax - (a + 3)) * ax * ax + 1,
-                     np.where(ax < 2, ((a * ax - 5 * a) * ax + 8 * a) * ax - 4 * a, 0.0))
+        w = xp.where(ax < 1, ((a + 2) * ax - (a + 3)) * ax * ax + 1,
+                     xp.where(ax < 2, ((a * ax - 5 * a) * ax + 8 * a) * ax - 4 * a, 0.0))
     else:
-        w = np.maximum(1.0 - ax, 0.0)
-    w = np.where(j < xsize[:, None], w, 0.0)
+        w = xp.maximum(1.0 - ax, 0.0)
+    w = xp.where(j < xsize[:, None], w, 0.0)
     total = w.sum(1, keepdims=True)
-    w = np.divide(w, total, out=np.zeros_like(w), where=total != 0)
-    idx = np.minimum(xmin[:, None] + j, n - 1)
+    w = xp.divide(w, total, out=xp.zeros_like(w), where=total != 0)
+    idx = xp.minimum(xmin[:, None] + j, n - 1)
     return idx, w.astype(dt)
 
 
@@ -2213,7 +2211,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                     f"input with spatial dimensions of {_shape(x)[2:]} and output size of {size}. "
                     "Please provide input tensor in (N, C, d1, d2, ...,dK) format and output size "
                     "in (o1, o2, ...,oK) format.")
-            if not all(isinstance(s, (int, np.integer)) for s in size):
+            if not all(isinstance(s, (int, xp.integer)) for s in size):
                 raise TypeError("expected size to be one of int or Tuple[int] or Tuple[int, int] "
                                 "or Tuple[int, int, int], but got size with types "
                                 f"{[type(s) for s in size]}")
@@ -2321,7 +2319,7 @@ class ConstantPad(Function):
         lead = x.ndim - len(pads)
         shape = x.shape[:lead] + tuple(n + lo + hi for n, (lo, hi) in
                                        zip(x.shape[lead:], pads))
-        y = np.full(shape, value, x.dtype) if value else np.zeros(shape, x.dtype)
+        y = xp.full(shape, value, x.dtype) if value else xp.zeros(shape, x.dtype)
         src = (slice(None),) * lead + tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi)
                                             in zip(x.shape[lead:], pads))
         dst = (slice(None),) * lead + tuple(slice(max(lo, 0), max(lo, 0) + n - max(-lo, 0)
@@ -2336,21 +2334,21 @@ class ConstantPad(Function):
         shape, src, dst, pads = ctx.meta
         if grad.__class__ is not _ndarray:  # create_graph: the inverse padding, differentiably
             return ConstantPad.apply(grad, tuple((-lo, -hi) for lo, hi in pads), 0)
-        gx = np.zeros(shape, grad.dtype)
+        gx = xp.zeros(shape, grad.dtype)
         gx[src] = grad[dst]
         return gx
 
 
 def _pad_index(n, lo, hi, mode):
-    pos = np.arange(-lo, n + hi)
+    pos = xp.arange(-lo, n + hi)
     if mode == "reflect":
-        pos = np.abs(pos)
-        pos = np.where(pos > n - 1, 2 * (n - 1) - pos, pos)
+        pos = xp.abs(pos)
+        pos = xp.where(pos > n - 1, 2 * (n - 1) - pos, pos)
     elif mode == "replicate":
-        pos = np.clip(pos, 0, n - 1)
+        pos = xp.clip(pos, 0, n - 1)
     else:  # circular: PyTorch crops negative padding first, then wraps within the crop
         start, stop = max(-lo, 0), n - max(-hi, 0)
-        pos = np.arange(-max(lo, 0), stop - start + max(hi, 0)) % (stop - start) + start
+        pos = xp.arange(-max(lo, 0), stop - start + max(hi, 0)) % (stop - start) + start
     return pos
 
 
@@ -2362,7 +2360,7 @@ class IndexPad(Function):
     @staticmethod
     def forward(ctx, x, idxs):
         lead = x.ndim - len(idxs)
-        y = x[(Ellipsis,) + np.ix_(*idxs)] if len(idxs) > 1 else np.take(x, idxs[0], axis=-1)
+        y = x[(Ellipsis,) + xp.ix_(*idxs)] if len(idxs) > 1 else xp.take(x, idxs[0], axis=-1)
         ctx.meta = (x.shape, lead, idxs)
         return y
 
@@ -2381,7 +2379,7 @@ def _pad_scatter(g, idx, n, axis):
     one position at a time (borders are a few elements wide)."""
     shape = list(g.shape)
     shape[axis] = n
-    out = np.zeros(shape, g.dtype)
+    out = xp.zeros(shape, g.dtype)
     lead = (slice(None),) * axis
     for j, src in enumerate(idx.tolist()):
         out[lead + (src,)] += g[lead + (j,)]
@@ -2478,7 +2476,7 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
 def _sigmoid_(a):
     """In-place logistic via tanh: exact to rounding and free of exp overflow warnings."""
     a *= 0.5
-    np.tanh(a, out=a)
+    xp.tanh(a, out=a)
     a *= 0.5
     a += 0.5
     return a
@@ -2493,9 +2491,9 @@ def _lstm_affine(H, dtype):
     instead of 9."""
     key = (H, dtype)
     if key not in _AFFINE:
-        half = np.full(H, 0.5, dtype)
-        sv = np.concatenate([half, half, np.ones(H, dtype), half])
-        shv = np.concatenate([half, half, np.zeros(H, dtype), half])
+        half = xp.full(H, 0.5, dtype)
+        sv = xp.concatenate([half, half, xp.ones(H, dtype), half])
+        shv = xp.concatenate([half, half, xp.zeros(H, dtype), half])
         sv.flags.writeable = shv.flags.writeable = False
         _AFFINE[key] = (sv, shv)
     return _AFFINE[key]
@@ -2514,13 +2512,13 @@ def _dir_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, steps=None, w
     xs = x[::-1] if reverse else x
     if steps is not None:
         steps = steps[::-1] if reverse else steps
-    gx = np.matmul(xs.reshape(T * B, -1), w_ih.T)  # the input projection of every step at once
+    gx = xp.matmul(xs.reshape(T * B, -1), w_ih.T)  # the input projection of every step at once
     if b_ih is not None:
         gx += b_ih
         if mode != "GRU":
             gx += b_hh  # GRU keeps b_hn inside r * (W_hn h + b_hn)
     gx = gx.reshape(T, B, -1)
-    hs = np.empty((T + 1, B, H), x.dtype)
+    hs = xp.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
     whh = w_hh.T
     cache = {"xs": xs, "hs": hs, "steps": steps}
@@ -2529,45 +2527,45 @@ def _dir_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, steps=None, w
         sv, shv = _lstm_affine(G, x.dtype)
         gx *= sv
         whh = whh * sv
-        cs = np.empty((T + 1, B, G), x.dtype)
+        cs = xp.empty((T + 1, B, G), x.dtype)
         cs[0] = c0
-        acts = np.empty((T, B, 4 * G), x.dtype)
-        tcs = np.empty((T, B, G), x.dtype)
-        rs = None if w_hr is None else np.empty((T, B, G), x.dtype)
+        acts = xp.empty((T, B, 4 * G), x.dtype)
+        tcs = xp.empty((T, B, G), x.dtype)
+        rs = None if w_hr is None else xp.empty((T, B, G), x.dtype)
         for t in range(T):
-            a = np.matmul(hs[t], whh, out=acts[t])
+            a = xp.matmul(hs[t], whh, out=acts[t])
             a += gx[t]
-            np.tanh(a, out=a)
+            xp.tanh(a, out=a)
             a *= sv
             a += shv  # a = [i, f, g, o]
-            c = np.multiply(a[:, G:2 * G], cs[t], out=cs[t + 1])
+            c = xp.multiply(a[:, G:2 * G], cs[t], out=cs[t + 1])
             c += a[:, :G] * a[:, 2 * G:3 * G]
             if rs is None:
-                np.multiply(a[:, 3 * G:], np.tanh(c, out=tcs[t]), out=hs[t + 1])
+                xp.multiply(a[:, 3 * G:], xp.tanh(c, out=tcs[t]), out=hs[t + 1])
             else:  # h = W_hr (o * tanh(c))
-                np.multiply(a[:, 3 * G:], np.tanh(c, out=tcs[t]), out=rs[t])
-                np.matmul(rs[t], w_hr.T, out=hs[t + 1])
+                xp.multiply(a[:, 3 * G:], xp.tanh(c, out=tcs[t]), out=rs[t])
+                xp.matmul(rs[t], w_hr.T, out=hs[t + 1])
             if steps is not None and steps[t] < B:
                 hs[t + 1, steps[t]:] = hs[t, steps[t]:]
                 cs[t + 1, steps[t]:] = cs[t, steps[t]:]
         cache.update(cs=cs, acts=acts, tcs=tcs, rs=rs)
     elif mode == "GRU":
-        acts = np.empty((T, B, 3 * H), x.dtype)
-        ghn = np.empty((T, B, H), x.dtype)
+        acts = xp.empty((T, B, 3 * H), x.dtype)
+        ghn = xp.empty((T, B, H), x.dtype)
         for t in range(T):
-            gh = np.matmul(hs[t], whh)
+            gh = xp.matmul(hs[t], whh)
             if b_hh is not None:
                 gh += b_hh
             a = acts[t]
-            np.add(gx[t, :, :2 * H], gh[:, :2 * H], out=a[:, :2 * H])
+            xp.add(gx[t, :, :2 * H], gh[:, :2 * H], out=a[:, :2 * H])
             _sigmoid_(a[:, :2 * H])
             ghn[t] = gh[:, 2 * H:]
             n = a[:, 2 * H:]
-            np.multiply(a[:, :H], gh[:, 2 * H:], out=n)
+            xp.multiply(a[:, :H], gh[:, 2 * H:], out=n)
             n += gx[t, :, 2 * H:]
-            np.tanh(n, out=n)
+            xp.tanh(n, out=n)
             h = hs[t + 1]
-            np.subtract(hs[t], n, out=h)  # h' = n + z * (h - n)
+            xp.subtract(hs[t], n, out=h)  # h' = n + z * (h - n)
             h *= a[:, H:2 * H]
             h += n
             if steps is not None and steps[t] < B:
@@ -2576,12 +2574,12 @@ def _dir_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, steps=None, w
     else:
         relu = mode == "RNN_RELU"
         for t in range(T):
-            a = np.matmul(hs[t], whh, out=hs[t + 1])
+            a = xp.matmul(hs[t], whh, out=hs[t + 1])
             a += gx[t]
             if relu:
-                np.maximum(a, 0, out=a)
+                xp.maximum(a, 0, out=a)
             else:
-                np.tanh(a, out=a)
+                xp.tanh(a, out=a)
             if steps is not None and steps[t] < B:
                 a[steps[t]:] = hs[t, steps[t]:]
     out = hs[1:]
@@ -2600,41 +2598,41 @@ def _dir_backward(mode, cache, dout, dhT, dcT, w_ih, w_hh, reverse, need_x, w_hr
     H = w_hh.shape[1]
     if reverse:
         dout = dout[::-1]
-    dh = np.zeros((B, H), hs.dtype) if dhT is None else dhT.astype(hs.dtype, copy=True)
+    dh = xp.zeros((B, H), hs.dtype) if dhT is None else dhT.astype(hs.dtype, copy=True)
     gw_hr = None
     if mode == "LSTM":
         cs, acts, tcs, rs = cache["cs"], cache["acts"], cache["tcs"], cache["rs"]
         G = tcs.shape[2]
         D = acts * (1 - acts)  # sigmoid' for i, f, o ...
         g_all = acts[:, :, 2 * G:3 * G]
-        np.subtract(1, g_all * g_all, out=D[:, :, 2 * G:3 * G])  # ... and tanh' for g
+        xp.subtract(1, g_all * g_all, out=D[:, :, 2 * G:3 * G])  # ... and tanh' for g
         dtc = 1 - tcs * tcs
-        dc = np.zeros((B, G), hs.dtype) if dcT is None else dcT.astype(hs.dtype, copy=True)
-        dg_all = np.empty((T, B, 4 * G), hs.dtype)
+        dc = xp.zeros((B, G), hs.dtype) if dcT is None else dcT.astype(hs.dtype, copy=True)
+        dg_all = xp.empty((T, B, 4 * G), hs.dtype)
         if rs is not None:
-            gw_hr = np.zeros(w_hr.shape, hs.dtype)
+            gw_hr = xp.zeros(w_hr.shape, hs.dtype)
         for t in range(T - 1, -1, -1):
             dh += dout[t]
             n_act = B if steps is None else steps[t]
             if n_act < B:
                 keep_h, keep_c = dh[n_act:].copy(), dc[n_act:].copy()
             if rs is not None:
-                gw_hr += np.matmul(dh[:n_act].T, rs[t, :n_act])
-                dh = np.matmul(dh, w_hr)  # now dL/d(o * tanh(c))
+                gw_hr += xp.matmul(dh[:n_act].T, rs[t, :n_act])
+                dh = xp.matmul(dh, w_hr)  # now dL/d(o * tanh(c))
             a = acts[t]
             da = dg_all[t]
-            np.multiply(dh, tcs[t], out=da[:, 3 * G:])
+            xp.multiply(dh, tcs[t], out=da[:, 3 * G:])
             tmp = dh * a[:, 3 * G:]
             tmp *= dtc[t]
             dc += tmp
-            np.multiply(dc, a[:, 2 * G:3 * G], out=da[:, :G])
-            np.multiply(dc, cs[t], out=da[:, G:2 * G])
-            np.multiply(dc, a[:, :G], out=da[:, 2 * G:3 * G])
+            xp.multiply(dc, a[:, 2 * G:3 * G], out=da[:, :G])
+            xp.multiply(dc, cs[t], out=da[:, G:2 * G])
+            xp.multiply(dc, a[:, :G], out=da[:, 2 * G:3 * G])
             da *= D[t]
             dc *= a[:, G:2 * G]
             if n_act < B:
                 da[n_act:] = 0
-            dh = np.matmul(da, w_hh)
+            dh = xp.matmul(da, w_hh)
             if n_act < B:
                 dh[n_act:], dc[n_act:] = keep_h, keep_c
         dgx = dgh = dg_all
@@ -2643,9 +2641,9 @@ def _dir_backward(mode, cache, dout, dhT, dcT, w_ih, w_hh, reverse, need_x, w_hr
         acts, ghn = cache["acts"], cache["ghn"]
         D = acts * (1 - acts)  # sigmoid' for r, z
         n_all = acts[:, :, 2 * H:]
-        np.subtract(1, n_all * n_all, out=D[:, :, 2 * H:])  # tanh' for n
-        dgx = np.empty((T, B, 3 * H), hs.dtype)
-        dgh = np.empty((T, B, 3 * H), hs.dtype)
+        xp.subtract(1, n_all * n_all, out=D[:, :, 2 * H:])  # tanh' for n
+        dgx = xp.empty((T, B, 3 * H), hs.dtype)
+        dgh = xp.empty((T, B, 3 * H), hs.dtype)
         for t in range(T - 1, -1, -1):
             dh += dout[t]
             n_act = B if steps is None else steps[t]
@@ -2654,32 +2652,32 @@ def _dir_backward(mode, cache, dout, dhT, dcT, w_ih, w_hh, reverse, need_x, w_hr
             r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
             dx_t, dh_t = dgx[t], dgh[t]
             Dt = D[t]
-            dan = np.subtract(dh, dh * z, out=dx_t[:, 2 * H:])  # dL/dn = dh * (1 - z)
+            dan = xp.subtract(dh, dh * z, out=dx_t[:, 2 * H:])  # dL/dn = dh * (1 - z)
             dan *= Dt[:, 2 * H:]
-            np.multiply(dan, ghn[t], out=dx_t[:, :H])  # dL/dr
-            np.subtract(hs[t], n, out=dx_t[:, H:2 * H])
+            xp.multiply(dan, ghn[t], out=dx_t[:, :H])  # dL/dr
+            xp.subtract(hs[t], n, out=dx_t[:, H:2 * H])
             dx_t[:, H:2 * H] *= dh  # dL/dz
             dx_t[:, :2 * H] *= Dt[:, :2 * H]
             dh_t[:, :2 * H] = dx_t[:, :2 * H]
-            np.multiply(dx_t[:, 2 * H:], r, out=dh_t[:, 2 * H:])
+            xp.multiply(dx_t[:, 2 * H:], r, out=dh_t[:, 2 * H:])
             if n_act < B:
                 dx_t[n_act:] = 0
                 dh_t[n_act:] = 0
-            dh = dh * z + np.matmul(dh_t, w_hh)
+            dh = dh * z + xp.matmul(dh_t, w_hh)
             dh[n_act:] = keep_h
         dc0 = None
     else:
         relu = mode == "RNN_RELU"
         D = (hs[1:] > 0) if relu else 1 - hs[1:] * hs[1:]
-        dgx = np.empty((T, B, H), hs.dtype)
+        dgx = xp.empty((T, B, H), hs.dtype)
         for t in range(T - 1, -1, -1):
             dh += dout[t]
             n_act = B if steps is None else steps[t]
-            np.multiply(dh, D[t], out=dgx[t])
+            xp.multiply(dh, D[t], out=dgx[t])
             if n_act < B:
                 dgx[t, n_act:] = 0
                 keep_h = dh[n_act:].copy()
-            dh = np.matmul(dgx[t], w_hh)
+            dh = xp.matmul(dgx[t], w_hh)
             if n_act < B:
                 dh[n_act:] = keep_h
         dgh = dgx
@@ -2688,15 +2686,15 @@ def _dir_backward(mode, cache, dout, dhT, dcT, w_ih, w_hh, reverse, need_x, w_hr
     dgx2 = dgx.reshape(T * B, G)
     dgh2 = dgh.reshape(T * B, G)
     grads = {
-        "w_ih": np.matmul(dgx2.T, xs.reshape(T * B, -1)),
-        "w_hh": np.matmul(dgh2.T, hs[:-1].reshape(T * B, H)),
+        "w_ih": xp.matmul(dgx2.T, xs.reshape(T * B, -1)),
+        "w_hh": xp.matmul(dgh2.T, hs[:-1].reshape(T * B, H)),
         "b_ih": dgx2.sum(0),
         "b_hh": dgh2.sum(0),
         "w_hr": gw_hr,
     }
     dx = None
     if need_x:
-        dx = np.matmul(dgx2, w_ih).reshape(T, B, -1)
+        dx = xp.matmul(dgx2, w_ih).reshape(T, B, -1)
         if reverse:
             dx = dx[::-1]
     return dx, dh, dc0, grads
@@ -2737,13 +2735,13 @@ class RNNImpl(Function):
                 cn.append(cT)
                 caches.append(cache)
             inputs.append(layer_in)
-            out = outs[0] if D == 1 else np.concatenate(outs, 2)
+            out = outs[0] if D == 1 else xp.concatenate(outs, 2)
             if layer < num_layers - 1 and masks is not None:
                 out = out * masks[layer]
             layer_in = out
         y = layer_in
-        h_n = np.stack(hn)
-        c_n = np.stack(cn) if mode == "LSTM" else None
+        h_n = xp.stack(hn)
+        c_n = xp.stack(cn) if mode == "LSTM" else None
         if ctx.needs_input_grad:
             ctx.state = (caches, weights, masks, mode, num_layers, D, per, has_biases,
                          batch_first, unbatched, proj)
@@ -2798,8 +2796,8 @@ class RNNImpl(Function):
                 gx = gx[:, 0]
             elif batch_first:
                 gx = gx.transpose(1, 0, 2)
-        gh = np.stack(gh0) if needs[1] else None
-        gc = np.stack(gc0) if mode == "LSTM" and needs[2] else None
+        gh = xp.stack(gh0) if needs[1] else None
+        gc = xp.stack(gc0) if mode == "LSTM" and needs[2] else None
         if unbatched:
             gh = gh[:, 0] if gh is not None else None
             gc = gc[:, 0] if gc is not None else None
@@ -2837,7 +2835,7 @@ def _rnn(mode, input, hx, cx, params, has_biases, num_layers, dropout, train, bi
     per = 4 if has_biases else 2
     proj = mode == "LSTM" and len(params) == num_layers * D * (per + 1)
     if batch_sizes is not None:  # input is the padded (T, B, I) form of a packed sequence
-        batch_sizes = np.asarray(batch_sizes, np.int64)
+        batch_sizes = xp.asarray(batch_sizes, xp.int64)
         batch_first = False
     masks = _rnn_masks(x, num_layers, H, D, float(dropout), train, batch_first, unbatched)
     cls = _RNNImplCat if bidirectional else (_RNNImplT if batch_first and not unbatched
@@ -2906,7 +2904,7 @@ class RNNCellImpl(Function):
         if unbatched:
             dh = dh[None]
             dc = dc[None] if dc is not None else None
-        zeros = np.zeros((1,) + dh.shape, dh.dtype)
+        zeros = xp.zeros((1,) + dh.shape, dh.dtype)
         dx, dh0, dc0, g = _dir_backward(mode, cache, zeros, dh, dc, w_ih, w_hh, False,
                                         ctx.needs_input_grad[0])
         dx = dx[0] if dx is not None else None

@@ -10,9 +10,8 @@ import builtins
 import math
 import warnings
 
-import numpy as np
-
 from .. import _dtype
+from .._backend import xp
 from .._tensor import ARRAY_FUNCTIONS, Tensor, _make, _wrap_dim, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import Function
@@ -24,9 +23,9 @@ from .elementwise import maximum as _maximum
 from .elementwise import minimum as _minimum
 from .indexing import _return_type  # the package's one factory of torch.return_types
 
-_INT64 = np.dtype(np.int64)
-_FLOAT = np.dtype(np.float32)
-_HALF = np.dtype(np.float16)
+_INT64 = xp.dtype(xp.int64)
+_FLOAT = xp.dtype(xp.float32)
+_HALF = xp.dtype(xp.float16)
 _grad_state = grad_mode._state
 _inf = math.inf
 
@@ -45,7 +44,7 @@ _aminmax_t = _return_type("aminmax", ("min", "max"))
 def _tsum(a, axes, dt, keepdim):
     """The ordered sum, made contiguous: PyTorch allocates reduction results so, NumPy's follow the input."""
     out = _tsum_ordered(a, axes, dt, keepdim)
-    return out if out.__class__ is not np.ndarray or out.flags.c_contiguous else np.ascontiguousarray(out)
+    return out if out.__class__ is not xp.ndarray or out.flags.c_contiguous else xp.ascontiguousarray(out)
 
 
 def _keep(keepdim, keepdims):
@@ -87,10 +86,10 @@ def _unreduce(grad, shape, axes, keepdim):
     if isinstance(grad, Tensor):  # create_graph: stay differentiable
         return _keepdims_grad(grad, shape, axes, keepdim).expand(shape)
     if grad.ndim == 0 and math.prod(shape) <= 4096:
-        out = np.empty(shape, grad.dtype)
+        out = xp.empty(shape, grad.dtype)
         out.fill(grad)
         return out
-    return np.broadcast_to(_keepdims_grad(grad, shape, axes, keepdim), shape)
+    return xp.broadcast_to(_keepdims_grad(grad, shape, axes, keepdim), shape)
 
 
 def _np_dtype(dtype):
@@ -104,7 +103,7 @@ def _out(result, out):
 def _tensor(x):
     if isinstance(x, Tensor):
         return x
-    return _make(np.asarray(x), False, None, 0)
+    return _make(xp.asarray(x), False, None, 0)
 
 
 def _check_nonempty(a, axes, op):
@@ -123,9 +122,9 @@ def _check_nonempty(a, axes, op):
 def _arr(x):
     # full reductions return NumPy scalars; saved outputs must be the arrays apply() wraps;
     # PyTorch allocates reduction results contiguous, NumPy's follow the input's layout
-    if x.__class__ is not np.ndarray:
-        return np.asarray(x)
-    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    if x.__class__ is not xp.ndarray:
+        return xp.asarray(x)
+    return x if x.flags.c_contiguous else xp.ascontiguousarray(x)
 
 
 def _rshape(shape, axes):
@@ -136,7 +135,7 @@ def _rshape(shape, axes):
 
 
 def _moveaxis_last(a, d):
-    return a if d == a.ndim - 1 else np.moveaxis(a, d, -1)
+    return a if d == a.ndim - 1 else xp.moveaxis(a, d, -1)
 
 
 # ---- sum, mean, nansum, nanmean, prod ------------------------------------------------------------
@@ -170,7 +169,7 @@ class Mean(Function):
         half = dt is None and a.dtype == _HALF  # PyTorch: float32 sum and division, cast back
         s = _tsum(a, axes, _FLOAT if half else dt, keepdim)
         if n == 0:
-            return np.full(np.shape(s), np.nan, dtype=a.dtype if half else s.dtype)
+            return xp.full(xp.shape(s), xp.nan, dtype=a.dtype if half else s.dtype)
         s = s / s.dtype.type(n)  # divided in the sum's dtype, as PyTorch does
         return s.astype(_HALF) if half else s
 
@@ -200,7 +199,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None, axis=None, keep
     if out is None and not (input._requires_grad and _grad_state[0]):
         # nothing to record: skip Function.apply (this is the hottest reduction)
         res = _tsum(a, axes, dt, keep)
-        return _make(res if res.__class__ is np.ndarray else np.asarray(res), False, None, 0)
+        return _make(res if res.__class__ is xp.ndarray else xp.asarray(res), False, None, 0)
     res = (Sum if full else SumDim).apply(input, axes, keep, dt)
     return res if out is None else _out(res, out)
 
@@ -240,14 +239,14 @@ class Nansum(Function):
         ctx.save_for_backward(a)
         ctx.axes, ctx.keepdim = axes, keepdim
         if a.dtype.kind == "f":  # PyTorch reads NaN as 0 and sums in its usual order
-            return _tsum(np.where(np.isnan(a), a.dtype.type(0), a), axes, dt, keepdim)
-        return np.nansum(a, axis=axes, dtype=dt, keepdims=keepdim)
+            return _tsum(xp.where(xp.isnan(a), a.dtype.type(0), a), axes, dt, keepdim)
+        return xp.nansum(a, axis=axes, dtype=dt, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         g = _keepdims_grad(grad, a.shape, ctx.axes, ctx.keepdim)
-        return np.where(np.isnan(a), 0, g)
+        return xp.where(xp.isnan(a), 0, g)
 
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
@@ -266,7 +265,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=N
     dim = dim_arg(dim, axis)
     keep = _keep(keepdim, keepdims)
     axes = _axes(dim, a.ndim)
-    count = np.add.reduce(~np.isnan(a), axis=axes, dtype=_INT64, keepdims=keep)
+    count = xp.add.reduce(~xp.isnan(a), axis=axes, dtype=_INT64, keepdims=keep)
     return nansum(input, dim, keep, dtype=dtype) / _tensor(count)
 
 
@@ -279,11 +278,11 @@ def _others_product(a, axes):
     t = a.transpose(perm)
     lead = t.shape[: len(rest)]
     t = t.reshape(lead + (-1,))
-    ones = np.ones(lead + (1,), dtype=a.dtype)
-    left = np.concatenate([ones, np.cumprod(t[..., :-1], axis=-1)], axis=-1)
-    right = np.concatenate([np.cumprod(t[..., :0:-1], axis=-1)[..., ::-1], ones], axis=-1)
+    ones = xp.ones(lead + (1,), dtype=a.dtype)
+    left = xp.concatenate([ones, xp.cumprod(t[..., :-1], axis=-1)], axis=-1)
+    right = xp.concatenate([xp.cumprod(t[..., :0:-1], axis=-1)[..., ::-1], ones], axis=-1)
     prod = (left * right).reshape([a.shape[i] for i in perm])
-    return prod.transpose(np.argsort(perm))
+    return prod.transpose(xp.argsort(perm))
 
 
 class Prod(Function):
@@ -291,7 +290,7 @@ class Prod(Function):
 
     @staticmethod
     def forward(ctx, a, axes, keepdim, dt):
-        out = _arr(np.multiply.reduce(a, axis=axes, dtype=dt, keepdims=keepdim))
+        out = _arr(xp.multiply.reduce(a, axis=axes, dtype=dt, keepdims=keepdim))
         ctx.save_for_backward(a, out)
         ctx.axes, ctx.keepdim = axes, keepdim
         return out
@@ -324,7 +323,7 @@ class Amax(Function):
     """amax/amin and the full max()/min(): the grad is shared evenly among tied extremes."""
 
     _node_name = "AmaxBackward0"
-    _reduce = np.maximum
+    _reduce = xp.maximum
 
     @staticmethod
     def forward(ctx, a, axes, keepdim):
@@ -344,15 +343,15 @@ def _even_grad(grad, a, out, axes, keep):
     o = _keepdims_grad(out, a.shape, axes, keep)
     mask = a == o
     raw = out._data if isinstance(out, Tensor) else out
-    if raw.dtype.kind == "f" and np.isnan(raw).any():
-        mask = mask | (np.isnan(a) & np.isnan(o))
+    if raw.dtype.kind == "f" and xp.isnan(raw).any():
+        mask = mask | (xp.isnan(a) & xp.isnan(o))
     count = mask.sum(axis=axes, keepdims=True, dtype=grad.dtype)
     return _keepdims_grad(grad, a.shape, axes, keep) / count * mask
 
 
 class Amin(Amax):
     _node_name = "AminBackward0"
-    _reduce = np.minimum
+    _reduce = xp.minimum
 
 
 class MaxAll(Amax):
@@ -367,15 +366,15 @@ class MaxDim(Function):
     """max(dim)/min(dim): values and indices; the grad goes to the selected index."""
 
     _node_name = "MaxBackward0"
-    _arg = staticmethod(np.argmax)
+    _arg = staticmethod(xp.argmax)
 
     @staticmethod
     def forward(ctx, a, d, keepdim):
         if a.ndim == 0:
             ctx.d = None
-            return a.copy(), np.zeros((), _INT64)
+            return a.copy(), xp.zeros((), _INT64)
         idx = ctx._arg(a, axis=d, keepdims=True)
-        values = np.take_along_axis(a, idx, axis=d)
+        values = xp.take_along_axis(a, idx, axis=d)
         ctx.d, ctx.shape, ctx.idx = d, a.shape, idx
         if not keepdim:
             values, idx = values.squeeze(d), idx.squeeze(d)
@@ -390,12 +389,12 @@ class MaxDim(Function):
 
 class MinDim(MaxDim):
     _node_name = "MinBackward0"
-    _arg = staticmethod(np.argmin)
+    _arg = staticmethod(xp.argmin)
 
 
 def _select_grad(grad, idx, d, shape):
     """Route grad to positions ``idx`` (keepdim-shaped) along ``d``: a one-hot mask times grad."""
-    where = np.arange(shape[d]).reshape([-1 if i == d else 1 for i in range(len(shape))])
+    where = xp.arange(shape[d]).reshape([-1 if i == d else 1 for i in range(len(shape))])
     mask = where == idx
     if grad.ndim != len(shape):
         grad = grad.reshape(idx.shape)
@@ -449,8 +448,8 @@ amin = _amax_like("amin", Amin)
 class Aminmax(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
-        mn = _arr(np.minimum.reduce(a, axis=axes, keepdims=keepdim))
-        mx = _arr(np.maximum.reduce(a, axis=axes, keepdims=keepdim))
+        mn = _arr(xp.minimum.reduce(a, axis=axes, keepdims=keepdim))
+        mx = _arr(xp.maximum.reduce(a, axis=axes, keepdims=keepdim))
         ctx.save_for_backward(a, mn, mx)
         ctx.axes, ctx.keepdim = axes, keepdim
         return mn, mx
@@ -477,19 +476,19 @@ def _arg_extreme(op, np_fn):
         a = input._data
         dim = dim_arg(dim, axis)
         keep = _keep(keepdim, keepdims)
-        if a.dtype == np.bool_:
+        if a.dtype == xp.bool_:
             raise RuntimeError(f"{op}(): does not support bool input")
         if dim is None:
             if a.size == 0:
                 raise IndexError(
                     f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
-            res = np.asarray(np_fn(a), dtype=_INT64)
+            res = xp.asarray(np_fn(a), dtype=_INT64)
             if keep:
                 res = res.reshape((1,) * a.ndim)
             return _make(res, False, None, 0)
         d = _wrap_dim(int(dim), a.ndim)
         if a.ndim == 0:
-            return _make(np.zeros((), _INT64), False, None, 0)
+            return _make(xp.zeros((), _INT64), False, None, 0)
         if a.shape[d] == 0:
             raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
         res = np_fn(a, axis=d, keepdims=keep)
@@ -500,8 +499,8 @@ def _arg_extreme(op, np_fn):
     return fn
 
 
-argmax = _arg_extreme("argmax", np.argmax)
-argmin = _arg_extreme("argmin", np.argmin)
+argmax = _arg_extreme("argmax", xp.argmax)
+argmin = _arg_extreme("argmin", xp.argmin)
 
 
 # ---- var, std ------------------------------------------------------------------------------------
@@ -510,14 +509,14 @@ class Var(Function):
     def forward(ctx, a, axes, correction, keepdim):
         n = _count(a.shape, axes)
         dof = ctx.dof = builtins.max(n - correction, 0)
-        mu = np.add.reduce(a, axis=axes, keepdims=True) / builtins.max(n, 1)
+        mu = xp.add.reduce(a, axis=axes, keepdims=True) / builtins.max(n, 1)
         d = a - mu
         d *= d
-        ss = np.add.reduce(d, axis=axes, keepdims=keepdim)
+        ss = xp.add.reduce(d, axis=axes, keepdims=keepdim)
         if dof:
             out = ss / dof
         else:  # PyTorch divides by 0 too (inf or nan), after its warning
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with xp.errstate(divide="ignore", invalid="ignore"):
                 out = ss / dof
         ctx.save_for_backward(a)
         ctx.axes, ctx.keepdim = axes, keepdim
@@ -540,7 +539,7 @@ def _var_grad(grad, a, ctx):
 class Std(Function):
     @staticmethod
     def forward(ctx, a, axes, correction, keepdim):
-        out = _arr(np.sqrt(Var.forward(ctx, a, axes, correction, keepdim)))
+        out = _arr(xp.sqrt(Var.forward(ctx, a, axes, correction, keepdim)))
         ctx.save_for_backward(a, out)
         return out
 
@@ -555,7 +554,7 @@ def _std_grad(grad, a, out, ctx):
     axes, keep = ctx.axes, ctx.keepdim
     g = _keepdims_grad(grad, a.shape, axes, keep)
     o = _keepdims_grad(out, a.shape, axes, keep)
-    scale = np.where(o == 0, 0, g / np.where(o == 0, 1, o * ctx.dof))
+    scale = xp.where(o == 0, 0, g / xp.where(o == 0, 1, o * ctx.dof))
     return scale * (a - a.mean(axis=axes, keepdims=True))
 
 
@@ -604,9 +603,9 @@ class VarMean(Function):
     def forward(ctx, a, axes, correction, keepdim):
         v = _arr(Var.forward(ctx, a, axes, correction, keepdim))
         if ctx._std:
-            v = np.sqrt(v)
+            v = xp.sqrt(v)
         n = builtins.max(_count(a.shape, axes), 1)
-        m = _arr(np.add.reduce(a, axis=axes, keepdims=keepdim) / n)
+        m = _arr(xp.add.reduce(a, axis=axes, keepdims=keepdim) / n)
         ctx.n = n
         ctx.save_for_backward(a, v)
         return v, m
@@ -654,9 +653,9 @@ def _norm2_lastdim_f32(a, axes, keepdim):
     if m:
         head = a2[:, :m]
         # reducing a non-innermost axis adds the slices one after another, as the lanes do
-        acc = np.add.reduce((head * head).reshape(len(a2), m // 8, 8), axis=1)
+        acc = xp.add.reduce((head * head).reshape(len(a2), m // 8, 8), axis=1)
     else:
-        acc = np.zeros((len(a2), 8), np.float32)
+        acc = xp.zeros((len(a2), 8), xp.float32)
     b = acc[:, 0].copy()
     for j in range(1, 8):
         b += acc[:, j]
@@ -664,9 +663,9 @@ def _norm2_lastdim_f32(a, axes, keepdim):
     for j in range(m, k4):
         b += a2[:, j] * a2[:, j]
     for j in range(k4, n):
-        x = a2[:, j].astype(np.float64)
-        b = (b.astype(np.float64) + x * x).astype(np.float32)
-    out = np.sqrt(b)
+        x = a2[:, j].astype(xp.float64)
+        b = (b.astype(xp.float64) + x * x).astype(xp.float32)
+    out = xp.sqrt(b)
     if axes is not None and len(axes) == 1 and a.ndim > 1:
         shape = a.shape[:-1] + ((1,) if keepdim else ())
     else:
@@ -680,27 +679,27 @@ class VectorNorm(Function):
     @staticmethod
     def forward(ctx, a_in, ord, axes, keepdim, dt):
         a = a_in if dt is None else a_in.astype(dt, copy=False)
-        if ord == 2 and a.dtype == np.float32 and a.flags.c_contiguous and a.size and (
+        if ord == 2 and a.dtype == xp.float32 and a.flags.c_contiguous and a.size and (
                 axes is None or tuple(axes) == (a.ndim - 1,)
                 or sorted(axes) == list(range(a.ndim))):
             out = _norm2_lastdim_f32(a, axes, keepdim)
         elif ord == 2:
-            out = np.sqrt(np.add.reduce(a * a, axis=axes, keepdims=keepdim))
+            out = xp.sqrt(xp.add.reduce(a * a, axis=axes, keepdims=keepdim))
         elif ord == 1:
-            out = np.add.reduce(np.abs(a), axis=axes, keepdims=keepdim)
+            out = xp.add.reduce(xp.abs(a), axis=axes, keepdims=keepdim)
         elif ord == _inf:
-            out = np.maximum.reduce(np.abs(a), axis=axes, keepdims=keepdim)
+            out = xp.maximum.reduce(xp.abs(a), axis=axes, keepdims=keepdim)
         elif ord == -_inf:
-            out = np.minimum.reduce(np.abs(a), axis=axes, keepdims=keepdim)
+            out = xp.minimum.reduce(xp.abs(a), axis=axes, keepdims=keepdim)
         elif ord == 0:
-            out = np.add.reduce(a != 0, axis=axes, keepdims=keepdim, dtype=a.dtype)
+            out = xp.add.reduce(a != 0, axis=axes, keepdims=keepdim, dtype=a.dtype)
         else:
-            with np.errstate(divide="ignore"):
-                s = np.add.reduce(np.abs(a) ** ord, axis=axes, keepdims=keepdim)
+            with xp.errstate(divide="ignore"):
+                s = xp.add.reduce(xp.abs(a) ** ord, axis=axes, keepdims=keepdim)
                 out = (s ** (1.0 / ord)).astype(a.dtype, copy=False)
         out = _arr(out)
         if not out.flags.c_contiguous:  # contiguous, as PyTorch's reduction results
-            out = np.ascontiguousarray(out)
+            out = xp.ascontiguousarray(out)
         ctx.save_for_backward(a_in, out)  # the grad is cast back to a_in's dtype by the engine
         ctx.ord, ctx.axes, ctx.keepdim = ord, axes, keepdim
         return out
@@ -712,19 +711,19 @@ class VectorNorm(Function):
         g = _keepdims_grad(grad, a.shape, axes, keep)
         o = _keepdims_grad(out, a.shape, axes, keep)
         if p == 2:  # a / |a|; a whole group of zeros gets 0, not nan
-            return a * (g / np.where(o == 0, 1, o))
+            return a * (g / xp.where(o == 0, 1, o))
         if p == 1:
-            return g * np.sign(a)
+            return g * xp.sign(a)
         if p == _inf or p == -_inf:
-            mask = np.abs(a) == o
+            mask = xp.abs(a) == o
             count = mask.sum(axis=axes, keepdims=True, dtype=grad.dtype)
-            return g / count * (np.sign(a) * mask)
+            return g / count * (xp.sign(a) * mask)
         if p == 0:
             return g * (a * 0)
         # d/da (sum |a|^p)^(1/p) = sign(a) |a|^(p-1) / norm^(p-1)
-        absa = np.abs(a)
-        safe = np.where(absa == 0, 1, absa)
-        return g / np.where(o == 0, 1, o) ** (p - 1) * (np.sign(a) * safe ** (p - 1))
+        absa = xp.abs(a)
+        safe = xp.where(absa == 0, 1, absa)
+        return g / xp.where(o == 0, 1, o) ** (p - 1) * (xp.sign(a) * safe ** (p - 1))
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
@@ -772,13 +771,13 @@ class Logsumexp(Function):
         if a.dtype.kind != "f":  # integers: never differentiated, so not saved as an input
             a = a.astype(_dtype.get_default_dtype().np)
         if _count(a.shape, axes) == 0:
-            out = np.full(_kshape(a.shape, axes) if keepdim else _rshape(a.shape, axes), -np.inf,
+            out = xp.full(_kshape(a.shape, axes) if keepdim else _rshape(a.shape, axes), -xp.inf,
                           dtype=a.dtype)  # log of an empty sum
         else:
-            m = np.array(np.maximum.reduce(a, axis=axes, keepdims=True))
-            m[~np.isfinite(m)] = 0  # all -inf (or an inf) in a group: don't compute inf - inf
-            with np.errstate(divide="ignore"):
-                out = np.log(np.add.reduce(np.exp(a - m), axis=axes, keepdims=True))
+            m = xp.array(xp.maximum.reduce(a, axis=axes, keepdims=True))
+            m[~xp.isfinite(m)] = 0  # all -inf (or an inf) in a group: don't compute inf - inf
+            with xp.errstate(divide="ignore"):
+                out = xp.log(xp.add.reduce(xp.exp(a - m), axis=axes, keepdims=True))
             out += m
             out = _arr(out if keepdim else out.reshape(_rshape(a.shape, axes)))
         ctx.save_for_backward(a, out)
@@ -790,7 +789,7 @@ class Logsumexp(Function):
         a, out = ctx.saved_tensors
         axes, keep = ctx.axes, ctx.keepdim
         g = _keepdims_grad(grad, a.shape, axes, keep)
-        return g * np.exp(a - _keepdims_grad(out, a.shape, axes, keep))
+        return g * xp.exp(a - _keepdims_grad(out, a.shape, axes, keep))
 
 
 def logsumexp(input, dim=None, keepdim=False, *, out=None, axis=None, keepdims=None):
@@ -807,7 +806,7 @@ def _rev_cumsum(g, d):
     """sum_{j >= i} g_j along d."""
     if isinstance(g, Tensor):  # create_graph: built from differentiable ops
         return g.sum(d, keepdim=True) - g.cumsum(d) + g
-    return np.flip(np.cumsum(np.flip(g, d), axis=d), d)
+    return xp.flip(xp.cumsum(xp.flip(g, d), axis=d), d)
 
 
 class Cumsum(Function):
@@ -816,8 +815,8 @@ class Cumsum(Function):
         ctx.d = d
         if a.ndim == 0:
             return a.astype(dt) if dt is not None else a.copy()
-        out = np.cumsum(a, axis=d, dtype=dt)
-        return out if out.flags.c_contiguous else np.ascontiguousarray(out)  # contiguous, as PyTorch's
+        out = xp.cumsum(a, axis=d, dtype=dt)
+        return out if out.flags.c_contiguous else xp.ascontiguousarray(out)  # contiguous, as PyTorch's
 
     @staticmethod
     def backward(ctx, grad):
@@ -833,8 +832,8 @@ class Cumprod(Function):
         if a.ndim == 0:
             out = a.astype(dt) if dt is not None else a.copy()
         else:
-            out = np.cumprod(a, axis=d, dtype=dt)
-            out = out if out.flags.c_contiguous else np.ascontiguousarray(out)  # as PyTorch's
+            out = xp.cumprod(a, axis=d, dtype=dt)
+            out = out if out.flags.c_contiguous else xp.ascontiguousarray(out)  # as PyTorch's
         ctx.save_for_backward(a, out)
         return out
 
@@ -859,19 +858,19 @@ def _cumprod_grad_with_zeros(a, out, g, d):
     """
     a, out, g = (_moveaxis_last(x, d) for x in (a, out, g))
     n = a.shape[-1]
-    pos = np.arange(n)
+    pos = xp.arange(n)
     is_zero = a == 0
-    z = np.where(is_zero.any(-1, keepdims=True), is_zero.argmax(-1)[..., None], n)
+    z = xp.where(is_zero.any(-1, keepdims=True), is_zero.argmax(-1)[..., None], n)
     before = pos < z
-    with np.errstate(divide="ignore", invalid="ignore"):
-        res = np.where(before, np.flip(np.cumsum(np.flip(g * out, -1), -1), -1) / a, 0)
+    with xp.errstate(divide="ignore", invalid="ignore"):
+        res = xp.where(before, xp.flip(xp.cumsum(xp.flip(g * out, -1), -1), -1) / a, 0)
     # prod_{z<k<=j} a_k: cumprod of a with the entries up to z replaced by 1
-    tail = np.cumprod(np.where(pos > z, a, 1), axis=-1)
-    s = np.flip(np.cumsum(np.flip(np.where(pos >= z, g * tail, 0), -1), -1), -1)
-    prev = np.where(z > 0, np.take_along_axis(out, np.maximum(z - 1, 0) % n, -1), 1)
-    at_z = prev * np.take_along_axis(s, np.minimum(z, n - 1), -1)
-    res = np.where(pos == z, at_z, res)
-    return np.moveaxis(res, -1, d) if d != a.ndim - 1 else res
+    tail = xp.cumprod(xp.where(pos > z, a, 1), axis=-1)
+    s = xp.flip(xp.cumsum(xp.flip(xp.where(pos >= z, g * tail, 0), -1), -1), -1)
+    prev = xp.where(z > 0, xp.take_along_axis(out, xp.maximum(z - 1, 0) % n, -1), 1)
+    at_z = prev * xp.take_along_axis(s, xp.minimum(z, n - 1), -1)
+    res = xp.where(pos == z, at_z, res)
+    return xp.moveaxis(res, -1, d) if d != a.ndim - 1 else res
 
 
 def _cum_args(op, input, dim, axis, dtype):
@@ -898,23 +897,23 @@ def cumprod(input, dim=None, *, dtype=None, out=None, axis=None):
 
 
 class Cummax(Function):
-    _accumulate = np.maximum
+    _accumulate = xp.maximum
 
     @staticmethod
     def forward(ctx, a, d):
         ctx.d, ctx.shape = d, a.shape
         if a.ndim == 0:
-            ctx.idx = np.zeros((), _INT64)
+            ctx.idx = xp.zeros((), _INT64)
             return a.copy(), ctx.idx
         values = ctx._accumulate.accumulate(a, axis=d)
         # index of the latest element equal to the running extreme (PyTorch's tie rule)
-        pos = np.arange(a.shape[d], dtype=_INT64).reshape(
+        pos = xp.arange(a.shape[d], dtype=_INT64).reshape(
             [-1 if i == d else 1 for i in range(a.ndim)])
-        idx = np.maximum.accumulate(np.where(a == values, pos, 0), axis=d)
+        idx = xp.maximum.accumulate(xp.where(a == values, pos, 0), axis=d)
         if a.dtype.kind == "f":
             # a NaN is the extreme from where it appears on, and a later NaN takes over (PyTorch)
-            last_nan = np.maximum.accumulate(np.where(np.isnan(a), pos, -1), axis=d)
-            idx = np.where(last_nan >= 0, last_nan, idx)
+            last_nan = xp.maximum.accumulate(xp.where(xp.isnan(a), pos, -1), axis=d)
+            idx = xp.where(last_nan >= 0, last_nan, idx)
         ctx.idx = idx = _arr(idx)  # contiguous, as PyTorch's
         return _arr(values), idx
 
@@ -922,22 +921,22 @@ class Cummax(Function):
     def backward(ctx, grad, _grad_indices=None):
         if not ctx.shape:
             return grad
-        g = np.asarray(grad._data if isinstance(grad, Tensor) else grad)
-        res = np.zeros(ctx.shape, dtype=g.dtype)
+        g = xp.asarray(grad._data if isinstance(grad, Tensor) else grad)
+        res = xp.zeros(ctx.shape, dtype=g.dtype)
         # scatter-add: each output position adds its grad to the index it selected
-        flat = np.ravel_multi_index(_index_grid(ctx.idx, ctx.d), ctx.shape)
-        np.add.at(res.reshape(-1), flat.reshape(-1), g.reshape(-1))
+        flat = xp.ravel_multi_index(_index_grid(ctx.idx, ctx.d), ctx.shape)
+        xp.add.at(res.reshape(-1), flat.reshape(-1), g.reshape(-1))
         return res
 
 
 class Cummin(Cummax):
-    _accumulate = np.minimum
+    _accumulate = xp.minimum
 
 
 def _index_grid(idx, d):
-    grids = list(np.indices(idx.shape, sparse=True))
+    grids = list(xp.indices(idx.shape, sparse=True))
     grids[d] = idx
-    return tuple(np.broadcast_arrays(*grids))
+    return tuple(xp.broadcast_arrays(*grids))
 
 
 def cummax(input, dim, *, axis=None):
@@ -958,7 +957,7 @@ def _logical(op, ufunc):
         a = input._data
         axes = _axes(dim_arg(dim, axis), a.ndim)
         res = ufunc.reduce(a, axis=axes, keepdims=_keep(keepdim, keepdims))
-        res = _arr(np.asarray(res, dtype=np.uint8 if a.dtype == np.uint8 else np.bool_))
+        res = _arr(xp.asarray(res, dtype=xp.uint8 if a.dtype == xp.uint8 else xp.bool_))
         return _out(_make(res, False, None, 0), out)
 
     fn.__name__ = op
@@ -966,15 +965,15 @@ def _logical(op, ufunc):
     return fn
 
 
-all = _logical("all", np.logical_and)
-any = _logical("any", np.logical_or)
+all = _logical("all", xp.logical_and)
+any = _logical("any", xp.logical_or)
 
 
 def count_nonzero(input, dim=None, *, axis=None):
     """Number of nonzero elements, over ``dim`` (int or tuple) or in total."""
     a = input._data
     axes = _axes(dim_arg(dim, axis), a.ndim)
-    return _make(_arr(np.asarray(np.count_nonzero(a, axis=axes), dtype=_INT64)), False, None, 0)
+    return _make(_arr(xp.asarray(xp.count_nonzero(a, axis=axes), dtype=_INT64)), False, None, 0)
 
 
 # ---- median, mode --------------------------------------------------------------------------------
@@ -984,11 +983,11 @@ class MedianAll(Function):
     @staticmethod
     def forward(ctx, a):
         flat = a.reshape(-1)
-        if flat.size == 0 or a.dtype.kind == "f" and np.isnan(flat).any():
-            out = np.full((), np.nan, dtype=a.dtype)
+        if flat.size == 0 or a.dtype.kind == "f" and xp.isnan(flat).any():
+            out = xp.full((), xp.nan, dtype=a.dtype)
         else:
             k = (flat.size - 1) // 2  # the lower median, as PyTorch
-            out = np.array(np.partition(flat, k)[k])
+            out = xp.array(xp.partition(flat, k)[k])
         ctx.save_for_backward(a, out)
         return out
 
@@ -1003,16 +1002,16 @@ class MedianDim(MaxDim):
     def forward(ctx, a, d, keepdim):
         if a.ndim == 0:
             ctx.d = None
-            return a.copy(), np.zeros((), _INT64)
+            return a.copy(), xp.zeros((), _INT64)
         n = a.shape[d]
-        order = np.argsort(a, axis=d, kind="stable")  # NaNs sort last
-        idx = np.take(order, [(n - 1) // 2], axis=d)
+        order = xp.argsort(a, axis=d, kind="stable")  # NaNs sort last
+        idx = xp.take(order, [(n - 1) // 2], axis=d)
         if a.dtype.kind == "f":
-            nan = np.isnan(a)
+            nan = xp.isnan(a)
             has_nan = nan.any(axis=d, keepdims=True)
             if has_nan.any():  # PyTorch propagates NaN, with the index of the first one
-                idx = np.where(has_nan, nan.argmax(axis=d, keepdims=True), idx)
-        values = np.take_along_axis(a, idx, axis=d)
+                idx = xp.where(has_nan, nan.argmax(axis=d, keepdims=True), idx)
+        values = xp.take_along_axis(a, idx, axis=d)
         ctx.d, ctx.shape, ctx.idx = d, a.shape, idx
         if not keepdim:
             values, idx = values.squeeze(d), idx.squeeze(d)
@@ -1038,20 +1037,20 @@ class ModeDim(MaxDim):
     def forward(ctx, a, d, keepdim):
         if a.ndim == 0:
             ctx.d = None
-            return a.copy(), np.zeros((), _INT64)
+            return a.copy(), xp.zeros((), _INT64)
         x = _moveaxis_last(a, d)
         n = x.shape[-1]
-        s = np.sort(x, axis=-1)
-        pos = np.arange(n)
-        starts = np.ones(s.shape, dtype=bool)
+        s = xp.sort(x, axis=-1)
+        pos = xp.arange(n)
+        starts = xp.ones(s.shape, dtype=bool)
         starts[..., 1:] = s[..., 1:] != s[..., :-1]
         # length of the run of equal values so far; its first maximum ends the longest run
         # of the smallest such value (PyTorch returns the smallest of the most frequent)
-        run = pos - np.maximum.accumulate(np.where(starts, pos, 0), axis=-1)
-        values = np.take_along_axis(s, run.argmax(-1)[..., None], -1)
+        run = pos - xp.maximum.accumulate(xp.where(starts, pos, 0), axis=-1)
+        values = xp.take_along_axis(s, run.argmax(-1)[..., None], -1)
         # PyTorch's index is the last occurrence of the mode in the input
-        last = n - 1 - np.flip(x == values, -1).argmax(-1)[..., None]
-        values, idx = np.moveaxis(values, -1, d), np.moveaxis(last.astype(_INT64), -1, d)
+        last = n - 1 - xp.flip(x == values, -1).argmax(-1)[..., None]
+        values, idx = xp.moveaxis(values, -1, d), xp.moveaxis(last.astype(_INT64), -1, d)
         ctx.d, ctx.shape, ctx.idx = d, a.shape, idx
         if not keepdim:
             values, idx = values.squeeze(d), idx.squeeze(d)
@@ -1068,7 +1067,7 @@ def mode(input, dim=-1, keepdim=False, *, axis=None, keepdims=None):
     return _mode_t(*ModeDim.apply(input, d, _keep(keepdim, keepdims)))
 
 
-# ---- NumPy dispatch (np.sum(t) etc., and backward formulas under create_graph) -------------------
+# ---- NumPy dispatch (xp.sum(t) etc., and backward formulas under create_graph) -------------------
 def _np_reduction(fn):
     def f(a, axis=None, dtype=None, out=None, keepdims=False, **_):
         kw = {} if dtype is None else {"dtype": dtype}
@@ -1092,19 +1091,19 @@ def _np_var(fn):
 
 
 ARRAY_FUNCTIONS.update({
-    np.sum: _np_reduction(sum), np.mean: _np_reduction(mean), np.prod: _np_reduction(prod),
-    np.nansum: _np_reduction(nansum), np.max: _np_extreme(amax), np.amax: _np_extreme(amax),
-    np.min: _np_extreme(amin), np.amin: _np_extreme(amin), np.var: _np_var(var),
-    np.std: _np_var(std),
-    np.cumsum: lambda a, axis=None, dtype=None, out=None: cumsum(
+    xp.sum: _np_reduction(sum), xp.mean: _np_reduction(mean), xp.prod: _np_reduction(prod),
+    xp.nansum: _np_reduction(nansum), xp.max: _np_extreme(amax), xp.amax: _np_extreme(amax),
+    xp.min: _np_extreme(amin), xp.amin: _np_extreme(amin), xp.var: _np_var(var),
+    xp.std: _np_var(std),
+    xp.cumsum: lambda a, axis=None, dtype=None, out=None: cumsum(
         a if axis is not None else a.reshape(-1), 0 if axis is None else axis, dtype=dtype),
-    np.cumprod: lambda a, axis=None, dtype=None, out=None: cumprod(
+    xp.cumprod: lambda a, axis=None, dtype=None, out=None: cumprod(
         a if axis is not None else a.reshape(-1), 0 if axis is None else axis, dtype=dtype),
-    np.argmax: lambda a, axis=None, out=None, keepdims=False: argmax(a, axis, keepdims),
-    np.argmin: lambda a, axis=None, out=None, keepdims=False: argmin(a, axis, keepdims),
-    np.all: lambda a, axis=None, out=None, keepdims=False: all(a, axis, keepdims),
-    np.any: lambda a, axis=None, out=None, keepdims=False: any(a, axis, keepdims),
-    np.count_nonzero: lambda a, axis=None, keepdims=False: count_nonzero(a, axis),
+    xp.argmax: lambda a, axis=None, out=None, keepdims=False: argmax(a, axis, keepdims),
+    xp.argmin: lambda a, axis=None, out=None, keepdims=False: argmin(a, axis, keepdims),
+    xp.all: lambda a, axis=None, out=None, keepdims=False: all(a, axis, keepdims),
+    xp.any: lambda a, axis=None, out=None, keepdims=False: any(a, axis, keepdims),
+    xp.count_nonzero: lambda a, axis=None, keepdims=False: count_nonzero(a, axis),
 })
 
 def _norm_method(self, p="fro", dim=None, keepdim=False, dtype=None):
@@ -1142,14 +1141,14 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False, out=No
     n = edges.size - 1
     # bin i holds [e_i, e_{i+1}); the last bin also holds its right edge; the rest is dropped
     inside = (flat >= edges[0]) & (flat <= edges[-1])
-    idx = np.minimum(np.searchsorted(edges, flat[inside], side="right") - 1, n - 1)
-    w = None if weight is None else weight._data.reshape(-1)[inside].astype(np.float64)
-    hist = np.bincount(idx, weights=w, minlength=n)[:n].astype(a.dtype)
+    idx = xp.minimum(xp.searchsorted(edges, flat[inside], side="right") - 1, n - 1)
+    w = None if weight is None else weight._data.reshape(-1)[inside].astype(xp.float64)
+    hist = xp.bincount(idx, weights=w, minlength=n)[:n].astype(a.dtype)
     if density:
         # PyTorch divides by the total, then by each bin's width, in the input's dtype
-        hist = hist / a.dtype.type(hist.sum(dtype=np.float64))
-        hist = hist / np.diff(edges)
-    res = _histogram_t(_make(hist, False, None, 0), _make(np.array(edges), False, None, 0))
+        hist = hist / a.dtype.type(hist.sum(dtype=xp.float64))
+        hist = hist / xp.diff(edges)
+    res = _histogram_t(_make(hist, False, None, 0), _make(xp.array(edges), False, None, 0))
     if out is not None:
         out[0].copy_(res[0])
         out[1].copy_(res[1])
@@ -1169,10 +1168,10 @@ def histc(input, bins=100, min=0, max=0, *, out=None):
         lo, hi = lo - 1, hi + 1
     if lo > hi:
         raise RuntimeError("torch.histc: max must be larger than min")
-    keep = flat[(flat >= lo) & (flat <= hi)].astype(np.float64)
+    keep = flat[(flat >= lo) & (flat <= hi)].astype(xp.float64)
     # PyTorch's bin: floor((x - min) * bins / (max - min)), the maximum in the last bin
-    pos = np.minimum(((keep - lo) * bins / (hi - lo)).astype(np.int64), bins - 1)
-    hist = np.bincount(pos, minlength=bins)[:bins].astype(a.dtype)
+    pos = xp.minimum(((keep - lo) * bins / (hi - lo)).astype(xp.int64), bins - 1)
+    hist = xp.bincount(pos, minlength=bins)[:bins].astype(a.dtype)
     return _copy_out(_make(hist, False, None, 0), out)
 
 
@@ -1228,7 +1227,7 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):
         if q.dtype != input.dtype:
             raise RuntimeError(f"{op}() q tensor must be same dtype as the input tensor")
         scalar_q = q.ndim == 0
-    qs = np.asarray(q._data if isinstance(q, Tensor) else q, dtype=np.float64).reshape(-1)
+    qs = xp.asarray(q._data if isinstance(q, Tensor) else q, dtype=xp.float64).reshape(-1)
     if qs.size and (qs.min() < 0 or qs.max() > 1):
         raise RuntimeError(f"{op}() q values must be in the range [0, 1]" if not
                            isinstance(q, (int, float)) else
@@ -1240,18 +1239,18 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):
     s = sort(x.reshape(1) if x.ndim == 0 else x, d).values.movedim(d, -1)  # NaN sorts last
     a = s.detach().numpy()
     n = a.shape[-1]
-    nan = np.isnan(a)
-    k = (~nan).sum(-1) if ignore_nan else np.full(a.shape[:-1], n)
+    nan = xp.isnan(a)
+    k = (~nan).sum(-1) if ignore_nan else xp.full(a.shape[:-1], n)
     pos = qs.reshape((-1,) + (1,) * (a.ndim - 1)) * (k - 1)  # (Q, *batch)
     if interpolation == "lower":
-        pos = np.floor(pos)
+        pos = xp.floor(pos)
     elif interpolation == "higher":
-        pos = np.ceil(pos)
+        pos = xp.ceil(pos)
     elif interpolation == "nearest":
-        pos = np.round(pos)  # half to even, as PyTorch's round
-    lo = np.clip(np.floor(pos), 0, builtins.max(n - 1, 0)).astype(np.int64)
-    hi = np.clip(np.ceil(pos), 0, builtins.max(n - 1, 0)).astype(np.int64)
-    w = np.full(pos.shape, 0.5) if interpolation == "midpoint" else pos - np.floor(pos)
+        pos = xp.round(pos)  # half to even, as PyTorch's round
+    lo = xp.clip(xp.floor(pos), 0, builtins.max(n - 1, 0)).astype(xp.int64)
+    hi = xp.clip(xp.ceil(pos), 0, builtins.max(n - 1, 0)).astype(xp.int64)
+    w = xp.full(pos.shape, 0.5) if interpolation == "midpoint" else pos - xp.floor(pos)
     src = s.unsqueeze(0).expand((len(qs),) + tuple(s.shape))
     v_lo = src.gather(-1, _make(lo[..., None], False, None, 0)).squeeze(-1)
     v_hi = src.gather(-1, _make(hi[..., None], False, None, 0)).squeeze(-1)
@@ -1260,7 +1259,7 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):
     if bad.any():
         from .elementwise import where
 
-        res = where(_make(np.broadcast_to(bad, res.shape), False, None, 0), float("nan"), res)
+        res = where(_make(xp.broadcast_to(bad, res.shape), False, None, 0), float("nan"), res)
     if keepdim:
         if dim is None:
             res = res.reshape((len(qs),) + (1,) * input.ndim)
@@ -1288,7 +1287,7 @@ class Logcumsumexp(Function):
 
     @staticmethod
     def forward(ctx, a, d):
-        out = _arr(np.logaddexp.accumulate(a, axis=d)) if a.ndim else a.copy()  # contiguous
+        out = _arr(xp.logaddexp.accumulate(a, axis=d)) if a.ndim else a.copy()  # contiguous
         ctx.save_for_backward(a, out)
         ctx.d = d
         return out
@@ -1301,12 +1300,12 @@ class Logcumsumexp(Function):
         d = ctx.d
 
         def rev_lcse(z):  # log sum_{i>=j} exp(z_i)
-            return np.flip(np.logaddexp.accumulate(np.flip(z, d), axis=d), d)
+            return xp.flip(xp.logaddexp.accumulate(xp.flip(z, d), axis=d), d)
 
         # sum_{i>=j} g_i exp(a_j - out_i), the positive and negative parts of g in log space
-        with np.errstate(divide="ignore"):
-            pos = np.exp(a + rev_lcse(np.log(np.maximum(grad, 0)) - out))
-            neg = np.exp(a + rev_lcse(np.log(np.maximum(-grad, 0)) - out))
+        with xp.errstate(divide="ignore"):
+            pos = xp.exp(a + rev_lcse(xp.log(xp.maximum(grad, 0)) - out))
+            neg = xp.exp(a + rev_lcse(xp.log(xp.maximum(-grad, 0)) - out))
         return (pos - neg).astype(a.dtype, copy=False)
 
 

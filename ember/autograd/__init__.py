@@ -51,8 +51,7 @@ def _tensors(x):
 
 def _make_grads(outputs, grad_outputs, create_graph):
     """The seed gradient of each output: ones for scalars, else the one the caller gave."""
-    import numpy as np
-
+    from .._backend import xp
     from .._device import Size
     from .._tensor import Tensor, _make
 
@@ -65,11 +64,11 @@ def _make_grads(outputs, grad_outputs, create_graph):
             if od.dtype.kind != "f":
                 raise RuntimeError("grad can be implicitly created only for real scalar outputs "
                                    f"but got {out.dtype}")
-            data = np.ones(od.shape, od.dtype)
+            data = xp.ones(od.shape, od.dtype)
             grads.append(_make(data, False, None, 0) if create_graph else data)
             continue
         if not isinstance(g, Tensor):
-            g = _make(np.asarray(g, dtype=od.dtype), False, None, 0)
+            g = _make(xp.asarray(g, dtype=od.dtype), False, None, 0)
         if g._data.shape != od.shape:
             raise RuntimeError(
                 f"Mismatch in shape: grad_output[{i}] has a shape of {Size(g._data.shape)} and "

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import weakref
 
-import numpy as np
-
+from .._backend import xp
 from .._dtype import NP_TO_DTYPE
 from .._ops._sumorder import full_sum as _full_sum
 from .._ops._sumorder import tsum as _tsum
@@ -26,8 +25,8 @@ from .._tensor import Tensor, _make
 from . import function as _function
 from . import grad_mode
 
-_ndarray = np.ndarray
-_asarray = np.asarray
+_ndarray = xp.ndarray
+_asarray = xp.asarray
 _state = grad_mode._state
 _cg = _function._create_graph
 _anomaly = _function._anomaly
@@ -75,7 +74,7 @@ def _edge_node(target):
     return acc
 
 
-_FULL_SUM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_FULL_SUM_DTYPES = (xp.dtype(xp.float32), xp.dtype(xp.float64))
 
 
 def sum_to(grad, shape, node=None, index=0):
@@ -360,7 +359,7 @@ def _accumulate(t, g, create_graph, borrowed):
     elif cur._requires_grad or cur._data.shape != g.shape:
         t._grad = cur + _make(g, False, None, 0)
     else:
-        np.add(cur._data, g, out=cur._data, casting="unsafe")
+        xp.add(cur._data, g, out=cur._data, casting="unsafe")
         cur._vc[0] += 1
 
 
@@ -488,7 +487,7 @@ def _multi_grads(fn, grads, create_graph):
     meta = fn._out_meta
     for i, g in enumerate(grads):
         if g is None and fn._materialize and meta is not None and meta[i] is not None:
-            g = np.zeros(*meta[i])
+            g = xp.zeros(*meta[i])
         if create_graph and g is not None and g.__class__ is _ndarray:
             g = _make(g, False, None, 0)
         out.append(g)
@@ -527,7 +526,7 @@ def _check_nan(fn, grads):
         if g is None:
             continue
         data = g._data if isinstance(g, Tensor) else g
-        if data.dtype.kind == "f" and np.isnan(data).any():
+        if data.dtype.kind == "f" and xp.isnan(data).any():
             _anomaly_report(fn)
             raise RuntimeError(f"Function '{fn.name()}' returned nan values in its {i}th output.")
 

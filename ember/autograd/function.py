@@ -22,14 +22,13 @@ raises under create_graph rather than silently acting as a constant.
 """
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor, _make, type_name
 from . import grad_mode
 
 _grad_state = grad_mode._state
-_ndarray = np.ndarray
-_asarray = np.asarray
+_ndarray = xp.ndarray
+_asarray = xp.asarray
 _new = object.__new__
 # Set by the engine while it runs backward with create_graph=True.
 _create_graph = [False]
@@ -393,7 +392,7 @@ def _record_saved(to_save, args, raw, out, res):
     for s in to_save:
         if s is None:
             saved.append(_CONST_NONE)
-        elif s.__class__ is _ndarray or isinstance(s, np.generic):
+        elif s.__class__ is _ndarray or isinstance(s, xp.generic):
             arrays = True
             if s is out:
                 saved.append((res._data, _OUTPUT, 0, res._vc, 0, res._grad_fn))
@@ -419,7 +418,7 @@ def _record_saved_multi(to_save, args, raw, outs, results):
     saved = []
     arrays = False
     for s in to_save:
-        if s.__class__ is _ndarray or isinstance(s, np.generic):
+        if s.__class__ is _ndarray or isinstance(s, xp.generic):
             arrays = True
             for i, o in enumerate(outs):
                 if o is s:
@@ -443,7 +442,7 @@ def _modified_error(node, entry):
              if producer is not None else "")
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation: [{type_name(arr.dtype)} {list(np.shape(arr))}]{where} is at version {vc[0]}; "
+        f"operation: [{type_name(arr.dtype)} {list(xp.shape(arr))}]{where} is at version {vc[0]}; "
         f"expected version {version} instead. Hint: enable anomaly detection to find the "
         "operation that failed to compute its gradient, with "
         "torch.autograd.set_detect_anomaly(True, check_nan=False).")
@@ -463,7 +462,7 @@ def _quiet(fn, ctx, args, kwargs):
     RuntimeWarning exception out of the ufunc. Primitives are pure, so they are simply re-run
     silently then; in the normal case this costs nothing.
     """
-    with np.errstate(all="ignore"):
+    with xp.errstate(all="ignore"):
         return fn(ctx, *args, **kwargs)
 
 
@@ -577,7 +576,7 @@ def _user_backward(fn, grads, create_graph):
     for i, g in enumerate(grads):
         if g is None:
             m = fn._out_zero_meta[i] if fn._materialize else None
-            tgrads.append(None if m is None else _make(np.zeros(*m), False, None, 0))
+            tgrads.append(None if m is None else _make(xp.zeros(*m), False, None, 0))
         else:
             tgrads.append(g if isinstance(g, Tensor) else _make(g, False, None, 0))
     result = fn.backward(fn, *tgrads)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
+from .._backend import xp
 
 # Tensor is imported inside the functions: this module is imported by ember.autograd's
 # __init__, before ember._tensor exists (as torch.autograd imports its gradcheck eagerly, so
@@ -47,9 +47,9 @@ def _numerical_jacobian(func, inputs, outputs, eps):
             jac.append(None)
             continue
         flat = x._data.reshape(-1)  # a view, so writes perturb the input itself
-        if flat.base is None and x._data.size and not np.shares_memory(flat, x._data):
+        if flat.base is None and x._data.size and not xp.shares_memory(flat, x._data):
             raise GradcheckError("gradcheck needs contiguous inputs")
-        per_out = [np.zeros((x._data.size, o._data.size), np.float64) for o in outputs]
+        per_out = [xp.zeros((x._data.size, o._data.size), xp.float64) for o in outputs]
         for k in range(flat.size):
             orig = flat[k].copy()
             flat[k] = orig - eps
@@ -58,8 +58,8 @@ def _numerical_jacobian(func, inputs, outputs, eps):
             plus = _eval(func, inputs)
             flat[k] = orig
             for j in range(len(outputs)):
-                per_out[j][k] = (plus[j].astype(np.float64).reshape(-1)
-                                 - minus[j].astype(np.float64).reshape(-1)) / (2 * eps)
+                per_out[j][k] = (plus[j].astype(xp.float64).reshape(-1)
+                                 - minus[j].astype(xp.float64).reshape(-1)) / (2 * eps)
         jac.append(per_out)
     return jac
 
@@ -77,12 +77,12 @@ def _analytical_jacobian(inputs, outputs, nondet_tol):
 
     Tensor, _make = _t()
     diff_in = [x for x in inputs if isinstance(x, Tensor) and x._requires_grad]
-    jac = [[np.zeros((x._data.size, o._data.size), np.float64) for o in outputs]
+    jac = [[xp.zeros((x._data.size, o._data.size), xp.float64) for o in outputs]
            for x in diff_in]
     reentrant = True
     for j, o in enumerate(outputs):
         for m in range(o._data.size):
-            onehot = np.zeros(o._data.size, o._data.dtype)
+            onehot = xp.zeros(o._data.size, o._data.dtype)
             onehot[m] = 1
             go = _make(onehot.reshape(o._data.shape), False, None, 0)
             g1 = _grad(o, diff_in, go, retain_graph=True, allow_unused=True)
@@ -90,9 +90,9 @@ def _analytical_jacobian(inputs, outputs, nondet_tol):
             for i, (a, b) in enumerate(zip(g1, g2)):
                 if a is None:
                     continue
-                col = a._data.astype(np.float64).reshape(-1)
+                col = a._data.astype(xp.float64).reshape(-1)
                 jac[i][j][:, m] = col
-                if np.max(np.abs(col - b._data.astype(np.float64).reshape(-1)), initial=0) \
+                if xp.max(xp.abs(col - b._data.astype(xp.float64).reshape(-1)), initial=0) \
                         > nondet_tol:
                     reentrant = False
     return jac, reentrant
@@ -115,7 +115,7 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
         raise ValueError("gradcheck expects at least one input tensor to require gradient, but "
                          "none of the them have requires_grad=True.")
     for i in diff_idx:
-        if inputs[i]._data.dtype != np.float64:
+        if inputs[i]._data.dtype != xp.float64:
             warnings.warn(
                 f"Input #{i} requires gradient and is not a double precision floating point or "
                 "complex. This check will likely fail if all the inputs are not of double "
@@ -135,7 +135,7 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
         if o._requires_grad:
             continue
         for i in diff_idx:
-            if not np.allclose(numerical[i][j], 0, atol=atol, rtol=rtol):
+            if not xp.allclose(numerical[i][j], 0, atol=atol, rtol=rtol):
                 return fail("Jacobian computed with forward mode mismatch for output "
                             f"{j} with respect to input {i}: the output does not require grad "
                             "but its numerical Jacobian is not zero")
@@ -147,7 +147,7 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
         for jj, j in enumerate(out_pos):
             a = analytical[k][jj]
             n = numerical[i][j]
-            if not np.all(np.abs(a - n) <= atol + rtol * np.abs(n)):
+            if not xp.all(xp.abs(a - n) <= atol + rtol * xp.abs(n)):
                 return fail(f"Jacobian mismatch for output {jj} with respect to input {k},\n"
                             f"numerical:{_fmt(n)}\nanalytical:{_fmt(a)}\n")
     if not reentrant:
@@ -159,7 +159,7 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
         from . import grad as _grad
 
         gs = _grad(diff_out, [inputs[i] for i in diff_idx],
-                   [_make(np.ones(o._data.shape, o._data.dtype), False, None, 0)
+                   [_make(xp.ones(o._data.shape, o._data.dtype), False, None, 0)
                     for o in diff_out], allow_unused=True)
         for i, g in zip(diff_idx, gs):
             if g is not None and g._data.dtype != inputs[i]._data.dtype:
@@ -169,7 +169,7 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
 
 def _fmt(a):
     _, _make = _t()
-    return repr(_make(np.asarray(a), False, None, 0))
+    return repr(_make(xp.asarray(a), False, None, 0))
 
 
 def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: float = 1e-5,
@@ -185,7 +185,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
     inputs = _as_tuple(inputs)
     outputs = _differentiable_outputs(_as_tuple(func(*inputs)))
     if grad_outputs is None:
-        rng = np.random.default_rng(0)
+        rng = xp.random.default_rng(0)
         grad_outputs = tuple(
             _make(rng.standard_normal(o._data.shape).astype(o._data.dtype), True, None, 0)
             for o in outputs)

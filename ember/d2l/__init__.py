@@ -1205,11 +1205,11 @@ repeat = _method("repeat", "repeat")
 
 
 # The later chapters, one file each (they build on the classes above, so they load last).
+from .attention import *  # noqa: E402,F403  chapter 11: attention and Transformers
 from .cnn import *  # noqa: E402,F403  chapters 6-8: builders' guide, CNNs, modern CNNs
+from .optimization import *  # noqa: E402,F403  chapter 12: optimization algorithms
 from .rnn import *  # noqa: E402,F403  chapter 9: text, vocabularies, recurrent networks
 from .seq2seq import *  # noqa: E402,F403  chapter 10: machine translation, encoder-decoder
-from .attention import *  # noqa: E402,F403  chapter 11: attention and Transformers
-from .optimization import *  # noqa: E402,F403  chapter 12: optimization algorithms
 
 
 def __dir__():

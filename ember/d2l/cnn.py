@@ -5,8 +5,7 @@ import ember as torch
 from ember import nn
 from ember.nn import functional as F
 
-from . import (Accumulator, Animator, Classifier, Timer, accuracy, reduce_sum, size,
-               zeros)
+from . import Accumulator, Animator, Classifier, Timer, accuracy, reduce_sum, size, zeros
 
 __all__ = ["corr2d", "init_cnn", "LeNet", "Residual", "ResNeXtBlock", "resnet18",
            "evaluate_accuracy_gpu", "train_ch6"]

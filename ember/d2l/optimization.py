@@ -6,8 +6,21 @@ import numpy as np
 import ember as torch
 from ember import nn
 
-from . import (Animator, Timer, _as_numpy, _data_file, _pyplot, _show, arange, evaluate_loss,
-               linreg, load_array, meshgrid, set_figsize, squared_loss)
+from . import (
+    Animator,
+    Timer,
+    _as_numpy,
+    _data_file,
+    _pyplot,
+    _show,
+    arange,
+    evaluate_loss,
+    linreg,
+    load_array,
+    meshgrid,
+    set_figsize,
+    squared_loss,
+)
 
 __all__ = ["annotate", "train_2d", "show_trace_2d", "get_data_ch11", "train_ch11",
            "train_concise_ch11", "Benchmark"]

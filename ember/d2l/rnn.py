@@ -10,8 +10,22 @@ import ember as torch
 from ember import nn
 from ember.nn import functional as F
 
-from . import (Classifier, DataModule, Module, _data_file, argmax, exp, matmul, randn,
-               reshape, stack, swapaxes, tanh, tensor, zeros)
+from . import (
+    Classifier,
+    DataModule,
+    Module,
+    _data_file,
+    argmax,
+    exp,
+    matmul,
+    randn,
+    reshape,
+    stack,
+    swapaxes,
+    tanh,
+    tensor,
+    zeros,
+)
 
 __all__ = ["TimeMachine", "Vocab", "tokenize", "RNNScratch", "check_len", "check_shape",
            "RNNLMScratch", "RNN", "RNNLM", "GRU", "grad_clipping"]

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 import ember
 from ember import _random
-from ember._tensor import Tensor
 from ember._ops.elementwise import _flt
+from ember._tensor import Tensor
 from ember.autograd.function import Function
 
-_f64 = np.float64
+from .._backend import xp
+
+_f64 = xp.float64
 
 
-def _np_lgamma(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, _f64)
+def _np_lgamma(x: xp.ndarray) -> xp.ndarray:
+    x = xp.asarray(x, _f64)
 
     def one(v):
         if v != v:
@@ -33,47 +33,47 @@ def _np_lgamma(x: np.ndarray) -> np.ndarray:
             return math.inf  # poles and +-inf, as C's lgamma
         return math.lgamma(v)
 
-    return np.fromiter(map(one, x.ravel().tolist()), _f64, x.size).reshape(x.shape)
+    return xp.fromiter(map(one, x.ravel().tolist()), _f64, x.size).reshape(x.shape)
 
 
-def _np_digamma(x: np.ndarray) -> np.ndarray:
-    x = np.array(x, _f64)
-    out = np.zeros(x.shape, _f64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+def _np_digamma(x: xp.ndarray) -> xp.ndarray:
+    x = xp.array(x, _f64)
+    out = xp.zeros(x.shape, _f64)
+    with xp.errstate(divide="ignore", invalid="ignore"):
         neg = x < 0
         # reflection: psi(1 - x) - psi(x) = pi / tan(pi x)
-        refl = np.where(neg, -math.pi / np.tan(math.pi * np.where(neg, x, 0.5)), 0.0)
-        y = np.where(neg, 1.0 - x, x)
+        refl = xp.where(neg, -math.pi / xp.tan(math.pi * xp.where(neg, x, 0.5)), 0.0)
+        y = xp.where(neg, 1.0 - x, x)
         while True:
-            small = (y < 10) & np.isfinite(y)
+            small = (y < 10) & xp.isfinite(y)
             if not small.any():
                 break
-            out -= np.where(small, 1.0 / np.where(small, y, 1.0), 0.0)
-            y = np.where(small, y + 1.0, y)
+            out -= xp.where(small, 1.0 / xp.where(small, y, 1.0), 0.0)
+            y = xp.where(small, y + 1.0, y)
         z = 1.0 / (y * y)
         series = z * (1 / 12 - z * (1 / 120 - z * (1 / 252 - z * (1 / 240 - z * (1 / 132)))))
-        out += np.log(y) - 0.5 / y - series + refl
-    out[x == 0] = -np.copysign(np.inf, x[x == 0])  # PyTorch: digamma(+-0) = -+inf
-    out[neg & (x == np.floor(x))] = np.nan
+        out += xp.log(y) - 0.5 / y - series + refl
+    out[x == 0] = -xp.copysign(xp.inf, x[x == 0])  # PyTorch: digamma(+-0) = -+inf
+    out[neg & (x == xp.floor(x))] = xp.nan
     return out
 
 
-def _np_trigamma(x: np.ndarray) -> np.ndarray:
-    x = np.array(x, _f64)
-    out = np.zeros(x.shape, _f64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+def _np_trigamma(x: xp.ndarray) -> xp.ndarray:
+    x = xp.array(x, _f64)
+    out = xp.zeros(x.shape, _f64)
+    with xp.errstate(divide="ignore", invalid="ignore"):
         neg = x < 0.5
         # reflection: psi1(1 - x) + psi1(x) = pi^2 / sin^2(pi x)
-        s = np.sin(math.pi * np.where(neg, x, 0.5))
-        refl = np.where(neg, math.pi ** 2 / (s * s), 0.0)
-        sign = np.where(neg, -1.0, 1.0)
-        y = np.where(neg, 1.0 - x, x)
+        s = xp.sin(math.pi * xp.where(neg, x, 0.5))
+        refl = xp.where(neg, math.pi ** 2 / (s * s), 0.0)
+        sign = xp.where(neg, -1.0, 1.0)
+        y = xp.where(neg, 1.0 - x, x)
         while True:
-            small = (y < 10) & np.isfinite(y)
+            small = (y < 10) & xp.isfinite(y)
             if not small.any():
                 break
-            out += np.where(small, 1.0 / np.where(small, y * y, 1.0), 0.0)
-            y = np.where(small, y + 1.0, y)
+            out += xp.where(small, 1.0 / xp.where(small, y * y, 1.0), 0.0)
+            y = xp.where(small, y + 1.0, y)
         z = 1.0 / (y * y)
         tail = 1.0 / y + z / 2 + z / y * (1 / 6 - z * (1 / 30 - z * (1 / 42 - z / 30)))
         return sign * (out + tail) + refl
@@ -126,11 +126,11 @@ digamma = _unary(Digamma, _np_digamma)
 trigamma = _unary(Trigamma, _np_trigamma)
 
 
-def _np_gammainc(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _np_gammainc(a: xp.ndarray, x: xp.ndarray) -> xp.ndarray:
     """Regularized lower incomplete gamma P(a, x): series for x < a + 1, else Lentz's CF."""
-    a, x = np.broadcast_arrays(np.asarray(a, _f64), np.asarray(x, _f64))
-    out = np.empty(a.shape, _f64)
-    for idx in np.ndindex(a.shape):
+    a, x = xp.broadcast_arrays(xp.asarray(a, _f64), xp.asarray(x, _f64))
+    out = xp.empty(a.shape, _f64)
+    for idx in xp.ndindex(a.shape):
         out[idx] = _gammainc_one(float(a[idx]), float(x[idx]))
     return out
 
@@ -179,7 +179,7 @@ class Gammainc(Function):
     @staticmethod
     def forward(ctx, a, x):
         ctx.save_for_backward(a, x)
-        dt = np.result_type(a, x)
+        dt = xp.result_type(a, x)
         return _np_gammainc(a, x).astype(dt)
 
     @staticmethod
@@ -187,8 +187,8 @@ class Gammainc(Function):
         a, x = ctx.saved_tensors
         if ctx.needs_input_grad[0]:
             raise NotImplementedError("derivative for input is not implemented for gammainc")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dx = np.exp((a - 1) * np.log(x) - x - _np_lgamma(a))
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            dx = xp.exp((a - 1) * xp.log(x) - x - _np_lgamma(a))
         return None, grad * dx.astype(grad.dtype)
 
 
@@ -198,14 +198,14 @@ def gammainc(a, x):
 
 
 # ---- linear algebra ---------------------------------------------------------------------------
-def _cholesky_failure(a: np.ndarray) -> str:
+def _cholesky_failure(a: xp.ndarray) -> str:
     """PyTorch's message naming the first batch element and leading minor that fail."""
     batch = a.reshape((-1,) + a.shape[-2:])
     for i, m in enumerate(batch):
         for k in range(1, m.shape[-1] + 1):
             try:
-                ok = np.isfinite(np.linalg.cholesky(m[:k, :k])).all()
-            except np.linalg.LinAlgError:
+                ok = xp.isfinite(xp.linalg.cholesky(m[:k, :k])).all()
+            except xp.linalg.LinAlgError:
                 ok = False
             if not ok:
                 where = f"(Batch element {i}): " if a.ndim > 2 else ""
@@ -220,10 +220,10 @@ class Cholesky(Function):
     @staticmethod
     def forward(ctx, a):
         try:
-            L = np.linalg.cholesky(a)
-        except np.linalg.LinAlgError:
+            L = xp.linalg.cholesky(a)
+        except xp.linalg.LinAlgError:
             L = None
-        if L is None or not np.isfinite(L).all():
+        if L is None or not xp.isfinite(L).all():
             from ember.linalg import LinAlgError
 
             raise LinAlgError(_cholesky_failure(a))
@@ -234,12 +234,12 @@ class Cholesky(Function):
     def backward(ctx, grad):
         # A = L L^T:  gA = sym(L^-T Phi(L^T gL) L^-1), Phi = lower triangle, diagonal halved
         L = ctx.L
-        P = np.tril(np.swapaxes(L, -1, -2) @ grad)
-        d = np.einsum("...ii->...i", P)
+        P = xp.tril(xp.swapaxes(L, -1, -2) @ grad)
+        d = xp.einsum("...ii->...i", P)
         d *= 0.5
-        Linv = np.linalg.inv(L)
-        S = np.swapaxes(Linv, -1, -2) @ P @ Linv
-        return 0.5 * (S + np.swapaxes(S, -1, -2))
+        Linv = xp.linalg.inv(L)
+        S = xp.swapaxes(Linv, -1, -2) @ P @ Linv
+        return 0.5 * (S + xp.swapaxes(S, -1, -2))
 
 
 def cholesky(a):
@@ -251,17 +251,17 @@ class SolveTriangularLower(Function):
     @staticmethod
     def forward(ctx, L, B):
         # the general solver: NumPy has no triangular solve without SciPy
-        shape = np.broadcast_shapes(L.shape[:-2], B.shape[:-2])
-        Lb = np.broadcast_to(L, shape + L.shape[-2:])
-        Bb = np.broadcast_to(B, shape + B.shape[-2:])
-        X = np.linalg.solve(Lb, Bb)
+        shape = xp.broadcast_shapes(L.shape[:-2], B.shape[:-2])
+        Lb = xp.broadcast_to(L, shape + L.shape[-2:])
+        Bb = xp.broadcast_to(B, shape + B.shape[-2:])
+        X = xp.linalg.solve(Lb, Bb)
         ctx.Lb, ctx.X = Lb, X
         return X
 
     @staticmethod
     def backward(ctx, grad):
-        gB = np.linalg.solve(np.swapaxes(ctx.Lb, -1, -2), grad)
-        gL = np.tril(-gB @ np.swapaxes(ctx.X, -1, -2)) if ctx.needs_input_grad[0] else None
+        gB = xp.linalg.solve(xp.swapaxes(ctx.Lb, -1, -2), grad)
+        gL = xp.tril(-gB @ xp.swapaxes(ctx.X, -1, -2)) if ctx.needs_input_grad[0] else None
         return gL, gB
 
 
@@ -296,8 +296,8 @@ class _Draws:
         return r * math.cos(theta)
 
 
-_THIRD_F = float(np.float32(1.0) / np.float32(3.0))  # 1.0f / 3.0f
-_C0331_F = float(np.float32(0.0331))
+_THIRD_F = float(xp.float32(1.0) / xp.float32(3.0))  # 1.0f / 3.0f
+_C0331_F = float(xp.float32(0.0331))
 
 
 def _gamma_one(alpha, draws: _Draws, f32: bool) -> float:
@@ -306,10 +306,10 @@ def _gamma_one(alpha, draws: _Draws, f32: bool) -> float:
     if alpha < 1.0:
         if alpha == 0.0:
             return 0.0
-        inv = float(np.float32(1.0) / np.float32(alpha)) if f32 else 1.0 / alpha
+        inv = float(xp.float32(1.0) / xp.float32(alpha)) if f32 else 1.0 / alpha
         scale *= (1.0 - draws.uniform()) ** inv
-        alpha = float(np.float32(alpha) + np.float32(1.0)) if f32 else alpha + 1.0
-    d = float(np.float32(alpha) - np.float32(_THIRD_F)) if f32 else alpha - _THIRD_F
+        alpha = float(xp.float32(alpha) + xp.float32(1.0)) if f32 else alpha + 1.0
+    d = float(xp.float32(alpha) - xp.float32(_THIRD_F)) if f32 else alpha - _THIRD_F
     c = 1.0 / math.sqrt(9.0 * d)
     while True:
         while True:
@@ -326,29 +326,29 @@ def _gamma_one(alpha, draws: _Draws, f32: bool) -> float:
             return scale * d * v
 
 
-def _gamma_values(alpha: np.ndarray, g) -> np.ndarray:
+def _gamma_values(alpha: xp.ndarray, g) -> xp.ndarray:
     draws = _Draws(g)
-    f32 = alpha.dtype != np.float64
-    vals = [_gamma_one(a, draws, f32) for a in np.ascontiguousarray(alpha).ravel().tolist()]
-    return np.array(vals, _f64).reshape(alpha.shape)
+    f32 = alpha.dtype != xp.float64
+    vals = [_gamma_one(a, draws, f32) for a in xp.ascontiguousarray(alpha).ravel().tolist()]
+    return xp.array(vals, _f64).reshape(alpha.shape)
 
 
-def _np_standard_gamma(alpha: np.ndarray, generator=None) -> np.ndarray:
+def _np_standard_gamma(alpha: xp.ndarray, generator=None) -> xp.ndarray:
     g = _random._gen(generator)
     vals = _gamma_values(alpha, g).astype(alpha.dtype)
-    return np.maximum(vals, np.finfo(alpha.dtype).tiny)  # PyTorch clamps to the smallest normal
+    return xp.maximum(vals, xp.finfo(alpha.dtype).tiny)  # PyTorch clamps to the smallest normal
 
 
-def _np_sample_dirichlet(alpha: np.ndarray, generator=None) -> np.ndarray:
+def _np_sample_dirichlet(alpha: xp.ndarray, generator=None) -> xp.ndarray:
     g = _random._gen(generator)
     # gammas in double (the alphas cast up, to avoid underflow), then normalised
     draws = _Draws(g)
-    flat = [_gamma_one(a, draws, False) for a in np.ascontiguousarray(alpha, _f64).ravel().tolist()]
-    gam = np.maximum(np.array(flat, _f64).reshape(alpha.shape), np.finfo(_f64).tiny)
+    flat = [_gamma_one(a, draws, False) for a in xp.ascontiguousarray(alpha, _f64).ravel().tolist()]
+    gam = xp.maximum(xp.array(flat, _f64).reshape(alpha.shape), xp.finfo(_f64).tiny)
     total = ember.tensor(gam).sum(-1, keepdim=True).numpy()  # in PyTorch's summation order
     ratio = (gam / total).astype(alpha.dtype)
-    top = np.nextafter(alpha.dtype.type(1), alpha.dtype.type(0))
-    return np.minimum(top, np.maximum(np.finfo(alpha.dtype).tiny, ratio))
+    top = xp.nextafter(alpha.dtype.type(1), alpha.dtype.type(0))
+    return xp.minimum(top, xp.maximum(xp.finfo(alpha.dtype).tiny, ratio))
 
 
 def _poisson_one(lam: float, draws: _Draws) -> int:
@@ -391,12 +391,12 @@ def poisson(rates: Tensor, generator=None) -> Tensor:
     if lam.size and not (lam.min() >= 0):
         raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
     draws = _Draws(_random._gen(generator))
-    vals = [_poisson_one(v, draws) for v in np.ascontiguousarray(lam, _f64).ravel().tolist()]
-    return ember.tensor(np.array(vals, _f64).reshape(lam.shape).astype(lam.dtype))
+    vals = [_poisson_one(v, draws) for v in xp.ascontiguousarray(lam, _f64).ravel().tolist()]
+    return ember.tensor(xp.array(vals, _f64).reshape(lam.shape).astype(lam.dtype))
 
 
 # ---- implicit reparameterisation gradients ----------------------------------------------------
-_GAMMA_COEF = np.array([
+_GAMMA_COEF = xp.array([
     [0.16009398, -0.094634809, 0.025146376, -0.0030648343,
      1, 0.32668115, 0.10406089, 0.0014179084],
     [0.53487893, 0.1298071, 0.065735949, -0.0015649758,
@@ -405,17 +405,17 @@ _GAMMA_COEF = np.array([
      0.017050642, -0.0021309326, 0.00085092367, -1.5247877e-07]])
 
 
-def _np_standard_gamma_grad(alpha: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _np_standard_gamma_grad(alpha: xp.ndarray, x: xp.ndarray) -> xp.ndarray:
     """dx/dalpha = -(dF/dalpha)(x; alpha) / f(x; alpha), by PyTorch's three approximations:
     a Taylor series for x < 0.8, Rice's saddle point for alpha > 8, else a bivariate
     rational fit in (log(x/alpha), log(alpha))."""
-    a = np.asarray(alpha, _f64)
-    x = np.asarray(x, _f64)
-    a, x = np.broadcast_arrays(a, x)
-    out = np.empty(a.shape, _f64)
-    with np.errstate(all="ignore"):
+    a = xp.asarray(alpha, _f64)
+    x = xp.asarray(x, _f64)
+    a, x = xp.broadcast_arrays(a, x)
+    out = xp.empty(a.shape, _f64)
+    with xp.errstate(all="ignore"):
         # Taylor series of the lower incomplete gamma for small x
-        numer = np.ones_like(x)
+        numer = xp.ones_like(x)
         denom = a.copy()
         s1 = numer / denom
         s2 = numer / (denom * denom)
@@ -425,32 +425,32 @@ def _np_standard_gamma_grad(alpha: np.ndarray, x: np.ndarray) -> np.ndarray:
             s1 = s1 + numer / denom
             s2 = s2 + numer / (denom * denom)
         pow_xa = x ** a
-        pdf = x ** (a - 1) * np.exp(-x)
+        pdf = x ** (a - 1) * xp.exp(-x)
         cdf = pow_xa * s1
-        cdf_a = (np.log(x) - _np_digamma(a)) * cdf - pow_xa * s2
+        cdf_a = (xp.log(x) - _np_digamma(a)) * cdf - pow_xa * s2
         taylor = -cdf_a / pdf
-        taylor = np.where(np.isnan(taylor), 0.0, taylor)
+        taylor = xp.where(xp.isnan(taylor), 0.0, taylor)
         # Rice saddle point, near the mode and in the tails
         near = (1 + 24 * a * (1 + 12 * a)) * (
             1440 * (a * a) + 6 * x * (53 - 120 * x) - 65 * x * x / a + a * (107 + 3600 * x)
         ) / (1244160 * (a * a) * (a * a))
-        den = np.sqrt(8 * a)
+        den = xp.sqrt(8 * a)
         t2 = den / (a - x)
-        t3 = (x - a - a * np.log(x / a)) ** -1.5
-        t23 = np.where(x < a, t2 - t3, t2 + t3)
-        t1 = np.log(x / a) * t23 - np.sqrt(2 / a) * (a + x) / ((a - x) * (a - x))
+        t3 = (x - a - a * xp.log(x / a)) ** -1.5
+        t23 = xp.where(x < a, t2 - t3, t2 + t3)
+        t1 = xp.log(x / a) * t23 - xp.sqrt(2 / a) * (a + x) / ((a - x) * (a - x))
         stirling = 1 + 1 / (12 * a) * (1 + 1 / (24 * a))
         far = -stirling * (x * t1) / den
-        rice = np.where((0.9 * a <= x) & (x <= 1.1 * a), near, far)
+        rice = xp.where((0.9 * a <= x) & (x <= 1.1 * a), near, far)
         # rational approximation
-        u = np.log(x / a)
-        v = np.log(a)
+        u = xp.log(x / a)
+        v = xp.log(a)
         cv = [_GAMMA_COEF[0, i] + u * (_GAMMA_COEF[1, i] + u * _GAMMA_COEF[2, i])
               for i in range(8)]
         p = cv[0] + v * (cv[1] + v * (cv[2] + v * cv[3]))
         q = cv[4] + v * (cv[5] + v * (cv[6] + v * cv[7]))
-        rational = np.exp(p / q)
-        out = np.where(x < 0.8, taylor, np.where(a > 8.0, rice, rational))
+        rational = xp.exp(p / q)
+        out = xp.where(x < 0.8, taylor, xp.where(a > 8.0, rice, rational))
     return out
 
 
@@ -475,7 +475,7 @@ def _standard_gamma(alpha: Tensor) -> Tensor:
 
 # PyTorch's fitted coefficients of the rational correction (numerator, denominator), indexed
 # [i][j][k] for the term u**i * a**j * b**k, u = log x, a = log alpha - u, b = log total - a.
-_DIR_P = np.array([
+_DIR_P = xp.array([
     [[1.003668233, -0.01061107488, -0.0657888334, 0.01201642863],
      [0.6336835991, -0.3557432599, 0.05486251648, -0.001465281033],
      [-0.03276231906, 0.004474107445, 0.002429354597, -0.0001557569013]],
@@ -485,7 +485,7 @@ _DIR_P = np.array([
     [[-0.05980841433, 0.008441916499, 0.01085618172, 0.002319392565],
      [0.02911413504, 0.01400243777, -0.002721828457, 0.000751041181],
      [0.005900514878, -0.001936558688, -9.495446725e-06, 5.385558597e-05]]])
-_DIR_Q = np.array([
+_DIR_Q = xp.array([
     [[1, -0.02924021934, -0.04438342661, 0.007285809825],
      [0.6357567472, -0.3473456711, 0.05454656494, -0.002407477521],
      [-0.03301322327, 0.004845219414, 0.00231480583, -0.0002307248149]],
@@ -499,21 +499,21 @@ _DIR_Q = np.array([
 
 def _beta_grad_small_x(x, a, b):
     """d x / d a for x ~ Beta(a, b) near 0 (scaled by 1/(1-x)): Taylor series of the CDF."""
-    factor = _np_digamma(a) - _np_digamma(a + b) - np.log(x)
-    numer = np.ones_like(x)
+    factor = _np_digamma(a) - _np_digamma(a + b) - xp.log(x)
+    numer = xp.ones_like(x)
     series = numer / a * (factor + 1 / a)
     for i in range(1, 11):
         numer = numer * (i - b) * x / i
         denom = a + i
         series = series + numer / denom * (factor + 1 / denom)
     res = x * (1 - x) ** -b * series
-    return np.where(np.isnan(res), 0.0, res)
+    return xp.where(xp.isnan(res), 0.0, res)
 
 
 def _beta_grad_small_x_wrt_b(x, a, b):
     """d x / d b for x ~ Beta(a, b) near 0, the same way."""
     factor = _np_digamma(a + b) - _np_digamma(b)
-    numer, betas, dbetas = np.ones_like(x), np.ones_like(x), np.zeros_like(x)
+    numer, betas, dbetas = xp.ones_like(x), xp.ones_like(x), xp.zeros_like(x)
     series = factor / a
     for i in range(1, 9):
         numer = numer * (-x / i)
@@ -521,14 +521,14 @@ def _beta_grad_small_x_wrt_b(x, a, b):
         betas = betas * (b - i)
         series = series + numer / (a + i) * (dbetas + factor * betas)
     res = -((1 - x) ** (1 - b)) * series
-    return np.where(np.isnan(res), 0.0, res)
+    return xp.where(xp.isnan(res), 0.0, res)
 
 
 def _beta_grad_mid(x, a, b):
     """Rice saddle-point expansion for large a and b (a polynomial right at the mean)."""
     total = a + b
     mean = a / total
-    std = np.sqrt(a * b / (total + 1)) / total
+    std = xp.sqrt(a * b / (total + 1)) / total
     b2 = b * b
     poly = 47 * x * b2 * b2 + a * (
         (43 + 20 * (16 + 27 * b) * x) * b2 * b + a * (
@@ -537,7 +537,7 @@ def _beta_grad_mid(x, a, b):
     pre_num = (1 + 12 * a) * (1 + 12 * b) / (total * total)
     pre_den = 12960 * a * a * a * b * b * (1 + 12 * total)
     at_mean = pre_num / (1 - x) * poly / pre_den
-    prefactor = -x / np.sqrt(2 * a * b / total)
+    prefactor = -x / xp.sqrt(2 * a * b / total)
 
     def st(z):
         return 1 + 1 / (12 * z) + 1 / (288 * z * z)
@@ -545,22 +545,22 @@ def _beta_grad_mid(x, a, b):
     stirling = st(a) * st(b) / st(total)
     axbx = a * (x - 1) + b * x
     term1 = ((2 * (a * a) * (x - 1) + a * b * (x - 1) - x * b2)
-             / (np.sqrt(2 * a / b) * total ** 1.5 * axbx * axbx))
-    term2 = 0.5 * np.log(a / (total * x))
-    term3 = np.sqrt(8 * a * b / total) / (b * x + a * (x - 1))
-    term4 = (b * np.log(b / (total * (1 - x))) + a * np.log(a / (total * x))) ** -1.5
-    term1234 = term1 + term2 * (term3 + np.where(x < mean, term4, -term4))
+             / (xp.sqrt(2 * a / b) * total ** 1.5 * axbx * axbx))
+    term2 = 0.5 * xp.log(a / (total * x))
+    term3 = xp.sqrt(8 * a * b / total) / (b * x + a * (x - 1))
+    term4 = (b * xp.log(b / (total * (1 - x))) + a * xp.log(a / (total * x))) ** -1.5
+    term1234 = term1 + term2 * (term3 + xp.where(x < mean, term4, -term4))
     away = stirling * prefactor * term1234
-    return np.where((mean - 0.1 * std <= x) & (x <= mean + 0.1 * std), at_mean, away)
+    return xp.where((mean - 0.1 * std <= x) & (x <= mean + 0.1 * std), at_mean, away)
 
 
 def _beta_grad_rational(x, a, total):
     """An analytic approximation times PyTorch's fitted rational correction."""
-    u = np.log(x)
-    la = np.log(a) - u
-    lb = np.log(total) - la
-    p = np.zeros_like(x)
-    q = np.zeros_like(x)
+    u = xp.log(x)
+    la = xp.log(a) - u
+    lb = xp.log(total) - la
+    p = xp.zeros_like(x)
+    q = xp.zeros_like(x)
     for i in range(3):
         for j in range(3):
             ua = u ** i * la ** j
@@ -574,17 +574,17 @@ def _beta_grad_rational(x, a, total):
 def _np_dirichlet_grad(x, alpha, total):
     """-(dF/dalpha)(x; alpha, total - alpha) / f(x) / (1 - x) for the Beta marginal of each
     Dirichlet coordinate (torch._dirichlet_grad), by PyTorch's four regimes."""
-    x, a, t = (np.asarray(v, _f64) for v in np.broadcast_arrays(x, alpha, total))
+    x, a, t = (xp.asarray(v, _f64) for v in xp.broadcast_arrays(x, alpha, total))
     b = t - a
     boundary = t * x * (1 - x)
-    with np.errstate(all="ignore"):
+    with xp.errstate(all="ignore"):
         small = _beta_grad_small_x(x, a, b)
         large = -_beta_grad_small_x_wrt_b(1 - x, b, a)
         mid = _beta_grad_mid(x, a, b)
         rational = _beta_grad_rational(x, a, t)
-    return np.where((x <= 0.5) & (boundary < 2.5), small,
-                    np.where((x >= 0.5) & (boundary < 0.75), large,
-                             np.where((a > 6) & (b > 6), mid, rational)))
+    return xp.where((x <= 0.5) & (boundary < 2.5), small,
+                    xp.where((x >= 0.5) & (boundary < 0.75), large,
+                             xp.where((a > 6) & (b > 6), mid, rational)))
 
 
 # Stirling-series remainders log(k!) - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi)/2] for small k
@@ -603,7 +603,7 @@ def _stirling_tail(k: float) -> float:
 
 def _binomial_inversion(count, prob, draws, f32):
     # successes = how many geometric waiting times fit in ``count`` trials
-    logprob = float(np.log1p(np.float32(-prob))) if f32 else math.log1p(-prob)
+    logprob = float(xp.log1p(xp.float32(-prob))) if f32 else math.log1p(-prob)
     geom_sum = 0.0
     num = 0.0
     while True:
@@ -616,9 +616,9 @@ def _binomial_inversion(count, prob, draws, f32):
 def _binomial_btrs(count, prob, draws, f32):
     # Hormann's transformed rejection with squeeze (BTRS), as PyTorch's (from TensorFlow's);
     # the products of the float32 arguments are rounded to float32 as the C++ computes them
-    f = np.float32 if f32 else float
+    f = xp.float32 if f32 else float
     cf, pf = f(count), f(prob)
-    stddev = float(np.sqrt(cf * pf * (f(1) - pf)))
+    stddev = float(xp.sqrt(cf * pf * (f(1) - pf)))
     b = 1.15 + 2.53 * stddev
     a = -0.0873 + 0.0248 * b + 0.01 * prob
     c = float(cf * pf) + 0.5
@@ -647,7 +647,7 @@ def _binomial_btrs(count, prob, draws, f32):
 
 def _binomial_one(count: float, prob: float, draws: _Draws, f32: bool) -> float:
     """PyTorch's sample_binomial: inversion when count * min(p, 1-p) < 10, else BTRS."""
-    f = np.float32 if f32 else float
+    f = xp.float32 if f32 else float
     if count <= 0 or prob <= 0:
         return 0.0
     if prob >= 1:
@@ -664,9 +664,9 @@ def _binomial_one(count: float, prob: float, draws: _Draws, f32: bool) -> float:
 
 def binomial(count: Tensor, prob: Tensor, generator=None) -> Tensor:
     """torch.binomial: successes in ``count`` trials of probability ``prob``."""
-    c, p = np.broadcast_arrays(count.detach().numpy(), prob.detach().numpy())
+    c, p = xp.broadcast_arrays(count.detach().numpy(), prob.detach().numpy())
     draws = _Draws(_random._gen(generator))
-    f32 = p.dtype != np.float64
+    f32 = p.dtype != xp.float64
     flat = zip(c.astype(_f64).ravel().tolist(), p.astype(_f64).ravel().tolist())
     vals = [_binomial_one(a, b, draws, f32) for a, b in flat]
-    return ember.tensor(np.array(vals, _f64).reshape(c.shape).astype(p.dtype))
+    return ember.tensor(xp.array(vals, _f64).reshape(c.shape).astype(p.dtype))

@@ -1,9 +1,9 @@
 """Constraints: which values a distribution's parameters and samples may take."""
 from __future__ import annotations
 
-import numpy as np
-
 import ember
+
+from .._backend import xp
 
 __all__ = [
     "Constraint", "MixtureSameFamilyConstraint", "boolean", "dependent", "dependent_property",
@@ -299,7 +299,7 @@ class _PositiveSemidefinite(_Symmetric):
         sym_check = super().check(value)
         if not bool(sym_check.all()):
             return sym_check
-        eig = np.linalg.eigvalsh(value.detach().numpy())
+        eig = xp.linalg.eigvalsh(value.detach().numpy())
         return ember.tensor((eig >= 0).all(-1))
 
 
@@ -308,7 +308,7 @@ class _PositiveDefinite(_Symmetric):
         sym_check = super().check(value)
         if not bool(sym_check.all()):
             return sym_check
-        eig = np.linalg.eigvalsh(value.detach().numpy())
+        eig = xp.linalg.eigvalsh(value.detach().numpy())
         return ember.tensor((eig > 0).all(-1))
 
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
-
 import ember
 
+from .._backend import xp
 from . import constraints
 from ._functions import _standard_gamma, digamma, gammainc, lgamma
 from .exp_family import ExponentialFamily
@@ -58,7 +57,7 @@ class Gamma(ExponentialFamily):
         # PyTorch clamps value.detach() in place: the values change, the graph does not see it
         # (so neither does ember's version counter, which Div's saved output would trip)
         data = value.detach().numpy()
-        np.maximum(data, np.finfo(data.dtype).tiny, out=data)
+        xp.maximum(data, xp.finfo(data.dtype).tiny, out=data)
         return value
 
     def log_prob(self, value):

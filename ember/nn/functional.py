@@ -12,9 +12,8 @@ import itertools
 import math
 import warnings
 
-import numpy as np
-
 from .. import _dtype
+from .._backend import xp
 from .._ops._special import erfc as _erfc
 from .._ops._sumorder import tsum as _tsum
 from .._ops.elementwise import _rebase
@@ -57,9 +56,9 @@ def _np_reduce(arr, reduction):
     """A loss's reduction, summing in PyTorch's order (so printed losses match digit for digit)."""
     if reduction == "mean":
         total = _tsum(arr, None, None, False)
-        return np.asarray(total / arr.dtype.type(arr.size) if arr.size else np.nan, dtype=arr.dtype)
+        return xp.asarray(total / arr.dtype.type(arr.size) if arr.size else xp.nan, dtype=arr.dtype)
     if reduction == "sum":
-        return np.asarray(_tsum(arr, None, None, False), dtype=arr.dtype)
+        return xp.asarray(_tsum(arr, None, None, False), dtype=arr.dtype)
     return arr
 
 
@@ -90,7 +89,7 @@ def _float_pair(a, b):
 
 
 def _t(x):
-    return x if isinstance(x, Tensor) else _make(np.asarray(x), False, None, 0)
+    return x if isinstance(x, Tensor) else _make(xp.asarray(x), False, None, 0)
 
 
 def _inplace_result(input, out):
@@ -120,7 +119,7 @@ def _apply_maybe_inplace(cls, input, inplace, *args):
 def _dt_name(dt):
     return {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
             "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
-            "bool": "bool"}.get(np.dtype(dt).name, np.dtype(dt).name)
+            "bool": "bool"}.get(xp.dtype(dt).name, xp.dtype(dt).name)
 
 
 def _no_double_backward(ctx, grad):
@@ -157,9 +156,9 @@ class _Linear(Function):
         x, w = ctx.saved_tensors
         ni = ctx.needs_input_grad
         g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
-        if g2.__class__ is np.ndarray and not (g2.flags.c_contiguous or g2.flags.f_contiguous):
+        if g2.__class__ is xp.ndarray and not (g2.flags.c_contiguous or g2.flags.f_contiguous):
             # e.g. the stride-0 grad of a sum: NumPy's matmul only calls BLAS on dense arrays
-            g2 = np.ascontiguousarray(g2)
+            g2 = xp.ascontiguousarray(g2)
         gx = gw = gb = None
         if ni[0]:
             gx = g2 @ w
@@ -222,7 +221,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         if wd.ndim != 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
                                f"{wd.ndim}D")
-        rows = int(np.prod(xd.shape[:-1])) if nd > 1 else 1
+        rows = int(xp.prod(xd.shape[:-1])) if nd > 1 else 1
         k = xd.shape[-1] if nd else 1
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{k} and "
                            f"{wd.shape[1]}x{wd.shape[0]})")
@@ -248,12 +247,12 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def _einsum(spec, *ops):
-    """np.einsum on arrays; ember.einsum (differentiable) on Tensors under create_graph."""
+    """xp.einsum on arrays; ember.einsum (differentiable) on Tensors under create_graph."""
     if any(isinstance(o, Tensor) for o in ops):
         from .. import einsum
 
         return einsum(spec, *[_t(o) for o in ops])
-    return np.einsum(spec, *ops, optimize=True)
+    return xp.einsum(spec, *ops, optimize=True)
 
 
 class _Bilinear(Function):
@@ -264,7 +263,7 @@ class _Bilinear(Function):
         lead = x1.shape[:-1]
         a = x1.reshape(-1, x1.shape[-1])
         c = x2.reshape(-1, x2.shape[-1])
-        out = np.einsum("ni,oij,nj->no", a, w, c, optimize=True)
+        out = xp.einsum("ni,oij,nj->no", a, w, c, optimize=True)
         if b is not None:
             out += b
         ctx.save_for_backward(x1, x2, w)
@@ -319,7 +318,7 @@ class _Threshold(Function):
     def forward(ctx, x, threshold, value):
         mask = x > threshold
         ctx.save_for_backward(mask)
-        return np.where(mask, x, np.asarray(value, x.dtype))
+        return xp.where(mask, x, xp.asarray(value, x.dtype))
 
     @staticmethod
     def backward(ctx, grad):
@@ -347,12 +346,12 @@ class _LeakyRelu(Function):
     def forward(ctx, x, slope):
         ctx.save_for_backward(x)
         ctx.slope = slope
-        return np.where(x > 0, x, x * slope)
+        return xp.where(x > 0, x, x * slope)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return np.where(x > 0, grad, grad * ctx.slope), None
+        return xp.where(x > 0, grad, grad * ctx.slope), None
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -374,15 +373,15 @@ class _Elu(Function):
     def forward(ctx, x, alpha, scale, input_scale):
         ctx.save_for_backward(x)
         ctx.c = (alpha, scale, input_scale)
-        neg = np.expm1(np.minimum(x, 0) * input_scale) * (alpha * scale)
-        return np.where(x > 0, x * scale, neg).astype(x.dtype, copy=False)
+        neg = xp.expm1(xp.minimum(x, 0) * input_scale) * (alpha * scale)
+        return xp.where(x > 0, x * scale, neg).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         alpha, scale, input_scale = ctx.c
-        neg = grad * np.exp(np.minimum(x, 0) * input_scale) * (alpha * scale * input_scale)
-        return np.where(x > 0, grad * scale, neg), None, None, None
+        neg = grad * xp.exp(xp.minimum(x, 0) * input_scale) * (alpha * scale * input_scale)
+        return xp.where(x > 0, grad * scale, neg), None, None, None
 
 
 class _Celu(_Elu):
@@ -443,16 +442,16 @@ def _phi(x):
     """
     if isinstance(x, Tensor):  # a create_graph backward: differentiable ops
         return 0.5 * (1 + (x * _INV_SQRT_2).erf())
-    if x.dtype == np.float64:
+    if x.dtype == xp.float64:
         return 0.5 * _erfc(x * -_INV_SQRT_2)
-    y = x.astype(np.float64) * -_INV_SQRT_2
-    z = np.abs(y)
+    y = x.astype(xp.float64) * -_INV_SQRT_2
+    z = xp.abs(y)
     t = 1.0 / (1.0 + 0.5 * z)
     p = t * (-0.82215223 + t * 0.17087277)
     for c in _ERFC_NR:
         p = t * (c + p)
-    e = t * np.exp(-z * z - 1.26551223 + p)
-    return (0.5 * np.where(y >= 0, e, 2.0 - e)).astype(x.dtype)
+    e = t * xp.exp(-z * z - 1.26551223 + p)
+    return (0.5 * xp.where(y >= 0, e, 2.0 - e)).astype(x.dtype)
 
 
 class _Gelu(Function):
@@ -463,7 +462,7 @@ class _Gelu(Function):
         ctx.save_for_backward(x)
         ctx.approximate = approximate
         if approximate == "tanh":
-            t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
             ctx.cache = t  # reused by backward (a Tensor backward recomputes it)
             return (0.5 * x * (1.0 + t)).astype(x.dtype, copy=False)
         cdf = _phi(x)
@@ -476,10 +475,10 @@ class _Gelu(Function):
         graph = isinstance(x, Tensor)
         if ctx.approximate == "tanh":
             x2 = x * x
-            t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x2 * x)) if graph else ctx.cache
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x2 * x)) if graph else ctx.cache
             d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x2)
         else:
-            d = (_phi(x) if graph else ctx.cache) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+            d = (_phi(x) if graph else ctx.cache) + x * _INV_SQRT_2PI * xp.exp(-0.5 * x * x)
         return grad * d, None
 
 
@@ -495,7 +494,7 @@ def _sigmoid_np(x):
     if isinstance(x, Tensor):
         return x.sigmoid()
     # 1/(1+exp(-x)) overflows for x << 0; the tanh form is stable everywhere
-    s = np.tanh(x * 0.5)
+    s = xp.tanh(x * 0.5)
     s *= 0.5
     s += 0.5
     return s
@@ -527,7 +526,7 @@ def _softplus_np(x):
     """log(1 + exp(x)), stably; for arrays or Tensors."""
     if isinstance(x, Tensor):
         return x.clamp_min(0) + (-x.abs()).exp().log1p()
-    return np.logaddexp(np.zeros((), x.dtype), x)
+    return xp.logaddexp(xp.zeros((), x.dtype), x)
 
 
 class _Mish(Function):
@@ -536,12 +535,12 @@ class _Mish(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x * np.tanh(_softplus_np(x))
+        return x * xp.tanh(_softplus_np(x))
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        t = np.tanh(_softplus_np(x))
+        t = xp.tanh(_softplus_np(x))
         return grad * (t + x * _sigmoid_np(x) * (1 - t * t))
 
 
@@ -557,7 +556,7 @@ class _Hardtanh(Function):
     def forward(ctx, x, lo, hi):
         ctx.save_for_backward(x)
         ctx.lo, ctx.hi = lo, hi
-        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+        return xp.clip(x, lo, hi).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -589,7 +588,7 @@ class _Hardsigmoid(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return (np.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
+        return (xp.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -608,12 +607,12 @@ class _Hardswish(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return (x * np.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
+        return (x * xp.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return np.where(x < -3, grad * 0, np.where(x <= 3, grad * (x / 3 + 0.5), grad))
+        return xp.where(x < -3, grad * 0, xp.where(x <= 3, grad * (x / 3 + 0.5), grad))
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -630,13 +629,13 @@ class _Softplus(Function):
         ctx.beta, ctx.threshold = beta, threshold
         bx = x * beta
         # log1p(exp(bx)) / beta, reverting to x where bx > threshold (as PyTorch)
-        return np.where(bx > threshold, x, _softplus_np(bx) / beta).astype(x.dtype, copy=False)
+        return xp.where(bx > threshold, x, _softplus_np(bx) / beta).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         bx = x * ctx.beta
-        return np.where(bx > ctx.threshold, grad, grad * _sigmoid_np(bx)), None, None
+        return xp.where(bx > ctx.threshold, grad, grad * _sigmoid_np(bx)), None, None
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -693,9 +692,9 @@ class _Softshrink(_Shrink):
 
     @staticmethod
     def forward(ctx, x, lambd):
-        mask = np.abs(x) > lambd
+        mask = xp.abs(x) > lambd
         ctx.save_for_backward(mask)
-        return np.where(mask, x - np.sign(x) * lambd, 0).astype(x.dtype, copy=False)
+        return xp.where(mask, x - xp.sign(x) * lambd, 0).astype(x.dtype, copy=False)
 
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
@@ -709,9 +708,9 @@ class _Hardshrink(_Shrink):
 
     @staticmethod
     def forward(ctx, x, lambd):
-        mask = np.abs(x) > lambd
+        mask = xp.abs(x) > lambd
         ctx.save_for_backward(mask)
-        return np.where(mask, x, 0).astype(x.dtype, copy=False)
+        return xp.where(mask, x, 0).astype(x.dtype, copy=False)
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
@@ -724,7 +723,7 @@ class _Glu(Function):
 
     @staticmethod
     def forward(ctx, x, dim):
-        a, b = np.split(x, 2, axis=dim)
+        a, b = xp.split(x, 2, axis=dim)
         ctx.save_for_backward(x)
         ctx.dim = dim
         return a * _sigmoid_np(b)
@@ -732,9 +731,9 @@ class _Glu(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        a, b = np.split(x, 2, axis=ctx.dim)
+        a, b = xp.split(x, 2, axis=ctx.dim)
         s = _sigmoid_np(b)
-        return np.concatenate([grad * s, grad * a * s * (1 - s)], axis=ctx.dim), None
+        return xp.concatenate([grad * s, grad * a * s * (1 - s)], axis=ctx.dim), None
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -760,18 +759,18 @@ class _Prelu(Function):
         wb = w.reshape(wshape)
         ctx.save_for_backward(x, w)
         ctx.wshape = wshape
-        return np.where(x > 0, x, wb * x).astype(x.dtype, copy=False)
+        return xp.where(x > 0, x, wb * x).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
         pos = x > 0
-        gx = np.where(pos, grad, grad * w.reshape(ctx.wshape)) if ctx.needs_input_grad[0] else None
+        gx = xp.where(pos, grad, grad * w.reshape(ctx.wshape)) if ctx.needs_input_grad[0] else None
         gw = None
         if ctx.needs_input_grad[1]:
             # reduce over every dim but the channel one ourselves: the engine aligns trailing
             # dims, which would be wrong for a (C,) weight against an (N, C, H, W) input
-            gfull = np.where(pos, grad * 0, grad * x)
+            gfull = xp.where(pos, grad * 0, grad * x)
             keep = [i for i, s in enumerate(ctx.wshape) if s != 1]
             axes = tuple(i for i in range(gfull.ndim) if i not in keep)
             gw = gfull.sum(axis=axes).reshape(w.shape) if axes else gfull.reshape(w.shape)
@@ -829,7 +828,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
 
     x = input._data
     u = _random.rand(*x.shape, dtype=input.dtype)._data
-    noise = _t(np.where(x >= 0, 1, lower + (upper - lower) * u).astype(x.dtype, copy=False))
+    noise = _t(xp.where(x >= 0, 1, lower + (upper - lower) * u).astype(x.dtype, copy=False))
     return _apply_maybe_inplace(_Rrelu, input, inplace, noise)
 
 
@@ -872,7 +871,7 @@ def _keep_mask(shape, p, dtype_np):
     from .. import _creation
 
     if p == 1:
-        return np.zeros(shape, dtype_np)
+        return xp.zeros(shape, dtype_np)
     noise = _creation.empty(*shape, dtype=_dtype.from_numpy_dtype(dtype_np)).bernoulli_(1 - p)._data
     noise /= dtype_np.type(1 - p)
     return noise
@@ -884,12 +883,12 @@ def _dropout_impl(input, p, training, inplace, feature):
         return input
     x = input._data
     shape = x.shape[:2] + (1,) * (x.ndim - 2) if feature else x.shape
-    mask = _keep_mask(shape, p, x.dtype if x.dtype.kind == "f" else np.float32)
+    mask = _keep_mask(shape, p, x.dtype if x.dtype.kind == "f" else xp.float32)
     if inplace:
         input._check_inplace()
         if _grad_state[0] and input._requires_grad:
             return _rebase(input, _DropoutMul.apply(input, _t(mask)))
-        np.multiply(x, mask, out=x, casting="unsafe")
+        xp.multiply(x, mask, out=x, casting="unsafe")
         input._bump()
         return input
     return _DropoutMul.apply(input, _t(mask))
@@ -1011,17 +1010,17 @@ def _bn_stats_columns(x2):
     n, c = x2.shape
     chunk = -(-n // get_num_threads())
     blocks = range(0, n, chunk)
-    mean = sum(x2[i:i + chunk].cumsum(0, dtype=np.float32)[-1].astype(np.float64)
+    mean = sum(x2[i:i + chunk].cumsum(0, dtype=xp.float32)[-1].astype(xp.float64)
                for i in blocks) / n
-    mean = mean.astype(np.float32)
-    var_sum = np.zeros(c, np.float64)
+    mean = mean.astype(xp.float32)
+    var_sum = xp.zeros(c, xp.float64)
     for i in blocks:
-        acc = np.zeros(c, np.float32)
+        acc = xp.zeros(c, xp.float32)
         for row in x2[i:i + chunk]:  # acc = fma(d, d, acc), row after row
-            d = (row - mean).astype(np.float64)
-            acc = (d * d + acc).astype(np.float32)
+            d = (row - mean).astype(xp.float64)
+            acc = (d * d + acc).astype(xp.float32)
         var_sum += acc
-    return mean, var_sum.astype(np.float32)
+    return mean, var_sum.astype(xp.float32)
 
 
 # float32 batch norms up to this size follow PyTorch's CPU kernel bit for bit (about 3x slower
@@ -1034,17 +1033,17 @@ def _fma_channels(x3, alpha, beta):
     """float32 fma(x, alpha[c], beta[c]) over an (N, C, L) array: in double (exact product, one
     rounding), a few rows at a time so that the double temporary stays in cache."""
     n, c, hw = x3.shape
-    out = np.empty_like(x3)
+    out = xp.empty_like(x3)
     flat, oflat = x3.reshape(n * c, hw), out.reshape(n * c, hw)
     rows = min(max(1, 16384 // hw), n * c)
     reps = -(-(rows + c) // c)
-    a = np.tile(alpha.astype(np.float64), reps)[:, None]  # row i has channel i % c
-    b = np.tile(beta.astype(np.float64), reps)[:, None]
-    buf = np.empty((rows, hw), np.float64)
+    a = xp.tile(alpha.astype(xp.float64), reps)[:, None]  # row i has channel i % c
+    b = xp.tile(beta.astype(xp.float64), reps)[:, None]
+    buf = xp.empty((rows, hw), xp.float64)
     for i in range(0, n * c, rows):
         k = min(rows, n * c - i)
         j = i % c
-        np.multiply(flat[i:i + k], a[j:j + k], out=buf[:k])
+        xp.multiply(flat[i:i + k], a[j:j + k], out=buf[:k])
         buf[:k] += b[j:j + k]
         oflat[i:i + k] = buf[:k]
     return out
@@ -1052,7 +1051,7 @@ def _fma_channels(x3, alpha, beta):
 
 def _rowdot(a, b):
     """sum(a * b, axis=(0, 2)) for (N, C, L) arrays, without the temporary (one pass)."""
-    return np.einsum("ncl,ncl->c", a, b)
+    return xp.einsum("ncl,ncl->c", a, b)
 
 
 class _BatchNorm(Function):
@@ -1064,7 +1063,7 @@ class _BatchNorm(Function):
     def forward(ctx, x, w, b, mean, var, training, eps, stats):
         n, c = x.shape[:2]
         x3 = x.reshape(n, c, -1)
-        if x.dtype == np.float32 and x.flags.c_contiguous and 0 < x.size <= _BN_EXACT_SIZE:
+        if x.dtype == xp.float32 and x.flags.c_contiguous and 0 < x.size <= _BN_EXACT_SIZE:
             return _BatchNorm._forward_f32(ctx, x, x3, w, b, mean, var, training, eps, stats)
         if training:
             mean = x3.mean(axis=(0, 2))
@@ -1074,7 +1073,7 @@ class _BatchNorm(Function):
         else:
             mean = mean.astype(x.dtype, copy=False)
             xc = x3 - mean[:, None]
-        invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+        invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
         scale = invstd if w is None else invstd * w
         out = xc  # a temporary of ours: normalise, scale and shift it in place
         out *= scale[:, None]
@@ -1096,21 +1095,21 @@ class _BatchNorm(Function):
             if hw == 1 and n <= 4096:
                 mean, var_sum = _bn_stats_columns(x3.reshape(n, c))
             else:
-                mean = (x3.sum(axis=(0, 2), dtype=np.float64) / m).astype(np.float32)
+                mean = (x3.sum(axis=(0, 2), dtype=xp.float64) / m).astype(xp.float32)
                 d = x3 - mean[:, None]
                 d *= d
-                var_sum = d.sum(axis=(0, 2), dtype=np.float64).astype(np.float32)
-            var = var_sum / np.float32(m)
+                var_sum = d.sum(axis=(0, 2), dtype=xp.float64).astype(xp.float32)
+            var = var_sum / xp.float32(m)
             stats.append((mean, var, var_sum))
-            invstd = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(np.float32)
+            invstd = (1.0 / xp.sqrt(var.astype(xp.float64) + eps)).astype(xp.float32)
         else:
-            mean = mean.astype(np.float32, copy=False)
-            invstd = np.float32(1) / np.sqrt(var.astype(np.float32, copy=False) + np.float32(eps))
+            mean = mean.astype(xp.float32, copy=False)
+            invstd = xp.float32(1) / xp.sqrt(var.astype(xp.float32, copy=False) + xp.float32(eps))
         alpha = invstd if w is None else invstd * w
-        beta = -mean.astype(np.float64) * alpha
+        beta = -mean.astype(xp.float64) * alpha
         if b is not None:
             beta += b
-        out = _fma_channels(x3, alpha, beta.astype(np.float32))
+        out = _fma_channels(x3, alpha, beta.astype(xp.float32))
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w)
             ctx.meta = (mean, invstd, training, eps)
@@ -1203,14 +1202,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         n = x.size // c
         m = momentum
         if len(stats[0]) == 3:  # float32: PyTorch's update, in float
-            var = stats[0][2] / np.float32(n - 1)  # unbiased (n > 1: checked above)
+            var = stats[0][2] / xp.float32(n - 1)  # unbiased (n > 1: checked above)
             with grad_mode.no_grad():
                 for t, v in ((running_mean, mean), (running_var, var)):
-                    if t is not None and t._data.dtype == np.float32:
-                        new = float(np.float32(m)) * v.astype(np.float64)
+                    if t is not None and t._data.dtype == xp.float32:
+                        new = float(xp.float32(m)) * v.astype(xp.float64)
                         if t is running_mean:  # m * v + (1-m) * t, rounded after each step
-                            new = new.astype(np.float32)
-                        new += np.float32(1 - m) * t._data  # the variance: one fma
+                            new = new.astype(xp.float32)
+                        new += xp.float32(1 - m) * t._data  # the variance: one fma
                         t._data[...] = new
                         t._bump()
                     elif t is not None:
@@ -1238,12 +1237,12 @@ class _LayerNorm(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, k, eps):
-        d = int(np.prod(x.shape[x.ndim - k:]))
+        d = int(xp.prod(x.shape[x.ndim - k:]))
         x2 = x.reshape(-1, d)
         mean = x2.mean(axis=1)
         xc = x2 - mean[:, None]
-        var = np.einsum("md,md->m", xc, xc) / d
-        invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+        var = xp.einsum("md,md->m", xc, xc) / d
+        invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
         out = xc
         out *= invstd[:, None]
         if w is not None:
@@ -1262,20 +1261,20 @@ class _LayerNorm(Function):
         ni = ctx.needs_input_grad
         if isinstance(grad, Tensor):
             return _LayerNorm._backward_graph(ctx, grad, x, w)
-        d = int(np.prod(x.shape[x.ndim - k:]))
+        d = int(xp.prod(x.shape[x.ndim - k:]))
         g2 = grad.reshape(-1, d)
         xhat = x.reshape(-1, d) - mean[:, None]
         xhat *= invstd[:, None]
         gx = gw = gb = None
         if ni[0]:
             gh = g2 if w is None else g2 * w.reshape(-1)
-            gx = xhat * (np.einsum("md,md->m", gh, xhat) / -d)[:, None]
+            gx = xhat * (xp.einsum("md,md->m", gh, xhat) / -d)[:, None]
             gx += gh
             gx -= gh.mean(axis=1, keepdims=True)
             gx *= invstd[:, None]
             gx = gx.reshape(x.shape)
         if ni[1]:
-            gw = np.einsum("md,md->d", g2, xhat).reshape(w.shape)
+            gw = xp.einsum("md,md->d", g2, xhat).reshape(w.shape)
         if ni[2]:
             gb = g2.sum(axis=0).reshape(w.shape if w is not None else x.shape[x.ndim - k:])
         return gx, gw, gb, None, None
@@ -1337,7 +1336,7 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                            f"[*, {', '.join(str(s) for s in ns)}], but got input of size"
                            f"{list(shape)}")
     if eps is None:
-        eps = float(np.finfo(input._data.dtype).eps)
+        eps = float(xp.finfo(input._data.dtype).eps)
     dims = tuple(range(-len(ns), 0))
     out = input * (input * input).mean(dims, keepdim=True).add(eps).rsqrt()
     return out if weight is None else out * weight
@@ -1354,8 +1353,8 @@ class _GroupNorm(Function):
         xg = x.reshape(n, g, -1)
         mean = xg.mean(axis=2)
         xc = xg - mean[:, :, None]
-        var = np.einsum("ngl,ngl->ng", xc, xc) / xg.shape[2]
-        invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+        var = xp.einsum("ngl,ngl->ng", xc, xc) / xg.shape[2]
+        invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
         out = xc
         out *= invstd[:, :, None]
         out = out.reshape(n, c, -1)
@@ -1383,13 +1382,13 @@ class _GroupNorm(Function):
         if ni[0]:
             gh = g3 if w is None else g3 * w[:, None]
             ghg = gh.reshape(n, g, -1)
-            gx = xhat * (np.einsum("ngl,ngl->ng", ghg, xhat) / -xhat.shape[2])[:, :, None]
+            gx = xhat * (xp.einsum("ngl,ngl->ng", ghg, xhat) / -xhat.shape[2])[:, :, None]
             gx += ghg
             gx -= ghg.mean(axis=2, keepdims=True)
             gx *= invstd[:, :, None]
             gx = gx.reshape(x.shape)
         if ni[1]:
-            gw = np.einsum("ncl,ncl->c", g3, xhat.reshape(n, c, -1))
+            gw = xp.einsum("ncl,ncl->c", g3, xhat.reshape(n, c, -1))
         if ni[2]:
             gb = g3.sum(axis=(0, 2))
         return gx, gw, gb, None, None
@@ -1522,7 +1521,7 @@ class _Embedding(Function):
 
             g = grad.reshape(-1, wshape[1])
             if by_freq:
-                counts = np.bincount(flat, minlength=wshape[0])
+                counts = xp.bincount(flat, minlength=wshape[0])
                 g = g / _t(counts[flat][:, None].astype(grad._data.dtype))
             if keep is not None:  # the padding row is never trained
                 g = g * _t(keep[:, None].astype(grad._data.dtype))
@@ -1530,31 +1529,31 @@ class _Embedding(Function):
             return gw, None, None, None
         g = grad.reshape(-1, wshape[1])
         if by_freq:
-            counts = np.bincount(flat, minlength=wshape[0])
+            counts = xp.bincount(flat, minlength=wshape[0])
             g = g / counts[flat][:, None].astype(g.dtype)
         if keep is not None:  # the padding row is never trained
             flat, g = flat[keep], g[keep]
-        # sum the rows of equal index: sort once, then one reduceat (faster than np.add.at)
-        order = np.argsort(flat, kind="stable")
+        # sum the rows of equal index: sort once, then one reduceat (faster than xp.add.at)
+        order = xp.argsort(flat, kind="stable")
         sidx = flat[order]
-        gw = np.zeros(wshape, grad.dtype)
+        gw = xp.zeros(wshape, grad.dtype)
         if sidx.size:
-            starts = np.flatnonzero(np.concatenate(([True], sidx[1:] != sidx[:-1])))
-            gw[sidx[starts]] = np.add.reduceat(g[order], starts, axis=0)
+            starts = xp.flatnonzero(xp.concatenate(([True], sidx[1:] != sidx[:-1])))
+            gw[sidx[starts]] = xp.add.reduceat(g[order], starts, axis=0)
         return gw, None, None, None
 
 
 def _check_indices(input, op):
-    if input._data.dtype not in (np.int64, np.int32):
+    if input._data.dtype not in (xp.int64, xp.int32):
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following "
                            f"scalar types: Long, Int; but got {input.type()} instead (while "
                            f"checking arguments for {op})")
 
 
 def _embedding_renorm_(weight, idx, max_norm, norm_type):
-    rows = np.unique(idx)
+    rows = xp.unique(idx)
     w = weight._data
-    norms = np.linalg.norm(w[rows], ord=norm_type, axis=1)
+    norms = xp.linalg.norm(w[rows], ord=norm_type, axis=1)
     big = norms > max_norm
     if big.any():
         scale = max_norm / (norms[big] + 1e-7)
@@ -1608,8 +1607,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
             raise ValueError("if input is 2D, then offsets has to be None, as input is treated is "
                              "a mini-batch of fixed length sequences. However, found offsets of "
                              f"type {type(offsets)}")
-        offs = np.arange(0, input.numel(), input.size(1)) if input.size(1) else \
-            np.zeros(input.size(0), np.int64)
+        offs = xp.arange(0, input.numel(), input.size(1)) if input.size(1) else \
+            xp.zeros(input.size(0), xp.int64)
         include_last_offset = False
         input = input.reshape(-1)
         if per_sample_weights is not None:
@@ -1619,7 +1618,7 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
             raise ValueError("offsets has to be a 1D Tensor but got None")
         if offsets.dim() != 1:
             raise ValueError("offsets has to be a 1D Tensor")
-        offs = np.asarray(offsets._data, np.int64)
+        offs = xp.asarray(offsets._data, xp.int64)
     else:
         raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension "
                          f"{input.dim()}")
@@ -1635,9 +1634,9 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
                                   "per_sample_weights is only supported for mode='sum' "
                                   f"(got mode='{mode}'). Please open a feature request on GitHub.")
     _check_indices(input, "embedding_bag")
-    idx = np.asarray(input._data, np.int64)
+    idx = xp.asarray(input._data, xp.int64)
     n, length = weight.shape[0], idx.size
-    bad = np.flatnonzero((idx < 0) | (idx >= n))
+    bad = xp.flatnonzero((idx < 0) | (idx >= n))
     if bad.size:
         raise RuntimeError(f"Index {bad[0]} of input takes value {idx[bad[0]]} which is not in "
                            f"the valid range [0, {n})")
@@ -1647,8 +1646,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     if offs.size and offs[-1] > length:
         raise RuntimeError(f"offsets[-1] can not be greater than input's length {length} but got "
                            f"offsets[-1] of {offs[-1]}")
-    bounds = offs if include_last_offset else np.append(offs, length)
-    if np.any(np.diff(bounds) < 0):
+    bounds = offs if include_last_offset else xp.append(offs, length)
+    if xp.any(xp.diff(bounds) < 0):
         raise RuntimeError("embedding_bag: offsets must be non-decreasing")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
@@ -1656,27 +1655,27 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
         with grad_mode.no_grad():
             _embedding_renorm_(weight, idx, max_norm, norm_type)
     nbags = max(bounds.size - 1, 0)
-    sizes = np.diff(bounds)
-    pos = np.arange(int(bounds[-1]) if bounds.size else 0)
-    bag = np.repeat(np.arange(nbags), sizes)
-    keep = idx[pos] != padding_idx if padding_idx is not None else np.ones(pos.size, bool)
+    sizes = xp.diff(bounds)
+    pos = xp.arange(int(bounds[-1]) if bounds.size else 0)
+    bag = xp.repeat(xp.arange(nbags), sizes)
+    keep = idx[pos] != padding_idx if padding_idx is not None else xp.ones(pos.size, bool)
     dt = weight._data.dtype
     if mode == "max":
         rows = _Embedding.apply(weight, idx[pos], None, scale_grad_by_freq)  # (positions, D)
         # a (bags, longest bag) gather, padded with a row of -inf; an empty bag gives 0
-        counts = np.bincount(bag[keep], minlength=nbags)
+        counts = xp.bincount(bag[keep], minlength=nbags)
         width = int(counts.max()) if counts.size else 0
-        table = np.full((nbags, width), pos.size, np.int64)
+        table = xp.full((nbags, width), pos.size, xp.int64)
         kept = pos[keep]
-        slot = np.arange(kept.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        slot = xp.arange(kept.size) - xp.repeat(xp.cumsum(counts) - counts, counts)
         table[bag[keep], slot] = kept
         from .. import cat, where
 
-        ext = cat([rows, _t(np.full((1, weight.shape[1]), -np.inf, dt))])
+        ext = cat([rows, _t(xp.full((1, weight.shape[1]), -xp.inf, dt))])
         if width == 0:
-            return _t(np.zeros((nbags, weight.shape[1]), dt)) + rows.sum() * 0
+            return _t(xp.zeros((nbags, weight.shape[1]), dt)) + rows.sum() * 0
         best = ext[_t(table)].max(1).values
-        return where(_t(counts[:, None] > 0), best, _t(np.zeros((), dt)))
+        return where(_t(counts[:, None] > 0), best, _t(xp.zeros((), dt)))
     # sum / mean: scatter-add the rows of the kept positions into their bags
     kept = pos[keep]
     rows = _Embedding.apply(weight, idx[kept], None, scale_grad_by_freq)
@@ -1686,8 +1685,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
 
     out = zeros(nbags, weight.shape[1], dtype=weight.dtype).index_add(0, _t(bag[keep]), rows)
     if mode == "mean":
-        counts = np.bincount(bag[keep], minlength=nbags)
-        out = out / _t(np.maximum(counts, 1).astype(dt)[:, None])
+        counts = xp.bincount(bag[keep], minlength=nbags)
+        out = out / _t(xp.maximum(counts, 1).astype(dt)[:, None])
     return out
 
 
@@ -1811,7 +1810,7 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
 
     def steps(n):
         if n <= 1:
-            return np.zeros(max(n, 0), dt)
+            return xp.zeros(max(n, 0), dt)
         from .._creation import linspace
 
         s = linspace(-1, 1, n, dtype=_dtype.to_dtype(dt))._data  # PyTorch's linspace values
@@ -1819,8 +1818,8 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
 
     # base grid of homogeneous coordinates, x (the last spatial dim) first
     axes = [steps(n) for n in reversed(spatial)]
-    mesh = list(np.meshgrid(*axes[::-1], indexing="ij"))[::-1]
-    base = np.stack(mesh + [np.ones_like(mesh[0])], -1).reshape(1, -1, 1, len(spatial) + 1)
+    mesh = list(xp.meshgrid(*axes[::-1], indexing="ij"))[::-1]
+    base = xp.stack(mesh + [xp.ones_like(mesh[0])], -1).reshape(1, -1, 1, len(spatial) + 1)
     # base @ theta^T with the k terms added in order, as PyTorch's small bmm does
     th = theta.unsqueeze(1)
     grid = _t(base[..., 0]) * th[..., 0]
@@ -1842,7 +1841,7 @@ def _reflect(coord, twice_low, twice_high):
     c = (coord - lo).abs()
     flips = (c / span).floor().detach()
     extra = c - flips * span
-    even = _t((np.asarray(flips._data) % 2) == 0)
+    even = _t((xp.asarray(flips._data) % 2) == 0)
     from .. import where
 
     return where(even, extra + lo, span - extra + lo)
@@ -1862,16 +1861,16 @@ def _grid_source(coord, n, padding_mode, align_corners):
 def _np_fold(c, n, padding_mode, align_corners):
     """compute_coordinates on integer tap positions (bicubic): border clip or reflection."""
     if padding_mode == "border":
-        return np.clip(c, 0, n - 1)
+        return xp.clip(c, 0, n - 1)
     if padding_mode == "reflection":
         lo2, hi2 = (0, 2 * (n - 1)) if align_corners else (-1, 2 * n - 1)
         if lo2 == hi2:
-            return np.zeros_like(c)
+            return xp.zeros_like(c)
         lo, span = lo2 / 2, (hi2 - lo2) / 2
-        a = np.abs(c - lo)
-        flips = np.floor(a / span)
+        a = xp.abs(c - lo)
+        flips = xp.floor(a / span)
         extra = a - flips * span
-        return np.clip(np.where(flips % 2 == 0, extra + lo, span - extra + lo), 0, n - 1)
+        return xp.clip(xp.where(flips % 2 == 0, extra + lo, span - extra + lo), 0, n - 1)
     return c
 
 
@@ -1911,17 +1910,17 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
     N, C = input.shape[:2]
     sizes = tuple(input.shape[2:])  # (D,) H, W; the grid lists x (W) first
     out_sp = tuple(grid.shape[1:-1])
-    L = int(np.prod(out_sp))
+    L = int(xp.prod(out_sp))
     flat = input.reshape(N, C, -1)
 
     def tap(pos):
         """input at integer positions (one (N, 1, L) array per spatial dim), 0 outside."""
-        inside = np.ones(pos[0].shape, bool)
-        lin = np.zeros(pos[0].shape, np.int64)
+        inside = xp.ones(pos[0].shape, bool)
+        lin = xp.zeros(pos[0].shape, xp.int64)
         for p, n in zip(pos, sizes):
             inside &= (p >= 0) & (p < n)
-            lin = lin * n + np.clip(p, 0, n - 1).astype(np.int64)
-        vals = flat.gather(2, _t(np.ascontiguousarray(np.broadcast_to(lin, (N, C, L)))))
+            lin = lin * n + xp.clip(p, 0, n - 1).astype(xp.int64)
+        vals = flat.gather(2, _t(xp.ascontiguousarray(xp.broadcast_to(lin, (N, C, L)))))
         return vals * _t(inside.astype(flat._data.dtype))
 
     def coord(k, fold):
@@ -1931,22 +1930,22 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
         return c.reshape(N, 1, L)
 
     if mode == "nearest":
-        out = tap([np.rint(coord(k, True)._data).astype(np.int64) for k in range(nd)])
+        out = tap([xp.rint(coord(k, True)._data).astype(xp.int64) for k in range(nd)])
     elif mode == "bilinear":
         cs = [coord(k, True) for k in range(nd)]
         # float32 with zero padding: PyTorch's values bit for bit (its kernel unnormalises with
         # an fma when align_corners=False and adds the corner terms with fmas); the autograd
         # graph is the composite below, whose values are replaced by those
-        exact = (flat._data.dtype == np.float32 and grid._data.dtype == np.float32
+        exact = (flat._data.dtype == xp.float32 and grid._data.dtype == xp.float32
                  and padding_mode == "zeros")
         if exact and not align_corners:
             for k, c in enumerate(cs):
-                g = grid._data[..., nd - 1 - k].reshape(N, 1, L).astype(np.float64) + 1
-                c._data[...] = (g.astype(np.float32) * np.float64(np.float32(sizes[k] / 2))
-                                - 0.5).astype(np.float32)
+                g = grid._data[..., nd - 1 - k].reshape(N, 1, L).astype(xp.float64) + 1
+                c._data[...] = (g.astype(xp.float32) * xp.float64(xp.float32(sizes[k] / 2))
+                                - 0.5).astype(xp.float32)
         base = [c.detach().floor() for c in cs]
         frac = [c - b for c, b in zip(cs, base)]  # the weight of the upper neighbour
-        ibase = [b._data.astype(np.int64) for b in base]
+        ibase = [b._data.astype(xp.int64) for b in base]
         out = acc = None
         for corner in itertools.product((0, 1), repeat=nd):
             w = None
@@ -1958,7 +1957,7 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
             out = term if out is None else out + term
             if exact:  # acc = fma(v, w, acc)
                 acc = (term._data if acc is None else
-                       (v._data.astype(np.float64) * w._data + acc).astype(np.float32))
+                       (v._data.astype(xp.float64) * w._data + acc).astype(xp.float32))
         if exact:
             out._data[...] = acc
     else:  # bicubic: 4 x 4 taps, padding applied to each tap's integer position
@@ -1972,7 +1971,7 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
             row = None
             for j in range(4):
                 px = _np_fold(ix0 - 1 + j, sizes[1], padding_mode, align_corners)
-                term = tap([py.astype(np.int64), px.astype(np.int64)]) * wx[j]
+                term = tap([py.astype(xp.int64), px.astype(xp.int64)]) * wx[j]
                 row = term if row is None else row + term
             out = row * wy[i] if out is None else out + row * wy[i]
     return out.reshape(N, C, *out_sp)
@@ -1981,7 +1980,7 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a trailing dim of size num_classes."""
     x = tensor._data
-    if x.dtype != np.int64:
+    if x.dtype != xp.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     if num_classes == -1:
         if x.size == 0:
@@ -1992,7 +1991,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
             raise RuntimeError("Class values must be non-negative.")
         if x.max() >= num_classes:
             raise RuntimeError("Class values must be smaller than num_classes.")
-    out = (x[..., None] == np.arange(num_classes)).astype(np.int64)
+    out = (x[..., None] == xp.arange(num_classes)).astype(xp.int64)
     return _make(out, False, None, 0)
 
 
@@ -2011,15 +2010,15 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     n1 = x1.norm(2, dim, keepdim=True)
     n2 = x2.norm(2, dim, keepdim=True)
     with grad_mode.no_grad():  # as PyTorch: the clamp does not enter the gradient
-        n1._data = np.maximum(n1._data, eps).astype(n1._data.dtype, copy=False)
-        n2._data = np.maximum(n2._data, eps).astype(n2._data.dtype, copy=False)
+        n1._data = xp.maximum(n1._data, eps).astype(n1._data.dtype, copy=False)
+        n2._data = xp.maximum(n2._data, eps).astype(n2._data.dtype, copy=False)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
 def pdist(input: Tensor, p: float = 2) -> Tensor:
     """Distances between all pairs of rows (the upper triangle, flattened)."""
     n = input.size(0)
-    i, j = np.triu_indices(n, 1)
+    i, j = xp.triu_indices(n, 1)
     from .. import tensor as _tensor
 
     return (input[_tensor(i)] - input[_tensor(j)]).norm(p, 1)
@@ -2091,11 +2090,11 @@ class _SmoothL1Loss(Function):
     @staticmethod
     def forward(ctx, a, b, reduction, beta, huber):
         d = a - b
-        ad = np.abs(d)
+        ad = xp.abs(d)
         if huber:  # delta * (|d| - delta/2) above delta
-            loss = np.where(ad < beta, 0.5 * d * d, beta * (ad - 0.5 * beta))
+            loss = xp.where(ad < beta, 0.5 * d * d, beta * (ad - 0.5 * beta))
         else:
-            loss = np.where(ad < beta, 0.5 * d * d / beta, ad - 0.5 * beta)
+            loss = xp.where(ad < beta, 0.5 * d * d / beta, ad - 0.5 * beta)
         ctx.save_for_backward(a, b)
         ctx.meta = (reduction, beta, huber, d.size)
         return _np_reduce(loss.astype(d.dtype, copy=False), reduction)
@@ -2106,9 +2105,9 @@ class _SmoothL1Loss(Function):
         reduction, beta, huber, n = ctx.meta
         d = a - b
         if huber:
-            dd = np.clip(d, -beta, beta)
+            dd = xp.clip(d, -beta, beta)
         else:
-            dd = np.where(np.abs(d) < beta, d / beta, np.sign(d))
+            dd = xp.where(xp.abs(d) < beta, d / beta, xp.sign(d))
         g = _np_reduce_grad(grad, reduction, n) * dd
         return g, -g, None, None, None
 
@@ -2175,9 +2174,9 @@ class _BinaryCrossEntropy(Function):
     @staticmethod
     def forward(ctx, x, t, w, reduction):
         # PyTorch clamps the logs at -100 so that x = 0 or 1 gives a finite loss
-        with np.errstate(divide="ignore"):
-            log_x = np.maximum(np.log(x), -100)
-            log_1mx = np.maximum(np.log1p(-x), -100)
+        with xp.errstate(divide="ignore"):
+            log_x = xp.maximum(xp.log(x), -100)
+            log_1mx = xp.maximum(xp.log1p(-x), -100)
         loss = -(t * log_x + (1 - t) * log_1mx)
         if w is not None:
             loss = loss * w
@@ -2194,10 +2193,10 @@ class _BinaryCrossEntropy(Function):
             g = g * w
         gx = gt = None
         if ctx.needs_input_grad[0]:
-            gx = g * (x - t) / np.maximum((1 - x) * x, 1e-12)
+            gx = g * (x - t) / xp.maximum((1 - x) * x, 1e-12)
         if ctx.needs_input_grad[1]:
-            with np.errstate(divide="ignore"):
-                gt = g * (np.maximum(np.log1p(-x), -100) - np.maximum(np.log(x), -100))
+            with xp.errstate(divide="ignore"):
+                gt = g * (xp.maximum(xp.log1p(-x), -100) - xp.maximum(xp.log(x), -100))
         return gx, gt, None, None
 
 
@@ -2213,7 +2212,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     if x.size and ((x < 0).any() or (x > 1).any()):
         raise RuntimeError("all elements of input should be between 0 and 1")
     if weight is not None:
-        weight = weight.expand(*np.broadcast_shapes(target._data.shape, weight._data.shape))
+        weight = weight.expand(*xp.broadcast_shapes(target._data.shape, weight._data.shape))
     return _BinaryCrossEntropy.apply(input, target, weight, reduction)
 
 
@@ -2299,8 +2298,8 @@ def _xlogy_self(t):
     """t * log(t) with 0 log 0 = 0."""
     from .. import where
 
-    safe = where(t > 0, t, _t(np.ones((), t._data.dtype)))
-    return where(t > 0, t * safe.log(), _t(np.zeros((), t._data.dtype)))
+    safe = where(t > 0, t, _t(xp.ones((), t._data.dtype)))
+    return where(t > 0, t * safe.log(), _t(xp.zeros((), t._data.dtype)))
 
 
 def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
@@ -2315,8 +2314,8 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
     if full:
 
         t = target._data
-        st = t * np.log(np.where(t > 1, t, 1)) - t + 0.5 * np.log(2 * math.pi * np.where(t > 1, t, 1))
-        st = np.where(t > 1, st, 0).astype(loss._data.dtype, copy=False)
+        st = t * xp.log(xp.where(t > 1, t, 1)) - t + 0.5 * xp.log(2 * math.pi * xp.where(t > 1, t, 1))
+        st = xp.where(t > 1, st, 0).astype(loss._data.dtype, copy=False)
         loss = loss + _t(st)
     return _apply_reduction(loss, reduction)
 
@@ -2327,7 +2326,7 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False, ep
     if isinstance(var, float):
         if var < 0:
             raise ValueError("var has negative entry/entries")
-        var = _t(np.full(input._data.shape, var, input._data.dtype))
+        var = _t(xp.full(input._data.shape, var, input._data.dtype))
     elif bool((var._data < 0).any()):
         raise ValueError("var has negative entry/entries")
     if var._data.shape != input._data.shape:
@@ -2366,7 +2365,7 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
     from .. import where
 
     reduction = _reduction(size_average, reduce, reduction)
-    zero = _t(np.zeros((), input._data.dtype))
+    zero = _t(xp.zeros((), input._data.dtype))
     margin_clamp = (margin - input).clamp_min(0)
     out = where(target != 1, margin_clamp, zero) + where(target != -1, input, zero)
     return _apply_reduction(out, reduction)
@@ -2379,12 +2378,12 @@ class _MultiMarginLoss(Function):
     def forward(ctx, x, y, p, margin, w, reduction):
         x2 = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
         n, c = x2.shape
-        rows = np.arange(n)
+        rows = xp.arange(n)
         xy = x2[rows, y.reshape(-1)][:, None]
         z = margin - xy + x2
         active = z > 0
         active[rows, y.reshape(-1)] = False  # the target class does not compete with itself
-        zp = np.where(active, z, 0)
+        zp = xp.where(active, z, 0)
         per = zp if p == 1 else zp * zp
         if w is not None:
             per = per * w[y.reshape(-1)][:, None]
@@ -2400,8 +2399,8 @@ class _MultiMarginLoss(Function):
         x2, y = ctx.saved_tensors
         p, w, active, zp, reduction, xshape = ctx.meta
         n, c = x2.shape
-        rows = np.arange(n)
-        g = np.broadcast_to(_np_reduce_grad(grad, reduction, n), (n,)).reshape(n, 1) / c
+        rows = xp.arange(n)
+        g = xp.broadcast_to(_np_reduce_grad(grad, reduction, n), (n,)).reshape(n, 1) / c
         d = (active * 1.0 if p == 1 else 2 * zp).astype(x2.dtype, copy=False)
         if w is not None:
             d = d * w[y.reshape(-1)][:, None]
@@ -2436,15 +2435,15 @@ class _MultilabelMarginLoss(Function):
         y2 = y.reshape(x2.shape)
         n, c = x2.shape
         # targets are the labels before the first -1 of each row
-        valid = np.cumprod(y2 >= 0, axis=1).astype(bool)
-        is_target = np.zeros((n, c), bool)
-        rr, cc = np.nonzero(valid)
+        valid = xp.cumprod(y2 >= 0, axis=1).astype(bool)
+        is_target = xp.zeros((n, c), bool)
+        rr, cc = xp.nonzero(valid)
         is_target[rr, y2[rr, cc]] = True
         # z[n, j, i] = 1 - (x[y_j] - x[i]) for target j and non-target i
         z = 1 - x2[:, :, None] + x2[:, None, :]
         pair = is_target[:, :, None] & ~is_target[:, None, :]
         active = pair & (z > 0)
-        loss = (np.where(active, z, 0).sum((1, 2)) / c).astype(x.dtype, copy=False)
+        loss = (xp.where(active, z, 0).sum((1, 2)) / c).astype(x.dtype, copy=False)
         ctx.save_for_backward(active)
         ctx.meta = (reduction, x.shape, c)
         loss = loss.reshape(x.shape[:-1]) if x.ndim > 1 else loss.reshape(())
@@ -2456,7 +2455,7 @@ class _MultilabelMarginLoss(Function):
         (active,) = ctx.saved_tensors
         reduction, xshape, c = ctx.meta
         n = active.shape[0]
-        g = np.broadcast_to(_np_reduce_grad(grad, reduction, n), (n,)).reshape(n, 1) / c
+        g = xp.broadcast_to(_np_reduce_grad(grad, reduction, n), (n,)).reshape(n, 1) / c
         a = active.astype(g.dtype)
         gx = (a.sum(1) - a.sum(2)) * g  # +1 for each non-target i, -1 for each target j
         return gx.reshape(xshape), None, None
@@ -2509,7 +2508,7 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
     mag1 = (input1 * input1).sum(dim) + eps
     mag2 = (input2 * input2).sum(dim) + eps
     cos = prod_sum / (mag1 * mag2).sqrt()
-    zero = _t(np.zeros((), cos._data.dtype))
+    zero = _t(xp.zeros((), cos._data.dtype))
     out = where(target == 1, 1 - cos, zero) + where(target == -1, (cos - margin).clamp_min(0), zero)
     return _apply_reduction(out, reduction)
 
@@ -2566,10 +2565,10 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
 
 def _lse3(a, b, c):
     """log(exp a + exp b + exp c), elementwise, with -inf handled."""
-    m = np.maximum(np.maximum(a, b), c)
-    ms = np.where(np.isneginf(m), 0, m)
-    with np.errstate(divide="ignore"):
-        return np.log(np.exp(a - ms) + np.exp(b - ms) + np.exp(c - ms)) + ms
+    m = xp.maximum(xp.maximum(a, b), c)
+    ms = xp.where(xp.isneginf(m), 0, m)
+    with xp.errstate(divide="ignore"):
+        return xp.log(xp.exp(a - ms) + xp.exp(b - ms) + xp.exp(c - ms)) + ms
 
 
 class _CtcLoss(Function):
@@ -2586,39 +2585,39 @@ class _CtcLoss(Function):
     @staticmethod
     def forward(ctx, lp, tg, il, tl, blank, zero_infinity):
         dt = lp.dtype
-        lp = lp.astype(np.float64)
+        lp = lp.astype(xp.float64)
         T, N, _ = lp.shape
         S = tg.shape[1]
         L = 2 * S + 1
-        ext = np.full((N, L), blank, np.int64)
+        ext = xp.full((N, L), blank, xp.int64)
         ext[:, 1::2] = tg
-        s_idx = np.arange(L)
+        s_idx = xp.arange(L)
         valid = s_idx[None, :] < (2 * tl + 1)[:, None]
-        prev2 = np.concatenate([np.full((N, 2), blank), ext[:, :-2]], axis=1)
+        prev2 = xp.concatenate([xp.full((N, 2), blank), ext[:, :-2]], axis=1)
         skip = (s_idx[None, :] >= 2) & (ext != blank) & (ext != prev2)
-        lpe = lp[:, np.arange(N)[:, None], ext]  # (T, N, L): log-prob of each extended label
-        ninf = -np.inf
-        alpha = np.full((T, N, L), ninf)
+        lpe = lp[:, xp.arange(N)[:, None], ext]  # (T, N, L): log-prob of each extended label
+        ninf = -xp.inf
+        alpha = xp.full((T, N, L), ninf)
         alpha[0, :, 0] = lpe[0, :, 0]
         if L > 1:
-            alpha[0, :, 1] = np.where(tl > 0, lpe[0, :, 1], ninf)
-        pad1 = np.full((N, 1), ninf)
-        pad2 = np.full((N, 2), ninf)
+            alpha[0, :, 1] = xp.where(tl > 0, lpe[0, :, 1], ninf)
+        pad1 = xp.full((N, 1), ninf)
+        pad2 = xp.full((N, 2), ninf)
         for t in range(1, T):
             a = alpha[t - 1]
-            a1 = np.concatenate([pad1, a[:, :-1]], axis=1)
-            a2 = np.where(skip, np.concatenate([pad2, a[:, :-2]], axis=1), ninf)
-            alpha[t] = np.where(valid, _lse3(a, a1, a2) + lpe[t], ninf)
-        rows = np.arange(N)
+            a1 = xp.concatenate([pad1, a[:, :-1]], axis=1)
+            a2 = xp.where(skip, xp.concatenate([pad2, a[:, :-2]], axis=1), ninf)
+            alpha[t] = xp.where(valid, _lse3(a, a1, a2) + lpe[t], ninf)
+        rows = xp.arange(N)
         last = alpha[il - 1, rows]  # (N, L) at each sample's last frame
         end1 = last[rows, 2 * tl]
-        end2 = np.where(tl > 0, last[rows, np.maximum(2 * tl - 1, 0)], ninf)
-        nll = -np.logaddexp(end1, end2)
+        end2 = xp.where(tl > 0, last[rows, xp.maximum(2 * tl - 1, 0)], ninf)
+        nll = -xp.logaddexp(end1, end2)
         ctx.save_for_backward(lp, lpe, alpha, nll)
         ctx.meta = (ext, skip, valid, il, tl, blank, zero_infinity, dt)
         out = nll
         if zero_infinity:
-            out = np.where(np.isinf(nll), 0.0, nll)
+            out = xp.where(xp.isinf(nll), 0.0, nll)
         return out.astype(dt)
 
     @staticmethod
@@ -2628,40 +2627,40 @@ class _CtcLoss(Function):
         ext, skip, valid, il, tl, _, zero_infinity, dt = ctx.meta
         T, N, C = lp.shape
         L = ext.shape[1]
-        ninf = -np.inf
-        rows = np.arange(N)
-        beta = np.full((T, N, L), ninf)
-        skip_next = np.concatenate([skip[:, 2:], np.zeros((N, 2), bool)], axis=1)
-        pad1 = np.full((N, 1), ninf)
-        pad2 = np.full((N, 2), ninf)
-        init = np.full((N, L), ninf)
+        ninf = -xp.inf
+        rows = xp.arange(N)
+        beta = xp.full((T, N, L), ninf)
+        skip_next = xp.concatenate([skip[:, 2:], xp.zeros((N, 2), bool)], axis=1)
+        pad1 = xp.full((N, 1), ninf)
+        pad2 = xp.full((N, 2), ninf)
+        init = xp.full((N, L), ninf)
         init[rows, 2 * tl] = 0.0
-        init[rows, np.maximum(2 * tl - 1, 0)] = np.where(tl > 0, 0.0, init[rows, np.maximum(2 * tl - 1, 0)])
+        init[rows, xp.maximum(2 * tl - 1, 0)] = xp.where(tl > 0, 0.0, init[rows, xp.maximum(2 * tl - 1, 0)])
         for t in range(T - 1, -1, -1):
             if t < T - 1:
                 b = beta[t + 1]
-                b1 = np.concatenate([b[:, 1:], pad1], axis=1)
-                b2 = np.where(skip_next, np.concatenate([b[:, 2:], pad2], axis=1), ninf)
+                b1 = xp.concatenate([b[:, 1:], pad1], axis=1)
+                b2 = xp.where(skip_next, xp.concatenate([b[:, 2:], pad2], axis=1), ninf)
                 rec = _lse3(b, b1, b2)
             else:
-                rec = np.full((N, L), ninf)
+                rec = xp.full((N, L), ninf)
             start = (il - 1 == t)[:, None]
             inside = (t < il - 1)[:, None] & valid
-            beta[t] = np.where(start, init, np.where(inside, rec, ninf)) + lpe[t]
+            beta[t] = xp.where(start, init, xp.where(inside, rec, ninf)) + lpe[t]
         # posterior mass of class c at (t, n): logsumexp over s with ext[n, s] == c of alpha+beta
         ab = alpha + beta
         shift = ab.max(axis=2, keepdims=True)
-        shift = np.where(np.isneginf(shift), 0, shift)
-        onehot = (ext[:, :, None] == np.arange(C)).astype(np.float64)  # (N, L, C)
-        mass = np.einsum("tnl,nlc->tnc", np.exp(ab - shift), onehot)
-        with np.errstate(divide="ignore"):
-            lcab = np.log(mass) + shift
-        g = np.exp(lp) - np.exp(lcab + nll[None, :, None] - lp)
-        live = np.arange(T)[:, None] < il[None, :]
-        g = np.where(live[:, :, None], g, 0.0)
-        g = g * np.asarray(grad, np.float64).reshape(1, N, 1)
+        shift = xp.where(xp.isneginf(shift), 0, shift)
+        onehot = (ext[:, :, None] == xp.arange(C)).astype(xp.float64)  # (N, L, C)
+        mass = xp.einsum("tnl,nlc->tnc", xp.exp(ab - shift), onehot)
+        with xp.errstate(divide="ignore"):
+            lcab = xp.log(mass) + shift
+        g = xp.exp(lp) - xp.exp(lcab + nll[None, :, None] - lp)
+        live = xp.arange(T)[:, None] < il[None, :]
+        g = xp.where(live[:, :, None], g, 0.0)
+        g = g * xp.asarray(grad, xp.float64).reshape(1, N, 1)
         if zero_infinity:  # an impossible alignment contributes neither loss nor gradient
-            g = np.where(np.isinf(nll).reshape(1, N, 1), 0.0, g)
+            g = xp.where(xp.isinf(nll).reshape(1, N, 1), 0.0, g)
         return g.astype(dt), None, None, None, None, None
 
 
@@ -2671,11 +2670,11 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
     reduction = _reduction(None, None, reduction)
     unbatched = log_probs.dim() == 2
     lp_t = log_probs.unsqueeze(1) if unbatched else log_probs
-    il = np.asarray(input_lengths._data if isinstance(input_lengths, Tensor) else input_lengths,
-                    np.int64).reshape(-1)
-    tl = np.asarray(target_lengths._data if isinstance(target_lengths, Tensor) else target_lengths,
-                    np.int64).reshape(-1)
-    tgt = targets._data.astype(np.int64, copy=False)
+    il = xp.asarray(input_lengths._data if isinstance(input_lengths, Tensor) else input_lengths,
+                    xp.int64).reshape(-1)
+    tl = xp.asarray(target_lengths._data if isinstance(target_lengths, Tensor) else target_lengths,
+                    xp.int64).reshape(-1)
+    tgt = targets._data.astype(xp.int64, copy=False)
     if unbatched and tgt.ndim == 1 and tgt.size and tl.size == 1 and tgt.size >= tl[0]:
         tgt = tgt[None, : max(int(tl[0]), tgt.size)]
     T, N = lp_t._data.shape[:2]
@@ -2698,18 +2697,18 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
                 "ctc_loss_allocate_outputs)")
         padded = tgt[:, :smax]
     else:  # the targets of all samples concatenated
-        offsets = np.cumsum(tl) - tl
-        j = np.arange(smax)
+        offsets = xp.cumsum(tl) - tl
+        j = xp.arange(smax)
         idx = offsets[:, None] + j[None, :]
         ok = j[None, :] < tl[:, None]
-        padded = np.where(ok, tgt[np.clip(idx, 0, max(tgt.size - 1, 0))] if tgt.size else 0, blank)
-    ok = np.arange(smax)[None, :] < tl[:, None]
-    padded = np.where(ok, padded, blank).astype(np.int64)
+        padded = xp.where(ok, tgt[xp.clip(idx, 0, max(tgt.size - 1, 0))] if tgt.size else 0, blank)
+    ok = xp.arange(smax)[None, :] < tl[:, None]
+    padded = xp.where(ok, padded, blank).astype(xp.int64)
     nll = _CtcLoss.apply(lp_t, padded, il, tl, blank, zero_infinity)
     if unbatched:
         nll = nll.squeeze(0)
     if reduction == "mean":
-        denom = _t(np.maximum(tl, 1).astype(nll._data.dtype).reshape(nll._data.shape))
+        denom = _t(xp.maximum(tl, 1).astype(nll._data.dtype).reshape(nll._data.shape))
         return (nll / denom).mean()
     return _apply_reduction(nll, reduction)
 
@@ -2719,59 +2718,146 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
 # (the `x as x` form marks them as re-exports)
 from .._ops.nn_ops import (  # noqa: E402
     adaptive_avg_pool1d as adaptive_avg_pool1d,
+)
+from .._ops.nn_ops import (
     adaptive_avg_pool2d as adaptive_avg_pool2d,
+)
+from .._ops.nn_ops import (
     adaptive_avg_pool3d as adaptive_avg_pool3d,
+)
+from .._ops.nn_ops import (
     adaptive_max_pool1d as adaptive_max_pool1d,
+)
+from .._ops.nn_ops import (
     adaptive_max_pool1d_with_indices as adaptive_max_pool1d_with_indices,
+)
+from .._ops.nn_ops import (
     adaptive_max_pool2d as adaptive_max_pool2d,
+)
+from .._ops.nn_ops import (
     adaptive_max_pool2d_with_indices as adaptive_max_pool2d_with_indices,
+)
+from .._ops.nn_ops import (
     adaptive_max_pool3d as adaptive_max_pool3d,
+)
+from .._ops.nn_ops import (
     adaptive_max_pool3d_with_indices as adaptive_max_pool3d_with_indices,
+)
+from .._ops.nn_ops import (
     avg_pool1d as avg_pool1d,
+)
+from .._ops.nn_ops import (
     avg_pool2d as avg_pool2d,
+)
+from .._ops.nn_ops import (
     avg_pool3d as avg_pool3d,
+)
+from .._ops.nn_ops import (
     conv1d as conv1d,
+)
+from .._ops.nn_ops import (
     conv2d as conv2d,
+)
+from .._ops.nn_ops import (
     conv3d as conv3d,
+)
+from .._ops.nn_ops import (
     conv_transpose1d as conv_transpose1d,
+)
+from .._ops.nn_ops import (
     conv_transpose2d as conv_transpose2d,
+)
+from .._ops.nn_ops import (
     conv_transpose3d as conv_transpose3d,
+)
+from .._ops.nn_ops import (
     cross_entropy as cross_entropy,
+)
+from .._ops.nn_ops import (
     fold as fold,
+)
+from .._ops.nn_ops import (
     fractional_max_pool2d as fractional_max_pool2d,
+)
+from .._ops.nn_ops import (
     fractional_max_pool2d_with_indices as fractional_max_pool2d_with_indices,
+)
+from .._ops.nn_ops import (
     fractional_max_pool3d as fractional_max_pool3d,
+)
+from .._ops.nn_ops import (
     fractional_max_pool3d_with_indices as fractional_max_pool3d_with_indices,
+)
+from .._ops.nn_ops import (
     interpolate as interpolate,
+)
+from .._ops.nn_ops import (
     log_softmax as log_softmax,
+)
+from .._ops.nn_ops import (
     lp_pool1d as lp_pool1d,
+)
+from .._ops.nn_ops import (
     lp_pool2d as lp_pool2d,
+)
+from .._ops.nn_ops import (
     lp_pool3d as lp_pool3d,
+)
+from .._ops.nn_ops import (
     max_pool1d as max_pool1d,
+)
+from .._ops.nn_ops import (
     max_pool1d_with_indices as max_pool1d_with_indices,
+)
+from .._ops.nn_ops import (
     max_pool2d as max_pool2d,
+)
+from .._ops.nn_ops import (
     max_pool2d_with_indices as max_pool2d_with_indices,
+)
+from .._ops.nn_ops import (
     max_pool3d as max_pool3d,
+)
+from .._ops.nn_ops import (
     max_pool3d_with_indices as max_pool3d_with_indices,
+)
+from .._ops.nn_ops import (
     max_unpool1d as max_unpool1d,
+)
+from .._ops.nn_ops import (
     max_unpool2d as max_unpool2d,
+)
+from .._ops.nn_ops import (
     max_unpool3d as max_unpool3d,
+)
+from .._ops.nn_ops import (
     nll_loss as nll_loss,
+)
+from .._ops.nn_ops import (
     pad as pad,
+)
+from .._ops.nn_ops import (
     softmax as softmax,
+)
+from .._ops.nn_ops import (
     unfold as unfold,
+)
+from .._ops.nn_ops import (
     upsample as upsample,
+)
+from .._ops.nn_ops import (
     upsample_bilinear as upsample_bilinear,
+)
+from .._ops.nn_ops import (
     upsample_nearest as upsample_nearest,
 )
-
 
 # attention ----------------------------------------------------------------------------------------
 
 
 def _causal_keep(L, S):
     """(L, S) bool: query i may attend to keys 0..i (top-left aligned, as PyTorch)."""
-    return np.tri(L, S, dtype=bool)
+    return xp.tri(L, S, dtype=bool)
 
 
 def _sdpa_checks(query, key, value, attn_mask, dropout_p):
@@ -2789,7 +2875,7 @@ def _sdpa_checks(query, key, value, attn_mask, dropout_p):
         raise RuntimeError(f"expected scalar type Float but found {_tname(qd.dtype)}")
     if attn_mask is not None:
         md = attn_mask._data
-        if md.dtype != np.bool_ and md.dtype != qd.dtype:
+        if md.dtype != xp.bool_ and md.dtype != qd.dtype:
             raise RuntimeError("Expected attn_mask dtype to be bool or float or to match query "
                                f"dtype, but got attn_mask.dtype: {_dt_name(md.dtype)} and  "
                                f"query.dtype: {_dt_name(qd.dtype)} instead.")
@@ -2818,23 +2904,23 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                                "set when is_causal=True")
     # the additive mask: an ndarray where it is a constant, a Tensor where it may carry a grad
     bias = None
-    if attn_mask is not None and attn_mask._data.dtype == np.bool_:
+    if attn_mask is not None and attn_mask._data.dtype == xp.bool_:
         keep = attn_mask._data & _causal_keep(L, S) if is_causal else attn_mask._data
-        bias = np.where(keep, dt.type(0), dt.type(-np.inf))
+        bias = xp.where(keep, dt.type(0), dt.type(-xp.inf))
     elif attn_mask is not None:
         bias = attn_mask
         if is_causal:
-            bias = bias + _t(np.where(_causal_keep(L, S), dt.type(0), dt.type(-np.inf)))
+            bias = bias + _t(xp.where(_causal_keep(L, S), dt.type(0), dt.type(-xp.inf)))
     elif is_causal:
-        bias = np.where(_causal_keep(L, S), dt.type(0), dt.type(-np.inf))
+        bias = xp.where(_causal_keep(L, S), dt.type(0), dt.type(-xp.inf))
     # rows whose every key is masked give 0 (PyTorch's _safe_softmax), not NaN: softmax runs on
     # a harmless 0 bias there and the weights are zeroed after it
     dead = None
     if bias is not None:
         b = bias._data if isinstance(bias, Tensor) else bias
-        dead = np.isneginf(b).all(axis=-1, keepdims=True)
+        dead = xp.isneginf(b).all(axis=-1, keepdims=True)
         if dead.any():
-            bias = bias.masked_fill(_t(dead), 0.0) if isinstance(bias, Tensor) else np.where(
+            bias = bias.masked_fill(_t(dead), 0.0) if isinstance(bias, Tensor) else xp.where(
                 dead, dt.type(0), bias)
         else:
             dead = None
@@ -2872,14 +2958,14 @@ def _canonical_mask(mask, mask_name, other_type, other_name, target_type, check_
     if mask is None:
         return None
     md = mask._data
-    if md.dtype != np.bool_ and md.dtype.kind != "f":
+    if md.dtype != xp.bool_ and md.dtype.kind != "f":
         raise AssertionError(f"only bool and floating types of {mask_name} are supported")
     if check_other and other_type is not None and mask.dtype != other_type:
         warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use "
                       "same type for both instead.", stacklevel=2)
-    if md.dtype == np.bool_:
+    if md.dtype == xp.bool_:
         tnp = _dtype.to_dtype(target_type).np
-        return _t(np.where(md, tnp.type(-np.inf), tnp.type(0)))
+        return _t(xp.where(md, tnp.type(-xp.inf), tnp.type(0)))
     return mask
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import math
 import warnings
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 
@@ -141,7 +140,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 def _empty_like(t):
     from .._tensor import _make
 
-    return _make(np.empty_like(t._data), False, None, 0)
+    return _make(xp.empty_like(t._data), False, None, 0)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -165,7 +164,7 @@ def eye_(tensor: Tensor) -> Tensor:
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     with no_grad():
-        tensor._data[...] = np.eye(*tensor._data.shape, dtype=tensor._data.dtype)
+        tensor._data[...] = xp.eye(*tensor._data.shape, dtype=tensor._data.dtype)
         tensor._vc[0] += 1
     return tensor
 
@@ -184,7 +183,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
         data = tensor._data
         data[...] = 0
         centre = tuple(s // 2 for s in sizes[2:])
-        d = np.arange(min_dim)
+        d = xp.arange(min_dim)
         for g in range(groups):
             data[(g * out_per_grp + d, d) + centre] = 1
         tensor._vc[0] += 1
@@ -263,8 +262,8 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
     flat = _empty_like_shape(tensor, (rows, cols)).normal_(0, 1, generator=generator)._data
     if rows < cols:
         flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q = q * np.sign(np.diag(r))  # makes the decomposition unique (Mezzadri 2007)
+    q, r = xp.linalg.qr(flat)
+    q = q * xp.sign(xp.diag(r))  # makes the decomposition unique (Mezzadri 2007)
     if rows < cols:
         q = q.T
     with no_grad():
@@ -276,7 +275,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
 def _empty_like_shape(t, shape):
     from .._tensor import _make
 
-    return _make(np.empty(shape, t._data.dtype), False, None, 0)
+    return _make(xp.empty(shape, t._data.dtype), False, None, 0)
 
 
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:

@@ -1,8 +1,7 @@
 """Parameter, Buffer and the uninitialised parameter that lazy modules materialise."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._dtype import _names as _dtype_names
 from .._tensor import Tensor, _new
 
@@ -35,7 +34,7 @@ class Parameter(Tensor):
         if data is None:
             from .._creation import _np_dtype
 
-            return _init_like(_new(cls), cls, np.empty(0, _np_dtype(None)), bool(requires_grad), [0])
+            return _init_like(_new(cls), cls, xp.empty(0, _np_dtype(None)), bool(requires_grad), [0])
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter() expects a Tensor as data, got {type(data).__name__}")
         if requires_grad and data._data.dtype.kind != "f":
@@ -84,7 +83,7 @@ class Buffer(Tensor, metaclass=_BufferMeta):
         if data is None:
             from .._creation import _np_dtype
 
-            data = _plain(np.empty(0, _np_dtype(None)))
+            data = _plain(xp.empty(0, _np_dtype(None)))
         t = data.detach().requires_grad_(data.requires_grad)
         t.persistent = persistent
         t._is_buffer = True
@@ -101,7 +100,7 @@ class UninitializedTensorMixin:
         if isinstance(shape, int):
             shape = (shape,)
         dt = self._data.dtype if dtype is None else _np_dtype(dtype)
-        self._data = np.empty(tuple(shape), dt)
+        self._data = xp.empty(tuple(shape), dt)
         self.__class__ = self.cls_to_become
 
     @property
@@ -140,7 +139,7 @@ class UninitializedParameter(UninitializedTensorMixin, Parameter):
 
         check_device(device)
         dt = _np_dtype(dtype)
-        return _init_like(_new(cls), cls, np.empty(0, dt), bool(requires_grad), [0])
+        return _init_like(_new(cls), cls, xp.empty(0, dt), bool(requires_grad), [0])
 
     def __init__(self, requires_grad=True, device=None, dtype=None):
         pass
@@ -163,7 +162,7 @@ class UninitializedBuffer(UninitializedTensorMixin, Tensor):
     def __new__(cls, requires_grad=False, device=None, dtype=None, persistent=True):
         from .._creation import _np_dtype
 
-        t = _init_like(_new(cls), cls, np.empty(0, _np_dtype(dtype)), bool(requires_grad), [0])
+        t = _init_like(_new(cls), cls, xp.empty(0, _np_dtype(dtype)), bool(requires_grad), [0])
         t.persistent = persistent
         t._is_buffer = True
         return t

@@ -166,6 +166,7 @@ class Patches:
         import ember
         import ember.nn.functional as F
         from ember.nn.modules.module import Module
+
         from .. import _ops
 
         ember._lazy("_ops.nn_ops")  # its import rebinds Tensor.softmax: load it first

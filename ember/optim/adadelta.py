@@ -1,8 +1,7 @@
 """Adadelta: Adagrad with a decaying window and units-corrected steps (Zeiler)."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import (
     Optimizer,
@@ -75,11 +74,11 @@ def adadelta(params, grads, square_avgs, acc_deltas, state_steps, capturable=Fal
         g = _l2_grad(g, p, maximize, weight_decay)
         sq *= rho
         _addcmul_(sq, g, g, 1 - rho)
-        std = np.sqrt(np.add(sq, eps))
-        delta = np.sqrt(np.add(acc, eps))
+        std = xp.sqrt(xp.add(sq, eps))
+        delta = xp.sqrt(xp.add(acc, eps))
         delta /= std
         delta *= g
         acc *= rho
         _addcmul_(acc, delta, delta, 1 - rho)
-        p -= np.multiply(delta, lr)
+        p -= xp.multiply(delta, lr)
         _bump(param)

@@ -1,8 +1,7 @@
 """Adafactor: Adam-like steps with a factored (row x column) second-moment estimate."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor, _make
 from .optimizer import Optimizer, _bump, _closure_loss, _lerp_, _scalar_tensor, _value, _zeros_like
 
@@ -47,8 +46,8 @@ class Adafactor(Optimizer):
         st["step"] = _scalar_tensor(0.0)
         g = p._grad._data
         if g.ndim > 1:
-            st["row_var"] = _make(np.zeros(g.shape[:-1] + (1,), g.dtype), False, None, 0)
-            st["col_var"] = _make(np.zeros(g.shape[:-2] + (1, g.shape[-1]), g.dtype),
+            st["row_var"] = _make(xp.zeros(g.shape[:-1] + (1,), g.dtype), False, None, 0)
+            st["col_var"] = _make(xp.zeros(g.shape[:-2] + (1, g.shape[-1]), g.dtype),
                                   False, None, 0)
         else:
             st["variance"] = _zeros_like(p._grad)
@@ -71,10 +70,10 @@ class Adafactor(Optimizer):
         return loss
 
 
-def _sq_norm_along(g: np.ndarray, axis: int) -> np.ndarray:
+def _sq_norm_along(g: xp.ndarray, axis: int) -> xp.ndarray:
     """norm(g, dim=axis, keepdim=True).square_(), rounded as PyTorch rounds it."""
-    n = np.sqrt(np.sum(np.multiply(g, g), axis=axis, keepdims=True))
-    return np.multiply(n, n, out=n)
+    n = xp.sqrt(xp.sum(xp.multiply(g, g), axis=axis, keepdims=True))
+    return xp.multiply(n, n, out=n)
 
 
 def adafactor(params, grads, row_vars, col_vars, variances, state_steps, foreach=None,
@@ -86,16 +85,16 @@ def adafactor(params, grads, row_vars, col_vars, variances, state_steps, foreach
         p = param._data
         g = grads[i]._data
         if maximize:
-            g = np.negative(g)
+            g = xp.negative(g)
         if eps1 is None:
             # (PyTorch sets it from the first parameter's dtype and keeps it for the others)
-            eps1 = float(np.finfo(p.dtype).eps)
+            eps1 = float(xp.finfo(p.dtype).eps)
         state_steps[i]._data += 1
         step_float = float(state_steps[i]._data)
 
         one_minus_beta2_t = step_float**beta2_decay
         rho_t = min(lr, 1 / (step_float**0.5))
-        p_norm = float(np.sqrt(np.sum(np.square(p, dtype=np.float64))))
+        p_norm = float(xp.sqrt(xp.sum(xp.square(p, dtype=xp.float64))))
         alpha = max(eps2, p_norm / (p.size**0.5)) * rho_t
         if weight_decay != 0:
             p *= 1 - lr * weight_decay
@@ -109,17 +108,17 @@ def adafactor(params, grads, row_vars, col_vars, variances, state_steps, foreach
             col_mean = _sq_norm_along(g, -2)
             col_mean /= g.shape[-2]
             _lerp_(col_var, col_mean, one_minus_beta2_t)
-            var_estimate = np.matmul(row_var, col_var)
-            var_estimate /= np.maximum(np.mean(row_var, axis=-2, keepdims=True), eps1)
+            var_estimate = xp.matmul(row_var, col_var)
+            var_estimate /= xp.maximum(xp.mean(row_var, axis=-2, keepdims=True), eps1)
         else:
             variance = variances[i]._data
-            _lerp_(variance, np.multiply(g, g), one_minus_beta2_t)
-            var_estimate = np.array(variance, copy=True)
-        np.maximum(var_estimate, eps1 * eps1, out=var_estimate)
-        update = np.sqrt(var_estimate, out=var_estimate)
-        np.reciprocal(update, out=update)
+            _lerp_(variance, xp.multiply(g, g), one_minus_beta2_t)
+            var_estimate = xp.array(variance, copy=True)
+        xp.maximum(var_estimate, eps1 * eps1, out=var_estimate)
+        update = xp.sqrt(var_estimate, out=var_estimate)
+        xp.reciprocal(update, out=update)
         update *= g
-        u_norm = float(np.sqrt(np.sum(np.square(update, dtype=np.float64))))
+        u_norm = float(xp.sqrt(xp.sum(xp.square(update, dtype=xp.float64))))
         denom = max(1.0, u_norm / ((update.size**0.5) * d))
-        p -= np.multiply(update, alpha / denom)
+        p -= xp.multiply(update, alpha / denom)
         _bump(param)

@@ -1,8 +1,7 @@
 """Adagrad: per-coordinate learning rates from the accumulated squared gradients."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor, _make
 from .optimizer import (
     Optimizer,
@@ -42,7 +41,7 @@ class Adagrad(Optimizer):
 
     def _init_state(self, st, p, group):
         st["step"] = _scalar_tensor(0.0, _get_scalar_dtype(is_fused=group["fused"]))
-        st["sum"] = _make(np.full_like(p._data, self.defaults["initial_accumulator_value"]),
+        st["sum"] = _make(xp.full_like(p._data, self.defaults["initial_accumulator_value"]),
                           False, None, 0)
 
     def __setstate__(self, state):
@@ -80,10 +79,10 @@ def adagrad(params, grads, state_sums, state_steps, fused=None, grad_scale=None,
         step = float(step_t._data)
         g = _l2_grad(g, p, maximize, weight_decay)
         clr = lr / (1 + (step - 1) * lr_decay)
-        s += np.multiply(g, g)
-        std = np.sqrt(s)
+        s += xp.multiply(g, g)
+        std = xp.sqrt(s)
         std += eps
-        upd = np.multiply(g, -clr)
+        upd = xp.multiply(g, -clr)
         upd /= std
         p += upd
         _bump(param)

@@ -1,8 +1,7 @@
 """Adam (and, with decoupled weight decay, AdamW): adaptive moment estimation."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import (
     Optimizer,
@@ -116,13 +115,13 @@ def adam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
         p = param._data
         step = _count_step(state_steps[i]._data)
         _adam_param(p, grads[i]._data, exp_avgs[i]._data, exp_avg_sqs[i]._data,
-                    max_exp_avg_sqs[i]._data if amsgrad else None, np.empty_like(p),
+                    max_exp_avg_sqs[i]._data if amsgrad else None, xp.empty_like(p),
                     _adam_scalars(*hyper, step, p.dtype, decoupled_weight_decay), maximize,
                     decoupled_weight_decay)
         _bump(param)
 
 
-def _count_step(step_t: np.ndarray) -> float:
+def _count_step(step_t: xp.ndarray) -> float:
     """``step_t += 1`` on the 0-d step counter (same rounding, no ufunc call); the new count."""
     step_t[()] = float(step_t) + 1.0
     return float(step_t)
@@ -150,16 +149,16 @@ def _adam_scalars(lr: float, beta1: float, beta2: float, weight_decay: float, ep
     consts = [a1, a2, 1 - beta2, beta2, eps * bc2_sqrt, -step_size * bc2_sqrt]
     # weight decay: decoupled, param.mul_(1 - lr * wd); else (L2) grad.add(param, alpha=wd)
     decay = (1 - lr * weight_decay if decoupled else weight_decay) if weight_decay != 0 else None
-    return (mode, wide, *[np.array(x, dtype) for x in consts],
-            None if decay is None else np.array(decay, dtype))
+    return (mode, wide, *[xp.array(x, dtype) for x in consts],
+            None if decay is None else xp.array(decay, dtype))
 
 
 _SCALED, _LERP_LOW, _LERP_HIGH = 0, 1, 2
-_WIDE = (np.dtype(np.float32), np.dtype(np.float64))
+_WIDE = (xp.dtype(xp.float32), xp.dtype(xp.float64))
 
 
-def _adam_param(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vmax,
-                s: np.ndarray, k: tuple, maximize: bool, decoupled: bool) -> None:
+def _adam_param(p: xp.ndarray, g: xp.ndarray, m: xp.ndarray, v: xp.ndarray, vmax,
+                s: xp.ndarray, k: tuple, maximize: bool, decoupled: bool) -> None:
     """One parameter's Adam step, in place on ``p``, ``m``, ``v`` (and ``vmax``).
 
     ``s`` is a work array shaped like ``p``; ``k`` is the step's ``_adam_scalars``. The arrays
@@ -184,7 +183,7 @@ def _adam_param(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vmax
     """
     mode, wide, a1, a2, c2, beta2, eps, neg_step_size, decay = k
     if maximize:
-        g = np.negative(g)
+        g = xp.negative(g)
     if decay is not None:
         if decoupled:
             multiply(p, decay, p)
@@ -221,5 +220,5 @@ def _adam_param(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vmax
     add(p, s, p)
 
 
-add, subtract, multiply, divide = np.add, np.subtract, np.multiply, np.divide
-square, sqrt, maximum = np.square, np.sqrt, np.maximum
+add, subtract, multiply, divide = xp.add, xp.subtract, xp.multiply, xp.divide
+square, sqrt, maximum = xp.square, xp.sqrt, xp.maximum

@@ -1,8 +1,7 @@
 """Adamax: Adam with the infinity norm in place of the second moment."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import (
     Optimizer,
@@ -76,11 +75,11 @@ def adamax(params, grads, exp_avgs, exp_infs, state_steps, foreach=None, maximiz
         _lerp_(m, g, 1 - beta1)
         # u = max(u * beta2, |g| + eps)
         u *= beta2
-        t = np.abs(g)
+        t = xp.abs(g)
         t += eps
-        np.maximum(u, t, out=u)
+        xp.maximum(u, t, out=u)
         clr = lr / (1 - beta1 ** float(state_steps[i]._data))
-        upd = np.multiply(m, -clr)
+        upd = xp.multiply(m, -clr)
         upd /= u
         p += upd
         _bump(param)

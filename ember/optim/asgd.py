@@ -1,8 +1,7 @@
 """ASGD: averaged stochastic gradient descent (Polyak & Juditsky)."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import (
     Optimizer,
@@ -74,9 +73,9 @@ def asgd(params, grads, axs, mus, etas, state_steps, foreach=None, maximize=Fals
         g = _l2_grad(g, p, maximize, weight_decay)
         eta_value = float(eta)
         p *= 1 - lambd * eta_value  # decay term
-        p -= np.multiply(g, eta_value)  # update parameter
+        p -= xp.multiply(g, eta_value)  # update parameter
         if float(mu) != 1:
-            t = np.subtract(p, ax)
+            t = xp.subtract(p, ax)
             t *= mu
             ax += t
         else:

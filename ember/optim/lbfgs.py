@@ -1,8 +1,7 @@
 """L-BFGS: limited-memory BFGS with an optional strong-Wolfe line search (after minFunc)."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor, _make
 from ..autograd import grad_mode as _grad_mode
 from .optimizer import Optimizer, _bump
@@ -22,7 +21,7 @@ def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1**2 - g1 * g2
     if d2_square >= 0:
-        d2 = np.sqrt(d2_square)
+        d2 = xp.sqrt(d2_square)
         if x1 <= x2:
             min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
         else:
@@ -34,7 +33,7 @@ def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
 def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9,
                   max_ls=25):
     """Line search along ``d`` for a step ``t`` meeting the strong Wolfe conditions."""
-    d_norm = np.abs(d).max()
+    d_norm = xp.abs(d).max()
     g = g.copy()
     f_new, g_new = obj_func(x, t, d)
     ls_func_evals = 1
@@ -143,8 +142,8 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
 
 def _to_state(x):
     """Internal arrays and NumPy scalars become Tensors in ``state``, as PyTorch keeps them."""
-    if isinstance(x, (np.ndarray, np.generic)):
-        return _make(np.asarray(x), False, None, 0)
+    if isinstance(x, (xp.ndarray, xp.generic)):
+        return _make(xp.asarray(x), False, None, 0)
     if isinstance(x, list):
         return [_to_state(v) for v in x]
     return x
@@ -189,17 +188,17 @@ class LBFGS(Optimizer):
             self._numel_cache = sum(p.numel() for p in self._params)
         return self._numel_cache
 
-    def _gather_flat_grad(self) -> np.ndarray:
-        views = [np.zeros(p._data.size, p._data.dtype) if p._grad is None
+    def _gather_flat_grad(self) -> xp.ndarray:
+        views = [xp.zeros(p._data.size, p._data.dtype) if p._grad is None
                  else p._grad._data.reshape(-1) for p in self._params]
-        return np.concatenate(views, 0)
+        return xp.concatenate(views, 0)
 
     def _add_grad(self, step_size, update) -> None:
         offset = 0
         for p in self._params:
             numel = p._data.size
             # p.add_(update, alpha=step_size): the step is rounded to the param's dtype
-            p._data += np.multiply(update[offset:offset + numel].reshape(p._data.shape),
+            p._data += xp.multiply(update[offset:offset + numel].reshape(p._data.shape),
                                    float(step_size))
             _bump(p)
             offset += numel
@@ -256,7 +255,7 @@ class LBFGS(Optimizer):
         state["func_evals"] += 1
 
         flat_grad = self._gather_flat_grad()
-        opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+        opt_cond = xp.abs(flat_grad).max() <= tolerance_grad
 
         # optimal condition
         if opt_cond:
@@ -280,13 +279,13 @@ class LBFGS(Optimizer):
 
             # compute the gradient direction
             if state["n_iter"] == 1:
-                d = np.negative(flat_grad)
+                d = xp.negative(flat_grad)
                 old_dirs, old_stps, ro = [], [], []
                 H_diag = 1
             else:
                 # do lbfgs update (update memory)
-                y = np.subtract(flat_grad, prev_flat_grad)
-                s = np.multiply(d, t)
+                y = xp.subtract(flat_grad, prev_flat_grad)
+                s = xp.multiply(d, t)
                 ys = y.dot(s)  # y*s
                 if ys > 1e-10:
                     # updating memory
@@ -306,16 +305,16 @@ class LBFGS(Optimizer):
                     al = [None] * history_size
 
                 # iteration in L-BFGS loop collapsed to use just one buffer
-                q = np.negative(flat_grad)
+                q = xp.negative(flat_grad)
                 for i in range(num_old - 1, -1, -1):
                     al[i] = old_stps[i].dot(q) * ro[i]
-                    q += np.multiply(old_dirs[i], float(-al[i]))
+                    q += xp.multiply(old_dirs[i], float(-al[i]))
 
                 # multiply by initial Hessian; r/d is the final direction
-                d = r = np.multiply(q, H_diag)
+                d = r = xp.multiply(q, H_diag)
                 for i in range(num_old):
                     be_i = old_dirs[i].dot(r) * ro[i]
-                    r += np.multiply(old_stps[i], float(al[i] - be_i))
+                    r += xp.multiply(old_stps[i], float(al[i] - be_i))
 
             if prev_flat_grad is None:
                 prev_flat_grad = flat_grad.copy()
@@ -326,7 +325,7 @@ class LBFGS(Optimizer):
             # compute step length
             # reset initial guess for step size
             if state["n_iter"] == 1:
-                t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr
+                t = min(1.0, 1.0 / xp.abs(flat_grad).sum()) * lr
             else:
                 t = lr
 
@@ -351,7 +350,7 @@ class LBFGS(Optimizer):
                 loss, flat_grad, t, ls_func_evals = _strong_wolfe(
                     obj_func, x_init, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals)
                 self._add_grad(t, d)
-                opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                opt_cond = xp.abs(flat_grad).max() <= tolerance_grad
             else:
                 # no line search, simply move with fixed-step
                 self._add_grad(t, d)
@@ -360,7 +359,7 @@ class LBFGS(Optimizer):
                     # this: in a stochastic setting, no use to re-evaluate that function here
                     loss = float(closure_with_grad())
                     flat_grad = self._gather_flat_grad()
-                    opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                    opt_cond = xp.abs(flat_grad).max() <= tolerance_grad
                     ls_func_evals = 1
 
             # update func eval
@@ -376,7 +375,7 @@ class LBFGS(Optimizer):
             if opt_cond:
                 break
             # lack of progress
-            if np.abs(np.multiply(d, t)).max() <= tolerance_change:
+            if xp.abs(xp.multiply(d, t)).max() <= tolerance_change:
                 break
             if abs(loss - prev_loss) < tolerance_change:
                 break

@@ -1,8 +1,7 @@
 """NAdam: Adam with Nesterov momentum (Dozat), with PyTorch's momentum-decay schedule."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import (
     Optimizer,
@@ -83,7 +82,7 @@ def nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, state_steps,
         v = exp_avg_sqs[i]._data
         mu_product = mu_products[i]._data
         if maximize:
-            g = np.negative(g)
+            g = xp.negative(g)
         state_steps[i]._data += 1
         step = float(state_steps[i]._data)
         bias_correction2 = 1 - beta2**step
@@ -98,16 +97,16 @@ def nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, state_steps,
         _lerp_(m, g, 1 - beta1)
         v *= beta2
         _addcmul_(v, g, g, 1 - beta2)
-        denom = np.sqrt(np.divide(v, bias_correction2))
+        denom = xp.sqrt(xp.divide(v, bias_correction2))
         denom += eps
 
         mu_prod = float(mu_product)
         mu_product_next = mu_prod * mu_next
         # param.addcdiv_(grad, denom, value=c1); param.addcdiv_(exp_avg, denom, value=c2)
-        upd = np.multiply(g, -lr * (1.0 - mu) / (1.0 - mu_prod))
+        upd = xp.multiply(g, -lr * (1.0 - mu) / (1.0 - mu_prod))
         upd /= denom
         p += upd
-        upd = np.multiply(m, (-lr * mu_next) / (1.0 - mu_product_next))
+        upd = xp.multiply(m, (-lr * mu_next) / (1.0 - mu_product_next))
         upd /= denom
         p += upd
         _bump(param)

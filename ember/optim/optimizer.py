@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterable
 from copy import deepcopy
 from typing import Any
 
-import numpy as np
-
 from .. import _dtype
+from .._backend import xp
 from .._tensor import Tensor, _make
 from ..autograd import grad_mode as _grad_mode
 
@@ -80,20 +79,20 @@ def register_optimizer_step_post_hook(hook: Callable) -> RemovableHandle:
 def _get_scalar_dtype(is_fused=None):
     """dtype of step counters: float32, or float64 when that is the default dtype."""
     if is_fused:
-        return np.dtype(np.float32)
+        return xp.dtype(xp.float32)
     if _dtype.get_default_dtype() is _dtype.float64:
-        return np.dtype(np.float64)
-    return np.dtype(np.float32)
+        return xp.dtype(xp.float64)
+    return xp.dtype(xp.float32)
 
 
 def _scalar_tensor(value, dtype=None) -> Tensor:
     """A 0-dim state tensor (``state['step']`` and friends) holding ``value``."""
     dt = _get_scalar_dtype() if dtype is None else dtype
-    return _make(np.array(value, dtype=dt), False, None, 0)
+    return _make(xp.array(value, dtype=dt), False, None, 0)
 
 
 def _zeros_like(p: Tensor) -> Tensor:
-    return _make(np.zeros_like(p._data), False, None, 0)
+    return _make(xp.zeros_like(p._data), False, None, 0)
 
 
 def _to_scalar(x):
@@ -148,30 +147,30 @@ def _check_flags(differentiable=False, fused=None, foreach=None) -> None:
             "place on their arrays and record no graph through step()")
 
 
-def _l2_grad(g: np.ndarray, p: np.ndarray, maximize: bool, weight_decay: float) -> np.ndarray:
+def _l2_grad(g: xp.ndarray, p: xp.ndarray, maximize: bool, weight_decay: float) -> xp.ndarray:
     """The gradient a step follows: negated for ``maximize``, plus ``weight_decay * p`` (L2)."""
     if maximize:
-        g = np.negative(g)
+        g = xp.negative(g)
     if weight_decay != 0:
-        g = g + np.multiply(p, weight_decay)  # grad.add(param, alpha=weight_decay)
+        g = g + xp.multiply(p, weight_decay)  # grad.add(param, alpha=weight_decay)
     return g
 
 
-def _weight_decay(g: np.ndarray, p: np.ndarray, lr: float, weight_decay: float,
-                  decoupled: bool) -> np.ndarray:
+def _weight_decay(g: xp.ndarray, p: xp.ndarray, lr: float, weight_decay: float,
+                  decoupled: bool) -> xp.ndarray:
     """Apply weight decay: decoupled (AdamW) shrinks ``p`` in place, else L2 adds it to ``g``."""
     if weight_decay != 0:
         if decoupled:
             p *= 1 - lr * weight_decay
         else:
-            g = g + np.multiply(p, weight_decay)
+            g = g + xp.multiply(p, weight_decay)
     return g
 
 
 _scalar_arrays: dict = {}  # dtype -> (value, its 0-d array): the last one asked for
 
 
-def _scalar_array(value: float, dtype: np.dtype) -> np.ndarray:
+def _scalar_array(value: float, dtype: xp.dtype) -> xp.ndarray:
     """A Python float as a read-only 0-d array of ``dtype`` (a param's float dtype).
 
     A ufunc rounds a Python float operand to the array's dtype first (NEP 50), and so does
@@ -181,27 +180,27 @@ def _scalar_array(value: float, dtype: np.dtype) -> np.ndarray:
     c = _scalar_arrays.get(dtype)
     if c is not None and c[0] == value and value != 0:  # (0.0 == -0.0: not the same operand)
         return c[1]
-    a = np.array(value, dtype)
+    a = xp.array(value, dtype)
     a.flags.writeable = False
     _scalar_arrays[dtype] = (value, a)
     return a
 
 
-def _lerp_(a: np.ndarray, b: np.ndarray, w: float) -> None:
+def _lerp_(a: xp.ndarray, b: xp.ndarray, w: float) -> None:
     """a.lerp_(b, w) in place with PyTorch's two-sided formula (exact at w=0 and w=1)."""
     if abs(w) < 0.5:
-        t = np.subtract(b, a)
+        t = xp.subtract(b, a)
         t *= w
         a += t
     else:
-        t = np.subtract(b, a)
+        t = xp.subtract(b, a)
         t *= 1 - w
-        np.subtract(b, t, out=a)
+        xp.subtract(b, t, out=a)
 
 
-def _addcmul_(a: np.ndarray, t1: np.ndarray, t2: np.ndarray, value: float) -> None:
+def _addcmul_(a: xp.ndarray, t1: xp.ndarray, t2: xp.ndarray, value: float) -> None:
     """a.addcmul_(t1, t2, value=value): a + (value * t1) * t2, PyTorch's order."""
-    t = np.multiply(t1, value)
+    t = xp.multiply(t1, value)
     t *= t2
     a += t
 
@@ -221,7 +220,7 @@ class _Scratch:
         self.bases: dict = {}
         self.views: dict = {}
 
-    def get(self, p: Tensor, a: np.ndarray) -> np.ndarray:
+    def get(self, p: Tensor, a: xp.ndarray) -> xp.ndarray:
         """A scratch array with the shape and dtype of ``a`` (``p``'s data); contents undefined."""
         # keyed by id: any array of the right shape and dtype will do, even after a param dies
         s = self.views.get(id(p))
@@ -232,7 +231,7 @@ class _Scratch:
             if base is not None:  # drop the views of the old buffer, which keep it alive
                 for k in [k for k, v in self.views.items() if v.base is base]:
                     del self.views[k]
-            base = self.bases[a.dtype] = np.empty(max(a.size, 1), a.dtype)
+            base = self.bases[a.dtype] = xp.empty(max(a.size, 1), a.dtype)
         s = self.views[id(p)] = base[:a.size].reshape(a.shape)
         return s
 
@@ -246,7 +245,7 @@ def _bump(p: Tensor) -> None:
 # PyTorch's steps overflow to inf/nan silently. ember's warning filter (ember/__init__.py) hides
 # NumPy's RuntimeWarnings, but under ``warnings.simplefilter("error")`` a ufunc would raise in the
 # middle of an in-place update, leaving the optimizer half-stepped; so step() runs with NumPy's
-# floating-point errors ignored. ``np.errstate(all="ignore")`` builds its error object anew on
+# floating-point errors ignored. ``xp.errstate(all="ignore")`` builds its error object anew on
 # every entry (~0.8 us in NumPy 2.x, a sixth of a small SGD step), so on NumPy >= 2 the wrapper
 # sets NumPy's error-state context variable itself, to an ignoring error object derived once
 # from the current one (same buffer size and callback) and reused while that one is current.
@@ -260,7 +259,7 @@ _quiet_cache: tuple = (None, None)  # (the error object it was derived from, the
 def _quiet_for(cur) -> tuple:
     """``(cur, an error object like cur that ignores all floating-point errors)``, cached."""
     global _quiet_cache
-    with np.errstate(all="ignore"):
+    with xp.errstate(all="ignore"):
         _quiet_cache = (cur, _np_err_var.get())
     return _quiet_cache
 
@@ -268,7 +267,7 @@ def _quiet_for(cur) -> tuple:
 def _quiet_call(step, self, args, kwargs):
     """``step(self, *args, **kwargs)`` with NumPy's floating-point errors ignored."""
     if _np_err_var is None:
-        with np.errstate(all="ignore"):
+        with xp.errstate(all="ignore"):
             return step(self, *args, **kwargs)
     cur = _np_err_var.get()
     quiet = _quiet_cache
@@ -486,7 +485,7 @@ class Optimizer:
         arr = value._data
         if key == "step":
             if capturable or fused:
-                arr = arr.astype(np.float32, copy=False)
+                arr = arr.astype(xp.float32, copy=False)
         elif param._data.dtype.kind == "f":
             arr = arr.astype(param._data.dtype, copy=False)
         if arr is value._data:
@@ -568,7 +567,7 @@ class Optimizer:
                     if g._data.flags.writeable:
                         g._data[...] = 0
                     else:  # a broadcast view from the engine: replace, don't write
-                        g._data = np.zeros(g._data.shape, g._data.dtype)
+                        g._data = xp.zeros(g._data.shape, g._data.dtype)
                     g._vc[0] += 1
 
     def step(self, closure=None):

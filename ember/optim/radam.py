@@ -1,8 +1,7 @@
 """RAdam: Adam with a rectified adaptive learning rate (Liu et al.)."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import (
     Optimizer,
@@ -79,7 +78,7 @@ def radam(params, grads, exp_avgs, exp_avg_sqs, state_steps, decoupled_weight_de
         m = exp_avgs[i]._data
         v = exp_avg_sqs[i]._data
         if maximize:
-            g = np.negative(g)
+            g = xp.negative(g)
         state_steps[i]._data += 1
         step = float(state_steps[i]._data)
 
@@ -91,16 +90,16 @@ def radam(params, grads, exp_avgs, exp_avg_sqs, state_steps, decoupled_weight_de
 
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
-        upd = np.divide(m, bias_correction1)  # the bias-corrected first moment
+        upd = xp.divide(m, bias_correction1)  # the bias-corrected first moment
         upd *= lr
         rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
         if rho_t > 5.0:
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
                     / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
             # adaptive lr = sqrt(bc2) / (sqrt(v) + eps), as reciprocal() * scalar like PyTorch
-            adaptive = np.sqrt(v)
+            adaptive = xp.sqrt(v)
             adaptive += eps
-            adaptive = np.reciprocal(adaptive)
+            adaptive = xp.reciprocal(adaptive)
             adaptive *= bias_correction2**0.5
             upd *= adaptive
             upd *= rect

@@ -1,8 +1,7 @@
 """RMSprop: gradients scaled by a running root mean square (Hinton), optionally centered."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import (
     Optimizer,
@@ -81,17 +80,17 @@ def rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffer_list, state_s
         if centered:
             ga = grad_avgs[i]._data
             _lerp_(ga, g, 1 - alpha)
-            avg = np.sqrt(sq - np.multiply(ga, ga))  # square_avg.addcmul(ga, ga, value=-1)
+            avg = xp.sqrt(sq - xp.multiply(ga, ga))  # square_avg.addcmul(ga, ga, value=-1)
         else:
-            avg = np.sqrt(sq)
+            avg = xp.sqrt(sq)
         avg += eps
         if momentum > 0:
             buf = momentum_buffer_list[i]._data
             buf *= momentum
-            buf += np.divide(g, avg)
-            p -= np.multiply(buf, lr)
+            buf += xp.divide(g, avg)
+            p -= xp.multiply(buf, lr)
         else:
-            upd = np.multiply(g, -lr)
+            upd = xp.multiply(g, -lr)
             upd /= avg
             p += upd
         _bump(param)

@@ -1,8 +1,7 @@
 """Rprop: resilient backpropagation, sign-based steps with per-weight adaptive sizes."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor, _make
 from .optimizer import (
     Optimizer,
@@ -41,7 +40,7 @@ class Rprop(Optimizer):
     def _init_state(self, st, p, group):
         st["step"] = _scalar_tensor(0.0)
         st["prev"] = _zeros_like(p)
-        st["step_size"] = _make(np.full_like(p._grad._data, _value(group["lr"])), False, None, 0)
+        st["step_size"] = _make(xp.full_like(p._grad._data, _value(group["lr"])), False, None, 0)
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
@@ -69,17 +68,17 @@ def rprop(params, grads, prevs, step_sizes, state_steps, foreach=None, capturabl
         prev = prevs[i]._data
         step_size = step_sizes[i]._data
         if maximize:
-            g = np.negative(g)
+            g = xp.negative(g)
         state_steps[i]._data += 1
         # the factor: etaplus where the gradient kept its sign, etaminus where it flipped
-        sign = np.sign(np.multiply(g, prev))
+        sign = xp.sign(xp.multiply(g, prev))
         # NaN stays NaN, as with PyTorch's masked assignments
-        factor = np.where(sign > 0, etaplus,
-                          np.where(sign < 0, etaminus, np.where(sign == 0, 1, sign)))
+        factor = xp.where(sign > 0, etaplus,
+                          xp.where(sign < 0, etaminus, xp.where(sign == 0, 1, sign)))
         step_size *= factor
-        np.clip(step_size, step_size_min, step_size_max, out=step_size)
+        xp.clip(step_size, step_size_min, step_size_max, out=step_size)
         # after a sign flip the step is skipped and the flip forgotten
-        g = np.where(factor == etaminus, 0, g)
-        p -= np.sign(g) * step_size
+        g = xp.where(factor == etaminus, 0, g)
+        p -= xp.sign(g) * step_size
         prev[...] = g
         _bump(param)

@@ -1,8 +1,7 @@
 """Stochastic gradient descent, optionally with momentum, Nesterov momentum and weight decay."""
 from __future__ import annotations
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor, _make
 from .optimizer import (
     Optimizer,
@@ -66,7 +65,7 @@ class SGD(Optimizer):
                         if g.dtype is dt:
                             _subtract(a, _multiply(g, _scalar_array(lr, dt)), a)
                         else:  # (a grad of another dtype: sgd()'s promotion rules)
-                            a -= np.multiply(g, lr)
+                            a -= xp.multiply(g, lr)
                         p._vc[0] += 1  # _bump(p)
                 continue
             state = self.state
@@ -87,7 +86,7 @@ class SGD(Optimizer):
 
 
 _NUMBER = (float, int)  # an lr of these types (not bool, not a tensor) takes the quick path
-_multiply, _subtract = np.multiply, np.subtract
+_multiply, _subtract = xp.multiply, xp.subtract
 
 
 def sgd(params: list[Tensor], d_p_list: list[Tensor], momentum_buffer_list: list,
@@ -103,19 +102,19 @@ def sgd(params: list[Tensor], d_p_list: list[Tensor], momentum_buffer_list: list
         if momentum != 0:
             buf = momentum_buffer_list[i]
             if buf is None:
-                buf = _make(np.array(g, copy=True), False, None, 0)  # grad.detach().clone()
+                buf = _make(xp.array(g, copy=True), False, None, 0)  # grad.detach().clone()
                 momentum_buffer_list[i] = buf
             else:
                 b = buf._data
                 b *= momentum
                 if dampening != 0:
-                    b += np.multiply(g, 1 - dampening)
+                    b += xp.multiply(g, 1 - dampening)
                 else:
                     b += g
             if nesterov:
-                g = g + np.multiply(buf._data, momentum)
+                g = g + xp.multiply(buf._data, momentum)
             else:
                 g = buf._data
         # param.add_(grad, alpha=-lr): the scalar is rounded to the param's dtype first
-        p -= np.multiply(g, lr)
+        p -= xp.multiply(g, lr)
         _bump(param)

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import Optimizer, _bump, _check_betas, _closure_loss, _value, _zeros_like
 
@@ -60,9 +59,9 @@ class SparseAdam(Optimizer):
         return loss
 
 
-def _touched_rows(g: np.ndarray) -> np.ndarray:
+def _touched_rows(g: xp.ndarray) -> xp.ndarray:
     """Indices along dim 0 of the rows of ``g`` (at least 1-D) that hold a nonzero."""
-    return np.flatnonzero(g.reshape(g.shape[0], -1).any(axis=1))
+    return xp.flatnonzero(g.reshape(g.shape[0], -1).any(axis=1))
 
 
 def sparse_adam(params, grads, exp_avgs, exp_avg_sqs, state_steps, *, eps, beta1, beta2, lr,
@@ -71,25 +70,25 @@ def sparse_adam(params, grads, exp_avgs, exp_avg_sqs, state_steps, *, eps, beta1
     eps, beta1, beta2, lr = map(_value, (eps, beta1, beta2, lr))
     for i, param in enumerate(params):
         # 0-dim tensors are handled as one row (atleast_1d gives views, so writes land)
-        g = np.atleast_1d(grads[i]._data)
+        g = xp.atleast_1d(grads[i]._data)
         if maximize:
-            g = np.negative(g)
+            g = xp.negative(g)
         idx = _touched_rows(g)
         if idx.size == 0:
             continue  # nothing touched: skip, as PyTorch skips an empty sparse gradient
-        p = np.atleast_1d(param._data)
-        m = np.atleast_1d(exp_avgs[i]._data)
-        v = np.atleast_1d(exp_avg_sqs[i]._data)
+        p = xp.atleast_1d(param._data)
+        m = xp.atleast_1d(exp_avgs[i]._data)
+        v = xp.atleast_1d(exp_avg_sqs[i]._data)
         step = state_steps[i]
         gv = g[idx]
 
         # old <- b * old + (1 - b) * new  <==>  old += (1 - b) * (new - old)
         old_m = m[idx]
-        m_update = np.subtract(gv, old_m)
+        m_update = xp.subtract(gv, old_m)
         m_update *= 1 - beta1
         m[idx] = old_m + m_update
         old_v = v[idx]
-        v_update = np.multiply(gv, gv)
+        v_update = xp.multiply(gv, gv)
         v_update -= old_v
         v_update *= 1 - beta2
         v[idx] = old_v + v_update
@@ -97,7 +96,7 @@ def sparse_adam(params, grads, exp_avgs, exp_avg_sqs, state_steps, *, eps, beta1
         numer = m_update
         numer += old_m
         v_update += old_v
-        denom = np.sqrt(v_update, out=v_update)
+        denom = xp.sqrt(v_update, out=v_update)
         denom += eps
 
         bias_correction1 = 1 - beta1**step

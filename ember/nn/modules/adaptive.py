@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-import numpy as np
-
+from ..._backend import xp
 from ..._tensor import Tensor, _make
 from .. import functional as F
 from .container import ModuleList, Sequential
@@ -17,7 +16,7 @@ _ASMoutput = namedtuple("_ASMoutput", ["output", "loss"])
 
 
 def _long(arr) -> Tensor:
-    return _make(np.ascontiguousarray(arr, dtype=np.int64), False, None, 0)
+    return _make(xp.ascontiguousarray(arr, dtype=xp.int64), False, None, 0)
 
 
 class AdaptiveLogSoftmaxWithLoss(Module):
@@ -74,7 +73,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
         batched = targ_dim > 0
         input = input_ if batched else input_.unsqueeze(0)
-        tgt = np.asarray(target_._data, np.int64).reshape(-1)
+        tgt = xp.asarray(target_._data, xp.int64).reshape(-1)
         n = tgt.size
         if n and (tgt.min() < 0 or tgt.max() >= self.n_classes):
             raise RuntimeError(f"Target values should be in [0, {self.n_classes - 1}], but values "
@@ -84,7 +83,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         pieces, rows_in_order = [], []
         bounds = [0] + self.cutoffs
         for i in range(1, len(bounds) - 1):
-            rows = np.flatnonzero((tgt >= bounds[i]) & (tgt < bounds[i + 1]))
+            rows = xp.flatnonzero((tgt >= bounds[i]) & (tgt < bounds[i + 1]))
             if rows.size == 0:
                 continue
             head_col[rows] = self.shortlist_size + i - 1
@@ -97,9 +96,9 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             # tail log-probs in row order: the concatenation plus zeros for shortlist rows
             from ... import cat
 
-            order = np.concatenate(rows_in_order)
-            where = np.full(n, order.size, np.int64)
-            where[order] = np.arange(order.size)
+            order = xp.concatenate(rows_in_order)
+            where = xp.full(n, order.size, xp.int64)
+            where[order] = xp.arange(order.size)
             tails = cat(pieces + [output.new_zeros(1)])
             output = output + tails[_long(where)]
         loss = (-output).mean()

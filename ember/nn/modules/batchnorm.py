@@ -1,9 +1,8 @@
 """BatchNorm1d/2d/3d (and their lazy forms): batch statistics in train(), running ones in eval()."""
 from __future__ import annotations
 
-import numpy as np
-
 from ... import _creation
+from ..._backend import xp
 from ..._tensor import Tensor, _make
 from .. import functional as F
 from .. import init
@@ -21,7 +20,7 @@ __all__ = [
 
 
 def _long_scalar(v=0):
-    return _make(np.array(v, np.int64), False, None, 0)
+    return _make(xp.array(v, xp.int64), False, None, 0)
 
 
 class _NormBase(Module):

@@ -10,9 +10,8 @@ import math
 import numbers
 import warnings
 
-import numpy as np
-
 from ... import _creation
+from ..._backend import xp
 from ..._ops import nn_ops
 from ..._tensor import Tensor, _make
 from .. import init
@@ -24,7 +23,7 @@ __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell"
 
 
 def _zeros(shape, like):
-    return _make(np.zeros(shape, like._data.dtype), False, None, 0)
+    return _make(xp.zeros(shape, like._data.dtype), False, None, 0)
 
 
 class RNNBase(Module):
@@ -195,7 +194,7 @@ class RNNBase(Module):
         """A PackedSequence through the recurrence: padded time-major in, packed out; hidden
         states follow the packed (sorted) batch order inside and the caller's order outside."""
         data, batch_sizes, sorted_indices, unsorted_indices = packed
-        bs = np.asarray(batch_sizes._data, np.int64)
+        bs = xp.asarray(batch_sizes._data, xp.int64)
         is_lstm = self.mode == "LSTM"
         self.check_input(data, bs)
         eh = self.get_expected_hidden_size(data, bs)

@@ -7,9 +7,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ... import _creation
+from ..._backend import xp
 from ..._tensor import Tensor
 from ...autograd import grad_mode
 from .. import functional as F
@@ -42,8 +41,8 @@ def _detect_is_causal_mask(mask, is_causal=None, size=None) -> bool:
     sz = size if size is not None else mask.shape[-2]
     if tuple(mask.shape) != (sz, sz):
         return False
-    ref = np.triu(np.full((sz, sz), -np.inf, mask._data.dtype), 1)
-    return bool(np.array_equal(mask._data, ref))
+    ref = xp.triu(xp.full((sz, sz), -xp.inf, mask._data.dtype), 1)
+    return bool(xp.array_equal(mask._data, ref))
 
 
 def _get_clones(module, n):

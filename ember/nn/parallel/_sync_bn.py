@@ -7,8 +7,7 @@ the whole group's batch, as PyTorch's SyncBatchNorm gives.
 """
 from __future__ import annotations
 
-import numpy as np
-
+from ..._backend import xp
 from ...autograd import grad_mode
 from ...autograd.function import Function
 
@@ -30,7 +29,7 @@ def sync_group(module):
 def _sum_over(pg, a):
     from ...distributed import distributed_c10d as c10d
 
-    out = np.array(a, np.float64)  # a copy: the input array is not written
+    out = xp.array(a, xp.float64)  # a copy: the input array is not written
     c10d._wait(pg, [pg.comm.Iallreduce(c10d._MPI.IN_PLACE, out, op=c10d._MPI.SUM)],
                "SyncBatchNorm")
     return out

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import numpy as np
-
+from ..._backend import xp
 from ...autograd import engine, grad_mode
 from ..modules.module import Module
 
@@ -134,7 +133,7 @@ class DistributedDataParallel(Module):
             by_dtype.setdefault(t._data.dtype, []).append(t)
         reqs, jobs = [], []
         for dt, ts in by_dtype.items():
-            flat = np.concatenate([t._data.reshape(-1) for t in ts]) if ts else np.empty(0, dt)
+            flat = xp.concatenate([t._data.reshape(-1) for t in ts]) if ts else xp.empty(0, dt)
             reqs.append(pg.comm.Ibcast(c10d._buf_arg(flat), root=0))
             jobs.append((ts, flat))
         c10d._wait(pg, reqs, "DistributedDataParallel broadcast")
@@ -179,7 +178,7 @@ class DistributedDataParallel(Module):
         st["used"] = None
         if self.find_unused_parameters:
             used = self._reachable(out)
-            st["used"] = np.array([id(p) in used for p in self._ddp_params], np.uint8)
+            st["used"] = xp.array([id(p) in used for p in self._ddp_params], xp.uint8)
             for i, p in enumerate(self._ddp_params):
                 if id(p) not in used:
                     self._mark_ready(i)
@@ -241,12 +240,12 @@ class DistributedDataParallel(Module):
         for i in b.params:
             p = self._ddp_params[i]
             if p.grad is None or (used is not None and not used[i]):
-                parts.append(np.zeros(p._data.size, b.dtype))  # unused here: contributes 0
+                parts.append(xp.zeros(p._data.size, b.dtype))  # unused here: contributes 0
             else:
                 parts.append(p.grad._data.reshape(-1))
         # float16 is summed in float32: MPI has no half type
-        wide = np.float32 if b.dtype == np.float16 else b.dtype
-        b.buf = np.concatenate(parts).astype(wide, copy=False) if len(parts) > 1 else \
+        wide = xp.float32 if b.dtype == xp.float16 else b.dtype
+        b.buf = xp.concatenate(parts).astype(wide, copy=False) if len(parts) > 1 else \
             parts[0].astype(wide, copy=True)
         b.buf /= self._world  # averaged as PyTorch does: divide, then sum
         b.req = self.process_group.comm.Iallreduce(c10d._MPI.IN_PLACE, b.buf, op=c10d._MPI.SUM)

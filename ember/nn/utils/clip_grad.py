@@ -4,8 +4,7 @@ from __future__ import annotations
 import types
 import warnings
 
-import numpy as np
-
+from ..._backend import xp
 from ..._ops.reduce import _norm2_lastdim_f32
 from ..._tensor import Tensor, _make
 
@@ -23,18 +22,18 @@ def _as_list(tensors):
 
 
 def _norm(a, p):
-    if p == np.inf:
-        return np.max(np.abs(a)) if a.size else np.zeros((), a.dtype)
-    if p == -np.inf:
-        return np.min(np.abs(a)) if a.size else np.full((), np.inf, a.dtype)
+    if p == xp.inf:
+        return xp.max(xp.abs(a)) if a.size else xp.zeros((), a.dtype)
+    if p == -xp.inf:
+        return xp.min(xp.abs(a)) if a.size else xp.full((), xp.inf, a.dtype)
     if p == 2:
-        if a.dtype == np.float32 and a.size:  # PyTorch's summation order, bit for bit
-            return _norm2_lastdim_f32(np.ascontiguousarray(a), None, False)
+        if a.dtype == xp.float32 and a.size:  # PyTorch's summation order, bit for bit
+            return _norm2_lastdim_f32(xp.ascontiguousarray(a), None, False)
         flat = a.reshape(-1)
-        return np.sqrt(np.dot(flat, flat))
+        return xp.sqrt(xp.dot(flat, flat))
     if p == 0:
-        return np.asarray(np.count_nonzero(a), a.dtype)
-    return np.sum(np.abs(a) ** p) ** (1.0 / p)
+        return xp.asarray(xp.count_nonzero(a), a.dtype)
+    return xp.sum(xp.abs(a) ** p) ** (1.0 / p)
 
 
 def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
@@ -43,12 +42,12 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     tensors = _as_list(tensors)
     norm_type = float(norm_type)
     if not tensors:
-        return _make(np.asarray(0.0, np.float32), False, None, 0)
+        return _make(xp.asarray(0.0, xp.float32), False, None, 0)
     arrays = [t._data for t in tensors]
-    dt = np.result_type(*arrays)
-    norms = np.array([_norm(a, norm_type) for a in arrays], dt)
-    total = np.asarray(_norm(norms, norm_type), dt)
-    if error_if_nonfinite and not np.isfinite(total):
+    dt = xp.result_type(*arrays)
+    norms = xp.array([_norm(a, norm_type) for a in arrays], dt)
+    total = xp.asarray(_norm(norms, norm_type), dt)
+    if error_if_nonfinite and not xp.isfinite(total):
         raise RuntimeError(
             f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
             "so it cannot be clipped. To disable this error and scale the gradients by the "
@@ -63,9 +62,9 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor,
     if not grads:
         return
     coef = min(float(max_norm) / (float(total_norm) + 1e-6), 1.0)
-    with np.errstate(invalid="ignore"):  # inf * 0 = nan, as in PyTorch
+    with xp.errstate(invalid="ignore"):  # inf * 0 = nan, as in PyTorch
         for g in grads:
-            g._data *= np.asarray(coef, g._data.dtype)
+            g._data *= xp.asarray(coef, g._data.dtype)
             g._bump()
 
 
@@ -100,5 +99,5 @@ def clip_grad_value_(parameters, clip_value: float, foreach: bool | None = None)
     for p in _as_list(parameters):
         g = p._grad
         if g is not None:
-            np.clip(g._data, -clip_value, clip_value, out=g._data)
+            xp.clip(g._data, -clip_value, clip_value, out=g._data)
             g._bump()

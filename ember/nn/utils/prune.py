@@ -10,9 +10,8 @@ import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
-import numpy as np
-
 from ... import ones_like, rand, rand_like, topk
+from ..._backend import xp
 from ..._tensor import Tensor, _make
 from ...autograd import grad_mode
 from .convert_parameters import parameters_to_vector
@@ -224,9 +223,9 @@ def _compute_nparams_toprune(amount, tensor_size: int) -> int:
 
 def _channel_mask(t, dim, keep_indices):
     """A mask of t's shape with ones in the channels ``keep_indices`` along ``dim``."""
-    m = np.zeros(t.shape, t._data.dtype)
+    m = xp.zeros(t.shape, t._data.dtype)
     slc = [slice(None)] * t.dim()
-    slc[dim] = np.asarray(keep_indices)
+    slc[dim] = xp.asarray(keep_indices)
     m[tuple(slc)] = 1
     return _make(m, False, None, 0)
 
@@ -296,8 +295,8 @@ class RandomStructured(BasePruningMethod):
         if k == 0:
             return default_mask
         prob = rand(size)._data
-        threshold = np.sort(prob)[k - 1]  # the k-th smallest draw
-        mask = _channel_mask(t, self.dim % t.dim(), np.flatnonzero(prob > threshold))
+        threshold = xp.sort(prob)[k - 1]  # the k-th smallest draw
+        mask = _channel_mask(t, self.dim % t.dim(), xp.flatnonzero(prob > threshold))
         return mask * default_mask.to(dtype=mask.dtype)
 
     @classmethod
@@ -324,8 +323,8 @@ class LnStructured(BasePruningMethod):
         keep = size - k
         _validate_pruning_amount(k, size)
         # the L_n norm of each channel (over all other dims)
-        a = np.moveaxis(np.asarray(t._data), dim, 0).reshape(size, -1)
-        norm = _make(np.linalg.norm(a, ord=2 if self.n == "fro" else self.n, axis=1), False,
+        a = xp.moveaxis(xp.asarray(t._data), dim, 0).reshape(size, -1)
+        norm = _make(xp.linalg.norm(a, ord=2 if self.n == "fro" else self.n, axis=1), False,
                      None, 0)
         if k == 0:
             return default_mask

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-import numpy as np
-
 from ... import _dtype, cat, stack
+from ..._backend import xp
 from ..._tensor import Tensor, _make
 
 __all__ = [
@@ -26,7 +25,7 @@ __all__ = [
 
 
 def _long(arr) -> Tensor:
-    return _make(np.ascontiguousarray(arr, dtype=np.int64), False, None, 0)
+    return _make(xp.ascontiguousarray(arr, dtype=xp.int64), False, None, 0)
 
 
 class _PackedSequenceBase(NamedTuple):
@@ -100,25 +99,25 @@ def invert_permutation(permutation: Tensor | None) -> Tensor | None:
     """The permutation that undoes ``permutation`` (None stays None)."""
     if permutation is None:
         return None
-    p = np.asarray(permutation._data, np.int64)
-    out = np.empty_like(p)
-    out[p] = np.arange(p.size)
+    p = xp.asarray(permutation._data, xp.int64)
+    out = xp.empty_like(p)
+    out[p] = xp.arange(p.size)
     return _long(out)
 
 
-def _lengths_array(lengths) -> np.ndarray:
+def _lengths_array(lengths) -> xp.ndarray:
     if isinstance(lengths, Tensor):
-        return np.asarray(lengths._data).astype(np.int64).reshape(-1)
-    return np.asarray(list(lengths), dtype=np.int64).reshape(-1)
+        return xp.asarray(lengths._data).astype(xp.int64).reshape(-1)
+    return xp.asarray(list(lengths), dtype=xp.int64).reshape(-1)
 
 
-def _packed_rows(batch_sizes: np.ndarray, batch: int) -> np.ndarray:
+def _packed_rows(batch_sizes: xp.ndarray, batch: int) -> xp.ndarray:
     """For each packed row (time-major), its flat index t * batch + b in a (T, B) layout."""
     if batch_sizes.size == 0:
-        return np.zeros(0, np.int64)
-    t = np.repeat(np.arange(batch_sizes.size), batch_sizes)
-    starts = np.cumsum(batch_sizes) - batch_sizes
-    b = np.arange(int(batch_sizes.sum())) - np.repeat(starts, batch_sizes)
+        return xp.zeros(0, xp.int64)
+    t = xp.repeat(xp.arange(batch_sizes.size), batch_sizes)
+    starts = xp.cumsum(batch_sizes) - batch_sizes
+    b = xp.arange(int(batch_sizes.sum())) - xp.repeat(starts, batch_sizes)
     return t * batch + b
 
 
@@ -128,7 +127,7 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
     lens = _lengths_array(lengths)
     sorted_indices = None
     if not enforce_sorted:
-        order = np.argsort(-lens, kind="stable")  # ties keep their order, as torch.sort on CPU
+        order = xp.argsort(-lens, kind="stable")  # ties keep their order, as torch.sort on CPU
         lens = lens[order]
         sorted_indices = _long(order)
         input = input.index_select(0 if batch_first else 1, sorted_indices)
@@ -141,7 +140,7 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
     if B and lens[-1] <= 0:
         raise RuntimeError("Length of all samples has to be greater than 0, but found an element "
                            "in 'lengths' that is <= 0")
-    if np.any(lens[:-1] < lens[1:]):
+    if xp.any(lens[:-1] < lens[1:]):
         raise RuntimeError("`lengths` array must be sorted in decreasing order when "
                            "`enforce_sorted` is True. You can pass `enforce_sorted=False` to "
                            "pack_padded_sequence and/or pack_sequence to sidestep this "
@@ -150,23 +149,23 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
         raise RuntimeError(f"pack_padded_sequence: a length of {lens[0]} exceeds the "
                            f"{T} time steps of the padded input")
     steps = int(lens[0]) if B else 0
-    batch_sizes = (lens[None, :] > np.arange(steps)[:, None]).sum(1).astype(np.int64)
+    batch_sizes = (lens[None, :] > xp.arange(steps)[:, None]).sum(1).astype(xp.int64)
     data = _pack_padded(input, batch_sizes)
     return PackedSequence(data, _long(batch_sizes), sorted_indices, None)
 
 
-def _pad_packed(data: Tensor, bs: np.ndarray, max_len: int, padding_value=0.0) -> Tensor:
+def _pad_packed(data: Tensor, bs: xp.ndarray, max_len: int, padding_value=0.0) -> Tensor:
     """The (max_len, B, *) time-major padded form of packed ``data`` (sorted batch order)."""
     B = int(bs[0]) if bs.size else 0
     rows = _packed_rows(bs, B)
     # gather from data plus one padding row, so the result stays a differentiable gather
-    src = np.full(max_len * B, data.shape[0], np.int64)
-    src[rows] = np.arange(rows.size)
+    src = xp.full(max_len * B, data.shape[0], xp.int64)
+    src[rows] = xp.arange(rows.size)
     pad_row = data.new_full((1,) + tuple(data.shape[1:]), padding_value)
     return cat([data, pad_row])[_long(src)].reshape(max_len, B, *data.shape[1:])
 
 
-def _pack_padded(padded: Tensor, bs: np.ndarray) -> Tensor:
+def _pack_padded(padded: Tensor, bs: xp.ndarray) -> Tensor:
     """The packed rows of a time-major (T, B, *) tensor whose steps have ``bs`` active rows."""
     T, B = padded.shape[0], padded.shape[1]
     rows = _packed_rows(bs, B)
@@ -176,7 +175,7 @@ def _pack_padded(padded: Tensor, bs: np.ndarray) -> Tensor:
 def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
                         padding_value: float = 0.0, total_length: int | None = None):
     """Unpacks a PackedSequence into (padded, lengths), in the batch's original order."""
-    bs = np.asarray(sequence.batch_sizes._data, np.int64)
+    bs = xp.asarray(sequence.batch_sizes._data, xp.int64)
     max_len = bs.size
     if total_length is not None:
         if total_length < max_len:
@@ -186,13 +185,13 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
         max_len = total_length
     B = int(bs[0]) if bs.size else 0
     padded = _pad_packed(sequence.data, bs, max_len, padding_value)
-    lengths = (bs[None, :] > np.arange(B)[:, None]).sum(1).astype(np.int64)
+    lengths = (bs[None, :] > xp.arange(B)[:, None]).sum(1).astype(xp.int64)
     if batch_first:
         padded = padded.transpose(0, 1)
     if sequence.unsorted_indices is not None:
         unsorted = sequence.unsorted_indices
         padded = padded.index_select(0 if batch_first else 1, unsorted)
-        lengths = lengths[np.asarray(unsorted._data, np.int64)]
+        lengths = lengths[xp.asarray(unsorted._data, xp.int64)]
     return padded, _long(lengths)
 
 

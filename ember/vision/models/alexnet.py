@@ -6,7 +6,7 @@ from typing import Any
 from ... import nn
 from ..._tensor import Tensor
 from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _imagenet_weights, _build
+from ._utils import _build, _imagenet_weights
 
 __all__ = ["AlexNet", "AlexNet_Weights", "alexnet"]
 

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import nn
-from ... import cat
+from ... import cat, nn
 from ..._tensor import Tensor
 from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _imagenet_weights, _build
+from ._utils import _build, _imagenet_weights
 
 __all__ = ["SqueezeNet", "SqueezeNet1_0_Weights", "SqueezeNet1_1_Weights", "squeezenet1_0",
            "squeezenet1_1"]

@@ -8,11 +8,35 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..._tensor import Tensor
-from .functional import (InterpolationMode, _interp, _rand, _randint, _randperm,
-                         _setup_size, _uniform, adjust_brightness, adjust_contrast, adjust_hue,
-                         adjust_saturation, affine, center_crop, convert_image_dtype, crop,
-                         get_dimensions, hflip, normalize, pad, pil_to_tensor, resize,
-                         resized_crop, rgb_to_grayscale, rotate, to_pil_image, to_tensor, vflip)
+from .functional import (
+    InterpolationMode,
+    _interp,
+    _rand,
+    _randint,
+    _randperm,
+    _setup_size,
+    _uniform,
+    adjust_brightness,
+    adjust_contrast,
+    adjust_hue,
+    adjust_saturation,
+    affine,
+    center_crop,
+    convert_image_dtype,
+    crop,
+    get_dimensions,
+    hflip,
+    normalize,
+    pad,
+    pil_to_tensor,
+    resize,
+    resized_crop,
+    rgb_to_grayscale,
+    rotate,
+    to_pil_image,
+    to_tensor,
+    vflip,
+)
 
 __all__ = [
     "CenterCrop",

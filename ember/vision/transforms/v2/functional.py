@@ -7,11 +7,28 @@ from __future__ import annotations
 import numpy as np
 
 from ...._tensor import Tensor
-from ..functional import (InterpolationMode, _is_pil, adjust_brightness, adjust_contrast,
-                          adjust_hue, adjust_saturation, affine, center_crop,
-                          convert_image_dtype, crop, get_dimensions, normalize, pad,
-                          pil_to_tensor, resize, resized_crop, rgb_to_grayscale, rotate,
-                          to_pil_image, to_tensor)
+from ..functional import (
+    InterpolationMode,
+    _is_pil,
+    adjust_brightness,
+    adjust_contrast,
+    adjust_hue,
+    adjust_saturation,
+    affine,
+    center_crop,
+    convert_image_dtype,
+    crop,
+    get_dimensions,
+    normalize,
+    pad,
+    pil_to_tensor,
+    resize,
+    resized_crop,
+    rgb_to_grayscale,
+    rotate,
+    to_pil_image,
+    to_tensor,
+)
 from ..functional import hflip as horizontal_flip
 from ..functional import vflip as vertical_flip
 
