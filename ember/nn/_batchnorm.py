@@ -1,0 +1,254 @@
+"""Batch normalisation: the statistics, the normalisation and its backward, per channel.
+
+Kept apart from ``nn.functional`` because it is the convolutional nets' own kernel: the float32
+path reproduces PyTorch's CPU kernel bit for bit (see ``_BatchNorm._forward_f32``).
+"""
+from __future__ import annotations
+
+from .._backend import xp
+from .._tensor import Tensor, _make
+from ..autograd import grad_mode
+from ..autograd.function import Function
+
+
+def _t(x):
+    return x if isinstance(x, Tensor) else _make(xp.asarray(x), False, None, 0)
+
+
+def _verify_batch_size(size) -> None:
+    size_prods = size[0]
+    for i in range(len(size) - 2):
+        size_prods *= size[i + 2]
+    if size_prods == 1:
+        from .._device import Size
+
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                         f"{Size(size)}")
+
+
+def _bn_stats_columns(x2):
+    """Mean and variance sum per column of a float32 (N, C) array as PyTorch's channels-last
+    kernel gets them: each thread adds its block of rows in float, the blocks add in double."""
+    from .._threads import get_num_threads
+
+    n, c = x2.shape
+    chunk = -(-n // get_num_threads())
+    blocks = range(0, n, chunk)
+    mean = sum(x2[i:i + chunk].cumsum(0, dtype=xp.float32)[-1].astype(xp.float64)
+               for i in blocks) / n
+    mean = mean.astype(xp.float32)
+    var_sum = xp.zeros(c, xp.float64)
+    for i in blocks:
+        acc = xp.zeros(c, xp.float32)
+        for row in x2[i:i + chunk]:  # acc = fma(d, d, acc), row after row
+            d = (row - mean).astype(xp.float64)
+            acc = (d * d + acc).astype(xp.float32)
+        var_sum += acc
+    return mean, var_sum.astype(xp.float32)
+
+
+# float32 batch norms up to this size follow PyTorch's CPU kernel bit for bit (about 3x slower
+# than the plain NumPy formula, which larger ones use: their inputs come from convolutions and
+# matmuls that differ from PyTorch's in the last bits anyway)
+_BN_EXACT_SIZE = 1 << 18
+
+
+def _fma_channels(x3, alpha, beta):
+    """float32 fma(x, alpha[c], beta[c]) over an (N, C, L) array: in double (exact product, one
+    rounding), a few rows at a time so that the double temporary stays in cache."""
+    n, c, hw = x3.shape
+    out = xp.empty_like(x3)
+    flat, oflat = x3.reshape(n * c, hw), out.reshape(n * c, hw)
+    rows = min(max(1, 16384 // hw), n * c)
+    reps = -(-(rows + c) // c)
+    a = xp.tile(alpha.astype(xp.float64), reps)[:, None]  # row i has channel i % c
+    b = xp.tile(beta.astype(xp.float64), reps)[:, None]
+    buf = xp.empty((rows, hw), xp.float64)
+    for i in range(0, n * c, rows):
+        k = min(rows, n * c - i)
+        j = i % c
+        xp.multiply(flat[i:i + k], a[j:j + k], out=buf[:k])
+        buf[:k] += b[j:j + k]
+        oflat[i:i + k] = buf[:k]
+    return out
+
+
+def _rowdot(a, b):
+    """sum(a * b, axis=(0, 2)) for (N, C, L) arrays, without the temporary (one pass)."""
+    return xp.einsum("ncl,ncl->c", a, b)
+
+
+class _BatchNorm(Function):
+    """Batch normalisation; the statistics per channel come from one (N, C, L) view of x."""
+
+    _node_name = "NativeBatchNormBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, b, mean, var, training, eps, stats):
+        n, c = x.shape[:2]
+        x3 = x.reshape(n, c, -1)
+        if x.dtype == xp.float32 and x.flags.c_contiguous and 0 < x.size <= _BN_EXACT_SIZE:
+            return _BatchNorm._forward_f32(ctx, x, x3, w, b, mean, var, training, eps, stats)
+        if training:
+            mean = x3.mean(axis=(0, 2))
+            xc = x3 - mean[:, None]
+            var = _rowdot(xc, xc) / (x.size // c)
+            stats.append((mean, var))
+        else:
+            mean = mean.astype(x.dtype, copy=False)
+            xc = x3 - mean[:, None]
+        invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+        scale = invstd if w is None else invstd * w
+        out = xc  # a temporary of ours: normalise, scale and shift it in place
+        out *= scale[:, None]
+        if b is not None:
+            out += b[:, None]
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, w)
+            ctx.meta = (mean, invstd, training, eps)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def _forward_f32(ctx, x, x3, w, b, mean, var, training, eps, stats):
+        # PyTorch's CPU kernels bit for bit (batch_norm_kernel.cpp): statistics summed in double
+        # (an (N, C) input: per-thread float column sums), invstd in double, and the output as
+        # fma(x, alpha, beta) with alpha = invstd * w, beta = fma(-mean, alpha, b)
+        n, c, hw = x3.shape
+        m = n * hw
+        if training:
+            if hw == 1 and n <= 4096:
+                mean, var_sum = _bn_stats_columns(x3.reshape(n, c))
+            else:
+                mean = (x3.sum(axis=(0, 2), dtype=xp.float64) / m).astype(xp.float32)
+                d = x3 - mean[:, None]
+                d *= d
+                var_sum = d.sum(axis=(0, 2), dtype=xp.float64).astype(xp.float32)
+            var = var_sum / xp.float32(m)
+            stats.append((mean, var, var_sum))
+            invstd = (1.0 / xp.sqrt(var.astype(xp.float64) + eps)).astype(xp.float32)
+        else:
+            mean = mean.astype(xp.float32, copy=False)
+            invstd = xp.float32(1) / xp.sqrt(var.astype(xp.float32, copy=False) + xp.float32(eps))
+        alpha = invstd if w is None else invstd * w
+        beta = -mean.astype(xp.float64) * alpha
+        if b is not None:
+            beta += b
+        out = _fma_channels(x3, alpha, beta.astype(xp.float32))
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, w)
+            ctx.meta = (mean, invstd, training, eps)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        mean, invstd, training, _ = ctx.meta
+        ni = ctx.needs_input_grad
+        if isinstance(grad, Tensor):
+            return _BatchNorm._backward_graph(ctx, grad, x, w)
+        n, c = x.shape[:2]
+        m = x.size // c
+        g3 = grad.reshape(n, c, -1)
+        xhat = x.reshape(n, c, -1) - mean[:, None]
+        xhat *= invstd[:, None]
+        gb = g3.sum(axis=(0, 2))
+        gw = _rowdot(g3, xhat) if (ni[1] or (ni[0] and training)) else None
+        gx = None
+        if ni[0]:
+            scale = invstd if w is None else invstd * w
+            if training:  # through the batch mean and variance too
+                gx = xhat * (gw * (-scale / m))[:, None]
+                gx += g3 * scale[:, None]
+                gx -= (gb * (scale / m))[:, None]
+            else:
+                gx = g3 * scale[:, None]
+            gx = gx.reshape(x.shape)
+        return gx, gw if ni[1] else None, gb if ni[2] else None, None, None, None, None, None
+
+    @staticmethod
+    def _backward_graph(ctx, grad, x, w):
+        """create_graph=True: the same formulas on Tensors, statistics rebuilt from x."""
+        mean, invstd, training, eps = ctx.meta
+        ni = ctx.needs_input_grad
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        if training:
+            mu = x.mean(axes, keepdim=True)
+            xc = x - mu
+            inv = ((xc * xc).mean(axes, keepdim=True) + eps).rsqrt()
+        else:
+            xc = x - _t(mean.reshape(shape))
+            inv = _t(invstd.reshape(shape))
+        xhat = xc * inv
+        scale = inv if w is None else inv * w.reshape(shape)
+        gx = None
+        if ni[0]:
+            if training:
+                gx = (grad - grad.mean(axes, keepdim=True)
+                      - xhat * (grad * xhat).mean(axes, keepdim=True)) * scale
+            else:
+                gx = grad * scale
+        gw = (grad * xhat).sum(axes) if ni[1] else None
+        gb = grad.sum(axes) if ni[2] else None
+        return gx, gw, gb, None, None, None, None, None
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise over the batch (and spatial dims) per channel; updates running stats in place."""
+    if training:
+        _verify_batch_size(input._data.shape)
+    if training and eps <= 0.0:
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    if eps < 0.0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
+    x = input._data
+    if x.ndim < 2:
+        raise ValueError(f"expected 2D or higher input (got {x.ndim}D input)")
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and t._data.size != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t._data.size}")
+    if not training:
+        if running_mean is None:
+            raise RuntimeError("running_mean must be defined in evaluation mode")
+        if running_var is None:
+            raise RuntimeError("running_var must be defined in evaluation mode")
+    stats: list = []
+    out = _BatchNorm.apply(input, weight, bias,
+                           None if running_mean is None else running_mean._data,
+                           None if running_var is None else running_var._data,
+                           training, eps, stats)
+    if training and stats and (running_mean is not None or running_var is not None):
+        mean, var = stats[0][:2]
+        n = x.size // c
+        m = momentum
+        if len(stats[0]) == 3:  # float32: PyTorch's update, in float
+            var = stats[0][2] / xp.float32(n - 1)  # unbiased (n > 1: checked above)
+            with grad_mode.no_grad():
+                for t, v in ((running_mean, mean), (running_var, var)):
+                    if t is not None and t._data.dtype == xp.float32:
+                        new = float(xp.float32(m)) * v.astype(xp.float64)
+                        if t is running_mean:  # m * v + (1-m) * t, rounded after each step
+                            new = new.astype(xp.float32)
+                        new += xp.float32(1 - m) * t._data  # the variance: one fma
+                        t._data[...] = new
+                        t._bump()
+                    elif t is not None:
+                        t._data[...] = m * v + (1 - m) * t._data
+                        t._bump()
+            return out
+        with grad_mode.no_grad():
+            if running_mean is not None:
+                rm = running_mean._data
+                rm *= 1 - m
+                rm += m * mean
+                running_mean._bump()
+            if running_var is not None:
+                rv = running_var._data
+                rv *= 1 - m
+                rv += m * var * (n / (n - 1) if n > 1 else 1.0)  # the unbiased variance
+                running_var._bump()
+    return out
