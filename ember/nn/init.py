@@ -5,7 +5,9 @@ import math
 import warnings
 
 from .._backend import xp
-from .._tensor import Tensor
+from .._ops.elementwise import where
+from .._random import randperm
+from .._tensor import Tensor, _make
 from ..autograd.grad_mode import no_grad
 
 __all__ = [
@@ -89,8 +91,6 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None)
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator=None) -> Tensor:
     """Fill with N(mean, std^2) truncated to [a, b] (rejection sampling, as PyTorch 2.x)."""
-    from .. import where
-
     def norm_cdf(x):
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
@@ -138,8 +138,6 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
 
 def _empty_like(t):
-    from .._tensor import _make
-
     return _make(xp.empty_like(t._data), False, None, 0)
 
 
@@ -273,15 +271,11 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
 
 
 def _empty_like_shape(t, shape):
-    from .._tensor import _make
-
     return _make(xp.empty(shape, t._data.dtype), False, None, 0)
 
 
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
     """N(0, std^2) with a fraction ``sparsity`` of each column set to zero."""
-    from .. import randperm
-
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor._data.shape

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from .._backend import xp
+from .._creation import _np_dtype
+from .._device import check_device
 from .._dtype import _names as _dtype_names
-from .._tensor import Tensor, _new
+from .._dtype import from_numpy_dtype
+from .._tensor import Tensor, _make, _new
 
 __all__ = [
     "Buffer",
@@ -32,8 +35,6 @@ class Parameter(Tensor):
 
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
-            from .._creation import _np_dtype
-
             return _init_like(_new(cls), cls, xp.empty(0, _np_dtype(None)), bool(requires_grad), [0])
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter() expects a Tensor as data, got {type(data).__name__}")
@@ -60,8 +61,6 @@ class Parameter(Tensor):
 
 
 def _plain(data):
-    from .._tensor import _make
-
     return _make(data, False, None, 0)
 
 
@@ -81,8 +80,6 @@ class Buffer(Tensor, metaclass=_BufferMeta):
 
     def __new__(cls, data=None, *, persistent=True):
         if data is None:
-            from .._creation import _np_dtype
-
             data = _plain(xp.empty(0, _np_dtype(None)))
         t = data.detach().requires_grad_(data.requires_grad)
         t.persistent = persistent
@@ -95,8 +92,6 @@ class UninitializedTensorMixin:
 
     def materialize(self, shape, device=None, dtype=None) -> None:
         """Allocate storage of ``shape`` and turn into ``cls_to_become``."""
-        from .._creation import _np_dtype
-
         if isinstance(shape, int):
             shape = (shape,)
         dt = self._data.dtype if dtype is None else _np_dtype(dtype)
@@ -134,9 +129,6 @@ class UninitializedParameter(UninitializedTensorMixin, Parameter):
     cls_to_become = Parameter
 
     def __new__(cls, requires_grad=True, device=None, dtype=None):
-        from .._creation import _np_dtype
-        from .._device import check_device
-
         check_device(device)
         dt = _np_dtype(dtype)
         return _init_like(_new(cls), cls, xp.empty(0, dt), bool(requires_grad), [0])
@@ -147,8 +139,6 @@ class UninitializedParameter(UninitializedTensorMixin, Parameter):
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
-        from .._dtype import from_numpy_dtype
-
         result = type(self)(self._requires_grad, None, from_numpy_dtype(self._data.dtype))
         memo[id(self)] = result
         return result
@@ -160,8 +150,6 @@ class UninitializedBuffer(UninitializedTensorMixin, Tensor):
     cls_to_become = Tensor
 
     def __new__(cls, requires_grad=False, device=None, dtype=None, persistent=True):
-        from .._creation import _np_dtype
-
         t = _init_like(_new(cls), cls, xp.empty(0, _np_dtype(dtype)), bool(requires_grad), [0])
         t.persistent = persistent
         t._is_buffer = True

@@ -8,7 +8,7 @@ from ..._tensor import Tensor
 from .. import functional as F
 from .. import init as _init
 from ..parameter import Parameter
-from .linear import NonDynamicallyQuantizableLinear
+from .linear import Linear, NonDynamicallyQuantizableLinear
 from .module import Module
 
 __all__ = [
@@ -427,8 +427,6 @@ class Maxout(Module):
         super().__init__()
         if pieces < 1:
             raise ValueError(f"Maxout needs at least one piece, got pieces={pieces}")
-        from .linear import Linear
-
         self.in_features = in_features
         self.out_features = out_features
         self.pieces = pieces

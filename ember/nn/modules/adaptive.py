@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from ..._backend import xp
+from ..._ops.movement import cat
 from ..._tensor import Tensor, _make
 from .. import functional as F
 from .container import ModuleList, Sequential
@@ -94,8 +95,6 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         output = head_logprob.gather(1, _long(head_col[:, None])).squeeze(1)
         if pieces:
             # tail log-probs in row order: the concatenation plus zeros for shortlist rows
-            from ... import cat
-
             order = xp.concatenate(rows_in_order)
             where = xp.full(n, order.size, xp.int64)
             where[order] = xp.arange(order.size)
@@ -107,8 +106,6 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         return _ASMoutput(output, loss)
 
     def _get_full_log_prob(self, input, head_output):
-        from ... import cat
-
         head_logprob = F.log_softmax(head_output, dim=1)
         parts = [head_logprob[:, :self.shortlist_size]]
         for i in range(self.n_clusters):

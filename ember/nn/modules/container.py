@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import operator
+import warnings
 from collections import OrderedDict
 from collections import abc as container_abcs
 from itertools import chain, islice
@@ -18,8 +19,6 @@ class Container(Module):
     """Deprecated: subclass Module instead."""
 
     def __init__(self, **kwargs: Any) -> None:
-        import warnings
-
         warnings.warn("`nn.Container` is deprecated. All of its functionality is now implemented "
                       "in `nn.Module`. Subclass that instead.", FutureWarning, stacklevel=2)
         super().__init__()

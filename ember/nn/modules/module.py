@@ -8,10 +8,12 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from ... import _dtype
+from ... import _creation, _dtype
+from ..._device import check_device
 from ..._tensor import Tensor, _make
 from ...autograd import grad_mode
 from ...autograd.function import Function
+from ...utils.hooks import RemovableHandle
 from ..parameter import Buffer, Parameter, is_lazy
 
 __all__ = [
@@ -35,44 +37,6 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
         return super().__repr__()
 
     __str__ = __repr__
-
-
-class RemovableHandle:
-    """A handle that removes a hook from the dicts it was added to."""
-
-    next_id = 0
-
-    def __init__(self, hooks_dict, *, extra_dict=None):
-        self.hooks_dict_ref = weakref.ref(hooks_dict)
-        self.id = RemovableHandle.next_id
-        RemovableHandle.next_id += 1
-        if extra_dict is None:
-            extra_dict = []
-        elif isinstance(extra_dict, dict):
-            extra_dict = [extra_dict]
-        self.extra_dict_ref = tuple(weakref.ref(d) for d in extra_dict)
-
-    def remove(self) -> None:
-        """Remove the hook."""
-        for ref in (self.hooks_dict_ref, *self.extra_dict_ref):
-            d = ref()
-            if d is not None and self.id in d:
-                del d[self.id]
-
-    def __getstate__(self):
-        return (self.hooks_dict_ref(), self.id, tuple(r() for r in self.extra_dict_ref))
-
-    def __setstate__(self, state):
-        self.hooks_dict_ref = weakref.ref(OrderedDict() if state[0] is None else state[0])
-        self.id = state[1]
-        RemovableHandle.next_id = max(RemovableHandle.next_id, self.id + 1)
-        self.extra_dict_ref = tuple(weakref.ref(d) for d in state[2] if d is not None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 def _addindent(s_, num_spaces):
@@ -402,8 +366,6 @@ class Module:
 
     def cuda(self, device=None) -> Module:
         """Move to a GPU: ember computes on the CPU, so this raises PyTorch's CUDA error."""
-        from ..._device import check_device
-
         check_device("cuda" if device is None else
                      f"cuda:{device}" if isinstance(device, int) else device)
         return self
@@ -440,14 +402,10 @@ class Module:
 
     def to_empty(self, *, device=None, recurse: bool = True) -> Module:
         """Give parameters and buffers fresh uninitialised storage."""
-        from ... import _creation
-
         return self._apply(lambda t: _creation.empty_like(t), recurse=recurse)
 
     def to(self, *args, **kwargs) -> Module:
         """to(device), to(dtype), to(device, dtype), to(tensor): cast/move in place; returns self."""
-        from ..._device import check_device
-
         dt = kwargs.pop("dtype", None)
         dev = kwargs.pop("device", None)
         kwargs.pop("non_blocking", None)

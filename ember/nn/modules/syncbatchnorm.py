@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..._tensor import Tensor
 from ...autograd import grad_mode
+from ..parallel._sync_bn import sync_batch_norm, sync_group
 from .batchnorm import _BatchNorm
 from .module import Module
 
@@ -27,13 +28,9 @@ class SyncBatchNorm(_BatchNorm):
     def forward(self, input: Tensor) -> Tensor:
         if input.dim() >= 2 and input.size(1) == 0:
             raise ValueError("SyncBatchNorm number of input channels should be non-zero")
-        from ..parallel._sync_bn import sync_group
-
         pg = sync_group(self)
         if pg is None:
             return super().forward(input)
-        from ..parallel._sync_bn import sync_batch_norm
-
         return sync_batch_norm(self, input, pg)
 
     @classmethod

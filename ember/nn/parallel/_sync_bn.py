@@ -8,18 +8,19 @@ the whole group's batch, as PyTorch's SyncBatchNorm gives.
 from __future__ import annotations
 
 from ..._backend import xp
+from ..._creation import full
+from ..._dtype import float64
+from ..._ops.movement import cat
 from ...autograd import grad_mode
 from ...autograd.function import Function
+from .distributed import _dist
 
 
 def sync_group(module):
     """The group to synchronise over, or None when BatchNorm's local statistics are right."""
-    from ... import distributed as dist
-
+    dist, c10d = _dist()
     if not module.training or not dist.is_available() or not dist.is_initialized():
         return None
-    from ...distributed import distributed_c10d as c10d
-
     pg = c10d._group(module.process_group)
     if pg is None or pg.size() == 1:
         return None
@@ -27,8 +28,7 @@ def sync_group(module):
 
 
 def _sum_over(pg, a):
-    from ...distributed import distributed_c10d as c10d
-
+    _, c10d = _dist()
     out = xp.array(a, xp.float64)  # a copy: the input array is not written
     c10d._wait(pg, [pg.comm.Iallreduce(c10d._MPI.IN_PLACE, out, op=c10d._MPI.SUM)],
                "SyncBatchNorm")
@@ -50,14 +50,11 @@ class _AllReduceSum(Function):
 
 def sync_batch_norm(m, x, pg):
     """Batch norm of ``x`` with the statistics of every rank's batch."""
-    import ember
-
     c = x.size(1)
     axes = (0,) + tuple(range(2, x.dim()))
     xd = x.double()
     count = x.numel() // c
-    local = ember.cat([xd.sum(axes), (xd * xd).sum(axes),
-                       ember.full((1,), float(count), dtype=ember.float64)])
+    local = cat([xd.sum(axes), (xd * xd).sum(axes), full((1,), float(count), dtype=float64)])
     stats = _AllReduceSum.apply(local, pg)
     n = float(stats[2 * c].item())
     mean = stats[:c] / n

@@ -17,6 +17,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from ..._backend import xp
+from ..._tensor import Tensor, _make
 from ...autograd import engine, grad_mode
 from ..modules.module import Module
 
@@ -24,6 +25,8 @@ _FIRST_BUCKET_BYTES = 1024 * 1024  # PyTorch's dist._DEFAULT_FIRST_BUCKET_BYTES
 
 
 def _dist():
+    # ember.distributed loads on first use: only DDP and SyncBatchNorm's group path need it,
+    # and it would add ~20 ms to `import ember.nn` (python -X importtime: distributed_c10d)
     from ... import distributed as dist
     from ...distributed import distributed_c10d as c10d
 
@@ -32,8 +35,6 @@ def _dist():
 
 def _tensors_in(obj, out):
     """Every Tensor in a (nested) output of forward."""
-    from ..._tensor import Tensor
-
     if isinstance(obj, Tensor):
         out.append(obj)
     elif isinstance(obj, (list, tuple)):
@@ -188,8 +189,6 @@ class DistributedDataParallel(Module):
     @staticmethod
     def _reachable(out):
         """ids of the leaves the graph of ``out`` reaches (PyTorch walks it the same way)."""
-        from ..._tensor import Tensor
-
         seen, leaves = set(), set()
         stack = []
         for t in _tensors_in(out, []):
@@ -267,8 +266,6 @@ class DistributedDataParallel(Module):
         if used is not None:  # a parameter used by no rank keeps its .grad untouched
             c10d._wait(pg, [pg.comm.Iallreduce(c10d._MPI.IN_PLACE, used, op=c10d._MPI.MAX)],
                        "DistributedDataParallel find_unused_parameters")
-        from ..._tensor import _make
-
         for b in self._ddp_buckets:
             off = 0
             for i in b.params:
