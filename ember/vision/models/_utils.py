@@ -6,7 +6,13 @@ from functools import partial
 from typing import Any
 
 from ..transforms._presets import ImageClassification
-from ._api import Weights, WeightsEnum
+from ._api import (
+    Weights,
+    WeightsEnum,
+    _ovewrite_named_param,
+    handle_legacy_interface,
+    register_model,
+)
 from ._meta import _IMAGENET_CATEGORIES
 
 
@@ -33,6 +39,29 @@ def _build(make: Callable[[], Any], weights: WeightsEnum | None, progress: bool)
     if state is not None:
         model.load_state_dict(state)
     return model
+
+
+def _model_builder(name: str, enum: type[WeightsEnum], make: Callable[..., Any], doc: str,
+                   returns: str) -> Callable[..., Any]:
+    """The registered public builder ``name(*, weights=None, progress=True, **kwargs)``.
+
+    It resolves ``weights`` to a member of ``enum`` (also from the legacy ``pretrained=``), fixes
+    ``num_classes`` to the checkpoint's class count, and builds ``make(weights, **kwargs)``.
+    """
+    def build(*, weights: WeightsEnum | None = None, progress: bool = True, **kwargs: Any) -> Any:
+        weights = enum.verify(weights)
+        if weights is not None and weights.meta["categories"] is not None:
+            _ovewrite_named_param(kwargs, "num_classes", len(weights.meta["categories"]))
+        return _build(lambda: make(weights, **kwargs), weights, progress)
+
+    build.__name__ = build.__qualname__ = name
+    build.__module__ = enum.__module__
+    build.__doc__ = doc
+    # postponed-annotation strings, resolved in enum's module (as get_model_weights does)
+    build.__annotations__ = {"weights": f"{enum.__name__} | None", "progress": "bool",
+                             "kwargs": "Any", "return": returns}
+    legacy = handle_legacy_interface(weights=("pretrained", enum.IMAGENET1K_V1))
+    return register_model(name)(legacy(build))
 
 
 def _make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:

@@ -1,12 +1,10 @@
 """AlexNet (Krizhevsky 2014's "one weird trick" variant), as torchvision builds it."""
 from __future__ import annotations
 
-from typing import Any
-
 from ... import nn
 from ..._tensor import Tensor
-from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _build, _imagenet_weights
+from ._api import WeightsEnum
+from ._utils import _imagenet_weights, _model_builder
 
 __all__ = ["AlexNet", "AlexNet_Weights", "alexnet"]
 
@@ -38,21 +36,13 @@ class AlexNet(nn.Module):
 class AlexNet_Weights(WeightsEnum):
     """The pretrained weights of alexnet, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights(
+    IMAGENET1K_V1 = DEFAULT = _imagenet_weights(
         "alexnet-owt-7be5be79.pth", 61100840, (63, 63),
         "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
         56.522, 79.066, 0.714, 233.087,
         _docs="These weights reproduce closely the results of the paper using a simplified "
               "training recipe.")
-    DEFAULT = IMAGENET1K_V1
 
 
-@register_model()
-@handle_legacy_interface(weights=("pretrained", AlexNet_Weights.IMAGENET1K_V1))
-def alexnet(*, weights: AlexNet_Weights | None = None, progress: bool = True,
-            **kwargs: Any) -> AlexNet:
-    """AlexNet (61.1M parameters)."""
-    weights = AlexNet_Weights.verify(weights)
-    if weights is not None:
-        _ovewrite_named_param(kwargs, "num_classes", len(weights.meta["categories"]))
-    return _build(lambda: AlexNet(**kwargs), weights, progress)
+alexnet = _model_builder("alexnet", AlexNet_Weights, lambda weights, **kwargs: AlexNet(**kwargs),
+                         "AlexNet (61.1M parameters).", "AlexNet")

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from ... import nn
 from ..._tensor import Tensor
-from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _build, _imagenet_weights, _make_divisible
+from ._api import WeightsEnum
+from ._utils import _imagenet_weights, _make_divisible, _model_builder
 
 __all__ = ["MobileNetV2", "MobileNet_V2_Weights", "mobilenet_v2"]
 
@@ -140,21 +139,14 @@ class MobileNet_V2_Weights(WeightsEnum):
         71.878, 90.286, 0.301, 13.555,
         _docs="These weights reproduce closely the results of the paper using a simple "
               "training recipe.")
-    IMAGENET1K_V2 = _imagenet_weights(
+    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
         "mobilenet_v2-7ebf99e0.pth", 3504872, (1, 1),
         "https://github.com/pytorch/vision/issues/3995#new-recipe-with-reg-tuning",
         72.154, 90.822, 0.301, 13.598, resize_size=232,
         _docs="These weights improve upon the results of the original paper by using a "
               "modified version of TorchVision's new training recipe.")
-    DEFAULT = IMAGENET1K_V2
 
 
-@register_model()
-@handle_legacy_interface(weights=("pretrained", MobileNet_V2_Weights.IMAGENET1K_V1))
-def mobilenet_v2(*, weights: MobileNet_V2_Weights | None = None, progress: bool = True,
-                 **kwargs: Any) -> MobileNetV2:
-    """MobileNetV2 (3.5M parameters)."""
-    weights = MobileNet_V2_Weights.verify(weights)
-    if weights is not None:
-        _ovewrite_named_param(kwargs, "num_classes", len(weights.meta["categories"]))
-    return _build(lambda: MobileNetV2(**kwargs), weights, progress)
+mobilenet_v2 = _model_builder("mobilenet_v2", MobileNet_V2_Weights,
+                              lambda weights, **kwargs: MobileNetV2(**kwargs),
+                              "MobileNetV2 (3.5M parameters).", "MobileNetV2")

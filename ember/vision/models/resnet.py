@@ -6,8 +6,8 @@ from typing import Any
 
 from ... import nn
 from ..._tensor import Tensor
-from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _build, _imagenet_weights
+from ._api import WeightsEnum, _ovewrite_named_param
+from ._utils import _imagenet_weights, _model_builder
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "ResNet18_Weights", "ResNet34_Weights",
            "ResNet50_Weights", "ResNet101_Weights", "ResNet152_Weights", "resnet18",
@@ -168,14 +168,20 @@ class ResNet(nn.Module):
 
 
 def _resnet(block: type[BasicBlock | Bottleneck], layers: list[int],
-            weights: WeightsEnum | None, progress: bool, **kwargs: Any) -> ResNet:
-    if weights is not None:
-        _ovewrite_named_param(kwargs, "num_classes", len(weights.meta["categories"]))
-    return _build(lambda: ResNet(block, layers, **kwargs), weights, progress)
+            **fixed: int) -> Callable[..., ResNet]:
+    """Make a ResNet of ``layers`` blocks per stage; ``fixed`` are the variant's own settings
+    (the groups and width of ResNeXt and Wide ResNet), which the caller may only repeat."""
+    def make(weights: WeightsEnum | None, **kwargs: Any) -> ResNet:
+        for param, value in fixed.items():
+            _ovewrite_named_param(kwargs, param, value)
+        return ResNet(block, layers, **kwargs)
+
+    return make
 
 
 _V1_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#resnet"
-_V1_DOCS = "These weights reproduce closely the results of the paper using a simple training recipe."
+_V1_DOCS = ("These weights reproduce closely the results of the paper using a simple training "
+            "recipe.")
 _V2_DOCS = ("These weights improve upon the results of the original paper by using TorchVision's "
             "new training recipe.")
 
@@ -183,17 +189,17 @@ _V2_DOCS = ("These weights improve upon the results of the original paper by usi
 class ResNet18_Weights(WeightsEnum):
     """The pretrained weights of resnet18, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("resnet18-f37072fd.pth", 11689512, (1, 1), _V1_RECIPE,
-                                      69.758, 89.078, 1.814, 44.661, _docs=_V1_DOCS)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _imagenet_weights(
+        "resnet18-f37072fd.pth", 11689512, (1, 1), _V1_RECIPE, 69.758, 89.078, 1.814, 44.661,
+        _docs=_V1_DOCS)
 
 
 class ResNet34_Weights(WeightsEnum):
     """The pretrained weights of resnet34, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("resnet34-b627a593.pth", 21797672, (1, 1), _V1_RECIPE,
-                                      73.314, 91.42, 3.664, 83.275, _docs=_V1_DOCS)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _imagenet_weights(
+        "resnet34-b627a593.pth", 21797672, (1, 1), _V1_RECIPE, 73.314, 91.42, 3.664, 83.275,
+        _docs=_V1_DOCS)
 
 
 class ResNet50_Weights(WeightsEnum):
@@ -201,11 +207,10 @@ class ResNet50_Weights(WeightsEnum):
 
     IMAGENET1K_V1 = _imagenet_weights("resnet50-0676ba61.pth", 25557032, (1, 1), _V1_RECIPE,
                                       76.13, 92.862, 4.089, 97.781, _docs=_V1_DOCS)
-    IMAGENET1K_V2 = _imagenet_weights(
+    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
         "resnet50-11ad3fa6.pth", 25557032, (1, 1),
         "https://github.com/pytorch/vision/issues/3995#issuecomment-1013906621",
         80.858, 95.434, 4.089, 97.79, resize_size=232, _docs=_V2_DOCS)
-    DEFAULT = IMAGENET1K_V2
 
 
 class ResNet101_Weights(WeightsEnum):
@@ -213,11 +218,10 @@ class ResNet101_Weights(WeightsEnum):
 
     IMAGENET1K_V1 = _imagenet_weights("resnet101-63fe2227.pth", 44549160, (1, 1), _V1_RECIPE,
                                       77.374, 93.546, 7.801, 170.511, _docs=_V1_DOCS)
-    IMAGENET1K_V2 = _imagenet_weights(
+    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
         "resnet101-cd907fc2.pth", 44549160, (1, 1),
         "https://github.com/pytorch/vision/issues/3995#new-recipe",
         81.886, 95.78, 7.801, 170.53, resize_size=232, _docs=_V2_DOCS)
-    DEFAULT = IMAGENET1K_V2
 
 
 class ResNet152_Weights(WeightsEnum):
@@ -225,56 +229,27 @@ class ResNet152_Weights(WeightsEnum):
 
     IMAGENET1K_V1 = _imagenet_weights("resnet152-394f9c45.pth", 60192808, (1, 1), _V1_RECIPE,
                                       78.312, 94.046, 11.514, 230.434, _docs=_V1_DOCS)
-    IMAGENET1K_V2 = _imagenet_weights(
+    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
         "resnet152-f82ba261.pth", 60192808, (1, 1),
         "https://github.com/pytorch/vision/issues/3995#new-recipe",
         82.284, 96.002, 11.514, 230.474, resize_size=232, _docs=_V2_DOCS)
-    DEFAULT = IMAGENET1K_V2
 
 
-@register_model()
-@handle_legacy_interface(weights=("pretrained", ResNet18_Weights.IMAGENET1K_V1))
-def resnet18(*, weights: ResNet18_Weights | None = None, progress: bool = True,
-             **kwargs: Any) -> ResNet:
-    """ResNet-18 (11.7M parameters)."""
-    weights = ResNet18_Weights.verify(weights)
-    return _resnet(BasicBlock, [2, 2, 2, 2], weights, progress, **kwargs)
+def _builder(name: str, enum: type[WeightsEnum], make: Callable[..., ResNet],
+             doc: str) -> Callable[..., ResNet]:
+    return _model_builder(name, enum, make, doc, "ResNet")
 
 
-@register_model()
-@handle_legacy_interface(weights=("pretrained", ResNet34_Weights.IMAGENET1K_V1))
-def resnet34(*, weights: ResNet34_Weights | None = None, progress: bool = True,
-             **kwargs: Any) -> ResNet:
-    """ResNet-34 (21.8M parameters)."""
-    weights = ResNet34_Weights.verify(weights)
-    return _resnet(BasicBlock, [3, 4, 6, 3], weights, progress, **kwargs)
-
-
-@register_model()
-@handle_legacy_interface(weights=("pretrained", ResNet50_Weights.IMAGENET1K_V1))
-def resnet50(*, weights: ResNet50_Weights | None = None, progress: bool = True,
-             **kwargs: Any) -> ResNet:
-    """ResNet-50 (25.6M parameters)."""
-    weights = ResNet50_Weights.verify(weights)
-    return _resnet(Bottleneck, [3, 4, 6, 3], weights, progress, **kwargs)
-
-
-@register_model()
-@handle_legacy_interface(weights=("pretrained", ResNet101_Weights.IMAGENET1K_V1))
-def resnet101(*, weights: ResNet101_Weights | None = None, progress: bool = True,
-              **kwargs: Any) -> ResNet:
-    """ResNet-101 (44.5M parameters)."""
-    weights = ResNet101_Weights.verify(weights)
-    return _resnet(Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
-
-
-@register_model()
-@handle_legacy_interface(weights=("pretrained", ResNet152_Weights.IMAGENET1K_V1))
-def resnet152(*, weights: ResNet152_Weights | None = None, progress: bool = True,
-              **kwargs: Any) -> ResNet:
-    """ResNet-152 (60.2M parameters)."""
-    weights = ResNet152_Weights.verify(weights)
-    return _resnet(Bottleneck, [3, 8, 36, 3], weights, progress, **kwargs)
+resnet18 = _builder("resnet18", ResNet18_Weights, _resnet(BasicBlock, [2, 2, 2, 2]),
+                    "ResNet-18 (11.7M parameters).")
+resnet34 = _builder("resnet34", ResNet34_Weights, _resnet(BasicBlock, [3, 4, 6, 3]),
+                    "ResNet-34 (21.8M parameters).")
+resnet50 = _builder("resnet50", ResNet50_Weights, _resnet(Bottleneck, [3, 4, 6, 3]),
+                    "ResNet-50 (25.6M parameters).")
+resnet101 = _builder("resnet101", ResNet101_Weights, _resnet(Bottleneck, [3, 4, 23, 3]),
+                     "ResNet-101 (44.5M parameters).")
+resnet152 = _builder("resnet152", ResNet152_Weights, _resnet(Bottleneck, [3, 8, 36, 3]),
+                     "ResNet-152 (60.2M parameters).")
 
 
 _RESNEXT_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#resnext"
@@ -288,10 +263,9 @@ class ResNeXt50_32X4D_Weights(WeightsEnum):
     IMAGENET1K_V1 = _imagenet_weights("resnext50_32x4d-7cdf4587.pth", 25028904, (1, 1),
                                       _RESNEXT_RECIPE, 77.618, 93.698, 4.23, 95.789,
                                       _docs=_V1_DOCS)
-    IMAGENET1K_V2 = _imagenet_weights("resnext50_32x4d-1a0047aa.pth", 25028904, (1, 1),
-                                      _NEW_RECIPE, 81.198, 95.34, 4.23, 95.833, resize_size=232,
-                                      _docs=_V2_DOCS)
-    DEFAULT = IMAGENET1K_V2
+    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
+        "resnext50_32x4d-1a0047aa.pth", 25028904, (1, 1), _NEW_RECIPE, 81.198, 95.34, 4.23, 95.833,
+        resize_size=232, _docs=_V2_DOCS)
 
 
 class ResNeXt101_32X8D_Weights(WeightsEnum):
@@ -300,19 +274,18 @@ class ResNeXt101_32X8D_Weights(WeightsEnum):
     IMAGENET1K_V1 = _imagenet_weights("resnext101_32x8d-8ba56ff5.pth", 88791336, (1, 1),
                                       _RESNEXT_RECIPE, 79.312, 94.526, 16.414, 339.586,
                                       _docs=_V1_DOCS)
-    IMAGENET1K_V2 = _imagenet_weights("resnext101_32x8d-110c445d.pth", 88791336, (1, 1),
-                                      _NEW_RECIPE + "-with-fixres", 82.834, 96.228, 16.414,
-                                      339.673, resize_size=232, _docs=_V2_DOCS)
-    DEFAULT = IMAGENET1K_V2
+    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
+        "resnext101_32x8d-110c445d.pth", 88791336, (1, 1), _NEW_RECIPE + "-with-fixres", 82.834,
+        96.228, 16.414, 339.673, resize_size=232, _docs=_V2_DOCS)
 
 
 class ResNeXt101_64X4D_Weights(WeightsEnum):
     """The pretrained weights of resnext101_64x4d, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("resnext101_64x4d-173b62eb.pth", 83455272, (1, 1),
-                                      "https://github.com/pytorch/vision/pull/5935", 83.246,
-                                      96.454, 15.46, 319.318, resize_size=232, _docs=_V2_DOCS)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _imagenet_weights(
+        "resnext101_64x4d-173b62eb.pth", 83455272, (1, 1),
+        "https://github.com/pytorch/vision/pull/5935", 83.246, 96.454, 15.46, 319.318,
+        resize_size=232, _docs=_V2_DOCS)
 
 
 class Wide_ResNet50_2_Weights(WeightsEnum):
@@ -321,10 +294,9 @@ class Wide_ResNet50_2_Weights(WeightsEnum):
     IMAGENET1K_V1 = _imagenet_weights("wide_resnet50_2-95faca4d.pth", 68883240, (1, 1),
                                       _WIDE_RECIPE, 78.468, 94.086, 11.398, 131.82,
                                       _docs=_V1_DOCS)
-    IMAGENET1K_V2 = _imagenet_weights("wide_resnet50_2-9ba9bcbe.pth", 68883240, (1, 1),
-                                      _NEW_RECIPE + "-with-fixres", 81.602, 95.758, 11.398,
-                                      263.124, resize_size=232, _docs=_V2_DOCS)
-    DEFAULT = IMAGENET1K_V2
+    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
+        "wide_resnet50_2-9ba9bcbe.pth", 68883240, (1, 1), _NEW_RECIPE + "-with-fixres", 81.602,
+        95.758, 11.398, 263.124, resize_size=232, _docs=_V2_DOCS)
 
 
 class Wide_ResNet101_2_Weights(WeightsEnum):
@@ -333,37 +305,24 @@ class Wide_ResNet101_2_Weights(WeightsEnum):
     IMAGENET1K_V1 = _imagenet_weights("wide_resnet101_2-32ee1156.pth", 126886696, (1, 1),
                                       _WIDE_RECIPE, 78.848, 94.284, 22.753, 242.896,
                                       _docs=_V1_DOCS)
-    IMAGENET1K_V2 = _imagenet_weights("wide_resnet101_2-d733dc28.pth", 126886696, (1, 1),
-                                      _NEW_RECIPE, 82.51, 96.02, 22.753, 484.747,
-                                      resize_size=232, _docs=_V2_DOCS)
-    DEFAULT = IMAGENET1K_V2
+    IMAGENET1K_V2 = DEFAULT = _imagenet_weights("wide_resnet101_2-d733dc28.pth", 126886696, (1, 1),
+                                                _NEW_RECIPE, 82.51, 96.02, 22.753, 484.747,
+                                                resize_size=232, _docs=_V2_DOCS)
 
 
-def _variant(name: str, enum: type[WeightsEnum], layers: list[int], groups: int, width: int,
-             doc: str):
-    """A Bottleneck ResNet with grouped (ResNeXt) or wider (Wide ResNet) 3x3 convolutions."""
-    def build(*, weights: WeightsEnum | None = None, progress: bool = True,
-              **kwargs: Any) -> ResNet:
-        weights = enum.verify(weights)
-        if groups != 1:
-            _ovewrite_named_param(kwargs, "groups", groups)
-        _ovewrite_named_param(kwargs, "width_per_group", width)
-        return _resnet(Bottleneck, layers, weights, progress, **kwargs)
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = doc
-    build.__annotations__ = {**build.__annotations__, "weights": enum | None}
-    legacy = handle_legacy_interface(weights=("pretrained", enum.IMAGENET1K_V1))
-    return register_model(name)(legacy(build))
-
-
-resnext50_32x4d = _variant("resnext50_32x4d", ResNeXt50_32X4D_Weights, [3, 4, 6, 3], 32, 4,
+# ResNeXt: grouped 3x3 convolutions; Wide ResNet: twice the 3x3 width (Bottleneck stages).
+resnext50_32x4d = _builder("resnext50_32x4d", ResNeXt50_32X4D_Weights,
+                           _resnet(Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4),
                            "ResNeXt-50 32x4d (25.0M parameters).")
-resnext101_32x8d = _variant("resnext101_32x8d", ResNeXt101_32X8D_Weights, [3, 4, 23, 3], 32, 8,
+resnext101_32x8d = _builder("resnext101_32x8d", ResNeXt101_32X8D_Weights,
+                            _resnet(Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=8),
                             "ResNeXt-101 32x8d (88.8M parameters).")
-resnext101_64x4d = _variant("resnext101_64x4d", ResNeXt101_64X4D_Weights, [3, 4, 23, 3], 64, 4,
+resnext101_64x4d = _builder("resnext101_64x4d", ResNeXt101_64X4D_Weights,
+                            _resnet(Bottleneck, [3, 4, 23, 3], groups=64, width_per_group=4),
                             "ResNeXt-101 64x4d (83.5M parameters).")
-wide_resnet50_2 = _variant("wide_resnet50_2", Wide_ResNet50_2_Weights, [3, 4, 6, 3], 1, 128,
+wide_resnet50_2 = _builder("wide_resnet50_2", Wide_ResNet50_2_Weights,
+                           _resnet(Bottleneck, [3, 4, 6, 3], width_per_group=128),
                            "Wide ResNet-50-2 (68.9M parameters).")
-wide_resnet101_2 = _variant("wide_resnet101_2", Wide_ResNet101_2_Weights, [3, 4, 23, 3], 1, 128,
+wide_resnet101_2 = _builder("wide_resnet101_2", Wide_ResNet101_2_Weights,
+                            _resnet(Bottleneck, [3, 4, 23, 3], width_per_group=128),
                             "Wide ResNet-101-2 (126.9M parameters).")

@@ -1,12 +1,12 @@
 """SqueezeNet 1.0 and 1.1 (Iandola et al. 2016), as torchvision builds them."""
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from ... import cat, nn
 from ..._tensor import Tensor
-from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _build, _imagenet_weights
+from ._api import WeightsEnum
+from ._utils import _imagenet_weights, _model_builder
 
 __all__ = ["SqueezeNet", "SqueezeNet1_0_Weights", "SqueezeNet1_1_Weights", "squeezenet1_0",
            "squeezenet1_1"]
@@ -78,39 +78,25 @@ _DOCS = "These weights reproduce closely the results of the paper using a simple
 class SqueezeNet1_0_Weights(WeightsEnum):
     """The pretrained weights of squeezenet1_0, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("squeezenet1_0-b66bff10.pth", 1248424, (21, 21), _RECIPE,
-                                      58.092, 80.42, 0.819, 4.778, _docs=_DOCS)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _imagenet_weights(
+        "squeezenet1_0-b66bff10.pth", 1248424, (21, 21), _RECIPE, 58.092, 80.42, 0.819, 4.778,
+        _docs=_DOCS)
 
 
 class SqueezeNet1_1_Weights(WeightsEnum):
     """The pretrained weights of squeezenet1_1, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("squeezenet1_1-b8a52dc0.pth", 1235496, (17, 17), _RECIPE,
-                                      58.178, 80.624, 0.349, 4.729, _docs=_DOCS)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _imagenet_weights(
+        "squeezenet1_1-b8a52dc0.pth", 1235496, (17, 17), _RECIPE, 58.178, 80.624, 0.349, 4.729,
+        _docs=_DOCS)
 
 
-def _squeezenet(version: str, weights: WeightsEnum | None, progress: bool,
-                **kwargs: Any) -> SqueezeNet:
-    if weights is not None:
-        _ovewrite_named_param(kwargs, "num_classes", len(weights.meta["categories"]))
-    return _build(lambda: SqueezeNet(version, **kwargs), weights, progress)
+def _squeezenet(version: str) -> Callable[..., SqueezeNet]:
+    return lambda weights, **kwargs: SqueezeNet(version, **kwargs)
 
 
-@register_model()
-@handle_legacy_interface(weights=("pretrained", SqueezeNet1_0_Weights.IMAGENET1K_V1))
-def squeezenet1_0(*, weights: SqueezeNet1_0_Weights | None = None, progress: bool = True,
-                  **kwargs: Any) -> SqueezeNet:
-    """SqueezeNet 1.0 (1.2M parameters)."""
-    weights = SqueezeNet1_0_Weights.verify(weights)
-    return _squeezenet("1_0", weights, progress, **kwargs)
-
-
-@register_model()
-@handle_legacy_interface(weights=("pretrained", SqueezeNet1_1_Weights.IMAGENET1K_V1))
-def squeezenet1_1(*, weights: SqueezeNet1_1_Weights | None = None, progress: bool = True,
-                  **kwargs: Any) -> SqueezeNet:
-    """SqueezeNet 1.1 (1.2M parameters, 2.4x less computation than 1.0)."""
-    weights = SqueezeNet1_1_Weights.verify(weights)
-    return _squeezenet("1_1", weights, progress, **kwargs)
+squeezenet1_0 = _model_builder("squeezenet1_0", SqueezeNet1_0_Weights, _squeezenet("1_0"),
+                               "SqueezeNet 1.0 (1.2M parameters).", "SqueezeNet")
+squeezenet1_1 = _model_builder("squeezenet1_1", SqueezeNet1_1_Weights, _squeezenet("1_1"),
+                               "SqueezeNet 1.1 (1.2M parameters, 2.4x less computation than 1.0).",
+                               "SqueezeNet")

@@ -1,12 +1,15 @@
 """VGG (Simonyan & Zisserman 2014), with and without batch norm, as torchvision builds it."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ... import nn
 from ..._tensor import Tensor
-from ._api import WeightsEnum, _ovewrite_named_param, handle_legacy_interface, register_model
-from ._utils import _build, _imagenet_weights
+from ..transforms._presets import ImageClassification
+from ._api import Weights, WeightsEnum
+from ._utils import _imagenet_weights, _model_builder
 
 __all__ = ["VGG", "VGG11_Weights", "VGG11_BN_Weights", "VGG13_Weights", "VGG13_BN_Weights",
            "VGG16_Weights", "VGG16_BN_Weights", "VGG19_Weights", "VGG19_BN_Weights", "vgg11",
@@ -70,14 +73,13 @@ cfgs: dict[str, list[str | int]] = {
 }
 
 
-def _vgg(cfg: str, batch_norm: bool, weights: WeightsEnum | None, progress: bool,
-         **kwargs: Any) -> VGG:
-    if weights is not None:
-        kwargs["init_weights"] = False
-        if weights.meta["categories"] is not None:
-            _ovewrite_named_param(kwargs, "num_classes", len(weights.meta["categories"]))
-    return _build(lambda: VGG(make_layers(cfgs[cfg], batch_norm=batch_norm), **kwargs), weights,
-                  progress)
+def _vgg(cfg: str, batch_norm: bool) -> Callable[..., VGG]:
+    def make(weights: WeightsEnum | None, **kwargs: Any) -> VGG:
+        if weights is not None:
+            kwargs["init_weights"] = False  # the checkpoint overwrites every parameter
+        return VGG(make_layers(cfgs[cfg], batch_norm=batch_norm), **kwargs)
+
+    return make
 
 
 _RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg"
@@ -92,37 +94,28 @@ def _w(file, num_params, acc1, acc5, ops, file_size, **extra):
 class VGG11_Weights(WeightsEnum):
     """The pretrained weights of vgg11, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _w("vgg11-8a719046.pth", 132863336, 69.02, 88.628, 7.609, 506.84)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _w("vgg11-8a719046.pth", 132863336, 69.02, 88.628, 7.609, 506.84)
 
 
 class VGG11_BN_Weights(WeightsEnum):
     """The pretrained weights of vgg11_bn, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _w("vgg11_bn-6002323d.pth", 132868840, 70.37, 89.81, 7.609, 506.881)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _w("vgg11_bn-6002323d.pth", 132868840, 70.37, 89.81, 7.609, 506.881)
 
 
 class VGG13_Weights(WeightsEnum):
     """The pretrained weights of vgg13, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _w("vgg13-19584684.pth", 133047848, 69.928, 89.246, 11.308, 507.545)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _w("vgg13-19584684.pth", 133047848, 69.928, 89.246, 11.308, 507.545)
 
 
 class VGG13_BN_Weights(WeightsEnum):
     """The pretrained weights of vgg13_bn, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _w("vgg13_bn-abd245e5.pth", 133053736, 71.586, 90.374, 11.308, 507.59)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _w("vgg13_bn-abd245e5.pth", 133053736, 71.586, 90.374, 11.308, 507.59)
 
 
 def _vgg16_features():
-    from functools import partial
-
-    from ..transforms._presets import ImageClassification
-    from ._api import Weights
-
     # SSD's backbone: only `features` is trained; inputs in [0, 255] minus the mean pixel.
     return Weights(
         url="https://download.pytorch.org/models/vgg16_features-amdegroot-88682ab5.pth",
@@ -140,41 +133,31 @@ class VGG16_Weights(WeightsEnum):
 
     IMAGENET1K_V1 = _w("vgg16-397923af.pth", 138357544, 71.592, 90.382, 15.47, 527.796)
     IMAGENET1K_FEATURES = _vgg16_features()
-    DEFAULT = IMAGENET1K_V1
+    DEFAULT = IMAGENET1K_V1  # last, as torchvision lists the members
 
 
 class VGG16_BN_Weights(WeightsEnum):
     """The pretrained weights of vgg16_bn, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _w("vgg16_bn-6c64b313.pth", 138365992, 73.36, 91.516, 15.47, 527.866)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _w("vgg16_bn-6c64b313.pth", 138365992, 73.36, 91.516, 15.47, 527.866)
 
 
 class VGG19_Weights(WeightsEnum):
     """The pretrained weights of vgg19, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _w("vgg19-dcbb9e9d.pth", 143667240, 72.376, 90.876, 19.632, 548.051)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _w("vgg19-dcbb9e9d.pth", 143667240, 72.376, 90.876, 19.632, 548.051)
 
 
 class VGG19_BN_Weights(WeightsEnum):
     """The pretrained weights of vgg19_bn, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _w("vgg19_bn-c79401a0.pth", 143678248, 74.218, 91.842, 19.632, 548.143)
-    DEFAULT = IMAGENET1K_V1
+    IMAGENET1K_V1 = DEFAULT = _w(
+        "vgg19_bn-c79401a0.pth", 143678248, 74.218, 91.842, 19.632, 548.143)
 
 
 def _builder(name: str, cfg: str, batch_norm: bool, enum: type[WeightsEnum], params: str):
-    def build(*, weights: WeightsEnum | None = None, progress: bool = True,
-              **kwargs: Any) -> VGG:
-        weights = enum.verify(weights)
-        return _vgg(cfg, batch_norm, weights, progress, **kwargs)
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"VGG-{name[3:5]}{' with batch norm' if batch_norm else ''} ({params})."
-    build.__annotations__ = {**build.__annotations__, "weights": enum | None}
-    legacy = handle_legacy_interface(weights=("pretrained", enum.IMAGENET1K_V1))
-    return register_model(name)(legacy(build))
+    doc = f"VGG-{name[3:5]}{' with batch norm' if batch_norm else ''} ({params})."
+    return _model_builder(name, enum, _vgg(cfg, batch_norm), doc, "VGG")
 
 
 vgg11 = _builder("vgg11", "A", False, VGG11_Weights, "132.9M parameters")
