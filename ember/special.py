@@ -1,10 +1,17 @@
-"""ember.special: torch.special's functions, composed from ember's differentiable ops."""
+"""ember.special: torch.special's functions, composed from ember's differentiable ops.
+
+The gamma family (gammaln, digamma, gammainc) are Functions over the array kernels of
+_ops/_special.py; ember.lgamma, ember.digamma and the distributions use these same ones.
+"""
 from __future__ import annotations
 
 import math
 
 from . import _dtype
+from ._backend import xp
+from ._ops import _special
 from ._ops.elementwise import (
+    _flt,
     erf,
     erfc,
     erfinv,
@@ -20,12 +27,14 @@ from ._ops.elementwise import (
     where,
     xlogy,
 )
+from ._ops.elementwise import _out as _copy_out
 from ._ops.reduce import logsumexp
 from ._tensor import Tensor
+from .autograd.function import Function
 
-__all__ = ["digamma", "entr", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "gammaln", "i0",
-           "log1p", "log_softmax", "logit", "logsumexp", "ndtr", "ndtri", "psi", "round",
-           "sinc", "softmax", "xlogy"]
+__all__ = ["digamma", "entr", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "gammainc",
+           "gammaln", "i0", "log1p", "log_softmax", "logit", "logsumexp", "ndtr", "ndtri", "psi",
+           "round", "sinc", "softmax", "xlogy"]
 
 expit = sigmoid
 
@@ -34,18 +43,79 @@ def _float(x: Tensor) -> Tensor:
     return x if x.is_floating_point() else x.to(_dtype.get_default_dtype())
 
 
+class _GammaFamily(Function):
+    """One of lgamma, digamma, trigamma: the array kernel forward, the next one backward."""
+
+    kernel = derivative = None  # set by each subclass
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return type(ctx).kernel(a).astype(_flt(a).dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * type(ctx).derivative(a)
+
+
+def _trigamma_derivative(a):
+    raise NotImplementedError("the derivative of trigamma is not implemented in ember")
+
+
+def _gamma_family(cls):
+    """cls on Tensors; its kernel on the raw arrays a backward outside create_graph sees."""
+    def fn(a):
+        if isinstance(a, Tensor):
+            return cls.apply(a)
+        return cls.kernel(a).astype(a.dtype, copy=False)
+    return fn
+
+
+class Trigamma(_GammaFamily):
+    kernel = staticmethod(_special.trigamma)
+    derivative = staticmethod(_trigamma_derivative)
+
+
+class Digamma(_GammaFamily):
+    kernel = staticmethod(_special.digamma)
+    derivative = staticmethod(_gamma_family(Trigamma))
+
+
+class Lgamma(_GammaFamily):
+    kernel = staticmethod(_special.lgamma)
+    derivative = staticmethod(_gamma_family(Digamma))
+
+
+class Gammainc(Function):
+    @staticmethod
+    def forward(ctx, a, x):
+        ctx.save_for_backward(a, x)
+        return _special.gammainc(a, x).astype(xp.result_type(a, x))
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, x = ctx.saved_tensors
+        if ctx.needs_input_grad[0]:
+            raise NotImplementedError("derivative for input is not implemented for gammainc")
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            dx = xp.exp((a - 1) * xp.log(x) - x - _special.lgamma(a))
+        return None, grad * dx.astype(grad.dtype)
+
+
 def gammaln(input: Tensor, *, out=None) -> Tensor:
     """log|Gamma(input)|."""
-    from .distributions._functions import lgamma
-
-    return _out(lgamma(_float(input)), out)
+    return _out(Lgamma.apply(_float(input)), out)
 
 
 def digamma(input: Tensor, *, out=None) -> Tensor:
     """d/dx log Gamma(x)."""
-    from .distributions._functions import digamma as _digamma
+    return _out(Digamma.apply(_float(input)), out)
 
-    return _out(_digamma(_float(input)), out)
+
+def gammainc(input: Tensor, other: Tensor, *, out=None) -> Tensor:
+    """The regularized lower incomplete gamma function P(input, other)."""
+    return _out(Gammainc.apply(input, other), out)
 
 
 psi = digamma
@@ -91,11 +161,7 @@ def log_softmax(input: Tensor, dim: int, *, dtype=None) -> Tensor:
 
 
 def _out(res: Tensor, out):
-    if out is None:
-        return res
-    from ._ops.elementwise import _out as _copy_out
-
-    return _copy_out(res, out)
+    return res if out is None else _copy_out(res, out)
 
 
 del exp, log  # only torch.special's names stay public

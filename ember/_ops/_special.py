@@ -1,15 +1,23 @@
-"""erf, erfc and erfinv for NumPy arrays, vectorised and accurate to float64.
+"""Special-function kernels for NumPy arrays: erf, erfc, erfinv and the gamma family.
 
 NumPy has no erf. erf/erfc use W. J. Cody's rational Chebyshev approximations (Math. Comp.
 1969; the CALERF routine of netlib's SPECFUN, which is what C libraries use), evaluated on
 the whole array with one mask per interval. Results are computed in float64 and returned in
 the input's floating dtype.
+
+lgamma, digamma, trigamma and gammainc (the regularized lower incomplete gamma) compute in
+float64 and return float64: their callers chain them in float64 (the samplers' implicit
+gradients in distributions/_functions.py) or cast once (ember.special's Functions).
 """
 from __future__ import annotations
 
+import math
+
 from .._backend import xp
 
-__all__ = ["erf", "erfc", "erfinv"]
+__all__ = ["digamma", "erf", "erfc", "erfinv", "gammainc", "lgamma", "trigamma"]
+
+_f64 = xp.float64
 
 # CALERF's coefficients, highest index = leading term as in the Fortran source.
 _A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
@@ -138,3 +146,112 @@ def erfinv(x) -> xp.ndarray:
         r = xp.where(ax == 1.0, xp.copysign(xp.inf, x), r)
         r = xp.where(ax > 1.0, xp.nan, r)
     return r.astype(dt, copy=False)
+
+
+# ---- the gamma family -------------------------------------------------------------------
+def lgamma(x) -> xp.ndarray:
+    """log|Gamma(x)|: math.lgamma per element, +inf at the poles as C's lgamma."""
+    x = xp.asarray(x, _f64)
+
+    def one(v):
+        if v != v:
+            return math.nan
+        if math.isinf(v) or (v <= 0 and v == math.floor(v)):
+            return math.inf  # poles and +-inf, as C's lgamma
+        return math.lgamma(v)
+
+    return xp.fromiter(map(one, x.ravel().tolist()), _f64, x.size).reshape(x.shape)
+
+
+def digamma(x) -> xp.ndarray:
+    """psi(x) = d/dx log Gamma(x): recurrence up to x >= 10, then the asymptotic series."""
+    x = xp.array(x, _f64)
+    out = xp.zeros(x.shape, _f64)
+    with xp.errstate(divide="ignore", invalid="ignore"):
+        neg = x < 0
+        # reflection: psi(1 - x) - psi(x) = pi / tan(pi x)
+        refl = xp.where(neg, -math.pi / xp.tan(math.pi * xp.where(neg, x, 0.5)), 0.0)
+        y = xp.where(neg, 1.0 - x, x)
+        while True:
+            small = (y < 10) & xp.isfinite(y)
+            if not small.any():
+                break
+            out -= xp.where(small, 1.0 / xp.where(small, y, 1.0), 0.0)
+            y = xp.where(small, y + 1.0, y)
+        z = 1.0 / (y * y)
+        series = z * (1 / 12 - z * (1 / 120 - z * (1 / 252 - z * (1 / 240 - z * (1 / 132)))))
+        out += xp.log(y) - 0.5 / y - series + refl
+    out[x == 0] = -xp.copysign(xp.inf, x[x == 0])  # PyTorch: digamma(+-0) = -+inf
+    out[neg & (x == xp.floor(x))] = xp.nan
+    return out
+
+
+def trigamma(x) -> xp.ndarray:
+    """psi'(x), the same way as digamma."""
+    x = xp.array(x, _f64)
+    out = xp.zeros(x.shape, _f64)
+    with xp.errstate(divide="ignore", invalid="ignore"):
+        neg = x < 0.5
+        # reflection: psi1(1 - x) + psi1(x) = pi^2 / sin^2(pi x)
+        s = xp.sin(math.pi * xp.where(neg, x, 0.5))
+        refl = xp.where(neg, math.pi ** 2 / (s * s), 0.0)
+        sign = xp.where(neg, -1.0, 1.0)
+        y = xp.where(neg, 1.0 - x, x)
+        while True:
+            small = (y < 10) & xp.isfinite(y)
+            if not small.any():
+                break
+            out += xp.where(small, 1.0 / xp.where(small, y * y, 1.0), 0.0)
+            y = xp.where(small, y + 1.0, y)
+        z = 1.0 / (y * y)
+        tail = 1.0 / y + z / 2 + z / y * (1 / 6 - z * (1 / 30 - z * (1 / 42 - z / 30)))
+        return sign * (out + tail) + refl
+
+
+def gammainc(a, x) -> xp.ndarray:
+    """Regularized lower incomplete gamma P(a, x): series for x < a + 1, else Lentz's CF."""
+    a, x = xp.broadcast_arrays(xp.asarray(a, _f64), xp.asarray(x, _f64))
+    out = xp.empty(a.shape, _f64)
+    for idx in xp.ndindex(a.shape):
+        out[idx] = _gammainc_one(float(a[idx]), float(x[idx]))
+    return out
+
+
+def _gammainc_one(a: float, x: float) -> float:
+    if x != x or a != a or a < 0 or x < 0:
+        return math.nan
+    if a == 0:
+        return 1.0 if x > 0 else math.nan
+    if x == 0:
+        return 0.0
+    if math.isinf(x):
+        return 1.0
+    log_pre = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1:
+        term = total = 1.0 / a
+        n = a
+        for _ in range(10000):
+            n += 1
+            term *= x / n
+            total += term
+            if abs(term) < abs(total) * 1e-17:
+                break
+        return min(1.0, total * math.exp(log_pre))
+    tiny = 1e-300
+    b = x + 1 - a
+    c = 1 / tiny
+    d = 1 / b
+    h = d
+    for i in range(1, 10000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1) < 1e-17:
+            break
+    return max(0.0, 1.0 - math.exp(log_pre) * h)

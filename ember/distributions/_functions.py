@@ -1,9 +1,7 @@
-"""Special functions, linear algebra and samplers the distributions need and ember lacks.
+"""Linear algebra, samplers and their gradients that the distributions need and ember lacks.
 
-lgamma/digamma/trigamma and the regularized incomplete gamma are evaluated in float64 with
-NumPy (math.lgamma per element; digamma and trigamma by recurrence to x >= 10 and their
-asymptotic series) and returned in the input's dtype. The samplers follow PyTorch's CPU
-kernels draw for draw (``_s_gamma_cpu``, ``_s_dirichlet_cpu``, ``_s_poisson_cpu``): one
+(lgamma, digamma and gammainc are ember.special's, over the kernels of _ops/_special.py.)
+The samplers follow PyTorch's CPU kernels draw for draw (``_s_gamma_cpu``, ``_s_dirichlet_cpu``, ``_s_poisson_cpu``): one
 element at a time in memory order, with double uniforms (the low 53 bits of random64) and the
 cached double Box-Muller normal of ember._random. ``binomial`` is PyTorch's
 ``_s_binomial_cpu`` (inversion for small means, BTRS rejection otherwise) the same way.
@@ -14,187 +12,14 @@ import math
 
 import ember
 from ember import _random
-from ember._ops.elementwise import _flt
 from ember._tensor import Tensor
 from ember.autograd.function import Function
 
 from .._backend import xp
+from .._ops import _special
+from .._ops.linalg import LinAlgError
 
 _f64 = xp.float64
-
-
-def _np_lgamma(x: xp.ndarray) -> xp.ndarray:
-    x = xp.asarray(x, _f64)
-
-    def one(v):
-        if v != v:
-            return math.nan
-        if math.isinf(v) or (v <= 0 and v == math.floor(v)):
-            return math.inf  # poles and +-inf, as C's lgamma
-        return math.lgamma(v)
-
-    return xp.fromiter(map(one, x.ravel().tolist()), _f64, x.size).reshape(x.shape)
-
-
-def _np_digamma(x: xp.ndarray) -> xp.ndarray:
-    x = xp.array(x, _f64)
-    out = xp.zeros(x.shape, _f64)
-    with xp.errstate(divide="ignore", invalid="ignore"):
-        neg = x < 0
-        # reflection: psi(1 - x) - psi(x) = pi / tan(pi x)
-        refl = xp.where(neg, -math.pi / xp.tan(math.pi * xp.where(neg, x, 0.5)), 0.0)
-        y = xp.where(neg, 1.0 - x, x)
-        while True:
-            small = (y < 10) & xp.isfinite(y)
-            if not small.any():
-                break
-            out -= xp.where(small, 1.0 / xp.where(small, y, 1.0), 0.0)
-            y = xp.where(small, y + 1.0, y)
-        z = 1.0 / (y * y)
-        series = z * (1 / 12 - z * (1 / 120 - z * (1 / 252 - z * (1 / 240 - z * (1 / 132)))))
-        out += xp.log(y) - 0.5 / y - series + refl
-    out[x == 0] = -xp.copysign(xp.inf, x[x == 0])  # PyTorch: digamma(+-0) = -+inf
-    out[neg & (x == xp.floor(x))] = xp.nan
-    return out
-
-
-def _np_trigamma(x: xp.ndarray) -> xp.ndarray:
-    x = xp.array(x, _f64)
-    out = xp.zeros(x.shape, _f64)
-    with xp.errstate(divide="ignore", invalid="ignore"):
-        neg = x < 0.5
-        # reflection: psi1(1 - x) + psi1(x) = pi^2 / sin^2(pi x)
-        s = xp.sin(math.pi * xp.where(neg, x, 0.5))
-        refl = xp.where(neg, math.pi ** 2 / (s * s), 0.0)
-        sign = xp.where(neg, -1.0, 1.0)
-        y = xp.where(neg, 1.0 - x, x)
-        while True:
-            small = (y < 10) & xp.isfinite(y)
-            if not small.any():
-                break
-            out += xp.where(small, 1.0 / xp.where(small, y * y, 1.0), 0.0)
-            y = xp.where(small, y + 1.0, y)
-        z = 1.0 / (y * y)
-        tail = 1.0 / y + z / 2 + z / y * (1 / 6 - z * (1 / 30 - z * (1 / 42 - z / 30)))
-        return sign * (out + tail) + refl
-
-
-class Lgamma(Function):
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return _np_lgamma(a).astype(_flt(a).dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        return grad * digamma(a)
-
-
-class Digamma(Function):
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return _np_digamma(a).astype(_flt(a).dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        return grad * trigamma(a)
-
-
-class Trigamma(Function):
-    @staticmethod
-    def forward(ctx, a):
-        return _np_trigamma(a).astype(_flt(a).dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        raise NotImplementedError("the derivative of trigamma is not implemented in ember")
-
-
-def _unary(cls, np_fn):
-    def fn(a):
-        if isinstance(a, Tensor):
-            return cls.apply(a)
-        return np_fn(a).astype(a.dtype, copy=False)  # raw arrays (inside a backward)
-    return fn
-
-
-lgamma = _unary(Lgamma, _np_lgamma)
-digamma = _unary(Digamma, _np_digamma)
-trigamma = _unary(Trigamma, _np_trigamma)
-
-
-def _np_gammainc(a: xp.ndarray, x: xp.ndarray) -> xp.ndarray:
-    """Regularized lower incomplete gamma P(a, x): series for x < a + 1, else Lentz's CF."""
-    a, x = xp.broadcast_arrays(xp.asarray(a, _f64), xp.asarray(x, _f64))
-    out = xp.empty(a.shape, _f64)
-    for idx in xp.ndindex(a.shape):
-        out[idx] = _gammainc_one(float(a[idx]), float(x[idx]))
-    return out
-
-
-def _gammainc_one(a: float, x: float) -> float:
-    if x != x or a != a or a < 0 or x < 0:
-        return math.nan
-    if a == 0:
-        return 1.0 if x > 0 else math.nan
-    if x == 0:
-        return 0.0
-    if math.isinf(x):
-        return 1.0
-    log_pre = a * math.log(x) - x - math.lgamma(a)
-    if x < a + 1:
-        term = total = 1.0 / a
-        n = a
-        for _ in range(10000):
-            n += 1
-            term *= x / n
-            total += term
-            if abs(term) < abs(total) * 1e-17:
-                break
-        return min(1.0, total * math.exp(log_pre))
-    tiny = 1e-300
-    b = x + 1 - a
-    c = 1 / tiny
-    d = 1 / b
-    h = d
-    for i in range(1, 10000):
-        an = -i * (i - a)
-        b += 2
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1) < 1e-17:
-            break
-    return max(0.0, 1.0 - math.exp(log_pre) * h)
-
-
-class Gammainc(Function):
-    @staticmethod
-    def forward(ctx, a, x):
-        ctx.save_for_backward(a, x)
-        dt = xp.result_type(a, x)
-        return _np_gammainc(a, x).astype(dt)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, x = ctx.saved_tensors
-        if ctx.needs_input_grad[0]:
-            raise NotImplementedError("derivative for input is not implemented for gammainc")
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            dx = xp.exp((a - 1) * xp.log(x) - x - _np_lgamma(a))
-        return None, grad * dx.astype(grad.dtype)
-
-
-def gammainc(a, x):
-    """Regularized lower incomplete gamma function (torch.special.gammainc)."""
-    return Gammainc.apply(a, x)
 
 
 # ---- linear algebra ---------------------------------------------------------------------------
@@ -224,8 +49,6 @@ class Cholesky(Function):
         except xp.linalg.LinAlgError:
             L = None
         if L is None or not xp.isfinite(L).all():
-            from ember.linalg import LinAlgError
-
             raise LinAlgError(_cholesky_failure(a))
         ctx.L = L
         return L
@@ -427,7 +250,7 @@ def _np_standard_gamma_grad(alpha: xp.ndarray, x: xp.ndarray) -> xp.ndarray:
         pow_xa = x ** a
         pdf = x ** (a - 1) * xp.exp(-x)
         cdf = pow_xa * s1
-        cdf_a = (xp.log(x) - _np_digamma(a)) * cdf - pow_xa * s2
+        cdf_a = (xp.log(x) - _special.digamma(a)) * cdf - pow_xa * s2
         taylor = -cdf_a / pdf
         taylor = xp.where(xp.isnan(taylor), 0.0, taylor)
         # Rice saddle point, near the mode and in the tails
@@ -499,7 +322,7 @@ _DIR_Q = xp.array([
 
 def _beta_grad_small_x(x, a, b):
     """d x / d a for x ~ Beta(a, b) near 0 (scaled by 1/(1-x)): Taylor series of the CDF."""
-    factor = _np_digamma(a) - _np_digamma(a + b) - xp.log(x)
+    factor = _special.digamma(a) - _special.digamma(a + b) - xp.log(x)
     numer = xp.ones_like(x)
     series = numer / a * (factor + 1 / a)
     for i in range(1, 11):
@@ -512,7 +335,7 @@ def _beta_grad_small_x(x, a, b):
 
 def _beta_grad_small_x_wrt_b(x, a, b):
     """d x / d b for x ~ Beta(a, b) near 0, the same way."""
-    factor = _np_digamma(a + b) - _np_digamma(b)
+    factor = _special.digamma(a + b) - _special.digamma(b)
     numer, betas, dbetas = xp.ones_like(x), xp.ones_like(x), xp.zeros_like(x)
     series = factor / a
     for i in range(1, 9):
@@ -567,7 +390,7 @@ def _beta_grad_rational(x, a, total):
             cp, cq = _DIR_P[i, j], _DIR_Q[i, j]
             p = p + ua * (cp[0] + lb * (cp[1] + lb * (cp[2] + lb * cp[3])))
             q = q + ua * (cq[0] + lb * (cq[1] + lb * (cq[2] + lb * cq[3])))
-    approx = x * (_np_digamma(total) - _np_digamma(a)) / (total - a)
+    approx = x * (_special.digamma(total) - _special.digamma(a)) / (total - a)
     return p / q * approx
 
 

@@ -5,8 +5,8 @@ import numbers
 
 import ember
 
+from ..special import gammaln as lgamma
 from . import constraints
-from ._functions import lgamma
 from .dirichlet import Dirichlet
 from .exp_family import ExponentialFamily
 from .utils import broadcast_all

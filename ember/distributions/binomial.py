@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import ember
 
+from ..special import gammaln as lgamma
 from . import constraints
-from ._functions import binomial, lgamma
+from ._functions import binomial
 from .distribution import Distribution
 from .utils import BinaryProbs, broadcast_all
 

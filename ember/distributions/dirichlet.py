@@ -5,8 +5,10 @@ import ember
 import ember.nn.functional as F
 from ember.autograd.function import Function
 
+from ..special import digamma
+from ..special import gammaln as lgamma
 from . import constraints
-from ._functions import _np_dirichlet_grad, _np_sample_dirichlet, digamma, lgamma
+from ._functions import _np_dirichlet_grad, _np_sample_dirichlet
 from .exp_family import ExponentialFamily
 
 __all__ = ["Dirichlet"]

@@ -6,8 +6,10 @@ import numbers
 import ember
 
 from .._backend import xp
+from ..special import digamma, gammainc
+from ..special import gammaln as lgamma
 from . import constraints
-from ._functions import _standard_gamma, digamma, gammainc, lgamma
+from ._functions import _standard_gamma
 from .exp_family import ExponentialFamily
 from .utils import broadcast_all
 

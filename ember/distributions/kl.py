@@ -8,7 +8,9 @@ from functools import total_ordering
 import ember
 import ember.nn.functional as F
 
-from ._functions import digamma, lgamma
+from ..special import digamma
+from ..special import gammaln as lgamma
+from ._functions import solve_triangular_lower
 from .bernoulli import Bernoulli
 from .beta import Beta
 from .binomial import Binomial
@@ -249,8 +251,6 @@ def _kl_multivariatenormal_multivariatenormal(p, q):
     pL, qL = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril
     half_term1 = (qL.diagonal(dim1=-2, dim2=-1).log().sum(-1)
                   - pL.diagonal(dim1=-2, dim2=-1).log().sum(-1))
-    from ._functions import solve_triangular_lower
-
     n = p.event_shape[0]
     term2 = _batch_trace_XXT(solve_triangular_lower(qL, pL))
     term3 = _batch_mahalanobis(qL, q.loc - p.loc)

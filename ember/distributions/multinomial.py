@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import ember
 
+from ..special import gammaln as lgamma
 from . import constraints
-from ._functions import lgamma
 from .binomial import Binomial
 from .categorical import Categorical
 from .distribution import Distribution

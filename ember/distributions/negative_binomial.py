@@ -4,8 +4,9 @@ from __future__ import annotations
 import ember
 import ember.nn.functional as F
 
+from ..special import gammaln as lgamma
 from . import constraints
-from ._functions import lgamma, poisson
+from ._functions import poisson
 from .distribution import Distribution
 from .gamma import Gamma
 from .utils import BinaryProbs, broadcast_all, lazy_property

@@ -5,8 +5,9 @@ import numbers
 
 import ember
 
+from ..special import gammaln as lgamma
 from . import constraints
-from ._functions import lgamma, poisson
+from ._functions import poisson
 from .exp_family import ExponentialFamily
 from .utils import broadcast_all
 

@@ -5,8 +5,9 @@ import math
 
 import ember
 
+from ..special import digamma
+from ..special import gammaln as lgamma
 from . import constraints
-from ._functions import digamma, lgamma
 from .chi2 import Chi2
 from .distribution import Distribution
 from .utils import _standard_normal, broadcast_all
