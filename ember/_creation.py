@@ -16,6 +16,7 @@ from ._device import Size, check_device
 from ._dtype import finfo, iinfo
 from ._ops._util import shape_arg
 from ._tensor import Tensor, _make, register_methods
+from ._threads import get_num_threads
 
 _py_float, _py_int, _py_bool = builtins.float, builtins.int, builtins.bool
 # this module defines range() (PyTorch's deprecated one): use builtins.range inside it
@@ -406,8 +407,6 @@ def _chunks(n):
     """How at::parallel_for splits [0, n) among the threads."""
     if n < _GRAIN:
         return [(0, n)]
-    from ._threads import get_num_threads
-
     nt = min(get_num_threads(), -(-n // _GRAIN))
     if nt <= 1:
         return [(0, n)]
@@ -711,8 +710,6 @@ def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0,
     """A 1-D tensor over ``buffer``'s bytes (shared when the buffer is writable)."""
     arr = xp.frombuffer(buffer, dtype=_dtype.to_dtype(dtype).np, count=count, offset=offset)
     if not arr.flags.writeable:
-        import warnings
-
         warnings.warn("The given buffer is not writable, and PyTorch does not support "
                       "non-writable tensors. This means you can write to the underlying "
                       "(supposedly non-writable) buffer using the tensor. You may want to copy "

@@ -159,7 +159,7 @@ def _combine(higher: dtype | None, lower: dtype | None) -> dtype | None:
 
 def result_type(*operands) -> dtype:
     """PyTorch's result type: dimensioned tensors > zero-dim tensors > Python numbers."""
-    from ._tensor import Tensor
+    from ._tensor import Tensor  # in here: _tensor imports this module
 
     dim = zero = wrapped = None
     for x in operands:

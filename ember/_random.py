@@ -34,6 +34,10 @@ import warnings
 
 from . import _dtype
 from ._backend import xp
+from ._creation import _finish as _new_tensor
+from ._device import check_device
+from ._ops._shape import broadcast_shape
+from ._ops.elementwise import _rebase
 from ._tensor import Tensor, _make, register_methods
 from .autograd import grad_mode as _grad_mode
 from .autograd.function import Function
@@ -66,8 +70,6 @@ class Generator:
     """PyTorch's CPU generator: mt19937 plus the cached second normal sample."""
 
     def __init__(self, device="cpu"):
-        from ._device import check_device
-
         self.device = check_device(device)
         self._set_seed(_DEFAULT_SEED)
 
@@ -704,8 +706,6 @@ def _inplace(self: Tensor, node: str, kernel, *args):
     """Run an in-place sampling kernel on self, recording a zero-gradient node if needed."""
     self._check_inplace()
     if _grad_state[0] and self._requires_grad:
-        from ._ops.elementwise import _rebase
-
         tmp = self._data.copy()
         kernel(tmp, *args)
         return _rebase(self, _node(node).apply(self, tmp))
@@ -826,24 +826,16 @@ def _out_dtype(dtype, default, out) -> xp.dtype:
 
 
 def _finish(arr: xp.ndarray, requires_grad: bool, out, device=None):
+    if out is None:
+        return _new_tensor(arr, requires_grad, device)
     if device is not None:
-        from ._device import check_device
-
         check_device(device)
-    if out is not None:
-        if out._data.shape == arr.shape:
-            xp.copyto(out._data, arr, casting="unsafe")  # views of out see the new values
-        else:
-            out._data = arr.astype(out._data.dtype, copy=False)
-        out._vc[0] += 1
-        return out
-    t = _make(arr, False, None, 0)
-    if requires_grad:
-        if arr.dtype.kind != "f":
-            raise RuntimeError("Only Tensors of floating point and complex dtype can require "
-                               "gradients")
-        t._requires_grad = True
-    return t
+    if out._data.shape == arr.shape:
+        xp.copyto(out._data, arr, casting="unsafe")  # views of out see the new values
+    else:
+        out._data = arr.astype(out._data.dtype, copy=False)
+    out._vc[0] += 1
+    return out
 
 
 def rand(*size_args, size=None, generator=None, out=None, dtype=None, layout=None, device=None,
@@ -996,8 +988,6 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
         sd = std._data
         if sd.size and not (sd.min() >= 0):
             raise RuntimeError("normal expects all elements of std >= 0.0")
-        from ._ops._shape import broadcast_shape
-
         shape = broadcast_shape(mean._data.shape, sd.shape)
         arr = xp.empty(shape, mean._data.dtype)
         _normal_(g, arr, 0.0, 1.0)
