@@ -12,12 +12,16 @@ _warnings.filterwarnings(
     RuntimeWarning, r"ember(\.|$)")
 
 import builtins as _builtins
+import importlib as _importlib
 
 from . import _dtype, autograd, cuda  # noqa: E402
 from . import _tensor as _tensor_mod
 from ._alloc import tune_malloc as _tune_malloc
 from ._creation import *  # noqa: E402,F403
+from ._denormal import set_flush_denormal as _set_flush_denormal
+from ._device import CPU as _CPU
 from ._device import Size, device
+from ._device import check_device as _check_device
 from ._dtype import (
     bool_ as bool,  # noqa: A004 - PyTorch's name
 )
@@ -138,9 +142,7 @@ def typename(obj) -> str:
 
 def set_flush_denormal(mode: bool) -> bool:
     """Flush subnormal floats to zero (x86-64 FTZ/DAZ); returns whether it is supported."""
-    from ._denormal import set_flush_denormal as _set
-
-    return _set(mode)
+    return _set_flush_denormal(mode)
 
 
 _flags = {"deterministic": False, "warn_only": False, "matmul_precision": "highest",
@@ -149,16 +151,12 @@ _flags = {"deterministic": False, "warn_only": False, "matmul_precision": "highe
 
 def set_default_device(device) -> None:
     """Set the device factories use: the CPU (or None); any other device is an error."""
-    from ._device import check_device
-
-    check_device(device)
+    _check_device(device)
 
 
 def get_default_device():
     """The device factories use: always the CPU."""
-    from ._device import CPU
-
-    return CPU
+    return _CPU
 
 
 def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor", mode=None,
@@ -208,9 +206,7 @@ def get_float32_matmul_precision() -> str:
 
 
 def _lazy(name):
-    import importlib
-
-    return importlib.import_module(f"{__name__}.{name}")
+    return _importlib.import_module(f"{__name__}.{name}")
 
 
 # ember._ops.nn_ops (softmax, convolutions, pooling, recurrent kernels: the largest op

@@ -10,14 +10,17 @@ key applied to that view (the result is a copy).
 from __future__ import annotations
 
 import collections
+import itertools
 import warnings
 
-from .. import _dtype
+from .. import _creation, _dtype
 from .._backend import xp
 from .._tensor import ARRAY_FUNCTIONS, Tensor, _make, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import Function
-from ._shape import broadcast_shape
+from ._shape import broadcast_error, broadcast_shape
+from .elementwise import _out as _copy_out
+from .elementwise import _rebase, _tname, clone
 from .movement import (
     AdvancedIndex,
     AliasIndex,
@@ -558,8 +561,6 @@ def index_put_(self, indices, values, accumulate=False):
 
 def index_put(input, indices, values, accumulate=False):
     """Out-of-place index_put_."""
-    from .elementwise import clone
-
     return index_put_(clone(input), indices, values, accumulate)
 
 
@@ -731,8 +732,6 @@ def _pad_to(g, shape):
     if tuple(g.shape) == tuple(shape):
         return g
     if isinstance(g, Tensor):
-        from .. import _creation
-
         out = _creation.zeros(tuple(shape), dtype=g.dtype)
         out[tuple(slice(0, n) for n in g.shape)] = g
         return out
@@ -876,8 +875,6 @@ def _check_source(a, s, d, op):
 
 
 def _dname(a):
-    from .elementwise import _tname
-
     return _tname(a.dtype)
 
 
@@ -1035,8 +1032,6 @@ def masked_fill(input, mask, value):
 
 
 def broadcast_error_for(a, b):
-    from ._shape import broadcast_error
-
     return broadcast_error(a, b)
 
 
@@ -1153,12 +1148,6 @@ def triu(input, diagonal=0, *, out=None):
     return _copy_out(_finish_copy(Triu, input, _contiguous(xp.triu(a, diagonal)), diagonal), out)
 
 
-def _copy_out(res, out):
-    if out is None:
-        return res
-    from .elementwise import _out
-
-    return _out(res, out)
 
 
 # ---- sorting ----------------------------------------------------------------------------------------------------
@@ -1381,8 +1370,6 @@ def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
 # ---- in-place forms -----------------------------------------------------------------------------------------------
 def _inplace(op):
     def method(self, *args, **kwargs):
-        from .elementwise import _rebase
-
         self._check_inplace()
         return _rebase(self, op(self, *args, **kwargs))
 
@@ -1393,8 +1380,6 @@ def _inplace(op):
 def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
     self._check_inplace()
     res = scatter(self, dim, index, src, value, reduce=reduce)
-    from .elementwise import _rebase
-
     return _rebase(self, res)
 
 
@@ -1557,8 +1542,6 @@ def diagonal_scatter(input, src, offset: int = 0, dim1: int = 0, dim2: int = 1):
 
 
 def _tri_indices(np_fn, row, col, offset, dtype):
-    from .. import _creation
-
     if row < 0 or col < 0:
         raise RuntimeError(f"row must be non-negative, got{row}" if row < 0
                            else f"col must be non-negative, got{col}")
@@ -1612,8 +1595,6 @@ def unravel_index(indices, shape):
 
 def combinations(input, r: int = 2, with_replacement: bool = False):
     """The length-``r`` combinations of a 1-D tensor's elements, one per row."""
-    import itertools
-
     if input.ndim != 1:
         raise RuntimeError(f"Expect a 1D vector, but got shape {list(input.shape)}")
     if r < 0:

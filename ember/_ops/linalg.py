@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import string
+import warnings
 from collections import Counter
 
 from .. import _dtype
@@ -21,7 +22,8 @@ from .elementwise import _out as _copy_out
 from .elementwise import _tname
 from .elementwise import where as _where
 from .indexing import _return_type
-from .reduce import _others_product
+from .movement import cat
+from .reduce import _others_product, vector_norm
 
 __all__ = [
     "addbmm", "addmm", "addmv", "baddbmm", "bmm", "det", "dot", "einsum", "ger", "inner",
@@ -1033,8 +1035,6 @@ ARRAY_FUNCTIONS.update({
 
 def cdist(x1, x2, p: float = 2.0, compute_mode=None):
     """The ``p``-norm distance between each row of ``x1`` and each row of ``x2`` (batched)."""
-    from .reduce import vector_norm
-
     if x1.ndim < 2 or x2.ndim < 2:
         bad, n = ("X1", x1.ndim) if x1.ndim < 2 else ("X2", x2.ndim)
         raise RuntimeError(f"cdist only supports at least 2D tensors, {bad} got: {n}D")
@@ -1052,11 +1052,9 @@ def cdist(x1, x2, p: float = 2.0, compute_mode=None):
 
 def cross(input, other, dim=None, *, out=None):
     """The cross product along ``dim`` (by default, with PyTorch's warning, the first of size 3)."""
-    from ..linalg import cross as _linalg_cross
+    from ..linalg import cross as _linalg_cross  # in here: ember.linalg imports this module
 
     if dim is None:
-        import warnings
-
         warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease "
                       "either pass the dim explicitly or simply use torch.linalg.cross.\nThe "
                       "default value of dim will change to agree with that of linalg.cross in a "
@@ -1074,8 +1072,6 @@ _chain_noted = [False]
 def chain_matmul(*matrices, out=None):
     """The product of the matrices in order (deprecated in PyTorch for linalg.multi_dot)."""
     if not _chain_noted[0]:
-        import warnings
-
         _chain_noted[0] = True
         warnings.warn("torch.chain_matmul is deprecated and will be removed in a future PyTorch "
                       "release. Use torch.linalg.multi_dot instead, which accepts a list of two "
@@ -1094,8 +1090,6 @@ def chain_matmul(*matrices, out=None):
 
 def vander(x, N=None, increasing: bool = False):
     """The Vandermonde matrix of a 1-D ``x`` (powers decreasing unless ``increasing``)."""
-    from .movement import cat
-
     if x.ndim != 1:
         raise RuntimeError("x must be a one-dimensional tensor.")
     n = x.shape[0] if N is None else N

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 
 from .. import _dtype
 from .._backend import xp
+from .._creation import tensor as _tensor
+from .._creation import zeros
 from .._device import Size
 from .._tensor import ARRAY_FUNCTIONS, Tensor, _make, _wrap_dim, register_methods, type_name
 from ..autograd import grad_mode
 from ..autograd.function import Function
 from ._shape import broadcast_shape
 from ._util import norm_dims
+from .elementwise import _out as _copy_out
 
 _grad_state = grad_mode._state
 _ndarray = xp.ndarray
@@ -513,7 +517,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         r = repeats._data
         if r.shape != (n,):
             raise RuntimeError("repeats must have the same size as input along dim")
-        from .indexing import index_select
+        from .indexing import index_select  # in here: indexing imports this module
 
         return index_select(x, d, _make(xp.repeat(xp.arange(n), r), False, None, 0))
     r = int(repeats)
@@ -843,13 +847,6 @@ def cat(tensors, dim=0, *, axis=None, out=None):
 
 concat = concatenate = cat
 
-
-def _copy_out(res, out):
-    if out is None:
-        return res
-    from .elementwise import _out
-
-    return _out(res, out)
 
 
 def stack(tensors, dim=0, *, axis=None, out=None):
@@ -1351,8 +1348,6 @@ def meshgrid(*tensors, indexing: str | None = None):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if indexing is None:
-        import warnings
-
         warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the "
                       "indexing argument.", UserWarning, stacklevel=2)
         indexing = "ij"
@@ -1449,8 +1444,6 @@ def adjoint(input):
 
 def block_diag(*tensors):
     """The inputs (0-D, 1-D or 2-D) placed along the diagonal of a zero matrix."""
-    from .._creation import zeros
-
     mats = []
     for i, t in enumerate(tensors):
         if t.ndim > 2:
@@ -1472,8 +1465,6 @@ def block_diag(*tensors):
 
 def as_strided(input, size, stride, storage_offset=None):
     """Elements of ``input``'s (contiguous) storage at the given strides, as a new tensor."""
-    from .._creation import tensor as _tensor
-
     size, stride = tuple(size), tuple(stride)
     if len(size) != len(stride):
         raise RuntimeError("mismatch in length of strides and shape")

@@ -12,16 +12,21 @@ import warnings
 
 from .. import _dtype
 from .._backend import xp
+from .._creation import linspace
 from .._tensor import ARRAY_FUNCTIONS, Tensor, _make, _wrap_dim, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import Function
 from ._sumorder import tsum as _tsum_ordered  # float sums in PyTorch's order (same last bit)
 from ._util import dim_arg, norm_dims
 from .elementwise import _out as _copy_out
-from .elementwise import _tname
+from .elementwise import _tname, where
 from .elementwise import maximum as _maximum
 from .elementwise import minimum as _minimum
-from .indexing import _return_type  # the package's one factory of torch.return_types
+from .indexing import (
+    _return_type,  # the package's one factory of torch.return_types
+    argsort,
+    sort,
+)
 
 _INT64 = xp.dtype(xp.int64)
 _FLOAT = xp.dtype(xp.float32)
@@ -756,7 +761,7 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     if isinstance(p, str):
         if p == "fro" and (dim is None or len(dim) <= 2):
             return vector_norm(input, 2, dim, keepdim, dtype=dtype, out=out)
-        from ..linalg import matrix_norm
+        from ..linalg import matrix_norm  # in here: ember.linalg imports this module
 
         res = matrix_norm(input, p, list(range(input.ndim)) if dim is None else dim, keepdim,
                           dtype=dtype)
@@ -1121,8 +1126,6 @@ def _check_hist_dtype(a, op):
 
 def histogram(input, bins=100, *, range=None, weight=None, density=False, out=None):
     """Counts of ``input`` in ``bins`` equal bins (or between the edges of a tensor ``bins``)."""
-    from .._creation import linspace
-
     a = input._data
     _check_hist_dtype(a, "histogramdd")
     flat = a.reshape(-1)
@@ -1195,8 +1198,6 @@ __all__ = [
 
 def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False, *, out=None):
     """The ``k``-th smallest element along ``dim`` and its index."""
-    from .indexing import argsort
-
     d = _wrap_dim(dim, builtins.max(input.ndim, 1))
     x = input.reshape(1) if input.ndim == 0 else input
     n = x.shape[d]
@@ -1213,8 +1214,6 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 
 def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):
-    from .indexing import sort
-
     if not input.is_floating_point():
         raise RuntimeError(f"{op}() input tensor must be either float or double dtype")
     if interpolation not in _INTERPOLATIONS:
@@ -1257,8 +1256,6 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):
     res = v_lo + _make(w.astype(a.dtype), False, None, 0) * (v_hi - v_lo)
     bad = (k == 0) if ignore_nan else nan.any(-1)
     if bad.any():
-        from .elementwise import where
-
         res = where(_make(xp.broadcast_to(bad, res.shape), False, None, 0), float("nan"), res)
     if keepdim:
         if dim is None:
