@@ -35,6 +35,7 @@ from .movement import (
     _finish,
     _finish_copy,
     _Pre,
+    _renamed,
     expand,
     index_with_keys,
     reshape,
@@ -394,8 +395,7 @@ class CopySlices(Function):
         return gs, gv
 
 
-class IndexPut(CopySlices):
-    _node_name = "IndexPutBackward0"
+IndexPut = _renamed(CopySlices, "IndexPutBackward0")
 
 
 def _value_arg(self, value):
@@ -1035,8 +1035,7 @@ def broadcast_error_for(a, b):
     return broadcast_error(a, b)
 
 
-class MaskedSelect(AdvancedIndex):
-    _node_name = "MaskedSelectBackward0"
+MaskedSelect = _renamed(AdvancedIndex, "MaskedSelectBackward0")
 
 
 def masked_select(input, mask):
@@ -1084,8 +1083,7 @@ def masked_scatter(input, mask, source):
 
 
 # ---- take, nonzero --------------------------------------------------------------------------------------------
-class Take(AdvancedIndex):
-    _node_name = "TakeBackward0"
+Take = _renamed(AdvancedIndex, "TakeBackward0")
 
 
 def take(input, index):
@@ -1170,8 +1168,7 @@ class SortBackward(_Pre):
         return _scatter_add_zeros(grad, idx, d, ctx.in_meta)
 
 
-class TopkBackward(SortBackward):
-    _node_name = "TopkBackward0"
+TopkBackward = _renamed(SortBackward, "TopkBackward0")
 
 
 def _sort_values(input, idx, d, cls):

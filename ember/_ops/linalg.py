@@ -22,7 +22,7 @@ from .elementwise import _out as _copy_out
 from .elementwise import _tname
 from .elementwise import where as _where
 from .indexing import _return_type
-from .movement import cat
+from .movement import _renamed, cat
 from .reduce import _others_product, vector_norm
 
 __all__ = [
@@ -139,28 +139,12 @@ class Matmul(Function):
         return ga, gb  # batch dims that were broadcast are summed by the engine
 
 
-class MatmulClone(Matmul):
-    _node_name = "CloneBackward0"
-
-
-class Mv(Matmul):
-    _node_name = "MvBackward0"
-
-
-class Vm(Matmul):
-    _node_name = "SqueezeBackward4"
-
-
-class Dot(Matmul):
-    _node_name = "DotBackward0"
-
-
-class Vdot(Matmul):
-    _node_name = "VdotBackward0"
-
-
-class Bmm(Matmul):
-    _node_name = "BmmBackward0"
+MatmulClone = _renamed(Matmul, "CloneBackward0")
+Mv = _renamed(Matmul, "MvBackward0")
+Vm = _renamed(Matmul, "SqueezeBackward4")
+Dot = _renamed(Matmul, "DotBackward0")
+Vdot = _renamed(Matmul, "VdotBackward0")
+Bmm = _renamed(Matmul, "BmmBackward0")
 
 
 def _mm_error(sa, sb):

@@ -94,6 +94,12 @@ def _aview(x):
     return x if isinstance(x, Tensor) else _make(xp.asarray(x), False, None, 0)
 
 
+def _renamed(base: type, node_name: str) -> type:
+    """``base`` under another of PyTorch's node names: the same backward, recorded (and printed
+    by ``grad_fn``) as PyTorch names the node of the op that uses it."""
+    return type(node_name, (base,), {"_node_name": node_name, "__module__": base.__module__})
+
+
 # ---- reshape / view ---------------------------------------------------------------------------
 class View(_Pre):
     _node_name = "ViewBackward0"
@@ -103,8 +109,7 @@ class View(_Pre):
         return grad.reshape(_in_shape(ctx))
 
 
-class UnsafeView(View):
-    _node_name = "UnsafeViewBackward0"
+UnsafeView = _renamed(View, "UnsafeViewBackward0")
 
 
 def _shape_error(shape, numel):
@@ -233,20 +238,10 @@ def unflatten(input, dim, sizes):
 
 
 # ---- squeeze / unsqueeze -------------------------------------------------------------------------
-class Squeeze(View):
-    _node_name = "SqueezeBackward0"
-
-
-class Squeeze1(View):
-    _node_name = "SqueezeBackward1"
-
-
-class Squeeze2(View):
-    _node_name = "SqueezeBackward2"
-
-
-class Unsqueeze(View):
-    _node_name = "UnsqueezeBackward0"
+Squeeze = _renamed(View, "SqueezeBackward0")
+Squeeze1 = _renamed(View, "SqueezeBackward1")
+Squeeze2 = _renamed(View, "SqueezeBackward2")
+Unsqueeze = _renamed(View, "UnsqueezeBackward0")
 
 
 def squeeze(input, dim=None, *, axis=None):
@@ -308,8 +303,7 @@ class Transpose(_Pre):
         return grad if d0 == d1 else xp.swapaxes(grad, d0, d1)
 
 
-class TBackward(Transpose):
-    _node_name = "TBackward0"
+TBackward = _renamed(Transpose, "TBackward0")
 
 
 def permute(input, *dims, **kwargs):
@@ -610,16 +604,9 @@ class BasicIndex(_Pre):
         return index_backward(grad, ctx.in_meta, ctx.meta[0], None)
 
 
-class SelectIndex(BasicIndex):
-    _node_name = "SelectBackward0"
-
-
-class AliasIndex(BasicIndex):
-    _node_name = "AliasBackward0"
-
-
-class UnsqueezeIndex(BasicIndex):
-    _node_name = "UnsqueezeBackward0"
+SelectIndex = _renamed(BasicIndex, "SelectBackward0")
+AliasIndex = _renamed(BasicIndex, "AliasBackward0")
+UnsqueezeIndex = _renamed(BasicIndex, "UnsqueezeBackward0")
 
 
 class AdvancedIndex(_Pre):
@@ -948,8 +935,7 @@ class Split(Function):
         return xp.concatenate(grads, axis=ctx.dim)
 
 
-class SplitWithSizes(Split):
-    _node_name = "SplitWithSizesBackward0"
+SplitWithSizes = _renamed(Split, "SplitWithSizesBackward0")
 
 
 class Unbind(Function):
@@ -1103,8 +1089,7 @@ class Diagonal(_Pre):
         return diagonal_scatter_zeros(grad, ctx.in_meta, *ctx.meta)
 
 
-class DiagonalCopy(Diagonal):
-    _node_name = "DiagonalBackward0_copy"
+DiagonalCopy = _renamed(Diagonal, "DiagonalBackward0_copy")
 
 
 class DiagScatter(Function):

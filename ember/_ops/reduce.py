@@ -27,6 +27,7 @@ from .indexing import (
     argsort,
     sort,
 )
+from .movement import _renamed
 
 _INT64 = xp.dtype(xp.int64)
 _FLOAT = xp.dtype(xp.float32)
@@ -158,8 +159,7 @@ class Sum(Function):
         return _unreduce(grad, ctx.shape, ctx.axes, ctx.keepdim)
 
 
-class SumDim(Sum):
-    _node_name = "SumBackward1"
+SumDim = _renamed(Sum, "SumBackward1")
 
 
 class Mean(Function):
@@ -184,8 +184,7 @@ class Mean(Function):
         return _unreduce(g, ctx.shape, ctx.axes, ctx.keepdim)
 
 
-class MeanDim(Mean):
-    _node_name = "MeanBackward1"
+MeanDim = _renamed(Mean, "MeanBackward1")
 
 
 def _sum_dtype(a, dtype):
@@ -311,8 +310,7 @@ class Prod(Function):
         return g * _others_product(raw, ctx.axes)
 
 
-class ProdDim(Prod):
-    _node_name = "ProdBackward1"
+ProdDim = _renamed(Prod, "ProdBackward1")
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
@@ -359,12 +357,8 @@ class Amin(Amax):
     _reduce = xp.minimum
 
 
-class MaxAll(Amax):
-    _node_name = "MaxBackward1"
-
-
-class MinAll(Amin):
-    _node_name = "MinBackward1"
+MaxAll = _renamed(Amax, "MaxBackward1")
+MinAll = _renamed(Amin, "MinBackward1")
 
 
 class MaxDim(Function):
