@@ -1,9 +1,10 @@
 """Linear algebra, samplers and their gradients that the distributions need and ember lacks.
 
 (lgamma, digamma and gammainc are ember.special's, over the kernels of _ops/_special.py.)
-The samplers follow PyTorch's CPU kernels draw for draw (``_s_gamma_cpu``, ``_s_dirichlet_cpu``, ``_s_poisson_cpu``): one
-element at a time in memory order, with double uniforms (the low 53 bits of random64) and the
-cached double Box-Muller normal of ember._random. ``binomial`` is PyTorch's
+The samplers follow PyTorch's CPU kernels draw for draw (``_s_gamma_cpu``,
+``_s_dirichlet_cpu``, ``_s_poisson_cpu``): one element at a time in memory order, with double
+uniforms (the low 53 bits of random64) and the cached double Box-Muller normal of
+ember._random. ``binomial`` is PyTorch's
 ``_s_binomial_cpu`` (inversion for small means, BTRS rejection otherwise) the same way.
 """
 from __future__ import annotations

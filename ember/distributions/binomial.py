@@ -7,7 +7,7 @@ from ..special import gammaln as lgamma
 from . import constraints
 from ._functions import binomial
 from .distribution import Distribution
-from .utils import BinaryProbs, broadcast_all
+from .utils import ProbsOrLogits
 
 __all__ = ["Binomial"]
 
@@ -17,7 +17,7 @@ def _clamp_by_zero(x):
     return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
 
 
-class Binomial(BinaryProbs, Distribution):
+class Binomial(ProbsOrLogits, Distribution):
     """Number of successes in ``total_count`` Bernoulli(probs) trials."""
 
     arg_constraints = {"total_count": constraints.nonnegative_integer,
@@ -25,30 +25,13 @@ class Binomial(BinaryProbs, Distribution):
     has_enumerate_support = True
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.type_as(self.probs)
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.type_as(self.logits)
-        self._param = self.probs if probs is not None else self.logits
+        (total_count,) = self._store_given(probs, logits, total_count)
+        self.total_count = total_count.type_as(self._param)
         super().__init__(self._param.size(), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Binomial, _instance)
-        batch_shape = ember.Size(batch_shape)
-        new.total_count = self.total_count.expand(batch_shape)
-        if "probs" in self.__dict__:
-            new.probs = self.probs.expand(batch_shape)
-            new._param = new.probs
-        if "logits" in self.__dict__:
-            new.logits = self.logits.expand(batch_shape)
-            new._param = new.logits
-        super(Binomial, new).__init__(batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expanded(Binomial, batch_shape, _instance,
+                              ("total_count", "probs", "logits"))
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):
@@ -66,14 +49,8 @@ class Binomial(BinaryProbs, Distribution):
     def variance(self):
         return self.total_count * self.probs * (1 - self.probs)
 
-    @property
-    def param_shape(self):
-        return self._param.size()
-
     def sample(self, sample_shape=ember.Size()):
-        shape = self._extended_shape(sample_shape)
-        with ember.no_grad():
-            return binomial(self.total_count.expand(shape), self.probs.expand(shape))
+        return self._sample_of(binomial, sample_shape, self.total_count, self.probs)
 
     def log_prob(self, value):
         if self._validate_args:
@@ -99,8 +76,5 @@ class Binomial(BinaryProbs, Distribution):
         if not self.total_count.min() == total_count:
             raise NotImplementedError(
                 "Inhomogeneous total count not supported by `enumerate_support`.")
-        values = ember.arange(1 + total_count, dtype=self._param.dtype)
-        values = values.view((-1,) + (1,) * len(self._batch_shape))
-        if expand:
-            values = values.expand((-1,) + tuple(self._batch_shape))
-        return values
+        return self._support_values(ember.arange(1 + total_count, dtype=self._param.dtype),
+                                    expand)

@@ -172,6 +172,39 @@ class Distribution:
                 f"{tuple(value.shape)}) to be within the support ({support!r}) of the "
                 f"distribution {self!r}, but found invalid values:\n{value}")
 
+    def _expanded(self, cls, batch_shape, _instance=None, tensors=(), dists=(), shared=()):
+        """expand()'s body for ``cls``: a new instance whose ``tensors`` (those this one holds:
+        a lazily derived one only once derived) are broadcast to ``batch_shape`` plus their own
+        trailing event dims, whose ``dists`` are expanded to ``batch_shape``, and which shares
+        the attributes named in ``shared``."""
+        new = self._get_checked_instance(cls, _instance)
+        batch_shape = ember.Size(batch_shape)
+        event_at = len(self._batch_shape)
+        for name in tensors:
+            if name in self.__dict__:
+                t = self.__dict__[name]
+                setattr(new, name, t.expand(tuple(batch_shape) + tuple(t.shape[event_at:])))
+        for name in dists:
+            setattr(new, name, getattr(self, name).expand(batch_shape))
+        for name in shared:
+            setattr(new, name, getattr(self, name))
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _support_values(self, values, expand: bool):
+        """enumerate_support's answer: the ``values`` along dim 0 (each one event), with a
+        dim per batch dim after it, broadcast over the batch shape when ``expand``."""
+        n, batch, event = values.shape[0], tuple(self._batch_shape), tuple(values.shape[1:])
+        values = values.view((n,) + (1,) * len(batch) + event)
+        return values.expand((n,) + batch + event) if expand else values
+
+    def _sample_of(self, draw, sample_shape, *params):
+        """draw(*params broadcast to the sample's shape), without gradient."""
+        shape = self._extended_shape(sample_shape)
+        with ember.no_grad():
+            return draw(*(p.expand(shape) for p in params))
+
     def _get_checked_instance(self, cls, _instance=None):
         if _instance is None and type(self).__init__ != cls.__init__:
             raise NotImplementedError(

@@ -1,8 +1,6 @@
 """Poisson distribution."""
 from __future__ import annotations
 
-import numbers
-
 import ember
 
 from ..special import gammaln as lgamma
@@ -34,21 +32,13 @@ class Poisson(ExponentialFamily):
 
     def __init__(self, rate, validate_args=None):
         (self.rate,) = broadcast_all(rate)
-        batch_shape = ember.Size() if isinstance(rate, numbers.Number) else self.rate.size()
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(self.rate.size(), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Poisson, _instance)
-        batch_shape = ember.Size(batch_shape)
-        new.rate = self.rate.expand(batch_shape)
-        super(Poisson, new).__init__(batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expanded(Poisson, batch_shape, _instance, ("rate",))
 
     def sample(self, sample_shape=ember.Size()):
-        shape = self._extended_shape(sample_shape)
-        with ember.no_grad():
-            return poisson(self.rate.expand(shape))
+        return self._sample_of(poisson, sample_shape, self.rate)
 
     def log_prob(self, value):
         if self._validate_args:

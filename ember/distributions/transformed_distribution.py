@@ -33,14 +33,10 @@ class TransformedDistribution(Distribution):
                          validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(TransformedDistribution, _instance)
-        batch_shape = ember.Size(batch_shape)
-        new.base_dist = self.base_dist.expand(batch_shape)
-        new.transforms = self.transforms
-        super(TransformedDistribution, new).__init__(batch_shape, self.event_shape,
-                                                     validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        # a subclass's own parameters (Gumbel's loc and scale...) expand with the base
+        return self._expanded(TransformedDistribution, batch_shape, _instance,
+                              tuple(self.arg_constraints), dists=("base_dist",),
+                              shared=("transforms",))
 
     @constraints.dependent_property(is_discrete=False)
     def support(self):

@@ -75,13 +75,39 @@ class lazy_property:
         return value
 
 
-class BinaryProbs:
-    """``probs`` and ``logits`` of a 0/1 event: the one not given is derived on first use."""
+class ProbsOrLogits:
+    """``probs`` or ``logits``, whichever was given; the other is derived on first use.
+
+    ``_binary``: log-odds of a 0/1 event (True) or log-probabilities along the last dim.
+    """
+
+    _binary = True
+
+    def _store_given(self, probs, logits, *others):
+        """Store the one of probs/logits given, broadcast with ``others``; return those."""
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        name, value = ("probs", probs) if probs is not None else ("logits", logits)
+        *others, value = broadcast_all(*others, value)
+        setattr(self, name, value)
+        return others
 
     @lazy_property
     def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
+        return probs_to_logits(self.probs, is_binary=self._binary)
 
     @lazy_property
     def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
+        return logits_to_probs(self.logits, is_binary=self._binary)
+
+    @property
+    def _param(self):
+        # the given one (when both are there, either: they share shape and dtype)
+        return self.__dict__.get("probs", self.__dict__.get("logits"))
+
+    @property
+    def param_shape(self):
+        return self._param.size()
+
+    def _new(self, *args, **kwargs):
+        return self._param.new(*args, **kwargs)
