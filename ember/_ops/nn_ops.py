@@ -7,13 +7,14 @@ public wrappers validate arguments with PyTorch's messages and pick the Function
 Cross-entropy is log-softmax + gather + reduction in one pass; its backward is
 ``softmax - onehot`` scaled per sample (weights, ignore_index, label smoothing, mean).
 
-Convolution is im2col + GEMM, channel-major: an ``as_strided`` window view of the padded input
-is copied into ``cols`` (C*K, n*L) for a chunk of n samples (~4 MB, so the copy and the GEMM
-share the cache), and ``weight (O, C*K) @ cols`` computes the whole chunk at once. Backward
-recomputes ``cols`` chunk by chunk (nothing large is saved): ``grad @ cols.T`` for the weight,
-``weight.T @ grad`` scattered back with one strided add per kernel offset (col2im) for the
-input. Measured single-threaded: as fast as a per-sample batched GEMM and faster than
-einsum/tensordot; the chunking saves 10-25% over one whole-batch cols matrix; and the work
+Convolution is im2col + GEMM. 2-d stride-1 single-group convolutions (the CNNs' case) take
+the flat-row kernels of ``_conv``: batch-major blocks of a few samples, window rows copied as
+contiguous runs of the padded plane, one GEMM per block and pass, no transposes. The rest is
+channel-major: an ``as_strided`` window view of the padded input is copied into ``cols``
+(C*K, n*L) for a chunk of n samples (~4 MB, so the copy and the GEMM share the cache), and
+``weight (O, C*K) @ cols`` computes the whole chunk at once. Backward recomputes ``cols``
+chunk by chunk (nothing large is saved): ``grad @ cols.T`` for the weight, ``weight.T @ grad``
+scattered back with one strided add per kernel offset (col2im) for the input. The work
 buffers are reused (fresh multi-MB arrays cost page faults on every call).
 
 Pooling copies the windows once into (K, N, C, *out) so that every reduction runs over the
@@ -35,14 +36,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 import warnings
 
 from .. import _dtype
 from .._backend import as_strided, xp
 from .._tensor import Tensor, _make, _wrap_dim, register_methods
 from ..autograd.function import Function
-from . import NN_OPS_EXPORTS
+from . import NN_OPS_EXPORTS, _conv
+from ._conv import scratch as _scratch
 
 # only the names that PyTorch has at top level (torch.conv2d...); nn.functional imports the rest
 __all__ = list(NN_OPS_EXPORTS)
@@ -611,24 +612,6 @@ def _crop(x, pads):
                                                 zip(x.shape[2:], pads))]
 
 
-_work = threading.local()
-_SCRATCH_MAX = 1 << 26
-
-
-def _scratch(n, dtype, slot=0):
-    """A reusable buffer of n elements: large fresh arrays cost page faults on every call
-    (glibc returns them to the OS), which measured slower than the im2col copy itself."""
-    if n * dtype.itemsize > _SCRATCH_MAX:  # too big to keep around
-        return xp.empty(n, dtype)
-    bufs = getattr(_work, "bufs", None)
-    if bufs is None:
-        bufs = _work.bufs = [None, None, None]
-    buf = bufs[slot]
-    if buf is None or buf.nbytes < n * dtype.itemsize:
-        buf = bufs[slot] = xp.empty(max(n * dtype.itemsize, 1 << 16), xp.uint8)
-    return buf[:n * dtype.itemsize].view(dtype)
-
-
 def _cols_t(xpad, ks, stride, dil, out_sp, scratch=False):
     """(N, C, *padded) -> contiguous cols (C*K, N*L): channel-major, so that the whole batch is
     one GEMM with the (O, C*K) weight (a large GEMM runs faster than N small ones).
@@ -723,6 +706,14 @@ class Convolution(Function):
         xpad = _pad_zeros(x, pads)
         out_sp = tuple((n - d * (k - 1) - 1) // s + 1
                        for n, k, s, d in zip(xpad.shape[2:], ks, stride, dil))
+        needs = ctx.needs_input_grad
+        if _conv.applies(xpad, w, stride, G):
+            xpad = xp.ascontiguousarray(xpad)
+            y = _conv.forward(xpad, w, b, dil, *out_sp)
+            if needs:
+                ctx.save_for_backward(xpad if needs[1] else None, w if needs[0] else None)
+                ctx.meta = (xpad.shape, w.shape, pads, stride, dil, G, out_sp, unbatched, None)
+            return y[0] if unbatched else y
         L = math.prod(out_sp)
         y = xp.empty((N, O) + out_sp, xp.result_type(x, w))
         yv = y.reshape(N, O, L)
@@ -736,7 +727,6 @@ class Convolution(Function):
             yv[n0:n0 + step] = r.reshape(O, -1, L).swapaxes(0, 1)
         if b is not None:
             yv += b[:, None]
-        needs = ctx.needs_input_grad
         if needs:
             ctx.save_for_backward(xpad if needs[1] else None, w if needs[0] else None)
             ctx.meta = (xpad.shape, w.shape, pads, stride, dil, G, out_sp, unbatched, step)
@@ -754,6 +744,13 @@ class Convolution(Function):
         L = math.prod(out_sp)
         gv = grad.reshape(N, O, L)
         needs = ctx.needs_input_grad
+        if step is None:  # the flat-row kernel's forward
+            gx, gw = _conv.backward(xpad, xp_shape, w, w_shape, xp.ascontiguousarray(grad),
+                                    pads, dil, needs[0], needs[1])
+            gb = gv.sum((0, 2)) if needs[2] else None
+            if unbatched and gx is not None:
+                gx = gx[0]
+            return gx, gw, gb
         gb = gv.sum((0, 2)) if needs[2] else None
         gw = xp.zeros((O, C // G * math.prod(ks)) if G == 1 else
                       (G, O // G, C // G * math.prod(ks)), grad.dtype) if needs[1] else None
