@@ -106,10 +106,6 @@ def kl_divergence(p, q):
     return fun(p, q)
 
 
-def _infinite_like(t):
-    return ember.full_like(t, _inf)
-
-
 def _set_inf(t, mask):
     return ember.where(mask, ember.full_like(t, _inf), t)
 
@@ -309,14 +305,32 @@ def _kl_independent_independent(p, q):
 
 
 # ---- across families ----------------------------------------------------------------------
+# p puts mass where q has none (q's support misses part of p's): KL(p || q) is infinite
+_INFINITE = {
+    Beta: (Pareto,),
+    Exponential: (Beta, Pareto, Uniform),
+    Gamma: (Beta, Pareto, Uniform),
+    Gumbel: (Beta, Exponential, Gamma, Pareto, Uniform),
+    Laplace: (Beta, Exponential, Gamma, Pareto, Uniform),
+    Normal: (Beta, Exponential, Gamma, Pareto, Uniform),
+    Pareto: (Beta, Uniform),
+    Poisson: (Bernoulli, Binomial),
+}
+
+
+def _kl_infinity(p, q):
+    return ember.full_like(p.mean, _inf)  # p.mean: batch-shaped, in p's dtype
+
+
+for _p, _qs in _INFINITE.items():
+    for _q in _qs:
+        register_kl(_p, _q)(_kl_infinity)
+del _p, _qs, _q
+
+
 @register_kl(Bernoulli, Poisson)
 def _kl_bernoulli_poisson(p, q):
     return -p.entropy() - (p.probs * q.rate.log() - q.rate)
-
-
-@register_kl(Beta, Pareto)
-def _kl_beta_infinity(p, q):
-    return _infinite_like(p.concentration1)
 
 
 @register_kl(Beta, Exponential)
@@ -354,13 +368,6 @@ def _kl_beta_uniform(p, q):
     return _set_inf(result, (q.low > p.support.lower_bound) | (q.high < p.support.upper_bound))
 
 
-@register_kl(Exponential, Beta)
-@register_kl(Exponential, Pareto)
-@register_kl(Exponential, Uniform)
-def _kl_exponential_infinity(p, q):
-    return _infinite_like(p.rate)
-
-
 @register_kl(Exponential, Gamma)
 def _kl_exponential_gamma(p, q):
     ratio = q.rate / p.rate
@@ -378,13 +385,6 @@ def _kl_exponential_normal(p, q):
     t3 = q.loc / p.rate
     t4 = q.loc.pow(2) * 0.5
     return t1 - 1 + (t2 - t3 + t4) / var_normal
-
-
-@register_kl(Gamma, Beta)
-@register_kl(Gamma, Pareto)
-@register_kl(Gamma, Uniform)
-def _kl_gamma_infinity(p, q):
-    return _infinite_like(p.concentration)
 
 
 @register_kl(Gamma, Exponential)
@@ -405,15 +405,6 @@ def _kl_gamma_normal(p, q):
             + (t2 - t3 + t4) / var_normal)
 
 
-@register_kl(Laplace, Beta)
-@register_kl(Laplace, Exponential)
-@register_kl(Laplace, Gamma)
-@register_kl(Laplace, Pareto)
-@register_kl(Laplace, Uniform)
-def _kl_laplace_infinity(p, q):
-    return _infinite_like(p.loc)
-
-
 @register_kl(Laplace, Normal)
 def _kl_laplace_normal(p, q):
     var_normal = q.scale.pow(2)
@@ -425,15 +416,6 @@ def _kl_laplace_normal(p, q):
     return -t1 + scale_sqr_var_ratio + (t2 - t3 + t4) / var_normal - 1
 
 
-@register_kl(Normal, Beta)
-@register_kl(Normal, Exponential)
-@register_kl(Normal, Gamma)
-@register_kl(Normal, Pareto)
-@register_kl(Normal, Uniform)
-def _kl_normal_infinity(p, q):
-    return _infinite_like(p.loc)
-
-
 @register_kl(Normal, Laplace)
 def _kl_normal_laplace(p, q):
     loc_diff = p.loc - q.loc
@@ -443,12 +425,6 @@ def _kl_normal_laplace(p, q):
     t2 = math.sqrt(2 / math.pi) * p.scale * ember.exp(-0.5 * loc_diff_scale_ratio.pow(2))
     t3 = loc_diff * ember.erf(math.sqrt(0.5) * loc_diff_scale_ratio)
     return -t1 + (t2 + t3) / q.scale - 0.5 * (1 + math.log(0.5 * math.pi))
-
-
-@register_kl(Poisson, Bernoulli)
-@register_kl(Poisson, Binomial)
-def _kl_poisson_infinity(p, q):
-    return _infinite_like(p.rate)
 
 
 @register_kl(Uniform, Beta)
@@ -514,15 +490,6 @@ def _kl_gamma_gumbel(p, q):
     return t1 + t2 + t3
 
 
-@register_kl(Gumbel, Beta)
-@register_kl(Gumbel, Exponential)
-@register_kl(Gumbel, Gamma)
-@register_kl(Gumbel, Pareto)
-@register_kl(Gumbel, Uniform)
-def _kl_gumbel_infinity(p, q):
-    return _infinite_like(p.loc)
-
-
 @register_kl(Gumbel, Normal)
 def _kl_gumbel_normal(p, q):
     param_ratio = p.scale / q.scale
@@ -541,12 +508,6 @@ def _kl_normal_gumbel(p, q):
     t2 = mean_scale_ratio - loc_scale_ratio
     t3 = ember.exp(-mean_scale_ratio + 0.5 * var_scale_sqr_ratio + loc_scale_ratio)
     return -t1 + t2 + t3 - 0.5 * (1 + math.log(2 * math.pi))
-
-
-@register_kl(Pareto, Beta)
-@register_kl(Pareto, Uniform)
-def _kl_pareto_infinity(p, q):
-    return _infinite_like(p.scale)
 
 
 @register_kl(Pareto, Exponential)
