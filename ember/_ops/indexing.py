@@ -605,49 +605,58 @@ def _check_along(a, idx, d, op, src=None):
             raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
 
 
+class _AddAtZeros(Function):
+    """Zeros of the input's shape with grad added where a selection (gather, index_select) read:
+    the selection's backward, itself differentiable (its backward selects again)."""
+
+    @staticmethod
+    def forward(ctx, grad, d, idx, meta):
+        ctx.d, ctx.idx = d, idx
+        return _add_at_zeros(grad, ctx._key(d, idx), meta)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return ctx._select(gg, ctx.d, ctx.idx)
+
+    @classmethod
+    def of(cls, grad, d, idx, meta):
+        """For an array grad, or a Tensor one under create_graph (then recorded)."""
+        if isinstance(grad, Tensor):
+            return cls.apply(grad, d, idx, meta)
+        return _add_at_zeros(grad, cls._key(d, idx), meta)
+
+
+def _add_at_zeros(grad, key, meta):
+    g = xp.zeros(meta[0], grad.dtype)
+    if g.ndim == 0:
+        g[...] = grad.sum()
+        return g
+    xp.add.at(g, key, grad)  # indices may repeat: their grads add up
+    return g
+
+
 class Gather(_Pre):
     _node_name = "GatherBackward0"
 
     @staticmethod
     def backward(ctx, grad):
         d, idx = ctx.meta
-        return _scatter_add_zeros(grad, idx, d, ctx.in_meta)
-
-
-class ScatterAddZeros(Function):
-    """Zeros with grad added at index along dim: the backward of gather, differentiable."""
-
-    _node_name = "ScatterAddBackward0"
-
-    @staticmethod
-    def forward(ctx, grad, idx, d, meta):
-        ctx.idx, ctx.d = idx, d
-        return _scatter_add_zeros_np(grad, idx, d, meta)
-
-    @staticmethod
-    def backward(ctx, gg):
-        return _gather_any(gg, ctx.d, ctx.idx)
-
-
-def _scatter_add_zeros_np(grad, idx, d, meta):
-    g = xp.zeros(meta[0], grad.dtype)
-    if g.ndim == 0:
-        g[...] = grad.sum()
-        return g
-    xp.add.at(g, _along(idx, d), grad)
-    return g
-
-
-def _scatter_add_zeros(grad, idx, d, meta):
-    if isinstance(grad, Tensor):
-        return ScatterAddZeros.apply(grad, idx, d, meta)
-    return _scatter_add_zeros_np(grad, idx, d, meta)
+        return ScatterAddZeros.of(grad, d, idx, ctx.in_meta)
 
 
 def _gather_any(x, d, idx):
     if isinstance(x, Tensor):
         return gather(x, d, _make(idx, False, None, 0))
     return x[_along(idx, d)] if x.ndim else x.copy()
+
+
+class ScatterAddZeros(_AddAtZeros):
+    _node_name = "ScatterAddBackward0"
+    _select = staticmethod(_gather_any)
+
+    @staticmethod
+    def _key(d, idx):
+        return _along(idx, d)
 
 
 def gather(input, dim, index, *, sparse_grad=False, axis=None):
@@ -806,41 +815,22 @@ class IndexSelect(_Pre):
     @staticmethod
     def backward(ctx, grad):
         d, idx = ctx.meta
-        return _index_add_zeros(grad, d, idx, ctx.in_meta)
-
-
-class IndexAddZeros(Function):
-    _node_name = "IndexAddBackward0"
-
-    @staticmethod
-    def forward(ctx, grad, d, idx, meta):
-        ctx.d, ctx.idx = d, idx
-        return _index_add_zeros_np(grad, d, idx, meta)
-
-    @staticmethod
-    def backward(ctx, gg):
-        return _index_select_any(gg, ctx.d, ctx.idx)
-
-
-def _index_add_zeros_np(grad, d, idx, meta):
-    g = xp.zeros(meta[0], grad.dtype)
-    if g.ndim == 0:
-        g[...] = grad.sum()
-        return g
-    xp.add.at(g, (slice(None),) * d + (idx,), grad)
-    return g
-
-
-def _index_add_zeros(grad, d, idx, meta):
-    if isinstance(grad, Tensor):
-        return IndexAddZeros.apply(grad, d, idx, meta)
-    return _index_add_zeros_np(grad, d, idx, meta)
+        return IndexAddZeros.of(grad, d, idx, ctx.in_meta)
 
 
 def _index_select_any(x, d, idx):
     if isinstance(x, Tensor):
         return index_select(x, d, _make(idx, False, None, 0))
     return xp.take(x, idx, axis=d) if x.ndim else x.copy()
+
+
+class IndexAddZeros(_AddAtZeros):
+    _node_name = "IndexAddBackward0"
+    _select = staticmethod(_index_select_any)
+
+    @staticmethod
+    def _key(d, idx):
+        return (slice(None),) * d + (idx,)
 
 
 def _check_range(idx, n):
@@ -1159,16 +1149,9 @@ def _argsort(a, d, descending):
     return (n - 1) - xp.flip(idx, d)
 
 
-class SortBackward(_Pre):
-    _node_name = "SortBackward0"
-
-    @staticmethod
-    def backward(ctx, grad):
-        d, idx = ctx.meta
-        return _scatter_add_zeros(grad, idx, d, ctx.in_meta)
-
-
-TopkBackward = _renamed(SortBackward, "TopkBackward0")
+# sort's and topk's values are a gather along d by the returned indices
+SortBackward = _renamed(Gather, "SortBackward0")
+TopkBackward = _renamed(Gather, "TopkBackward0")
 
 
 def _sort_values(input, idx, d, cls):

@@ -315,7 +315,8 @@ def _scale(x, s):
 
 
 class _AddProduct(Function):
-    """beta * input + alpha * product(m1, m2); subclasses define the product and its grads."""
+    """beta * input + alpha * m1 @ m2, for matrices or batches of them (addmm, baddbmm); Addmv
+    and Addbmm override the product and its grads."""
 
     @staticmethod
     def forward(ctx, inp, m1, m2, beta, alpha):
@@ -341,19 +342,25 @@ class _AddProduct(Function):
         g2 = None if m1 is None else _scale(ctx._grad2(grad, m1), alpha)
         return gi, g1, g2, None, None
 
-
-class Addmm(_AddProduct):
     @staticmethod
     def _product(m1, m2):
         return m1 @ m2
 
     @staticmethod
     def _grad1(grad, m2):
-        return grad @ m2.T
+        return _mm_any(grad, _mT(m2))
 
     @staticmethod
     def _grad2(grad, m1):
-        return m1.T @ grad
+        return _mm_any(_mT(m1), grad)
+
+
+class Addmm(_AddProduct):
+    """addmm's node: beta * input + alpha * (matrix @ matrix)."""
+
+
+class Baddbmm(_AddProduct):
+    """baddbmm's node: beta * input + alpha * (batch of matrices @ batch of matrices)."""
 
 
 class Addmv(_AddProduct):
@@ -368,20 +375,6 @@ class Addmv(_AddProduct):
     @staticmethod
     def _grad2(grad, m):
         return m.T @ grad
-
-
-class Baddbmm(_AddProduct):
-    @staticmethod
-    def _product(b1, b2):
-        return b1 @ b2
-
-    @staticmethod
-    def _grad1(grad, b2):
-        return _mm_any(grad, _mT(b2))
-
-    @staticmethod
-    def _grad2(grad, b1):
-        return _mm_any(_mT(b1), grad)
 
 
 class Addbmm(Baddbmm):

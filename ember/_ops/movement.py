@@ -938,14 +938,10 @@ class Split(Function):
 SplitWithSizes = _renamed(Split, "SplitWithSizesBackward0")
 
 
-class Unbind(Function):
-    _node_name = "UnbindBackward0"
-    _inputs = 1  # (x, outs, dim)
+class Unbind(Split):
+    """Split's forward; the outputs lost the dim, so the backward stacks instead of concatenating."""
 
-    @staticmethod
-    def forward(ctx, a, outs, dim):
-        ctx.dim = dim
-        return outs
+    _node_name = "UnbindBackward0"
 
     @staticmethod
     def backward(ctx, *grads):
