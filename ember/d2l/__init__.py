@@ -24,7 +24,6 @@ import os
 import shutil
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,6 +35,7 @@ import numpy as np
 import ember as torch
 from ember import nn
 from ember.nn import functional as F
+from ember.serialization import _save_atomic
 
 _HOOKS = ("training_step", "validation_step", "configure_optimizers", "loss", "forward",
           "prepare_batch", "fit_epoch", "prepare_data", "prepare_model", "get_dataloader",
@@ -1032,11 +1032,10 @@ def _fetch(url, path, sha1_hash):
         raise urllib.error.URLError("network use disabled by EMBER_OFFLINE")
     print(f"Downloading {path} from {url}...")
     request = urllib.request.Request(url, headers={"User-Agent": "ember"})
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part",
-                               dir=folder)
-    try:
+
+    def fetch(out):
         digest = hashlib.sha1(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=60) as resp:
+        with urllib.request.urlopen(request, timeout=60) as resp:
             while chunk := resp.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
@@ -1044,36 +1043,16 @@ def _fetch(url, path, sha1_hash):
             raise RuntimeError(f"SHA-1 mismatch for {os.path.basename(path)} downloaded from "
                                f"{url}: got {digest.hexdigest()}, expected {sha1_hash}; "
                                f"nothing was written to {path}")
-        _publish(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+
+    _save_atomic(path, fetch)  # ember.save's writer: a temporary file renamed into place
     return path
-
-
-def _publish(tmp, path):
-    """Rename a finished temporary file into place, with the permissions of a normal new file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates files readable by the owner only
-    os.replace(tmp, path)
 
 
 def _copy_into(src, path):
     """Copy ``src`` to ``path`` atomically (a temporary file renamed into place)."""
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part",
-                               dir=folder)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        _publish(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(src, "rb") as fsrc:
+        _save_atomic(path, lambda out: shutil.copyfileobj(fsrc, out))
     return path
 
 

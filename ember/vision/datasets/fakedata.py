@@ -30,10 +30,7 @@ class FakeData(VisionDataset):
         target = _random.randint(0, self.num_classes, size=(1,))[0]
         _random.set_rng_state(rng_state)
         img = ToPILImage()(img)
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
+        img, target = self._transformed(img, target)
         return img, target.item()
 
     def __len__(self) -> int:

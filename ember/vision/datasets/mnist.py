@@ -154,7 +154,7 @@ class MNIST(VisionDataset):
         return folder
 
     def download(self) -> None:
-        """Fetch the raw files (MD5-checked, mirror after mirror) unless they are already here."""
+        """Fetch the raw files (MD5-checked) unless they are here or in ``$EMBER_DATA``."""
         if self._check_exists():
             return
         offline = self._offline_copy()
@@ -162,6 +162,10 @@ class MNIST(VisionDataset):
             self._raw_override = offline
             return
         os.makedirs(self.raw_folder, exist_ok=True)
+        self._fetch()
+
+    def _fetch(self) -> None:
+        """Each missing raw file from the first mirror that serves it."""
         for filename, md5 in self.resources:
             if self._find(self.raw_folder, os.path.splitext(filename)[0]) is not None:
                 continue
@@ -192,11 +196,7 @@ class MNIST(VisionDataset):
     def __getitem__(self, index):
         img, target = self.data._data[index], int(self.targets._data[index])
         img = _pil().fromarray(img)  # mode "L" (uint8, 2-D): the PIL image torchvision returns
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
+        return self._transformed(img, target)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -282,15 +282,8 @@ class EMNIST(MNIST):
         folder = os.path.join(os.path.abspath(os.path.expanduser(env)), "EMNIST", "raw")
         return folder if self._check_exists(folder) else None
 
-    def download(self) -> None:
-        """Fetch NIST's gzip.zip (MD5-checked) and unpack its .gz members into the raw folder."""
-        if self._check_exists():
-            return
-        offline = self._offline_copy()
-        if offline is not None:
-            self._raw_override = offline
-            return
-        os.makedirs(self.raw_folder, exist_ok=True)
+    def _fetch(self) -> None:
+        """NIST's gzip.zip, its .gz members unpacked into the raw folder."""
         try:
             print(f"Downloading {self.url}")
             path = download_url(self.url, self.raw_folder, md5=self.md5)

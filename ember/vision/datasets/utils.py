@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
 
 import numpy as np
+
+from ...serialization import _save_atomic
 
 __all__ = [
     "calculate_md5",
@@ -123,7 +124,8 @@ def download_url(url: str, root: str, filename: str | None = None, md5: str | No
     """Download ``url`` to ``root/filename``, verifying ``md5``; returns the path.
 
     The bytes go to a temporary file in the same directory, renamed into place only after the
-    checksum matched, so an interrupted or corrupt download never leaves a file behind.
+    checksum matched (ember.save's atomic writer), so an interrupted or corrupt download never
+    leaves a file behind.
     Raises ``urllib.error.URLError``/``OSError`` on network errors and ``RuntimeError`` on a
     checksum mismatch.
     """
@@ -136,22 +138,17 @@ def download_url(url: str, root: str, filename: str | None = None, md5: str | No
     if os.environ.get("EMBER_OFFLINE"):
         raise urllib.error.URLError("network use disabled by EMBER_OFFLINE")
     request = urllib.request.Request(url, headers={"User-Agent": "ember"})
-    fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=root)
-    try:
+
+    def fetch(out):
         digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             while chunk := resp.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
         if md5 is not None and digest.hexdigest() != md5:
             raise RuntimeError(f"checksum mismatch for {url}: MD5 {digest.hexdigest()}, "
                                f"expected {md5}")
-        os.replace(tmp, fpath)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    _save_atomic(fpath, fetch)
     return fpath
 

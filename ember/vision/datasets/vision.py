@@ -28,6 +28,14 @@ class VisionDataset(Dataset):
     def __getitem__(self, index):
         raise NotImplementedError
 
+    def _transformed(self, sample, target):
+        """``transform(sample), target_transform(target)``, each only where it was given."""
+        if self.transform is not None:
+            sample = self.transform(sample)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return sample, target
+
     def __len__(self) -> int:
         raise NotImplementedError
 
@@ -43,11 +51,16 @@ class VisionDataset(Dataset):
         return "\n".join(lines)
 
     def _format_transform_repr(self, transform, head):
-        lines = transform.__repr__().splitlines()
-        return [f"{head}{lines[0]}"] + ["{}{}".format(" " * len(head), line) for line in lines[1:]]
+        return _format_transform_repr(transform, head)
 
     def extra_repr(self) -> str:
         return ""
+
+
+def _format_transform_repr(transform, head):
+    """repr(transform) after ``head``, its later lines indented to line up."""
+    lines = transform.__repr__().splitlines()
+    return [f"{head}{lines[0]}"] + ["{}{}".format(" " * len(head), line) for line in lines[1:]]
 
 
 class StandardTransform:
@@ -65,8 +78,7 @@ class StandardTransform:
         return input, target
 
     def _format_transform_repr(self, transform, head):
-        lines = transform.__repr__().splitlines()
-        return [f"{head}{lines[0]}"] + ["{}{}".format(" " * len(head), line) for line in lines[1:]]
+        return _format_transform_repr(transform, head)
 
     def __repr__(self) -> str:
         body = [self.__class__.__name__]
