@@ -7,6 +7,7 @@ from ..._tensor import Tensor, _make
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter, UninitializedBuffer, UninitializedParameter
+from ._utils import _lazy_variants, _nd_family
 from .module import LazyModuleMixin, Module
 
 __all__ = [
@@ -94,6 +95,15 @@ class _NormBase(Module):
 
 
 class _BatchNorm(_NormBase):
+    _doc = "Batch normalisation of (N, C, {dims}) inputs."
+
+    def _check_input_dim(self, input) -> None:
+        # (N, C) is BatchNorm1d's too: its spatial dim is optional
+        ranks = (2, 3) if self._n == 1 else (self._n + 2,)
+        if input.dim() not in ranks:
+            raise ValueError(f"expected {' or '.join(f'{r}D' for r in ranks)} input (got "
+                             f"{input.dim()}D input)")
+
     def forward(self, input: Tensor) -> Tensor:
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
@@ -143,55 +153,6 @@ class _LazyNormBase(LazyModuleMixin, _NormBase):
             self.reset_parameters()
 
 
-class BatchNorm1d(_BatchNorm):
-    """Batch normalisation of (N, C) or (N, C, L) inputs."""
-
-    def _check_input_dim(self, input) -> None:
-        if input.dim() != 2 and input.dim() != 3:
-            raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
-
-
-class LazyBatchNorm1d(_LazyNormBase, _BatchNorm):
-    """BatchNorm1d with num_features inferred from the first input."""
-
-    cls_to_become = BatchNorm1d
-
-    def _check_input_dim(self, input) -> None:
-        if input.dim() != 2 and input.dim() != 3:
-            raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
-
-
-class BatchNorm2d(_BatchNorm):
-    """Batch normalisation of (N, C, H, W) inputs."""
-
-    def _check_input_dim(self, input) -> None:
-        if input.dim() != 4:
-            raise ValueError(f"expected 4D input (got {input.dim()}D input)")
-
-
-class LazyBatchNorm2d(_LazyNormBase, _BatchNorm):
-    """BatchNorm2d with num_features inferred from the first input."""
-
-    cls_to_become = BatchNorm2d
-
-    def _check_input_dim(self, input) -> None:
-        if input.dim() != 4:
-            raise ValueError(f"expected 4D input (got {input.dim()}D input)")
-
-
-class BatchNorm3d(_BatchNorm):
-    """Batch normalisation of (N, C, D, H, W) inputs."""
-
-    def _check_input_dim(self, input) -> None:
-        if input.dim() != 5:
-            raise ValueError(f"expected 5D input (got {input.dim()}D input)")
-
-
-class LazyBatchNorm3d(_LazyNormBase, _BatchNorm):
-    """BatchNorm3d with num_features inferred from the first input."""
-
-    cls_to_become = BatchNorm3d
-
-    def _check_input_dim(self, input) -> None:
-        if input.dim() != 5:
-            raise ValueError(f"expected 5D input (got {input.dim()}D input)")
+BatchNorm1d, BatchNorm2d, BatchNorm3d = _nd_family(_BatchNorm)
+LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d = _lazy_variants(
+    _LazyNormBase, BatchNorm1d, BatchNorm2d, BatchNorm3d, inferred="num_features", base=_BatchNorm)

@@ -9,22 +9,12 @@ from ..._tensor import Tensor
 from ...autograd import grad_mode
 from .. import init
 from ..parameter import Parameter, UninitializedParameter
+from ._utils import _lazy_variants, _nd_family, _ntuple, _reverse_repeat_tuple
 from .module import LazyModuleMixin, Module
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
            "LazyConv1d", "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d",
            "LazyConvTranspose3d"]
-
-
-def _ntuple(v, n):
-    if isinstance(v, (list, tuple)):
-        return tuple(v)
-    return (v,) * n
-
-
-def _reverse_repeat_tuple(t, n):
-    """(a, b) -> (b, b, a, a) for n=2: F.pad's last-dim-first order."""
-    return tuple(x for x in reversed(t) for _ in range(n))
 
 
 class _ConvNd(Module):
@@ -116,7 +106,7 @@ class _ConvNd(Module):
 
 
 class _Conv(_ConvNd):
-    _n = 2
+    _doc = "{n}-D convolution over (N, C_in, {dims}) inputs."
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
@@ -128,12 +118,13 @@ class _Conv(_ConvNd):
                          device, dtype)
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias) -> Tensor:
-        conv = (nn_ops.conv1d, nn_ops.conv2d, nn_ops.conv3d)[self._n - 1]
         if self.padding_mode != "zeros":
-            return conv(nn_ops.pad(input, self._reversed_padding_repeated_twice,
-                                   mode=self.padding_mode),
-                        weight, bias, self.stride, (0,) * self._n, self.dilation, self.groups)
-        return conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+            input = nn_ops.pad(input, self._reversed_padding_repeated_twice,
+                               mode=self.padding_mode)
+            return self._fn(input, weight, bias, self.stride, (0,) * self._n, self.dilation,
+                            self.groups)
+        return self._fn(input, weight, bias, self.stride, self.padding, self.dilation,
+                        self.groups)
 
     def forward(self, input: Tensor) -> Tensor:
         p = self._parameters
@@ -142,26 +133,12 @@ class _Conv(_ConvNd):
         return self._conv_forward(input, self.weight, self.bias)  # parametrized
 
 
-class Conv1d(_Conv):
-    """1-D convolution over (N, C_in, L) inputs."""
-
-    _n = 1
-
-
-class Conv2d(_Conv):
-    """2-D convolution over (N, C_in, H, W) inputs."""
-
-    _n = 2
-
-
-class Conv3d(_Conv):
-    """3-D convolution over (N, C_in, D, H, W) inputs."""
-
-    _n = 3
+Conv1d, Conv2d, Conv3d = _nd_family(_Conv, nn_ops.conv1d, nn_ops.conv2d, nn_ops.conv3d,
+                                     name="Conv{n}d")
 
 
 class _ConvTransposeNd(_ConvNd):
-    _n = 2
+    _doc = '{n}-D transposed convolution ("deconvolution") of (N, C_in, {dims}) inputs.'
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
@@ -205,33 +182,17 @@ class _ConvTransposeNd(_ConvNd):
         if self.padding_mode != "zeros":
             raise ValueError(f"Only `zeros` padding mode is supported for "
                              f"{self.__class__.__name__}")
-        n = self._n
         output_padding = self._output_padding(input, output_size, self.stride, self.padding,
-                                              self.kernel_size, n, self.dilation)
-        conv = (nn_ops.conv_transpose1d, nn_ops.conv_transpose2d, nn_ops.conv_transpose3d)[n - 1]
+                                              self.kernel_size, self._n, self.dilation)
         p = self._parameters
         if "weight" not in p or "bias" not in p:  # parametrized (weight_norm, ...)
             p = {"weight": self.weight, "bias": self.bias}
-        return conv(input, p["weight"], p["bias"], self.stride, self.padding, output_padding,
-                    self.groups, self.dilation)
+        return self._fn(input, p["weight"], p["bias"], self.stride, self.padding,
+                        output_padding, self.groups, self.dilation)
 
 
-class ConvTranspose1d(_ConvTransposeNd):
-    """1-D transposed convolution ("deconvolution")."""
-
-    _n = 1
-
-
-class ConvTranspose2d(_ConvTransposeNd):
-    """2-D transposed convolution ("deconvolution")."""
-
-    _n = 2
-
-
-class ConvTranspose3d(_ConvTransposeNd):
-    """3-D transposed convolution ("deconvolution")."""
-
-    _n = 3
+ConvTranspose1d, ConvTranspose2d, ConvTranspose3d = _nd_family(
+    _ConvTransposeNd, nn_ops.conv_transpose1d, nn_ops.conv_transpose2d, nn_ops.conv_transpose3d)
 
 
 class _LazyConvXdMixin(LazyModuleMixin):
@@ -285,37 +246,7 @@ class _LazyConvTranspose(_LazyConvXdMixin):
         self._make_lazy(out_channels, bias, device, dtype)
 
 
-class LazyConv1d(_LazyConv, Conv1d):
-    """A Conv1d whose in_channels is inferred from the first input."""
-
-    cls_to_become = Conv1d
-
-
-class LazyConv2d(_LazyConv, Conv2d):
-    """A Conv2d whose in_channels is inferred from the first input."""
-
-    cls_to_become = Conv2d
-
-
-class LazyConv3d(_LazyConv, Conv3d):
-    """A Conv3d whose in_channels is inferred from the first input."""
-
-    cls_to_become = Conv3d
-
-
-class LazyConvTranspose1d(_LazyConvTranspose, ConvTranspose1d):
-    """A ConvTranspose1d whose in_channels is inferred from the first input."""
-
-    cls_to_become = ConvTranspose1d
-
-
-class LazyConvTranspose2d(_LazyConvTranspose, ConvTranspose2d):
-    """A ConvTranspose2d whose in_channels is inferred from the first input."""
-
-    cls_to_become = ConvTranspose2d
-
-
-class LazyConvTranspose3d(_LazyConvTranspose, ConvTranspose3d):
-    """A ConvTranspose3d whose in_channels is inferred from the first input."""
-
-    cls_to_become = ConvTranspose3d
+LazyConv1d, LazyConv2d, LazyConv3d = _lazy_variants(_LazyConv, Conv1d, Conv2d, Conv3d,
+                                                   inferred="in_channels")
+LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d = _lazy_variants(
+    _LazyConvTranspose, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, inferred="in_channels")

@@ -5,6 +5,7 @@ import warnings
 
 from ..._tensor import Tensor
 from .. import functional as F
+from ._utils import _lazy_variants, _nd_family
 from .batchnorm import _LazyNormBase, _NormBase
 
 __all__ = [
@@ -18,7 +19,7 @@ __all__ = [
 
 
 class _InstanceNorm(_NormBase):
-    _no_batch_dim = 0  # the input rank without a batch dimension
+    _doc = "Instance normalisation of (N, C, {dims}) or (C, {dims}) inputs."
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = False, track_running_stats: bool = False, device=None,
@@ -27,10 +28,11 @@ class _InstanceNorm(_NormBase):
                          dtype, bias=bias)
 
     def _get_no_batch_dim(self) -> int:
-        return self._no_batch_dim
+        """The input rank without a batch dimension."""
+        return self._n + 1
 
     def _check_input_dim(self, input) -> None:
-        n = self._no_batch_dim
+        n = self._get_no_batch_dim()
         if input.dim() not in (n, n + 1):
             raise ValueError(f"expected {n}D or {n + 1}D input (got {input.dim()}D input)")
 
@@ -78,44 +80,7 @@ class _InstanceNorm(_NormBase):
         return self._apply_instance_norm(input)
 
 
-class _LazyInstanceNorm(_LazyNormBase, _InstanceNorm):
-    pass
-
-
-class InstanceNorm1d(_InstanceNorm):
-    """Instance normalisation of (N, C, L) or (C, L) inputs."""
-
-    _no_batch_dim = 2
-
-
-class LazyInstanceNorm1d(_LazyInstanceNorm):
-    """InstanceNorm1d with num_features inferred from the first input."""
-
-    cls_to_become = InstanceNorm1d
-    _no_batch_dim = 2
-
-
-class InstanceNorm2d(_InstanceNorm):
-    """Instance normalisation of (N, C, H, W) or (C, H, W) inputs."""
-
-    _no_batch_dim = 3
-
-
-class LazyInstanceNorm2d(_LazyInstanceNorm):
-    """InstanceNorm2d with num_features inferred from the first input."""
-
-    cls_to_become = InstanceNorm2d
-    _no_batch_dim = 3
-
-
-class InstanceNorm3d(_InstanceNorm):
-    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) inputs."""
-
-    _no_batch_dim = 4
-
-
-class LazyInstanceNorm3d(_LazyInstanceNorm):
-    """InstanceNorm3d with num_features inferred from the first input."""
-
-    cls_to_become = InstanceNorm3d
-    _no_batch_dim = 4
+InstanceNorm1d, InstanceNorm2d, InstanceNorm3d = _nd_family(_InstanceNorm)
+LazyInstanceNorm1d, LazyInstanceNorm2d, LazyInstanceNorm3d = _lazy_variants(
+    _LazyNormBase, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, inferred="num_features",
+    base=_InstanceNorm)

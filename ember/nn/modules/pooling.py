@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..._ops import nn_ops as F
 from ..._tensor import Tensor
+from ._utils import _nd_family, _ntuple
 from .module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
@@ -16,14 +17,9 @@ __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "Avg
            "CircularPad2d", "CircularPad3d", "Fold", "Unfold"]
 
 
-def _ntuple(v, n):
-    if isinstance(v, (list, tuple)):
-        return tuple(v)
-    return (v,) * n
-
-
 # ---- max / average pooling -------------------------------------------------------------------
 class _MaxPoolNd(Module):
+    _doc = "Max over sliding windows of (N, C, {dims}) inputs."
     __constants__ = ["kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode"]
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
@@ -37,30 +33,15 @@ class _MaxPoolNd(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input: Tensor):
-        return self._pool(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                          ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+        return self._fn(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                        ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
     def extra_repr(self) -> str:
         return ("kernel_size={kernel_size}, stride={stride}, padding={padding}, "
                 "dilation={dilation}, ceil_mode={ceil_mode}".format(**self.__dict__))
 
 
-class MaxPool1d(_MaxPoolNd):
-    """Max over sliding windows of (N, C, L) inputs."""
-
-    _pool = staticmethod(F.max_pool1d)
-
-
-class MaxPool2d(_MaxPoolNd):
-    """Max over sliding windows of (N, C, H, W) inputs."""
-
-    _pool = staticmethod(F.max_pool2d)
-
-
-class MaxPool3d(_MaxPoolNd):
-    """Max over sliding windows of (N, C, D, H, W) inputs."""
-
-    _pool = staticmethod(F.max_pool3d)
+MaxPool1d, MaxPool2d, MaxPool3d = _nd_family(_MaxPoolNd, F.max_pool1d, F.max_pool2d, F.max_pool3d)
 
 
 class _AvgPoolNd(Module):
@@ -117,7 +98,7 @@ class AvgPool3d(AvgPool2d):
 
 
 # ---- adaptive pooling --------------------------------------------------------------------------
-class _AdaptiveAvgPoolNd(Module):
+class _AdaptivePoolNd(Module):
     __constants__ = ["output_size"]
 
     def __init__(self, output_size) -> None:
@@ -125,66 +106,37 @@ class _AdaptiveAvgPoolNd(Module):
         self.output_size = output_size
 
     def forward(self, input: Tensor) -> Tensor:
-        return self._pool(input, self.output_size)
+        return self._fn(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 
-class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
-    """Average pooling to a fixed output length."""
-
-    _pool = staticmethod(F.adaptive_avg_pool1d)
+class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
+    _doc = "Average pooling of (N, C, {dims}) inputs to a fixed output_size."
 
 
-class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
-    """Average pooling to a fixed (H, W)."""
-
-    _pool = staticmethod(F.adaptive_avg_pool2d)
-
-
-class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
-    """Average pooling to a fixed (D, H, W)."""
-
-    _pool = staticmethod(F.adaptive_avg_pool3d)
-
-
-class _AdaptiveMaxPoolNd(Module):
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    _doc = "Max pooling of (N, C, {dims}) inputs to a fixed output_size."
     __constants__ = ["output_size", "return_indices"]
 
     def __init__(self, output_size, return_indices: bool = False) -> None:
-        super().__init__()
-        self.output_size = output_size
+        super().__init__(output_size)
         self.return_indices = return_indices
 
     def forward(self, input: Tensor):
-        return self._pool(input, self.output_size, self.return_indices)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+        return self._fn(input, self.output_size, self.return_indices)
 
 
-class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
-    """Max pooling to a fixed output length."""
-
-    _pool = staticmethod(F.adaptive_max_pool1d)
-
-
-class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
-    """Max pooling to a fixed (H, W)."""
-
-    _pool = staticmethod(F.adaptive_max_pool2d)
-
-
-class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
-    """Max pooling to a fixed (D, H, W)."""
-
-    _pool = staticmethod(F.adaptive_max_pool3d)
+AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d = _nd_family(
+    _AdaptiveAvgPoolNd, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)
+AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d = _nd_family(
+    _AdaptiveMaxPoolNd, F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d)
 
 
 # ---- unpooling, power-average pooling ----------------------------------------------------------
 class _MaxUnpoolNd(Module):
-    _n = 2
+    _doc = "Partial inverse of MaxPool{n}d."
 
     def __init__(self, kernel_size, stride=None, padding=0) -> None:
         super().__init__()
@@ -193,35 +145,18 @@ class _MaxUnpoolNd(Module):
         self.padding = _ntuple(padding, self._n)
 
     def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
-        return self._unpool(input, indices, self.kernel_size, self.stride, self.padding,
-                            output_size)
+        return self._fn(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class MaxUnpool1d(_MaxUnpoolNd):
-    """Partial inverse of MaxPool1d."""
-
-    _n = 1
-    _unpool = staticmethod(F.max_unpool1d)
-
-
-class MaxUnpool2d(_MaxUnpoolNd):
-    """Partial inverse of MaxPool2d."""
-
-    _n = 2
-    _unpool = staticmethod(F.max_unpool2d)
-
-
-class MaxUnpool3d(_MaxUnpoolNd):
-    """Partial inverse of MaxPool3d."""
-
-    _n = 3
-    _unpool = staticmethod(F.max_unpool3d)
+MaxUnpool1d, MaxUnpool2d, MaxUnpool3d = _nd_family(_MaxUnpoolNd, F.max_unpool1d, F.max_unpool2d,
+                                                    F.max_unpool3d)
 
 
 class _LPPoolNd(Module):
+    _doc = "(sum of x^p over each window)^(1/p) over (N, C, {dims}) inputs."
     __constants__ = ["norm_type", "kernel_size", "stride", "ceil_mode"]
 
     def __init__(self, norm_type: float, kernel_size, stride=None,
@@ -233,35 +168,20 @@ class _LPPoolNd(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input: Tensor) -> Tensor:
-        return self._pool(input, float(self.norm_type), self.kernel_size, self.stride,
-                          self.ceil_mode)
+        return self._fn(input, float(self.norm_type), self.kernel_size, self.stride,
+                        self.ceil_mode)
 
     def extra_repr(self) -> str:
         return ("norm_type={norm_type}, kernel_size={kernel_size}, stride={stride}, "
                 "ceil_mode={ceil_mode}".format(**self.__dict__))
 
 
-class LPPool1d(_LPPoolNd):
-    """(sum of x^p over each window)^(1/p) over (N, C, L) inputs."""
-
-    _pool = staticmethod(F.lp_pool1d)
-
-
-class LPPool2d(_LPPoolNd):
-    """(sum of x^p over each window)^(1/p) over (N, C, H, W) inputs."""
-
-    _pool = staticmethod(F.lp_pool2d)
-
-
-class LPPool3d(_LPPoolNd):
-    """(sum of x^p over each window)^(1/p) over (N, C, D, H, W) inputs."""
-
-    _pool = staticmethod(F.lp_pool3d)
+LPPool1d, LPPool2d, LPPool3d = _nd_family(_LPPoolNd, F.lp_pool1d, F.lp_pool2d, F.lp_pool3d)
 
 
 class _FractionalMaxPoolNd(Module):
+    _doc = "Max pooling over pseudo-randomly placed windows of (N, C, {dims}) inputs."
     __constants__ = ["kernel_size", "return_indices", "output_size", "output_ratio"]
-    _n = 2
 
     def __init__(self, kernel_size, output_size=None, output_ratio=None,
                  return_indices: bool = False, _random_samples=None) -> None:
@@ -281,22 +201,12 @@ class _FractionalMaxPoolNd(Module):
             raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
 
     def forward(self, input: Tensor):
-        return self._pool(input, self.kernel_size, self.output_size, self.output_ratio,
-                          self.return_indices, _random_samples=self._random_samples)
+        return self._fn(input, self.kernel_size, self.output_size, self.output_ratio,
+                        self.return_indices, _random_samples=self._random_samples)
 
 
-class FractionalMaxPool2d(_FractionalMaxPoolNd):
-    """Max pooling over pseudo-randomly placed windows of (N, C, H, W) inputs."""
-
-    _n = 2
-    _pool = staticmethod(F.fractional_max_pool2d)
-
-
-class FractionalMaxPool3d(_FractionalMaxPoolNd):
-    """Max pooling over pseudo-randomly placed windows of (N, C, D, H, W) inputs."""
-
-    _n = 3
-    _pool = staticmethod(F.fractional_max_pool3d)
+FractionalMaxPool2d, FractionalMaxPool3d = _nd_family(
+    _FractionalMaxPoolNd, F.fractional_max_pool2d, F.fractional_max_pool3d, ns=(2, 3))
 
 
 # ---- upsampling ------------------------------------------------------------------------------
@@ -353,8 +263,8 @@ class UpsamplingBilinear2d(Upsample):
 
 # ---- padding ---------------------------------------------------------------------------------
 class _ConstantPadNd(Module):
+    _doc = "Pad the last {n} dim(s) with a constant."
     __constants__ = ["padding", "value"]
-    _n = 2
 
     def __init__(self, padding, value: float) -> None:
         super().__init__()
@@ -368,22 +278,7 @@ class _ConstantPadNd(Module):
         return f"padding={self.padding}, value={self.value}"
 
 
-class ConstantPad1d(_ConstantPadNd):
-    """Pad the last dim with a constant."""
-
-    _n = 1
-
-
-class ConstantPad2d(_ConstantPadNd):
-    """Pad the last 2 dims with a constant."""
-
-    _n = 2
-
-
-class ConstantPad3d(_ConstantPadNd):
-    """Pad the last 3 dims with a constant."""
-
-    _n = 3
+ConstantPad1d, ConstantPad2d, ConstantPad3d = _nd_family(_ConstantPadNd)
 
 
 class _ZeroPadMixin:
@@ -410,8 +305,6 @@ class ZeroPad3d(_ZeroPadMixin, ConstantPad3d):
 
 class _IndexPadNd(Module):
     __constants__ = ["padding"]
-    _n = 2
-    _mode = "reflect"
 
     def __init__(self, padding) -> None:
         super().__init__()
@@ -427,58 +320,15 @@ class _IndexPadNd(Module):
         return f"{self.padding}"
 
 
-class ReflectionPad1d(_IndexPadNd):
-    """Pad the last dim with its reflection (edge excluded)."""
-
-    _n, _mode = 1, "reflect"
-
-
-class ReflectionPad2d(_IndexPadNd):
-    """Pad the last 2 dims with their reflection (edge excluded)."""
-
-    _n, _mode = 2, "reflect"
-
-
-class ReflectionPad3d(_IndexPadNd):
-    """Pad the last 3 dims with their reflection (edge excluded)."""
-
-    _n, _mode = 3, "reflect"
-
-
-class ReplicationPad1d(_IndexPadNd):
-    """Pad the last dim by repeating its edge value."""
-
-    _n, _mode = 1, "replicate"
-
-
-class ReplicationPad2d(_IndexPadNd):
-    """Pad the last 2 dims by repeating their edge values."""
-
-    _n, _mode = 2, "replicate"
-
-
-class ReplicationPad3d(_IndexPadNd):
-    """Pad the last 3 dims by repeating their edge values."""
-
-    _n, _mode = 3, "replicate"
-
-
-class CircularPad1d(_IndexPadNd):
-    """Pad the last dim by wrapping around."""
-
-    _n, _mode = 1, "circular"
-
-
-class CircularPad2d(_IndexPadNd):
-    """Pad the last 2 dims by wrapping around."""
-
-    _n, _mode = 2, "circular"
-
-
-class CircularPad3d(_IndexPadNd):
-    """Pad the last 3 dims by wrapping around."""
-
-    _n, _mode = 3, "circular"
+ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = _nd_family(
+    _IndexPadNd, name="ReflectionPad{n}d", doc="Pad the last {n} dim(s) with their reflection.",
+    _mode="reflect")
+ReplicationPad1d, ReplicationPad2d, ReplicationPad3d = _nd_family(
+    _IndexPadNd, name="ReplicationPad{n}d", doc="Pad the last {n} dim(s) with their edge values.",
+    _mode="replicate")
+CircularPad1d, CircularPad2d, CircularPad3d = _nd_family(
+    _IndexPadNd, name="CircularPad{n}d", doc="Pad the last {n} dim(s) by wrapping around.",
+    _mode="circular")
 
 
 # ---- fold / unfold -----------------------------------------------------------------------------

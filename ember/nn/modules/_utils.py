@@ -1,0 +1,54 @@
+"""Helpers the layer files share (PyTorch keeps their like in torch/nn/modules/utils.py)."""
+from __future__ import annotations
+
+_SPATIAL_DIMS = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+
+def _ntuple(v, n: int) -> tuple:
+    """``v`` as an n-tuple: a list or tuple is kept as given, a scalar is repeated n times."""
+    if isinstance(v, (list, tuple)):
+        return tuple(v)
+    return (v,) * n
+
+
+def _reverse_repeat_tuple(t, n: int) -> tuple:
+    """(a, b) -> (b, b, a, a) for n=2: F.pad's last-dim-first order."""
+    return tuple(x for x in reversed(t) for _ in range(n))
+
+
+def _nd_family(base: type, *fns, name: str = "", doc: str = "", ns=(1, 2, 3), **attrs) -> tuple:
+    """The public 1-D, 2-D and 3-D subclasses of ``base`` (Conv1d, Conv2d, Conv3d, ...), which
+    differ only in class attributes: ``_n`` (from ``ns``), ``_fn`` (the functional each calls,
+    from ``fns``, which line up with ``ns``) and ``attrs`` (the same for all of them).
+
+    ``name`` (by default ``base``'s: _MaxPoolNd -> MaxPool{n}d) and ``doc`` (by default
+    ``base._doc``) are formatted with ``n`` and ``dims``, the spatial dims' letters ("H, W" for
+    n=2). Each class is made in ``base``'s module under its own name, so it pickles, prints and
+    subclasses as the class statement it replaces would.
+    """
+    name = name or base.__name__.lstrip("_").removesuffix("Nd") + "{n}d"
+    doc = doc or base._doc
+    classes = []
+    for i, n in enumerate(ns):
+        cls_name = name.format(n=n)
+        namespace = {"__doc__": doc.format(n=n, dims=_SPATIAL_DIMS[n]),
+                     "__module__": base.__module__, "__qualname__": cls_name, "_n": n, **attrs}
+        if fns:
+            namespace["_fn"] = staticmethod(fns[i])
+        classes.append(type(base)(cls_name, (base,), namespace))
+    return tuple(classes)
+
+
+def _lazy_variants(lazy_base: type, *classes, inferred: str, base: type | None = None) -> tuple:
+    """Lazy<cls> for each of ``classes`` (LazyConv1d, ...): ``lazy_base`` holds the lazy logic,
+    ``inferred`` names what the first input fixes, and the module becomes ``cls`` once it has.
+    The lazy class subclasses ``cls`` (LazyConv2d is a Conv2d, as PyTorch's) or, given ``base``,
+    only that, with ``cls``'s ``_n`` (PyTorch's LazyBatchNorm2d is a _BatchNorm, no BatchNorm2d)."""
+    out = []
+    for cls in classes:
+        name = "Lazy" + cls.__name__
+        doc = f"{cls.__name__} with its {inferred} inferred from the first input."
+        namespace = {"__doc__": doc, "__module__": cls.__module__, "__qualname__": name,
+                     "cls_to_become": cls, "_n": cls._n}
+        out.append(type(cls)(name, (lazy_base, base or cls), namespace))
+    return tuple(out)
