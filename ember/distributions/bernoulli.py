@@ -17,14 +17,12 @@ class Bernoulli(ProbsOrLogits, ExponentialFamily):
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
     has_enumerate_support = True
+    _batched = ("probs", "logits")
     _mean_carrier_measure = 0
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         self._store_given(probs, logits)
         super().__init__(self._param.size(), validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        return self._expanded(Bernoulli, batch_shape, _instance, ("probs", "logits"))
 
     @property
     def mean(self):

@@ -6,7 +6,7 @@ import warnings
 import ember
 
 from . import constraints
-from .utils import lazy_property
+from .utils import broadcast_all, lazy_property
 
 __all__ = ["Distribution"]
 
@@ -21,6 +21,10 @@ class Distribution:
     has_rsample = False
     has_enumerate_support = False
     _validate_args = __debug__
+    # The tensor parameters of a class whose state they are, each batch_shape plus its own
+    # event dims: _init_batched sets them, and the default expand() broadcasts them (a lazily
+    # derived one, such as the probs of a distribution given logits, only once derived).
+    _batched: tuple = ()
 
     @staticmethod
     def set_default_validate_args(value: bool) -> None:
@@ -57,9 +61,20 @@ class Distribution:
                         f"constraint {constraint!r}, but found invalid values:\n{value}")
         super().__init__()
 
+    def _init_batched(self, *values, validate_args=None):
+        """__init__ from the values of the first parameters in _batched, broadcast together:
+        their shape is the batch shape."""
+        values = broadcast_all(*values)
+        for name, value in zip(self._batched, values):
+            setattr(self, name, value)
+        Distribution.__init__(self, values[0].size(), validate_args=validate_args)
+
     def expand(self, batch_shape, _instance=None):
         """A new distribution with batch dimensions expanded to ``batch_shape``."""
-        raise NotImplementedError
+        owner = next(c for c in type(self).__mro__ if "_batched" in vars(c))
+        if owner is Distribution:
+            raise NotImplementedError
+        return self._expanded(owner, batch_shape, _instance, owner._batched)
 
     @property
     def batch_shape(self):

@@ -9,7 +9,6 @@ from ..special import gammaln as lgamma
 from . import constraints
 from ._functions import _standard_gamma
 from .exp_family import ExponentialFamily
-from .utils import broadcast_all
 
 __all__ = ["Gamma"]
 
@@ -20,6 +19,7 @@ class Gamma(ExponentialFamily):
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
+    _batched = ("concentration", "rate")
     _mean_carrier_measure = 0
 
     @property
@@ -35,11 +35,7 @@ class Gamma(ExponentialFamily):
         return self.concentration / self.rate.pow(2)
 
     def __init__(self, concentration, rate, validate_args=None):
-        self.concentration, self.rate = broadcast_all(concentration, rate)
-        super().__init__(self.concentration.size(), validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        return self._expanded(Gamma, batch_shape, _instance, ("concentration", "rate"))
+        self._init_batched(concentration, rate, validate_args=validate_args)
 
     def rsample(self, sample_shape=ember.Size()):
         shape = self._extended_shape(sample_shape)

@@ -21,15 +21,12 @@ class NegativeBinomial(ProbsOrLogits, Distribution):
                        "probs": constraints.half_open_interval(0.0, 1.0),
                        "logits": constraints.real}
     support = constraints.nonnegative_integer
+    _batched = ("total_count", "probs", "logits")
 
     def __init__(self, total_count, probs=None, logits=None, validate_args=None):
         (total_count,) = self._store_given(probs, logits, total_count)
         self.total_count = total_count.type_as(self._param)
         super().__init__(self._param.size(), validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        return self._expanded(NegativeBinomial, batch_shape, _instance,
-                              ("total_count", "probs", "logits"))
 
     @property
     def mean(self):

@@ -17,6 +17,7 @@ class Poisson(ExponentialFamily):
 
     arg_constraints = {"rate": constraints.nonnegative}
     support = constraints.nonnegative_integer
+    _batched = ("rate",)
 
     @property
     def mean(self):
@@ -31,11 +32,7 @@ class Poisson(ExponentialFamily):
         return self.rate
 
     def __init__(self, rate, validate_args=None):
-        (self.rate,) = broadcast_all(rate)
-        super().__init__(self.rate.size(), validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        return self._expanded(Poisson, batch_shape, _instance, ("rate",))
+        self._init_batched(rate, validate_args=validate_args)
 
     def sample(self, sample_shape=ember.Size()):
         return self._sample_of(poisson, sample_shape, self.rate)

@@ -5,7 +5,6 @@ import ember
 
 from . import constraints
 from .distribution import Distribution
-from .utils import broadcast_all
 
 __all__ = ["Uniform"]
 
@@ -14,6 +13,7 @@ class Uniform(Distribution):
     """Uniform samples in [low, high)."""
 
     has_rsample = True
+    _batched = ("low", "high")
 
     @property
     def arg_constraints(self):
@@ -37,11 +37,7 @@ class Uniform(Distribution):
         return (self.high - self.low).pow(2) / 12
 
     def __init__(self, low, high, validate_args=None):
-        self.low, self.high = broadcast_all(low, high)
-        super().__init__(self.low.size(), validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        return self._expanded(Uniform, batch_shape, _instance, ("low", "high"))
+        self._init_batched(low, high, validate_args=validate_args)
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):
