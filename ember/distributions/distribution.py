@@ -74,7 +74,9 @@ class Distribution:
         owner = next(c for c in type(self).__mro__ if "_batched" in vars(c))
         if owner is Distribution:
             raise NotImplementedError
-        return self._expanded(owner, batch_shape, _instance, owner._batched)
+        # the subclass check names the nearest class still built by the owner's __init__
+        cls = next(c for c in type(self).__mro__ if c.__init__ is owner.__init__)
+        return self._expanded(cls, batch_shape, _instance, owner._batched)
 
     @property
     def batch_shape(self):

@@ -5,29 +5,16 @@ import math
 
 import ember
 
-from . import constraints
 from .exp_family import ExponentialFamily
-from .utils import _standard_normal
+from .utils import LocScale, _standard_normal
 
 __all__ = ["Normal"]
 
 
-class Normal(ExponentialFamily):
+class Normal(LocScale, ExponentialFamily):
     """Normal distribution with mean ``loc`` and standard deviation ``scale``."""
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-    _batched = ("loc", "scale")
     _mean_carrier_measure = 0
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def stddev(self):
@@ -36,9 +23,6 @@ class Normal(ExponentialFamily):
     @property
     def variance(self):
         return self.stddev.pow(2)
-
-    def __init__(self, loc, scale, validate_args=None):
-        self._init_batched(loc, scale, validate_args=validate_args)
 
     def sample(self, sample_shape=ember.Size()):
         return self._sample_of(ember.normal, sample_shape, self.loc, self.scale)

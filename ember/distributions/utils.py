@@ -6,6 +6,8 @@ import numbers
 import ember
 import ember.nn.functional as F
 
+from . import constraints
+
 __all__ = ["broadcast_all", "clamp_probs", "lazy_property", "logits_to_probs",
            "probs_to_logits", "euler_constant"]
 
@@ -111,3 +113,22 @@ class ProbsOrLogits:
 
     def _new(self, *args, **kwargs):
         return self._param.new(*args, **kwargs)
+
+
+class LocScale:
+    """A location-scale family on the real line, symmetric about ``loc`` and unimodal: its
+    parameters broadcast together, and its mean and mode are ``loc``."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+    _batched = ("loc", "scale")
+
+    def __init__(self, loc, scale, validate_args=None):
+        self._init_batched(loc, scale, validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    mode = mean
