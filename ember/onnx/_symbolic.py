@@ -453,34 +453,29 @@ def m_conv(g, m, result, x):
     g.bind(result, node, _spatial_sym(g, xn, result))
 
 
-def m_maxpool(g, m, result, x):
-    if m.return_indices:
-        _unsupported(f"{type(m).__name__}(return_indices=True)")
+def _pool(g, m, result, x, op, **attrs):
+    """MaxPool or AveragePool of a pooling module (``attrs``: the op's own attributes)."""
     n = x.ndim - 2
     if n < 1:
         _unsupported(f"{type(m).__name__} on an input without a batch dimension")
-    k = _spatial(m.kernel_size, n)
-    s = _spatial(m.stride if m.stride is not None else m.kernel_size, n)
     p = _spatial(m.padding, n)
     xn = g.value(x)
-    node = g.node("MaxPool", [xn], kernel_shape=k, strides=s, pads=p + p,
-                  dilations=_spatial(m.dilation, n), ceil_mode=int(m.ceil_mode))
+    node = g.node(op, [xn], kernel_shape=_spatial(m.kernel_size, n),
+                  strides=_spatial(m.stride if m.stride is not None else m.kernel_size, n),
+                  pads=p + p, ceil_mode=int(m.ceil_mode), **attrs)
     g.bind(result, node, _spatial_sym(g, xn, result))
+
+
+def m_maxpool(g, m, result, x):
+    if m.return_indices:
+        _unsupported(f"{type(m).__name__}(return_indices=True)")
+    _pool(g, m, result, x, "MaxPool", dilations=_spatial(m.dilation, x.ndim - 2))
 
 
 def m_avgpool(g, m, result, x):
     if m.divisor_override is not None:
         _unsupported(f"{type(m).__name__}(divisor_override={m.divisor_override})")
-    n = x.ndim - 2
-    if n < 1:
-        _unsupported(f"{type(m).__name__} on an input without a batch dimension")
-    k = _spatial(m.kernel_size, n)
-    s = _spatial(m.stride if m.stride is not None else m.kernel_size, n)
-    p = _spatial(m.padding, n)
-    xn = g.value(x)
-    node = g.node("AveragePool", [xn], kernel_shape=k, strides=s, pads=p + p,
-                  ceil_mode=int(m.ceil_mode), count_include_pad=int(m.count_include_pad))
-    g.bind(result, node, _spatial_sym(g, xn, result))
+    _pool(g, m, result, x, "AveragePool", count_include_pad=int(m.count_include_pad))
 
 
 def m_adaptive_avgpool(g, m, result, x):

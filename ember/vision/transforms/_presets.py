@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ... import nn
+from ..._dtype import float32
 from ..._tensor import Tensor
 from . import functional as F
 from .functional import InterpolationMode
@@ -31,8 +32,6 @@ class ImageClassification(nn.Module):
         img = F.center_crop(img, self.crop_size)
         if not isinstance(img, Tensor):
             img = F.pil_to_tensor(img)
-        from ..._dtype import float32
-
         img = F.convert_image_dtype(img, float32)
         return F.normalize(img, mean=self.mean, std=self.std)
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from enum import Enum
 
 import numpy as np
 
+from ... import _dtype
+from ..._creation import empty
+from ..._dtype import get_default_dtype
+from ..._random import rand, randint, randperm
 from ..._tensor import Tensor, _make
 
 __all__ = [
@@ -71,30 +76,19 @@ def _interp(mode) -> InterpolationMode:
 # ---- randomness through ember's generator ---------------------------------------------------------
 
 def _rand() -> float:
-    from ..._random import rand
-
     return rand(1).item()
 
 
 def _randint(low: int, high: int) -> int:
-    from ..._random import randint
-
     return int(randint(low, high, size=(1,)).item())
 
 
 def _uniform(low: float, high: float) -> float:
     """``torch.empty(1).uniform_(low, high).item()``."""
-    from ..._creation import empty
-
-    t = empty(1)
-    if hasattr(t, "uniform_"):
-        return t.uniform_(low, high).item()
-    return float(np.float32(low + (high - low) * _rand()))  # until Tensor.uniform_ is bound
+    return empty(1).uniform_(low, high).item()
 
 
 def _randperm(n: int) -> list[int]:
-    from ..._random import randperm
-
     return randperm(n).tolist()
 
 
@@ -109,7 +103,7 @@ def _is_pil(img) -> bool:
 
 
 def _pil():
-    from PIL import Image
+    from PIL import Image  # Pillow is optional (the vision extra): imported on first use
 
     return Image
 
@@ -164,8 +158,6 @@ def to_tensor(pic) -> Tensor:
         arr = arr.reshape(pic.size[1], pic.size[0], len(pic.getbands()))
         img = np.ascontiguousarray(arr.transpose((2, 0, 1)))
     if img.dtype == np.uint8:
-        from ..._dtype import get_default_dtype
-
         dt = get_default_dtype().np
         img = img.astype(dt) / dt.type(255)  # a division, as torch's .div(255), for equal bits
     return _make(img, False, None, 0)
@@ -242,8 +234,6 @@ _INT_MAX = {np.dtype(np.uint8): 255, np.dtype(np.int8): 127, np.dtype(np.int16):
 
 def convert_image_dtype(image: Tensor, dtype=None) -> Tensor:
     """Convert a tensor image's dtype, rescaling values ([0, 1] floats <-> [0, MAX] ints)."""
-    from ... import _dtype
-
     if not isinstance(image, Tensor):
         raise TypeError("Input img should be Tensor Image")
     dtype = _dtype.float32 if dtype is None else _dtype.to_dtype(dtype)
@@ -378,8 +368,6 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None, a
         return img
     if not isinstance(img, Tensor):
         if antialias is False:
-            import warnings
-
             warnings.warn("Anti-alias option is always applied for PIL Image input. Argument "
                           "antialias is ignored.")
         return img.resize(tuple(output_size[::-1]), _PIL_MODES[interpolation.value])
@@ -483,7 +471,7 @@ def pad(img, padding, fill=0, padding_mode: str = "constant"):
         return _new_like(img, out)
     _check_img(img)
     if padding_mode == "constant":
-        from PIL import ImageOps
+        from PIL import ImageOps  # optional, as in _pil()
 
         opts = _parse_fill(fill, img, name="fill")
         if img.mode == "P":
@@ -671,24 +659,30 @@ def _tensor_float(img: Tensor):
     return data, (data.astype(np.float32) if data.dtype.kind != "f" else data)
 
 
-def adjust_brightness(img, brightness_factor: float):
-    if brightness_factor < 0:
-        raise ValueError(f"brightness_factor ({brightness_factor}) is not non-negative.")
-    if not isinstance(img, Tensor):
-        from PIL import ImageEnhance
+def _check_factor(name: str, factor: float) -> None:
+    if factor < 0:
+        raise ValueError(f"{name} ({factor}) is not non-negative.")
 
-        return ImageEnhance.Brightness(img).enhance(brightness_factor)
+
+def _pil_enhance(img, enhancer: str, factor: float):
+    """``PIL.ImageEnhance.<enhancer>(img).enhance(factor)``."""
+    from PIL import ImageEnhance  # optional, as in _pil()
+
+    return getattr(ImageEnhance, enhancer)(img).enhance(factor)
+
+
+def adjust_brightness(img, brightness_factor: float):
+    _check_factor("brightness_factor", brightness_factor)
+    if not isinstance(img, Tensor):
+        return _pil_enhance(img, "Brightness", brightness_factor)
     data, x = _tensor_float(img)
     return _new_like(img, _blend(x, 0.0, brightness_factor, data.dtype).astype(data.dtype))
 
 
 def adjust_contrast(img, contrast_factor: float):
-    if contrast_factor < 0:
-        raise ValueError(f"contrast_factor ({contrast_factor}) is not non-negative.")
+    _check_factor("contrast_factor", contrast_factor)
     if not isinstance(img, Tensor):
-        from PIL import ImageEnhance
-
-        return ImageEnhance.Contrast(img).enhance(contrast_factor)
+        return _pil_enhance(img, "Contrast", contrast_factor)
     data, x = _tensor_float(img)
     gray = _gray(x) if x.shape[-3] == 3 else x
     if data.dtype.kind != "f":
@@ -698,12 +692,9 @@ def adjust_contrast(img, contrast_factor: float):
 
 
 def adjust_saturation(img, saturation_factor: float):
-    if saturation_factor < 0:
-        raise ValueError(f"saturation_factor ({saturation_factor}) is not non-negative.")
+    _check_factor("saturation_factor", saturation_factor)
     if not isinstance(img, Tensor):
-        from PIL import ImageEnhance
-
-        return ImageEnhance.Color(img).enhance(saturation_factor)
+        return _pil_enhance(img, "Color", saturation_factor)
     data, x = _tensor_float(img)
     if x.shape[-3] == 1:
         return img

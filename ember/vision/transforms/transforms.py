@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -236,8 +237,6 @@ class RandomResizedCrop(_Transform):
         if not isinstance(ratio, Sequence):
             raise TypeError("Ratio should be a sequence")
         if (scale[0] > scale[1]) or (ratio[0] > ratio[1]):
-            import warnings
-
             warnings.warn("Scale and ratio should be of kind (min, max)")
         self.interpolation = _interp(interpolation)
         self.antialias = antialias
@@ -282,30 +281,29 @@ class RandomResizedCrop(_Transform):
         return format_string
 
 
-class RandomHorizontalFlip(_Transform):
+class _RandomFlip(_Transform):
+    """Apply the class's ``_flip`` with probability ``p``."""
+
+    def __init__(self, p=0.5) -> None:
+        self.p = p
+
+    def forward(self, img):
+        return self._flip(img) if _rand() < self.p else img
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(p={self.p})"
+
+
+class RandomHorizontalFlip(_RandomFlip):
     """Flip left-right with probability ``p``."""
 
-    def __init__(self, p=0.5) -> None:
-        self.p = p
-
-    def forward(self, img):
-        return hflip(img) if _rand() < self.p else img
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(p={self.p})"
+    _flip = staticmethod(hflip)
 
 
-class RandomVerticalFlip(_Transform):
+class RandomVerticalFlip(_RandomFlip):
     """Flip top-bottom with probability ``p``."""
 
-    def __init__(self, p=0.5) -> None:
-        self.p = p
-
-    def forward(self, img):
-        return vflip(img) if _rand() < self.p else img
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(p={self.p})"
+    _flip = staticmethod(vflip)
 
 
 def _setup_angle(x, name, req_sizes=(2,)):

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from .... import nn
+from ...._creation import tensor
+from ...._random import get_rng_state, multinomial, rand, randperm, set_rng_state
 from ...._tensor import Tensor
 from .. import functional as F1
 from .. import transforms as v1
@@ -93,8 +95,6 @@ class Transform(nn.Module):
             for i in positions:
                 leaves[i] = transform(leaves[i], params)
         elif len(positions) > 1:  # replay the generator so every image gets the same parameters
-            from ...._random import get_rng_state, set_rng_state
-
             state = get_rng_state()
             for i in positions:
                 set_rng_state(state)
@@ -135,14 +135,7 @@ class ToImage(Transform):
     _accepts_arrays = True
 
     def _apply(self, img):
-        from ...._creation import from_numpy
-
-        if _is_pil(img):
-            return F1.pil_to_tensor(img)
-        if isinstance(img, np.ndarray):
-            arr = img[:, :, None] if img.ndim == 2 else img
-            return from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
-        return img.unsqueeze(0) if img.ndim == 2 else img
+        return functional.to_image(img)
 
 
 class ToPureTensor(Transform):
@@ -301,26 +294,23 @@ class RandomResizedCrop(Transform, v1.RandomResizedCrop):
                 f"interpolation={_interp_repr(self.interpolation)}, antialias={self.antialias}")
 
 
-class RandomHorizontalFlip(Transform, v1.RandomHorizontalFlip):
+class _RandomFlip(Transform):
+    """A v1 flip (the second base) as a v2 transform."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        self.p = p
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class RandomHorizontalFlip(_RandomFlip, v1.RandomHorizontalFlip):
     """Flip left-right with probability p."""
 
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__()
-        v1.RandomHorizontalFlip.__init__(self, p)
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
-class RandomVerticalFlip(Transform, v1.RandomVerticalFlip):
+class RandomVerticalFlip(_RandomFlip, v1.RandomVerticalFlip):
     """Flip top-bottom with probability p."""
-
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__()
-        v1.RandomVerticalFlip.__init__(self, p)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 class ColorJitter(Transform, v1.ColorJitter):
@@ -355,8 +345,6 @@ class RandomGrayscale(Transform):
         self.p = p
 
     def _apply(self, img):
-        from ...._random import rand
-
         if rand(1).item() >= self.p:
             return img
         return F1.rgb_to_grayscale(img, num_output_channels=F1.get_dimensions(img)[0])
@@ -468,8 +456,6 @@ class RandomApply(Compose):
         self.p = p
 
     def forward(self, *inputs):
-        from ...._random import rand
-
         if rand(1).item() >= self.p:
             return inputs if len(inputs) > 1 else inputs[0]
         return super().forward(*inputs)
@@ -495,8 +481,6 @@ class RandomChoice(Transform):
         self.p = [prob / total for prob in p]
 
     def forward(self, *inputs):
-        from .... import multinomial, tensor
-
         idx = int(multinomial(tensor(self.p), 1).item())
         return self.transforms[idx](*inputs)
 
@@ -514,8 +498,6 @@ class RandomOrder(Transform):
         self.transforms = transforms
 
     def forward(self, *inputs):
-        from ...._random import randperm
-
         unpack = len(inputs) > 1
         out = inputs if unpack else inputs[0]
         for idx in randperm(len(self.transforms)).tolist():

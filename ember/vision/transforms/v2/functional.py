@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...._creation import from_numpy
+from ...._dtype import float32
 from ...._tensor import Tensor
 from ..functional import (
     InterpolationMode,
@@ -47,8 +49,6 @@ __all__ = [
 
 def to_image(inpt) -> Tensor:
     """PIL image, HWC ndarray or tensor -> [C, H, W] tensor (uint8 for PIL images)."""
-    from ...._creation import from_numpy
-
     if _is_pil(inpt):
         return pil_to_tensor(inpt)
     if isinstance(inpt, np.ndarray):
@@ -63,7 +63,7 @@ def to_image(inpt) -> Tensor:
 def to_dtype(inpt: Tensor, dtype=None, scale: bool = False) -> Tensor:
     """Convert to ``dtype`` (default float32); ``scale=True`` also rescales the value range."""
     if dtype is None:
-        from ...._dtype import float32 as dtype
+        dtype = float32
     if not scale or inpt.dtype == dtype:
         return inpt.to(dtype)
     if inpt.dtype.is_floating_point or not dtype.is_floating_point:
