@@ -6,7 +6,10 @@ path reproduces PyTorch's CPU kernel bit for bit (see ``_BatchNorm._forward_f32`
 from __future__ import annotations
 
 from .._backend import xp
+from .._device import Size
+from .._ops._conv import scratch
 from .._tensor import Tensor, _make
+from .._threads import get_num_threads
 from ..autograd import grad_mode
 from ..autograd.function import Function
 
@@ -20,8 +23,6 @@ def _verify_batch_size(size) -> None:
     for i in range(len(size) - 2):
         size_prods *= size[i + 2]
     if size_prods == 1:
-        from .._device import Size
-
         raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                          f"{Size(size)}")
 
@@ -29,8 +30,6 @@ def _verify_batch_size(size) -> None:
 def _bn_stats_columns(x2):
     """Mean and variance sum per column of a float32 (N, C) array as PyTorch's channels-last
     kernel gets them: each thread adds its block of rows in float, the blocks add in double."""
-    from .._threads import get_num_threads
-
     n, c = x2.shape
     chunk = -(-n // get_num_threads())
     blocks = range(0, n, chunk)
@@ -78,6 +77,26 @@ def _rowdot(a, b):
     return xp.einsum("ncl,ncl->c", a, b)
 
 
+# Per-channel elementwise ops on (N, C, L) arrays. NumPy's loop for an operand broadcast as
+# (C, 1) is slow (a stride-0 inner operand); einsum's product loop, or a (C, L) row that
+# broadcasts over N only, run at full speed. Measured (CPU time, 1 thread, 64 x 32 x 784
+# float32, ``python /tmp/proto/ops.py``): x * s[:, None] 1.20 ms, einsum 0.46 ms; x - m[:, None]
+# 1.04 ms, x - (C, L) row 0.56 ms; x.mean((0, 2)) 0.36 ms, x.sum(0).sum(1) 0.20 ms.
+def _scale_channels(x3, s, out=None):
+    """x3 * s[c] (the same single rounding as multiply)."""
+    return xp.einsum("ncl,c->ncl", x3, s.astype(x3.dtype, copy=False), out=out)
+
+
+def _channel_rows(v, x3):
+    """v[c] repeated along L: a (C, L) operand that broadcasts over the batch only."""
+    return xp.repeat(v.astype(x3.dtype, copy=False), x3.shape[2]).reshape(x3.shape[1:])
+
+
+def _channel_sum(x3):
+    """x3.sum(axis=(0, 2)): the batch first (whole contiguous planes), then each row."""
+    return x3.sum(axis=0).sum(axis=1)
+
+
 class _BatchNorm(Function):
     """Batch normalisation; the statistics per channel come from one (N, C, L) view of x."""
 
@@ -90,22 +109,22 @@ class _BatchNorm(Function):
         if x.dtype == xp.float32 and x.flags.c_contiguous and 0 < x.size <= _BN_EXACT_SIZE:
             return _BatchNorm._forward_f32(ctx, x, x3, w, b, mean, var, training, eps, stats)
         if training:
-            mean = x3.mean(axis=(0, 2))
-            xc = x3 - mean[:, None]
+            mean = _channel_sum(x3) / x.dtype.type(x.size // c)
+            xc = x3 - _channel_rows(mean, x3)
             var = _rowdot(xc, xc) / (x.size // c)
             stats.append((mean, var))
         else:
             mean = mean.astype(x.dtype, copy=False)
-            xc = x3 - mean[:, None]
+            xc = x3 - _channel_rows(mean, x3)
         invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
         scale = invstd if w is None else invstd * w
-        out = xc  # a temporary of ours: normalise, scale and shift it in place
-        out *= scale[:, None]
+        out = _scale_channels(xc, scale)
         if b is not None:
-            out += b[:, None]
+            out += _channel_rows(b, x3)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w)
-            ctx.meta = (mean, invstd, training, eps)
+            # the centred input too, for backward (it saves recomputing it: 2 passes)
+            ctx.meta = (mean, invstd, training, eps, xc)
         return out.reshape(x.shape)
 
     @staticmethod
@@ -142,33 +161,36 @@ class _BatchNorm(Function):
     @staticmethod
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
-        mean, invstd, training, _ = ctx.meta
+        mean, invstd, training, _ = ctx.meta[:4]
         ni = ctx.needs_input_grad
         if isinstance(grad, Tensor):
             return _BatchNorm._backward_graph(ctx, grad, x, w)
         n, c = x.shape[:2]
         m = x.size // c
         g3 = grad.reshape(n, c, -1)
-        xhat = x.reshape(n, c, -1) - mean[:, None]
-        xhat *= invstd[:, None]
-        gb = g3.sum(axis=(0, 2))
-        gw = _rowdot(g3, xhat) if (ni[1] or (ni[0] and training)) else None
+        if len(ctx.meta) == 5:  # the NumPy path saved x - mean
+            xc = ctx.meta[4]
+        else:
+            xc = x.reshape(n, c, -1) - mean[:, None]
+        # sum(g * xhat) = sum(g * xc) * invstd: no xhat array (one read of g and xc)
+        gw = _rowdot(g3, xc) * invstd if (ni[1] or (ni[0] and training)) else None
+        gb = _channel_sum(g3) if (ni[2] or (ni[0] and training)) else None
         gx = None
         if ni[0]:
             scale = invstd if w is None else invstd * w
-            if training:  # through the batch mean and variance too
-                gx = xhat * (gw * (-scale / m))[:, None]
-                gx += g3 * scale[:, None]
-                gx -= (gb * (scale / m))[:, None]
-            else:
-                gx = g3 * scale[:, None]
+            gx = _scale_channels(g3, scale)
+            if training:  # through the batch mean and variance: - (k1 * xc + k0)
+                t = _scale_channels(xc, gw * (scale * invstd / m),
+                                    out=scratch(xc.size, gx.dtype, 2).reshape(xc.shape))
+                t += _channel_rows(gb * (scale / m), t)
+                gx -= t
             gx = gx.reshape(x.shape)
         return gx, gw if ni[1] else None, gb if ni[2] else None, None, None, None, None, None
 
     @staticmethod
     def _backward_graph(ctx, grad, x, w):
         """create_graph=True: the same formulas on Tensors, statistics rebuilt from x."""
-        mean, invstd, training, eps = ctx.meta
+        mean, invstd, training, eps = ctx.meta[:4]
         ni = ctx.needs_input_grad
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
