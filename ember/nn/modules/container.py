@@ -15,6 +15,22 @@ from .module import Module, _addindent
 __all__ = ["Container", "ModuleDict", "ModuleList", "ParameterDict", "ParameterList", "Sequential"]
 
 
+def _get_abs_string_index(self, idx) -> str:
+    """The key of list index ``idx`` (negative counts from the end), as ModuleList and
+    ParameterList name their entries."""
+    idx = operator.index(idx)
+    if not -len(self) <= idx < len(self):
+        raise IndexError(f"index {idx} is out of range")
+    if idx < 0:
+        idx += len(self)
+    return str(idx)
+
+
+def _renumber(modules) -> OrderedDict:
+    """``modules`` re-keyed 0..n-1 in order, after a deletion."""
+    return OrderedDict(zip([str(i) for i in range(len(modules))], modules.values()))
+
+
 class Container(Module):
     """Deprecated: subclass Module instead."""
 
@@ -61,9 +77,7 @@ class Sequential(Module):
                 delattr(self, key)
         else:
             delattr(self, self._get_item_by_idx(self._modules.keys(), idx))
-        # renumber so that indices stay 0..n-1
-        self._modules = OrderedDict(
-            zip([str(i) for i in range(len(self._modules))], self._modules.values()))
+        self._modules = _renumber(self._modules)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -165,13 +179,7 @@ class ModuleList(Module):
         if modules is not None:
             self += modules
 
-    def _get_abs_string_index(self, idx):
-        idx = operator.index(idx)
-        if not -len(self) <= idx < len(self):
-            raise IndexError(f"index {idx} is out of range")
-        if idx < 0:
-            idx += len(self)
-        return str(idx)
+    _get_abs_string_index = _get_abs_string_index
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
@@ -187,8 +195,7 @@ class ModuleList(Module):
                 delattr(self, str(k))
         else:
             delattr(self, self._get_abs_string_index(idx))
-        self._modules = OrderedDict(
-            zip([str(i) for i in range(len(self._modules))], self._modules.values()))
+        self._modules = _renumber(self._modules)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -341,13 +348,7 @@ class ParameterList(Module):
         if values is not None:
             self += values
 
-    def _get_abs_string_index(self, idx):
-        idx = operator.index(idx)
-        if not -len(self) <= idx < len(self):
-            raise IndexError(f"index {idx} is out of range")
-        if idx < 0:
-            idx += len(self)
-        return str(idx)
+    _get_abs_string_index = _get_abs_string_index
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):

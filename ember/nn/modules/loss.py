@@ -34,6 +34,12 @@ __all__ = [
 
 
 class _Loss(Module):
+    """A loss of (input, target): its forward is ``_fn(input, target, reduction=...)``, with the
+    attributes named in ``_options`` passed on as keywords of the same name."""
+
+    __constants__ = ("reduction",)
+    _options: tuple = ()
+
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
         super().__init__()
         if size_average is not None or reduce is not None:
@@ -41,36 +47,49 @@ class _Loss(Module):
         else:
             self.reduction = reduction
 
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        options = {name: getattr(self, name) for name in self._options}
+        return self._fn(input, target, reduction=self.reduction, **options)
+
 
 class _WeightedLoss(_Loss):
+    _options = ("weight",)
+
     def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None,
                  reduction: str = "mean") -> None:
         super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
 
 
+class _MarginLoss(_Loss):
+    """A loss whose one option is its margin (CosineEmbeddingLoss, MarginRankingLoss, ...)."""
+
+    __constants__ = ("margin", "reduction")
+    _options = ("margin",)
+
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+
 class L1Loss(_Loss):
     """Mean absolute error."""
 
-    __constants__ = ("reduction",)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.l1_loss(input, target, reduction=self.reduction)
+    _fn = staticmethod(F.l1_loss)
 
 
 class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of class indices, given log-probabilities."""
 
     __constants__ = ("ignore_index", "reduction")
+    _fn = staticmethod(F.nll_loss)
+    _options = ("weight", "ignore_index")
 
     def __init__(self, weight: Tensor | None = None, size_average=None, ignore_index: int = -100,
                  reduce=None, reduction: str = "mean") -> None:
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                          reduction=self.reduction)
 
 
 class NLLLoss2d(NLLLoss):
@@ -112,37 +131,32 @@ class GaussianNLLLoss(_Loss):
 class KLDivLoss(_Loss):
     """Kullback-Leibler divergence; input holds log-probabilities."""
 
-    __constants__ = ("reduction",)
+    _fn = staticmethod(F.kl_div)
+    _options = ("log_target",)
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
                  log_target: bool = False) -> None:
         super().__init__(size_average, reduce, reduction)
         self.log_target = log_target
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
-
 
 class MSELoss(_Loss):
     """Mean squared error."""
 
-    __constants__ = ("reduction",)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.mse_loss(input, target, reduction=self.reduction)
+    _fn = staticmethod(F.mse_loss)
 
 
 class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities."""
 
-    __constants__ = ("reduction",)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+    _fn = staticmethod(F.binary_cross_entropy)
 
 
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy of logits (sigmoid folded in, numerically stable)."""
+
+    _fn = staticmethod(F.binary_cross_entropy_with_logits)
+    _options = ("weight", "pos_weight")
 
     def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None,
                  reduction: str = "mean", pos_weight: Tensor | None = None) -> None:
@@ -150,75 +164,59 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.binary_cross_entropy_with_logits(input, target, self.weight,
-                                                  pos_weight=self.pos_weight,
-                                                  reduction=self.reduction)
 
-
-class HingeEmbeddingLoss(_Loss):
+class HingeEmbeddingLoss(_MarginLoss):
     """x for y = 1, max(0, margin - x) for y = -1."""
 
-    __constants__ = ("margin", "reduction")
+    _fn = staticmethod(F.hinge_embedding_loss)
 
     def __init__(self, margin: float = 1.0, size_average=None, reduce=None,
                  reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin = margin
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
+        super().__init__(margin, size_average, reduce, reduction)
 
 
 class MultiLabelMarginLoss(_Loss):
     """Multi-label hinge loss over class-index targets ended by -1."""
 
-    __constants__ = ("reduction",)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.multilabel_margin_loss(input, target, reduction=self.reduction)
+    _fn = staticmethod(F.multilabel_margin_loss)
 
 
 class SmoothL1Loss(_Loss):
     """Squared error below beta, absolute error above."""
 
-    __constants__ = ("reduction",)
+    _fn = staticmethod(F.smooth_l1_loss)
+    _options = ("beta",)
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
                  beta: float = 1.0) -> None:
         super().__init__(size_average, reduce, reduction)
         self.beta = beta
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
-
 
 class HuberLoss(_Loss):
     """Squared error below delta, delta-scaled absolute error above."""
 
     __constants__ = ("reduction", "delta")
+    _fn = staticmethod(F.huber_loss)
+    _options = ("delta",)
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction=reduction)
         self.delta = delta
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
-
 
 class SoftMarginLoss(_Loss):
     """log(1 + exp(-y x))."""
 
-    __constants__ = ("reduction",)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.soft_margin_loss(input, target, reduction=self.reduction)
+    _fn = staticmethod(F.soft_margin_loss)
 
 
 class CrossEntropyLoss(_WeightedLoss):
     """Cross-entropy of logits against class indices or probabilities (softmax folded in)."""
 
     __constants__ = ("ignore_index", "reduction", "label_smoothing")
+    _fn = staticmethod(F.cross_entropy)
+    _options = ("weight", "ignore_index", "label_smoothing")
 
     def __init__(self, weight: Tensor | None = None, size_average=None, ignore_index: int = -100,
                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
@@ -226,55 +224,36 @@ class CrossEntropyLoss(_WeightedLoss):
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                               reduction=self.reduction, label_smoothing=self.label_smoothing)
-
 
 class MultiLabelSoftMarginLoss(_WeightedLoss):
     """Per-class logistic loss averaged over classes."""
 
-    __constants__ = ("reduction",)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.multilabel_soft_margin_loss(input, target, weight=self.weight,
-                                             reduction=self.reduction)
+    _fn = staticmethod(F.multilabel_soft_margin_loss)
 
 
-class CosineEmbeddingLoss(_Loss):
+class _PairMarginLoss(_MarginLoss):
+    def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
+        return self._fn(input1, input2, target, margin=self.margin, reduction=self.reduction)
+
+
+class CosineEmbeddingLoss(_PairMarginLoss):
     """1 - cos for similar pairs, max(0, cos - margin) for dissimilar ones."""
 
-    __constants__ = ("margin", "reduction")
-
-    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
-                 reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin = margin
-
-    def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
-        return F.cosine_embedding_loss(input1, input2, target, margin=self.margin,
-                                       reduction=self.reduction)
+    _fn = staticmethod(F.cosine_embedding_loss)
 
 
-class MarginRankingLoss(_Loss):
+class MarginRankingLoss(_PairMarginLoss):
     """max(0, -y (x1 - x2) + margin)."""
 
-    __constants__ = ("margin", "reduction")
-
-    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
-                 reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin = margin
-
-    def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
-        return F.margin_ranking_loss(input1, input2, target, margin=self.margin,
-                                     reduction=self.reduction)
+    _fn = staticmethod(F.margin_ranking_loss)
 
 
 class MultiMarginLoss(_WeightedLoss):
     """Multi-class hinge loss."""
 
     __constants__ = ("p", "margin", "reduction")
+    _fn = staticmethod(F.multi_margin_loss)
+    _options = ("p", "margin", "weight")
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
                  size_average=None, reduce=None, reduction: str = "mean") -> None:
@@ -286,10 +265,6 @@ class MultiMarginLoss(_WeightedLoss):
                              f"{weight.dim()}D instead")
         self.p = p
         self.margin = margin
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.multi_margin_loss(input, target, p=self.p, margin=self.margin,
-                                   weight=self.weight, reduction=self.reduction)
 
 
 class TripletMarginLoss(_Loss):

@@ -170,6 +170,27 @@ class RNNBase(Module):
             s += ", bidirectional={bidirectional}"
         return s.format(**self.__dict__)
 
+    @staticmethod
+    def _unsq_h(h):
+        return _make(h._data[:, None], False, None, 0)
+
+    def _forward_single_state(self, fn, input, hx, name):
+        """RNN's and GRU's forward on a tensor: check hx (or make zeros), then run ``fn``."""
+        is_batched = self._prepare(input, name)
+        if not is_batched and hx is not None and hx.dim() != 2:
+            raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got "
+                               f"{hx.dim()}-D tensor")
+        if is_batched and hx is not None and hx.dim() != 3:
+            raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got "
+                               f"{hx.dim()}-D tensor")
+        view = self._batched_view(input, is_batched)
+        expected = self.get_expected_hidden_size(view)
+        if hx is None:
+            hx = _zeros(expected if is_batched else expected[:1] + expected[2:], input)
+        self.check_input(view)
+        self.check_hidden_size(hx if is_batched else self._unsq_h(hx), expected)
+        return self._run(fn, input, hx)
+
     def _prepare(self, input, name):
         if input.dim() not in (2, 3):
             what = " tensor" if name == "RNN" else ""
@@ -243,24 +264,7 @@ class RNN(RNNBase):
         fn = nn_ops.rnn_tanh if self.mode == "RNN_TANH" else nn_ops.rnn_relu
         if isinstance(input, _rnn_utils.PackedSequence):
             return self._run_packed(fn, input, hx)
-        is_batched = self._prepare(input, "RNN")
-        if not is_batched and hx is not None and hx.dim() != 2:
-            raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got "
-                               f"{hx.dim()}-D tensor")
-        if is_batched and hx is not None and hx.dim() != 3:
-            raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got "
-                               f"{hx.dim()}-D tensor")
-        view = self._batched_view(input, is_batched)
-        expected = self.get_expected_hidden_size(view)
-        if hx is None:
-            hx = _zeros(expected if is_batched else expected[:1] + expected[2:], input)
-        self.check_input(view)
-        self.check_hidden_size(hx if is_batched else self._unsq_h(hx), expected)
-        return self._run(fn, input, hx)
-
-    @staticmethod
-    def _unsq_h(h):
-        return _make(h._data[:, None], False, None, 0)
+        return self._forward_single_state(fn, input, hx, "RNN")
 
 
 class LSTM(RNNBase):
@@ -293,7 +297,7 @@ class LSTM(RNNBase):
             h0 = _zeros(eh if is_batched else eh[:1] + eh[2:], input)
             c0 = _zeros(ec if is_batched else ec[:1] + ec[2:], input)
         self.check_input(view)
-        unsq = RNN._unsq_h
+        unsq = self._unsq_h
         self.check_hidden_size(h0 if is_batched else unsq(h0), eh,
                                "Expected hidden[0] size {}, got {}")
         self.check_hidden_size(c0 if is_batched else unsq(c0), ec,
@@ -313,20 +317,7 @@ class GRU(RNNBase):
     def forward(self, input: Tensor, hx=None):
         if isinstance(input, _rnn_utils.PackedSequence):
             return self._run_packed(nn_ops.gru, input, hx)
-        is_batched = self._prepare(input, "GRU")
-        if not is_batched and hx is not None and hx.dim() != 2:
-            raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got "
-                               f"{hx.dim()}-D tensor")
-        if is_batched and hx is not None and hx.dim() != 3:
-            raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got "
-                               f"{hx.dim()}-D tensor")
-        view = self._batched_view(input, is_batched)
-        expected = self.get_expected_hidden_size(view)
-        if hx is None:
-            hx = _zeros(expected if is_batched else expected[:1] + expected[2:], input)
-        self.check_input(view)
-        self.check_hidden_size(hx if is_batched else RNN._unsq_h(hx), expected)
-        return self._run(nn_ops.gru, input, hx)
+        return self._forward_single_state(nn_ops.gru, input, hx, "GRU")
 
 
 # ---- cells -----------------------------------------------------------------------------------
