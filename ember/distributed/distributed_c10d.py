@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import enum
+import importlib.util
 import os
 import pickle
 import sys
@@ -22,6 +23,7 @@ from datetime import timedelta
 
 import numpy as np
 
+from .._ops.movement import stack
 from .._tensor import Tensor
 
 _MPI = None  # mpi4py.MPI once a process group exists; importing it initialises MPI
@@ -31,7 +33,7 @@ def _mpi():
     global _MPI
     if _MPI is None:
         try:
-            from mpi4py import MPI
+            from mpi4py import MPI  # on first use: importing it initialises MPI
         except ImportError as e:
             raise RuntimeError("ember.distributed needs mpi4py and an MPI runtime: "
                                "pip install 'ember[distributed]'") from e
@@ -41,8 +43,6 @@ def _mpi():
 
 def is_available() -> bool:
     """True when mpi4py (ember's transport) is installed."""
-    import importlib.util
-
     return importlib.util.find_spec("mpi4py") is not None
 
 
@@ -779,9 +779,20 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
     if len(input_list) != pg.size():
         raise ValueError(f"reduce_scatter: input_list has {len(input_list)} tensors; the group "
                          f"has {pg.size()} ranks")
-    from .. import stack
-
     return reduce_scatter_tensor(output, stack(list(input_list)), op, group, async_op)
+
+
+def _list_root(pg, op, tensor, tensors, peer, group_peer, peer_name, role):
+    """The root rank of gather/scatter, checking that the root alone passed ``<op>_list``."""
+    root = group_peer if group_peer is not None else _root(pg, 0 if peer is None else peer,
+                                                           peer_name, op)
+    if pg.rank() == root:
+        if tensors is None:
+            raise ValueError(f"Argument ``{op}_list`` must be specified on {role} rank.")
+        _gather_like(pg, op, tensor, tensors)
+    elif tensors:
+        raise ValueError(f"Argument ``{op}_list`` must NOT be specified on non-{role} ranks.")
+    return root
 
 
 def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group_dst=None):
@@ -790,16 +801,8 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
     pg = _group(group)
     if pg is None:
         return _Done() if async_op else None
-    root = group_dst if group_dst is not None else _root(pg, 0 if dst is None else dst, "dst",
-                                                         "gather")
+    root = _list_root(pg, "gather", tensor, gather_list, dst, group_dst, "dst", "destination")
     me = pg.rank()
-    if me == root:
-        if gather_list is None:
-            raise ValueError("Argument ``gather_list`` must be specified on destination rank.")
-        _gather_like(pg, "gather", tensor, gather_list)
-    elif gather_list:
-        raise ValueError("Argument ``gather_list`` must NOT be specified on non-destination "
-                         "ranks.")
     send = np.ascontiguousarray(tensor._data)
     recv = np.empty((pg.size(),) + send.shape, send.dtype) if me == root else None
     _check_same(pg, "gather", lambda: f"gather {_desc(tensor)} to {root}")
@@ -818,17 +821,10 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     pg = _group(group)
     if pg is None:
         return _Done() if async_op else None
-    root = group_src if group_src is not None else _root(pg, 0 if src is None else src, "src",
-                                                         "scatter")
-    me = pg.rank()
+    root = _list_root(pg, "scatter", tensor, scatter_list, src, group_src, "src", "source")
     send = None
-    if me == root:
-        if scatter_list is None:
-            raise ValueError("Argument ``scatter_list`` must be specified on source rank.")
-        _gather_like(pg, "scatter", tensor, scatter_list)
+    if pg.rank() == root:
         send = np.ascontiguousarray(np.stack([t._data for t in scatter_list]))
-    elif scatter_list:
-        raise ValueError("Argument ``scatter_list`` must NOT be specified on non-source ranks.")
     recv = np.empty(tensor._data.shape, tensor._data.dtype)
     _check_same(pg, "scatter", lambda: f"scatter {_desc(tensor)} from {root}")
     req = pg.comm.Iscatter(None if send is None else _buf_arg(send), _buf_arg(recv), root=root)
