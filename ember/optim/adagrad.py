@@ -1,20 +1,11 @@
 """Adagrad: per-coordinate learning rates from the accumulated squared gradients."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .._backend import xp
 from .._tensor import Tensor, _make
-from .optimizer import (
-    Optimizer,
-    _bump,
-    _check_flags,
-    _check_lr,
-    _check_nonneg,
-    _closure_loss,
-    _get_scalar_dtype,
-    _l2_grad,
-    _scalar_tensor,
-    _value,
-)
+from .optimizer import Optimizer, _check, _closure_loss, _step_counter, _updates, _value
 
 __all__ = ["Adagrad", "adagrad"]
 
@@ -22,32 +13,29 @@ __all__ = ["Adagrad", "adagrad"]
 class Adagrad(Optimizer):
     """Implements Adagrad (Duchi et al.); state is created for every parameter at construction."""
 
+    _group_defaults: ClassVar[dict] = dict(foreach=None, maximize=False, differentiable=False,
+                                           fused=None)
+    _counters = ("step",)
+
     def __init__(self, params, lr: float | Tensor = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0, eps: float = 1e-10,
                  foreach: bool | None = None, *, maximize: bool = False,
                  differentiable: bool = False, fused: bool | None = None) -> None:
-        _check_lr(lr)
-        _check_nonneg(lr_decay=lr_decay, weight_decay=weight_decay,
-                      initial_accumulator_value=initial_accumulator_value, epsilon=eps)
-        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable, fused=fused)
-        super().__init__(params, defaults)
-        _check_flags(differentiable, fused, foreach)
+        _check(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                     initial_accumulator_value=initial_accumulator_value, epsilon=eps)
+        super().__init__(params, dict(
+            lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, foreach=foreach,
+            maximize=maximize, differentiable=differentiable, fused=fused))
+        _check(differentiable=differentiable, fused=fused, foreach=foreach)
 
         for group in self.param_groups:
             for p in group["params"]:
                 self._init_state(self.state[p], p, group)
 
     def _init_state(self, st, p, group):
-        st["step"] = _scalar_tensor(0.0, _get_scalar_dtype(is_fused=group["fused"]))
-        st["sum"] = _make(xp.full_like(p._data, self.defaults["initial_accumulator_value"]),
-                          False, None, 0)
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._setdefault_groups(foreach=None, maximize=False, differentiable=False, fused=None)
-        self._steps_to_tensors("step")
+        st.update(step=_step_counter(group), sum=_make(
+            xp.full_like(p._data, self.defaults["initial_accumulator_value"]), False, None, 0))
 
     def share_memory(self) -> None:
         """Calls tensor.share_memory_() on the state sum tensors."""
@@ -56,7 +44,7 @@ class Adagrad(Optimizer):
                 self.state[p]["sum"].share_memory_()
 
     def step(self, closure=None):
-        """Perform a single optimization step; ``closure`` re-evaluates the loss."""
+        """One Adagrad step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             params, grads, sums, steps = self._gather(group, "sum", "step")
@@ -71,18 +59,8 @@ def adagrad(params, grads, state_sums, state_steps, fused=None, grad_scale=None,
             weight_decay, lr_decay, eps, maximize) -> None:
     """Functional Adagrad: updates ``params`` and ``state_sums`` in place."""
     lr, weight_decay, lr_decay, eps = map(_value, (lr, weight_decay, lr_decay, eps))
-    for param, grad, state_sum, step_t in zip(params, grads, state_sums, state_steps):
-        p = param._data
-        g = grad._data
-        s = state_sum._data
-        step_t._data += 1
-        step = float(step_t._data)
-        g = _l2_grad(g, p, maximize, weight_decay)
+    for p, g, state_sum, step in _updates(params, grads, state_sums, steps=state_steps,
+                                          maximize=maximize, weight_decay=weight_decay):
         clr = lr / (1 + (step - 1) * lr_decay)
-        s += xp.multiply(g, g)
-        std = xp.sqrt(s)
-        std += eps
-        upd = xp.multiply(g, -clr)
-        upd /= std
-        p += upd
-        _bump(param)
+        state_sum += g * g  # state_sum.addcmul_(grad, grad, value=1)
+        p += -clr * g / (xp.sqrt(state_sum) + eps)

@@ -12,12 +12,13 @@ import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from copy import deepcopy
-from typing import Any
+from typing import Any, ClassVar
 
-from .. import _dtype
+from .. import _dtype, typename
 from .._backend import xp
 from .._tensor import Tensor, _make
 from ..autograd import grad_mode as _grad_mode
+from ..utils.hooks import RemovableHandle
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook"]
 
@@ -32,29 +33,6 @@ class _RequiredParameter:
 
 
 required = _RequiredParameter()
-
-
-class RemovableHandle:
-    """A handle that removes a hook from the dict it was registered in (torch.utils.hooks')."""
-
-    _next_id = itertools.count()
-
-    def __init__(self, hooks_dict: dict) -> None:
-        import weakref
-
-        self.hooks_dict_ref = weakref.ref(hooks_dict)
-        self.id = next(RemovableHandle._next_id)
-
-    def remove(self) -> None:
-        hooks = self.hooks_dict_ref()
-        if hooks is not None and self.id in hooks:
-            del hooks[self.id]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
 _global_optimizer_pre_hooks: OrderedDict = OrderedDict()
@@ -75,7 +53,7 @@ def register_optimizer_step_post_hook(hook: Callable) -> RemovableHandle:
     return handle
 
 
-# ---- helpers shared by the optimizers ---------------------------------------------------------
+# ---- the plumbing the optimizers share --------------------------------------------------------
 def _get_scalar_dtype(is_fused=None):
     """dtype of step counters: float32, or float64 when that is the default dtype."""
     if is_fused:
@@ -89,6 +67,11 @@ def _scalar_tensor(value, dtype=None) -> Tensor:
     """A 0-dim state tensor (``state['step']`` and friends) holding ``value``."""
     dt = _get_scalar_dtype() if dtype is None else dtype
     return _make(xp.array(value, dtype=dt), False, None, 0)
+
+
+def _step_counter(group: dict) -> Tensor:
+    """``state['step']`` of a new param: 0 as a 0-dim float32 (or default-float) tensor."""
+    return _scalar_tensor(0.0, _get_scalar_dtype(is_fused=group.get("fused")))
 
 
 def _zeros_like(p: Tensor) -> Tensor:
@@ -111,26 +94,31 @@ def _value(x) -> float:
     return float(x.item() if isinstance(x, Tensor) else x)
 
 
-def _check_lr(lr) -> None:
-    """PyTorch's checks of ``lr``: a tensor lr has one element, and lr >= 0 (NaN is rejected)."""
-    if isinstance(lr, Tensor) and lr.numel() != 1:
-        raise ValueError("Tensor lr must be 1-element")
-    if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
+def _check(**values) -> None:
+    """PyTorch's checks of an optimizer's arguments, in the order given, with its messages.
 
-
-def _check_nonneg(**values) -> None:
-    """Raise ``Invalid <name> value: <v>`` for the first value (in the order given) not >= 0."""
+    ``lr``: a tensor lr has one element, and lr >= 0; ``betas``: each in [0, 1); the flags
+    ``differentiable``, ``fused``, ``foreach`` (see ``_check_flags``; pass them after the
+    group is built, as PyTorch checks them); any other value: >= 0 (``Invalid <name> value``).
+    NaN fails every check, as in PyTorch.
+    """
     for name, value in values.items():
-        if not 0.0 <= value:
+        if name == "lr":
+            if isinstance(value, Tensor) and value.numel() != 1:
+                raise ValueError("Tensor lr must be 1-element")
+            if not 0.0 <= value:
+                raise ValueError(f"Invalid learning rate: {value}")
+        elif name == "betas":
+            for i, beta in enumerate(value):
+                if not 0.0 <= beta < 1.0:
+                    raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        elif name not in _FLAGS and not 0.0 <= value:
             raise ValueError(f"Invalid {name} value: {value}")
+    if "differentiable" in values:
+        _check_flags(*(values.get(flag) for flag in _FLAGS))
 
 
-def _check_betas(betas) -> None:
-    if not 0.0 <= betas[0] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+_FLAGS = ("differentiable", "fused", "foreach")
 
 
 def _check_flags(differentiable=False, fused=None, foreach=None) -> None:
@@ -147,43 +135,41 @@ def _check_flags(differentiable=False, fused=None, foreach=None) -> None:
             "place on their arrays and record no graph through step()")
 
 
-def _l2_grad(g: xp.ndarray, p: xp.ndarray, maximize: bool, weight_decay: float) -> xp.ndarray:
-    """The gradient a step follows: negated for ``maximize``, plus ``weight_decay * p`` (L2)."""
-    if maximize:
-        g = xp.negative(g)
-    if weight_decay != 0:
-        g = g + xp.multiply(p, weight_decay)  # grad.add(param, alpha=weight_decay)
-    return g
+def _updates(params, grads, *states, steps=None, maximize=False, weight_decay=0.0, lr=0.0,
+             decoupled=False):
+    """The loop of every functional form: for each param, the arrays its formula updates.
 
-
-def _weight_decay(g: xp.ndarray, p: xp.ndarray, lr: float, weight_decay: float,
-                  decoupled: bool) -> xp.ndarray:
-    """Apply weight decay: decoupled (AdamW) shrinks ``p`` in place, else L2 adds it to ``g``."""
-    if weight_decay != 0:
-        if decoupled:
-            p *= 1 - lr * weight_decay
-        else:
-            g = g + xp.multiply(p, weight_decay)
-    return g
-
-
-_scalar_arrays: dict = {}  # dtype -> (value, its 0-d array): the last one asked for
-
-
-def _scalar_array(value: float, dtype: xp.dtype) -> xp.ndarray:
-    """A Python float as a read-only 0-d array of ``dtype`` (a param's float dtype).
-
-    A ufunc rounds a Python float operand to the array's dtype first (NEP 50), and so does
-    this, so results are the same; a 0-d array is the quickest operand a ufunc takes (a float
-    costs ~0.25 us more per call). The last value per dtype is kept, as lr rarely changes.
+    Yields ``(p, g, *states)`` as NumPy arrays, and ``step`` after them where ``steps`` is
+    given. The caller updates ``p`` and the states in place (a state list given as None yields
+    None). ``g`` is the gradient the step follows: negated for ``maximize``, plus
+    ``weight_decay * p`` (L2), or with ``decoupled`` (AdamW's) no change to ``g`` and ``p``
+    shrunk by ``1 - lr * weight_decay`` first. ``step`` is the param's counter in ``steps``,
+    counted before the yield. After the caller's update the param's version is bumped.
     """
-    c = _scalar_arrays.get(dtype)
-    if c is not None and c[0] == value and value != 0:  # (0.0 == -0.0: not the same operand)
-        return c[1]
-    a = xp.array(value, dtype)
-    a.flags.writeable = False
-    _scalar_arrays[dtype] = (value, a)
-    return a
+    states = [itertools.repeat(None) if s is None else s for s in states]
+    counters = itertools.repeat(None) if steps is None else steps
+    for param, grad, counter, *state in zip(params, grads, counters, *states):
+        p = param._data
+        g = grad._data
+        if maximize:
+            g = xp.negative(g)
+        if weight_decay != 0:
+            if decoupled:
+                p *= 1 - lr * weight_decay
+            else:
+                g = g + xp.multiply(p, weight_decay)  # grad.add(param, alpha=weight_decay)
+        arrays = [None if t is None else t._data for t in state]
+        if counter is None:
+            yield (p, g, *arrays)
+        else:
+            yield (p, g, *arrays, _count(counter._data))
+        param._vc[0] += 1  # an in-place update is a new version (saved tensors notice)
+
+
+def _count(step_t: xp.ndarray) -> float:
+    """``step_t += 1`` on a 0-d counter (the same rounding, no ufunc call); the new count."""
+    step_t[()] = float(step_t) + 1.0
+    return float(step_t)
 
 
 def _lerp_(a: xp.ndarray, b: xp.ndarray, w: float) -> None:
@@ -206,7 +192,7 @@ def _addcmul_(a: xp.ndarray, t1: xp.ndarray, t2: xp.ndarray, value: float) -> No
 
 
 class _Scratch:
-    """Reusable work arrays for step(), so the update math needs no large temporaries.
+    """Reusable work arrays for step(), so a fused kernel needs no large temporaries.
 
     One flat buffer per dtype, as large as the largest param seen, and per param a cached view
     of it in the param's shape: params are updated one after another, so they can share it
@@ -220,8 +206,11 @@ class _Scratch:
         self.bases: dict = {}
         self.views: dict = {}
 
-    def get(self, p: Tensor, a: xp.ndarray) -> xp.ndarray:
-        """A scratch array with the shape and dtype of ``a`` (``p``'s data); contents undefined."""
+    def get(self, p, a: xp.ndarray) -> xp.ndarray:
+        """A scratch array with the shape and dtype of ``a`` (``p``'s data); contents undefined.
+
+        ``p`` (a param, or its array) only names the view that is cached for it.
+        """
         # keyed by id: any array of the right shape and dtype will do, even after a param dies
         s = self.views.get(id(p))
         if s is not None and s.shape == a.shape and s.dtype == a.dtype:
@@ -241,43 +230,11 @@ def _bump(p: Tensor) -> None:
     p._vc[0] += 1
 
 
-# ---- silent overflow during step() --------------------------------------------------------------
+# ---- step(): hooks, and silent overflow --------------------------------------------------------
 # PyTorch's steps overflow to inf/nan silently. ember's warning filter (ember/__init__.py) hides
-# NumPy's RuntimeWarnings, but under ``warnings.simplefilter("error")`` a ufunc would raise in the
-# middle of an in-place update, leaving the optimizer half-stepped; so step() runs with NumPy's
-# floating-point errors ignored. ``xp.errstate(all="ignore")`` builds its error object anew on
-# every entry (~0.8 us in NumPy 2.x, a sixth of a small SGD step), so on NumPy >= 2 the wrapper
-# sets NumPy's error-state context variable itself, to an ignoring error object derived once
-# from the current one (same buffer size and callback) and reused while that one is current.
-try:
-    from numpy._core.umath import _extobj_contextvar as _np_err_var
-except ImportError:  # NumPy 1.x: no context variable, use the public context manager
-    _np_err_var = None
-_quiet_cache: tuple = (None, None)  # (the error object it was derived from, the ignoring one)
-
-
-def _quiet_for(cur) -> tuple:
-    """``(cur, an error object like cur that ignores all floating-point errors)``, cached."""
-    global _quiet_cache
-    with xp.errstate(all="ignore"):
-        _quiet_cache = (cur, _np_err_var.get())
-    return _quiet_cache
-
-
-def _quiet_call(step, self, args, kwargs):
-    """``step(self, *args, **kwargs)`` with NumPy's floating-point errors ignored."""
-    if _np_err_var is None:
-        with xp.errstate(all="ignore"):
-            return step(self, *args, **kwargs)
-    cur = _np_err_var.get()
-    quiet = _quiet_cache
-    token = _np_err_var.set(quiet[1] if quiet[0] is cur else _quiet_for(cur)[1])
-    try:
-        return step(self, *args, **kwargs)
-    finally:
-        _np_err_var.reset(token)
-
-
+# NumPy's RuntimeWarnings, but under ``warnings.simplefilter("error")`` or ``seterr(all="raise")``
+# a ufunc would raise in the middle of an in-place update, leaving the optimizer half-stepped; so
+# step() runs under ``xp.errstate(all="ignore")`` (about 1 us a step).
 def _hooked_step(step, self, args, kwargs):
     """The general case of ``_wrap_step``: step hooks, or a step called from a step."""
     d = self.__dict__
@@ -294,7 +251,8 @@ def _hooked_step(step, self, args, kwargs):
                                    f"new_kwargs), but got {result}.")
     d["_in_step"] = True
     try:
-        out = _quiet_call(step, self, args, kwargs)
+        with xp.errstate(all="ignore"):
+            out = step(self, *args, **kwargs)
     finally:
         d["_in_step"] = False
     for post_hook in itertools.chain(self._optimizer_step_post_hooks.values(),
@@ -307,20 +265,20 @@ def _wrap_step(step):
     """Run the global and per-instance step hooks around ``step`` (PyTorch's profile_hook_step).
 
     Overflow to inf/nan is a result, as in PyTorch, not a NumPy warning: the step runs with
-    NumPy's floating-point errors ignored (see ``_quiet_call``). The common case (no hooks, not
-    nested) skips the hook machinery: it runs every step, and small steps take microseconds.
+    NumPy's floating-point errors ignored. The common case (no hooks, not nested) skips the hook
+    machinery: it runs every step, and small steps take microseconds.
     """
 
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
         d = self.__dict__
-        if (d.get("_in_step") or _np_err_var is None or _global_optimizer_pre_hooks
-                or _global_optimizer_post_hooks or self._optimizer_step_pre_hooks
-                or self._optimizer_step_post_hooks):
+        if (d.get("_in_step") or _global_optimizer_pre_hooks or _global_optimizer_post_hooks
+                or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks):
             return _hooked_step(step, self, args, kwargs)
         d["_in_step"] = True
         try:
-            return _quiet_call(step, self, args, kwargs)
+            with xp.errstate(all="ignore"):
+                return step(self, *args, **kwargs)
         finally:
             d["_in_step"] = False
 
@@ -364,7 +322,7 @@ class Optimizer:
 
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
-                            "Tensors or dicts, but got " + _typename(params))
+                            "Tensors or dicts, but got " + typename(params))
 
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
@@ -382,6 +340,11 @@ class Optimizer:
     def __getstate__(self) -> dict[str, Any]:
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
 
+    # Set by subclasses for __setstate__: the options a param group from an older checkpoint may
+    # lack (with their defaults), and the counters older PyTorch versions stored as numbers.
+    _group_defaults: ClassVar[dict[str, Any]] = {}
+    _counters: tuple[str, ...] = ()
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         for name in ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks",
@@ -391,6 +354,10 @@ class Optimizer:
             if name not in self.__dict__:
                 setattr(self, name, OrderedDict())
         self.defaults.setdefault("differentiable", False)
+        for group in self.param_groups:
+            for key, value in self._group_defaults.items():
+                group.setdefault(key, value)
+        self._steps_to_tensors(*self._counters)
 
     def __repr__(self) -> str:
         format_string = self.__class__.__name__ + " ("
@@ -614,7 +581,7 @@ class Optimizer:
         for param in param_group["params"]:
             if not isinstance(param, Tensor):
                 raise TypeError("optimizer can only optimize Tensors, but one of the params is "
-                                + _typename(param))
+                                + typename(param))
             if not self.defaults.get("differentiable", None) and not (
                     param.is_leaf or param.retains_grad):
                 raise ValueError("can't optimize a non-leaf Tensor")
@@ -645,7 +612,16 @@ class Optimizer:
 
         self.param_groups.append(param_group)
 
-    # The helpers below keep each optimizer's __init__, __setstate__ and step short.
+    # The helpers below keep each optimizer's step short.
+    _zero_state: tuple[str, ...] = ()  # (see _init_state)
+
+    def _init_state(self, state: dict, p: Tensor, group: dict[str, Any]) -> None:
+        """A param's state on its first step: ``step``, a 0-dim counter, then zeros like ``p``
+        for each name in ``_zero_state`` (subclasses with other state override this)."""
+        state["step"] = _step_counter(group)
+        for key in self._zero_state:
+            state[key] = _zeros_like(p)
+
     def _gather(self, group: dict[str, Any], *keys) -> tuple[list, ...]:
         """``(params, grads, *state lists)`` for the params of ``group`` that have a grad.
 
@@ -669,12 +645,6 @@ class Optimizer:
                 lst.append(st[key])
         return (params, grads, *lists)
 
-    def _setdefault_groups(self, **defaults) -> None:
-        """Give every param group the options an older checkpoint may lack (``__setstate__``)."""
-        for group in self.param_groups:
-            for key, value in defaults.items():
-                group.setdefault(key, value)
-
     def _steps_to_tensors(self, *keys, dtype=None) -> None:
         """Checkpoints from old PyTorch versions store counters as numbers: make them tensors."""
         for group in self.param_groups:
@@ -685,8 +655,3 @@ class Optimizer:
                         if key in p_state and not isinstance(p_state[key], Tensor):
                             p_state[key] = _scalar_tensor(float(p_state[key]), dtype)
 
-
-def _typename(obj) -> str:
-    from .. import typename
-
-    return typename(obj)

@@ -1,19 +1,18 @@
 """RMSprop: gradients scaled by a running root mean square (Hinton), optionally centered."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import (
     Optimizer,
     _addcmul_,
-    _bump,
-    _check_flags,
-    _check_lr,
-    _check_nonneg,
+    _check,
     _closure_loss,
-    _l2_grad,
     _lerp_,
-    _scalar_tensor,
+    _step_counter,
+    _updates,
     _value,
     _zeros_like,
 )
@@ -24,34 +23,31 @@ __all__ = ["RMSprop", "rmsprop"]
 class RMSprop(Optimizer):
     """Implements RMSprop with PyTorch's options (alpha, centered, momentum)."""
 
+    _group_defaults: ClassVar[dict] = dict(momentum=0, centered=False, foreach=None,
+                                           maximize=False, differentiable=False, capturable=False)
+    _counters = ("step",)
+
     def __init__(self, params, lr: float | Tensor = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False,
                  capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
                  differentiable: bool = False) -> None:
-        _check_lr(lr)
-        _check_nonneg(epsilon=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
-        defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
-                        weight_decay=weight_decay, capturable=capturable, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable)
-        super().__init__(params, defaults)
-        _check_flags(differentiable)
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._setdefault_groups(momentum=0, centered=False, foreach=None, maximize=False,
-                                differentiable=False, capturable=False)
-        self._steps_to_tensors("step")
+        _check(lr=lr, epsilon=eps, momentum=momentum, weight_decay=weight_decay,
+                     alpha=alpha)
+        super().__init__(params, dict(
+            lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+            weight_decay=weight_decay, capturable=capturable, foreach=foreach, maximize=maximize,
+            differentiable=differentiable))
+        _check(differentiable=differentiable)
 
     def _init_state(self, st, p, group):
-        st["step"] = _scalar_tensor(0.0)
-        st["square_avg"] = _zeros_like(p)
+        st.update(step=_step_counter(group), square_avg=_zeros_like(p))
         if group["momentum"] > 0:
             st["momentum_buffer"] = _zeros_like(p)
         if group["centered"]:
             st["grad_avg"] = _zeros_like(p)
 
     def step(self, closure=None):
-        """Perform a single optimization step; ``closure`` re-evaluates the loss."""
+        """One RMSprop step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             momentum, centered = group["momentum"], group["centered"]
@@ -69,28 +65,21 @@ def rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffer_list, state_s
             alpha, eps, weight_decay, momentum, centered) -> None:
     """Functional RMSprop: updates ``params`` and its state tensors in place."""
     lr, alpha, eps, weight_decay, momentum = map(_value, (lr, alpha, eps, weight_decay, momentum))
-    for i, param in enumerate(params):
-        p = param._data
-        g = grads[i]._data
-        sq = square_avgs[i]._data
-        state_steps[i]._data += 1
-        g = _l2_grad(g, p, maximize, weight_decay)
-        sq *= alpha
-        _addcmul_(sq, g, g, 1 - alpha)
-        if centered:
-            ga = grad_avgs[i]._data
-            _lerp_(ga, g, 1 - alpha)
-            avg = xp.sqrt(sq - xp.multiply(ga, ga))  # square_avg.addcmul(ga, ga, value=-1)
+    for p, g, square_avg, grad_avg, buf, _ in _updates(
+            params, grads, square_avgs, grad_avgs if centered else None,
+            momentum_buffer_list if momentum > 0 else None, steps=state_steps,
+            maximize=maximize, weight_decay=weight_decay):
+        square_avg *= alpha
+        _addcmul_(square_avg, g, g, 1 - alpha)  # v = alpha * v + (1 - alpha) * g²
+        if centered:  # minus the square of the mean gradient
+            _lerp_(grad_avg, g, 1 - alpha)
+            avg = xp.sqrt(square_avg - grad_avg * grad_avg)  # square_avg.addcmul(ga, ga, value=-1)
         else:
-            avg = xp.sqrt(sq)
+            avg = xp.sqrt(square_avg)
         avg += eps
         if momentum > 0:
-            buf = momentum_buffer_list[i]._data
             buf *= momentum
-            buf += xp.divide(g, avg)
-            p -= xp.multiply(buf, lr)
+            buf += g / avg
+            p -= lr * buf
         else:
-            upd = xp.multiply(g, -lr)
-            upd /= avg
-            p += upd
-        _bump(param)
+            p += -lr * g / avg

@@ -1,15 +1,16 @@
 """Rprop: resilient backpropagation, sign-based steps with per-weight adaptive sizes."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .._backend import xp
 from .._tensor import Tensor, _make
 from .optimizer import (
     Optimizer,
-    _bump,
-    _check_flags,
-    _check_lr,
+    _check,
     _closure_loss,
-    _scalar_tensor,
+    _step_counter,
+    _updates,
     _value,
     _zeros_like,
 )
@@ -20,30 +21,27 @@ __all__ = ["Rprop", "rprop"]
 class Rprop(Optimizer):
     """Implements the resilient backpropagation algorithm (Rprop); PyTorch's formulas."""
 
+    _group_defaults: ClassVar[dict] = dict(foreach=None, maximize=False, differentiable=False,
+                                           capturable=False)
+    _counters = ("step",)
+
     def __init__(self, params, lr: float | Tensor = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *,
                  capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
                  differentiable: bool = False) -> None:
-        _check_lr(lr)
+        _check(lr=lr)
         if not 0.0 < etas[0] < 1.0 < etas[1]:
             raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
-        defaults = dict(lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable, capturable=capturable)
-        super().__init__(params, defaults)
-        _check_flags(differentiable)
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._setdefault_groups(foreach=None, maximize=False, differentiable=False,
-                                capturable=False)
-        self._steps_to_tensors("step")
+        super().__init__(params, dict(
+            lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach, maximize=maximize,
+            differentiable=differentiable, capturable=capturable))
+        _check(differentiable=differentiable)
 
     def _init_state(self, st, p, group):
-        st["step"] = _scalar_tensor(0.0)
-        st["prev"] = _zeros_like(p)
-        st["step_size"] = _make(xp.full_like(p._grad._data, _value(group["lr"])), False, None, 0)
+        st.update(step=_step_counter(group), prev=_zeros_like(p), step_size=_make(
+            xp.full_like(p._grad._data, _value(group["lr"])), False, None, 0))
 
     def step(self, closure=None):
-        """Perform a single optimization step; ``closure`` re-evaluates the loss."""
+        """One Rprop step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             params, grads, prevs, step_sizes, steps = self._gather(
@@ -62,16 +60,10 @@ def rprop(params, grads, prevs, step_sizes, state_steps, foreach=None, capturabl
     """Functional Rprop: updates ``params``, ``prevs`` and ``step_sizes`` in place."""
     step_size_min, step_size_max, etaminus, etaplus = map(
         _value, (step_size_min, step_size_max, etaminus, etaplus))
-    for i, param in enumerate(params):
-        p = param._data
-        g = grads[i]._data
-        prev = prevs[i]._data
-        step_size = step_sizes[i]._data
-        if maximize:
-            g = xp.negative(g)
-        state_steps[i]._data += 1
+    for p, g, prev, step_size, _ in _updates(params, grads, prevs, step_sizes,
+                                             steps=state_steps, maximize=maximize):
         # the factor: etaplus where the gradient kept its sign, etaminus where it flipped
-        sign = xp.sign(xp.multiply(g, prev))
+        sign = xp.sign(g * prev)
         # NaN stays NaN, as with PyTorch's masked assignments
         factor = xp.where(sign > 0, etaplus,
                           xp.where(sign < 0, etaminus, xp.where(sign == 0, 1, sign)))
@@ -81,4 +73,3 @@ def rprop(params, grads, prevs, step_sizes, state_steps, foreach=None, capturabl
         g = xp.where(factor == etaminus, 0, g)
         p -= xp.sign(g) * step_size
         prev[...] = g
-        _bump(param)

@@ -1,17 +1,12 @@
 """Stochastic gradient descent, optionally with momentum, Nesterov momentum and weight decay."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .._backend import xp
 from .._tensor import Tensor, _make
-from .optimizer import (
-    Optimizer,
-    _bump,
-    _check_flags,
-    _closure_loss,
-    _l2_grad,
-    _scalar_array,
-    _value,
-)
+from . import _fused
+from .optimizer import Optimizer, _check, _closure_loss, _updates, _value
 
 __all__ = ["SGD", "sgd"]
 
@@ -19,10 +14,14 @@ __all__ = ["SGD", "sgd"]
 class SGD(Optimizer):
     """Implements stochastic gradient descent (optionally with momentum); PyTorch's formulas."""
 
+    _group_defaults: ClassVar[dict] = dict(nesterov=False, maximize=False, foreach=None,
+                                           differentiable=False, fused=False)
+
     def __init__(self, params, lr: float | Tensor = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float | Tensor = 0, nesterov: bool = False, *,
                  maximize: bool = False, foreach: bool | None = None, differentiable: bool = False,
                  fused: bool | None = None) -> None:
+        # (PyTorch's checks here let NaN through, unlike the other optimizers')
         if isinstance(lr, Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
         if lr < 0.0:
@@ -38,55 +37,27 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
-        _check_flags(differentiable, fused, foreach)
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._setdefault_groups(nesterov=False, maximize=False, foreach=None,
-                                differentiable=False, fused=False)
+        _check(differentiable=differentiable, fused=fused, foreach=foreach)
 
     def step(self, closure=None):
-        """Perform a single optimization step; ``closure`` re-evaluates the loss."""
-        loss = None if closure is None else _closure_loss(closure)
+        """One SGD step for every param with a grad; ``closure`` re-evaluates the loss."""
+        loss = _closure_loss(closure)
+        state = self.state
         for group in self.param_groups:
-            lr = group["lr"]
-            momentum = group["momentum"]
-            if (momentum == 0 and lr.__class__ in _NUMBER and group["weight_decay"] == 0
-                    and not group["maximize"]):
-                # The common case (seed S2's loop), kept short: p -= lr * g, with sgd()'s
-                # rounding (lr * g in the param's dtype: a 0-d array of that dtype stands for
-                # the Python float, as a ufunc rounds a Python float operand to that dtype).
-                for p in group["params"]:
-                    g = p._grad
-                    if g is not None:
-                        a = p._data
-                        g = g._data
-                        dt = a.dtype
-                        if g.dtype is dt:
-                            _subtract(a, _multiply(g, _scalar_array(lr, dt)), a)
-                        else:  # (a grad of another dtype: sgd()'s promotion rules)
-                            a -= xp.multiply(g, lr)
-                        p._vc[0] += 1  # _bump(p)
+            if _fused.sgd_plain_applies(group):  # p -= lr * g, with less Python around it
+                _fused.sgd_plain_(group["params"], group["lr"])
                 continue
-            state = self.state
-            params, grads, bufs = [], [], []
-            for p in group["params"]:
-                if p._grad is not None:
-                    params.append(p)
-                    grads.append(p._grad)
-                    if momentum != 0:
-                        bufs.append(state[p].get("momentum_buffer"))
+            momentum = group["momentum"]
+            params = [p for p in group["params"] if p._grad is not None]
+            grads = [p._grad for p in params]
+            # the momentum buffers: None before a param's first step with momentum
+            bufs = [state[p].get("momentum_buffer") for p in params] if momentum != 0 else []
             sgd(params, grads, bufs, weight_decay=group["weight_decay"], momentum=momentum,
-                lr=lr, dampening=group["dampening"], nesterov=group["nesterov"],
+                lr=group["lr"], dampening=group["dampening"], nesterov=group["nesterov"],
                 maximize=group["maximize"])
-            if momentum != 0:
-                for p, buf in zip(params, bufs):
-                    state[p]["momentum_buffer"] = buf
+            for p, buf in zip(params, bufs):
+                state[p]["momentum_buffer"] = buf
         return loss
-
-
-_NUMBER = (float, int)  # an lr of these types (not bool, not a tensor) takes the quick path
-_multiply, _subtract = xp.multiply, xp.subtract
 
 
 def sgd(params: list[Tensor], d_p_list: list[Tensor], momentum_buffer_list: list,
@@ -95,26 +66,14 @@ def sgd(params: list[Tensor], d_p_list: list[Tensor], momentum_buffer_list: list
         maximize: bool) -> None:
     """Functional SGD: updates ``params`` in place; new momentum buffers go into the list."""
     lr, weight_decay, momentum, dampening = map(_value, (lr, weight_decay, momentum, dampening))
-    for i, param in enumerate(params):
-        p = param._data
-        g = d_p_list[i]._data
-        g = _l2_grad(g, p, maximize, weight_decay)
+    for i, (p, g) in enumerate(_updates(params, d_p_list, maximize=maximize,
+                                        weight_decay=weight_decay)):
         if momentum != 0:
             buf = momentum_buffer_list[i]
-            if buf is None:
-                buf = _make(xp.array(g, copy=True), False, None, 0)  # grad.detach().clone()
-                momentum_buffer_list[i] = buf
-            else:
-                b = buf._data
-                b *= momentum
-                if dampening != 0:
-                    b += xp.multiply(g, 1 - dampening)
-                else:
-                    b += g
-            if nesterov:
-                g = g + xp.multiply(buf._data, momentum)
-            else:
-                g = buf._data
-        # param.add_(grad, alpha=-lr): the scalar is rounded to the param's dtype first
-        p -= xp.multiply(g, lr)
-        _bump(param)
+            if buf is None:  # the first step: the buffer starts as the gradient
+                buf = momentum_buffer_list[i] = _make(xp.array(g, copy=True), False, None, 0)
+            else:  # buf = momentum * buf + (1 - dampening) * g
+                buf._data *= momentum
+                buf._data += g if dampening == 0 else (1 - dampening) * g
+            g = g + momentum * buf._data if nesterov else buf._data
+        p -= lr * g

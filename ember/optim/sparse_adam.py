@@ -5,7 +5,7 @@ import math
 
 from .._backend import xp
 from .._tensor import Tensor
-from .optimizer import Optimizer, _bump, _check_betas, _closure_loss, _value, _zeros_like
+from .optimizer import Optimizer, _bump, _check, _closure_loss, _value, _zeros_like
 
 __all__ = ["SparseAdam", "sparse_adam"]
 
@@ -29,7 +29,7 @@ class SparseAdam(Optimizer):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 < eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
-        _check_betas(betas)
+        _check(betas=betas)
         defaults = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
         super().__init__(params, defaults)
 
