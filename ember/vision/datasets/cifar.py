@@ -9,13 +9,13 @@ import urllib.error
 import numpy as np
 
 from .mnist import _pil
-from .utils import check_integrity, default_root, download_url
-from .vision import VisionDataset
+from .utils import check_integrity, download_url
+from .vision import _Split
 
 __all__ = ["CIFAR10", "CIFAR100"]
 
 
-class CIFAR10(VisionDataset):
+class CIFAR10(_Split):
     """CIFAR-10: 32x32 colour images in 10 classes, from ``<root>/cifar-10-batches-py``.
 
     ``data`` is a uint8 ndarray [N, 32, 32, 3] and ``targets`` a list of ints, as in torchvision;
@@ -39,12 +39,7 @@ class CIFAR10(VisionDataset):
 
     def __init__(self, root=None, train: bool = True, transform=None, target_transform=None,
                  download: bool = False) -> None:
-        if root is None:
-            root = default_root()
-        super().__init__(root, transform=transform, target_transform=target_transform)
-        self.train = train
-        if download:
-            self.download()
+        super().__init__(root, train, transform, target_transform, download)
         if not self._check_integrity():
             raise RuntimeError("Dataset not found or corrupted. You can use download=True to download it")
         downloaded_list = self.train_list if self.train else self.test_list
@@ -97,10 +92,6 @@ class CIFAR10(VisionDataset):
                 f"{self.meta['filename']}.") from None
         with tarfile.open(path, "r:gz") as tar:
             tar.extractall(path=self.root, filter="data")
-
-    def extra_repr(self) -> str:
-        split = "Train" if self.train is True else "Test"
-        return f"Split: {split}"
 
 
 class CIFAR100(CIFAR10):

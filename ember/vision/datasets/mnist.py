@@ -10,8 +10,8 @@ import zipfile
 import numpy as np
 
 from ..._tensor import _make
-from .utils import calculate_md5, default_root, download_url, read_idx, verify_str_arg
-from .vision import VisionDataset
+from .utils import calculate_md5, download_url, read_idx, verify_str_arg
+from .vision import _Split
 
 __all__ = ["EMNIST", "KMNIST", "MNIST", "FashionMNIST"]
 
@@ -33,7 +33,7 @@ def _pil():
     return _Image
 
 
-class MNIST(VisionDataset):
+class MNIST(_Split):
     """The MNIST digits, read from ``<root>/MNIST/raw/*-idx?-ubyte[.gz]``.
 
     ember extension: ``root=None`` means ``$EMBER_DATA``, else ``~/.cache/ember/data``. With
@@ -78,13 +78,8 @@ class MNIST(VisionDataset):
 
     def __init__(self, root=None, train: bool = True, transform=None, target_transform=None,
                  download: bool = False) -> None:
-        if root is None:
-            root = default_root()
-        super().__init__(root, transform=transform, target_transform=target_transform)
-        self.train = train
-        self._raw_override = None
-        if download:
-            self.download()
+        self._raw_override = None  # download() may point raw_folder at $EMBER_DATA's copy
+        super().__init__(root, train, transform, target_transform, download)
         if not self._check_exists():
             raise RuntimeError("Dataset not found. You can use download=True to download it")
         self.data, self.targets = self._load_data()
@@ -200,10 +195,6 @@ class MNIST(VisionDataset):
 
     def __len__(self) -> int:
         return len(self.data)
-
-    def extra_repr(self) -> str:
-        split = "Train" if self.train is True else "Test"
-        return f"Split: {split}"
 
 
 class FashionMNIST(MNIST):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from ...utils.data import Dataset
+from .utils import default_root
 
 
 class VisionDataset(Dataset):
@@ -29,12 +30,8 @@ class VisionDataset(Dataset):
         raise NotImplementedError
 
     def _transformed(self, sample, target):
-        """``transform(sample), target_transform(target)``, each only where it was given."""
-        if self.transform is not None:
-            sample = self.transform(sample)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return sample, target
+        """``transform(sample), target_transform(target)``, each only where it is set."""
+        return StandardTransform(self.transform, self.target_transform)(sample, target)
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -87,3 +84,22 @@ class StandardTransform:
         if self.target_transform is not None:
             body += self._format_transform_repr(self.target_transform, "Target transform: ")
         return "\n".join(body)
+
+
+class _Split(VisionDataset):
+    """A train or test split under ``root`` (None: :func:`default_root`), fetched first when
+    ``download`` (MNIST, CIFAR)."""
+
+    def __init__(self, root, train: bool, transform, target_transform, download: bool) -> None:
+        super().__init__(default_root() if root is None else root, transform=transform,
+                         target_transform=target_transform)
+        self.train = train
+        if download:
+            self.download()
+
+    def download(self) -> None:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        split = "Train" if self.train is True else "Test"
+        return f"Split: {split}"
