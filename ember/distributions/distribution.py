@@ -61,12 +61,17 @@ class Distribution:
                         f"constraint {constraint!r}, but found invalid values:\n{value}")
         super().__init__()
 
-    def _init_batched(self, *values, validate_args=None):
-        """__init__ from the values of the first parameters in _batched, broadcast together:
-        their shape is the batch shape."""
+    def _set_batched(self, *values):
+        """Set the first parameters named in _batched to ``values`` broadcast together."""
         values = broadcast_all(*values)
         for name, value in zip(self._batched, values):
             setattr(self, name, value)
+        return values
+
+    def _init_batched(self, *values, validate_args=None):
+        """__init__ from the values of the parameters in _batched: their shape is the batch
+        shape."""
+        values = self._set_batched(*values)
         Distribution.__init__(self, values[0].size(), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):

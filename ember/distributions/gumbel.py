@@ -6,23 +6,19 @@ import numbers
 
 import ember
 
-from . import constraints
 from .transformed_distribution import TransformedDistribution
 from .transforms import AffineTransform, ExpTransform
 from .uniform import Uniform
-from .utils import broadcast_all, euler_constant
+from .utils import LocScale, euler_constant
 
 __all__ = ["Gumbel"]
 
 
-class Gumbel(TransformedDistribution):
-    """Gumbel (type-I extreme value) distribution."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
+class Gumbel(LocScale, TransformedDistribution):
+    """Gumbel (type-I extreme value) distribution: skewed, its mode is loc but not its mean."""
 
     def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
+        self._set_batched(loc, scale)
         finfo = ember.finfo(self.loc.dtype)
         if isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number):
             base_dist = Uniform(finfo.tiny, 1 - finfo.eps, validate_args=validate_args)
@@ -34,7 +30,8 @@ class Gumbel(TransformedDistribution):
         transforms = [ExpTransform().inv,
                       AffineTransform(loc=0, scale=-ember.ones_like(self.scale)),
                       ExpTransform().inv, AffineTransform(loc=loc, scale=-self.scale)]
-        super().__init__(base_dist, transforms, validate_args=validate_args)
+        # past LocScale.__init__, which broadcasts only
+        TransformedDistribution.__init__(self, base_dist, transforms, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Gumbel, _instance)
@@ -49,10 +46,6 @@ class Gumbel(TransformedDistribution):
     @property
     def mean(self):
         return self.loc + self.scale * euler_constant
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def stddev(self):

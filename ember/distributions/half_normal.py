@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 
 import ember
 
@@ -28,9 +29,7 @@ class HalfNormal(TransformedDistribution):
         new = self._get_checked_instance(HalfNormal, _instance)
         return super().expand(batch_shape, _instance=new)
 
-    @property
-    def scale(self):
-        return self.base_dist.scale
+    scale = property(attrgetter("base_dist.scale"))
 
     @property
     def mean(self):

@@ -1,6 +1,8 @@
 """Independent: reinterpret batch dims of a distribution as event dims."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 import ember
 
 from . import constraints
@@ -38,9 +40,7 @@ class Independent(Distribution):
         new._validate_args = self._validate_args
         return new
 
-    @property
-    def has_rsample(self):
-        return self.base_dist.has_rsample
+    has_rsample = property(attrgetter("base_dist.has_rsample"))
 
     @property
     def has_enumerate_support(self):
@@ -55,17 +55,11 @@ class Independent(Distribution):
             result = constraints.independent(result, self.reinterpreted_batch_ndims)
         return result
 
-    @property
-    def mean(self):
-        return self.base_dist.mean
+    mean = property(attrgetter("base_dist.mean"))
 
-    @property
-    def mode(self):
-        return self.base_dist.mode
+    mode = property(attrgetter("base_dist.mode"))
 
-    @property
-    def variance(self):
-        return self.base_dist.variance
+    variance = property(attrgetter("base_dist.variance"))
 
     def sample(self, sample_shape=ember.Size()):
         return self.base_dist.sample(sample_shape)

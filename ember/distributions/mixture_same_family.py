@@ -1,6 +1,8 @@
 """MixtureSameFamily: a Categorical mixture of components from one batched distribution."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 import ember
 
 from . import constraints
@@ -60,13 +62,9 @@ class MixtureSameFamily(Distribution):
     def support(self):
         return constraints.MixtureSameFamilyConstraint(self._component_distribution.support)
 
-    @property
-    def mixture_distribution(self):
-        return self._mixture_distribution
+    mixture_distribution = property(attrgetter("_mixture_distribution"))
 
-    @property
-    def component_distribution(self):
-        return self._component_distribution
+    component_distribution = property(attrgetter("_component_distribution"))
 
     @property
     def mean(self):

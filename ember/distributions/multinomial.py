@@ -1,6 +1,8 @@
 """Multinomial distribution: counts of ``total_count`` Categorical draws."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 import ember
 
 from ..special import gammaln as lgamma
@@ -47,17 +49,11 @@ class Multinomial(Distribution):
     def support(self):
         return constraints.multinomial(self.total_count)
 
-    @property
-    def logits(self):
-        return self._categorical.logits
+    logits = property(attrgetter("_categorical.logits"))
 
-    @property
-    def probs(self):
-        return self._categorical.probs
+    probs = property(attrgetter("_categorical.probs"))
 
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
+    param_shape = property(attrgetter("_categorical.param_shape"))
 
     def sample(self, sample_shape=ember.Size()):
         sample_shape = ember.Size(sample_shape)

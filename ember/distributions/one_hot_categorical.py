@@ -1,6 +1,8 @@
 """One-hot encoded Categorical distribution."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 import ember
 import ember.nn.functional as F
 
@@ -30,21 +32,13 @@ class OneHotCategorical(Distribution):
     def _new(self, *args, **kwargs):
         return self._categorical._new(*args, **kwargs)
 
-    @property
-    def _param(self):
-        return self._categorical._param
+    _param = property(attrgetter("_categorical._param"))
 
-    @property
-    def probs(self):
-        return self._categorical.probs
+    probs = property(attrgetter("_categorical.probs"))
 
-    @property
-    def logits(self):
-        return self._categorical.logits
+    logits = property(attrgetter("_categorical.logits"))
 
-    @property
-    def mean(self):
-        return self._categorical.probs
+    mean = property(attrgetter("_categorical.probs"))
 
     @property
     def mode(self):
@@ -56,9 +50,7 @@ class OneHotCategorical(Distribution):
     def variance(self):
         return self._categorical.probs * (1 - self._categorical.probs)
 
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
+    param_shape = property(attrgetter("_categorical.param_shape"))
 
     def sample(self, sample_shape=ember.Size()):
         sample_shape = ember.Size(sample_shape)

@@ -10,7 +10,7 @@ from ..special import gammaln as lgamma
 from . import constraints
 from .chi2 import Chi2
 from .distribution import Distribution
-from .utils import _standard_normal, broadcast_all
+from .utils import _standard_normal
 
 __all__ = ["StudentT"]
 
@@ -24,6 +24,7 @@ class StudentT(Distribution):
                        "scale": constraints.positive}
     support = constraints.real
     has_rsample = True
+    _batched = ("df", "loc", "scale")
 
     @property
     def mean(self):
@@ -40,13 +41,12 @@ class StudentT(Distribution):
         return ember.where(self.df <= 1, ember.full_like(var, _nan), var)
 
     def __init__(self, df, loc=0.0, scale=1.0, validate_args=None):
-        self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
+        self._set_batched(df, loc, scale)
         self._chi2 = Chi2(self.df)
         super().__init__(self.df.size(), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        return self._expanded(StudentT, batch_shape, _instance, ("df", "loc", "scale"),
-                              dists=("_chi2",))
+        return self._expanded(StudentT, batch_shape, _instance, self._batched, dists=("_chi2",))
 
     def rsample(self, sample_shape=ember.Size()):
         # X / sqrt(Z / df) with X ~ N(0, 1) and Z ~ Chi2(df), drawn in that order

@@ -1,6 +1,8 @@
 """TransformedDistribution: a base distribution pushed through elementwise transforms."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 import ember
 
 from . import constraints
@@ -34,9 +36,8 @@ class TransformedDistribution(Distribution):
 
     def expand(self, batch_shape, _instance=None):
         # a subclass's own parameters (Gumbel's loc and scale...) expand with the base
-        return self._expanded(TransformedDistribution, batch_shape, _instance,
-                              tuple(self.arg_constraints), dists=("base_dist",),
-                              shared=("transforms",))
+        return self._expanded(TransformedDistribution, batch_shape, _instance, self._batched,
+                              dists=("base_dist",), shared=("transforms",))
 
     @constraints.dependent_property(is_discrete=False)
     def support(self):
@@ -47,9 +48,7 @@ class TransformedDistribution(Distribution):
             support = constraints.independent(support, len(self.event_shape) - support.event_dim)
         return support
 
-    @property
-    def has_rsample(self):
-        return self.base_dist.has_rsample
+    has_rsample = property(attrgetter("base_dist.has_rsample"))
 
     def sample(self, sample_shape=ember.Size()):
         with ember.no_grad():

@@ -116,8 +116,8 @@ class ProbsOrLogits:
 
 
 class LocScale:
-    """A location-scale family on the real line, symmetric about ``loc`` and unimodal: its
-    parameters broadcast together, and its mean and mode are ``loc``."""
+    """A location-scale family on the real line: ``loc`` and ``scale`` broadcast together, and
+    the mode is ``loc``; so is the mean of the symmetric ones (Gumbel overrides it)."""
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
