@@ -45,37 +45,25 @@ class MultivariateNormal(Distribution):
                  validate_args=None):
         if loc.dim() < 1:
             raise ValueError("loc must be at least one-dimensional.")
-        if ((covariance_matrix is not None) + (scale_tril is not None)
-                + (precision_matrix is not None)) != 1:
+        given = [(name, m) for name, m in (("scale_tril", scale_tril),
+                                           ("covariance_matrix", covariance_matrix),
+                                           ("precision_matrix", precision_matrix))
+                 if m is not None]
+        if len(given) != 1:
             raise ValueError("Exactly one of covariance_matrix or precision_matrix or "
                              "scale_tril may be specified.")
-        if scale_tril is not None:
-            if scale_tril.dim() < 2:
-                raise ValueError("scale_tril matrix must be at least two-dimensional, with "
-                                 "optional leading batch dimensions")
-            batch_shape = ember.broadcast_shapes(scale_tril.shape[:-2], loc.shape[:-1])
-            self.scale_tril = scale_tril.expand(tuple(batch_shape) + (-1, -1))
-        elif covariance_matrix is not None:
-            if covariance_matrix.dim() < 2:
-                raise ValueError("covariance_matrix must be at least two-dimensional, with "
-                                 "optional leading batch dimensions")
-            batch_shape = ember.broadcast_shapes(covariance_matrix.shape[:-2], loc.shape[:-1])
-            self.covariance_matrix = covariance_matrix.expand(tuple(batch_shape) + (-1, -1))
-        else:
-            if precision_matrix.dim() < 2:
-                raise ValueError("precision_matrix must be at least two-dimensional, with "
-                                 "optional leading batch dimensions")
-            batch_shape = ember.broadcast_shapes(precision_matrix.shape[:-2], loc.shape[:-1])
-            self.precision_matrix = precision_matrix.expand(tuple(batch_shape) + (-1, -1))
-        batch_shape = ember.Size(batch_shape)
+        ((name, matrix),) = given
+        if matrix.dim() < 2:
+            what = "scale_tril matrix" if name == "scale_tril" else name
+            raise ValueError(f"{what} must be at least two-dimensional, with optional leading "
+                             "batch dimensions")
+        batch_shape = ember.Size(ember.broadcast_shapes(matrix.shape[:-2], loc.shape[:-1]))
+        setattr(self, name, matrix.expand(tuple(batch_shape) + (-1, -1)))
         self.loc = loc.expand(tuple(batch_shape) + (-1,))
         super().__init__(batch_shape, self.loc.shape[-1:], validate_args=validate_args)
-        if scale_tril is not None:
-            self._unbroadcasted_scale_tril = scale_tril
-        elif covariance_matrix is not None:
-            self._unbroadcasted_scale_tril = cholesky(covariance_matrix)
-        else:
-            self._unbroadcasted_scale_tril = _precision_to_scale_tril(precision_matrix)
+        to_scale_tril = {"scale_tril": lambda m: m, "covariance_matrix": cholesky,
+                         "precision_matrix": _precision_to_scale_tril}[name]
+        self._unbroadcasted_scale_tril = to_scale_tril(matrix)
 
     def expand(self, batch_shape, _instance=None):
         return self._expanded(MultivariateNormal, batch_shape, _instance,
