@@ -13,20 +13,34 @@ from .module import Module
 __all__ = ["GroupNorm", "LayerNorm", "LocalResponseNorm", "RMSNorm"]
 
 
-
-def _affine_parameters(module, shape, affine, bias, device, dtype):
-    """The per-feature scale (and shift) of a normalisation layer, or None for each."""
-    weight = Parameter(_creation.empty(shape, device=device, dtype=dtype)) if affine else None
-    module.register_parameter("weight", weight)
-    b = Parameter(_creation.empty(shape, device=device, dtype=dtype)) if affine and bias else None
-    module.register_parameter("bias", b)
+def _as_shape(normalized_shape) -> tuple:
+    if isinstance(normalized_shape, numbers.Integral):
+        return (normalized_shape,)
+    return tuple(normalized_shape)
 
 
-def _reset_affine(module):
-    if module.weight is not None:
-        init.ones_(module.weight)
-    if module.bias is not None:
-        init.zeros_(module.bias)
+class _AffineNorm(Module):
+    """LayerNorm and GroupNorm: a per-feature scale and shift (either may be None), set to 1 and
+    0; the repr is ``_repr`` filled from the attributes, then whether there is a bias."""
+
+    def _affine_parameters(self, shape, affine, bias, device, dtype) -> None:
+        weight = Parameter(_creation.empty(shape, device=device, dtype=dtype)) if affine else None
+        self.register_parameter("weight", weight)
+        b = (Parameter(_creation.empty(shape, device=device, dtype=dtype)) if affine and bias
+             else None)
+        self.register_parameter("bias", b)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """weight = 1, bias = 0."""
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def extra_repr(self) -> str:
+        return self._repr.format(**self.__dict__) + f", bias={self.bias is not None}"
+
 
 class LocalResponseNorm(Module):
     """Normalise by the squared activity of ``size`` neighbouring channels."""
@@ -47,38 +61,29 @@ class LocalResponseNorm(Module):
         return "{size}, alpha={alpha}, beta={beta}, k={k}".format(**self.__dict__)
 
 
-class LayerNorm(Module):
+class LayerNorm(_AffineNorm):
     """Normalise over the trailing ``normalized_shape`` dims, then scale and shift."""
 
     __constants__ = ("normalized_shape", "eps", "elementwise_affine")
+    _repr = "{normalized_shape}, eps={eps}, elementwise_affine={elementwise_affine}"
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device=None, dtype=None) -> None:
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
+        self.normalized_shape = _as_shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """weight = 1, bias = 0."""
-        _reset_affine(self)
+        self._affine_parameters(self.normalized_shape, elementwise_affine, bias, device, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
-    def extra_repr(self) -> str:
-        return ("{normalized_shape}, eps={eps}, elementwise_affine={elementwise_affine}, "
-                "bias={use_bias}".format(**self.__dict__, use_bias=self.bias is not None))
 
-
-class GroupNorm(Module):
+class GroupNorm(_AffineNorm):
     """Normalise over groups of channels per sample, then scale and shift per channel."""
 
     __constants__ = ("num_groups", "num_channels", "eps", "affine")
+    _repr = "{num_groups}, {num_channels}, eps={eps}, affine={affine}"
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
                  device=None, dtype=None, *, bias: bool = True) -> None:
@@ -90,19 +95,10 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        _affine_parameters(self, (num_channels,), affine, bias, device, dtype)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """weight = 1, bias = 0."""
-        _reset_affine(self)
+        self._affine_parameters((num_channels,), affine, bias, device, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
-
-    def extra_repr(self) -> str:
-        return ("{num_groups}, {num_channels}, eps={eps}, affine={affine}, "
-                "bias={use_bias}".format(**self.__dict__, use_bias=self.bias is not None))
 
 
 class RMSNorm(Module):
@@ -113,13 +109,12 @@ class RMSNorm(Module):
     def __init__(self, normalized_shape, eps: float | None = None, elementwise_affine: bool = True,
                  device=None, dtype=None) -> None:
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
+        self.normalized_shape = _as_shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if self.elementwise_affine:
-            self.weight = Parameter(_creation.empty(self.normalized_shape, device=device, dtype=dtype))
+            self.weight = Parameter(_creation.empty(self.normalized_shape, device=device,
+                                                    dtype=dtype))
         else:
             self.register_parameter("weight", None)
         self.reset_parameters()
