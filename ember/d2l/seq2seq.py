@@ -81,14 +81,9 @@ class MTFraEng(DataModule):
 
     def _tokenize(self, text, max_examples=None):
         src, tgt = [], []
-        for i, line in enumerate(text.split("\n")):
-            # d2l's bound is inclusive: it reads lines 0..max_examples
-            if max_examples and i > max_examples:
-                break
-            parts = line.split("\t")
-            if len(parts) == 2:
-                src.append([t for t in f"{parts[0]} <eos>".split(" ") if t])
-                tgt.append([t for t in f"{parts[1]} <eos>".split(" ") if t])
+        for source, target in _pairs(text, max_examples):
+            src.append([t for t in f"{source} <eos>".split(" ") if t])
+            tgt.append([t for t in f"{target} <eos>".split(" ") if t])
         return src, tgt
 
     def _build_arrays(self, raw_text, src_vocab=None, tgt_vocab=None):
@@ -273,14 +268,21 @@ def preprocess_nmt(text):
 def tokenize_nmt(text, num_examples=None):
     """Tokenize the English-French dataset."""
     source, target = [], []
+    for src, tgt in _pairs(text, num_examples):
+        source.append(src.split(" "))
+        target.append(tgt.split(" "))
+    return source, target
+
+
+def _pairs(text, max_examples=None):
+    """The (source, target) sentences of the tab-separated lines of ``text``; d2l's bound is
+    inclusive: it reads lines 0..max_examples."""
     for i, line in enumerate(text.split("\n")):
-        if num_examples and i > num_examples:
+        if max_examples and i > max_examples:
             break
         parts = line.split("\t")
         if len(parts) == 2:
-            source.append(parts[0].split(" "))
-            target.append(parts[1].split(" "))
-    return source, target
+            yield parts
 
 
 def truncate_pad(line, num_steps, padding_token):

@@ -7,6 +7,9 @@ import re
 
 import numpy as np
 
+from ... import _dtype
+from ..._creation import _infer_array, tensor
+from ..._ops.movement import stack
 from ..._tensor import Tensor, _make
 from ...autograd import grad_mode as _grad_mode
 
@@ -20,11 +23,6 @@ default_collate_err_msg_format = (
     "dicts or lists; found {}")
 
 
-def _as_array(x):
-    from ..._creation import _infer_array
-
-    return _infer_array(x)
-
 
 def default_convert(data):
     """NumPy arrays (also inside lists, tuples, dicts, namedtuples) -> tensors; the rest unchanged."""
@@ -35,7 +33,7 @@ def default_convert(data):
         if (elem_type.__name__ == "ndarray"
                 and np_str_obj_array_pattern.search(data.dtype.str) is not None):
             return data
-        return _make(_as_array(np.asarray(data)), False, None, 0)
+        return _make(_infer_array(np.asarray(data)), False, None, 0)
     if isinstance(data, collections.abc.Mapping):
         try:
             if isinstance(data, collections.abc.MutableMapping):
@@ -113,8 +111,6 @@ def _stack_arrays(arrays) -> np.ndarray:
     first = arrays[0]
     dtypes = {a.dtype for a in arrays}
     if len(dtypes) > 1:
-        from ... import _dtype
-
         dt = _dtype.NP_TO_DTYPE[first.dtype]
         for d in dtypes:
             dt = _dtype.promote_types(dt, _dtype.NP_TO_DTYPE[d])
@@ -133,9 +129,7 @@ def _stack_arrays(arrays) -> np.ndarray:
 
 def collate_tensor_fn(batch, *, collate_fn_map=None):
     if _grad_state[0] and any(t._requires_grad for t in batch):
-        from ... import stack  # stacking inputs that require grad is recorded by autograd
-
-        return stack(batch, 0)
+        return stack(batch, 0)  # stacking inputs that require grad is recorded by autograd
     return _make(_stack_arrays([t._data for t in batch]), False, None, 0)
 
 
@@ -143,11 +137,11 @@ def collate_numpy_array_fn(batch, *, collate_fn_map=None):
     elem = batch[0]
     if np_str_obj_array_pattern.search(elem.dtype.str) is not None:
         raise TypeError(default_collate_err_msg_format.format(elem.dtype))
-    return _make(_stack_arrays([_as_array(b) for b in batch]), False, None, 0)
+    return _make(_stack_arrays([_infer_array(b) for b in batch]), False, None, 0)
 
 
 def collate_numpy_scalar_fn(batch, *, collate_fn_map=None):
-    return _make(_as_array(np.asarray(batch)), False, None, 0)
+    return _make(_infer_array(np.asarray(batch)), False, None, 0)
 
 
 def collate_float_fn(batch, *, collate_fn_map=None):
@@ -155,8 +149,6 @@ def collate_float_fn(batch, *, collate_fn_map=None):
 
 
 def collate_int_fn(batch, *, collate_fn_map=None):
-    from ..._creation import tensor
-
     return tensor(batch)  # int64 (bool for bools; floats mixed in give the default dtype)
 
 

@@ -17,6 +17,7 @@ import os
 import pickle
 import queue
 import random
+import select
 import socket
 import struct
 import sys
@@ -25,6 +26,11 @@ import traceback
 from dataclasses import dataclass
 
 import numpy as np
+
+from ... import _random
+from ..._tensor import _make
+from ._collate import default_collate
+from .dataset import Subset, TensorDataset
 
 MP_STATUS_CHECK_INTERVAL = 5.0  # how often a waiting worker checks that the main process lives
 
@@ -47,12 +53,17 @@ class _DatasetKind:
         return _IterableDatasetFetcher(dataset, auto_collation, collate_fn, drop_last)
 
 
-class _IterableDatasetFetcher:
+class _BaseDatasetFetcher:
     def __init__(self, dataset, auto_collation, collate_fn, drop_last):
         self.dataset = dataset
         self.auto_collation = auto_collation
         self.collate_fn = collate_fn
         self.drop_last = drop_last
+
+
+class _IterableDatasetFetcher(_BaseDatasetFetcher):
+    def __init__(self, dataset, auto_collation, collate_fn, drop_last):
+        super().__init__(dataset, auto_collation, collate_fn, drop_last)
         self.dataset_iter = iter(dataset)
         self.ended = False
 
@@ -74,12 +85,9 @@ class _IterableDatasetFetcher:
         return self.collate_fn(data)
 
 
-class _MapDatasetFetcher:
+class _MapDatasetFetcher(_BaseDatasetFetcher):
     def __init__(self, dataset, auto_collation, collate_fn, drop_last):
-        self.dataset = dataset
-        self.auto_collation = auto_collation
-        self.collate_fn = collate_fn
-        self.drop_last = drop_last
+        super().__init__(dataset, auto_collation, collate_fn, drop_last)
         self._fast = _tensor_fast_path(dataset, collate_fn) if auto_collation else None
 
     def fetch(self, possibly_batched_index):
@@ -102,9 +110,6 @@ def _tensor_fast_path(dataset, collate_fn):
     That holds for a plain TensorDataset (or Subsets of one) under default_collate: collating
     ``[ds[i] for i in batch]`` gives exactly ``[t[batch] for t in ds.tensors]``.
     """
-    from ._collate import default_collate
-    from .dataset import Subset, TensorDataset
-
     if collate_fn is not default_collate:
         return None
     index_map = None
@@ -125,8 +130,6 @@ def _tensor_fast_path(dataset, collate_fn):
 
 
 def _fast_fetch(fast, batch_index):
-    from ..._tensor import _make
-
     arrays, index_map = fast
     idx = np.asarray(batch_index, dtype=np.intp)
     if index_map is not None:
@@ -405,8 +408,6 @@ def _worker_loop(dataset_kind, dataset, sock, done_event, auto_collation, collat
             out_queue.put(_encode((idx, wrapper), False))
 
     try:
-        from ... import _random
-
         seed = base_seed + worker_id
         random.seed(seed)
         _random.manual_seed(seed)
@@ -470,8 +471,6 @@ class _SockReader:
         self.sock = sock
 
     def get(self, timeout):
-        import select
-
         r, _, _ = select.select([self.sock], [], [], timeout)
         if not r:
             raise queue.Empty

@@ -6,10 +6,12 @@ import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import socket
 import sys
 import warnings
 from collections.abc import Callable
+from math import ceil
 from typing import Any
 
 from . import _worker
@@ -201,8 +203,6 @@ class DataLoader:
         if self._dataset_kind == _DatasetKind.Iterable:
             length = self._IterableDataset_len_called = len(self.dataset)
             if self.batch_size is not None:
-                from math import ceil
-
                 length = length // self.batch_size if self.drop_last else ceil(length / self.batch_size)
             return length
         return len(self._index_sampler)
@@ -345,7 +345,7 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
                 self._socks.append(parent)
                 try:
                     w.start()
-                except (TypeError, AttributeError, _pickling_error()):
+                except (TypeError, AttributeError, pickle.PicklingError):
                     warnings.warn(
                         "Got pickle error when attempting to start a worker Process. This might be "
                         "because the worker Process arguments are not picklable. Python 3.14+ "
@@ -548,9 +548,3 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
 
 def _readable(sock) -> bool:
     return bool(multiprocessing.connection.wait([sock], 0))
-
-
-def _pickling_error():
-    import pickle
-
-    return pickle.PicklingError

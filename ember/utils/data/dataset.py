@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ..._random import default_generator, randperm
 from ..._tensor import Tensor, _make
 from ...autograd import grad_mode as _grad_mode
 
@@ -224,8 +225,6 @@ class Subset(Dataset):
 
 def random_split(dataset: Dataset, lengths: Sequence, generator=None) -> list[Subset]:
     """Split into non-overlapping random subsets of the given lengths (or fractions summing to 1)."""
-    from ..._random import default_generator, randperm
-
     if generator is None:
         generator = default_generator
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from ..._random import Generator, randperm
 from .sampler import Sampler
 
 __all__ = ["DistributedSampler"]
@@ -11,7 +12,7 @@ __all__ = ["DistributedSampler"]
 
 def _dist_default(what: str) -> int:
     try:
-        from ... import distributed as dist
+        from ... import distributed as dist  # in here: loaded only when a sampler needs it (~20 ms)
     except ImportError:
         dist = None
     if dist is None or not dist.is_available():
@@ -46,8 +47,6 @@ class DistributedSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         if self.shuffle:
-            from ..._random import Generator, randperm
-
             g = Generator()
             g.manual_seed(self.seed + self.epoch)  # the same permutation on every replica
             indices = randperm(len(self.dataset), generator=g).tolist()

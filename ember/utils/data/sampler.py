@@ -4,22 +4,17 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Sequence, Sized
 
+from ..._creation import as_tensor, empty
+from ..._dtype import float64, int64
+from ..._random import Generator, multinomial, randint, randperm
+
 __all__ = ["BatchSampler", "RandomSampler", "Sampler", "SequentialSampler", "SubsetRandomSampler",
            "WeightedRandomSampler"]
 
 
 def _draw_seed(generator=None) -> int:
     """``torch.empty((), dtype=torch.int64).random_(generator=generator).item()``."""
-    from ... import _random
-    from ..._creation import empty
-    from ..._dtype import int64
-
-    t = empty((), dtype=int64)
-    random_ = getattr(t, "random_", None)
-    if random_ is not None:
-        return int(random_(generator=generator).item())
-    # Tensor.random_ is not bound yet: the same range, drawn with randint.
-    return int(_random.randint(0, 2**63 - 1, (), generator=generator).item())
+    return int(empty((), dtype=int64).random_(generator=generator).item())
 
 
 class Sampler:
@@ -69,8 +64,6 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self) -> Iterator[int]:
-        from ..._random import Generator, randint, randperm
-
         n = len(self.data_source)
         if self.generator is None:
             # PyTorch seeds a private generator from the default one, once per epoch.
@@ -99,8 +92,6 @@ class SubsetRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
-        from ..._random import randperm
-
         for i in randperm(len(self.indices), generator=self.generator).tolist():
             yield self.indices[i]
 
@@ -113,9 +104,6 @@ class WeightedRandomSampler(Sampler):
 
     def __init__(self, weights: Sequence[float], num_samples: int, replacement: bool = True,
                  generator=None) -> None:
-        from ..._creation import as_tensor
-        from ..._dtype import float64
-
         if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
             raise ValueError("num_samples should be a positive integer value, but got "
                              f"num_samples={num_samples}")
@@ -132,8 +120,6 @@ class WeightedRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
-        from ..._random import multinomial
-
         rand_tensor = multinomial(self.weights, self.num_samples, self.replacement,
                                   generator=self.generator)
         yield from iter(rand_tensor.tolist())
