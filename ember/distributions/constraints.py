@@ -77,23 +77,30 @@ class _DependentProperty(property, _Dependent):
         return _DependentProperty(fn, is_discrete=self._is_discrete, event_dim=self._event_dim)
 
 
-class _IndependentConstraint(Constraint):
-    """Reinterprets the rightmost ``reinterpreted_batch_ndims`` batch dims as event dims."""
+class _Wrapping(Constraint):
+    """A constraint built on another one, ``base_constraint``, and discrete as it is."""
 
-    def __init__(self, base_constraint, reinterpreted_batch_ndims):
+    def __init__(self, base_constraint):
         if not isinstance(base_constraint, Constraint):
             raise AssertionError(f"Expected base_constraint to be a Constraint, got "
                                  f"{type(base_constraint).__name__}")
-        if not (isinstance(reinterpreted_batch_ndims, int) and reinterpreted_batch_ndims >= 0):
-            raise AssertionError("Expected reinterpreted_batch_ndims to be a non-negative "
-                                 f"integer, got {reinterpreted_batch_ndims}")
         self.base_constraint = base_constraint
-        self.reinterpreted_batch_ndims = reinterpreted_batch_ndims
         super().__init__()
 
     @property
     def is_discrete(self):
         return self.base_constraint.is_discrete
+
+
+class _IndependentConstraint(_Wrapping):
+    """Reinterprets the rightmost ``reinterpreted_batch_ndims`` batch dims as event dims."""
+
+    def __init__(self, base_constraint, reinterpreted_batch_ndims):
+        super().__init__(base_constraint)
+        if not (isinstance(reinterpreted_batch_ndims, int) and reinterpreted_batch_ndims >= 0):
+            raise AssertionError("Expected reinterpreted_batch_ndims to be a non-negative "
+                                 f"integer, got {reinterpreted_batch_ndims}")
+        self.reinterpreted_batch_ndims = reinterpreted_batch_ndims
 
     @property
     def event_dim(self):
@@ -113,19 +120,8 @@ class _IndependentConstraint(Constraint):
                 f"{self.reinterpreted_batch_ndims})")
 
 
-class MixtureSameFamilyConstraint(Constraint):
+class MixtureSameFamilyConstraint(_Wrapping):
     """A component constraint checked for every component of a MixtureSameFamily."""
-
-    def __init__(self, base_constraint):
-        if not isinstance(base_constraint, Constraint):
-            raise AssertionError(f"Expected base_constraint to be a Constraint, got "
-                                 f"{type(base_constraint).__name__}")
-        self.base_constraint = base_constraint
-        super().__init__()
-
-    @property
-    def is_discrete(self):
-        return self.base_constraint.is_discrete
 
     @property
     def event_dim(self):
@@ -300,16 +296,17 @@ class _PositiveSemidefinite(_Symmetric):
         if not bool(sym_check.all()):
             return sym_check
         eig = xp.linalg.eigvalsh(value.detach().numpy())
-        return ember.tensor((eig >= 0).all(-1))
+        return ember.tensor(self._eigenvalues_ok(eig).all(-1))
+
+    @staticmethod
+    def _eigenvalues_ok(eig):
+        return eig >= 0
 
 
-class _PositiveDefinite(_Symmetric):
-    def check(self, value):
-        sym_check = super().check(value)
-        if not bool(sym_check.all()):
-            return sym_check
-        eig = xp.linalg.eigvalsh(value.detach().numpy())
-        return ember.tensor((eig > 0).all(-1))
+class _PositiveDefinite(_PositiveSemidefinite):
+    @staticmethod
+    def _eigenvalues_ok(eig):
+        return eig > 0
 
 
 dependent = _Dependent()
