@@ -424,13 +424,17 @@ class Lambda(Transform):
 
 # ---- containers ---------------------------------------------------------------------------------
 
+def _check_sequence(transforms) -> None:
+    if not isinstance(transforms, Sequence):
+        raise TypeError("Argument transforms should be a sequence of callables")
+
+
 class Compose(Transform):
     """Apply transforms one after another to the whole sample."""
 
     def __init__(self, transforms: Sequence[Callable]) -> None:
         super().__init__()
-        if not isinstance(transforms, Sequence):
-            raise TypeError("Argument transforms should be a sequence of callables")
+        _check_sequence(transforms)
         if not transforms:
             raise ValueError("Pass at least one transform")
         self.transforms = transforms
@@ -460,17 +464,13 @@ class RandomApply(Compose):
             return inputs if len(inputs) > 1 else inputs[0]
         return super().forward(*inputs)
 
-    def extra_repr(self) -> str:
-        return "\n".join(f"    {t}" for t in self.transforms)
-
 
 class RandomChoice(Transform):
     """Apply one transform picked at random (with probabilities p)."""
 
     def __init__(self, transforms: Sequence[Callable], p: list[float] | None = None) -> None:
         super().__init__()
-        if not isinstance(transforms, Sequence):
-            raise TypeError("Argument transforms should be a sequence of callables")
+        _check_sequence(transforms)
         if p is None:
             p = [1] * len(transforms)
         elif len(p) != len(transforms):
@@ -493,8 +493,7 @@ class RandomOrder(Transform):
 
     def __init__(self, transforms: Sequence[Callable]) -> None:
         super().__init__()
-        if not isinstance(transforms, Sequence):
-            raise TypeError("Argument transforms should be a sequence of callables")
+        _check_sequence(transforms)
         self.transforms = transforms
 
     def forward(self, *inputs):
