@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+from operator import attrgetter
 
 import ember
 
@@ -68,25 +69,12 @@ class _InverseTransform(Transform):
         super().__init__()
         self._inv = transform
 
-    @property
-    def domain(self):
-        return self._inv.codomain
-
-    @property
-    def codomain(self):
-        return self._inv.domain
-
-    @property
-    def bijective(self):
-        return self._inv.bijective
-
-    @property
-    def sign(self):
-        return self._inv.sign
-
-    @property
-    def inv(self):
-        return self._inv
+    # the wrapped transform's, read the other way round
+    domain = property(attrgetter("_inv.codomain"))
+    codomain = property(attrgetter("_inv.domain"))
+    bijective = property(attrgetter("_inv.bijective"))
+    sign = property(attrgetter("_inv.sign"))
+    inv = property(attrgetter("_inv"))
 
     def __call__(self, x):
         return self._inv._inv_call(x)
@@ -148,18 +136,22 @@ class ComposeTransform(Transform):
 identity_transform = ComposeTransform([])
 
 
-class ExpTransform(Transform):
+class _Parameterless(Transform):
+    """A transform without parameters: all of its instances are equal."""
+
+    def __eq__(self, other):
+        return isinstance(other, type(self))
+
+    __hash__ = object.__hash__
+
+
+class ExpTransform(_Parameterless):
     """y = exp(x)."""
 
     domain = constraints.real
     codomain = constraints.positive
     bijective = True
     sign = +1
-
-    def __eq__(self, other):
-        return isinstance(other, ExpTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x):
         return x.exp()
@@ -171,16 +163,11 @@ class ExpTransform(Transform):
         return x
 
 
-class AbsTransform(Transform):
+class AbsTransform(_Parameterless):
     """y = |x| (not bijective: the inverse picks x = y)."""
 
     domain = constraints.real
     codomain = constraints.positive
-
-    def __eq__(self, other):
-        return isinstance(other, AbsTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x):
         return x.abs()
