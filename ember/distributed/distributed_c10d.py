@@ -604,6 +604,20 @@ def _root(pg, rank, name, what):
     return pg.ranks.index(rank)
 
 
+def _root_arg(pg, rank, group_rank, name, what):
+    """A collective's root as a group rank: ``group_<name>`` as given, else the group rank of
+    global rank ``<name>`` (default 0)."""
+    if group_rank is not None:
+        return group_rank
+    return _root(pg, 0 if rank is None else rank, name, what)
+
+
+def _store_reduced(tensor, buf, op, n):
+    if op == RedOpType.AVG:  # MPI has no average: the sum, divided
+        buf[...] /= n
+    _store(tensor, buf)
+
+
 # ---------------------------------------------------------------------------------------------
 # collectives
 # ---------------------------------------------------------------------------------------------
@@ -637,12 +651,8 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     _check_same(pg, "all_reduce", lambda: f"all_reduce {_desc(tensor)} {op.name}")
     req = pg.comm.Iallreduce(_MPI.IN_PLACE, buf, op=mop)
     n = pg.size()
-
-    def finish():
-        if op == RedOpType.AVG:
-            buf[...] /= n
-        _store(tensor, buf)
-    return _run(pg, [req], "all_reduce", finish, async_op, [tensor])
+    return _run(pg, [req], "all_reduce", lambda: _store_reduced(tensor, buf, op, n), async_op,
+                [tensor])
 
 
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
@@ -651,8 +661,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     pg = _group(group)
     if pg is None:
         return _Done() if async_op else None
-    root = group_src if group_src is not None else _root(pg, 0 if src is None else src, "src",
-                                                         "broadcast")
+    root = _root_arg(pg, src, group_src, "src", "broadcast")
     buf = _buffer(tensor)
     _check_same(pg, "broadcast", lambda: f"broadcast {_desc(tensor)} from {root}")
     req = pg.comm.Ibcast(buf, root=root)
@@ -665,8 +674,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
     pg = _group(group)
     if pg is None:
         return _Done() if async_op else None
-    root = group_dst if group_dst is not None else _root(pg, 0 if dst is None else dst, "dst",
-                                                         "reduce")
+    root = _root_arg(pg, dst, group_dst, "dst", "reduce")
     buf = _buffer(tensor)
     op, mop = _mpi_op(op, buf.dtype, "reduce")
     _check_same(pg, "reduce", lambda: f"reduce {_desc(tensor)} {op.name} to {root}")
@@ -679,9 +687,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
 
     def finish():
         if me == root:
-            if op == RedOpType.AVG:
-                buf[...] /= n
-            _store(tensor, buf)
+            _store_reduced(tensor, buf, op, n)
     return _run(pg, [req], "reduce", finish, async_op, [tensor])
 
 
@@ -764,11 +770,8 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
                 lambda: f"reduce_scatter_tensor {_desc(input)} {op.name}")
     req = pg.comm.Ireduce_scatter_block(src, recv, op=mop)
 
-    def finish():
-        if op == RedOpType.AVG:
-            recv[...] /= n
-        _store(output, recv)
-    return _run(pg, [req], "reduce_scatter_tensor", finish, async_op, [output])
+    return _run(pg, [req], "reduce_scatter_tensor", lambda: _store_reduced(output, recv, op, n),
+                async_op, [output])
 
 
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
@@ -784,8 +787,7 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
 
 def _list_root(pg, op, tensor, tensors, peer, group_peer, peer_name, role):
     """The root rank of gather/scatter, checking that the root alone passed ``<op>_list``."""
-    root = group_peer if group_peer is not None else _root(pg, 0 if peer is None else peer,
-                                                           peer_name, op)
+    root = _root_arg(pg, peer, group_peer, peer_name, op)
     if pg.rank() == root:
         if tensors is None:
             raise ValueError(f"Argument ``{op}_list`` must be specified on {role} rank.")
@@ -957,8 +959,7 @@ def broadcast_object_list(object_list, src=None, group=None, device=None, group_
     pg = _group(group)
     if pg is None:
         return
-    root = group_src if group_src is not None else _root(pg, 0 if src is None else src, "src",
-                                                         "broadcast_object_list")
+    root = _root_arg(pg, src, group_src, "src", "broadcast_object_list")
     got = _pickled_bcast(pg, list(object_list), root, "broadcast_object_list")
     if len(got) != len(object_list):
         raise ValueError(f"broadcast_object_list: rank {pg.ranks[root]} sent {len(got)} "
@@ -971,8 +972,7 @@ def gather_object(obj, object_gather_list=None, dst=None, group=None, group_dst=
     pg = _group(group)
     if pg is None:
         return
-    root = group_dst if group_dst is not None else _root(pg, 0 if dst is None else dst, "dst",
-                                                         "gather_object")
+    root = _root_arg(pg, dst, group_dst, "dst", "gather_object")
     allobj = _pickled_allgather(pg, obj, "gather_object")
     if pg.rank() == root:
         if object_gather_list is None:
@@ -987,7 +987,6 @@ def scatter_object_list(scatter_object_output_list, scatter_object_input_list=No
     pg = _group(group)
     if pg is None:
         return
-    root = group_src if group_src is not None else _root(pg, 0 if src is None else src, "src",
-                                                         "scatter_object_list")
+    root = _root_arg(pg, src, group_src, "src", "scatter_object_list")
     objs = _pickled_bcast(pg, list(scatter_object_input_list or []), root, "scatter_object_list")
     scatter_object_output_list[0] = objs[pg.rank()]
