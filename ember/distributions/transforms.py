@@ -1,6 +1,7 @@
 """Transforms: the elementwise bijections LogNormal needs (exp, affine) and their inverses."""
 from __future__ import annotations
 
+import math
 import numbers
 from operator import attrgetter
 
@@ -235,8 +236,6 @@ class AffineTransform(Transform):
     def log_abs_det_jacobian(self, x, y):
         scale = self.scale
         if isinstance(scale, numbers.Real):
-            import math
-
             return ember.full_like(x, math.log(abs(scale)))
         return ember.abs(scale).log().expand(x.shape) if scale.shape != x.shape else \
             ember.abs(scale).log()
