@@ -1,6 +1,9 @@
 """Helpers the layer files share (PyTorch keeps their like in torch/nn/modules/utils.py)."""
 from __future__ import annotations
 
+from ... import _creation
+from ..parameter import Parameter
+
 _SPATIAL_DIMS = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 
@@ -14,6 +17,17 @@ def _ntuple(v, n: int) -> tuple:
 def _reverse_repeat_tuple(t, n: int) -> tuple:
     """(a, b) -> (b, b, a, a) for n=2: F.pad's last-dim-first order."""
     return tuple(x for x in reversed(t) for _ in range(n))
+
+
+def _add_weight_and_bias(module, weight_shape, bias_features, device, dtype) -> None:
+    """``module.weight`` of ``weight_shape`` and ``module.bias`` of ``bias_features`` entries (or
+    None, where that is None), then the module's reset_parameters() fills them."""
+    module.weight = Parameter(_creation.empty(*weight_shape, device=device, dtype=dtype))
+    if bias_features is not None:
+        module.bias = Parameter(_creation.empty(bias_features, device=device, dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()
 
 
 def _nd_family(base: type, *fns, name: str = "", doc: str = "", ns=(1, 2, 3), **attrs) -> tuple:

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import math
 
-from ... import _creation
 from ..._ops import nn_ops
 from ..._tensor import Tensor
 from ...autograd import grad_mode
 from .. import init
-from ..parameter import Parameter, UninitializedParameter
-from ._utils import _lazy_variants, _nd_family, _ntuple, _reverse_repeat_tuple
+from ..parameter import UninitializedParameter
+from ._utils import (
+    _add_weight_and_bias,
+    _lazy_variants,
+    _nd_family,
+    _ntuple,
+    _reverse_repeat_tuple,
+)
 from .module import LazyModuleMixin, Module
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
@@ -61,13 +66,8 @@ class _ConvNd(Module):
                     self._reversed_padding_repeated_twice[2 * i + 1] = total - total // 2
         else:
             self._reversed_padding_repeated_twice = _reverse_repeat_tuple(self.padding, 2)
-        self.weight = Parameter(_creation.empty(*self._weight_shape(), device=device,
-                                                dtype=dtype))
-        if bias:
-            self.bias = Parameter(_creation.empty(out_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _add_weight_and_bias(self, self._weight_shape(), out_channels if bias else None, device,
+                             dtype)
 
     def _weight_shape(self) -> tuple:
         if self.transposed:

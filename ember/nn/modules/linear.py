@@ -3,19 +3,15 @@ from __future__ import annotations
 
 import math
 
-from ... import _creation
 from ..._tensor import Tensor
 from ...autograd import grad_mode
 from .. import functional as F
 from .. import init
-from ..parameter import Parameter, UninitializedParameter
+from ..parameter import UninitializedParameter
+from ._utils import _add_weight_and_bias
 from .module import LazyModuleMixin, Module
 
 __all__ = ["Bilinear", "Identity", "LazyLinear", "Linear"]
-
-
-def _empty(shape, device=None, dtype=None):
-    return _creation.empty(*shape, device=device, dtype=dtype)
 
 
 class Identity(Module):
@@ -38,12 +34,8 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(_empty((out_features, in_features), device, dtype))
-        if bias:
-            self.bias = Parameter(_empty((out_features,), device, dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _add_weight_and_bias(self, (out_features, in_features), out_features if bias else None,
+                             device, dtype)
 
     def reset_parameters(self) -> None:
         """kaiming_uniform_(a=sqrt(5)) for the weight, U(+-1/sqrt(fan_in)) for the bias."""
@@ -79,12 +71,8 @@ class Bilinear(Module):
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
-        self.weight = Parameter(_empty((out_features, in1_features, in2_features), device, dtype))
-        if bias:
-            self.bias = Parameter(_empty((out_features,), device, dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _add_weight_and_bias(self, (out_features, in1_features, in2_features),
+                             out_features if bias else None, device, dtype)
 
     def reset_parameters(self) -> None:
         """U(+-1/sqrt(in1_features)) for weight and bias."""
