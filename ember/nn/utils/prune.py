@@ -230,8 +230,8 @@ def _channel_mask(t, dim, keep_indices):
     return _make(m, False, None, 0)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Zero ``amount`` randomly chosen entries."""
+class _Unstructured(BasePruningMethod):
+    """Zeroes the ``amount`` entries that ``_chosen(t, k)`` picks (their flat indices)."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -245,32 +245,28 @@ class RandomUnstructured(BasePruningMethod):
         _validate_pruning_amount(k, n)
         mask = default_mask.clone()
         if k != 0:
-            prob = rand_like(t)
-            mask.view(-1)[topk(prob.view(-1), k=k).indices] = 0
+            mask.view(-1)[self._chosen(t, k)] = 0
         return mask
+
+
+class RandomUnstructured(_Unstructured):
+    """Zero ``amount`` randomly chosen entries."""
+
+    @staticmethod
+    def _chosen(t, k):
+        return topk(rand_like(t).view(-1), k=k).indices
 
     @classmethod
     def apply(cls, module, name, amount):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Zero the ``amount`` entries of smallest absolute value."""
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount) -> None:
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        n = t.numel()
-        k = _compute_nparams_toprune(self.amount, n)
-        _validate_pruning_amount(k, n)
-        mask = default_mask.clone()
-        if k != 0:
-            mask.view(-1)[topk(t.abs().view(-1), k=k, largest=False).indices] = 0
-        return mask
+    @staticmethod
+    def _chosen(t, k):
+        return topk(t.abs().view(-1), k=k, largest=False).indices
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):

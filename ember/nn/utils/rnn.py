@@ -60,30 +60,6 @@ class PackedSequence(_PackedSequenceBase):
     def cuda(self, *args, **kwargs) -> PackedSequence:
         return self.to("cuda", *args, **kwargs)
 
-    def double(self) -> PackedSequence:
-        return self.to(dtype=_dtype.float64)
-
-    def float(self) -> PackedSequence:
-        return self.to(dtype=_dtype.float32)
-
-    def half(self) -> PackedSequence:
-        return self.to(dtype=_dtype.float16)
-
-    def long(self) -> PackedSequence:
-        return self.to(dtype=_dtype.int64)
-
-    def int(self) -> PackedSequence:
-        return self.to(dtype=_dtype.int32)
-
-    def short(self) -> PackedSequence:
-        return self.to(dtype=_dtype.int16)
-
-    def char(self) -> PackedSequence:
-        return self.to(dtype=_dtype.int8)
-
-    def byte(self) -> PackedSequence:
-        return self.to(dtype=_dtype.uint8)
-
     def pin_memory(self) -> PackedSequence:
         return self
 
@@ -93,6 +69,23 @@ class PackedSequence(_PackedSequenceBase):
 
     def is_pinned(self) -> bool:
         return False
+
+
+def _cast_method(name: str, dtype):
+    def cast(self) -> PackedSequence:
+        return self.to(dtype=dtype)
+
+    cast.__name__, cast.__qualname__ = name, f"PackedSequence.{name}"
+    cast.__doc__ = f"``data`` as {dtype} (Tensor.{name}())."
+    return cast
+
+
+# PackedSequence.double(), .float(), ...: the Tensor casts, applied to ``data``
+for _name, _dt in (("double", _dtype.float64), ("float", _dtype.float32),
+                   ("half", _dtype.float16), ("long", _dtype.int64), ("int", _dtype.int32),
+                   ("short", _dtype.int16), ("char", _dtype.int8), ("byte", _dtype.uint8)):
+    setattr(PackedSequence, _name, _cast_method(_name, _dt))
+del _name, _dt
 
 
 def invert_permutation(permutation: Tensor | None) -> Tensor | None:

@@ -9,6 +9,17 @@ from .parametrizations import _norm_except_dim, _weight_norm
 __all__ = ["WeightNorm", "weight_norm", "remove_weight_norm"]
 
 
+def _remove_norm_hook(module, hook_cls, name: str) -> bool:
+    """Undo and drop ``module``'s forward pre-hook of ``hook_cls`` for parameter ``name``
+    (weight_norm's or spectral_norm's); False when there is none."""
+    for k, hook in module._forward_pre_hooks.items():
+        if isinstance(hook, hook_cls) and hook.name == name:
+            hook.remove(module)
+            del module._forward_pre_hooks[k]
+            return True
+    return False
+
+
 class WeightNorm:
     """Forward pre-hook that recomputes ``<name>`` = g * v / ||v|| from ``<name>_g``, ``_v``."""
 
@@ -61,9 +72,6 @@ def weight_norm(module, name: str = "weight", dim: int = 0):
 
 def remove_weight_norm(module, name: str = "weight"):
     """Fold ``<name>_g`` and ``<name>_v`` back into one parameter ``<name>``."""
-    for k, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, WeightNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[k]
-            return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    if not _remove_norm_hook(module, WeightNorm, name):
+        raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    return module
