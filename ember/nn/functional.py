@@ -14,6 +14,10 @@ import warnings
 
 from .. import _dtype
 from .._backend import xp
+from .._ops._gelu import gelu_f32 as _gelu_f32
+from .._ops._layernorm import col_sum as _col_sum
+from .._ops._layernorm import layer_norm_backward as _ln_backward
+from .._ops._layernorm import layer_norm_forward as _ln_forward
 from .._ops._special import erfc as _erfc
 from .._ops._sumorder import tsum as _tsum
 from .._ops.elementwise import _rebase
@@ -171,7 +175,7 @@ class _Linear(Function):
             # NumPy's matmul is ~5x slower on (n, 1) @ (1, m))
             gw = g2.T * x2 if g2.shape[0] == 1 else g2.T @ x2
         if ni[2]:
-            gb = g2.sum(0)
+            gb = _col_sum(g2)  # a GEMV: 2x faster than g2.sum(0) (ember/_ops/_layernorm.py)
         return gx, gw, gb
 
     @property
@@ -430,29 +434,15 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-_ERFC_NR = (1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196,
-            1.00002368)
-
-
 def _phi(x):
     """The standard normal CDF, 0.5 erfc(-x/sqrt 2), accurate in the left tail too.
 
-    float64 uses Cody's erfc (full precision). Lower precisions use the Chebyshev fit of
-    Numerical Recipes' erfcc (relative error < 1.1e-7 everywhere, about 2 float32 ulps),
-    evaluated in float64: several times faster than Cody's piecewise rational functions.
+    Arrays: float64 through Cody's erfc (full precision); the create_graph backward of
+    float32 and lower GELU (Tensors) composes differentiable ops.
     """
     if isinstance(x, Tensor):  # a create_graph backward: differentiable ops
         return 0.5 * (1 + (x * _INV_SQRT_2).erf())
-    if x.dtype == xp.float64:
-        return 0.5 * _erfc(x * -_INV_SQRT_2)
-    y = x.astype(xp.float64) * -_INV_SQRT_2
-    z = xp.abs(y)
-    t = 1.0 / (1.0 + 0.5 * z)
-    p = t * (-0.82215223 + t * 0.17087277)
-    for c in _ERFC_NR:
-        p = t * (c + p)
-    e = t * xp.exp(-z * z - 1.26551223 + p)
-    return (0.5 * xp.where(y >= 0, e, 2.0 - e)).astype(x.dtype)
+    return 0.5 * _erfc(x * -_INV_SQRT_2)
 
 
 class _Gelu(Function):
@@ -466,9 +456,17 @@ class _Gelu(Function):
             t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
             ctx.cache = t  # reused by backward (a Tensor backward recomputes it)
             return (0.5 * x * (1.0 + t)).astype(x.dtype, copy=False)
-        cdf = _phi(x)
-        ctx.cache = cdf
-        return x * cdf
+        need = bool(ctx.needs_input_grad and ctx.needs_input_grad[0])
+        if x.dtype == xp.float64:
+            cdf = _phi(x)
+            ctx.cache = (cdf + x * _INV_SQRT_2PI * xp.exp(-0.5 * x * x)) if need else None
+            return x * cdf
+        # float32 (and float16 through it): one kernel for the value and the derivative,
+        # exact to a few ulps (ember/_ops/_gelu.py has the formulation and its error bound)
+        x32 = x if x.dtype == xp.float32 else x.astype(xp.float32)
+        out, d = _gelu_f32(x32, need)
+        ctx.cache = d if d is None or d.dtype == x.dtype else d.astype(x.dtype)
+        return out if out.dtype == x.dtype else out.astype(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -478,8 +476,10 @@ class _Gelu(Function):
             x2 = x * x
             t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x2 * x)) if graph else ctx.cache
             d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x2)
+        elif graph:
+            d = _phi(x) + x * _INV_SQRT_2PI * (-0.5 * x * x).exp()
         else:
-            d = (_phi(x) if graph else ctx.cache) + x * _INV_SQRT_2PI * xp.exp(-0.5 * x * x)
+            d = ctx.cache  # Phi(x) + x phi(x), from the forward
         return grad * d, None
 
 
@@ -1001,47 +1001,27 @@ class _LayerNorm(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, k, eps):
-        d = int(xp.prod(x.shape[x.ndim - k:]))
-        x2 = x.reshape(-1, d)
-        mean = x2.mean(axis=1)
-        xc = x2 - mean[:, None]
-        var = xp.einsum("md,md->m", xc, xc) / d
-        invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
-        out = xc
-        out *= invstd[:, None]
-        if w is not None:
-            out *= w.reshape(-1)
-        if b is not None:
-            out += b.reshape(-1)
+        x2 = x.reshape(-1, math.prod(x.shape[x.ndim - k:]))
+        out, xhat, mean, invstd = _ln_forward(x2, None if w is None else w.reshape(-1),
+                                              None if b is None else b.reshape(-1), eps)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w)
             ctx.meta = (mean, invstd, k, eps)
+            ctx.xhat = xhat  # a private array (None without a weight: rebuilt from x)
         return out.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
-        mean, invstd, k, _ = ctx.meta
-        ni = ctx.needs_input_grad
         if isinstance(grad, Tensor):
             return _LayerNorm._backward_graph(ctx, grad, x, w)
-        d = int(xp.prod(x.shape[x.ndim - k:]))
-        g2 = grad.reshape(-1, d)
-        xhat = x.reshape(-1, d) - mean[:, None]
-        xhat *= invstd[:, None]
-        gx = gw = gb = None
-        if ni[0]:
-            gh = g2 if w is None else g2 * w.reshape(-1)
-            gx = xhat * (xp.einsum("md,md->m", gh, xhat) / -d)[:, None]
-            gx += gh
-            gx -= gh.mean(axis=1, keepdims=True)
-            gx *= invstd[:, None]
-            gx = gx.reshape(x.shape)
-        if ni[1]:
-            gw = xp.einsum("md,md->d", g2, xhat).reshape(w.shape)
-        if ni[2]:
-            gb = g2.sum(axis=0).reshape(w.shape if w is not None else x.shape[x.ndim - k:])
-        return gx, gw, gb, None, None
+        mean, invstd, k, _ = ctx.meta
+        nshape = x.shape[x.ndim - k:]
+        d = math.prod(nshape)
+        gx, gw, gb = _ln_backward(grad.reshape(-1, d), x.reshape(-1, d), ctx.xhat, mean, invstd,
+                                  None if w is None else w.reshape(-1), ctx.needs_input_grad)
+        return (None if gx is None else gx.reshape(x.shape), None if gw is None else
+                gw.reshape(nshape), None if gb is None else gb.reshape(nshape), None, None)
 
     @staticmethod
     def _backward_graph(ctx, grad, x, w):
