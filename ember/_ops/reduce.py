@@ -808,39 +808,48 @@ def _rev_cumsum(g, d):
     return xp.flip(xp.cumsum(xp.flip(g, d), axis=d), d)
 
 
-class Cumsum(Function):
-    @staticmethod
-    def forward(ctx, a, d, dt):
-        ctx.d = d
-        if a.ndim == 0:
-            return a.astype(dt) if dt is not None else a.copy()
-        out = xp.cumsum(a, axis=d, dtype=dt)
-        return out if out.flags.c_contiguous else xp.ascontiguousarray(out)  # contiguous, as PyTorch's
+class _Scan(Function):
+    """A running op along dim d (cumsum, cumprod, logcumsumexp): subclasses give ``_scan`` of
+    an array with dims and ``_grad``; a 0-d input is its own result and passes grad through."""
+
+    _saves = True  # the backward reads the input and the result
 
     @staticmethod
-    def backward(ctx, grad):
-        if grad.ndim == 0:
-            return grad
-        return _rev_cumsum(grad, ctx.d)
-
-
-class Cumprod(Function):
-    @staticmethod
-    def forward(ctx, a, d, dt):
+    def forward(ctx, a, d, dt=None):
         ctx.d = d
         if a.ndim == 0:
             out = a.astype(dt) if dt is not None else a.copy()
         else:
-            out = xp.cumprod(a, axis=d, dtype=dt)
-            out = out if out.flags.c_contiguous else xp.ascontiguousarray(out)  # as PyTorch's
-        ctx.save_for_backward(a, out)
+            out = _arr(ctx._scan(a, d, dt))  # contiguous, as PyTorch's
+        if ctx._saves:
+            ctx.save_for_backward(a, out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        a, out = ctx.saved_tensors
         if grad.ndim == 0:
             return grad
+        return ctx._grad(grad)
+
+
+class Cumsum(_Scan):
+    _saves = False
+
+    @staticmethod
+    def _scan(a, d, dt):
+        return xp.cumsum(a, axis=d, dtype=dt)
+
+    def _grad(ctx, grad):
+        return _rev_cumsum(grad, ctx.d)
+
+
+class Cumprod(_Scan):
+    @staticmethod
+    def _scan(a, d, dt):
+        return xp.cumprod(a, axis=d, dtype=dt)
+
+    def _grad(ctx, grad):
+        a, out = ctx.saved_tensors
         d = ctx.d
         if not bool((a == 0).any()):
             return _rev_cumsum(grad * out, d) / a
@@ -1271,23 +1280,15 @@ def nanquantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str
     return _copy_out(_quantile("nanquantile", input, q, dim, keepdim, interpolation, True), out)
 
 
-class Logcumsumexp(Function):
+class Logcumsumexp(_Scan):
     """A running logaddexp, stable where the shifted cumsum of exp is not."""
 
-    _node_name = "LogcumsumexpBackward0"
-
     @staticmethod
-    def forward(ctx, a, d):
-        out = _arr(xp.logaddexp.accumulate(a, axis=d)) if a.ndim else a.copy()  # contiguous
-        ctx.save_for_backward(a, out)
-        ctx.d = d
-        return out
+    def _scan(a, d, dt):
+        return xp.logaddexp.accumulate(a, axis=d)
 
-    @staticmethod
-    def backward(ctx, grad):
+    def _grad(ctx, grad):
         a, out = ctx.saved_tensors
-        if a.ndim == 0:
-            return grad
         d = ctx.d
 
         def rev_lcse(z):  # log sum_{i>=j} exp(z_i)
