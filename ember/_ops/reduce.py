@@ -372,12 +372,17 @@ class MaxDim(Function):
         if a.ndim == 0:
             ctx.d = None
             return a.copy(), xp.zeros((), _INT64)
-        idx = ctx._arg(a, axis=d, keepdims=True)
-        values = xp.take_along_axis(a, idx, axis=d)
+        values, idx = ctx._select(a, d)
         ctx.d, ctx.shape, ctx.idx = d, a.shape, idx
         if not keepdim:
             values, idx = values.squeeze(d), idx.squeeze(d)
         return values, idx
+
+    @classmethod
+    def _select(cls, a, d):
+        """The values and indices along d, keepdim-shaped (median and mode override it)."""
+        idx = cls._arg(a, axis=d, keepdims=True)
+        return xp.take_along_axis(a, idx, axis=d), idx
 
     @staticmethod
     def backward(ctx, grad, _grad_indices=None):
@@ -1007,10 +1012,7 @@ class MedianDim(MaxDim):
     _node_name = "MedianBackward1"
 
     @staticmethod
-    def forward(ctx, a, d, keepdim):
-        if a.ndim == 0:
-            ctx.d = None
-            return a.copy(), xp.zeros((), _INT64)
+    def _select(a, d):
         n = a.shape[d]
         order = xp.argsort(a, axis=d, kind="stable")  # NaNs sort last
         idx = xp.take(order, [(n - 1) // 2], axis=d)
@@ -1019,11 +1021,7 @@ class MedianDim(MaxDim):
             has_nan = nan.any(axis=d, keepdims=True)
             if has_nan.any():  # PyTorch propagates NaN, with the index of the first one
                 idx = xp.where(has_nan, nan.argmax(axis=d, keepdims=True), idx)
-        values = xp.take_along_axis(a, idx, axis=d)
-        ctx.d, ctx.shape, ctx.idx = d, a.shape, idx
-        if not keepdim:
-            values, idx = values.squeeze(d), idx.squeeze(d)
-        return values, idx
+        return xp.take_along_axis(a, idx, axis=d), idx
 
 
 def median(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
@@ -1042,10 +1040,7 @@ class ModeDim(MaxDim):
     _node_name = "ModeBackward0"
 
     @staticmethod
-    def forward(ctx, a, d, keepdim):
-        if a.ndim == 0:
-            ctx.d = None
-            return a.copy(), xp.zeros((), _INT64)
+    def _select(a, d):
         x = _moveaxis_last(a, d)
         n = x.shape[-1]
         s = xp.sort(x, axis=-1)
@@ -1058,11 +1053,7 @@ class ModeDim(MaxDim):
         values = xp.take_along_axis(s, run.argmax(-1)[..., None], -1)
         # PyTorch's index is the last occurrence of the mode in the input
         last = n - 1 - xp.flip(x == values, -1).argmax(-1)[..., None]
-        values, idx = xp.moveaxis(values, -1, d), xp.moveaxis(last.astype(_INT64), -1, d)
-        ctx.d, ctx.shape, ctx.idx = d, a.shape, idx
-        if not keepdim:
-            values, idx = values.squeeze(d), idx.squeeze(d)
-        return values, idx
+        return xp.moveaxis(values, -1, d), xp.moveaxis(last.astype(_INT64), -1, d)
 
 
 def mode(input, dim=-1, keepdim=False, *, axis=None, keepdims=None):
