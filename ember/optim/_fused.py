@@ -58,10 +58,12 @@ def adam_(p, g, m, v, vmax, s, step: float, lr: float, beta1: float, beta2: floa
           eps: float) -> None:
     """adam()'s formula for one param, regrouped, in place on ``p``, ``m``, ``v`` (``vmax``).
 
-    ``s`` is a work array shaped like ``p``. adam()'s formula, and these regroupings:
+    ``s`` is a work array shaped like ``p``. adam()'s formula, and its regrouping here:
 
-        m = m + (1 - beta1) * (g - m)             ->  m = (m * (beta1 / (1 - beta1)) + g) * (1 - beta1)
-        v = v * beta2 + ((1 - beta2) * g) * g     ->  v = v * beta2 + (1 - beta2) * g**2
+        m = m + (1 - beta1) * (g - m)
+                                ->  m = (m * (beta1 / (1 - beta1)) + g) * (1 - beta1)
+        v = v * beta2 + ((1 - beta2) * g) * g
+                                ->  v = v * beta2 + (1 - beta2) * g**2
         p = p - step_size * m / (sqrt(v) / bc2_sqrt + eps)
                                 ->  p = p + (-step_size * bc2_sqrt) * m / (sqrt(v) + eps * bc2_sqrt)
 

@@ -1,8 +1,6 @@
 """Adadelta: Adagrad with a decaying window and units-corrected steps (Zeiler)."""
 from __future__ import annotations
 
-from typing import ClassVar
-
 from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import Optimizer, _addcmul_, _check, _closure_loss, _updates, _value
@@ -14,8 +12,6 @@ class Adadelta(Optimizer):
     """Implements Adadelta; PyTorch's formulas and defaults (lr=1.0, rho=0.9, eps=1e-6)."""
 
     _zero_state = ("square_avg", "acc_delta")  # with "step": see Optimizer._init_state
-    _group_defaults: ClassVar[dict] = dict(foreach=None, maximize=False, differentiable=False,
-                                           capturable=False)
     _counters = ("step",)
 
     def __init__(self, params, lr: float | Tensor = 1.0, rho: float = 0.9, eps: float = 1e-6,
@@ -25,19 +21,16 @@ class Adadelta(Optimizer):
         _check(lr=lr)
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"Invalid rho value: {rho}")
-        _check(epsilon=eps, weight_decay=weight_decay)
+        _check(epsilon=eps, weight_decay=weight_decay, differentiable=differentiable)
         super().__init__(params, dict(
             lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
             capturable=capturable, foreach=foreach, differentiable=differentiable))
-        _check(differentiable=differentiable)
 
     def step(self, closure=None):
         """One Adadelta step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, square_avgs, acc_deltas, steps = self._gather(
-                group, "square_avg", "acc_delta", "step")
-            adadelta(params, grads, square_avgs, acc_deltas, steps, lr=group["lr"],
+            adadelta(*self._gather(group, "square_avg", "acc_delta", "step"), lr=group["lr"],
                      rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"],
                      maximize=group["maximize"])
         return loss

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .._backend import xp
 from .._tensor import Tensor, _make
-from .optimizer import Optimizer, _bump, _closure_loss, _lerp_, _scalar_tensor, _value, _zeros_like
+from .optimizer import Optimizer, _bump, _closure_loss, _lerp_, _scalar_tensor, _value, _zeros
 
 __all__ = ["Adafactor", "adafactor"]
 
@@ -50,7 +50,7 @@ class Adafactor(Optimizer):
             st["col_var"] = _make(xp.zeros(g.shape[:-2] + (1, g.shape[-1]), g.dtype),
                                   False, None, 0)
         else:
-            st["variance"] = _zeros_like(p._grad)
+            st["variance"] = _zeros(p._grad)
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""

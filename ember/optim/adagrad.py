@@ -1,11 +1,9 @@
 """Adagrad: per-coordinate learning rates from the accumulated squared gradients."""
 from __future__ import annotations
 
-from typing import ClassVar
-
 from .._backend import xp
 from .._tensor import Tensor, _make
-from .optimizer import Optimizer, _check, _closure_loss, _step_counter, _updates, _value
+from .optimizer import Optimizer, _check, _closure_loss, _updates, _value
 
 __all__ = ["Adagrad", "adagrad"]
 
@@ -13,8 +11,6 @@ __all__ = ["Adagrad", "adagrad"]
 class Adagrad(Optimizer):
     """Implements Adagrad (Duchi et al.); state is created for every parameter at construction."""
 
-    _group_defaults: ClassVar[dict] = dict(foreach=None, maximize=False, differentiable=False,
-                                           fused=None)
     _counters = ("step",)
 
     def __init__(self, params, lr: float | Tensor = 1e-2, lr_decay: float = 0,
@@ -22,7 +18,7 @@ class Adagrad(Optimizer):
                  foreach: bool | None = None, *, maximize: bool = False,
                  differentiable: bool = False, fused: bool | None = None) -> None:
         _check(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                     initial_accumulator_value=initial_accumulator_value, epsilon=eps)
+               initial_accumulator_value=initial_accumulator_value, epsilon=eps)
         super().__init__(params, dict(
             lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, foreach=foreach,
@@ -34,8 +30,9 @@ class Adagrad(Optimizer):
                 self._init_state(self.state[p], p, group)
 
     def _init_state(self, st, p, group):
-        st.update(step=_step_counter(group), sum=_make(
-            xp.full_like(p._data, self.defaults["initial_accumulator_value"]), False, None, 0))
+        super()._init_state(st, p, group)
+        st["sum"] = _make(xp.full_like(p._data, self.defaults["initial_accumulator_value"]),
+                          False, None, 0)
 
     def share_memory(self) -> None:
         """Calls tensor.share_memory_() on the state sum tensors."""
@@ -47,8 +44,7 @@ class Adagrad(Optimizer):
         """One Adagrad step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, sums, steps = self._gather(group, "sum", "step")
-            adagrad(params, grads, sums, steps, lr=group["lr"],
+            adagrad(*self._gather(group, "sum", "step"), lr=group["lr"],
                     weight_decay=group["weight_decay"], lr_decay=group["lr_decay"],
                     eps=group["eps"], maximize=group["maximize"])
         return loss

@@ -1,8 +1,6 @@
 """Adam (and, with decoupled weight decay, AdamW): adaptive moment estimation."""
 from __future__ import annotations
 
-from typing import ClassVar
-
 from .._backend import xp
 from .._tensor import Tensor
 from . import _fused
@@ -15,7 +13,7 @@ from .optimizer import (
     _to_scalar,
     _updates,
     _value,
-    _zeros_like,
+    _zeros,
 )
 
 __all__ = ["Adam", "adam"]
@@ -29,9 +27,6 @@ class Adam(Optimizer):
     """
 
     _zero_state = ("exp_avg", "exp_avg_sq")  # with "step": see Optimizer._init_state
-    _group_defaults: ClassVar[dict] = dict(amsgrad=False, maximize=False, foreach=None,
-                                           capturable=False, differentiable=False,
-                                           decoupled_weight_decay=False, fused=None)
     _counters = ("step",)
 
     def __init__(self, params, lr: float | Tensor = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
@@ -64,16 +59,15 @@ class Adam(Optimizer):
     def _init_state(self, st, p, group):
         super()._init_state(st, p, group)
         if group["amsgrad"]:
-            st["max_exp_avg_sq"] = _zeros_like(p)
+            st["max_exp_avg_sq"] = _zeros(p)
 
     def step(self, closure=None):
         """One Adam step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = self._gather(
-                group, "exp_avg", "exp_avg_sq", group["amsgrad"] and "max_exp_avg_sq", "step")
             beta1, beta2 = group["betas"]
-            adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps,
+            adam(*self._gather(group, "exp_avg", "exp_avg_sq",
+                               group["amsgrad"] and "max_exp_avg_sq", "step"),
                  amsgrad=group["amsgrad"], beta1=beta1, beta2=beta2, lr=group["lr"],
                  weight_decay=group["weight_decay"], eps=group["eps"],
                  maximize=group["maximize"], decoupled_weight_decay=group["decoupled_weight_decay"],

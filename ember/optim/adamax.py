@@ -1,8 +1,6 @@
 """Adamax: Adam with the infinity norm in place of the second moment."""
 from __future__ import annotations
 
-from typing import ClassVar
-
 from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import Optimizer, _check, _closure_loss, _lerp_, _updates, _value
@@ -14,28 +12,24 @@ class Adamax(Optimizer):
     """Implements Adamax (a variant of Adam based on the infinity norm); PyTorch's formulas."""
 
     _zero_state = ("exp_avg", "exp_inf")  # with "step": see Optimizer._init_state
-    _group_defaults: ClassVar[dict] = dict(foreach=None, maximize=False, differentiable=False,
-                                           capturable=False)
     _counters = ("step",)
 
     def __init__(self, params, lr: float | Tensor = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, foreach: bool | None = None, *, maximize: bool = False,
                  differentiable: bool = False, capturable: bool = False) -> None:
-        _check(lr=lr, epsilon=eps, betas=betas, weight_decay=weight_decay)
+        _check(lr=lr, epsilon=eps, betas=betas, weight_decay=weight_decay,
+               differentiable=differentiable)
         super().__init__(params, dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
             maximize=maximize, differentiable=differentiable, capturable=capturable))
-        _check(differentiable=differentiable)
 
     def step(self, closure=None):
         """One Adamax step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, exp_avgs, exp_infs, steps = self._gather(
-                group, "exp_avg", "exp_inf", "step")
             beta1, beta2 = group["betas"]
-            adamax(params, grads, exp_avgs, exp_infs, steps, eps=group["eps"], beta1=beta1,
-                   beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
+            adamax(*self._gather(group, "exp_avg", "exp_inf", "step"), eps=group["eps"],
+                   beta1=beta1, beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
                    maximize=group["maximize"])
         return loss
 

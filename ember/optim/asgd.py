@@ -1,19 +1,8 @@
 """ASGD: averaged stochastic gradient descent (Polyak & Juditsky)."""
 from __future__ import annotations
 
-from typing import ClassVar
-
 from .._tensor import Tensor
-from .optimizer import (
-    Optimizer,
-    _check,
-    _closure_loss,
-    _scalar_tensor,
-    _step_counter,
-    _updates,
-    _value,
-    _zeros_like,
-)
+from .optimizer import Optimizer, _check, _closure_loss, _updates, _value
 
 __all__ = ["ASGD", "asgd"]
 
@@ -21,32 +10,28 @@ __all__ = ["ASGD", "asgd"]
 class ASGD(Optimizer):
     """Implements averaged SGD; ``state['ax']`` holds the running average of the iterates."""
 
-    _group_defaults: ClassVar[dict] = dict(foreach=None, maximize=False, differentiable=False,
-                                           capturable=False)
+    _zero_state = ("ax",)  # after step, eta and mu: see _init_state
     _counters = ("step", "eta", "mu")
 
     def __init__(self, params, lr: float | Tensor = 1e-2, lambd: float = 1e-4, alpha: float = 0.75,
                  t0: float = 1e6, weight_decay: float = 0, foreach: bool | None = None,
                  maximize: bool = False, differentiable: bool = False,
                  capturable: bool = False) -> None:
-        _check(lr=lr, weight_decay=weight_decay)
+        _check(lr=lr, weight_decay=weight_decay, differentiable=differentiable)
         super().__init__(params, dict(
             lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, foreach=foreach,
             maximize=maximize, differentiable=differentiable, capturable=capturable))
-        _check(differentiable=differentiable)
 
     def _init_state(self, st, p, group):
-        st.update(step=_step_counter(group), eta=_scalar_tensor(_value(group["lr"])),
-                  mu=_scalar_tensor(1.0), ax=_zeros_like(p))
+        super()._init_state(st, p, group, eta=_value(group["lr"]), mu=1.0)
 
     def step(self, closure=None):
         """One averaged SGD step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, mus, axs, etas, steps = self._gather(group, "mu", "ax", "eta", "step")
-            asgd(params, grads, axs, mus, etas, steps, lambd=group["lambd"], lr=group["lr"],
-                 t0=group["t0"], alpha=group["alpha"], weight_decay=group["weight_decay"],
-                 maximize=group["maximize"])
+            asgd(*self._gather(group, "ax", "mu", "eta", "step"), lambd=group["lambd"],
+                 lr=group["lr"], t0=group["t0"], alpha=group["alpha"],
+                 weight_decay=group["weight_decay"], maximize=group["maximize"])
         return loss
 
 

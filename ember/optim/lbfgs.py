@@ -1,14 +1,13 @@
 """L-BFGS: limited-memory BFGS with an optional strong-Wolfe line search (after minFunc)."""
 from __future__ import annotations
 
+import functools
+
 from .._backend import xp
 from .._tensor import Tensor, _make
-from ..autograd import grad_mode as _grad_mode
-from .optimizer import Optimizer, _bump
+from .optimizer import Optimizer, _bump, _closure_loss
 
 __all__ = ["LBFGS"]
-
-_grad_state = _grad_mode._state
 
 
 def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
@@ -223,13 +222,7 @@ class LBFGS(Optimizer):
         """Perform one optimization step (up to ``max_iter`` iterations); returns the first loss."""
         assert len(self.param_groups) == 1
 
-        def closure_with_grad():
-            prev = _grad_state[0]
-            _grad_state[0] = True
-            try:
-                return closure()
-            finally:
-                _grad_state[0] = prev
+        closure_with_grad = functools.partial(_closure_loss, closure)  # (grad enabled)
 
         group = self.param_groups[0]
         lr = group["lr"]

@@ -257,26 +257,40 @@ class _initial_mode:
         self.o._is_initial = False
 
 
-def _lambdas_state_dict(self) -> dict[str, Any]:
-    # lambdas cannot be saved; callable objects save their __dict__
-    state_dict = {key: value for key, value in self.__dict__.items()
-                  if key not in ("optimizer", "lr_lambdas")}
-    state_dict["lr_lambdas"] = [None] * len(self.lr_lambdas)
-    for idx, fn in enumerate(self.lr_lambdas):
-        if not isinstance(fn, types.FunctionType):
-            state_dict["lr_lambdas"][idx] = fn.__dict__.copy()
+def _state_dict_saving(self, key: str, save: Callable) -> dict[str, Any]:
+    """The scheduler's __dict__ but its optimizer, with the list ``key`` saved item by item."""
+    state_dict = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", key)}
+    state_dict[key] = [save(item) for item in getattr(self, key)]
     return state_dict
 
 
-def _lambdas_load_state_dict(self, state_dict: dict[str, Any]) -> None:
-    lr_lambdas = state_dict.pop("lr_lambdas")
+def _load_state_dict_saved(self, state_dict: dict[str, Any], key: str, load: Callable) -> None:
+    """Load a ``_state_dict_saving`` state: ``load(item, saved)`` for each item of ``key``."""
+    saved = state_dict.pop(key)
     self.__dict__.update(state_dict)
     # Restore state_dict keys in order to prevent side effects
     # https://github.com/pytorch/pytorch/issues/32756
-    state_dict["lr_lambdas"] = lr_lambdas
-    for idx, fn in enumerate(lr_lambdas):
-        if fn is not None:
-            self.lr_lambdas[idx].__dict__.update(fn)
+    state_dict[key] = saved
+    for item, item_state in zip(getattr(self, key), saved):
+        load(item, item_state)
+
+
+def _lambda_state(fn):
+    # lambdas cannot be saved; callable objects save their __dict__
+    return None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
+
+
+def _load_lambda_state(fn, saved) -> None:
+    if saved is not None:
+        fn.__dict__.update(saved)
+
+
+def _lambdas_state_dict(self) -> dict[str, Any]:
+    return _state_dict_saving(self, "lr_lambdas", _lambda_state)
+
+
+def _lambdas_load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    _load_state_dict_saved(self, state_dict, "lr_lambdas", _load_lambda_state)
 
 
 def _lambdas(optimizer, lr_lambda) -> list:
@@ -463,21 +477,12 @@ def _check_schedulers(self, schedulers: Sequence, optimizer: Optimizer) -> None:
 
 def _schedulers_state_dict(self) -> dict[str, Any]:
     # the wrapped schedulers are saved as their own state_dicts
-    state_dict = {key: value for key, value in self.__dict__.items()
-                  if key not in ("optimizer", "_schedulers")}
-    state_dict["_schedulers"] = [None] * len(self._schedulers)
-    for idx, s in enumerate(self._schedulers):
-        state_dict["_schedulers"][idx] = s.state_dict()
-    return state_dict
+    return _state_dict_saving(self, "_schedulers", lambda scheduler: scheduler.state_dict())
 
 
 def _schedulers_load_state_dict(self, state_dict: dict[str, Any]) -> None:
-    _schedulers = state_dict.pop("_schedulers")
-    self.__dict__.update(state_dict)
-    # Restore state_dict keys in order to prevent side effects
-    state_dict["_schedulers"] = _schedulers
-    for idx, s in enumerate(_schedulers):
-        self._schedulers[idx].load_state_dict(s)
+    _load_state_dict_saved(self, state_dict, "_schedulers",
+                           lambda scheduler, saved: scheduler.load_state_dict(saved))
 
 
 class SequentialLR(LRScheduler):

@@ -1,22 +1,9 @@
 """NAdam: Adam with Nesterov momentum (Dozat), with PyTorch's momentum-decay schedule."""
 from __future__ import annotations
 
-from typing import ClassVar
-
 from .._backend import xp
 from .._tensor import Tensor
-from .optimizer import (
-    Optimizer,
-    _addcmul_,
-    _check,
-    _closure_loss,
-    _lerp_,
-    _scalar_tensor,
-    _step_counter,
-    _updates,
-    _value,
-    _zeros_like,
-)
+from .optimizer import Optimizer, _addcmul_, _check, _closure_loss, _lerp_, _updates, _value
 
 __all__ = ["NAdam", "nadam"]
 
@@ -24,8 +11,7 @@ __all__ = ["NAdam", "nadam"]
 class NAdam(Optimizer):
     """Implements NAdam; ``decoupled_weight_decay=True`` gives NAdamW."""
 
-    _group_defaults: ClassVar[dict] = dict(maximize=False, foreach=None, capturable=False,
-                                           differentiable=False, decoupled_weight_decay=False)
+    _zero_state = ("exp_avg", "exp_avg_sq")  # after step and mu_product: see _init_state
     _counters = ("step", "mu_product")
 
     def __init__(self, params, lr: float | Tensor = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
@@ -34,26 +20,22 @@ class NAdam(Optimizer):
                  maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False) -> None:
         _check(lr=lr, epsilon=eps, betas=betas, weight_decay=weight_decay,
-                     momentum_decay=momentum_decay)
+               momentum_decay=momentum_decay, differentiable=differentiable)
         super().__init__(params, dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
             decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
             capturable=capturable, differentiable=differentiable))
-        _check(differentiable=differentiable)
 
     def _init_state(self, st, p, group):
-        st.update(step=_step_counter(group), mu_product=_scalar_tensor(1.0),
-                  exp_avg=_zeros_like(p), exp_avg_sq=_zeros_like(p))
+        super()._init_state(st, p, group, mu_product=1.0)
 
     def step(self, closure=None):
         """One NAdam step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, mu_products, steps = self._gather(
-                group, "exp_avg", "exp_avg_sq", "mu_product", "step")
             beta1, beta2 = group["betas"]
-            nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, steps, beta1=beta1,
-                  beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
+            nadam(*self._gather(group, "exp_avg", "exp_avg_sq", "mu_product", "step"),
+                  beta1=beta1, beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
                   momentum_decay=group["momentum_decay"], eps=group["eps"],
                   maximize=group["maximize"],
                   decoupled_weight_decay=group["decoupled_weight_decay"])

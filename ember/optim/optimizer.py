@@ -41,16 +41,33 @@ _global_optimizer_post_hooks: OrderedDict = OrderedDict()
 
 def register_optimizer_step_pre_hook(hook: Callable) -> RemovableHandle:
     """Register ``hook(optimizer, args, kwargs)`` to run before every optimizer's step."""
-    handle = RemovableHandle(_global_optimizer_pre_hooks)
-    _global_optimizer_pre_hooks[handle.id] = hook
-    return handle
+    return _register(_global_optimizer_pre_hooks, hook)
 
 
 def register_optimizer_step_post_hook(hook: Callable) -> RemovableHandle:
     """Register ``hook(optimizer, args, kwargs)`` to run after every optimizer's step."""
-    handle = RemovableHandle(_global_optimizer_post_hooks)
-    _global_optimizer_post_hooks[handle.id] = hook
+    return _register(_global_optimizer_post_hooks, hook)
+
+
+def _register(hooks: OrderedDict, hook: Callable, prepend: bool = False) -> RemovableHandle:
+    """Add ``hook`` to ``hooks`` (last, or first with ``prepend``); its handle removes it."""
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
     return handle
+
+
+def _hook_registrar(hooks_attr: str, what: str):
+    """An Optimizer method ``register_<...>_hook(hook, prepend=False)`` adding to ``hooks_attr``."""
+
+    def register(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
+        return _register(getattr(self, hooks_attr), hook, prepend)
+
+    register.__name__ = "register_" + hooks_attr[len("_optimizer_"):-1]
+    register.__qualname__ = "Optimizer." + register.__name__
+    register.__doc__ = f"Register {what}; ``prepend`` puts it before the others."
+    return register
 
 
 # ---- the plumbing the optimizers share --------------------------------------------------------
@@ -74,7 +91,8 @@ def _step_counter(group: dict) -> Tensor:
     return _scalar_tensor(0.0, _get_scalar_dtype(is_fused=group.get("fused")))
 
 
-def _zeros_like(p: Tensor) -> Tensor:
+def _zeros(p: Tensor) -> Tensor:
+    """A state tensor of zeros like ``p``."""
     return _make(xp.zeros_like(p._data), False, None, 0)
 
 
@@ -340,9 +358,12 @@ class Optimizer:
     def __getstate__(self) -> dict[str, Any]:
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
 
-    # Set by subclasses for __setstate__: the options a param group from an older checkpoint may
-    # lack (with their defaults), and the counters older PyTorch versions stored as numbers.
-    _group_defaults: ClassVar[dict[str, Any]] = {}
+    # For __setstate__: the options PyTorch added over its versions, with the values a param group
+    # from an older checkpoint gets (each where the optimizer has the option), and (set by
+    # subclasses) the state counters older versions stored as numbers.
+    _group_defaults: ClassVar[dict[str, Any]] = dict(
+        foreach=None, maximize=False, differentiable=False, capturable=False, fused=None,
+        amsgrad=False, decoupled_weight_decay=False, momentum=0, centered=False, nesterov=False)
     _counters: tuple[str, ...] = ()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -356,7 +377,8 @@ class Optimizer:
         self.defaults.setdefault("differentiable", False)
         for group in self.param_groups:
             for key, value in self._group_defaults.items():
-                group.setdefault(key, value)
+                if key in self.defaults:
+                    group.setdefault(key, value)
         self._steps_to_tensors(*self._counters)
 
     def __repr__(self) -> str:
@@ -373,42 +395,23 @@ class Optimizer:
     # ---- hooks ---------------------------------------------------------------------------------
     def register_step_pre_hook(self, hook: Callable) -> RemovableHandle:
         """Register ``hook(optimizer, args, kwargs) -> None or (args, kwargs)`` before step."""
-        handle = RemovableHandle(self._optimizer_step_pre_hooks)
-        self._optimizer_step_pre_hooks[handle.id] = hook
-        return handle
+        return _register(self._optimizer_step_pre_hooks, hook)
 
     def register_step_post_hook(self, hook: Callable) -> RemovableHandle:
         """Register ``hook(optimizer, args, kwargs)`` to run after step."""
-        handle = RemovableHandle(self._optimizer_step_post_hooks)
-        self._optimizer_step_post_hooks[handle.id] = hook
-        return handle
+        return _register(self._optimizer_step_post_hooks, hook)
 
-    def _register(self, hooks: OrderedDict, hook, prepend: bool) -> RemovableHandle:
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
-        if prepend:
-            hooks.move_to_end(handle.id, last=False)
-        return handle
-
-    def register_state_dict_pre_hook(self, hook: Callable,
-                                     prepend: bool = False) -> RemovableHandle:
-        """Register ``hook(optimizer)`` to run before state_dict()."""
-        return self._register(self._optimizer_state_dict_pre_hooks, hook, prepend)
-
-    def register_state_dict_post_hook(self, hook: Callable,
-                                     prepend: bool = False) -> RemovableHandle:
-        """Register ``hook(optimizer, state_dict) -> state_dict or None`` after state_dict()."""
-        return self._register(self._optimizer_state_dict_post_hooks, hook, prepend)
-
-    def register_load_state_dict_pre_hook(self, hook: Callable,
-                                     prepend: bool = False) -> RemovableHandle:
-        """Register ``hook(optimizer, state_dict) -> state_dict or None`` before loading."""
-        return self._register(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
-
-    def register_load_state_dict_post_hook(self, hook: Callable,
-                                     prepend: bool = False) -> RemovableHandle:
-        """Register ``hook(optimizer)`` to run after load_state_dict()."""
-        return self._register(self._optimizer_load_state_dict_post_hooks, hook, prepend)
+    register_state_dict_pre_hook = _hook_registrar(
+        "_optimizer_state_dict_pre_hooks", "``hook(optimizer)`` to run before state_dict()")
+    register_state_dict_post_hook = _hook_registrar(
+        "_optimizer_state_dict_post_hooks",
+        "``hook(optimizer, state_dict) -> state_dict or None`` to run after state_dict()")
+    register_load_state_dict_pre_hook = _hook_registrar(
+        "_optimizer_load_state_dict_pre_hooks",
+        "``hook(optimizer, state_dict) -> state_dict or None`` to run before loading")
+    register_load_state_dict_post_hook = _hook_registrar(
+        "_optimizer_load_state_dict_post_hooks",
+        "``hook(optimizer)`` to run after load_state_dict()")
 
     # ---- state_dict ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -615,12 +618,15 @@ class Optimizer:
     # The helpers below keep each optimizer's step short.
     _zero_state: tuple[str, ...] = ()  # (see _init_state)
 
-    def _init_state(self, state: dict, p: Tensor, group: dict[str, Any]) -> None:
-        """A param's state on its first step: ``step``, a 0-dim counter, then zeros like ``p``
-        for each name in ``_zero_state`` (subclasses with other state override this)."""
+    def _init_state(self, state: dict, p: Tensor, group: dict[str, Any], **scalars) -> None:
+        """A param's state on its first step, in PyTorch's order: ``step`` (a 0-dim counter),
+        the ``scalars`` as 0-dim tensors, then zeros like ``p`` for each name in
+        ``_zero_state``. Subclasses with more state extend this."""
         state["step"] = _step_counter(group)
+        for key, value in scalars.items():
+            state[key] = _scalar_tensor(value)
         for key in self._zero_state:
-            state[key] = _zeros_like(p)
+            state[key] = _zeros(p)
 
     def _gather(self, group: dict[str, Any], *keys) -> tuple[list, ...]:
         """``(params, grads, *state lists)`` for the params of ``group`` that have a grad.

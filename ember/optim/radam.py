@@ -1,8 +1,6 @@
 """RAdam: Adam with a rectified adaptive learning rate (Liu et al.)."""
 from __future__ import annotations
 
-from typing import ClassVar
-
 from .._backend import xp
 from .._tensor import Tensor
 from .optimizer import Optimizer, _addcmul_, _check, _closure_loss, _lerp_, _updates, _value
@@ -14,31 +12,27 @@ class RAdam(Optimizer):
     """Implements RAdam; ``decoupled_weight_decay=True`` gives RAdamW."""
 
     _zero_state = ("exp_avg", "exp_avg_sq")  # with "step": see Optimizer._init_state
-    _group_defaults: ClassVar[dict] = dict(foreach=None, maximize=False, differentiable=False,
-                                           decoupled_weight_decay=False, capturable=False)
     _counters = ("step",)
 
     def __init__(self, params, lr: float | Tensor = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False) -> None:
-        _check(lr=lr, epsilon=eps, betas=betas, weight_decay=weight_decay)
+        _check(lr=lr, epsilon=eps, betas=betas, weight_decay=weight_decay,
+               differentiable=differentiable)
         super().__init__(params, dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
             foreach=foreach, capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,
             differentiable=differentiable))
-        _check(differentiable=differentiable)
 
     def step(self, closure=None):
         """One RAdam step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, steps = self._gather(
-                group, "exp_avg", "exp_avg_sq", "step")
             beta1, beta2 = group["betas"]
-            radam(params, grads, exp_avgs, exp_avg_sqs, steps, beta1=beta1, beta2=beta2,
-                  lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"],
-                  maximize=group["maximize"],
+            radam(*self._gather(group, "exp_avg", "exp_avg_sq", "step"), beta1=beta1,
+                  beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
+                  eps=group["eps"], maximize=group["maximize"],
                   decoupled_weight_decay=group["decoupled_weight_decay"])
         return loss
 

@@ -1,21 +1,9 @@
 """RMSprop: gradients scaled by a running root mean square (Hinton), optionally centered."""
 from __future__ import annotations
 
-from typing import ClassVar
-
 from .._backend import xp
 from .._tensor import Tensor
-from .optimizer import (
-    Optimizer,
-    _addcmul_,
-    _check,
-    _closure_loss,
-    _lerp_,
-    _step_counter,
-    _updates,
-    _value,
-    _zeros_like,
-)
+from .optimizer import Optimizer, _addcmul_, _check, _closure_loss, _lerp_, _updates, _value, _zeros
 
 __all__ = ["RMSprop", "rmsprop"]
 
@@ -23,40 +11,37 @@ __all__ = ["RMSprop", "rmsprop"]
 class RMSprop(Optimizer):
     """Implements RMSprop with PyTorch's options (alpha, centered, momentum)."""
 
-    _group_defaults: ClassVar[dict] = dict(momentum=0, centered=False, foreach=None,
-                                           maximize=False, differentiable=False, capturable=False)
+    _zero_state = ("square_avg",)  # with "step", and more: see _init_state
     _counters = ("step",)
 
     def __init__(self, params, lr: float | Tensor = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False,
                  capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
                  differentiable: bool = False) -> None:
-        _check(lr=lr, epsilon=eps, momentum=momentum, weight_decay=weight_decay,
-                     alpha=alpha)
+        _check(lr=lr, epsilon=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha,
+               differentiable=differentiable)
         super().__init__(params, dict(
             lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
             weight_decay=weight_decay, capturable=capturable, foreach=foreach, maximize=maximize,
             differentiable=differentiable))
-        _check(differentiable=differentiable)
 
     def _init_state(self, st, p, group):
-        st.update(step=_step_counter(group), square_avg=_zeros_like(p))
+        super()._init_state(st, p, group)
         if group["momentum"] > 0:
-            st["momentum_buffer"] = _zeros_like(p)
+            st["momentum_buffer"] = _zeros(p)
         if group["centered"]:
-            st["grad_avg"] = _zeros_like(p)
+            st["grad_avg"] = _zeros(p)
 
     def step(self, closure=None):
         """One RMSprop step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             momentum, centered = group["momentum"], group["centered"]
-            params, grads, square_avgs, grad_avgs, bufs, steps = self._gather(
-                group, "square_avg", centered and "grad_avg", momentum > 0 and "momentum_buffer",
-                "step")
-            rmsprop(params, grads, square_avgs, grad_avgs, bufs, steps, lr=group["lr"],
-                    alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
-                    momentum=momentum, centered=centered, maximize=group["maximize"])
+            rmsprop(*self._gather(group, "square_avg", centered and "grad_avg",
+                                  momentum > 0 and "momentum_buffer", "step"),
+                    lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+                    weight_decay=group["weight_decay"], momentum=momentum, centered=centered,
+                    maximize=group["maximize"])
         return loss
 
 

@@ -1,19 +1,9 @@
 """Rprop: resilient backpropagation, sign-based steps with per-weight adaptive sizes."""
 from __future__ import annotations
 
-from typing import ClassVar
-
 from .._backend import xp
 from .._tensor import Tensor, _make
-from .optimizer import (
-    Optimizer,
-    _check,
-    _closure_loss,
-    _step_counter,
-    _updates,
-    _value,
-    _zeros_like,
-)
+from .optimizer import Optimizer, _check, _closure_loss, _updates, _value
 
 __all__ = ["Rprop", "rprop"]
 
@@ -21,8 +11,7 @@ __all__ = ["Rprop", "rprop"]
 class Rprop(Optimizer):
     """Implements the resilient backpropagation algorithm (Rprop); PyTorch's formulas."""
 
-    _group_defaults: ClassVar[dict] = dict(foreach=None, maximize=False, differentiable=False,
-                                           capturable=False)
+    _zero_state = ("prev",)  # with "step", and step_size: see _init_state
     _counters = ("step",)
 
     def __init__(self, params, lr: float | Tensor = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *,
@@ -31,26 +20,24 @@ class Rprop(Optimizer):
         _check(lr=lr)
         if not 0.0 < etas[0] < 1.0 < etas[1]:
             raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
+        _check(differentiable=differentiable)
         super().__init__(params, dict(
             lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach, maximize=maximize,
             differentiable=differentiable, capturable=capturable))
-        _check(differentiable=differentiable)
 
     def _init_state(self, st, p, group):
-        st.update(step=_step_counter(group), prev=_zeros_like(p), step_size=_make(
-            xp.full_like(p._grad._data, _value(group["lr"])), False, None, 0))
+        super()._init_state(st, p, group)
+        st["step_size"] = _make(xp.full_like(p._grad._data, _value(group["lr"])), False, None, 0)
 
     def step(self, closure=None):
         """One Rprop step for every param with a grad; ``closure`` re-evaluates the loss."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            params, grads, prevs, step_sizes, steps = self._gather(
-                group, "prev", "step_size", "step")
             etaminus, etaplus = group["etas"]
             step_size_min, step_size_max = group["step_sizes"]
-            rprop(params, grads, prevs, step_sizes, steps, step_size_min=step_size_min,
-                  step_size_max=step_size_max, etaminus=etaminus, etaplus=etaplus,
-                  maximize=group["maximize"])
+            rprop(*self._gather(group, "prev", "step_size", "step"),
+                  step_size_min=step_size_min, step_size_max=step_size_max, etaminus=etaminus,
+                  etaplus=etaplus, maximize=group["maximize"])
         return loss
 
 

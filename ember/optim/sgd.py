@@ -14,8 +14,8 @@ __all__ = ["SGD", "sgd"]
 class SGD(Optimizer):
     """Implements stochastic gradient descent (optionally with momentum); PyTorch's formulas."""
 
-    _group_defaults: ClassVar[dict] = dict(nesterov=False, maximize=False, foreach=None,
-                                           differentiable=False, fused=False)
+    # (PyTorch's SGD gives an older param group fused=False, not None)
+    _group_defaults: ClassVar[dict] = {**Optimizer._group_defaults, "fused": False}
 
     def __init__(self, params, lr: float | Tensor = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float | Tensor = 0, nesterov: bool = False, *,

@@ -5,7 +5,7 @@ import math
 
 from .._backend import xp
 from .._tensor import Tensor
-from .optimizer import Optimizer, _bump, _check, _closure_loss, _value, _zeros_like
+from .optimizer import Optimizer, _bump, _check, _closure_loss, _value, _zeros
 
 __all__ = ["SparseAdam", "sparse_adam"]
 
@@ -47,8 +47,8 @@ class SparseAdam(Optimizer):
                 st = self.state[p]
                 if len(st) == 0:
                     st["step"] = 0  # a Python int here, as in PyTorch
-                    st["exp_avg"] = _zeros_like(p)
-                    st["exp_avg_sq"] = _zeros_like(p)
+                    st["exp_avg"] = _zeros(p)
+                    st["exp_avg_sq"] = _zeros(p)
                 exp_avgs.append(st["exp_avg"])
                 exp_avg_sqs.append(st["exp_avg_sq"])
                 st["step"] += 1
