@@ -42,7 +42,7 @@ from .. import _dtype
 from .._backend import as_strided, xp
 from .._tensor import Tensor, _make, _wrap_dim, register_methods
 from ..autograd.function import Function
-from . import NN_OPS_EXPORTS, _conv
+from . import NN_OPS_EXPORTS, _conv, _pool
 from ._conv import scratch as _scratch
 
 # only the names that PyTorch has at top level (torch.conv2d...); nn.functional imports the rest
@@ -1303,6 +1303,11 @@ class MaxPool(_ArgmaxPool):
 
     @staticmethod
     def backward(ctx, grad, grad_idx=None):
+        if len(ctx.meta) == 2:  # the 2 x 2 kernel's bool maps
+            _no_double_backward(ctx.name(), grad)
+            in_shape, unbatched = ctx.meta
+            gx = _pool.backward(grad[None] if unbatched else grad, ctx.saved_tensors, in_shape)
+            return gx[0] if unbatched else gx
         if len(ctx.meta) != 4:
             return _ArgmaxPool.backward(ctx, grad, grad_idx)
         _no_double_backward(ctx.name(), grad)
@@ -1323,10 +1328,17 @@ class MaxPool(_ArgmaxPool):
         sp = x.shape[2:]
         K = math.prod(ks)
         pads = _pool_pads(sp, ks, stride, pad, dil, out_sp)
+        needs = ctx.needs_input_grad
+        if not return_indices and _pool.applies(x, ks, stride, dil, pads):
+            res = _pool.forward(x)
+            if res is not None:
+                if needs and needs[0]:
+                    ctx.save_for_backward(*res[1])
+                    ctx.meta = (x.shape, unbatched)
+                return res[0][0] if unbatched else res[0]
         if (not return_indices and tuple(stride) == tuple(ks) and all(d == 1 for d in dil)
                 and not any(lo or hi for lo, hi in pads)):
             best, masks = _maxpool_tiled(x, ks, out_sp)
-            needs = ctx.needs_input_grad
             if needs and needs[0]:
                 ctx.save_for_backward(masks)
                 ctx.meta = (x.shape, tuple(ks), tuple(out_sp), unbatched)
