@@ -26,6 +26,19 @@ def _get_abs_string_index(self, idx) -> str:
     return str(idx)
 
 
+def _update_from_pairs(d, pairs, kind: str) -> None:
+    """``d[key] = value`` for each (key, value) of ``pairs``, with PyTorch's checks and messages
+    (``kind``: "ModuleDict" or "ParameterDict")."""
+    for j, pair in enumerate(pairs):
+        if not isinstance(pair, container_abcs.Iterable):
+            raise TypeError(f"{kind} update sequence element #{j} should be Iterable; is"
+                            + type(pair).__name__)
+        if not len(pair) == 2:
+            raise ValueError(f"{kind} update sequence element #{j} has length {len(pair)}; 2 is "
+                             "required")
+        d[pair[0]] = pair[1]
+
+
 def _renumber(modules) -> OrderedDict:
     """``modules`` re-keyed 0..n-1 in order, after a deletion."""
     return OrderedDict(zip([str(i) for i in range(len(modules))], modules.values()))
@@ -321,14 +334,7 @@ class ModuleDict(Module):
             for key, module in modules.items():
                 self[key] = module
         else:
-            for j, m in enumerate(modules):
-                if not isinstance(m, container_abcs.Iterable):
-                    raise TypeError("ModuleDict update sequence element #" + str(j)
-                                    + " should be Iterable; is" + type(m).__name__)
-                if not len(m) == 2:
-                    raise ValueError("ModuleDict update sequence element #" + str(j)
-                                     + " has length " + str(len(m)) + "; 2 is required")
-                self[m[0]] = m[1]
+            _update_from_pairs(self, modules, "ModuleDict")
 
 
 def _param_line(k, p, type_str):
@@ -502,14 +508,7 @@ class ParameterDict(Module):
             for key, parameter in sorted(parameters.items()):
                 self[key] = parameter
         else:
-            for j, p in enumerate(parameters):
-                if not isinstance(p, container_abcs.Iterable):
-                    raise TypeError("ParameterDict update sequence element #" + str(j)
-                                    + " should be Iterable; is" + type(p).__name__)
-                if not len(p) == 2:
-                    raise ValueError("ParameterDict update sequence element #" + str(j)
-                                     + " has length " + str(len(p)) + "; 2 is required")
-                self[p[0]] = p[1]
+            _update_from_pairs(self, parameters, "ParameterDict")
 
     def extra_repr(self) -> str:
         return "\n".join(_param_line(k, p, lambda t: t.type()) for k, p in self.items())

@@ -373,6 +373,18 @@ class RNNCellBase(Module):
     def _params(self):
         return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
 
+    def _single_hidden(self, input, hx, name: str):
+        """RNNCell's and GRUCell's checks of input and hx; hx, or zeros when it is None."""
+        if input.dim() not in (1, 2):
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D "
+                             "instead")
+        if hx is not None and hx.dim() not in (1, 2):
+            raise ValueError(f"{name}: Expected hidden to be 1D or 2D, got {hx.dim()}D instead")
+        if hx is None:
+            hx = _zeros(input.shape[:-1] + (self.hidden_size,), input)
+        self._check(input, hx, "0")
+        return hx
+
 
 class RNNCell(RNNCellBase):
     """One Elman RNN step: h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or relu)."""
@@ -385,14 +397,7 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx=None) -> Tensor:
-        if input.dim() not in (1, 2):
-            raise ValueError(f"RNNCell: Expected input to be 1D or 2D, got {input.dim()}D "
-                             "instead")
-        if hx is not None and hx.dim() not in (1, 2):
-            raise ValueError(f"RNNCell: Expected hidden to be 1D or 2D, got {hx.dim()}D instead")
-        if hx is None:
-            hx = _zeros(input.shape[:-1] + (self.hidden_size,), input)
-        self._check(input, hx, "0")
+        hx = self._single_hidden(input, hx, "RNNCell")
         if self.nonlinearity == "tanh":
             return nn_ops.rnn_tanh_cell(input, hx, *self._params())
         if self.nonlinearity == "relu":
@@ -432,12 +437,5 @@ class GRUCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, num_chunks=3, device=device, dtype=dtype)
 
     def forward(self, input: Tensor, hx=None) -> Tensor:
-        if input.dim() not in (1, 2):
-            raise ValueError(f"GRUCell: Expected input to be 1D or 2D, got {input.dim()}D "
-                             "instead")
-        if hx is not None and hx.dim() not in (1, 2):
-            raise ValueError(f"GRUCell: Expected hidden to be 1D or 2D, got {hx.dim()}D instead")
-        if hx is None:
-            hx = _zeros(input.shape[:-1] + (self.hidden_size,), input)
-        self._check(input, hx, "0")
+        hx = self._single_hidden(input, hx, "GRUCell")
         return nn_ops.gru_cell(input, hx, *self._params())
