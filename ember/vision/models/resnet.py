@@ -184,55 +184,59 @@ _V1_DOCS = ("These weights reproduce closely the results of the paper using a si
             "recipe.")
 _V2_DOCS = ("These weights improve upon the results of the original paper by using TorchVision's "
             "new training recipe.")
+_RESNEXT_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#resnext"
+_WIDE_RECIPE = "https://github.com/pytorch/vision/pull/912#issue-445437439"
+_NEW_RECIPE = "https://github.com/pytorch/vision/issues/3995#new-recipe"
+
+
+def _v1(file: str, num_params: int, acc1: float, acc5: float, ops: float, file_size: float,
+        recipe: str = _V1_RECIPE):
+    """A checkpoint of the paper's recipe (evaluated at 224 after a resize to 256)."""
+    return _imagenet_weights(file, num_params, (1, 1), recipe, acc1, acc5, ops, file_size,
+                             _docs=_V1_DOCS)
+
+
+def _v2(file: str, num_params: int, acc1: float, acc5: float, ops: float, file_size: float,
+        recipe: str = _NEW_RECIPE):
+    """A checkpoint of TorchVision's new recipe (evaluated at 224 after a resize to 232)."""
+    return _imagenet_weights(file, num_params, (1, 1), recipe, acc1, acc5, ops, file_size,
+                             resize_size=232, _docs=_V2_DOCS)
 
 
 class ResNet18_Weights(WeightsEnum):
     """The pretrained weights of resnet18, ImageNet-1K."""
 
-    IMAGENET1K_V1 = DEFAULT = _imagenet_weights(
-        "resnet18-f37072fd.pth", 11689512, (1, 1), _V1_RECIPE, 69.758, 89.078, 1.814, 44.661,
-        _docs=_V1_DOCS)
+    IMAGENET1K_V1 = DEFAULT = _v1("resnet18-f37072fd.pth", 11689512, 69.758, 89.078, 1.814, 44.661)
 
 
 class ResNet34_Weights(WeightsEnum):
     """The pretrained weights of resnet34, ImageNet-1K."""
 
-    IMAGENET1K_V1 = DEFAULT = _imagenet_weights(
-        "resnet34-b627a593.pth", 21797672, (1, 1), _V1_RECIPE, 73.314, 91.42, 3.664, 83.275,
-        _docs=_V1_DOCS)
+    IMAGENET1K_V1 = DEFAULT = _v1("resnet34-b627a593.pth", 21797672, 73.314, 91.42, 3.664, 83.275)
 
 
 class ResNet50_Weights(WeightsEnum):
     """The pretrained weights of resnet50, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("resnet50-0676ba61.pth", 25557032, (1, 1), _V1_RECIPE,
-                                      76.13, 92.862, 4.089, 97.781, _docs=_V1_DOCS)
-    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
-        "resnet50-11ad3fa6.pth", 25557032, (1, 1),
-        "https://github.com/pytorch/vision/issues/3995#issuecomment-1013906621",
-        80.858, 95.434, 4.089, 97.79, resize_size=232, _docs=_V2_DOCS)
+    IMAGENET1K_V1 = _v1("resnet50-0676ba61.pth", 25557032, 76.13, 92.862, 4.089, 97.781)
+    IMAGENET1K_V2 = DEFAULT = _v2(
+        "resnet50-11ad3fa6.pth", 25557032, 80.858, 95.434, 4.089, 97.79,
+        "https://github.com/pytorch/vision/issues/3995#issuecomment-1013906621")
 
 
 class ResNet101_Weights(WeightsEnum):
     """The pretrained weights of resnet101, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("resnet101-63fe2227.pth", 44549160, (1, 1), _V1_RECIPE,
-                                      77.374, 93.546, 7.801, 170.511, _docs=_V1_DOCS)
-    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
-        "resnet101-cd907fc2.pth", 44549160, (1, 1),
-        "https://github.com/pytorch/vision/issues/3995#new-recipe",
-        81.886, 95.78, 7.801, 170.53, resize_size=232, _docs=_V2_DOCS)
+    IMAGENET1K_V1 = _v1("resnet101-63fe2227.pth", 44549160, 77.374, 93.546, 7.801, 170.511)
+    IMAGENET1K_V2 = DEFAULT = _v2("resnet101-cd907fc2.pth", 44549160, 81.886, 95.78, 7.801, 170.53)
 
 
 class ResNet152_Weights(WeightsEnum):
     """The pretrained weights of resnet152, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("resnet152-394f9c45.pth", 60192808, (1, 1), _V1_RECIPE,
-                                      78.312, 94.046, 11.514, 230.434, _docs=_V1_DOCS)
-    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
-        "resnet152-f82ba261.pth", 60192808, (1, 1),
-        "https://github.com/pytorch/vision/issues/3995#new-recipe",
-        82.284, 96.002, 11.514, 230.474, resize_size=232, _docs=_V2_DOCS)
+    IMAGENET1K_V1 = _v1("resnet152-394f9c45.pth", 60192808, 78.312, 94.046, 11.514, 230.434)
+    IMAGENET1K_V2 = DEFAULT = _v2("resnet152-f82ba261.pth", 60192808, 82.284, 96.002, 11.514,
+                                  230.474)
 
 
 def _builder(name: str, enum: type[WeightsEnum], make: Callable[..., ResNet],
@@ -252,62 +256,47 @@ resnet152 = _builder("resnet152", ResNet152_Weights, _resnet(Bottleneck, [3, 8, 
                      "ResNet-152 (60.2M parameters).")
 
 
-_RESNEXT_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#resnext"
-_WIDE_RECIPE = "https://github.com/pytorch/vision/pull/912#issue-445437439"
-_NEW_RECIPE = "https://github.com/pytorch/vision/issues/3995#new-recipe"
-
-
 class ResNeXt50_32X4D_Weights(WeightsEnum):
     """The pretrained weights of resnext50_32x4d, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("resnext50_32x4d-7cdf4587.pth", 25028904, (1, 1),
-                                      _RESNEXT_RECIPE, 77.618, 93.698, 4.23, 95.789,
-                                      _docs=_V1_DOCS)
-    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
-        "resnext50_32x4d-1a0047aa.pth", 25028904, (1, 1), _NEW_RECIPE, 81.198, 95.34, 4.23, 95.833,
-        resize_size=232, _docs=_V2_DOCS)
+    IMAGENET1K_V1 = _v1("resnext50_32x4d-7cdf4587.pth", 25028904, 77.618, 93.698, 4.23, 95.789,
+                        _RESNEXT_RECIPE)
+    IMAGENET1K_V2 = DEFAULT = _v2("resnext50_32x4d-1a0047aa.pth", 25028904, 81.198, 95.34, 4.23,
+                                  95.833)
 
 
 class ResNeXt101_32X8D_Weights(WeightsEnum):
     """The pretrained weights of resnext101_32x8d, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("resnext101_32x8d-8ba56ff5.pth", 88791336, (1, 1),
-                                      _RESNEXT_RECIPE, 79.312, 94.526, 16.414, 339.586,
-                                      _docs=_V1_DOCS)
-    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
-        "resnext101_32x8d-110c445d.pth", 88791336, (1, 1), _NEW_RECIPE + "-with-fixres", 82.834,
-        96.228, 16.414, 339.673, resize_size=232, _docs=_V2_DOCS)
+    IMAGENET1K_V1 = _v1("resnext101_32x8d-8ba56ff5.pth", 88791336, 79.312, 94.526, 16.414,
+                        339.586, _RESNEXT_RECIPE)
+    IMAGENET1K_V2 = DEFAULT = _v2("resnext101_32x8d-110c445d.pth", 88791336, 82.834, 96.228,
+                                  16.414, 339.673, _NEW_RECIPE + "-with-fixres")
 
 
 class ResNeXt101_64X4D_Weights(WeightsEnum):
     """The pretrained weights of resnext101_64x4d, ImageNet-1K."""
 
-    IMAGENET1K_V1 = DEFAULT = _imagenet_weights(
-        "resnext101_64x4d-173b62eb.pth", 83455272, (1, 1),
-        "https://github.com/pytorch/vision/pull/5935", 83.246, 96.454, 15.46, 319.318,
-        resize_size=232, _docs=_V2_DOCS)
+    IMAGENET1K_V1 = DEFAULT = _v2("resnext101_64x4d-173b62eb.pth", 83455272, 83.246, 96.454,
+                                  15.46, 319.318, "https://github.com/pytorch/vision/pull/5935")
 
 
 class Wide_ResNet50_2_Weights(WeightsEnum):
     """The pretrained weights of wide_resnet50_2, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("wide_resnet50_2-95faca4d.pth", 68883240, (1, 1),
-                                      _WIDE_RECIPE, 78.468, 94.086, 11.398, 131.82,
-                                      _docs=_V1_DOCS)
-    IMAGENET1K_V2 = DEFAULT = _imagenet_weights(
-        "wide_resnet50_2-9ba9bcbe.pth", 68883240, (1, 1), _NEW_RECIPE + "-with-fixres", 81.602,
-        95.758, 11.398, 263.124, resize_size=232, _docs=_V2_DOCS)
+    IMAGENET1K_V1 = _v1("wide_resnet50_2-95faca4d.pth", 68883240, 78.468, 94.086, 11.398, 131.82,
+                        _WIDE_RECIPE)
+    IMAGENET1K_V2 = DEFAULT = _v2("wide_resnet50_2-9ba9bcbe.pth", 68883240, 81.602, 95.758,
+                                  11.398, 263.124, _NEW_RECIPE + "-with-fixres")
 
 
 class Wide_ResNet101_2_Weights(WeightsEnum):
     """The pretrained weights of wide_resnet101_2, ImageNet-1K."""
 
-    IMAGENET1K_V1 = _imagenet_weights("wide_resnet101_2-32ee1156.pth", 126886696, (1, 1),
-                                      _WIDE_RECIPE, 78.848, 94.284, 22.753, 242.896,
-                                      _docs=_V1_DOCS)
-    IMAGENET1K_V2 = DEFAULT = _imagenet_weights("wide_resnet101_2-d733dc28.pth", 126886696, (1, 1),
-                                                _NEW_RECIPE, 82.51, 96.02, 22.753, 484.747,
-                                                resize_size=232, _docs=_V2_DOCS)
+    IMAGENET1K_V1 = _v1("wide_resnet101_2-32ee1156.pth", 126886696, 78.848, 94.284, 22.753,
+                        242.896, _WIDE_RECIPE)
+    IMAGENET1K_V2 = DEFAULT = _v2("wide_resnet101_2-d733dc28.pth", 126886696, 82.51, 96.02, 22.753,
+                                  484.747)
 
 
 # ResNeXt: grouped 3x3 convolutions; Wide ResNet: twice the 3x3 width (Bottleneck stages).
