@@ -24,7 +24,10 @@ products and their four gradient GEMMs) through NumPy's BLAS at the same shapes.
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -102,8 +105,6 @@ def build(fw, variant):
 
 def init_weights(fw, model, seed=14):
     """Copy NumPy draws into every parameter (LayerNorm keeps its ones and zeros)."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     with fw.no_grad():
         for name, p in model.named_parameters():
@@ -115,8 +116,6 @@ def init_weights(fw, model, seed=14):
 
 
 def batches(steps, seed=0):
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(steps):
@@ -144,8 +143,6 @@ def make_step(fw, variant):
 
 
 def worker(args):
-    import statistics
-
     if args.floor:
         return floor_worker(args)
     fw = common.import_framework(args.framework)
@@ -191,8 +188,6 @@ def gemms():
 
 
 def floor_worker(args):
-    import numpy as np
-
     rng = np.random.default_rng(0)
     shapes = gemms()
     mats = [(rng.standard_normal((b, m, k), dtype=np.float32),

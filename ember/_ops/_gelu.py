@@ -21,14 +21,13 @@ with R the Mills ratio over sqrt(2 pi) and r a smooth, positive, decreasing func
   scheme in float32 on a >= 0 has no cancellation, and r's rounding errors reach R damped
   by r / (a + r) (< 0.05 past a = 4).
 
-Measured error, against float64 Cody erfc, outputs >= 1e-36 (smaller ones come from a
-subnormal q and carry a subnormal's absolute error): 4.5 ulps for x > 0 (near x = 0, where
-q ~ 0.5 carries r's rounding errors undamped) and 4.7 ulps for x < 0; the derivative's
-absolute error is < 1.6e-7. (30 M values, uniform on |x| < 15 and |x| < 6 and log-uniform
-down to 1e-13, checked as ``_check`` does; ``python -m ember._ops._gelu`` runs the check
-exhaustively over every float32 |x| <= 15.) On the same sample the float64
-Numerical-Recipes formulation this replaces measured 2.75 ulps (x > 0) and 8.4 ulps
-(x < 0); PyTorch's float32 kernel is within 5.4 ulps for x > 0 and loses the left tail.
+Measured error, exhaustively over every float32 |x| <= 15 against float64 Cody erfc
+(``python -m ember._ops._gelu``; outputs >= 1e-36, smaller ones come from a subnormal q and
+carry a subnormal's absolute error): 4.84 ulps for x > 0 (at x = 0.0076: near 0, q ~ 0.5
+carries r's rounding errors undamped) and 4.92 ulps for x < 0 (at x = -0.32); the
+derivative's absolute error is < 1.9e-7. On a 30 M sample of the same range the float64
+Numerical-Recipes formulation this replaces measured 2.75 ulps (x > 0) and 8.4 ulps (x < 0);
+PyTorch's float32 kernel is within 5.4 ulps for x > 0 and loses the left tail.
 
 Speed, (2048, 512) float32, forward with the derivative, one thread, CPU time, median of 30
 calls on a loaded 2-core machine: 4.5-6.3 ms against 21 ms for the float64 formulation

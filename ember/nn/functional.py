@@ -12,15 +12,26 @@ import itertools
 import math
 import warnings
 
-from .. import _dtype
+from .. import _creation, _dtype, _random
 from .._backend import xp
+from .._creation import empty_like as _empty_like
+from .._creation import linspace as _linspace
+from .._creation import tensor as _new_tensor
+from .._creation import zeros as _zeros
+from .._creation import zeros_like as _zeros_like
+from .._device import Size as _Size
 from .._ops._gelu import gelu_f32 as _gelu_f32
 from .._ops._layernorm import col_sum as _col_sum
 from .._ops._layernorm import layer_norm_backward as _ln_backward
 from .._ops._layernorm import layer_norm_forward as _ln_forward
 from .._ops._special import erfc as _erfc
 from .._ops._sumorder import tsum as _tsum
-from .._ops.elementwise import _rebase
+from .._ops.elementwise import _rebase, _tname
+from .._ops.elementwise import div as _div
+from .._ops.elementwise import minimum as _minimum
+from .._ops.elementwise import where as _where
+from .._ops.linalg import einsum as _einsum_t
+from .._ops.movement import cat as _cat
 from .._tensor import Tensor, _make
 from ..autograd import grad_mode
 from ..autograd.function import Function
@@ -254,9 +265,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def _einsum(spec, *ops):
     """xp.einsum on arrays; ember.einsum (differentiable) on Tensors under create_graph."""
     if any(isinstance(o, Tensor) for o in ops):
-        from .. import einsum
-
-        return einsum(spec, *[_t(o) for o in ops])
+        return _einsum_t(spec, *[_t(o) for o in ops])
     return xp.einsum(spec, *ops, optimize=True)
 
 
@@ -825,8 +834,6 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     """Leaky ReLU with a random slope in [lower, upper] (their mean in eval)."""
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
-    from .. import _random
-
     x = input._data
     u = _random.rand(*x.shape, dtype=input.dtype)._data
     noise = _t(xp.where(x >= 0, 1, lower + (upper - lower) * u).astype(x.dtype, copy=False))
@@ -869,8 +876,6 @@ def _check_p(p):
 def _keep_mask(shape, p, dtype_np):
     """Bernoulli(1 - p) as 0/1 values divided by (1 - p): PyTorch's CPU recipe, so that the
     same manual_seed drops the same elements."""
-    from .. import _creation
-
     if p == 1:
         return xp.zeros(shape, dtype_np)
     noise = _creation.empty(*shape, dtype=_dtype.from_numpy_dtype(dtype_np)).bernoulli_(1 - p)._data
@@ -967,8 +972,6 @@ def _alpha_dropout_impl(input, p, training, inplace, feature):
         out = input * 0
         return _inplace_result(input, out) if inplace else out
     shape = x.shape[:2] + (1,) * (x.ndim - 2) if feature else x.shape
-    from .. import _random
-
     keep = (_random.rand(*shape, dtype=input.dtype)._data < (1 - p)).astype(x.dtype)
     # keeps the mean and variance of SELU activations: x*a*keep + b (PyTorch's formula)
     a = 1.0 / math.sqrt((_SELU_ALPHA_PRIME ** 2 * p + 1) * (1 - p))
@@ -1192,10 +1195,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         for s in shape[2:]:
             prod *= s
         if prod == 1:
-            from .._device import Size
-
             raise ValueError(f"Expected more than 1 spatial element when training, got input "
-                             f"size {Size(shape)}")
+                             f"size {_Size(shape)}")
     n, c = shape[:2]
     # PyTorch's trick: batch norm of a (1, N*C, *) view, running stats averaged over the batch
     rm = None if running_mean is None else running_mean.repeat(n)
@@ -1237,9 +1238,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
     denom = input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
     if out is None:
         return input / denom
-    from .. import div
-
-    return div(input, denom, out=out)
+    return _div(input, denom, out=out)
 
 
 # ---- embedding ----------------------------------------------------------------------------------------
@@ -1261,15 +1260,13 @@ class _Embedding(Function):
         flat = idx.reshape(-1)
         keep = flat != padding_idx if padding_idx is not None and padding_idx >= 0 else None
         if isinstance(grad, Tensor):  # create_graph: an index_add, which is differentiable
-            from .. import zeros
-
             g = grad.reshape(-1, wshape[1])
             if by_freq:
                 counts = xp.bincount(flat, minlength=wshape[0])
                 g = g / _t(counts[flat][:, None].astype(grad._data.dtype))
             if keep is not None:  # the padding row is never trained
                 g = g * _t(keep[:, None].astype(grad._data.dtype))
-            gw = zeros(*wshape, dtype=grad.dtype).index_add(0, _t(flat), g)
+            gw = _zeros(*wshape, dtype=grad.dtype).index_add(0, _t(flat), g)
             return gw, None, None, None
         g = grad.reshape(-1, wshape[1])
         if by_freq:
@@ -1413,21 +1410,17 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
         kept = pos[keep]
         slot = xp.arange(kept.size) - xp.repeat(xp.cumsum(counts) - counts, counts)
         table[bag[keep], slot] = kept
-        from .. import cat, where
-
-        ext = cat([rows, _t(xp.full((1, weight.shape[1]), -xp.inf, dt))])
+        ext = _cat([rows, _t(xp.full((1, weight.shape[1]), -xp.inf, dt))])
         if width == 0:
             return _t(xp.zeros((nbags, weight.shape[1]), dt)) + rows.sum() * 0
         best = ext[_t(table)].max(1).values
-        return where(_t(counts[:, None] > 0), best, _t(xp.zeros((), dt)))
+        return _where(_t(counts[:, None] > 0), best, _t(xp.zeros((), dt)))
     # sum / mean: scatter-add the rows of the kept positions into their bags
     kept = pos[keep]
     rows = _Embedding.apply(weight, idx[kept], None, scale_grad_by_freq)
     if per_sample_weights is not None:
         rows = rows * per_sample_weights.reshape(-1)[_t(kept)].unsqueeze(1)
-    from .. import zeros
-
-    out = zeros(nbags, weight.shape[1], dtype=weight.dtype).index_add(0, _t(bag[keep]), rows)
+    out = _zeros(nbags, weight.shape[1], dtype=weight.dtype).index_add(0, _t(bag[keep]), rows)
     if mode == "mean":
         counts = xp.bincount(bag[keep], minlength=nbags)
         out = out / _t(xp.maximum(counts, 1).astype(dt)[:, None])
@@ -1504,14 +1497,12 @@ def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: floa
     """softmax((logits + Gumbel noise) / tau); hard=True: one-hot forward, soft gradient."""
     if eps != 1e-10:
         warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
-    from .. import empty_like, zeros_like
-
-    gumbels = -empty_like(logits).exponential_().log()
+    gumbels = -_empty_like(logits).exponential_().log()
     y_soft = ((logits + gumbels) / tau).softmax(dim)
     if not hard:
         return y_soft
     index = y_soft.max(dim, keepdim=True)[1]
-    y_hard = zeros_like(logits).scatter_(dim, index, 1.0)
+    y_hard = _zeros_like(logits).scatter_(dim, index, 1.0)
     return y_hard - y_soft.detach() + y_soft  # straight-through estimator
 
 
@@ -1555,9 +1546,7 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
     def steps(n):
         if n <= 1:
             return xp.zeros(max(n, 0), dt)
-        from .._creation import linspace
-
-        s = linspace(-1, 1, n, dtype=_dtype.to_dtype(dt))._data  # PyTorch's linspace values
+        s = _linspace(-1, 1, n, dtype=_dtype.to_dtype(dt))._data  # PyTorch's linspace values
         return s if align_corners else s * dt.type(n - 1) / dt.type(n)  # rounded as PyTorch
 
     # base grid of homogeneous coordinates, x (the last spatial dim) first
@@ -1586,9 +1575,7 @@ def _reflect(coord, twice_low, twice_high):
     flips = (c / span).floor().detach()
     extra = c - flips * span
     even = _t((xp.asarray(flips._data) % 2) == 0)
-    from .. import where
-
-    return where(even, extra + lo, span - extra + lo)
+    return _where(even, extra + lo, span - extra + lo)
 
 
 def _grid_source(coord, n, padding_mode, align_corners):
@@ -1763,9 +1750,7 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
     """Distances between all pairs of rows (the upper triangle, flattened)."""
     n = input.size(0)
     i, j = xp.triu_indices(n, 1)
-    from .. import tensor as _tensor
-
-    return (input[_tensor(i)] - input[_tensor(j)]).norm(p, 1)
+    return (input[_new_tensor(i)] - input[_new_tensor(j)]).norm(p, 1)
 
 
 # ---- losses -------------------------------------------------------------------------------------------
@@ -2040,10 +2025,8 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
 
 def _xlogy_self(t):
     """t * log(t) with 0 log 0 = 0."""
-    from .. import where
-
-    safe = where(t > 0, t, _t(xp.ones((), t._data.dtype)))
-    return where(t > 0, t * safe.log(), _t(xp.zeros((), t._data.dtype)))
+    safe = _where(t > 0, t, _t(xp.ones((), t._data.dtype)))
+    return _where(t > 0, t * safe.log(), _t(xp.zeros((), t._data.dtype)))
 
 
 def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
@@ -2106,12 +2089,10 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None,
                          reduce=None, reduction: str = "mean") -> Tensor:
     """x where y == 1, max(0, margin - x) where y == -1."""
-    from .. import where
-
     reduction = _reduction(size_average, reduce, reduction)
     zero = _t(xp.zeros((), input._data.dtype))
     margin_clamp = (margin - input).clamp_min(0)
-    out = where(target != 1, margin_clamp, zero) + where(target != -1, input, zero)
+    out = _where(target != 1, margin_clamp, zero) + _where(target != -1, input, zero)
     return _apply_reduction(out, reduction)
 
 
@@ -2235,8 +2216,6 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | 
 def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0,
                           size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """1 - cos(x1, x2) where y == 1, max(0, cos(x1, x2) - margin) where y == -1."""
-    from .. import where
-
     reduction = _reduction(size_average, reduce, reduction)
     nd = input1.dim()
     if input1._data.shape != input2._data.shape:
@@ -2253,7 +2232,7 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
     mag2 = (input2 * input2).sum(dim) + eps
     cos = prod_sum / (mag1 * mag2).sqrt()
     zero = _t(xp.zeros((), cos._data.dtype))
-    out = where(target == 1, 1 - cos, zero) + where(target == -1, (cos - margin).clamp_min(0), zero)
+    out = _where(target == 1, 1 - cos, zero) + _where(target == -1, (cos - margin).clamp_min(0), zero)
     return _apply_reduction(out, reduction)
 
 
@@ -2261,8 +2240,6 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
                         p: float = 2, eps: float = 1e-6, swap: bool = False, size_average=None,
                         reduce=None, reduction: str = "mean") -> Tensor:
     """max(d(a, p) - d(a, n) + margin, 0) with d the pairwise p-norm distance."""
-    from .. import minimum
-
     reduction = _reduction(size_average, reduce, reduction)
     if margin <= 0:
         raise ValueError(f"margin must be greater than 0, got {margin}")
@@ -2275,7 +2252,7 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     d_pos = pairwise_distance(anchor, positive, p, eps)
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
-        d_neg = minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+        d_neg = _minimum(d_neg, pairwise_distance(positive, negative, p, eps))
     return _apply_reduction((margin + d_pos - d_neg).clamp_min(0), reduction)
 
 
@@ -2283,8 +2260,6 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
                                       distance_function=None, margin: float = 1.0,
                                       swap: bool = False, reduction: str = "mean") -> Tensor:
     """Triplet loss with a custom distance function (pairwise_distance by default)."""
-    from .. import minimum
-
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     if margin <= 0:
@@ -2300,7 +2275,7 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
     d_pos = distance_function(anchor, positive)
     d_neg = distance_function(anchor, negative)
     if swap:
-        d_neg = minimum(d_neg, distance_function(positive, negative))
+        d_neg = _minimum(d_neg, distance_function(positive, negative))
     return _apply_reduction((margin + d_pos - d_neg).clamp_min(0), reduction)
 
 
@@ -2615,7 +2590,6 @@ def _sdpa_checks(query, key, value, attn_mask, dropout_p):
                            f"query.dtype: {_dt_name(qd.dtype)} key.dtype: {_dt_name(kd.dtype)} "
                            f"and value.dtype: {_dt_name(vd.dtype)} instead.")
     if qd.dtype.kind != "f":
-        from .._ops.elementwise import _tname
         raise RuntimeError(f"expected scalar type Float but found {_tname(qd.dtype)}")
     if attn_mask is not None:
         md = attn_mask._data
@@ -2788,8 +2762,6 @@ def multi_head_attention_forward(
         static_v: Tensor | None = None, average_attn_weights: bool = True,
         is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
     """Multi-head attention on (L, N, E) inputs (or unbatched (L, E)), as nn.MultiheadAttention."""
-    from .. import _creation
-
     is_batched = _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads)
     if not is_batched:
         query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
@@ -2852,9 +2824,8 @@ def multi_head_attention_forward(
             raise AssertionError("bias cannot be added to static key.")
         if static_v is not None:
             raise AssertionError("bias cannot be added to static value.")
-        from .. import cat
-        k = cat([k, bias_k.repeat(1, bsz, 1)])
-        v = cat([v, bias_v.repeat(1, bsz, 1)])
+        k = _cat([k, bias_k.repeat(1, bsz, 1)])
+        v = _cat([v, bias_v.repeat(1, bsz, 1)])
         if attn_mask is not None:
             attn_mask = pad(attn_mask, (0, 1))
         if key_padding_mask is not None:
@@ -2878,10 +2849,9 @@ def multi_head_attention_forward(
         v = static_v
 
     if add_zero_attn:
-        from .. import cat
         zeros = _creation.zeros((bsz * num_heads, 1, head_dim), dtype=k.dtype)
-        k = cat([k, zeros], dim=1)
-        v = cat([v, zeros.to(v.dtype)], dim=1)
+        k = _cat([k, zeros], dim=1)
+        v = _cat([v, zeros.to(v.dtype)], dim=1)
         if attn_mask is not None:
             attn_mask = pad(attn_mask, (0, 1))
         if key_padding_mask is not None:
