@@ -1105,35 +1105,35 @@ def argwhere(input):
 
 # ---- tril / triu ----------------------------------------------------------------------------------------------
 class Tril(_Pre):
+    """tril's node: its grad is masked by the same triangle (Triu: the upper one)."""
+
     _node_name = "TrilBackward0"
+    _mask = staticmethod(xp.tril)
 
     @staticmethod
     def backward(ctx, grad):
-        return xp.tril(grad, ctx.meta[0])
+        return ctx._mask(grad, ctx.meta[0])
 
 
-class Triu(_Pre):
-    _node_name = "TriuBackward0"
+Triu = _renamed(Tril, "TriuBackward0", _mask=staticmethod(xp.triu))
 
-    @staticmethod
-    def backward(ctx, grad):
-        return xp.triu(grad, ctx.meta[0])
+
+def _triangle(op, node, input, diagonal, out):
+    a = input._data
+    if a.ndim < 2:
+        raise RuntimeError(f"{op}: input tensor must have at least 2 dimensions")
+    res = _finish_copy(node, input, _contiguous(node._mask(a, diagonal)), diagonal)
+    return _copy_out(res, out)
 
 
 def tril(input, diagonal=0, *, out=None):
     """The lower triangle of the last two dims (elements above ``diagonal`` zeroed)."""
-    a = input._data
-    if a.ndim < 2:
-        raise RuntimeError("tril: input tensor must have at least 2 dimensions")
-    return _copy_out(_finish_copy(Tril, input, _contiguous(xp.tril(a, diagonal)), diagonal), out)
+    return _triangle("tril", Tril, input, diagonal, out)
 
 
 def triu(input, diagonal=0, *, out=None):
     """The upper triangle of the last two dims (elements below ``diagonal`` zeroed)."""
-    a = input._data
-    if a.ndim < 2:
-        raise RuntimeError("triu: input tensor must have at least 2 dimensions")
-    return _copy_out(_finish_copy(Triu, input, _contiguous(xp.triu(a, diagonal)), diagonal), out)
+    return _triangle("triu", Triu, input, diagonal, out)
 
 
 

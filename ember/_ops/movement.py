@@ -94,10 +94,11 @@ def _aview(x):
     return x if isinstance(x, Tensor) else _make(xp.asarray(x), False, None, 0)
 
 
-def _renamed(base: type, node_name: str) -> type:
-    """``base`` under another of PyTorch's node names: the same backward, recorded (and printed
-    by ``grad_fn``) as PyTorch names the node of the op that uses it."""
-    return type(node_name, (base,), {"_node_name": node_name, "__module__": base.__module__})
+def _renamed(base: type, node_name: str, **attrs) -> type:
+    """``base`` under another of PyTorch's node names: the same backward (with ``attrs`` set),
+    recorded (and printed by ``grad_fn``) as PyTorch names the node of the op that uses it."""
+    return type(node_name, (base,),
+                {"_node_name": node_name, "__module__": base.__module__, **attrs})
 
 
 # ---- reshape / view ---------------------------------------------------------------------------
