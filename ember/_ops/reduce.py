@@ -289,12 +289,13 @@ def _others_product(a, axes):
     return prod.transpose(xp.argsort(perm))
 
 
-class Prod(Function):
-    _node_name = "ProdBackward0"
+class _SavedReduction(Function):
+    """A reduction over ``axes`` whose backward reads its input and its result: subclasses give
+    ``_value(a, axes, keepdim, *options)`` and ``_grad(grad, a, out)`` (prod, amax, amin)."""
 
     @staticmethod
-    def forward(ctx, a, axes, keepdim, dt):
-        out = _arr(xp.multiply.reduce(a, axis=axes, dtype=dt, keepdims=keepdim))
+    def forward(ctx, a, axes, keepdim, *options):
+        out = _arr(ctx._value(a, axes, keepdim, *options))
         ctx.save_for_backward(a, out)
         ctx.axes, ctx.keepdim = axes, keepdim
         return out
@@ -302,6 +303,17 @@ class Prod(Function):
     @staticmethod
     def backward(ctx, grad):
         a, out = ctx.saved_tensors
+        return ctx._grad(grad, a, out)
+
+
+class Prod(_SavedReduction):
+    _node_name = "ProdBackward0"
+
+    @staticmethod
+    def _value(a, axes, keepdim, dt):
+        return xp.multiply.reduce(a, axis=axes, dtype=dt, keepdims=keepdim)
+
+    def _grad(ctx, grad, a, out):
         g = _keepdims_grad(grad, a.shape, ctx.axes, ctx.keepdim)
         if not bool((a == 0).any()):
             return g * (_keepdims_grad(out, a.shape, ctx.axes, ctx.keepdim) / a)
@@ -322,22 +334,16 @@ def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
 
 
 # ---- max, min, amax, amin, argmax, argmin --------------------------------------------------------
-class Amax(Function):
+class Amax(_SavedReduction):
     """amax/amin and the full max()/min(): the grad is shared evenly among tied extremes."""
 
     _node_name = "AmaxBackward0"
     _reduce = xp.maximum
 
-    @staticmethod
-    def forward(ctx, a, axes, keepdim):
-        out = _arr(ctx._reduce.reduce(a, axis=axes, keepdims=keepdim))
-        ctx.save_for_backward(a, out)
-        ctx.axes, ctx.keepdim = axes, keepdim
-        return out
+    def _value(ctx, a, axes, keepdim):
+        return ctx._reduce.reduce(a, axis=axes, keepdims=keepdim)
 
-    @staticmethod
-    def backward(ctx, grad):
-        a, out = ctx.saved_tensors
+    def _grad(ctx, grad, a, out):
         return _even_grad(grad, a, out, ctx.axes, ctx.keepdim)
 
 
@@ -990,7 +996,9 @@ def count_nonzero(input, dim=None, *, axis=None):
 
 
 # ---- median, mode --------------------------------------------------------------------------------
-class MedianAll(Function):
+class MedianAll(Amax):
+    """The median of all elements; its grad, as amax's, goes evenly to the elements equal to it."""
+
     _node_name = "MedianBackward0"
 
     @staticmethod
@@ -1004,8 +1012,7 @@ class MedianAll(Function):
         ctx.save_for_backward(a, out)
         return out
 
-    backward = staticmethod(Amax.backward)
-    axes, keepdim = None, False  # what Amax.backward reads
+    axes, keepdim = None, False  # what Amax._grad reads
 
 
 class MedianDim(MaxDim):
