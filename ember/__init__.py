@@ -48,6 +48,7 @@ from ._dtype import (
     uint8,
 )
 from ._ops import NN_OPS_EXPORTS as _NN_OPS_EXPORTS  # noqa: E402
+from ._ops import protocols as _protocols  # noqa: F401  (Tensor's Python/NumPy protocols)
 from ._ops.elementwise import *  # noqa: E402,F403
 from ._ops.indexing import *  # noqa: E402,F403
 from ._ops.linalg import *  # noqa: E402,F403

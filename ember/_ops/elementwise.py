@@ -14,7 +14,7 @@ from .. import _dtype
 from .._backend import xp
 from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods, type_name
 from ..autograd import grad_mode
-from ..autograd.function import _DERIVED, _INPUT, _OUTPUT, Function, _apply_record
+from ..autograd.function import _DERIVED, _INPUT, _OUTPUT, Function
 from . import _special
 from ._util import as_tensor_arg
 
@@ -26,7 +26,7 @@ _LN10 = math.log(10.0)
 
 
 def _cast(x, dt):
-    if dt is None or x.__class__ is not _ndarray or x.dtype == dt:
+    if x.__class__ is not _ndarray or x.dtype == dt:
         return x
     return x.astype(dt)
 
@@ -37,10 +37,10 @@ _NO_KWARGS: dict = {}
 
 # ---- binary arithmetic ------------------------------------------------------------------------
 class Add(Function):
+    _promote = "same"
+
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         return a + b
 
     @staticmethod
@@ -49,10 +49,10 @@ class Add(Function):
 
 
 class Sub(Function):
+    _promote = "same"
+
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         return a - b
 
     @staticmethod
@@ -63,13 +63,12 @@ class Sub(Function):
 class Rsub(Function):
     """number - tensor (PyTorch's rsub with a scalar)."""
 
+    _promote = "same"
     _node_name = "RsubBackward1"
     _inputs = 1  # the number is not a graph input
 
     @staticmethod
-    def forward(ctx, b, a, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, b, a):
         return a - b
 
     @staticmethod
@@ -78,10 +77,10 @@ class Rsub(Function):
 
 
 class Mul(Function):
+    _promote = "same"
+
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         need = ctx.needs_input_grad
         if need:
             ctx.save_for_backward(b if need[0] else None, a if need[1] else None)
@@ -94,10 +93,10 @@ class Mul(Function):
 
 
 class Div(Function):
+    _promote = "float"
+
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         out = a / b
         if ctx.needs_input_grad:
             ctx.save_for_backward(b, out if ctx.needs_input_grad[1] else None)
@@ -112,11 +111,10 @@ class Div(Function):
 
 
 class Pow(Function):
+    _promote = "same"
     _inputs = 1  # x ** 2 has one edge; x ** t has two
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         out = _pow_kernel(a, b)
         # PyTorch's names: tensor ** number, tensor ** tensor, number ** tensor
         if b.__class__ is _ndarray:
@@ -175,10 +173,10 @@ def _pow_kernel(a, b):
 
 
 class Maximum(Function):
+    _promote = "same"
+
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         return xp.maximum(a, b)
 
@@ -192,10 +190,10 @@ class Maximum(Function):
 
 
 class Minimum(Function):
+    _promote = "same"
+
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         return xp.minimum(a, b)
 
@@ -208,10 +206,10 @@ class Minimum(Function):
 
 
 class Fmod(Function):
+    _promote = "same"
+
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         if b.__class__ is _ndarray:
             ctx._node_name = "FmodBackward1"
@@ -225,10 +223,10 @@ class Fmod(Function):
 
 
 class Remainder(Function):
+    _promote = "same"
+
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         if b.__class__ is _ndarray:
             ctx._node_name = "RemainderBackward1"
@@ -242,10 +240,10 @@ class Remainder(Function):
 
 
 class Atan2(Function):
+    _promote = "float"
+
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         if a.dtype == _F32 and b.dtype == _F32:
             return xp.arctan2(a.astype(_F64), b.astype(_F64)).astype(_F32)
@@ -259,10 +257,10 @@ class Atan2(Function):
 
 
 class Logaddexp(Function):
+    _promote = "float"
+
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         out = xp.logaddexp(a, b)
         ctx.save_for_backward(a, b, out)
         return out
@@ -274,23 +272,18 @@ class Logaddexp(Function):
 
 
 def _binary(cls, a, b):
-    """Apply a binary Function with PyTorch's result dtype (NumPy's differs for mixed kinds).
-
-    Returns NotImplemented for operands that are not numbers, arrays or tensors.
-    """
-    if isinstance(a, Tensor):
-        if isinstance(b, Tensor):
-            if a._data.dtype is b._data.dtype:
-                return cls.apply(a, b)
-        elif (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
-            return cls.apply(a, b)  # NumPy keeps a float array's dtype with a Python number
-    elif (isinstance(b, Tensor) and (a.__class__ is float or a.__class__ is int)
-          and b._data.dtype.kind == "f"):
-        return cls.apply(a, b)
+    """cls(a, b); NotImplemented for operands that are not numbers, arrays or tensors.
+    (apply() gives the result PyTorch's dtype, which differs from NumPy's for mixed kinds.)"""
     a, b = _operand(a), _operand(b)
     if a is NotImplemented or b is NotImplemented:
         return NotImplemented
-    return _apply_dt(cls, a, b, _dtype.result_type(a, b).np)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = _make(_asarray_dt(a, _dtype.result_type(a, b).np), False, None, 0)
+    return cls.apply(a, b)
+
+
+def _asarray_dt(x, dt):
+    return xp.asarray(_scalar_in(x, dt), dtype=dt)
 
 
 def _operand(x):
@@ -303,21 +296,6 @@ def _operand(x):
     if isinstance(x, _ndarray):
         return _make(x, False, None, 0)
     return NotImplemented
-
-
-def _apply_dt(cls, a, b, dt):
-    """cls(a, b) computed in dtype ``dt``."""
-    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
-    if not ta and not tb:
-        a = _make(xp.asarray(a, dtype=dt), False, None, 0)
-        ta = True
-    if _grad_state[0] and ((ta and a._requires_grad) or (tb and b._requires_grad)):
-        return cls.apply(_as_dtype(a, dt), _as_dtype(b, dt))
-    if not ta:
-        a = _scalar_in(a, dt)
-    elif not tb:
-        b = _scalar_in(b, dt)
-    return cls.apply(a, b, dt=dt)
 
 
 def _scalar_in(x, dt):
@@ -337,23 +315,6 @@ def _as_dtype(x, dt):
     if x._requires_grad:
         return Cast.apply(x, dt)
     return _make(x._data.astype(dt), False, None, 0)
-
-
-def _float_binary(cls, a, b):
-    """Like _binary, but integer results become the default float (true division)."""
-    if isinstance(a, Tensor):
-        if isinstance(b, Tensor):
-            if a._data.dtype is b._data.dtype and a._data.dtype.kind == "f":
-                return cls.apply(a, b)
-        elif (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
-            return cls.apply(a, b)
-    a, b = _operand(a), _operand(b)
-    if a is NotImplemented or b is NotImplemented:
-        return NotImplemented
-    dt = _dtype.result_type(a, b)
-    if not dt.is_floating_point:
-        dt = _dtype.get_default_dtype()
-    return _apply_dt(cls, a, b, dt.np)
 
 
 def _check(res, name, a, b):
@@ -410,7 +371,7 @@ def mul(input, other, *, out=None):
 def div(input, other, *, rounding_mode=None, out=None):
     """True division (ints give the default float), or rounded: 'trunc' / 'floor'."""
     if rounding_mode is None:
-        r = _check(_float_binary(Div, input, other), "div", input, other)
+        r = _check(_binary(Div, input, other), "div", input, other)
     elif rounding_mode == "trunc":
         r = _rounded_div(input, other, xp.trunc)
     elif rounding_mode == "floor":
@@ -505,7 +466,7 @@ def pow(input, exponent, *, out=None):
                       0)
             return r if out is None else _out(r, out)
         if kind == "b" and e.__class__ is int:
-            r = Pow.apply(input, e, dt=xp.dtype(xp.int64))  # PyTorch: bool ** int is int64
+            r = Pow.apply(input, e)  # (promoted: bool ** int is int64, as in PyTorch)
             return r if out is None else _out(r, out)
     r = _check(_binary(Pow, input, exponent), "pow", input, exponent)
     return r if out is None else _out(r, out)
@@ -514,7 +475,8 @@ def pow(input, exponent, *, out=None):
 def float_power(input, exponent, *, out=None):
     """pow computed in float64."""
     f64 = xp.dtype(xp.float64)
-    r = _apply_dt(Pow, _operand(input), _operand(exponent), f64)
+    a, e = _operand(input), _operand(exponent)
+    r = Pow.apply(_as_dtype(a, f64), _as_dtype(e, f64) if isinstance(e, Tensor) else e)
     return r if out is None else _out(r, out)
 
 
@@ -554,7 +516,7 @@ def fmin(input, other, *, out=None):
 
 def atan2(input, other, *, out=None):
     """Elementwise arctan(input / other) in the right quadrant."""
-    r = _check(_float_binary(Atan2, input, other), "atan2", input, other)
+    r = _check(_binary(Atan2, input, other), "atan2", input, other)
     return r if out is None else _out(r, out)
 
 
@@ -563,13 +525,13 @@ arctan2 = atan2
 
 def logaddexp(input, other, *, out=None):
     """log(exp(input) + exp(other)) without overflow."""
-    r = _check(_float_binary(Logaddexp, input, other), "logaddexp", input, other)
+    r = _check(_binary(Logaddexp, input, other), "logaddexp", input, other)
     return r if out is None else _out(r, out)
 
 
 def hypot(input, other, *, out=None):
     """sqrt(input**2 + other**2) without overflow."""
-    r = _check(_float_binary(Hypot, input, other), "hypot", input, other)
+    r = _check(_binary(Hypot, input, other), "hypot", input, other)
     return r if out is None else _out(r, out)
 
 
@@ -1081,12 +1043,11 @@ class Clamp(Function):
 class ClampT(Function):
     """clamp with tensor bounds: min(max(a, lo), hi); the grad goes to whichever is chosen."""
 
+    _promote = "same"
     _node_name = "ClampBackward0"
 
     @staticmethod
-    def forward(ctx, a, lo, hi, dt=None):
-        if dt is not None:
-            a, lo, hi = _cast(a, dt), _cast(lo, dt), _cast(hi, dt)
+    def forward(ctx, a, lo, hi):
         ctx.save_for_backward(a, lo, hi)
         out = a
         if lo is not None:
@@ -1115,10 +1076,10 @@ class ClampT(Function):
 
 
 class Hypot(Function):
+    _promote = "float"
+
     @staticmethod
-    def forward(ctx, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, a, b):
         out = xp.hypot(a, b)
         ctx.save_for_backward(a, b, out)
         return out
@@ -1186,15 +1147,12 @@ class Frac(Function):
 
 
 class Where(Function):
+    _promote = "same"
+    _operands = 1  # the condition is not promoted
     @staticmethod
-    def forward(ctx, cond, a, b, dt=None):
-        if dt is not None:
-            a, b = _cast(a, dt), _cast(b, dt)
+    def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
-        out = xp.where(cond, a, b)
-        if dt is not None and out.dtype != dt:
-            out = out.astype(dt)
-        return out
+        return xp.where(cond, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -1379,14 +1337,7 @@ def clamp(input, min=None, max=None, *, out=None):
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         lo = None if min is None else _operand(min)
         hi = None if max is None else _operand(max)
-        ops = [x for x in (input, lo, hi) if x is not None]
-        dt = _dtype.result_type(*ops).np
-        if _grad_state[0] and any(isinstance(x, Tensor) and x._requires_grad for x in ops):
-            r = ClampT.apply(_as_dtype(input, dt), None if lo is None else _as_dtype(lo, dt),
-                             None if hi is None else _as_dtype(hi, dt))
-        else:
-            r = ClampT.apply(input, None if lo is None else _arr(lo), None if hi is None
-                             else _arr(hi), dt=dt)
+        r = ClampT.apply(input, lo, hi)
         return r if out is None else _out(r, out)
     lo = min.item() if isinstance(min, xp.generic) else min
     hi = max.item() if isinstance(max, xp.generic) else max
@@ -1420,12 +1371,7 @@ def where(condition, input=None, other=None, *, out=None):
     a, b = _operand(input), _operand(other)
     if a is NotImplemented or b is NotImplemented:
         raise TypeError("where(): arguments must be Tensors or numbers")
-    dt = _dtype.result_type(a, b).np
-    if _grad_state[0] and any(isinstance(x, Tensor) and x._requires_grad for x in (a, b)):
-        r = Where.apply(cond, _as_dtype(a, dt), _as_dtype(b, dt))
-    else:
-        r = Where.apply(cond, _scalar_in(a, dt) if not isinstance(a, Tensor) else a,
-                        _scalar_in(b, dt) if not isinstance(b, Tensor) else b, dt=dt)
+    r = Where.apply(cond, a, b)
     return r if out is None else _out(r, out)
 
 
@@ -1810,15 +1756,8 @@ def _bfloat16(self, memory_format=None):
 def _op(cls):
     apply = cls.apply
 
-    def method(a, b):  # a is the Tensor; _binary's fast paths inlined (the hottest calls)
-        if isinstance(b, Tensor):
-            if a._data.dtype is b._data.dtype:
-                if _grad_state[0] and (a._requires_grad or b._requires_grad):
-                    return _apply_record(cls, (a, b), _NO_KWARGS)  # what apply() would do
-                return apply(a, b)
-        elif (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
-            if a._requires_grad and _grad_state[0]:
-                return _apply_record(cls, (a, b), _NO_KWARGS)
+    def method(a, b):  # a is the Tensor: the common operands go straight to apply
+        if isinstance(b, Tensor) or b.__class__ is float or b.__class__ is int:
             return apply(a, b)
         return _binary(cls, a, b)
 
@@ -1833,7 +1772,7 @@ def _rop(cls):
 def _truediv(a, b):
     if (b.__class__ is float or b.__class__ is int) and a._data.dtype.kind == "f":
         return Div.apply(a, b)
-    return _float_binary(Div, a, b)
+    return _binary(Div, a, b)
 
 
 def _rtruediv(a, b):
@@ -1841,7 +1780,7 @@ def _rtruediv(a, b):
     if _operand(b) is NotImplemented:
         return NotImplemented
     if isinstance(b, Tensor):
-        return _float_binary(Div, b, a)
+        return _binary(Div, b, a)
     return _binary(Mul, Reciprocal.apply(a), b)
 
 

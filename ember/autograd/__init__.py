@@ -1,7 +1,15 @@
-"""ember.autograd: backward, grad, Function, gradcheck, anomaly detection, grad modes."""
+"""ember.autograd: the engine (backward, grad), Function, and the grad modes.
+
+The tools built on them (gradcheck, the functional API, anomaly detection, the profiler,
+Variable) live in ``ember/_autograd_tools`` and keep PyTorch's names here.
+"""
 from __future__ import annotations
 
-from .grad_mode import (  # noqa: F401  (no imports of Tensor here: _tensor imports this package)
+import warnings
+
+from .._backend import xp
+from .._device import Size
+from .._grad_mode import (  # noqa: F401
     enable_grad,
     inference_mode,
     is_grad_enabled,
@@ -9,39 +17,13 @@ from .grad_mode import (  # noqa: F401  (no imports of Tensor here: _tensor impo
     no_grad,
     set_grad_enabled,
 )
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
-
-_LAZY = {
-    "Function": ("function", "Function"),
-    "FunctionCtx": ("function", "FunctionCtx"),
-    "once_differentiable": ("function", "once_differentiable"),
-    "detect_anomaly": ("anomaly", "detect_anomaly"),
-    "set_detect_anomaly": ("anomaly", "set_detect_anomaly"),
-    "is_anomaly_enabled": ("anomaly", "is_anomaly_enabled"),
-    "is_anomaly_check_nan_enabled": ("anomaly", "is_anomaly_check_nan_enabled"),
-    "Variable": ("variable", "Variable"),
-    "function": ("function", None),
-    "profiler": ("profiler", None),
-    "functional": ("functional", None),
-}
-
-
-def __getattr__(name):
-    # Imported on first use: function.py needs Tensor, and _tensor.py imports grad_mode from here.
-    if name in _LAZY:
-        import importlib
-
-        mod, attr = _LAZY[name]
-        m = importlib.import_module(f"{__name__}.{mod}")
-        value = m if attr is None else getattr(m, attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from .._tensor import Tensor, _make
+from . import engine, function, grad_mode  # noqa: F401
+from .engine import run_backward
+from .function import Function, FunctionCtx, once_differentiable  # noqa: F401
 
 
 def _tensors(x):
-    from .._tensor import Tensor
-
     if x is None:
         return None
     if isinstance(x, Tensor):
@@ -51,10 +33,6 @@ def _tensors(x):
 
 def _make_grads(outputs, grad_outputs, create_graph):
     """The seed gradient of each output: ones for scalars, else the one the caller gave."""
-    from .._backend import xp
-    from .._device import Size
-    from .._tensor import Tensor, _make
-
     grads = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         od = out._data
@@ -84,8 +62,6 @@ def _make_grads(outputs, grad_outputs, create_graph):
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
              grad_variables=None, inputs=None):
     """Accumulate into the leaves' ``.grad`` the gradients of ``tensors``."""
-    from .engine import run_backward
-
     if grad_variables is not None:
         grad_tensors = grad_variables
     tensors = _tensors(tensors)
@@ -102,8 +78,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     if retain_graph is None:
         retain_graph = create_graph
     if create_graph:
-        import warnings
-
         warnings.warn(
             "Using backward() with create_graph=True will create a reference cycle between the "
             "parameter and its gradient which can cause a memory leak. We recommend using "
@@ -114,14 +88,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     if inputs is not None and len(inputs) == 0:
         raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
     grads = _make_grads(tensors, grad_tensors, create_graph)
-    run_backward(tensors, grads, retain_graph, create_graph, inputs=inputs, accumulate=True)
+    run_backward(tensors, grads, retain_graph, create_graph, inputs=inputs)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """Return the gradients of ``outputs`` with respect to ``inputs`` (no .grad is touched)."""
-    from .engine import run_backward
-
     if is_grads_batched:
         raise NotImplementedError("ember.autograd.grad does not support is_grads_batched=True")
     outputs = _tensors(outputs)
@@ -150,18 +122,57 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         retain_graph = create_graph
     grads = _make_grads(outputs, grad_outputs, create_graph)
     result = run_backward(outputs, grads, retain_graph, create_graph, inputs=inputs,
-                          allow_unused=allow_unused, accumulate=False)
+                          accumulate=False)
     for i, g in enumerate(result):
         if g is None and not allow_unused:
             raise RuntimeError(
                 f"The differentiated Tensor at index {i} appears to not have been used in the "
                 "graph. Set allow_unused=True if this is the desired behavior.")
     if materialize_grads:
-        from .._creation import zeros_like
-
-        result = [zeros_like(t) if g is None else g for g, t in zip(result, inputs)]
+        result = [_make(xp.zeros_like(t._data), False, None, 0) if g is None else g
+                  for g, t in zip(result, inputs)]
     return tuple(result)
 
+
+_ONES: dict = {}  # (dtype, shape) -> the read-only seed of loss.backward()
+
+
+def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate into the leaves' ``.grad`` the gradient of this tensor."""
+    d = self._data
+    if (gradient is None and inputs is None and not create_graph and d.size == 1
+            and self._grad_fn is not None and d.dtype.kind == "f"):
+        # loss.backward(): the seed is a cached read-only one (the engine never writes it)
+        g0 = _ONES.get((d.dtype, d.shape))
+        if g0 is None:
+            g0 = _ONES[d.dtype, d.shape] = xp.ones(d.shape, d.dtype)
+            g0.flags.writeable = False
+        run_backward((self,), (g0,), bool(retain_graph))
+        return
+    backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+Tensor.backward = _backward  # the engine sits above Tensor: autograd gives it backward()
+
+# The tools, last: they use backward and grad from here.
+from . import anomaly, gradcheck, variable  # noqa: E402,F401
+from .anomaly import (  # noqa: E402,F401
+    detect_anomaly,
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    set_detect_anomaly,
+)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402,F401
+from .variable import Variable  # noqa: E402,F401
+
+
+def __getattr__(name):
+    # functional and profiler load on first use: they would slow `import ember` down
+    if name in ("functional", "profiler"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Function",

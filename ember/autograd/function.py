@@ -22,8 +22,16 @@ raises under create_graph rather than silently acting as a constant.
 """
 from __future__ import annotations
 
+import functools
+import re
+import traceback
+from collections import OrderedDict
+
+from .. import _dtype
 from .._backend import xp
-from .._tensor import Tensor, _make, type_name
+from .._ops._shape import broadcast_error
+from .._tensor import Tensor, _add_hook, _make, type_name
+from ..utils.hooks import RemovableHandle
 from . import grad_mode
 
 _grad_state = grad_mode._state
@@ -87,6 +95,10 @@ class Function(metaclass=_FunctionMeta):
     # one edge, as in PyTorch (``x.mean().grad_fn.next_functions`` has one entry), and records
     # as a unary op. A Tensor among the later arguments still makes it an input.
     _inputs = None
+    # Ops whose operands follow PyTorch's type promotion ("same": the result dtype; "float":
+    # a floating one) get them cast once, by apply, before forward; from argument _operands on.
+    _promote = None
+    _operands = 0
 
     # Per-node state, set by apply() where it differs from these defaults.
     needs_input_grad: tuple = _NO_GRADS
@@ -155,8 +167,8 @@ class Function(metaclass=_FunctionMeta):
             arr, kind, obj, vc, version = entry[:5]
             if vc is not None and vc[0] != version:
                 raise _modified_error(self, entry)
-            if kind == _INPUT:
-                out.append(obj)
+            if kind == _INPUT:  # (cast by _promote: the cast is part of the graph too)
+                out.append(obj if obj._data.dtype == arr.dtype else obj.to(_dtype.NP_TO_DTYPE[arr.dtype]))
             elif kind == _OUTPUT:
                 diff = self._out_meta is None or self._out_meta[obj] is not None
                 t = _make(arr, diff, self if diff else None, obj)
@@ -178,24 +190,22 @@ class Function(metaclass=_FunctionMeta):
 
     @property
     def next_functions(self):
-        from .engine import _edge_node
+        from .engine import _edge_node  # (engine imports this module)
 
         return tuple((None, 0) if e is None else (_edge_node(e[0]), e[1]) for e in self._next)
 
     def register_hook(self, fn):
         """fn(grad_inputs, grad_outputs) -> None or new grad_inputs; runs after backward."""
         if self._hooks is None:
-            self._hooks = []
-        self._hooks.append(fn)
-        return RemovableHandle(self._hooks, fn)
+            self._hooks = OrderedDict()
+        return _add_hook(self._hooks, fn)
 
     def register_prehook(self, fn):
         """fn(grad_outputs) -> None or new grad_outputs; runs before this node's backward."""
         if self._node_pre_hooks is None:
-            self._node_pre_hooks = []
-        self._node_pre_hooks.append(fn)
+            self._node_pre_hooks = OrderedDict()
         self._has_pre = True
-        return RemovableHandle(self._node_pre_hooks, fn)
+        return _add_hook(self._node_pre_hooks, fn)
 
     def __repr__(self):
         return f"<{self._node_name} object at {hex(id(self))}>"
@@ -220,221 +230,178 @@ class Function(metaclass=_FunctionMeta):
 
     vjp = backward
 
-    # ---- the call (primitives; user Functions get _apply_user) ----------------------------
+    # ---- the call: one recording path for every primitive ---------------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
-        # The hottest function in ember: one pass over the arguments (no comprehension frame),
-        # and the Tensor built inline.
+        """Run forward on the arrays of ``args``; if an input requires grad (and grad mode is
+        on), the result remembers this node, and the node its inputs (one edge per input).
+
+        The hottest function in ember: one pass over the arguments, the Tensor built inline.
+        """
+        ctx = _new(cls)
+        raw, edges, needs = [], [], []
         rec = _grad_state[0]
-        raw = []
+        record = False
         for a in args:
             if isinstance(a, Tensor):
+                d = a._data
+                raw.append(d)
                 if rec and a._requires_grad:
-                    return _apply_record(cls, args, kwargs)
-                raw.append(a._data)
+                    fn = a._grad_fn  # the edge: where this input's grad goes
+                    edges.append((a, 0, d.shape, d.dtype) if fn is None
+                                 else (fn, a._output_nr, d.shape, d.dtype))
+                    needs.append(True)
+                    record = True
+                    continue
             else:
                 raw.append(a)
+            edges.append(None)
+            needs.append(False)
+        if cls._promote is not None:
+            raw = _promote(cls, args, raw)
+        if record:
+            if cls._inputs == 1 and len(args) > 1 and not _tensors_after_first(args):
+                del edges[1:]  # options after the input: one edge, as in PyTorch (x.mean(dim))
+            ctx._next = edges
+            ctx.needs_input_grad = tuple(needs)
+            if _anomaly[0]:
+                ctx._trace = traceback.format_stack()[:-1]
         try:
-            out = cls.forward(_new(cls), *raw, **kwargs)
+            out = cls.forward(ctx, *raw, **kwargs)
         except ValueError as exc:
             raise _translate(exc, cls, raw) from None
         except RuntimeWarning:  # see _quiet
-            out = _quiet(cls.forward, _new(cls), raw, kwargs)
+            out = _quiet(cls.forward, ctx, raw, kwargs)
         if out.__class__ is tuple:
-            return tuple(_make(o if o.__class__ is _ndarray else _asarray(o), False, None, 0)
-                         for o in out)
+            return _outputs(ctx, out, args, raw, record)
+        arr = out if out.__class__ is _ndarray else _asarray(out)
         t = _new(Tensor)
-        t._data = out if out.__class__ is _ndarray else _asarray(out)
-        t._requires_grad = False
-        t._grad_fn = None
+        t._data = arr
         t._vc = [0]
+        if record and arr.dtype.kind == "f" and (ctx._nondiff is None
+                                                 or id(out) not in ctx._nondiff):
+            t._requires_grad = True
+            t._grad_fn = ctx
+            if ctx.to_save:
+                ctx._saved = _record_saved(ctx.to_save, args, raw, (out,), (t,))
+                ctx.to_save = ()
+        else:
+            t._requires_grad = False
+            t._grad_fn = None
         return t
 
 
-_TRUE1 = (True,)
-_FIRST_ONLY = [None] + [(True,) + (False,) * i for i in range(7)]  # by number of arguments
-
-
-def _apply_record(cls, args, kwargs):
-    """apply() of a primitive with an input that requires grad: run forward and record."""
-    ctx = _new(cls)
-    if len(args) == 1 or (cls._inputs == 1 and _options_only(args)):
-        a = args[0]  # unary ops: the tensor that requires grad (then options)
-        d = a._data
-        fn = a._grad_fn
-        if len(args) == 1:
-            raw = [d]
-            ctx.needs_input_grad = _TRUE1
-        else:
-            raw = [d, *args[1:]]
-            ctx.needs_input_grad = _FIRST_ONLY[len(args)] if len(args) < 8 else (
-                (True,) + (False,) * (len(args) - 1))
-        ctx._next = [(a, 0, d.shape, d.dtype) if fn is None
-                     else (fn, a._output_nr, d.shape, d.dtype)]
-    elif len(args) == 2:  # binary ops
-        a, b = args
+def _tensors_after_first(args):
+    for a in args[1:]:
         if isinstance(a, Tensor):
-            da = a._data
-            fn = a._grad_fn
-            ea = (None if not a._requires_grad else (a, 0, da.shape, da.dtype) if fn is None
-                  else (fn, a._output_nr, da.shape, da.dtype))
-        else:
-            da, ea = a, None
-        if isinstance(b, Tensor):
-            db = b._data
-            fn = b._grad_fn
-            eb = (None if not b._requires_grad else (b, 0, db.shape, db.dtype) if fn is None
-                  else (fn, b._output_nr, db.shape, db.dtype))
-        else:
-            db, eb = b, None
-        raw = [da, db]
-        ctx.needs_input_grad = (ea is not None, eb is not None)
-        ctx._next = [ea, eb]
-    else:
-        raw = _record_args(ctx, args)
-    if _anomaly[0]:
-        _remember_trace(ctx)
-    try:
-        out = cls.forward(ctx, *raw, **kwargs)
-    except ValueError as exc:
-        raise _translate(exc, cls, raw) from None
-    except RuntimeWarning:  # see _quiet
-        out = _quiet(cls.forward, ctx, raw, kwargs)
-    if out.__class__ is not tuple:
-        arr = out if out.__class__ is _ndarray else _asarray(out)
-        res = _new(Tensor)
-        res._data = arr
-        res._vc = [0]
-        if arr.dtype.kind == "f" and (ctx._nondiff is None or id(out) not in ctx._nondiff):
-            res._requires_grad = True
-            res._grad_fn = ctx
-        else:
-            res._requires_grad = False
-            res._grad_fn = None
-        if ctx.to_save:
-            ctx._saved = _record_saved(ctx.to_save, args, raw, out, res)
-            ctx.to_save = ()
-        return res
-    # several outputs
-    nondiff = ctx._nondiff
-    results, meta = [], []
-    i = -1
-    for o in out:
-        i += 1
+            return True
+    return False
+
+
+def _outputs(ctx, out, args, raw, record):
+    """The Tensors of a forward that returned several arrays."""
+    if not record:
+        return tuple(_make(o if o.__class__ is _ndarray else _asarray(o), False, None, 0)
+                     for o in out)
+    nondiff, results, meta = ctx._nondiff, [], []
+    for i, o in enumerate(out):
         arr = o if o.__class__ is _ndarray else _asarray(o)
-        r = _new(Tensor)
-        r._data = arr
-        r._vc = [0]
-        if i:
-            r._output_nr = i
-        if arr.dtype.kind == "f" and (nondiff is None or id(o) not in nondiff):
-            r._requires_grad = True
-            r._grad_fn = ctx
-            meta.append((arr.shape, arr.dtype))
-        else:
-            r._requires_grad = False
-            r._grad_fn = None
-            meta.append(None)
-        results.append(r)
+        diff = arr.dtype.kind == "f" and (nondiff is None or id(o) not in nondiff)
+        results.append(_make(arr, diff, ctx if diff else None, i))
+        meta.append((arr.shape, arr.dtype) if diff else None)
     ctx._n_out = len(results)
     ctx._out_meta = meta
     if ctx.to_save:
-        ctx._saved = _record_saved_multi(ctx.to_save, args, raw, out, results)
+        ctx._saved = _record_saved(ctx.to_save, args, raw, out, results)
         ctx.to_save = ()
     return tuple(results)
 
 
-def _options_only(args):
-    """Whether args[0] is the only Tensor (the one that requires grad)."""
-    if not isinstance(args[0], Tensor):
-        return False
-    for a in args[1:]:
-        if isinstance(a, Tensor):
-            return False
-    return True
-
-
-def _record_args(ctx, args):
-    """The raw arguments, and the node's needs_input_grad and edges."""
-    raw, needs, edges = [], [], []
-    for a in args:
-        if isinstance(a, Tensor):
-            d = a._data
-            raw.append(d)
-            if a._requires_grad:
-                needs.append(True)
-                fn = a._grad_fn
-                edges.append((a, 0, d.shape, d.dtype) if fn is None
-                             else (fn, a._output_nr, d.shape, d.dtype))
-                continue
-        else:
-            raw.append(a)
-        needs.append(False)
-        edges.append(None)
-    ctx.needs_input_grad = tuple(needs)
-    ctx._next = edges
-    return raw
+def _promote(cls, args, raw):
+    """PyTorch's type promotion, once, before forward: the operands from ``cls._operands`` on
+    cast to the result dtype (``_promote = "float"``: a floating one). The node's edges keep
+    the inputs' own dtypes, so the engine casts each grad back."""
+    first = cls._operands
+    if len(raw) == 2:  # the usual case, first: two arrays of one dtype, or a float array and a number
+        a, b = raw
+        if a.__class__ is _ndarray:
+            if b.__class__ is _ndarray:
+                if a.dtype is b.dtype and (a.dtype.kind == "f" or cls._promote == "same"):
+                    return raw
+            elif (b.__class__ is float or b.__class__ is int) and a.dtype.kind == "f":
+                return raw
+        elif (a.__class__ is float or a.__class__ is int) and b.__class__ is _ndarray and (
+                b.dtype.kind == "f"):
+            return raw
+    dt, simple, numbers = None, True, False
+    for r in raw[first:]:
+        if r.__class__ is _ndarray:
+            if dt is None:
+                dt = r.dtype
+            elif r.dtype is not dt:
+                simple = False
+        elif r.__class__ is float or r.__class__ is int:
+            numbers = True
+        elif r is not None:
+            simple = False
+    if simple and dt is not None and (dt.kind == "f" or (not numbers and cls._promote == "same")):
+        return raw  # one dtype already (the usual case)
+    operands = [a for a in args[first:] if a is not None]
+    res = _dtype.result_type(*operands)
+    if cls._promote == "float" and not res.is_floating_point:
+        res = _dtype.get_default_dtype()
+    np_dt = res.np
+    out = raw[:first]
+    for r in raw[first:]:
+        if r.__class__ is _ndarray:
+            r = r if r.dtype == np_dt else r.astype(np_dt)
+        elif dt is None and r is not None:  # numbers only: the first becomes an array
+            r, dt = _asarray(r, dtype=np_dt), np_dt
+        elif r.__class__ is int and np_dt.kind in "iu" and not (
+                xp.iinfo(np_dt).min <= r <= xp.iinfo(np_dt).max):
+            r = _asarray(r).astype(np_dt)  # wraps around, as PyTorch's integers do
+        out.append(r)
+    return out
 
 
 _CONST_NONE = (None, _CONST, None, None, 0, None)
 
 
-def _record_saved(to_save, args, raw, out, res):
+def _record_saved(to_save, args, raw, outs, results):
     """For each saved value, what it is (input, output, constant) and its version then.
 
     A list when an array was saved (the engine frees it after backward, and a second backward
     then raises), a tuple when only numbers were: PyTorch keeps those, so a graph that saved
-    nothing but numbers can be walked twice. ``out``/``res``: the forward's raw result and
-    the Tensor made of it (single-output ops; see _record_saved_multi).
+    nothing but numbers can be walked twice.
     """
-    saved = []
-    arrays = False
+    saved, arrays = [], False
     for s in to_save:
         if s is None:
             saved.append(_CONST_NONE)
-        elif s.__class__ is _ndarray or isinstance(s, xp.generic):
-            arrays = True
-            if s is out:
-                saved.append((res._data, _OUTPUT, 0, res._vc, 0, res._grad_fn))
-                continue
-            i = 0
-            for r in raw:  # which input is it (by identity)?
+            continue
+        if s.__class__ is not _ndarray and not isinstance(s, xp.generic):
+            saved.append((s, _CONST, None, None, 0, None))
+            continue
+        arrays = True
+        for i, o in enumerate(outs):
+            if o is s:
+                r = results[i]
+                saved.append((r._data, _OUTPUT, i, r._vc, r._vc[0], r._grad_fn))
+                break
+        else:
+            for i, r in enumerate(raw):  # an input (by identity, possibly cast by _promote)?
                 if r is s:
                     a = args[i]
                     saved.append((s, _INPUT, a, a._vc, a._vc[0], a._grad_fn)
                                  if isinstance(a, Tensor) else (s, _CONST, None, None, 0, None))
                     break
-                i += 1
             else:
-                kind = _DERIVED if s.dtype.kind == "f" else _CONST
-                saved.append((s, kind, None, None, 0, None))
-        else:
-            saved.append((s, _CONST, None, None, 0, None))
-    return saved if arrays else tuple(saved)
-
-
-def _record_saved_multi(to_save, args, raw, outs, results):
-    """_record_saved for a forward that returned several outputs."""
-    saved = []
-    arrays = False
-    for s in to_save:
-        if s.__class__ is _ndarray or isinstance(s, xp.generic):
-            arrays = True
-            for i, o in enumerate(outs):
-                if o is s:
-                    r = results[i]
-                    saved.append((r._data, _OUTPUT, i, r._vc, r._vc[0], r._grad_fn))
-                    break
-            else:
-                saved.extend(_record_saved((s,), args, raw, None, None))
-        else:
-            saved.append(_CONST_NONE if s is None else (s, _CONST, None, None, 0, None))
+                saved.append((s, _DERIVED if s.dtype.kind == "f" else _CONST, None, None, 0,
+                              None))
     return saved if arrays else tuple(saved)
 
 
 def _modified_error(node, entry):
-    import re
-
     arr, kind, obj, vc, version, producer = entry
     nr = obj._output_nr if kind == _INPUT else obj if kind == _OUTPUT else 0
     # PyTorch names the op that produced the saved tensor, without the Backward suffix
@@ -446,12 +413,6 @@ def _modified_error(node, entry):
         f"expected version {version} instead. Hint: enable anomaly detection to find the "
         "operation that failed to compute its gradient, with "
         "torch.autograd.set_detect_anomaly(True, check_nan=False).")
-
-
-def _remember_trace(ctx):
-    import traceback
-
-    ctx._trace = traceback.format_stack()[:-3]
 
 
 def _quiet(fn, ctx, args, kwargs):
@@ -470,8 +431,6 @@ def _translate(exc, cls, raw):
     """NumPy's broadcasting ValueError -> PyTorch's RuntimeError naming both sizes."""
     if "broadcast" not in str(exc):
         return exc
-    from .._ops._shape import broadcast_error
-
     shapes = [a.shape for a in raw if isinstance(a, _ndarray)]
     if len(shapes) >= 2:
         return broadcast_error(shapes[0], shapes[1], cls.__name__.lower())
@@ -481,16 +440,16 @@ def _translate(exc, cls, raw):
 # ---- user Functions: PyTorch's Tensor-in, Tensor-out protocol ----------------------------------
 def _apply_user(cls, *args, **kwargs):
     ctx = _new(cls)
-    record = False
-    if _grad_state[0]:
-        for a in args:
-            if isinstance(a, Tensor) and a._requires_grad:
-                record = True
-                break
+    record = _grad_state[0] and any(isinstance(a, Tensor) and a._requires_grad for a in args)
     ctx.needs_input_grad = tuple(record and isinstance(a, Tensor) and a._requires_grad
                                  for a in args)
-    if record and _anomaly[0]:
-        _remember_trace(ctx)
+    if record:
+        ctx._next = [None if not need else (a, 0, a._data.shape, a._data.dtype)
+                     if a._grad_fn is None else (a._grad_fn, a._output_nr, a._data.shape,
+                                                 a._data.dtype)
+                     for a, need in zip(args, ctx.needs_input_grad)]
+        if _anomaly[0]:
+            ctx._trace = traceback.format_stack()[:-1]
     prev = _grad_state[0]
     _grad_state[0] = False
     try:
@@ -504,17 +463,6 @@ def _apply_user(cls, *args, **kwargs):
     if not record:
         ctx.to_save = ()
         return out
-
-    edges = []
-    for a in args:
-        if isinstance(a, Tensor) and a._requires_grad:
-            d = a._data
-            fn = a._grad_fn
-            edges.append((a, 0, d.shape, d.dtype) if fn is None
-                         else (fn, a._output_nr, d.shape, d.dtype))
-        else:
-            edges.append(None)
-    ctx._next = tuple(edges)
     ctx._in_tensor = tuple(isinstance(a, Tensor) for a in args)
 
     multi = isinstance(out, tuple)
@@ -608,25 +556,6 @@ def _user_backward(fn, grads, create_graph):
     return tuple(out)
 
 
-class RemovableHandle:
-    """What register_hook returns: ``handle.remove()`` unregisters the hook."""
-
-    def __init__(self, container, item):
-        self._container, self._item = container, item
-
-    def remove(self):
-        try:
-            self._container.remove(self._item)
-        except ValueError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-
 _RemovableHandle = RemovableHandle
 
 
@@ -669,8 +598,6 @@ class _DelayedError(Function):
 
 def once_differentiable(fn):
     """Decorate a user Function's backward that is not itself differentiable."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(ctx, *args):
         with grad_mode.no_grad():
