@@ -291,7 +291,8 @@ def _others_product(a, axes):
 
 class _SavedReduction(Function):
     """A reduction over ``axes`` whose backward reads its input and its result: subclasses give
-    ``_value(a, axes, keepdim, *options)`` and ``_grad(grad, a, out)`` (prod, amax, amin)."""
+    ``_value(a, axes, keepdim, *options)`` and ``_grad(grad, a, out)`` (prod, amax/amin,
+    logsumexp)."""
 
     @staticmethod
     def forward(ctx, a, axes, keepdim, *options):
@@ -775,28 +776,20 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
 
 
 # ---- logsumexp -----------------------------------------------------------------------------------
-class Logsumexp(Function):
+class Logsumexp(_SavedReduction):
     @staticmethod
-    def forward(ctx, a, axes, keepdim):
-        if a.dtype.kind != "f":  # integers: never differentiated, so not saved as an input
-            a = a.astype(_dtype.get_default_dtype().np)
+    def _value(a, axes, keepdim):
         if _count(a.shape, axes) == 0:
-            out = xp.full(_kshape(a.shape, axes) if keepdim else _rshape(a.shape, axes), -xp.inf,
-                          dtype=a.dtype)  # log of an empty sum
-        else:
-            m = xp.array(xp.maximum.reduce(a, axis=axes, keepdims=True))
-            m[~xp.isfinite(m)] = 0  # all -inf (or an inf) in a group: don't compute inf - inf
-            with xp.errstate(divide="ignore"):
-                out = xp.log(xp.add.reduce(xp.exp(a - m), axis=axes, keepdims=True))
-            out += m
-            out = _arr(out if keepdim else out.reshape(_rshape(a.shape, axes)))
-        ctx.save_for_backward(a, out)
-        ctx.axes, ctx.keepdim = axes, keepdim
-        return out
+            return xp.full(_kshape(a.shape, axes) if keepdim else _rshape(a.shape, axes), -xp.inf,
+                           dtype=a.dtype)  # log of an empty sum
+        m = xp.array(xp.maximum.reduce(a, axis=axes, keepdims=True))
+        m[~xp.isfinite(m)] = 0  # all -inf (or an inf) in a group: don't compute inf - inf
+        with xp.errstate(divide="ignore"):
+            out = xp.log(xp.add.reduce(xp.exp(a - m), axis=axes, keepdims=True))
+        out += m
+        return out if keepdim else out.reshape(_rshape(a.shape, axes))
 
-    @staticmethod
-    def backward(ctx, grad):
-        a, out = ctx.saved_tensors
+    def _grad(ctx, grad, a, out):
         axes, keep = ctx.axes, ctx.keepdim
         g = _keepdims_grad(grad, a.shape, axes, keep)
         return g * xp.exp(a - _keepdims_grad(out, a.shape, axes, keep))
@@ -807,6 +800,8 @@ def logsumexp(input, dim=None, keepdim=False, *, out=None, axis=None, keepdims=N
     dim = dim_arg(dim, axis)
     if dim is None:
         raise TypeError('logsumexp() missing 1 required positional arguments: "dim"')
+    if not input.is_floating_point():  # integers (never differentiated) in the default dtype
+        input = input.to(_dtype.get_default_dtype())
     res = Logsumexp.apply(input, _axes(dim, input._data.ndim), _keep(keepdim, keepdims))
     return res if out is None else _out(res, out)
 
