@@ -30,10 +30,12 @@ def _add_weight_and_bias(module, weight_shape, bias_features, device, dtype) -> 
     module.reset_parameters()
 
 
-def _nd_family(base: type, *fns, name: str = "", doc: str = "", ns=(1, 2, 3), **attrs) -> tuple:
+def _nd_family(base: type, functional: str = "", *, name: str = "", doc: str = "",
+               ns=(1, 2, 3), **attrs) -> tuple:
     """The public 1-D, 2-D and 3-D subclasses of ``base`` (Conv1d, Conv2d, Conv3d, ...), which
-    differ only in class attributes: ``_n`` (from ``ns``), ``_fn`` (the functional each calls,
-    from ``fns``, which line up with ``ns``) and ``attrs`` (the same for all of them).
+    differ only in class attributes: ``_n`` (from ``ns``), ``_functional`` (the name of the
+    functional each calls, ``functional`` formatted with n; ``base`` looks it up when called, so
+    a patched functional is seen, as in PyTorch) and ``attrs`` (the same for all of them).
 
     ``name`` (by default ``base``'s: _MaxPoolNd -> MaxPool{n}d) and ``doc`` (by default
     ``base._doc``) are formatted with ``n`` and ``dims``, the spatial dims' letters ("H, W" for
@@ -43,12 +45,12 @@ def _nd_family(base: type, *fns, name: str = "", doc: str = "", ns=(1, 2, 3), **
     name = name or base.__name__.lstrip("_").removesuffix("Nd") + "{n}d"
     doc = doc or base._doc
     classes = []
-    for i, n in enumerate(ns):
+    for n in ns:
         cls_name = name.format(n=n)
         namespace = {"__doc__": doc.format(n=n, dims=_SPATIAL_DIMS[n]),
                      "__module__": base.__module__, "__qualname__": cls_name, "_n": n, **attrs}
-        if fns:
-            namespace["_fn"] = staticmethod(fns[i])
+        if functional:
+            namespace["_functional"] = functional.format(n=n)
         classes.append(type(base)(cls_name, (base,), namespace))
     return tuple(classes)
 

@@ -118,13 +118,12 @@ class _Conv(_ConvNd):
                          device, dtype)
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias) -> Tensor:
+        fn = getattr(nn_ops, self._functional)
         if self.padding_mode != "zeros":
             input = nn_ops.pad(input, self._reversed_padding_repeated_twice,
                                mode=self.padding_mode)
-            return self._fn(input, weight, bias, self.stride, (0,) * self._n, self.dilation,
-                            self.groups)
-        return self._fn(input, weight, bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+            return fn(input, weight, bias, self.stride, (0,) * self._n, self.dilation, self.groups)
+        return fn(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
     def forward(self, input: Tensor) -> Tensor:
         p = self._parameters
@@ -133,8 +132,7 @@ class _Conv(_ConvNd):
         return self._conv_forward(input, self.weight, self.bias)  # parametrized
 
 
-Conv1d, Conv2d, Conv3d = _nd_family(_Conv, nn_ops.conv1d, nn_ops.conv2d, nn_ops.conv3d,
-                                     name="Conv{n}d")
+Conv1d, Conv2d, Conv3d = _nd_family(_Conv, "conv{n}d", name="Conv{n}d")
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -187,12 +185,13 @@ class _ConvTransposeNd(_ConvNd):
         p = self._parameters
         if "weight" not in p or "bias" not in p:  # parametrized (weight_norm, ...)
             p = {"weight": self.weight, "bias": self.bias}
-        return self._fn(input, p["weight"], p["bias"], self.stride, self.padding,
-                        output_padding, self.groups, self.dilation)
+        fn = getattr(nn_ops, self._functional)
+        return fn(input, p["weight"], p["bias"], self.stride, self.padding,
+                  output_padding, self.groups, self.dilation)
 
 
-ConvTranspose1d, ConvTranspose2d, ConvTranspose3d = _nd_family(
-    _ConvTransposeNd, nn_ops.conv_transpose1d, nn_ops.conv_transpose2d, nn_ops.conv_transpose3d)
+ConvTranspose1d, ConvTranspose2d, ConvTranspose3d = _nd_family(_ConvTransposeNd,
+                                                               "conv_transpose{n}d")
 
 
 class _LazyConvXdMixin(LazyModuleMixin):

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from ..._tensor import Tensor
 from .. import functional as F
+from ._utils import _nd_family
 from .module import Module
 
 __all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]
 
 
 class _DropoutNd(Module):
+    """Dropout with probability ``p``: forward calls the nn.functional named ``_functional``."""
+
     __constants__ = ("p", "inplace")
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
@@ -18,6 +21,10 @@ class _DropoutNd(Module):
         self.p = p
         self.inplace = inplace
 
+    def forward(self, input: Tensor) -> Tensor:
+        fn = getattr(F, self._functional)
+        return fn(input, self.p, self.training, self.inplace)
+
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
 
@@ -25,40 +32,27 @@ class _DropoutNd(Module):
 class Dropout(_DropoutNd):
     """Zero elements with probability p, scale the rest by 1/(1-p) (training only)."""
 
+    _functional = "dropout"
+
+
+Dropout1d, Dropout2d, Dropout3d = _nd_family(_DropoutNd, "dropout{n}d", name="Dropout{n}d",
+                                             doc="Zero whole channels of (N, C, {dims}) inputs.")
+
+
+class _AlphaDropoutNd(_DropoutNd):
+    # PyTorch's alpha dropouts never work in place, whatever ``inplace`` says
     def forward(self, input: Tensor) -> Tensor:
-        return F.dropout(input, self.p, self.training, self.inplace)
+        fn = getattr(F, self._functional)
+        return fn(input, self.p, self.training)
 
 
-class Dropout1d(_DropoutNd):
-    """Zero whole channels of (N, C, L) inputs."""
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.dropout1d(input, self.p, self.training, self.inplace)
-
-
-class Dropout2d(_DropoutNd):
-    """Zero whole channels of (N, C, H, W) inputs."""
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.dropout2d(input, self.p, self.training, self.inplace)
-
-
-class Dropout3d(_DropoutNd):
-    """Zero whole channels of (N, C, D, H, W) inputs."""
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.dropout3d(input, self.p, self.training, self.inplace)
-
-
-class AlphaDropout(_DropoutNd):
+class AlphaDropout(_AlphaDropoutNd):
     """Dropout that keeps SELU's mean and variance."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.alpha_dropout(input, self.p, self.training)
+    _functional = "alpha_dropout"
 
 
-class FeatureAlphaDropout(_DropoutNd):
+class FeatureAlphaDropout(_AlphaDropoutNd):
     """Alpha dropout of whole channels."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.feature_alpha_dropout(input, self.p, self.training)
+    _functional = "feature_alpha_dropout"

@@ -34,8 +34,9 @@ __all__ = [
 
 
 class _Loss(Module):
-    """A loss of (input, target): its forward is ``_fn(input, target, reduction=...)``, with the
-    attributes named in ``_options`` passed on as keywords of the same name."""
+    """A loss of (input, target): forward calls the nn.functional named ``_functional`` (looked
+    up then, so a patched one is seen) with the reduction and the attributes named in
+    ``_options``, as keywords of the same names."""
 
     __constants__ = ("reduction",)
     _options: tuple = ()
@@ -49,7 +50,8 @@ class _Loss(Module):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         options = {name: getattr(self, name) for name in self._options}
-        return self._fn(input, target, reduction=self.reduction, **options)
+        fn = getattr(F, self._functional)
+        return fn(input, target, reduction=self.reduction, **options)
 
 
 class _WeightedLoss(_Loss):
@@ -76,14 +78,14 @@ class _MarginLoss(_Loss):
 class L1Loss(_Loss):
     """Mean absolute error."""
 
-    _fn = staticmethod(F.l1_loss)
+    _functional = "l1_loss"
 
 
 class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of class indices, given log-probabilities."""
 
     __constants__ = ("ignore_index", "reduction")
-    _fn = staticmethod(F.nll_loss)
+    _functional = "nll_loss"
     _options = ("weight", "ignore_index")
 
     def __init__(self, weight: Tensor | None = None, size_average=None, ignore_index: int = -100,
@@ -131,7 +133,7 @@ class GaussianNLLLoss(_Loss):
 class KLDivLoss(_Loss):
     """Kullback-Leibler divergence; input holds log-probabilities."""
 
-    _fn = staticmethod(F.kl_div)
+    _functional = "kl_div"
     _options = ("log_target",)
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
@@ -143,19 +145,19 @@ class KLDivLoss(_Loss):
 class MSELoss(_Loss):
     """Mean squared error."""
 
-    _fn = staticmethod(F.mse_loss)
+    _functional = "mse_loss"
 
 
 class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities."""
 
-    _fn = staticmethod(F.binary_cross_entropy)
+    _functional = "binary_cross_entropy"
 
 
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy of logits (sigmoid folded in, numerically stable)."""
 
-    _fn = staticmethod(F.binary_cross_entropy_with_logits)
+    _functional = "binary_cross_entropy_with_logits"
     _options = ("weight", "pos_weight")
 
     def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None,
@@ -168,7 +170,7 @@ class BCEWithLogitsLoss(_Loss):
 class HingeEmbeddingLoss(_MarginLoss):
     """x for y = 1, max(0, margin - x) for y = -1."""
 
-    _fn = staticmethod(F.hinge_embedding_loss)
+    _functional = "hinge_embedding_loss"
 
     def __init__(self, margin: float = 1.0, size_average=None, reduce=None,
                  reduction: str = "mean") -> None:
@@ -178,13 +180,13 @@ class HingeEmbeddingLoss(_MarginLoss):
 class MultiLabelMarginLoss(_Loss):
     """Multi-label hinge loss over class-index targets ended by -1."""
 
-    _fn = staticmethod(F.multilabel_margin_loss)
+    _functional = "multilabel_margin_loss"
 
 
 class SmoothL1Loss(_Loss):
     """Squared error below beta, absolute error above."""
 
-    _fn = staticmethod(F.smooth_l1_loss)
+    _functional = "smooth_l1_loss"
     _options = ("beta",)
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
@@ -197,7 +199,7 @@ class HuberLoss(_Loss):
     """Squared error below delta, delta-scaled absolute error above."""
 
     __constants__ = ("reduction", "delta")
-    _fn = staticmethod(F.huber_loss)
+    _functional = "huber_loss"
     _options = ("delta",)
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
@@ -208,14 +210,14 @@ class HuberLoss(_Loss):
 class SoftMarginLoss(_Loss):
     """log(1 + exp(-y x))."""
 
-    _fn = staticmethod(F.soft_margin_loss)
+    _functional = "soft_margin_loss"
 
 
 class CrossEntropyLoss(_WeightedLoss):
     """Cross-entropy of logits against class indices or probabilities (softmax folded in)."""
 
     __constants__ = ("ignore_index", "reduction", "label_smoothing")
-    _fn = staticmethod(F.cross_entropy)
+    _functional = "cross_entropy"
     _options = ("weight", "ignore_index", "label_smoothing")
 
     def __init__(self, weight: Tensor | None = None, size_average=None, ignore_index: int = -100,
@@ -228,31 +230,32 @@ class CrossEntropyLoss(_WeightedLoss):
 class MultiLabelSoftMarginLoss(_WeightedLoss):
     """Per-class logistic loss averaged over classes."""
 
-    _fn = staticmethod(F.multilabel_soft_margin_loss)
+    _functional = "multilabel_soft_margin_loss"
 
 
 class _PairMarginLoss(_MarginLoss):
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
-        return self._fn(input1, input2, target, margin=self.margin, reduction=self.reduction)
+        fn = getattr(F, self._functional)
+        return fn(input1, input2, target, margin=self.margin, reduction=self.reduction)
 
 
 class CosineEmbeddingLoss(_PairMarginLoss):
     """1 - cos for similar pairs, max(0, cos - margin) for dissimilar ones."""
 
-    _fn = staticmethod(F.cosine_embedding_loss)
+    _functional = "cosine_embedding_loss"
 
 
 class MarginRankingLoss(_PairMarginLoss):
     """max(0, -y (x1 - x2) + margin)."""
 
-    _fn = staticmethod(F.margin_ranking_loss)
+    _functional = "margin_ranking_loss"
 
 
 class MultiMarginLoss(_WeightedLoss):
     """Multi-class hinge loss."""
 
     __constants__ = ("p", "margin", "reduction")
-    _fn = staticmethod(F.multi_margin_loss)
+    _functional = "multi_margin_loss"
     _options = ("p", "margin", "weight")
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,

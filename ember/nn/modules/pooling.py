@@ -33,15 +33,16 @@ class _MaxPoolNd(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input: Tensor):
-        return self._fn(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                        ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+        fn = getattr(F, self._functional)
+        return fn(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                  ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
     def extra_repr(self) -> str:
         return ("kernel_size={kernel_size}, stride={stride}, padding={padding}, "
                 "dilation={dilation}, ceil_mode={ceil_mode}".format(**self.__dict__))
 
 
-MaxPool1d, MaxPool2d, MaxPool3d = _nd_family(_MaxPoolNd, F.max_pool1d, F.max_pool2d, F.max_pool3d)
+MaxPool1d, MaxPool2d, MaxPool3d = _nd_family(_MaxPoolNd, "max_pool{n}d")
 
 
 class _AvgPoolNd(Module):
@@ -106,7 +107,8 @@ class _AdaptivePoolNd(Module):
         self.output_size = output_size
 
     def forward(self, input: Tensor) -> Tensor:
-        return self._fn(input, self.output_size)
+        fn = getattr(F, self._functional)
+        return fn(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -125,13 +127,14 @@ class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
         self.return_indices = return_indices
 
     def forward(self, input: Tensor):
-        return self._fn(input, self.output_size, self.return_indices)
+        fn = getattr(F, self._functional)
+        return fn(input, self.output_size, self.return_indices)
 
 
-AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d = _nd_family(
-    _AdaptiveAvgPoolNd, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)
-AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d = _nd_family(
-    _AdaptiveMaxPoolNd, F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d)
+AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d = _nd_family(_AdaptiveAvgPoolNd,
+                                                                     "adaptive_avg_pool{n}d")
+AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d = _nd_family(_AdaptiveMaxPoolNd,
+                                                                     "adaptive_max_pool{n}d")
 
 
 # ---- unpooling, power-average pooling ----------------------------------------------------------
@@ -145,14 +148,14 @@ class _MaxUnpoolNd(Module):
         self.padding = _ntuple(padding, self._n)
 
     def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
-        return self._fn(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+        fn = getattr(F, self._functional)
+        return fn(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-MaxUnpool1d, MaxUnpool2d, MaxUnpool3d = _nd_family(_MaxUnpoolNd, F.max_unpool1d, F.max_unpool2d,
-                                                    F.max_unpool3d)
+MaxUnpool1d, MaxUnpool2d, MaxUnpool3d = _nd_family(_MaxUnpoolNd, "max_unpool{n}d")
 
 
 class _LPPoolNd(Module):
@@ -168,15 +171,16 @@ class _LPPoolNd(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input: Tensor) -> Tensor:
-        return self._fn(input, float(self.norm_type), self.kernel_size, self.stride,
-                        self.ceil_mode)
+        fn = getattr(F, self._functional)
+        return fn(input, float(self.norm_type), self.kernel_size, self.stride,
+                  self.ceil_mode)
 
     def extra_repr(self) -> str:
         return ("norm_type={norm_type}, kernel_size={kernel_size}, stride={stride}, "
                 "ceil_mode={ceil_mode}".format(**self.__dict__))
 
 
-LPPool1d, LPPool2d, LPPool3d = _nd_family(_LPPoolNd, F.lp_pool1d, F.lp_pool2d, F.lp_pool3d)
+LPPool1d, LPPool2d, LPPool3d = _nd_family(_LPPoolNd, "lp_pool{n}d")
 
 
 class _FractionalMaxPoolNd(Module):
@@ -201,12 +205,13 @@ class _FractionalMaxPoolNd(Module):
             raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
 
     def forward(self, input: Tensor):
-        return self._fn(input, self.kernel_size, self.output_size, self.output_ratio,
-                        self.return_indices, _random_samples=self._random_samples)
+        fn = getattr(F, self._functional)
+        return fn(input, self.kernel_size, self.output_size, self.output_ratio,
+                  self.return_indices, _random_samples=self._random_samples)
 
 
 FractionalMaxPool2d, FractionalMaxPool3d = _nd_family(
-    _FractionalMaxPoolNd, F.fractional_max_pool2d, F.fractional_max_pool3d, ns=(2, 3))
+    _FractionalMaxPoolNd, "fractional_max_pool{n}d", ns=(2, 3))
 
 
 # ---- upsampling ------------------------------------------------------------------------------
