@@ -61,23 +61,28 @@ def applies(x, w, stride, groups):
 
 class _FlatCols:
     """im2col on flat rows, block by block into one reused buffer: block [n0, n0 + nb) of src
-    (N, C, >= Hp rows, Wp) -> (nb, C*kh*kw, Ho*Wp), row (c, i, j) of a sample being its plane
-    from offset i*dil*Wp + j*dil. Only (Ho-1)*Wp + Wo elements are read per row (the rest
-    could run past the plane); the tail columns stay zero. The window view and the buffer are
-    made once per call: per block it is one copy (a loop of ~10 NumPy calls per sample block
-    cost ~15 ms of a ResNet step)."""
+    (N, C, >= Hp rows, Wp) -> (nb, C*kh*kw (+1), Ho*Wp), row (c, i, j) of a sample being its
+    plane from offset i*dil*Wp + j*dil. Only (Ho-1)*Wp + Wo elements are read per row (the
+    rest could run past the plane); the tail columns stay zero. ``ones=True`` adds a last row
+    of ones, so that the GEMM adds the bias (forward) or sums the grad (bias grad): a bias
+    added while cropping the output cost 3x the plain cropping copy (1.1 vs 0.36 ms on LeNet's
+    first conv, ``python /tmp/proto/crop.py``) and the row costs 1/(C*K) more GEMM. The view
+    and the buffer are made once per call: per block it is one copy (a loop of ~10 NumPy
+    calls per sample block cost ~15 ms of a ResNet step)."""
 
-    def __init__(self, src, kh, kw, dil, Ho, Wo, Wp, step, slot):
+    def __init__(self, src, kh, kw, dil, Ho, Wo, Wp, step, slot, ones=False):
         N, C = src.shape[:2]
         s0, s1, s2, s3 = src.strides
         n = (Ho - 1) * Wp + Wo
         self.view = as_strided(src, (N, C, kh, kw, n), (s0, s1, s2 * dil[0], s3 * dil[1], s3),
                                writeable=False)
-        buf = scratch(step * C * kh * kw * Ho * Wp, src.dtype, slot)
-        buf = buf.reshape(step, C, kh, kw, Ho * Wp)
+        CK, Lp = C * kh * kw, Ho * Wp
+        self.mat = scratch(step * (CK + ones) * Lp, src.dtype, slot).reshape(step, CK + ones, Lp)
+        if ones:
+            self.mat[:, CK] = 1
+        buf = self.mat[:, :CK].reshape(step, C, kh, kw, Lp)
         buf[..., n:] = 0
         self.dst = buf[..., :n]
-        self.mat = buf.reshape(step, C * kh * kw, Ho * Wp)
 
     def __call__(self, n0, nb):
         xp.copyto(self.dst[:nb], self.view[n0:n0 + nb])
@@ -91,25 +96,23 @@ def forward(xpad, w, b, dil, Ho, Wo):
     CK, Lp = C * kh * kw, Ho * Wp
     y = xp.empty((N, O, Ho, Wo), xp.result_type(xpad, w))
     wm = w.reshape(O, CK)
-    bb = None if b is None else b.reshape(O, 1, 1)
+    if b is not None:  # the bias as one more weight column, against a row of ones
+        wm = xp.concatenate([wm, b.reshape(O, 1).astype(wm.dtype, copy=False)], axis=1)
     step = _block(N, CK * Lp * xpad.itemsize)
-    cols = _FlatCols(xpad, kh, kw, dil, Ho, Wo, Wp, step, 0)
+    cols = _FlatCols(xpad, kh, kw, dil, Ho, Wo, Wp, step, 0, ones=b is not None)
     r = scratch(step * O * Lp, y.dtype, 1).reshape(step, O, Lp)
     rv = r.reshape(step, O, Ho, Wp)[..., :Wo]
     for n0 in range(0, N, step):
         nb = min(step, N - n0)
         xp.matmul(wm, cols(n0, nb), out=r[:nb])
-        if bb is None:
-            y[n0:n0 + nb] = rv[:nb]
-        else:  # the bias rides on the cropping copy
-            xp.add(rv[:nb], bb, out=y[n0:n0 + nb])
+        y[n0:n0 + nb] = rv[:nb]
     return y
 
 
-def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w):
-    """(grad of the padded input's interior (N, C, H, W) or None, grad of w or None) for
-    y = forward(xpad, w, ...), g = dL/dy (N, O, Ho, Wo); xpad is needed for the weight grad
-    only, w for the input grad only."""
+def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
+    """(grad of the padded input's interior (N, C, H, W), of w, of the bias; each None where
+    not needed) for y = forward(xpad, w, ...), g = dL/dy (N, O, Ho, Wo); xpad is needed for
+    the weight grad only, w for the input grad only."""
     N, C, Hp, Wp = xshape
     O, _, kh, kw = wshape
     Ho, Wo = g.shape[2:]
@@ -128,10 +131,10 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w):
     gq.fill(0)
     g_in = gq[:, :, top:top + Ho, left:left + Wo]
     gflat = gq.reshape(step, O, rows * Wp)[:, :, start:start + Lp]
-    gx = gxp = gw = None
-    if need_w:
-        gwt = xp.zeros((CK, O), dt)
-        cols = _FlatCols(xpad, kh, kw, dil, Ho, Wo, Wp, step, 0)
+    gx = gxp = gw = gb = None
+    if need_w:  # with the bias grad as the sum against a row of ones (its last row)
+        gwt = xp.zeros((CK + need_b, O), dt)
+        cols = _FlatCols(xpad, kh, kw, dil, Ho, Wo, Wp, step, 0, ones=need_b)
     if need_x and same:  # a convolution of gq with the flipped weight (C, O*kh*kw)
         gx = xp.empty((N, C, H, W), dt)
         wf = xp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
@@ -166,5 +169,8 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w):
     if gxp is not None:
         gx = gxp.reshape(N, C, Hp, Wp)[:, :, pt:pt + H, pl:pl + W]
     if need_w:
-        gw = gwt.T.reshape(wshape)
-    return gx, gw
+        gw = gwt[:CK].T.reshape(wshape)
+        gb = gwt[CK] if need_b else None
+    elif need_b:
+        gb = g.sum((0, 2, 3))
+    return gx, gw, gb

@@ -745,9 +745,8 @@ class Convolution(Function):
         gv = grad.reshape(N, O, L)
         needs = ctx.needs_input_grad
         if step is None:  # the flat-row kernel's forward
-            gx, gw = _conv.backward(xpad, xp_shape, w, w_shape, xp.ascontiguousarray(grad),
-                                    pads, dil, needs[0], needs[1])
-            gb = gv.sum((0, 2)) if needs[2] else None
+            gx, gw, gb = _conv.backward(xpad, xp_shape, w, w_shape, xp.ascontiguousarray(grad),
+                                        pads, dil, needs[0], needs[1], needs[2])
             if unbatched and gx is not None:
                 gx = gx[0]
             return gx, gw, gb
