@@ -606,24 +606,32 @@ def _check_along(a, idx, d, op, src=None):
 
 
 class _AddAtZeros(Function):
-    """Zeros of the input's shape with grad added where a selection (gather, index_select) read:
-    the selection's backward, itself differentiable (its backward selects again)."""
+    """Zeros of the input's shape with grad added where a selection along d read (at
+    ``_key(idx, d)``): the backward of gather and of index_select, itself differentiable (its
+    backward is the selection, ``_op``, again). Made by _renamed below gather and index_select."""
 
     @staticmethod
     def forward(ctx, grad, d, idx, meta):
         ctx.d, ctx.idx = d, idx
-        return _add_at_zeros(grad, ctx._key(d, idx), meta)
+        return _add_at_zeros(grad, ctx._key(idx, d), meta)
 
     @staticmethod
     def backward(ctx, gg):
-        return ctx._select(gg, ctx.d, ctx.idx)
+        return ctx.select(gg, ctx.d, ctx.idx)
 
     @classmethod
     def of(cls, grad, d, idx, meta):
         """For an array grad, or a Tensor one under create_graph (then recorded)."""
         if isinstance(grad, Tensor):
             return cls.apply(grad, d, idx, meta)
-        return _add_at_zeros(grad, cls._key(d, idx), meta)
+        return _add_at_zeros(grad, cls._key(idx, d), meta)
+
+    @classmethod
+    def select(cls, x, d, idx):
+        """The selection again, of an array, or of a Tensor under create_graph (recorded)."""
+        if isinstance(x, Tensor):
+            return cls._op(x, d, _make(idx, False, None, 0))
+        return x[cls._key(idx, d)] if x.ndim else x.copy()
 
 
 def _add_at_zeros(grad, key, meta):
@@ -635,28 +643,13 @@ def _add_at_zeros(grad, key, meta):
     return g
 
 
-class Gather(_Pre):
-    _node_name = "GatherBackward0"
+class _Selection(_Pre):
+    """The node of a selection along d (gather, index_select): its backward is ``_zeros``."""
 
     @staticmethod
     def backward(ctx, grad):
         d, idx = ctx.meta
-        return ScatterAddZeros.of(grad, d, idx, ctx.in_meta)
-
-
-def _gather_any(x, d, idx):
-    if isinstance(x, Tensor):
-        return gather(x, d, _make(idx, False, None, 0))
-    return x[_along(idx, d)] if x.ndim else x.copy()
-
-
-class ScatterAddZeros(_AddAtZeros):
-    _node_name = "ScatterAddBackward0"
-    _select = staticmethod(_gather_any)
-
-    @staticmethod
-    def _key(d, idx):
-        return _along(idx, d)
+        return ctx._zeros.of(grad, d, idx, ctx.in_meta)
 
 
 def gather(input, dim, index, *, sparse_grad=False, axis=None):
@@ -672,6 +665,11 @@ def gather(input, dim, index, *, sparse_grad=False, axis=None):
     else:
         out = a[_along(idx, d)]
     return _finish_copy(Gather, input, out, d, idx)
+
+
+ScatterAddZeros = _renamed(_AddAtZeros, "ScatterAddBackward0", _key=staticmethod(_along),
+                           _op=staticmethod(gather))
+Gather = _renamed(_Selection, "GatherBackward0", _zeros=ScatterAddZeros)
 
 
 def take_along_dim(input, indices, dim=None):
@@ -715,7 +713,7 @@ class Scatter(_Pre2):
                 gi = grad.copy()
                 gi[_along(idx, d)] = 0
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-            gs = _pad_to(_gather_any(grad, d, idx), src_shape)
+            gs = _pad_to(ScatterAddZeros.select(grad, d, idx), src_shape)
         return gi, None, gs
 
 
@@ -732,7 +730,7 @@ class ScatterAdd(_Pre2):
         d, idx, src_shape = ctx.meta
         gs = None
         if ctx.needs_input_grad[2]:
-            gs = _pad_to(_gather_any(grad, d, idx), src_shape)
+            gs = _pad_to(ScatterAddZeros.select(grad, d, idx), src_shape)
         return grad, None, gs
 
 
@@ -809,30 +807,6 @@ def _check_vector_index(index, op):
     return idx.reshape(-1)
 
 
-class IndexSelect(_Pre):
-    _node_name = "IndexSelectBackward0"
-
-    @staticmethod
-    def backward(ctx, grad):
-        d, idx = ctx.meta
-        return IndexAddZeros.of(grad, d, idx, ctx.in_meta)
-
-
-def _index_select_any(x, d, idx):
-    if isinstance(x, Tensor):
-        return index_select(x, d, _make(idx, False, None, 0))
-    return xp.take(x, idx, axis=d) if x.ndim else x.copy()
-
-
-class IndexAddZeros(_AddAtZeros):
-    _node_name = "IndexAddBackward0"
-    _select = staticmethod(_index_select_any)
-
-    @staticmethod
-    def _key(d, idx):
-        return (slice(None),) * d + (idx,)
-
-
 def _check_range(idx, n):
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise IndexError("index out of range in self")
@@ -852,6 +826,16 @@ def index_select(input, dim, index, *, axis=None):
     else:
         out = xp.take(a, idx, axis=d)
     return _finish_copy(IndexSelect, input, out, d, idx)
+
+
+def _at_dim(idx, d):
+    """The index tuple selecting a[..., idx, ...] at dim d (index_select)."""
+    return (slice(None),) * d + (idx,)
+
+
+IndexAddZeros = _renamed(_AddAtZeros, "IndexAddBackward0", _key=staticmethod(_at_dim),
+                         _op=staticmethod(index_select))
+IndexSelect = _renamed(_Selection, "IndexSelectBackward0", _zeros=IndexAddZeros)
 
 
 def _check_source(a, s, d, op):
@@ -876,7 +860,7 @@ class IndexAdd(_Pre2):
         d, idx, alpha, s_shape = ctx.meta
         gs = None
         if ctx.needs_input_grad[2]:
-            gs = _index_select_any(grad, d, idx)
+            gs = IndexAddZeros.select(grad, d, idx)
             if alpha != 1:
                 gs = gs * alpha
             gs = gs.reshape(s_shape)
@@ -894,7 +878,7 @@ class IndexCopy(_Pre2):
         if ctx.needs_input_grad[0]:
             gi = _zero_at(grad, key)
         if ctx.needs_input_grad[2]:
-            gs = _index_select_any(grad, d, idx).reshape(s_shape)
+            gs = IndexAddZeros.select(grad, d, idx).reshape(s_shape)
         return gi, None, gs
 
 
