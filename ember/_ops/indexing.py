@@ -705,13 +705,7 @@ class Scatter(_Pre2):
         d, idx, src_shape = ctx.meta
         gi = gs = None
         if ctx.needs_input_grad[0]:
-            if isinstance(grad, Tensor):
-                mask = xp.ones(grad.shape, grad._data.dtype)
-                mask[_along(idx, d)] = 0
-                gi = grad * mask
-            else:
-                gi = grad.copy()
-                gi[_along(idx, d)] = 0
+            gi = _zero_at(grad, _along(idx, d))
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             gs = _pad_to(ScatterAddZeros.select(grad, d, idx), src_shape)
         return gi, None, gs
@@ -874,15 +868,15 @@ class IndexCopy(_Pre2):
     def backward(ctx, grad):
         d, idx, s_shape = ctx.meta
         gi = gs = None
-        key = (slice(None),) * d + (idx,)
         if ctx.needs_input_grad[0]:
-            gi = _zero_at(grad, key)
+            gi = _zero_at(grad, _at_dim(idx, d))
         if ctx.needs_input_grad[2]:
             gs = IndexAddZeros.select(grad, d, idx).reshape(s_shape)
         return gi, None, gs
 
 
 def _zero_at(grad, key):
+    """grad with zeros at key (where a copy overwrote the input), recorded for a Tensor grad."""
     if isinstance(grad, Tensor):
         mask = xp.ones(grad.shape, grad._data.dtype)
         mask[key] = 0
@@ -897,7 +891,7 @@ def _index_prep(input, dim, index, op):
     d = _dim(dim, a.ndim)
     idx = _check_vector_index(index, op)
     _check_range(idx, a.shape[d] if a.ndim else 1)
-    key = (slice(None),) * d + (idx,) if a.ndim else ()
+    key = _at_dim(idx, d) if a.ndim else ()
     return a, d, idx, key
 
 
@@ -1489,7 +1483,7 @@ def _embed(input, src, key):
 def select_scatter(input, src, dim: int, index: int):
     """A copy of ``input`` with ``src`` written over ``input.select(dim, index)``."""
     d = _dim(dim, input.ndim)
-    return _embed(input, src, (slice(None),) * d + (index,))
+    return _embed(input, src, _at_dim(index, d))
 
 
 def slice_scatter(input, src, dim: int = 0, start=None, end=None, step: int = 1):
