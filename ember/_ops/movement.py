@@ -74,8 +74,10 @@ def _dim(d, ndim):
     return _wrap_dim(d, ndim)
 
 
-def _sizes(args):
-    """f(2, 3), f((2, 3)), f([2, 3]) and f(Size) all give the sequence (2, 3)."""
+def _sizes(args, kwargs=None, name=None):
+    """f(2, 3), f((2, 3)), f([2, 3]), f(Size) and f(name=(2, 3)) all give the sequence (2, 3)."""
+    if kwargs:
+        args = (kwargs.pop(name),)
     if len(args) == 1:
         s = args[0]
         if s.__class__ is not int and isinstance(s, (tuple, list)):
@@ -146,9 +148,7 @@ def _reshaped(a, shape):
 
 def reshape(input, *shape, **kwargs):
     """Returns a tensor with the same data and the given shape (a view where possible)."""
-    if kwargs:
-        shape = (kwargs.pop("shape"),)
-    shape = _sizes(shape)
+    shape = _sizes(shape, kwargs, "shape")
     a = input._data
     out = _reshaped(a, shape)
     if a.flags.c_contiguous or _shares(out, a):
@@ -309,9 +309,7 @@ TBackward = _renamed(Transpose, "TBackward0")
 
 def permute(input, *dims, **kwargs):
     """Returns a view with the dims reordered as ``dims``."""
-    if kwargs:
-        dims = (kwargs.pop("dims"),)
-    dims = _sizes(dims)
+    dims = _sizes(dims, kwargs, "dims")
     a = input._data
     nd = a.ndim
     if len(dims) != nd:
@@ -416,9 +414,7 @@ def _expand_shape(a, sizes):
 
 def expand(self, *sizes, **kwargs):
     """A view with size-1 dims repeated (no copy); -1 keeps a dim's size."""
-    if kwargs:
-        sizes = (kwargs.pop("size"),)
-    sizes = _sizes(sizes)
+    sizes = _sizes(sizes, kwargs, "size")
     a = self._data
     shape = sizes if sizes == a.shape else _expand_shape(a, sizes)
     return _finish(Expand, self, xp.broadcast_to(a, shape))
@@ -469,9 +465,7 @@ class Repeat(_Pre):
 
 def repeat(self, *sizes, **kwargs):
     """Tiles the tensor ``sizes[i]`` times along each dim (copies)."""
-    if kwargs:
-        sizes = (kwargs.pop("repeats"),)
-    reps = tuple(operator.index(s) for s in _sizes(sizes))
+    reps = tuple(operator.index(s) for s in _sizes(sizes, kwargs, "repeats"))
     a = self._data
     if len(reps) < a.ndim:
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number "
@@ -486,9 +480,7 @@ def repeat(self, *sizes, **kwargs):
 
 def tile(input, *dims, **kwargs):
     """Like repeat, but dims shorter than the tensor's rank are padded with leading 1s."""
-    if kwargs:
-        dims = (kwargs.pop("dims"),)
-    dims = tuple(operator.index(d) for d in _sizes(dims))
+    dims = tuple(operator.index(d) for d in _sizes(dims, kwargs, "dims"))
     nd = input._data.ndim
     if len(dims) < nd:
         dims = (1,) * (nd - len(dims)) + dims
@@ -532,17 +524,9 @@ class Flip(_Pre):
         return xp.flip(grad, ctx.meta[0])
 
 
-def _dims_arg(dims):
-    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-        return tuple(dims[0])
-    return dims
-
-
 def flip(input, *dims, **kwargs):
     """Reverses the order of elements along ``dims`` (a copy, as in PyTorch)."""
-    if kwargs:
-        dims = (kwargs.pop("dims"),)
-    dims = _dims_arg(dims)
+    dims = _sizes(dims, kwargs, "dims")
     a = input._data
     axes = norm_dims(dims, a.ndim) if dims else ()
     out = xp.flip(a, axes).copy() if axes else a.copy()
