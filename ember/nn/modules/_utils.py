@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from ... import _creation
+from .. import functional as F
 from ..parameter import Parameter
+from .module import Module
 
 _SPATIAL_DIMS = {1: "L", 2: "H, W", 3: "D, H, W"}
 
@@ -17,6 +19,22 @@ def _ntuple(v, n: int) -> tuple:
 def _reverse_repeat_tuple(t, n: int) -> tuple:
     """(a, b) -> (b, b, a, a) for n=2: F.pad's last-dim-first order."""
     return tuple(x for x in reversed(t) for _ in range(n))
+
+
+class _FunctionalLayer(Module):
+    """A layer that is one nn.functional call: forward is ``F.<_functional>(input, *settings)``,
+    the settings being the attributes named in ``__constants__``, in that order; the repr lists
+    them as name=value, ``inplace`` only when True (PyTorch's style). The functional is looked up
+    when called, so a patched one is seen."""
+
+    def forward(self, input):
+        fn = getattr(F, self._functional)
+        return fn(input, *[getattr(self, name) for name in self.__constants__])
+
+    def extra_repr(self) -> str:
+        return ", ".join("inplace=True" if name == "inplace" else f"{name}={getattr(self, name)}"
+                         for name in self.__constants__
+                         if name != "inplace" or self.inplace)
 
 
 def _add_weight_and_bias(module, weight_shape, bias_features, device, dtype) -> None:
@@ -34,8 +52,8 @@ def _nd_family(base: type, functional: str = "", *, name: str = "", doc: str = "
                ns=(1, 2, 3), **attrs) -> tuple:
     """The public 1-D, 2-D and 3-D subclasses of ``base`` (Conv1d, Conv2d, Conv3d, ...), which
     differ only in class attributes: ``_n`` (from ``ns``), ``_functional`` (the name of the
-    functional each calls, ``functional`` formatted with n; ``base`` looks it up when called, so
-    a patched functional is seen, as in PyTorch) and ``attrs`` (the same for all of them).
+    nn.functional each calls, ``functional`` formatted with n; ``base`` looks it up when called,
+    so a patched functional is seen, as in PyTorch) and ``attrs`` (the same for all of them).
 
     ``name`` (by default ``base``'s: _MaxPoolNd -> MaxPool{n}d) and ``doc`` (by default
     ``base._doc``) are formatted with ``n`` and ``dims``, the spatial dims' letters ("H, W" for

@@ -8,6 +8,7 @@ from ..._tensor import Tensor
 from .. import functional as F
 from .. import init as _init
 from ..parameter import Parameter
+from ._utils import _FunctionalLayer
 from .linear import Linear, NonDynamicallyQuantizableLinear
 from .module import Module
 
@@ -49,7 +50,7 @@ def _inplace_repr(inplace, lead=""):
     return (lead + "inplace=True") if inplace else ""
 
 
-class _InplaceActivation(Module):
+class _InplaceActivation(_FunctionalLayer):
     """Base of the activations whose only setting is ``inplace``."""
 
     __constants__ = ("inplace",)
@@ -58,11 +59,8 @@ class _InplaceActivation(Module):
         super().__init__()
         self.inplace = inplace
 
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
 
-
-class _AlphaActivation(Module):
+class _AlphaActivation(_FunctionalLayer):
     """Base of ELU and CELU: an ``alpha`` and an ``inplace`` flag."""
 
     __constants__ = ("alpha", "inplace")
@@ -72,11 +70,8 @@ class _AlphaActivation(Module):
         self.alpha = alpha
         self.inplace = inplace
 
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}{_inplace_repr(self.inplace, ', ')}"
 
-
-class _Shrink(Module):
+class _Shrink(_FunctionalLayer):
     """Base of Hardshrink and Softshrink: one threshold ``lambd``, shown bare in the repr."""
 
     __constants__ = ("lambd",)
@@ -89,22 +84,17 @@ class _Shrink(Module):
         return str(self.lambd)
 
 
-class Threshold(Module):
+class Threshold(_FunctionalLayer):
     """y = x if x > threshold else value."""
 
     __constants__ = ("threshold", "value", "inplace")
+    _functional = "threshold"
 
     def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
         super().__init__()
         self.threshold = threshold
         self.value = value
         self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.threshold(input, self.threshold, self.value, self.inplace)
-
-    def extra_repr(self) -> str:
-        return f"threshold={self.threshold}, value={self.value}{_inplace_repr(self.inplace, ', ')}"
 
 
 class ReLU(_InplaceActivation):
@@ -132,10 +122,11 @@ class RReLU(Module):
         return f"lower={self.lower}, upper={self.upper}{_inplace_repr(self.inplace, ', ')}"
 
 
-class Hardtanh(Module):
+class Hardtanh(_FunctionalLayer):
     """clamp(x, min_val, max_val)."""
 
     __constants__ = ("min_val", "max_val", "inplace")
+    _functional = "hardtanh"
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
                  min_value: float | None = None, max_value: float | None = None) -> None:
@@ -154,12 +145,6 @@ class Hardtanh(Module):
         if self.max_val <= self.min_val:
             raise AssertionError(
                 f"max_val ({self.max_val}) must be greater than min_val ({self.min_val})")
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
-
-    def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}{_inplace_repr(self.inplace, ', ')}"
 
 
 class ReLU6(Hardtanh):
@@ -182,8 +167,7 @@ class Sigmoid(Module):
 class Hardsigmoid(_InplaceActivation):
     """relu6(x + 3) / 6."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.hardsigmoid(input, self.inplace)
+    _functional = "hardsigmoid"
 
     def extra_repr(self) -> str:
         return ""  # PyTorch's repr of this one leaves out the inplace flag
@@ -199,22 +183,19 @@ class Tanh(Module):
 class SiLU(_InplaceActivation):
     """x * sigmoid(x)."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.silu(input, inplace=self.inplace)
+    _functional = "silu"
 
 
 class Mish(_InplaceActivation):
     """x * tanh(softplus(x))."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.mish(input, inplace=self.inplace)
+    _functional = "mish"
 
 
 class Hardswish(_InplaceActivation):
     """x * relu6(x + 3) / 6."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.hardswish(input, self.inplace)
+    _functional = "hardswish"
 
     def extra_repr(self) -> str:
         return ""  # PyTorch's repr of this one leaves out the inplace flag
@@ -223,38 +204,30 @@ class Hardswish(_InplaceActivation):
 class ELU(_AlphaActivation):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.elu(input, self.alpha, self.inplace)
+    _functional = "elu"
 
 
 class CELU(_AlphaActivation):
     """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.celu(input, self.alpha, self.inplace)
+    _functional = "celu"
 
 
 class SELU(_InplaceActivation):
     """scale * elu(x, alpha) with the self-normalising constants."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.selu(input, self.inplace)
+    _functional = "selu"
 
 
-class GLU(Module):
+class GLU(_FunctionalLayer):
     """a * sigmoid(b) for the two halves a, b of the input along ``dim``."""
 
     __constants__ = ("dim",)
+    _functional = "glu"
 
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
         self.dim = dim
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.glu(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
 
 class GELU(Module):
@@ -276,8 +249,7 @@ class GELU(Module):
 class Hardshrink(_Shrink):
     """x where |x| > lambd, else 0."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.hardshrink(input, self.lambd)
+    _functional = "hardshrink"
 
 
 class LeakyReLU(Module):
@@ -304,28 +276,22 @@ class LogSigmoid(Module):
         return F.logsigmoid(input)
 
 
-class Softplus(Module):
+class Softplus(_FunctionalLayer):
     """log(1 + exp(beta x)) / beta, linear above ``threshold``."""
 
     __constants__ = ("beta", "threshold")
+    _functional = "softplus"
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
         self.beta = beta
         self.threshold = threshold
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.softplus(input, self.beta, self.threshold)
-
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, threshold={self.threshold}"
-
 
 class Softshrink(_Shrink):
     """x - lambd*sign(x) where |x| > lambd, else 0."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.softshrink(input, self.lambd)
+    _functional = "softshrink"
 
 
 class PReLU(Module):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 
-from ..._ops import nn_ops
 from ..._tensor import Tensor
 from ...autograd import grad_mode
+from .. import functional as F
 from .. import init
 from ..parameter import UninitializedParameter
 from ._utils import (
@@ -118,9 +118,9 @@ class _Conv(_ConvNd):
                          device, dtype)
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias) -> Tensor:
-        fn = getattr(nn_ops, self._functional)
+        fn = getattr(F, self._functional)
         if self.padding_mode != "zeros":
-            input = nn_ops.pad(input, self._reversed_padding_repeated_twice,
+            input = F.pad(input, self._reversed_padding_repeated_twice,
                                mode=self.padding_mode)
             return fn(input, weight, bias, self.stride, (0,) * self._n, self.dilation, self.groups)
         return fn(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
@@ -185,7 +185,7 @@ class _ConvTransposeNd(_ConvNd):
         p = self._parameters
         if "weight" not in p or "bias" not in p:  # parametrized (weight_norm, ...)
             p = {"weight": self.weight, "bias": self.bias}
-        fn = getattr(nn_ops, self._functional)
+        fn = getattr(F, self._functional)
         return fn(input, p["weight"], p["bias"], self.stride, self.padding,
                   output_padding, self.groups, self.dilation)
 

@@ -8,6 +8,7 @@ from ..._tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ._utils import _FunctionalLayer
 from .module import Module
 
 __all__ = ["GroupNorm", "LayerNorm", "LocalResponseNorm", "RMSNorm"]
@@ -42,10 +43,11 @@ class _AffineNorm(Module):
         return self._repr.format(**self.__dict__) + f", bias={self.bias is not None}"
 
 
-class LocalResponseNorm(Module):
+class LocalResponseNorm(_FunctionalLayer):
     """Normalise by the squared activity of ``size`` neighbouring channels."""
 
     __constants__ = ("size", "alpha", "beta", "k")
+    _functional = "local_response_norm"
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
         super().__init__()
@@ -53,9 +55,6 @@ class LocalResponseNorm(Module):
         self.alpha = alpha
         self.beta = beta
         self.k = k
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self):
         return "{size}, alpha={alpha}, beta={beta}, k={k}".format(**self.__dict__)

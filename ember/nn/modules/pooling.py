@@ -1,9 +1,9 @@
-"""Pooling, upsampling, padding and fold/unfold layers (thin modules over ember._ops.nn_ops)."""
+"""Pooling, upsampling, padding and fold/unfold layers (thin modules over nn.functional)."""
 from __future__ import annotations
 
-from ..._ops import nn_ops as F
 from ..._tensor import Tensor
-from ._utils import _nd_family, _ntuple
+from .. import functional as F
+from ._utils import _FunctionalLayer, _nd_family, _ntuple
 from .module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
@@ -99,19 +99,12 @@ class AvgPool3d(AvgPool2d):
 
 
 # ---- adaptive pooling --------------------------------------------------------------------------
-class _AdaptivePoolNd(Module):
+class _AdaptivePoolNd(_FunctionalLayer):
     __constants__ = ["output_size"]
 
     def __init__(self, output_size) -> None:
         super().__init__()
         self.output_size = output_size
-
-    def forward(self, input: Tensor) -> Tensor:
-        fn = getattr(F, self._functional)
-        return fn(input, self.output_size)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
 
 
 class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
@@ -126,9 +119,8 @@ class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
         super().__init__(output_size)
         self.return_indices = return_indices
 
-    def forward(self, input: Tensor):
-        fn = getattr(F, self._functional)
-        return fn(input, self.output_size, self.return_indices)
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d = _nd_family(_AdaptiveAvgPoolNd,
@@ -337,33 +329,7 @@ CircularPad1d, CircularPad2d, CircularPad3d = _nd_family(
 
 
 # ---- fold / unfold -----------------------------------------------------------------------------
-class Fold(Module):
-    """Combine sliding blocks (N, C*K, L) into (N, C, H, W), summing overlaps."""
-
-    __constants__ = ["output_size", "kernel_size", "dilation", "padding", "stride"]
-
-    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1) -> None:
-        super().__init__()
-        self.output_size = output_size
-        self.kernel_size = kernel_size
-        self.dilation = dilation
-        self.padding = padding
-        self.stride = stride
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding,
-                      self.stride)
-
-    def extra_repr(self) -> str:
-        return ("output_size={output_size}, kernel_size={kernel_size}, dilation={dilation}, "
-                "padding={padding}, stride={stride}".format(**self.__dict__))
-
-
-class Unfold(Module):
-    """Extract sliding blocks: (N, C, H, W) -> (N, C*K, L)."""
-
-    __constants__ = ["kernel_size", "dilation", "padding", "stride"]
-
+class _SlidingBlocks(_FunctionalLayer):
     def __init__(self, kernel_size, dilation=1, padding=0, stride=1) -> None:
         super().__init__()
         self.kernel_size = kernel_size
@@ -371,9 +337,20 @@ class Unfold(Module):
         self.padding = padding
         self.stride = stride
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
 
-    def extra_repr(self) -> str:
-        return ("kernel_size={kernel_size}, dilation={dilation}, padding={padding},"
-                " stride={stride}".format(**self.__dict__))
+class Fold(_SlidingBlocks):
+    """Combine sliding blocks (N, C*K, L) into (N, C, H, W), summing overlaps."""
+
+    __constants__ = ["output_size", "kernel_size", "dilation", "padding", "stride"]
+    _functional = "fold"
+
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1) -> None:
+        super().__init__(kernel_size, dilation, padding, stride)
+        self.output_size = output_size
+
+
+class Unfold(_SlidingBlocks):
+    """Extract sliding blocks: (N, C, H, W) -> (N, C*K, L)."""
+
+    __constants__ = ["kernel_size", "dilation", "padding", "stride"]
+    _functional = "unfold"
