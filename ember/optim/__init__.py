@@ -1,4 +1,7 @@
 """:mod:`ember.optim`: optimization algorithms and learning-rate schedules (PyTorch's API)."""
+import importlib as _importlib
+import sys as _sys
+
 from . import _functional, lr_scheduler  # noqa: F401  (PyTorch's names)
 from . import adafactor as _adafactor  # noqa: F401  (torch.optim._adafactor)
 from .adadelta import Adadelta
@@ -29,15 +32,12 @@ del radam, rmsprop, rprop, sgd, sparse_adam  # noqa: F821
 
 
 def __getattr__(name):
-    import importlib
-    import sys
-
     # swa_utils builds on ember.nn (AveragedModel is a Module), so it loads on first use.
     if name == "swa_utils":
-        mod = importlib.import_module(f"{__name__}.swa_utils")
+        mod = _importlib.import_module(f"{__name__}.swa_utils")
         globals()[name] = mod
         return mod
-    mod = sys.modules.get(f"{__name__}.{name}")
+    mod = _sys.modules.get(f"{__name__}.{name}")
     if mod is not None:
         return mod
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .._backend import xp
 
-__all__ = ["adam_applies", "adam_", "sgd_plain_applies", "sgd_plain_"]
+__all__ = ["adam_", "adam_applies", "sgd_plain_", "sgd_plain_applies"]
 
 add, subtract, multiply, divide = xp.add, xp.subtract, xp.multiply, xp.divide
 square, sqrt, maximum = xp.square, xp.sqrt, xp.maximum

@@ -27,7 +27,11 @@ class Adadelta(Optimizer):
             capturable=capturable, foreach=foreach, differentiable=differentiable))
 
     def step(self, closure=None):
-        """One Adadelta step for every param with a grad; ``closure`` re-evaluates the loss."""
+        """One Adadelta step for every param with a grad; ``closure`` re-evaluates the loss.
+
+        v = rho * v + (1 - rho) * g², delta = sqrt(u + eps) / sqrt(v + eps) * g,
+        u = rho * u + (1 - rho) * delta², p -= lr * delta: see ``adadelta``.
+        """
         loss = _closure_loss(closure)
         for group in self.param_groups:
             adadelta(*self._gather(group, "square_avg", "acc_delta", "step"), lr=group["lr"],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .._backend import xp
 from .._tensor import Tensor, _make
-from .optimizer import Optimizer, _bump, _closure_loss, _lerp_, _scalar_tensor, _value, _zeros
+from .optimizer import Optimizer, _closure_loss, _lerp_, _updates, _value, _zeros
 
 __all__ = ["Adafactor", "adafactor"]
 
@@ -36,14 +36,10 @@ class Adafactor(Optimizer):
                         foreach=foreach, maximize=maximize)
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-        self._steps_to_tensors("step")
+    _counters = ("step",)
 
     def _init_state(self, st, p, group):
-        st["step"] = _scalar_tensor(0.0)
+        super()._init_state(st, p, group)
         g = p._grad._data
         if g.ndim > 1:
             st["row_var"] = _make(xp.zeros(g.shape[:-1] + (1,), g.dtype), False, None, 0)
@@ -81,27 +77,20 @@ def adafactor(params, grads, row_vars, col_vars, variances, state_steps, foreach
               weight_decay, eps1, eps2, maximize) -> None:
     """Functional Adafactor: updates ``params`` and the variance estimates in place."""
     d, lr, beta2_decay, weight_decay, eps2 = map(_value, (d, lr, beta2_decay, weight_decay, eps2))
-    for i, param in enumerate(params):
-        p = param._data
-        g = grads[i]._data
-        if maximize:
-            g = xp.negative(g)
+    for p, g, row_var, col_var, variance, step in _updates(
+            params, grads, row_vars, col_vars, variances, steps=state_steps, maximize=maximize):
         if eps1 is None:
             # (PyTorch sets it from the first parameter's dtype and keeps it for the others)
             eps1 = float(xp.finfo(p.dtype).eps)
-        state_steps[i]._data += 1
-        step_float = float(state_steps[i]._data)
 
-        one_minus_beta2_t = step_float**beta2_decay
-        rho_t = min(lr, 1 / (step_float**0.5))
+        one_minus_beta2_t = step**beta2_decay
+        rho_t = min(lr, 1 / (step**0.5))
         p_norm = float(xp.sqrt(xp.sum(xp.square(p, dtype=xp.float64))))
         alpha = max(eps2, p_norm / (p.size**0.5)) * rho_t
         if weight_decay != 0:
             p *= 1 - lr * weight_decay
 
         if g.ndim > 1:
-            row_var = row_vars[i]._data
-            col_var = col_vars[i]._data
             row_mean = _sq_norm_along(g, -1)
             row_mean /= g.shape[-1]
             _lerp_(row_var, row_mean, one_minus_beta2_t)
@@ -111,7 +100,6 @@ def adafactor(params, grads, row_vars, col_vars, variances, state_steps, foreach
             var_estimate = xp.matmul(row_var, col_var)
             var_estimate /= xp.maximum(xp.mean(row_var, axis=-2, keepdims=True), eps1)
         else:
-            variance = variances[i]._data
             _lerp_(variance, xp.multiply(g, g), one_minus_beta2_t)
             var_estimate = xp.array(variance, copy=True)
         xp.maximum(var_estimate, eps1 * eps1, out=var_estimate)
@@ -121,4 +109,3 @@ def adafactor(params, grads, row_vars, col_vars, variances, state_steps, foreach
         u_norm = float(xp.sqrt(xp.sum(xp.square(update, dtype=xp.float64))))
         denom = max(1.0, u_norm / ((update.size**0.5) * d))
         p -= xp.multiply(update, alpha / denom)
-        _bump(param)

@@ -41,7 +41,10 @@ class Adagrad(Optimizer):
                 self.state[p]["sum"].share_memory_()
 
     def step(self, closure=None):
-        """One Adagrad step for every param with a grad; ``closure`` re-evaluates the loss."""
+        """One Adagrad step for every param with a grad; ``closure`` re-evaluates the loss.
+
+        sum += g², p -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(sum) + eps): see ``adagrad``.
+        """
         loss = _closure_loss(closure)
         for group in self.param_groups:
             adagrad(*self._gather(group, "sum", "step"), lr=group["lr"],

@@ -62,7 +62,11 @@ class Adam(Optimizer):
             st["max_exp_avg_sq"] = _zeros(p)
 
     def step(self, closure=None):
-        """One Adam step for every param with a grad; ``closure`` re-evaluates the loss."""
+        """One Adam step for every param with a grad; ``closure`` re-evaluates the loss.
+
+        m = beta1 * m + (1 - beta1) * g, v = beta2 * v + (1 - beta2) * g²,
+        p -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps): see ``adam``.
+        """
         loss = _closure_loss(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]

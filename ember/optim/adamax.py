@@ -24,7 +24,11 @@ class Adamax(Optimizer):
             maximize=maximize, differentiable=differentiable, capturable=capturable))
 
     def step(self, closure=None):
-        """One Adamax step for every param with a grad; ``closure`` re-evaluates the loss."""
+        """One Adamax step for every param with a grad; ``closure`` re-evaluates the loss.
+
+        m = beta1 * m + (1 - beta1) * g, u = max(beta2 * u, |g| + eps),
+        p -= lr / (1 - beta1^t) * m / u: see ``adamax``.
+        """
         loss = _closure_loss(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]

@@ -26,7 +26,10 @@ class ASGD(Optimizer):
         super()._init_state(st, p, group, eta=_value(group["lr"]), mu=1.0)
 
     def step(self, closure=None):
-        """One averaged SGD step for every param with a grad; ``closure`` re-evaluates the loss."""
+        """One averaged SGD step for every param with a grad; ``closure`` re-evaluates the loss.
+
+        p = p * (1 - lambd * eta) - eta * g, ax = the mean of p since step t0: see ``asgd``.
+        """
         loss = _closure_loss(closure)
         for group in self.param_groups:
             asgd(*self._gather(group, "ax", "mu", "eta", "step"), lambd=group["lambd"],

@@ -30,7 +30,11 @@ class NAdam(Optimizer):
         super()._init_state(st, p, group, mu_product=1.0)
 
     def step(self, closure=None):
-        """One NAdam step for every param with a grad; ``closure`` re-evaluates the loss."""
+        """One NAdam step for every param with a grad; ``closure`` re-evaluates the loss.
+
+        Adam's moments, and a step along g and m weighted by the momentum schedule mu_t:
+        see ``nadam``.
+        """
         loss = _closure_loss(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]

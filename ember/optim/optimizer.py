@@ -361,9 +361,10 @@ class Optimizer:
     # For __setstate__: the options PyTorch added over its versions, with the values a param group
     # from an older checkpoint gets (each where the optimizer has the option), and (set by
     # subclasses) the state counters older versions stored as numbers.
-    _group_defaults: ClassVar[dict[str, Any]] = dict(
-        foreach=None, maximize=False, differentiable=False, capturable=False, fused=None,
-        amsgrad=False, decoupled_weight_decay=False, momentum=0, centered=False, nesterov=False)
+    _group_defaults: ClassVar[dict[str, Any]] = {
+        "foreach": None, "maximize": False, "differentiable": False, "capturable": False,
+        "fused": None, "amsgrad": False, "decoupled_weight_decay": False, "momentum": 0,
+        "centered": False, "nesterov": False}
     _counters: tuple[str, ...] = ()
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -26,7 +26,11 @@ class RAdam(Optimizer):
             differentiable=differentiable))
 
     def step(self, closure=None):
-        """One RAdam step for every param with a grad; ``closure`` re-evaluates the loss."""
+        """One RAdam step for every param with a grad; ``closure`` re-evaluates the loss.
+
+        Adam's moments; the adaptive step is rectified once its variance is tractable (rho_t > 5),
+        before that p -= lr * m / (1 - beta1^t): see ``radam``.
+        """
         loss = _closure_loss(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]

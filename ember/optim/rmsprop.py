@@ -33,7 +33,11 @@ class RMSprop(Optimizer):
             st["grad_avg"] = _zeros(p)
 
     def step(self, closure=None):
-        """One RMSprop step for every param with a grad; ``closure`` re-evaluates the loss."""
+        """One RMSprop step for every param with a grad; ``closure`` re-evaluates the loss.
+
+        v = alpha * v + (1 - alpha) * g², p -= lr * g / (sqrt(v) + eps), optionally centered
+        (v minus the squared mean gradient) and with momentum: see ``rmsprop``.
+        """
         loss = _closure_loss(closure)
         for group in self.param_groups:
             momentum, centered = group["momentum"], group["centered"]

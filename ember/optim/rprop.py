@@ -30,7 +30,11 @@ class Rprop(Optimizer):
         st["step_size"] = _make(xp.full_like(p._grad._data, _value(group["lr"])), False, None, 0)
 
     def step(self, closure=None):
-        """One Rprop step for every param with a grad; ``closure`` re-evaluates the loss."""
+        """One Rprop step for every param with a grad; ``closure`` re-evaluates the loss.
+
+        Each weight's step size grows by etaplus while its gradient keeps its sign and shrinks by
+        etaminus when it flips; p -= sign(g) * step_size: see ``rprop``.
+        """
         loss = _closure_loss(closure)
         for group in self.param_groups:
             etaminus, etaplus = group["etas"]

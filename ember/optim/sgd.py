@@ -40,7 +40,11 @@ class SGD(Optimizer):
         _check(differentiable=differentiable, fused=fused, foreach=foreach)
 
     def step(self, closure=None):
-        """One SGD step for every param with a grad; ``closure`` re-evaluates the loss."""
+        """One SGD step for every param with a grad; ``closure`` re-evaluates the loss.
+
+        buf = momentum * buf + (1 - dampening) * g (with momentum), p -= lr * buf (or g, or
+        g + momentum * buf with nesterov): see ``sgd``.
+        """
         loss = _closure_loss(closure)
         state = self.state
         for group in self.param_groups:

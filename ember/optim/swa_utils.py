@@ -8,9 +8,11 @@ from copy import deepcopy
 from typing import Any
 
 from .. import _creation
+from .._dtype import int64
 from .._tensor import Tensor
 from ..autograd import no_grad
 from ..nn import Module
+from ..nn.modules.batchnorm import _BatchNorm
 from .lr_scheduler import LRScheduler, _format_param, _warn_get_lr_called_within_step
 from .optimizer import Optimizer, _lerp_
 
@@ -95,8 +97,6 @@ class AveragedModel(Module):
         self.module = deepcopy(model)
         if device is not None:
             self.module = self.module.to(device)
-        from .. import int64
-
         self.register_buffer("n_averaged", _creation.tensor(0, dtype=int64, device=device))
         self.avg_fn = avg_fn
         self.multi_avg_fn = multi_avg_fn
@@ -151,20 +151,12 @@ class AveragedModel(Module):
         self.n_averaged._vc[0] += 1
 
 
-def _is_batchnorm(module) -> bool:
-    try:
-        from ..nn.modules.batchnorm import _BatchNorm
-    except ImportError:  # pragma: no cover - duck typing if the class moves
-        return hasattr(module, "reset_running_stats") and hasattr(module, "running_mean")
-    return isinstance(module, _BatchNorm)
-
-
 @no_grad()
 def update_bn(loader: Iterable[Any], model: Module, device=None) -> None:
     """Recompute the BatchNorm running statistics of ``model`` with one pass over ``loader``."""
     momenta = {}
     for module in model.modules():
-        if _is_batchnorm(module):
+        if isinstance(module, _BatchNorm):
             module.reset_running_stats()
             momenta[module] = module.momentum
 
