@@ -48,6 +48,15 @@ def _add_weight_and_bias(module, weight_shape, bias_features, device, dtype) -> 
     module.reset_parameters()
 
 
+def _functional_classes(base: type, *rows) -> tuple:
+    """A table of public subclasses of ``base`` that differ only in the functional they call:
+    one class per row (name, the nn.functional's name, docstring), made in ``base``'s module
+    under its own name, as the class statement it replaces would be."""
+    return tuple(type(base)(name, (base,), {"__doc__": doc, "__module__": base.__module__,
+                                            "__qualname__": name, "_functional": functional})
+                 for name, functional, doc in rows)
+
+
 def _nd_family(base: type, functional: str = "", *, name: str = "", doc: str = "",
                ns=(1, 2, 3), **attrs) -> tuple:
     """The public 1-D, 2-D and 3-D subclasses of ``base`` (Conv1d, Conv2d, Conv3d, ...), which

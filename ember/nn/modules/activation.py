@@ -8,7 +8,7 @@ from ..._tensor import Tensor
 from .. import functional as F
 from .. import init as _init
 from ..parameter import Parameter
-from ._utils import _FunctionalLayer
+from ._utils import _functional_classes, _FunctionalLayer
 from .linear import Linear, NonDynamicallyQuantizableLinear
 from .module import Module
 
@@ -82,6 +82,30 @@ class _Shrink(_FunctionalLayer):
 
     def extra_repr(self) -> str:
         return str(self.lambd)
+
+
+class _BareInplaceActivation(_InplaceActivation):
+    def extra_repr(self) -> str:
+        return ""  # PyTorch's repr of these leaves out the inplace flag
+
+
+SiLU, Mish, SELU = _functional_classes(
+    _InplaceActivation,
+    ("SiLU", "silu", "x * sigmoid(x)."),
+    ("Mish", "mish", "x * tanh(softplus(x))."),
+    ("SELU", "selu", "scale * elu(x, alpha) with the self-normalising constants."))
+Hardsigmoid, Hardswish = _functional_classes(
+    _BareInplaceActivation,
+    ("Hardsigmoid", "hardsigmoid", "relu6(x + 3) / 6."),
+    ("Hardswish", "hardswish", "x * relu6(x + 3) / 6."))
+ELU, CELU = _functional_classes(
+    _AlphaActivation,
+    ("ELU", "elu", "x if x > 0 else alpha * (exp(x) - 1)."),
+    ("CELU", "celu", "x if x > 0 else alpha * (exp(x / alpha) - 1)."))
+Hardshrink, Softshrink = _functional_classes(
+    _Shrink,
+    ("Hardshrink", "hardshrink", "x where |x| > lambd, else 0."),
+    ("Softshrink", "softshrink", "x - lambd*sign(x) where |x| > lambd, else 0."))
 
 
 class Threshold(_FunctionalLayer):
@@ -164,59 +188,11 @@ class Sigmoid(Module):
         return input.sigmoid()
 
 
-class Hardsigmoid(_InplaceActivation):
-    """relu6(x + 3) / 6."""
-
-    _functional = "hardsigmoid"
-
-    def extra_repr(self) -> str:
-        return ""  # PyTorch's repr of this one leaves out the inplace flag
-
-
 class Tanh(Module):
     """tanh(x)."""
 
     def forward(self, input: Tensor) -> Tensor:
         return input.tanh()
-
-
-class SiLU(_InplaceActivation):
-    """x * sigmoid(x)."""
-
-    _functional = "silu"
-
-
-class Mish(_InplaceActivation):
-    """x * tanh(softplus(x))."""
-
-    _functional = "mish"
-
-
-class Hardswish(_InplaceActivation):
-    """x * relu6(x + 3) / 6."""
-
-    _functional = "hardswish"
-
-    def extra_repr(self) -> str:
-        return ""  # PyTorch's repr of this one leaves out the inplace flag
-
-
-class ELU(_AlphaActivation):
-    """x if x > 0 else alpha * (exp(x) - 1)."""
-
-    _functional = "elu"
-
-
-class CELU(_AlphaActivation):
-    """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
-
-    _functional = "celu"
-
-
-class SELU(_InplaceActivation):
-    """scale * elu(x, alpha) with the self-normalising constants."""
-
-    _functional = "selu"
 
 
 class GLU(_FunctionalLayer):
@@ -244,12 +220,6 @@ class GELU(Module):
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
-
-
-class Hardshrink(_Shrink):
-    """x where |x| > lambd, else 0."""
-
-    _functional = "hardshrink"
 
 
 class LeakyReLU(Module):
@@ -286,12 +256,6 @@ class Softplus(_FunctionalLayer):
         super().__init__()
         self.beta = beta
         self.threshold = threshold
-
-
-class Softshrink(_Shrink):
-    """x - lambd*sign(x) where |x| > lambd, else 0."""
-
-    _functional = "softshrink"
 
 
 class PReLU(Module):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..._tensor import Tensor
 from .. import functional as F
+from ._utils import _functional_classes
 from .module import Module
 
 __all__ = [
@@ -75,12 +76,6 @@ class _MarginLoss(_Loss):
         self.margin = margin
 
 
-class L1Loss(_Loss):
-    """Mean absolute error."""
-
-    _functional = "l1_loss"
-
-
 class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of class indices, given log-probabilities."""
 
@@ -142,18 +137,6 @@ class KLDivLoss(_Loss):
         self.log_target = log_target
 
 
-class MSELoss(_Loss):
-    """Mean squared error."""
-
-    _functional = "mse_loss"
-
-
-class BCELoss(_WeightedLoss):
-    """Binary cross-entropy of probabilities."""
-
-    _functional = "binary_cross_entropy"
-
-
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy of logits (sigmoid folded in, numerically stable)."""
 
@@ -175,12 +158,6 @@ class HingeEmbeddingLoss(_MarginLoss):
     def __init__(self, margin: float = 1.0, size_average=None, reduce=None,
                  reduction: str = "mean") -> None:
         super().__init__(margin, size_average, reduce, reduction)
-
-
-class MultiLabelMarginLoss(_Loss):
-    """Multi-label hinge loss over class-index targets ended by -1."""
-
-    _functional = "multilabel_margin_loss"
 
 
 class SmoothL1Loss(_Loss):
@@ -207,12 +184,6 @@ class HuberLoss(_Loss):
         self.delta = delta
 
 
-class SoftMarginLoss(_Loss):
-    """log(1 + exp(-y x))."""
-
-    _functional = "soft_margin_loss"
-
-
 class CrossEntropyLoss(_WeightedLoss):
     """Cross-entropy of logits against class indices or probabilities (softmax folded in)."""
 
@@ -227,28 +198,30 @@ class CrossEntropyLoss(_WeightedLoss):
         self.label_smoothing = label_smoothing
 
 
-class MultiLabelSoftMarginLoss(_WeightedLoss):
-    """Per-class logistic loss averaged over classes."""
-
-    _functional = "multilabel_soft_margin_loss"
-
-
 class _PairMarginLoss(_MarginLoss):
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
         fn = getattr(F, self._functional)
         return fn(input1, input2, target, margin=self.margin, reduction=self.reduction)
 
 
-class CosineEmbeddingLoss(_PairMarginLoss):
-    """1 - cos for similar pairs, max(0, cos - margin) for dissimilar ones."""
-
-    _functional = "cosine_embedding_loss"
-
-
-class MarginRankingLoss(_PairMarginLoss):
-    """max(0, -y (x1 - x2) + margin)."""
-
-    _functional = "margin_ranking_loss"
+# the losses that are their functional of (input, target) and the base's options alone
+L1Loss, MSELoss, MultiLabelMarginLoss, SoftMarginLoss = _functional_classes(
+    _Loss,
+    ("L1Loss", "l1_loss", "Mean absolute error."),
+    ("MSELoss", "mse_loss", "Mean squared error."),
+    ("MultiLabelMarginLoss", "multilabel_margin_loss",
+     "Multi-label hinge loss over class-index targets ended by -1."),
+    ("SoftMarginLoss", "soft_margin_loss", "log(1 + exp(-y x))."))
+BCELoss, MultiLabelSoftMarginLoss = _functional_classes(
+    _WeightedLoss,
+    ("BCELoss", "binary_cross_entropy", "Binary cross-entropy of probabilities."),
+    ("MultiLabelSoftMarginLoss", "multilabel_soft_margin_loss",
+     "Per-class logistic loss averaged over classes."))
+CosineEmbeddingLoss, MarginRankingLoss = _functional_classes(
+    _PairMarginLoss,
+    ("CosineEmbeddingLoss", "cosine_embedding_loss",
+     "1 - cos for similar pairs, max(0, cos - margin) for dissimilar ones."),
+    ("MarginRankingLoss", "margin_ranking_loss", "max(0, -y (x1 - x2) + margin)."))
 
 
 class MultiMarginLoss(_WeightedLoss):
