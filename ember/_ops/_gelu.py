@@ -5,27 +5,28 @@ Phi(x) = q(a) for x < 0 and 1 - q(a) otherwise, so the left tail keeps its relat
 precision (1 + erf(x / sqrt 2) would cancel to nothing there, as PyTorch's float32 kernel
 does: -0.0 at x = -5.6 where the exact value is -6e-8). The tail factors as
 
-    q(a) = exp(-a^2/2) * R(a),    R(a) = 1 / (sqrt(2 pi) (a + r(a))),
+    q(a) = phi(a) / (a + r(a)),    phi(a) = exp(-a^2/2) / sqrt(2 pi),
 
-with R the Mills ratio over sqrt(2 pi) and r a smooth, positive, decreasing function
+where 1 / (a + r(a)) is Mills' ratio q / phi and r a smooth, positive, decreasing function
 (0.798 at 0, ~1/a for large a). Where the precision goes:
 
-* exp(-a^2/2) is computed in float64 from the float32 x: the float64 square of a float32 is
-  exact, so the argument has no rounding error (in float32 x*x would carry a^2/2 ulps of
-  error into the result, ~85 ulps at a = 13) and NumPy's float64 exp is accurate to ~1 ulp
-  of float64. This is the one float64 step; it is rounded once to float32.
-* r(a) = P(a) / Q(a), degrees 4 and 4 (Q monic), a relative minimax fit of R over [0, 15]
+* phi is computed in float64 from the float32 x: the float64 square of a float32 is exact,
+  so the argument has no rounding error (in float32, x*x would carry a^2/2 ulps of error
+  into the result, ~85 ulps at a = 13, and NumPy's float32 exp alone is off by up to 2.4
+  ulps) and NumPy's float64 exp is accurate to ~1 ulp of float64. This is the one float64
+  step; phi is rounded once to float32, and reused by the derivative Phi + x phi.
+* r(a) = P(a) / Q(a), degrees 4 and 4 (Q monic), a relative minimax fit of q over [0, 15]
   (Lawson-weighted least squares on 4200 nodes, reference values from mpmath at 40 digits,
   coefficients rounded to float32 one at a time with the rest refitted): the fit's own error
   is < 2.7e-8 relative (0.45 float32 ulp). All coefficients are positive, so Horner's
-  scheme in float32 on a >= 0 has no cancellation, and r's rounding errors reach R damped
+  scheme in float32 on a >= 0 has no cancellation, and r's rounding errors reach q damped
   by r / (a + r) (< 0.05 past a = 4).
 
 Measured error, exhaustively over every float32 |x| <= 15 against float64 Cody erfc
 (``python -m ember._ops._gelu``; outputs >= 1e-36, smaller ones come from a subnormal q and
-carry a subnormal's absolute error): 4.84 ulps for x > 0 (at x = 0.0076: near 0, q ~ 0.5
-carries r's rounding errors undamped) and 4.92 ulps for x < 0 (at x = -0.32); the
-derivative's absolute error is < 1.9e-7. On a 30 M sample of the same range the float64
+carry a subnormal's absolute error): 4.65 ulps for x > 0 (at x = 0.015: near 0, q ~ 0.5
+carries r's rounding errors undamped) and 4.17 ulps for x < 0 (at x = -0.34); the
+derivative's absolute error is < 1.7e-7. On a 30 M sample of the same range the float64
 Numerical-Recipes formulation this replaces measured 2.75 ulps (x > 0) and 8.4 ulps (x < 0);
 PyTorch's float32 kernel is within 5.4 ulps for x > 0 and loses the left tail.
 
@@ -51,8 +52,7 @@ _f32, _f64, _i32 = xp.float32, xp.float64, xp.int32
 _P = (81.60035705566406, 37.59320068359375, 9.436250686645508, 0.995694100856781,
       9.313343616668135e-05)
 _Q = (102.27088165283203, 93.69316101074219, 40.526123046875, 9.352124214172363)
-_NEG_INV_SQRT_2PI = _f32(-0.3989422804014327)
-_INV_SQRT_2PI = _f32(0.3989422804014327)
+_INV_SQRT_2PI = 0.3989422804014327  # applied in float64
 _SIGN = _i32(-(2 ** 31))
 # P(a) and Q(a) stay finite up to here (a^4 < 3.4e38); beyond, q = 0 whatever r is, as
 # exp(-a^2/2) is 0 in float32 from a = 14.4 on. Inputs are clamped only when one exceeds it.
@@ -61,27 +61,27 @@ _BIG = _f32(1e9)
 def gelu_f32(x, need_grad=True):
     """(x * Phi(x), Phi(x) + x phi(x) or None) for a float32 array x."""
     xi = x.view(_i32)
-    e = x.astype(_f64)  # exp(-x^2/2) with an exact argument (see the module docstring)
+    e = x.astype(_f64)  # phi(x) = exp(-x^2/2) / sqrt(2 pi), the argument exact in float64
     xp.multiply(e, e, out=e)
     e *= -0.5
     xp.exp(e, out=e)
-    e = e.astype(_f32)
+    e *= _INV_SQRT_2PI
+    pdf = e.astype(_f32)  # rounded once
     a = xp.abs(x)
     if a.size and not a.max() <= _BIG:  # inf, nan or huge: keep the polynomials finite
         xp.minimum(a, _BIG, out=a)
-    s = a * _f32(_P[4])
-    s += _f32(_P[3])
+    s = a * _f32(-_P[4])  # -P(a): negated coefficients, so that the quotient below is -q
+    s -= _f32(_P[3])
     for c in _P[2::-1]:
         s *= a
-        s += _f32(c)
+        s -= _f32(c)
     den = a + _f32(_Q[3])
     for c in _Q[2::-1]:
         den *= a
         den += _f32(c)
     s /= den
-    s += a  # a + r(a)
-    xp.divide(_NEG_INV_SQRT_2PI, s, out=s)  # -R(a)
-    s *= e  # -q(a)
+    s -= a  # -(a + r(a))
+    xp.divide(pdf, s, out=s)  # -q(a) = -phi(a) / (a + r(a))
     # Phi = q where x < 0 (sign bit set), 1 - q elsewhere: give -q x's sign, then add 1
     # where x's sign bit is clear (-0.0 counts as negative: Phi(-0.0) = q(0) = 0.5)
     si = s.view(_i32)
@@ -90,10 +90,9 @@ def gelu_f32(x, need_grad=True):
     out = x * s
     if not need_grad:
         return out, None
-    e *= x  # the derivative Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
-    e *= _INV_SQRT_2PI
-    e += s
-    return out, e
+    pdf *= x  # the derivative Phi(x) + x phi(x)
+    pdf += s
+    return out, pdf
 
 
 def _check(hi=15.0, step=1 << 22):  # pragma: no cover - a measurement, run by hand
