@@ -40,6 +40,7 @@ import warnings
 
 from .. import _dtype
 from .._backend import as_strided, xp
+from .._random import rand
 from .._tensor import Tensor, _make, _wrap_dim, register_methods
 from ..autograd.function import Function
 from . import NN_OPS_EXPORTS, _conv, _pool
@@ -1920,8 +1921,6 @@ def _fractional_max_pool(input, kernel_size, output_size, output_ratio, return_i
     N, C = x.shape[:2]
     dt = x._data.dtype
     if _random_samples is None:
-        from .._random import rand
-
         samples = rand(N, C, n, dtype=_dtype.from_numpy_dtype(dt))._data
     else:
         samples = xp.asarray(_random_samples._data)
@@ -2842,6 +2841,7 @@ class _RNNImplCat(RNNImpl):
 def _rnn_masks(x, num_layers, hidden, D, dropout, train, batch_first, unbatched):
     if not (train and dropout > 0 and num_layers > 1):
         return None
+    # in the function: nn.functional imports this module's kernels at its import (a cycle)
     from ..nn.functional import _keep_mask
 
     T = x.shape[0] if (unbatched or not batch_first) else x.shape[1]
