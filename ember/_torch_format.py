@@ -23,20 +23,22 @@ depends on torch being importable.
 """
 from __future__ import annotations
 
+import io
 import mmap as _mmap
 import os
 import pickle
+import pickletools
 import struct
 import sys
 import types
 import uuid
 import zipfile
 import zlib
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, defaultdict
 
 import numpy as np
 
-from . import _dtype
+from . import _dtype, compat
 from ._device import Size, device
 from ._tensor import Tensor, _make
 
@@ -307,8 +309,6 @@ def torch_module_name(module: str) -> str:
 
 def _ember_module_name(module: str) -> str:
     if module.partition(".")[0] in ("torch", "torchvision", "d2l"):
-        from . import compat
-
         return compat._target(module) or module
     return module
 
@@ -443,8 +443,6 @@ class _Unpickler(pickle._Unpickler):
     dispatch = dict(pickle._Unpickler.dispatch)
 
     def __init__(self, data: bytes, storage_reader, weights_only: bool = True):
-        import io
-
         super().__init__(io.BytesIO(data), encoding="utf-8")
         self._storage_reader = storage_reader
         self._storages: dict[str, _Storage] = {}
@@ -607,8 +605,6 @@ for _op in ("INST", "OBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4", "PERSID", "BYTEA
 
 def globals_in(data: bytes) -> list[str]:
     """The ``module.name`` of every GLOBAL / STACK_GLOBAL in a pickle, without running it."""
-    import pickletools
-
     out, strings = [], []
     for op, arg, _ in pickletools.genops(data):
         if op.name == "GLOBAL":
@@ -1113,9 +1109,7 @@ def _contiguous_strides(shape) -> tuple:
 
 
 def _is_defaultdict(obj) -> bool:
-    from collections import defaultdict
-
-    return type(obj) is defaultdict
+    return type(obj) is defaultdict  # saved (and loaded) as a plain dict, as its factory can't be
 
 
 def write_archive(fh, data: bytes, storages: list) -> None:

@@ -163,7 +163,7 @@ class _Encoder:
                     return node
                 if type(obj) is Counter:  # MultiStepLR.state_dict() holds one
                     return {"t": "counter", "items": items}
-                if type(obj) is not dict and not _is_defaultdict(obj):
+                if type(obj) is not dict and not _tf._is_defaultdict(obj):
                     raise TypeError(f"ember.save cannot save {where} of type "
                                     f"{type(obj).__qualname__} (a dict subclass)")
                 return {"t": "dict", "items": items}
@@ -179,10 +179,6 @@ class _Encoder:
             self._active.discard(key)
 
 
-def _is_defaultdict(obj) -> bool:
-    from collections import defaultdict
-
-    return type(obj) is defaultdict  # saved (and loaded) as a plain dict, as its factory can't be
 
 
 def _check_dtype(dt: np.dtype, what: str, name: str = "") -> None:
@@ -624,7 +620,7 @@ class _Decoder:
         requires_grad = bool(node.get("requires_grad", False))
         cls = node.get("cls")
         if cls == "Parameter":
-            from .nn.parameter import Parameter
+            from .nn.parameter import Parameter  # ember.nn (~0.45 s) loads only when needed
 
             return Parameter(_make(arr, False, None, 0), requires_grad=requires_grad)
         if cls is not None:

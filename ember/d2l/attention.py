@@ -9,11 +9,12 @@ builds in its notebooks (``Seq2SeqAttentionDecoder``, ``TransformerDecoder``) ar
 from __future__ import annotations
 
 import math
+import warnings
 
 import ember as torch
 from ember import nn
 
-from . import Module
+from . import Module, _as_numpy, _fresh_figure, _pyplot, _show, use_svg_display
 from .seq2seq import Decoder, Encoder
 
 __all__ = [
@@ -25,15 +26,11 @@ __all__ = [
 
 def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cmap="Reds"):
     """Show heatmaps of matrices."""
-    from . import _as_numpy, _fresh_figure, _pyplot, _show, use_svg_display
-
     if len(matrices.shape) != 4:
         raise ValueError("show_heatmaps expects matrices of shape (rows, columns, height, width), "
                          f"got shape {tuple(matrices.shape)}")
     plt = _pyplot()
     if plt is None:
-        import warnings
-
         warnings.warn("show_heatmaps needs matplotlib (pip install 'ember[plot]')", stacklevel=2)
         return
     use_svg_display()

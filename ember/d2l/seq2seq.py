@@ -17,12 +17,28 @@ import collections
 import io
 import math
 import re
+import warnings
 import zipfile
 
 import ember as torch
 from ember import nn
 
-from . import DATA_HUB, DATA_URL, Classifier, DataModule, _data_file
+from . import (
+    DATA_HUB,
+    DATA_URL,
+    Accumulator,
+    Animator,
+    Classifier,
+    DataModule,
+    Timer,
+    _data_file,
+    _fresh_figure,
+    _pyplot,
+    _show,
+    load_array,
+    set_figsize,
+)
+from .rnn import GRU, Vocab, grad_clipping
 
 __all__ = [
     "MTFraEng", "show_list_len_pair_hist", "Encoder", "Decoder", "EncoderDecoder",
@@ -87,8 +103,6 @@ class MTFraEng(DataModule):
         return src, tgt
 
     def _build_arrays(self, raw_text, src_vocab=None, tgt_vocab=None):
-        from . import Vocab
-
         def build_array(sentences, vocab, is_tgt=False):
             sentences = [_pad_or_trim(s, self.num_steps, "<pad>") for s in sentences]
             if is_tgt:
@@ -124,12 +138,8 @@ class MTFraEng(DataModule):
 
 def show_list_len_pair_hist(legend, xlabel, ylabel, xlist, ylist):
     """Plot the histogram for list length pairs."""
-    from . import _fresh_figure, _pyplot, _show, set_figsize
-
     plt = _pyplot()
     if plt is None:
-        import warnings
-
         warnings.warn("show_list_len_pair_hist needs matplotlib (pip install 'ember[plot]')",
                       stacklevel=2)
         return
@@ -203,8 +213,6 @@ class Seq2SeqEncoder(Encoder):
     """The RNN encoder for sequence-to-sequence learning."""
 
     def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0):
-        from . import GRU
-
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_size)
         self.rnn = GRU(embed_size, num_hiddens, num_layers, dropout)
@@ -300,8 +308,6 @@ def build_array_nmt(lines, vocab, num_steps):
 
 def load_data_nmt(batch_size, num_steps, num_examples=600):
     """Return the iterator and the vocabularies of the translation dataset."""
-    from . import Vocab, load_array
-
     source, target = tokenize_nmt(preprocess_nmt(read_data_nmt()), num_examples)
     reserved = ["<pad>", "<bos>", "<eos>"]
     src_vocab = Vocab(source, min_freq=2, reserved_tokens=reserved)
@@ -337,8 +343,6 @@ class MaskedSoftmaxCELoss(nn.CrossEntropyLoss):
 
 def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
     """Train a model for sequence to sequence."""
-    from . import Accumulator, Animator, Timer, grad_clipping
-
     net.apply(init_seq2seq)
     net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)

@@ -13,6 +13,11 @@ from __future__ import annotations
 import types
 from threading import get_ident
 
+import ember
+import ember.nn.functional as F
+from ember.nn.modules.module import Module
+
+from .. import _ops
 from .._tensor import Tensor
 from . import _state
 from . import _symbolic as S
@@ -163,12 +168,6 @@ class Patches:
         setattr(owner, name, value)
 
     def __enter__(self):
-        import ember
-        import ember.nn.functional as F
-        from ember.nn.modules.module import Module
-
-        from .. import _ops
-
         ember._lazy("_ops.nn_ops")  # its import rebinds Tensor.softmax: load it first
         for name in _ops.NN_OPS_EXPORTS:
             getattr(ember, name)

@@ -11,6 +11,7 @@ from enum import Enum
 
 import numpy as np
 
+from .._creation import from_numpy
 from .._tensor import Tensor
 
 __all__ = ["ImageReadMode", "decode_image", "decode_jpeg", "decode_png", "encode_jpeg",
@@ -42,8 +43,6 @@ def _pil():
 
 
 def _as_tensor(arr: np.ndarray) -> Tensor:
-    from .._creation import from_numpy
-
     arr = np.ascontiguousarray(arr)
     return from_numpy(arr if arr.flags.writeable else arr.copy())
 
@@ -90,7 +89,7 @@ def _decode(data: bytes, mode, apply_exif_orientation: bool, expect: str | None)
     if expect is not None and img.format != expect.upper():
         raise RuntimeError(f"Content is not {expect} (Pillow reads it as {img.format})")
     if apply_exif_orientation:
-        from PIL import ImageOps
+        from PIL import ImageOps  # Pillow: optional, as in _pil()
 
         img = ImageOps.exif_transpose(img)
     if mode is ImageReadMode.UNCHANGED:

@@ -6,7 +6,9 @@ import warnings
 
 import numpy as np
 
+from .._dtype import uint8
 from .._tensor import Tensor, _make
+from .transforms.v2.functional import to_dtype
 
 __all__ = ["draw_bounding_boxes", "draw_segmentation_masks", "make_grid", "save_image"]
 
@@ -69,7 +71,7 @@ def make_grid(tensor, nrow: int = 8, padding: int = 2, normalize: bool = False,
 
 def save_image(tensor, fp, format: str | None = None, **kwargs) -> None:
     """Save a tensor (or a batch, tiled with make_grid) as an image file."""
-    from PIL import Image
+    from PIL import Image  # Pillow: optional (the vision extra), imported on use
 
     grid = make_grid(tensor, **kwargs)._data
     ndarr = np.clip(grid * 255 + 0.5, 0, 255).transpose(1, 2, 0).astype(np.uint8)
@@ -84,7 +86,7 @@ def _palette(n: int) -> list[tuple[int, int, int]]:
 
 
 def _parse_colors(colors, num_objects: int, floating: bool = False) -> list[tuple]:
-    from PIL import ImageColor
+    from PIL import ImageColor  # optional, as above
 
     if colors is None:
         colors = _palette(num_objects)
@@ -106,8 +108,6 @@ def _parse_colors(colors, num_objects: int, floating: bool = False) -> list[tupl
 
 
 def _check_image(image, fn: str):
-    from .._dtype import uint8
-
     if not isinstance(image, Tensor):
         raise TypeError(f"Tensor expected, got {type(image)}" if fn == "boxes" else
                         f"The image must be a tensor, got {type(image)}")
@@ -123,10 +123,7 @@ def draw_bounding_boxes(image: Tensor, boxes: Tensor, labels: list[str] | None =
                         label_colors=None, label_background_colors=None,
                         fill_labels: bool = False) -> Tensor:
     """Draw (xmin, ymin, xmax, ymax) boxes, and optional labels, on a [C, H, W] image."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    from .._dtype import uint8
-    from .transforms.v2.functional import to_dtype
+    from PIL import Image, ImageDraw, ImageFont  # optional, as above
 
     _check_image(image, "boxes")
     if image.shape[0] not in (1, 3):

@@ -1,6 +1,7 @@
 """SummaryWriter: PyTorch's TensorBoard writer, over tensorboardX's event files and summaries."""
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import os
@@ -8,13 +9,17 @@ import socket
 import threading
 import time
 import warnings
+import wave
 import weakref
+from datetime import datetime
 from numbers import Number
 
 import numpy as np
 from tensorboardX import embedding as _embedding
 from tensorboardX import summary as _summary
 from tensorboardX.proto.event_pb2 import Event, SessionLog
+from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+from tensorboardX.proto.plugin_mesh_pb2 import MeshPluginData
 from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboardX.proto.tensor_pb2 import TensorProto
 from tensorboardX.record_writer import RecordWriter
@@ -128,8 +133,6 @@ class SummaryWriter:
     def __init__(self, log_dir=None, comment="", purge_step=None, max_queue=10, flush_secs=120,
                  filename_suffix=""):
         if not log_dir:
-            from datetime import datetime
-
             current_time = datetime.now().strftime("%b%d_%H-%M-%S")
             log_dir = os.path.join("runs", current_time + "_" + socket.gethostname() + comment)
         self.log_dir = os.fspath(log_dir)
@@ -279,9 +282,6 @@ class SummaryWriter:
 
     def add_audio(self, tag, snd_tensor, global_step=None, sample_rate=44100, walltime=None):
         """Log one mono sound: values in [-1, 1] (clipped), as 16-bit PCM WAV."""
-        import io
-        import wave
-
         a = _np(snd_tensor, "snd_tensor").squeeze()
         if a.ndim != 1:
             raise ValueError(f"add_audio: expected one channel of samples, got shape "
@@ -314,8 +314,6 @@ class SummaryWriter:
         arrays = [None if t is None else _np(t, what)
                   for t, what in ((vertices, "vertices"), (colors, "colors"), (faces, "faces"))]
         summary = _summary.mesh(tag, arrays[0], arrays[1], arrays[2], config_dict)
-        from tensorboardX.proto.plugin_mesh_pb2 import MeshPluginData
-
         for value in summary.value:  # TensorBoard's tags (cloud_VERTEX), not tensorboardX's
             data = MeshPluginData.FromString(value.metadata.plugin_data.content)
             value.tag = f"{tag}_{MeshPluginData.ContentType.Name(data.content_type)}"
@@ -418,7 +416,7 @@ class SummaryWriter:
 
 def _make_sprite(label_img, save_path):
     """The projector's sprite: NCHW images in [0, 1] on a square grid, ceil(sqrt(N)) a row."""
-    from PIL import Image
+    from PIL import Image  # Pillow: optional (the tensorboard extra), for embeddings only
 
     if label_img.ndim != 4 or label_img.shape[1] not in (1, 3):
         raise ValueError(f"add_embedding: label_img must be NCHW with 1 or 3 channels, got shape "
@@ -446,8 +444,6 @@ def _hparam_value(key, v):
 
 def _with_discrete_domains(exp, hparam_dict, domains):
     """The experiment summary with each listed hparam's discrete domain (tensorboardX omits it)."""
-    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
-
     if not isinstance(domains, dict):
         raise TypeError("parameter: hparam_domain_discrete should be a dictionary, nothing logged.")
     for k, v in domains.items():

@@ -115,7 +115,7 @@ class DatasetFolder(VisionDataset):
 
 def pil_loader(path: str):
     """Open an image file with Pillow as RGB."""
-    from PIL import Image
+    from PIL import Image  # Pillow: optional (the vision extra), imported on use
 
     with open(path, "rb") as f:
         img = Image.open(f)

@@ -14,12 +14,16 @@ import re
 import sys
 import tempfile
 import typing
+import urllib.error
+import urllib.request
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import ModuleType
 from typing import Any
+
+from ...serialization import UnpicklingError, load
 
 __all__ = ["Weights", "WeightsEnum", "get_model", "get_model_builder", "get_model_weights",
            "get_weight", "list_models", "register_model"]
@@ -92,9 +96,6 @@ def get_dir() -> str:
 
 
 def _download(url: str, dst: str, hash_prefix: str | None, progress: bool) -> None:
-    import urllib.error
-    import urllib.request
-
     where = (f"With no network, download {url} elsewhere and put it at {dst} (the directory is "
              "$TORCH_HOME/hub/checkpoints, by default ~/.cache/torch/hub/checkpoints).")
     tmp = None
@@ -141,8 +142,6 @@ def load_state_dict_from_url(url: str, model_dir: str | None = None, map_locatio
             sys.stderr.write(f'Downloading: "{url}" to {cached_file}\n')
         match = _HASH_REGEX.search(filename) if check_hash else None
         _download(url, cached_file, match.group(1) if match else None, progress)
-    from ...serialization import UnpicklingError, load
-
     try:
         return load(cached_file, map_location=map_location, weights_only=True)
     except UnpicklingError as exc:

@@ -96,7 +96,7 @@ def _randperm(n: int) -> list[int]:
 
 def _is_pil(img) -> bool:
     try:
-        from PIL import Image
+        from PIL import Image  # optional: without Pillow nothing is a PIL image
     except ImportError:  # pragma: no cover
         return False
     return isinstance(img, Image.Image)
