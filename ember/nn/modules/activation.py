@@ -102,6 +102,15 @@ ELU, CELU = _functional_classes(
     _AlphaActivation,
     ("ELU", "elu", "x if x > 0 else alpha * (exp(x) - 1)."),
     ("CELU", "celu", "x if x > 0 else alpha * (exp(x / alpha) - 1)."))
+class _Elementwise(_FunctionalLayer):
+    __constants__ = ()
+
+
+LogSigmoid, Softsign, Tanhshrink = _functional_classes(
+    _Elementwise,
+    ("LogSigmoid", "logsigmoid", "log(sigmoid(x))."),
+    ("Softsign", "softsign", "x / (1 + |x|)."),
+    ("Tanhshrink", "tanhshrink", "x - tanh(x)."))
 Hardshrink, Softshrink = _functional_classes(
     _Shrink,
     ("Hardshrink", "hardshrink", "x where |x| > lambd, else 0."),
@@ -239,13 +248,6 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}{_inplace_repr(self.inplace, ', ')}"
 
 
-class LogSigmoid(Module):
-    """log(sigmoid(x))."""
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.logsigmoid(input)
-
-
 class Softplus(_FunctionalLayer):
     """log(1 + exp(beta x)) / beta, linear above ``threshold``."""
 
@@ -280,20 +282,6 @@ class PReLU(Module):
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
-
-
-class Softsign(Module):
-    """x / (1 + |x|)."""
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.softsign(input)
-
-
-class Tanhshrink(Module):
-    """x - tanh(x)."""
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.tanhshrink(input)
 
 
 class _DimModule(Module):

@@ -39,6 +39,13 @@ def _update_from_pairs(d, pairs, kind: str) -> None:
         d[pair[0]] = pair[1]
 
 
+def _pop(self, key):
+    """Remove and return the entry at ``key`` (the containers' pop)."""
+    v = self[key]
+    del self[key]
+    return v
+
+
 def _renumber(modules) -> OrderedDict:
     """``modules`` re-keyed 0..n-1 in order, after a deletion."""
     return OrderedDict(zip([str(i) for i in range(len(modules))], modules.values()))
@@ -104,11 +111,7 @@ class Sequential(Module):
             ret.append(layer)
         return ret
 
-    def pop(self, key) -> Module:
-        """Remove and return the module at ``key``."""
-        v = self[key]
-        del self[key]
-        return v
+    pop = _pop
 
     def __iadd__(self, other) -> Sequential:
         if not isinstance(other, Sequential):
@@ -260,11 +263,7 @@ class ModuleList(Module):
         self.add_module(str(len(self)), module)
         return self
 
-    def pop(self, key) -> Module:
-        """Remove and return the module at ``key``."""
-        v = self[key]
-        del self[key]
-        return v
+    pop = _pop
 
     def extend(self, modules) -> ModuleList:
         """Append every module of an iterable; returns self."""
@@ -307,11 +306,7 @@ class ModuleDict(Module):
         """Remove all items."""
         self._modules.clear()
 
-    def pop(self, key: str) -> Module:
-        """Remove and return the module at ``key``."""
-        v = self[key]
-        del self[key]
-        return v
+    pop = _pop
 
     def keys(self):
         """The keys."""
@@ -462,11 +457,7 @@ class ParameterDict(Module):
         for k in self._keys.copy():
             del self[k]
 
-    def pop(self, key: str):
-        """Remove and return the parameter at ``key``."""
-        v = self[key]
-        del self[key]
-        return v
+    pop = _pop
 
     def popitem(self):
         """Remove and return the last (key, parameter) pair."""

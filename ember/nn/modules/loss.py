@@ -243,21 +243,28 @@ class MultiMarginLoss(_WeightedLoss):
         self.margin = margin
 
 
-class TripletMarginLoss(_Loss):
+class _TripletLoss(_MarginLoss):
+    """A positive margin (the error names the loss ``name``) and the ``swap`` flag."""
+
+    def __init__(self, name: str, margin: float, swap: bool, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:
+        if margin <= 0:
+            raise ValueError(f"{name}: expected margin to be greater than 0, got {margin} "
+                             "instead")
+        super().__init__(margin, size_average, reduce, reduction)
+        self.swap = swap
+
+
+class TripletMarginLoss(_TripletLoss):
     """max(d(a, p) - d(a, n) + margin, 0)."""
 
     __constants__ = ("margin", "p", "eps", "swap", "reduction")
 
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
                  size_average=None, reduce=None, reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        if margin <= 0:
-            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got "
-                             f"{margin} instead")
-        self.margin = margin
+        super().__init__("TripletMarginLoss", margin, swap, size_average, reduce, reduction)
         self.p = p
         self.eps = eps
-        self.swap = swap
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p,
@@ -293,21 +300,16 @@ class CosineSimilarity(Module):
         return F.cosine_similarity(x1, x2, self.dim, self.eps)
 
 
-class TripletMarginWithDistanceLoss(_Loss):
+class TripletMarginWithDistanceLoss(_TripletLoss):
     """Triplet loss with a custom distance function."""
 
     __constants__ = ("margin", "swap", "reduction")
 
     def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False,
                  reduction: str = "mean") -> None:
-        super().__init__(size_average=None, reduce=None, reduction=reduction)
-        if margin <= 0:
-            raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than "
-                             f"0, got {margin} instead")
+        super().__init__("TripletMarginWithDistanceLoss", margin, swap, reduction=reduction)
         self.distance_function = (distance_function if distance_function is not None
                                   else PairwiseDistance())
-        self.margin = margin
-        self.swap = swap
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         return F.triplet_margin_with_distance_loss(anchor, positive, negative,

@@ -18,6 +18,13 @@ __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "Avg
 
 
 # ---- max / average pooling -------------------------------------------------------------------
+def _set_window(module, kernel_size, stride, padding) -> None:
+    """The pooling window: stride None means the kernel size, as in PyTorch."""
+    module.kernel_size = kernel_size
+    module.stride = stride if (stride is not None) else kernel_size
+    module.padding = padding
+
+
 class _MaxPoolNd(Module):
     _doc = "Max over sliding windows of (N, C, {dims}) inputs."
     __constants__ = ["kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode"]
@@ -25,9 +32,7 @@ class _MaxPoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if (stride is not None) else kernel_size
-        self.padding = padding
+        _set_window(self, kernel_size, stride, padding)
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
@@ -58,9 +63,8 @@ class AvgPool1d(_AvgPoolNd):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True) -> None:
         super().__init__()
-        self.kernel_size = _ntuple(kernel_size, 1)
-        self.stride = _ntuple(stride if stride is not None else kernel_size, 1)
-        self.padding = _ntuple(padding, 1)
+        _set_window(self, _ntuple(kernel_size, 1), None if stride is None else _ntuple(stride, 1),
+                    _ntuple(padding, 1))
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 
@@ -78,9 +82,7 @@ class AvgPool2d(_AvgPoolNd):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override=None) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if (stride is not None) else kernel_size
-        self.padding = padding
+        _set_window(self, kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override

@@ -12,14 +12,22 @@ from .module import Module
 __all__ = ["Embedding", "EmbeddingBag"]
 
 
-def _check_padding_idx(padding_idx, num_embeddings: int, name: str):
-    """padding_idx made non-negative, after checking it indexes a row (``name`` is how the error
-    spells it: Embedding's says "Padding_idx", EmbeddingBag's "padding_idx", as PyTorch's)."""
-    if padding_idx is None:
-        return None
-    if (padding_idx > 0 and padding_idx >= num_embeddings) or padding_idx < -num_embeddings:
-        raise AssertionError(f"{name} must be within num_embeddings")
-    return padding_idx + num_embeddings if padding_idx < 0 else padding_idx
+def _set_table_options(module, num_embeddings: int, embedding_dim: int, padding_idx, max_norm,
+                       norm_type: float, scale_grad_by_freq: bool, padding_name: str) -> None:
+    """The settings Embedding and EmbeddingBag share. padding_idx is made non-negative after
+    checking that it indexes a row; ``padding_name`` is how the error spells it (Embedding's
+    "Padding_idx", EmbeddingBag's "padding_idx", as PyTorch's)."""
+    if padding_idx is not None:
+        if (padding_idx > 0 and padding_idx >= num_embeddings) or padding_idx < -num_embeddings:
+            raise AssertionError(f"{padding_name} must be within num_embeddings")
+        if padding_idx < 0:
+            padding_idx += num_embeddings
+    module.num_embeddings = num_embeddings
+    module.embedding_dim = embedding_dim
+    module.padding_idx = padding_idx
+    module.max_norm = max_norm
+    module.norm_type = norm_type
+    module.scale_grad_by_freq = scale_grad_by_freq
 
 
 def _init_weight(module, _weight, requires_grad: bool, device, dtype) -> None:
@@ -60,12 +68,8 @@ class Embedding(Module):
                  _weight: Tensor | None = None, _freeze: bool = False, device=None,
                  dtype=None) -> None:
         super().__init__()
-        self.num_embeddings = num_embeddings
-        self.embedding_dim = embedding_dim
-        self.padding_idx = _check_padding_idx(padding_idx, num_embeddings, "Padding_idx")
-        self.max_norm = max_norm
-        self.norm_type = norm_type
-        self.scale_grad_by_freq = scale_grad_by_freq
+        _set_table_options(self, num_embeddings, embedding_dim, padding_idx, max_norm, norm_type,
+                           scale_grad_by_freq, "Padding_idx")
         _init_weight(self, _weight, not _freeze, device, dtype)
         self.sparse = sparse
 
@@ -117,12 +121,8 @@ class EmbeddingBag(Module):
                  include_last_offset: bool = False, padding_idx: int | None = None,
                  device=None, dtype=None) -> None:
         super().__init__()
-        self.num_embeddings = num_embeddings
-        self.embedding_dim = embedding_dim
-        self.max_norm = max_norm
-        self.norm_type = norm_type
-        self.scale_grad_by_freq = scale_grad_by_freq
-        self.padding_idx = _check_padding_idx(padding_idx, num_embeddings, "padding_idx")
+        _set_table_options(self, num_embeddings, embedding_dim, padding_idx, max_norm, norm_type,
+                           scale_grad_by_freq, "padding_idx")
         _init_weight(self, _weight, True, device, dtype)
         self.mode = mode
         self.sparse = sparse
