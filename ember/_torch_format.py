@@ -42,6 +42,9 @@ from . import _dtype, compat
 from ._device import Size, device
 from ._tensor import Tensor, _make
 
+# ember.nn (Module, Parameter) is imported inside the functions that meet one: it takes ~0.45 s
+# to load, and saving or loading plain tensors never needs it.
+
 ALIGN = 64
 # numpy dtype (or "bfloat16") of each legacy storage class; complex ones are refused with a reason
 _STORAGES = {
@@ -182,7 +185,7 @@ def _set_state(t, state):
 
 
 def _rebuild_parameter(data, requires_grad, hooks, state=None):
-    from .nn.parameter import Parameter
+    from .nn.parameter import Parameter  # lazy: see the imports
 
     if not isinstance(data, Tensor) or type(requires_grad) is not bool:
         raise FormatError("_rebuild_parameter expects (tensor, bool, hooks)")
@@ -328,7 +331,7 @@ def resolve(module: str, name: str):
                       "that a file names (import the module that defines the class before "
                       "loading)")
     obj = mod.__dict__.get(name)  # no getattr: a module's __getattr__ could run code
-    from .nn.modules.module import Module
+    from .nn.modules.module import Module  # lazy: see the imports
 
     if isinstance(obj, type) and issubclass(obj, Module):
         return obj, ""
@@ -373,8 +376,8 @@ def _ember_setstate(cls: type):
 
 
 def _check_children(d: dict, cls_name: str) -> None:
-    from .nn.modules.module import Module
-    from .nn.parameter import Parameter
+    from .nn.modules.module import Module  # lazy: see the imports
+    from .nn.parameter import Parameter  # lazy: see the imports
 
     for key, kind in (("_parameters", Parameter), ("_buffers", Tensor), ("_modules", Module)):
         v = d.get(key)
@@ -389,7 +392,7 @@ def _check_children(d: dict, cls_name: str) -> None:
 
 
 def _build_module(inst, state) -> None:
-    from .nn.modules.module import Module
+    from .nn.modules.module import Module  # lazy: see the imports
 
     cls = type(inst)
     name = cls.__qualname__
@@ -513,7 +516,7 @@ class _Unpickler(pickle._Unpickler):
     def load_newobj(self):
         args = self.stack.pop()
         cls = self.stack.pop()
-        from .nn.modules.module import Module
+        from .nn.modules.module import Module  # lazy: see the imports
 
         if not (isinstance(cls, type) and issubclass(cls, Module)) or type(args) is not tuple \
                 or args:
@@ -981,7 +984,7 @@ class Pickler:
     def _tensor(self, t: Tensor, where: str) -> None:
         if self._get(id(t)):
             return
-        from .nn.parameter import Parameter, UninitializedTensorMixin
+        from .nn.parameter import Parameter, UninitializedTensorMixin  # lazy: see the imports
 
         if isinstance(t, UninitializedTensorMixin):
             raise TypeError(f"ember.save cannot save {where}: it is an uninitialized (lazy) "
@@ -1051,13 +1054,13 @@ _HOOK_DICTS = _HOOKS + ("_forward_hooks_with_kwargs", "_forward_hooks_always_cal
 
 
 def _is_module(obj) -> bool:
-    from .nn.modules.module import Module
+    from .nn.modules.module import Module  # lazy: see the imports
 
     return isinstance(obj, Module)
 
 
 def _is_module_class(cls: type) -> bool:
-    from .nn.modules.module import Module
+    from .nn.modules.module import Module  # lazy: see the imports
 
     return issubclass(cls, Module)
 
@@ -1066,7 +1069,7 @@ def _is_function(obj) -> bool:
     """One of ember.nn.functional's activations that a module may hold (saved by name)."""
     if type(obj) is not types.FunctionType or obj.__name__ not in _FUNCTIONS:
         return False
-    from .nn import functional
+    from .nn import functional  # lazy: see the imports
 
     return functional.__dict__.get(obj.__name__) is obj
 

@@ -105,12 +105,12 @@ def _in_notebook() -> bool:
 def _pyplot():
     """matplotlib.pyplot, headless outside notebooks; None when matplotlib is not installed."""
     try:
-        import matplotlib
+        import matplotlib  # optional
     except ImportError:
         return None
     if not _in_notebook() and "matplotlib.pyplot" not in sys.modules:
         matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional
 
     global _exit_hook
     if not _exit_hook:
@@ -159,7 +159,7 @@ def use_svg_display():
     if not _in_notebook():
         return
     try:
-        from matplotlib_inline import backend_inline
+        from matplotlib_inline import backend_inline  # optional
 
         backend_inline.set_matplotlib_formats("svg")
     except ImportError:
@@ -265,7 +265,7 @@ def _show(fig, filename="figure", note="figure saved to", path=None):
         # in place through its display handle; pyplot's figures are shown by the inline
         # backend when the cell ends, as in d2l.
         if getattr(fig.canvas, "manager", None) is None:
-            from IPython import display
+            from IPython import display  # optional
 
             handle = getattr(fig, "_ember_display", None)
             if handle is None:
@@ -289,7 +289,7 @@ def _new_figure(plt, figsize):
     """A figure for a board or animator, outside pyplot, so that ``d2l.plt.plot`` calls never
     land on it and it never counts towards pyplot's open-figure limit (in notebooks _show
     displays it and updates it in place)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # optional
 
     return Figure(figsize=figsize)
 
@@ -575,7 +575,7 @@ class Trainer(HyperParameters):
         bar = None
         if not getattr(self, "quiet", False) and sys.stderr.isatty():
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # optional
 
                 bar = tqdm(loader, total=self.num_train_batches, leave=False,
                            desc=f"epoch {self.epoch + 1}/{self.max_epochs}", unit="batch")
@@ -725,7 +725,7 @@ class FashionMNIST(DataModule):
     def __init__(self, batch_size=64, resize=(28, 28), root=None, num_workers=4):
         super().__init__(root=_data_root(root), num_workers=num_workers)
         self.save_hyperparameters(ignore=["root", "num_workers"])
-        from ember.vision import datasets, transforms
+        from ember.vision import datasets, transforms  # only these loaders need vision
 
         trans = transforms.Compose([transforms.Resize(resize), transforms.ToTensor()])
         self.train = datasets.FashionMNIST(root=self.root, train=True, transform=trans,
@@ -838,7 +838,7 @@ def get_dataloader_workers():
 
 def load_data_fashion_mnist(batch_size, resize=None):
     """Download the Fashion-MNIST dataset and then load it into memory."""
-    from ember.vision import datasets, transforms
+    from ember.vision import datasets, transforms  # only these loaders need vision
 
     trans = [transforms.ToTensor()]
     if resize:

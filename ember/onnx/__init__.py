@@ -54,7 +54,7 @@ def export(model, args=(), f=None, *, kwargs=None, verbose=None, input_names=Non
            custom_opsets=None, export_modules_as_functions=False, autograd_inlining=True):
     """Export ``model`` run on ``args`` as ONNX to ``f`` (a path or binary file object)."""
     try:
-        import onnx
+        import onnx  # optional: the onnx extra
     except ImportError as e:
         raise ImportError("ember.onnx.export needs the onnx package, which ember's optional "
                           "'onnx' extra installs: pip install 'ember[onnx]'") from e

@@ -35,7 +35,7 @@ def _mode(mode) -> ImageReadMode:
 
 def _pil():
     try:
-        from PIL import Image
+        from PIL import Image  # Pillow: optional
     except ImportError:  # pragma: no cover
         raise ImportError("ember.vision.io needs Pillow: pip install pillow "
                           "(or ember's `vision` extra)") from None

@@ -25,7 +25,7 @@ def _pil():
     global _Image
     if _Image is None:
         try:
-            from PIL import Image
+            from PIL import Image  # Pillow: optional
         except ImportError:  # pragma: no cover - Pillow is the `vision` extra
             raise ImportError("ember.vision datasets return PIL images: pip install pillow "
                               "(or ember[vision])") from None
