@@ -14,16 +14,21 @@ median over ``--steps`` steps per process, processes alternating A B A B:
 
 Both frameworks start from the same weights (NumPy draws copied in) and see the same
 float32 batches (the Fashion-MNIST test images, the only split in the shared data).
-The *floor* table is the time of just the matrix products the step needs (each
-convolution's im2col GEMM forward, its weight- and input-gradient GEMMs backward, in the
-~4 MB sample blocks ember uses; the same for Linear; no input gradient for the first layer)
+The *floor* table is the time of just the matrix products the step needs, in the shapes
+ember's kernels issue them (ember/_ops/_conv.py: per sample block, the forward GEMM and the
+weight-gradient GEMM on the padded width, the bias as one more row of ones; the input
+gradient of a 'same'-padded convolution as one more such GEMM, of another one as the
+channel-major col2im GEMM; the same for Linear; no input gradient for the first layer)
 through NumPy's BLAS at the same thread count: what ember would take if everything but its
 GEMMs were free. Under --cpu-time it is CPU time too.
 """
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,8 +67,6 @@ def build(fw, name):
 
 def init_weights(fw, model, seed=14):
     """Copy NumPy draws into every parameter (norm layers keep their ones and zeros)."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     with fw.no_grad():
         for name, p in model.named_parameters():
@@ -77,8 +80,6 @@ def init_weights(fw, model, seed=14):
 
 
 def batches(name, steps):
-    import numpy as np
-
     x, y = common.to_tensor_arrays("FashionMNIST", train=False)
     b = BATCH[name]
     n = len(x) // b
@@ -104,8 +105,6 @@ def make_step(fw, name):
 
 
 def worker(args):
-    import statistics
-
     if args.floor:
         return floor_worker(args)
     fw = common.import_framework(args.framework)
@@ -129,59 +128,67 @@ def worker(args):
 # ----------------------------------------------------------------------------- GEMM floor
 
 def gemms(name):
-    """(m, k, n) of every matrix product of one training step, forward and backward."""
+    """(batch, m, k, n) of every matrix product of one training step, forward and backward,
+    as ember's conv kernels (ember/_ops/_conv.py) and Linear issue them."""
     b = BATCH[name]
     out = []
 
-    def conv(cin, cout, k, hw_out, first=False):
-        cols = cin * k * k
-        # in blocks of samples whose cols take ~4 MB, as ember issues them (a whole-batch
-        # GEMM of these skinny shapes runs slower through OpenBLAS: it leaves the cache)
-        nb = max(1, min(b, (1 << 22) // (cols * hw_out * hw_out * 4)))
+    def conv(cin, cout, k, hw, pad, bias, first=False):
+        hp = hw + 2 * pad
+        ho = hp - k + 1
+        ck, lp = cin * k * k, ho * hp  # GEMMs run on the padded width
+        nb = max(1, min(b, (1 << 20) // (ck * lp * 4)))  # _conv._BLOCK_BYTES
         for n0 in range(0, b, nb):
-            L = min(nb, b - n0) * hw_out * hw_out
-            out.append((cout, cols, L))             # forward: W @ cols
-            out.append((cout, L, cols))             # grad W: dY @ cols^T
-            if not first:
-                out.append((cols, cout, L))         # grad cols: W^T @ dY
+            m = min(nb, b - n0)
+            out.append((m, cout, ck + bias, lp))          # forward (+ bias row)
+            out.append((m, ck + bias, lp, cout))          # grad W^T (+ grad bias)
+            if not first and 2 * pad == k - 1:            # grad x: a 'same' conv of the grad
+                out.append((m, cin, cout * k * k, lp))
+        if not first and 2 * pad != k - 1:               # grad x: channel-major col2im
+            nc = max(1, min(b, (1 << 22) // (ck * hp * hp * 4)))  # _conv._COL2IM_BYTES
+            for n0 in range(0, b, nc):
+                out.append((1, ck, cout, min(nc, b - n0) * hp * hp))
 
     def linear(fin, fout, first=False):
-        out.append((b, fin, fout))
-        out.append((fout, b, fin))
+        out.append((1, b, fin, fout))
+        out.append((1, fout, b, fin))
         if not first:
-            out.append((b, fout, fin))
+            out.append((1, b, fout, fin))
 
     if name == "lenet":
-        conv(1, 6, 5, 28, first=True)
-        conv(6, 16, 5, 10)
+        conv(1, 6, 5, 28, 2, True, first=True)
+        conv(6, 16, 5, 14, 0, True)
         linear(400, 120)
         linear(120, 84)
         linear(84, 10)
     else:
-        conv(1, 32, 3, 28, first=True)
+        conv(1, 32, 3, 28, 1, False, first=True)
         for _ in range(4):
-            conv(32, 32, 3, 28)
+            conv(32, 32, 3, 28, 1, False)
         linear(32, 10)
     return out
 
 
 def floor_worker(args):
-    """ms per step of just the GEMMs (NumPy BLAS, float32); framework-independent."""
-    import numpy as np
-
+    """ms per step of just the GEMMs (NumPy BLAS, float32); framework-independent. Operands
+    are shared between products of the same shape (ember's blocks sit in cache too)."""
     rng = np.random.default_rng(0)
     for name in args.only:
-        mats = [(rng.standard_normal((m, k), dtype=np.float32),
-                 rng.standard_normal((k, n), dtype=np.float32)) for m, k, n in gemms(name)]
-        outs = [np.empty((a.shape[0], b.shape[1]), np.float32) for a, b in mats]
+        shapes = gemms(name)
+        arrays = {}
+        for bt, m, k, n in set(shapes):
+            arrays[bt, m, k, n] = (rng.standard_normal((bt, m, k), dtype=np.float32),
+                                   rng.standard_normal((bt, k, n), dtype=np.float32),
+                                   np.empty((bt, m, n), np.float32))
+        mats = [arrays[s] for s in shapes]
 
         def run():
-            for (a, b), o in zip(mats, outs):
+            for a, b, o in mats:
                 np.matmul(a, b, out=o)
 
         ms, cpu = common.time_floor(run, args.steps)
         common.emit(model=name, floor_ms=ms, cpu_floor_ms=cpu,
-                    gflop=sum(2 * m * k * n for m, k, n in gemms(name)) / 1e9)
+                    gflop=sum(2 * bt * m * k * n for bt, m, k, n in shapes) / 1e9)
 
 
 LABEL = {"lenet": "LeNet-5 step, Fashion-MNIST, batch 256, SGD momentum",

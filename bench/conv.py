@@ -17,6 +17,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 import ember  # noqa: E402
 import ember.nn as enn  # noqa: E402
@@ -126,8 +127,6 @@ def main():
     if args.cpu_time:
         global _clock
         _clock = time.process_time
-    import torch
-
     n = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(n)
     ember.set_num_threads(n)
