@@ -124,7 +124,14 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
     CK, Lp, dt = C * kh * kw, Ho * Wp, g.dtype
     same = pt + pb == eh and pl + pr == ew  # then H == Ho, W == Wo
     P = Hp * Wp
-    step = _block(N, max(CK, O * kh * kw if need_x and same else 0) * Lp * g.itemsize)
+    gx = gxp = gw = gb = None
+    if need_w and C >= _SHIFTED_MIN_C:
+        gw, gb = _wgrad_shifted(xpad, g, wshape, dil, need_b)
+        need_w = need_b = False
+    if not (need_w or need_x):
+        return gx, gw, g.sum((0, 2, 3)) if need_b else gb
+    step = _block(N, max(CK if need_w else 0, O * kh * kw if need_x and same else 0) * Lp
+                  * g.itemsize)
     # the grad, zero-padded: "same" -> to the padded input's plane (Hp x Wp, plus a zero row
     # so that every flat row read stays inside its plane), at (eh - pt, ew - pl); otherwise
     # just to width Wp. Either way its flat rows from `start` are g on width Wp, zero-tailed.
@@ -134,7 +141,6 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
     gq.fill(0)
     g_in = gq[:, :, top:top + Ho, left:left + Wo]
     gflat = gq.reshape(step, O, rows * Wp)[:, :, start:start + Lp]
-    gx = gxp = gw = gb = None
     if need_w:  # with the bias grad as the sum against a row of ones (its last row)
         gwt = xp.zeros((CK + need_b, O), dt)
         cols = _FlatCols(xpad, kh, kw, dil, Ho, Wo, Wp, step, 0, ones=need_b)
@@ -150,7 +156,7 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
         cstep = max(1, min(N, _COL2IM_BYTES // (CK * P * g.itemsize)))
         for n0 in range(0, N, cstep):
             _col2im_runs(gxp[:, n0 * P:], wk, g[n0:n0 + cstep], kh, kw, dil, Hp, Wp)
-    for n0 in range(0, N, step):
+    for n0 in range(0, N, step if need_w or gx is not None else N):
         nb = min(step, N - n0)
         g_in[:nb] = g[n0:n0 + nb]
         if need_w:
@@ -171,6 +177,40 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
     elif need_b:
         gb = g.sum((0, 2, 3))
     return gx, gw, gb
+
+
+# From this many input channels on, the weight grad skips im2col (_wgrad_shifted).
+_SHIFTED_MIN_C = 16
+
+
+def _wgrad_shifted(xpad, g, wshape, dil, need_b):
+    """(grad of w, grad of the bias or None) without im2col: for kernel offset (i, j), the
+    rows (c, i, j) of the cols matrix are the flat planes of xpad from offset i*d*Wp + j*d, a
+    (C, Ho*Wp) matrix with row stride Hp*Wp that BLAS reads in place, so gW[:, :, i, j]^T =
+    X_ij @ g^T: kh*kw GEMMs of K = Ho*Wp (less the tail) per sample block, no copies.
+    Measured (CPU time, 1 thread, ResNet's 64 x 32 x 28 x 28 3x3 conv): 17.7 ms for im2col +
+    one GEMM per sample, 13.8 ms this way in 16-sample blocks; the forward the same way
+    (GEMMs of K = C that accumulate) 18.4 against 14.6 ms, so only the weight grad does it."""
+    N, C, Hp, Wp = xpad.shape
+    O, _, kh, kw = wshape
+    Ho, Wo = g.shape[2:]
+    n = (Ho - 1) * Wp + Wo  # the last read ends on the plane's last element
+    xf = xpad.reshape(N, C, Hp * Wp)
+    acc = xp.zeros((kh, kw, C, O), g.dtype)
+    step = max(1, min(N, _COL2IM_BYTES // (O * Ho * Wp * g.itemsize)))
+    gp = scratch(step * O * Ho * Wp, g.dtype, 2).reshape(step, O, Ho, Wp)
+    gp[..., Wo:] = 0
+    gT = gp.reshape(step, O, Ho * Wp)[:, :, :n].transpose(0, 2, 1)
+    for n0 in range(0, N, step):
+        nb = min(step, N - n0)
+        gp[:nb, :, :, :Wo] = g[n0:n0 + nb]
+        for i in range(kh):
+            for j in range(kw):
+                sh = i * dil[0] * Wp + j * dil[1]
+                part = xp.matmul(xf[n0:n0 + nb, :, sh:sh + n], gT[:nb])
+                acc[i, j] += part[0] if nb == 1 else part.sum(0)
+    gw = xp.ascontiguousarray(acc.transpose(3, 2, 0, 1))
+    return gw, (g.sum((0, 2, 3)) if need_b else None)
 
 
 def _col2im_runs(out, wk, g, kh, kw, dil, Hp, Wp):
