@@ -23,9 +23,14 @@ def _reverse_repeat_tuple(t, n: int) -> tuple:
 
 class _FunctionalLayer(Module):
     """A layer that is one nn.functional call: forward is ``F.<_functional>(input, *settings)``,
-    the settings being the attributes named in ``__constants__``, in that order; the repr lists
-    them as name=value, ``inplace`` only when True (PyTorch's style). The functional is looked up
-    when called, so a patched one is seen."""
+    the settings being the attributes named in ``__constants__``, in that order (the keywords
+    given to __init__ set them); the repr lists them as name=value, ``inplace`` only when True
+    (PyTorch's style). The functional is looked up when called, so a patched one is seen."""
+
+    def __init__(self, **settings) -> None:
+        super().__init__()
+        for name, value in settings.items():
+            setattr(self, name, value)
 
     def forward(self, input):
         fn = getattr(F, self._functional)
@@ -35,6 +40,22 @@ class _FunctionalLayer(Module):
         return ", ".join("inplace=True" if name == "inplace" else f"{name}={getattr(self, name)}"
                          for name in self.__constants__
                          if name != "inplace" or self.inplace)
+
+
+def _non_defaults(module, defaults: dict) -> str:
+    """", name={name}" for each setting of ``module`` that is not its default in ``defaults``, a
+    template for str.format(**module.__dict__), as PyTorch's reprs build it. None and bool
+    defaults are compared by identity, numbers by value, as those reprs compare them."""
+    s = ""
+    for name, default in defaults.items():
+        value = getattr(module, name)
+        if default is None or isinstance(default, bool):
+            differs = value is not default
+        else:
+            differs = value != default
+        if differs:
+            s += f", {name}={{{name}}}"
+    return s
 
 
 def _add_weight_and_bias(module, weight_shape, bias_features, device, dtype) -> None:
@@ -48,13 +69,13 @@ def _add_weight_and_bias(module, weight_shape, bias_features, device, dtype) -> 
     module.reset_parameters()
 
 
-def _functional_classes(base: type, *rows) -> tuple:
-    """A table of public subclasses of ``base`` that differ only in the functional they call:
-    one class per row (name, the nn.functional's name, docstring), made in ``base``'s module
-    under its own name, as the class statement it replaces would be."""
+def _functional_classes(*rows) -> tuple:
+    """A table of public layers that differ from their base only in the functional they call:
+    one class per row (name, base, the nn.functional's name, docstring), made in the base's
+    module under its own name, as the class statement it replaces would be."""
     return tuple(type(base)(name, (base,), {"__doc__": doc, "__module__": base.__module__,
                                             "__qualname__": name, "_functional": functional})
-                 for name, functional, doc in rows)
+                 for name, base, functional, doc in rows)
 
 
 def _nd_family(base: type, functional: str = "", *, name: str = "", doc: str = "",

@@ -89,32 +89,26 @@ class _BareInplaceActivation(_InplaceActivation):
         return ""  # PyTorch's repr of these leaves out the inplace flag
 
 
-SiLU, Mish, SELU = _functional_classes(
-    _InplaceActivation,
-    ("SiLU", "silu", "x * sigmoid(x)."),
-    ("Mish", "mish", "x * tanh(softplus(x))."),
-    ("SELU", "selu", "scale * elu(x, alpha) with the self-normalising constants."))
-Hardsigmoid, Hardswish = _functional_classes(
-    _BareInplaceActivation,
-    ("Hardsigmoid", "hardsigmoid", "relu6(x + 3) / 6."),
-    ("Hardswish", "hardswish", "x * relu6(x + 3) / 6."))
-ELU, CELU = _functional_classes(
-    _AlphaActivation,
-    ("ELU", "elu", "x if x > 0 else alpha * (exp(x) - 1)."),
-    ("CELU", "celu", "x if x > 0 else alpha * (exp(x / alpha) - 1)."))
 class _Elementwise(_FunctionalLayer):
     __constants__ = ()
 
 
-LogSigmoid, Softsign, Tanhshrink = _functional_classes(
-    _Elementwise,
-    ("LogSigmoid", "logsigmoid", "log(sigmoid(x))."),
-    ("Softsign", "softsign", "x / (1 + |x|)."),
-    ("Tanhshrink", "tanhshrink", "x - tanh(x)."))
-Hardshrink, Softshrink = _functional_classes(
-    _Shrink,
-    ("Hardshrink", "hardshrink", "x where |x| > lambd, else 0."),
-    ("Softshrink", "softshrink", "x - lambd*sign(x) where |x| > lambd, else 0."))
+# the activations that are their functional with the base's settings, nothing more
+(SiLU, Mish, SELU, Hardsigmoid, Hardswish, ELU, CELU, LogSigmoid, Softsign, Tanhshrink,
+ Hardshrink, Softshrink) = _functional_classes(
+    ("SiLU", _InplaceActivation, "silu", "x * sigmoid(x)."),
+    ("Mish", _InplaceActivation, "mish", "x * tanh(softplus(x))."),
+    ("SELU", _InplaceActivation, "selu",
+     "scale * elu(x, alpha) with the self-normalising constants."),
+    ("Hardsigmoid", _BareInplaceActivation, "hardsigmoid", "relu6(x + 3) / 6."),
+    ("Hardswish", _BareInplaceActivation, "hardswish", "x * relu6(x + 3) / 6."),
+    ("ELU", _AlphaActivation, "elu", "x if x > 0 else alpha * (exp(x) - 1)."),
+    ("CELU", _AlphaActivation, "celu", "x if x > 0 else alpha * (exp(x / alpha) - 1)."),
+    ("LogSigmoid", _Elementwise, "logsigmoid", "log(sigmoid(x))."),
+    ("Softsign", _Elementwise, "softsign", "x / (1 + |x|)."),
+    ("Tanhshrink", _Elementwise, "tanhshrink", "x - tanh(x)."),
+    ("Hardshrink", _Shrink, "hardshrink", "x where |x| > lambd, else 0."),
+    ("Softshrink", _Shrink, "softshrink", "x - lambd*sign(x) where |x| > lambd, else 0."))
 
 
 class Threshold(_FunctionalLayer):

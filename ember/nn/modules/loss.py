@@ -204,24 +204,21 @@ class _PairMarginLoss(_MarginLoss):
         return fn(input1, input2, target, margin=self.margin, reduction=self.reduction)
 
 
-# the losses that are their functional of (input, target) and the base's options alone
-L1Loss, MSELoss, MultiLabelMarginLoss, SoftMarginLoss = _functional_classes(
-    _Loss,
-    ("L1Loss", "l1_loss", "Mean absolute error."),
-    ("MSELoss", "mse_loss", "Mean squared error."),
-    ("MultiLabelMarginLoss", "multilabel_margin_loss",
+# the losses that are their functional of the inputs with the base's settings, nothing more
+(L1Loss, MSELoss, MultiLabelMarginLoss, SoftMarginLoss, BCELoss, MultiLabelSoftMarginLoss,
+ CosineEmbeddingLoss, MarginRankingLoss) = _functional_classes(
+    ("L1Loss", _Loss, "l1_loss", "Mean absolute error."),
+    ("MSELoss", _Loss, "mse_loss", "Mean squared error."),
+    ("MultiLabelMarginLoss", _Loss, "multilabel_margin_loss",
      "Multi-label hinge loss over class-index targets ended by -1."),
-    ("SoftMarginLoss", "soft_margin_loss", "log(1 + exp(-y x))."))
-BCELoss, MultiLabelSoftMarginLoss = _functional_classes(
-    _WeightedLoss,
-    ("BCELoss", "binary_cross_entropy", "Binary cross-entropy of probabilities."),
-    ("MultiLabelSoftMarginLoss", "multilabel_soft_margin_loss",
-     "Per-class logistic loss averaged over classes."))
-CosineEmbeddingLoss, MarginRankingLoss = _functional_classes(
-    _PairMarginLoss,
-    ("CosineEmbeddingLoss", "cosine_embedding_loss",
+    ("SoftMarginLoss", _Loss, "soft_margin_loss", "log(1 + exp(-y x))."),
+    ("BCELoss", _WeightedLoss, "binary_cross_entropy", "Binary cross-entropy of probabilities."),
+    ("MultiLabelSoftMarginLoss", _WeightedLoss, "multilabel_soft_margin_loss",
+     "Per-class logistic loss averaged over classes."),
+    ("CosineEmbeddingLoss", _PairMarginLoss, "cosine_embedding_loss",
      "1 - cos for similar pairs, max(0, cos - margin) for dissimilar ones."),
-    ("MarginRankingLoss", "margin_ranking_loss", "max(0, -y (x1 - x2) + margin)."))
+    ("MarginRankingLoss", _PairMarginLoss, "margin_ranking_loss",
+     "max(0, -y (x1 - x2) + margin)."))
 
 
 class MultiMarginLoss(_WeightedLoss):

@@ -50,11 +50,7 @@ class LocalResponseNorm(_FunctionalLayer):
     _functional = "local_response_norm"
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
-        super().__init__()
-        self.size = size
-        self.alpha = alpha
-        self.beta = beta
-        self.k = k
+        super().__init__(size=size, alpha=alpha, beta=beta, k=k)
 
     def extra_repr(self):
         return "{size}, alpha={alpha}, beta={beta}, k={k}".format(**self.__dict__)

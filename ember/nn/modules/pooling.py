@@ -333,11 +333,8 @@ CircularPad1d, CircularPad2d, CircularPad3d = _nd_family(
 # ---- fold / unfold -----------------------------------------------------------------------------
 class _SlidingBlocks(_FunctionalLayer):
     def __init__(self, kernel_size, dilation=1, padding=0, stride=1) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.dilation = dilation
-        self.padding = padding
-        self.stride = stride
+        super().__init__(kernel_size=kernel_size, dilation=dilation, padding=padding,
+                         stride=stride)
 
 
 class Fold(_SlidingBlocks):

@@ -17,6 +17,7 @@ from ..._tensor import Tensor, _make
 from .. import init
 from ..parameter import Parameter
 from ..utils import rnn as _rnn_utils
+from ._utils import _non_defaults
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -155,19 +156,9 @@ class RNNBase(Module):
         return hx.index_select(1, permutation)
 
     def extra_repr(self) -> str:
-        s = "{input_size}, {hidden_size}"
-        if self.proj_size != 0:
-            s += ", proj_size={proj_size}"
-        if self.num_layers != 1:
-            s += ", num_layers={num_layers}"
-        if self.bias is not True:
-            s += ", bias={bias}"
-        if self.batch_first is not False:
-            s += ", batch_first={batch_first}"
-        if self.dropout != 0:
-            s += ", dropout={dropout}"
-        if self.bidirectional is not False:
-            s += ", bidirectional={bidirectional}"
+        s = "{input_size}, {hidden_size}" + _non_defaults(self, {
+            "proj_size": 0, "num_layers": 1, "bias": True, "batch_first": False, "dropout": 0,
+            "bidirectional": False})
         return s.format(**self.__dict__)
 
     @staticmethod

@@ -7,6 +7,7 @@ from ...autograd import grad_mode
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ._utils import _non_defaults
 from .module import Module
 
 __all__ = ["Embedding", "EmbeddingBag"]
@@ -44,16 +45,8 @@ def _init_weight(module, _weight, requires_grad: bool, device, dtype) -> None:
         module.weight = Parameter(_weight, requires_grad=requires_grad)
 
 
-def _norm_options_repr(module) -> str:
-    """The max_norm, norm_type and scale_grad_by_freq parts of the repr, where not default."""
-    s = ""
-    if module.max_norm is not None:
-        s += ", max_norm={max_norm}"
-    if module.norm_type != 2:
-        s += ", norm_type={norm_type}"
-    if module.scale_grad_by_freq is not False:
-        s += ", scale_grad_by_freq={scale_grad_by_freq}"
-    return s
+# the lookup settings that Embedding's and EmbeddingBag's reprs show when not these
+_NORM_DEFAULTS = {"max_norm": None, "norm_type": 2, "scale_grad_by_freq": False}
 
 
 class Embedding(Module):
@@ -90,9 +83,7 @@ class Embedding(Module):
 
     def extra_repr(self) -> str:
         s = "{num_embeddings}, {embedding_dim}"
-        if self.padding_idx is not None:
-            s += ", padding_idx={padding_idx}"
-        s += _norm_options_repr(self)
+        s += _non_defaults(self, {"padding_idx": None, **_NORM_DEFAULTS})
         if self.sparse is not False:
             s += ", sparse=True"
         return s.format(**self.__dict__)
@@ -138,9 +129,8 @@ class EmbeddingBag(Module):
                                per_sample_weights, self.include_last_offset, self.padding_idx)
 
     def extra_repr(self) -> str:
-        s = "{num_embeddings}, {embedding_dim}" + _norm_options_repr(self) + ", mode={mode}"
-        if self.padding_idx is not None:
-            s += ", padding_idx={padding_idx}"
+        s = "{num_embeddings}, {embedding_dim}" + _non_defaults(self, _NORM_DEFAULTS)
+        s += ", mode={mode}" + _non_defaults(self, {"padding_idx": None})
         return s.format(**{k: repr(v) for k, v in self.__dict__.items()})
 
     @classmethod
