@@ -71,11 +71,15 @@ def _add_weight_and_bias(module, weight_shape, bias_features, device, dtype) -> 
 
 def _functional_classes(*rows) -> tuple:
     """A table of public layers that differ from their base only in the functional they call:
-    one class per row (name, base, the nn.functional's name, docstring), made in the base's
-    module under its own name, as the class statement it replaces would be."""
-    return tuple(type(base)(name, (base,), {"__doc__": doc, "__module__": base.__module__,
-                                            "__qualname__": name, "_functional": functional})
-                 for name, base, functional, doc in rows)
+    one class per row (name, base, [the nn.functional's name,] docstring; the name lowercased
+    when left out: SiLU calls silu), made in the base's module under its own name, as the class
+    statement it replaces would be."""
+    classes = []
+    for name, base, *functional, doc in rows:
+        namespace = {"__doc__": doc, "__module__": base.__module__, "__qualname__": name,
+                     "_functional": functional[0] if functional else name.lower()}
+        classes.append(type(base)(name, (base,), namespace))
+    return tuple(classes)
 
 
 def _nd_family(base: type, functional: str = "", *, name: str = "", doc: str = "",

@@ -93,22 +93,21 @@ class _Elementwise(_FunctionalLayer):
     __constants__ = ()
 
 
-# the activations that are their functional with the base's settings, nothing more
+# the activations that are their functional (the lowercased name) with the base's settings
 (SiLU, Mish, SELU, Hardsigmoid, Hardswish, ELU, CELU, LogSigmoid, Softsign, Tanhshrink,
  Hardshrink, Softshrink) = _functional_classes(
-    ("SiLU", _InplaceActivation, "silu", "x * sigmoid(x)."),
-    ("Mish", _InplaceActivation, "mish", "x * tanh(softplus(x))."),
-    ("SELU", _InplaceActivation, "selu",
-     "scale * elu(x, alpha) with the self-normalising constants."),
-    ("Hardsigmoid", _BareInplaceActivation, "hardsigmoid", "relu6(x + 3) / 6."),
-    ("Hardswish", _BareInplaceActivation, "hardswish", "x * relu6(x + 3) / 6."),
-    ("ELU", _AlphaActivation, "elu", "x if x > 0 else alpha * (exp(x) - 1)."),
-    ("CELU", _AlphaActivation, "celu", "x if x > 0 else alpha * (exp(x / alpha) - 1)."),
-    ("LogSigmoid", _Elementwise, "logsigmoid", "log(sigmoid(x))."),
-    ("Softsign", _Elementwise, "softsign", "x / (1 + |x|)."),
-    ("Tanhshrink", _Elementwise, "tanhshrink", "x - tanh(x)."),
-    ("Hardshrink", _Shrink, "hardshrink", "x where |x| > lambd, else 0."),
-    ("Softshrink", _Shrink, "softshrink", "x - lambd*sign(x) where |x| > lambd, else 0."))
+    ("SiLU", _InplaceActivation, "x * sigmoid(x)."),
+    ("Mish", _InplaceActivation, "x * tanh(softplus(x))."),
+    ("SELU", _InplaceActivation, "scale * elu(x, alpha) with the self-normalising constants."),
+    ("Hardsigmoid", _BareInplaceActivation, "relu6(x + 3) / 6."),
+    ("Hardswish", _BareInplaceActivation, "x * relu6(x + 3) / 6."),
+    ("ELU", _AlphaActivation, "x if x > 0 else alpha * (exp(x) - 1)."),
+    ("CELU", _AlphaActivation, "x if x > 0 else alpha * (exp(x / alpha) - 1)."),
+    ("LogSigmoid", _Elementwise, "log(sigmoid(x))."),
+    ("Softsign", _Elementwise, "x / (1 + |x|)."),
+    ("Tanhshrink", _Elementwise, "x - tanh(x)."),
+    ("Hardshrink", _Shrink, "x where |x| > lambd, else 0."),
+    ("Softshrink", _Shrink, "x - lambd*sign(x) where |x| > lambd, else 0."))
 
 
 class Threshold(_FunctionalLayer):
