@@ -16,15 +16,17 @@ _WIDE = (xp.dtype(xp.float32), xp.dtype(xp.float64))
 
 
 # ---- Adam (and AdamW) -------------------------------------------------------------------------
-# Measured on the seeds' 784-256-256-10 MLP (269k float32 in 6 tensors), one thread:
-#   python bench/optim.py --threads 1 --small-calls 0
-#   Adam step: this kernel ~340 us, adam()'s plain formula ~460 us (PyTorch: ~960 us);
-#   W1 (python bench/w1_mlp.py --threads 1 --cpu-time --loader slice) spends ~15% of its
-#   step in Adam, so the plain formula would cost W1 ~4%.
-# A NumPy pass costs ~7 us per 200k floats for each array it reads or writes; the plain formula
-# takes 13 passes and 5 large temporaries, this kernel 12 passes in place and one reused work
-# array (``_Scratch``), with every scalar a 0-d array of the param's dtype (a Python float
-# operand costs ~0.25 us more per ufunc call).
+# Measured with `python bench/optim.py --threads 1 --cpu-time` (the seeds' 784-256-256-10 MLP,
+# 269k float32 in 6 tensors; ember/PyTorch in one process; medians of 3 runs, this kernel against
+# a tree where adam_applies() is False, on the shared 2-core machine, load ~9):
+#   Adam step  0.62x PyTorch with this kernel, 0.79x with adam()'s formula (-21%);
+#   AdamW step 0.65x with it, 0.77x without (-16%).
+# W1's step phase (`python bench/w1_mlp.py --phases --threads 1 --cpu-time`): 780-900 us with
+# it, 965-970 us without, of a ~3100 us step.
+# A NumPy pass costs ~7 us per 200k floats for each array it reads or writes; the formula takes
+# 13 passes and 5 large temporaries, this kernel 12 passes in place and one reused work array
+# (``_Scratch``), with every scalar a 0-d array of the param's dtype (a Python float operand
+# costs ~0.25 us more per ufunc call).
 def adam_applies(dtype, beta1: float) -> bool:
     """Whether ``adam_`` serves a param of ``dtype``: float32/float64, 0.01 <= 1 - beta1 < 0.5.
 
@@ -89,11 +91,11 @@ def adam_(p, g, m, v, vmax, s, step: float, lr: float, beta1: float, beta2: floa
 
 
 # ---- SGD without momentum, weight decay or maximize: p -= lr * g --------------------------------
-# The step of seed S2's loop (W2: one 2-element param, 41 us an iteration), where the cost is
-# Python's, not NumPy's. Measured with python bench/optim.py --threads 1 (one 2-element param,
-# CPU us per call, both trees in one session): SGD(lr=0.01).step 2.2 us with this path, 5.5 us
-# through SGD.step's lists and sgd() (PyTorch: 17 us). The arithmetic is sgd()'s, bit for bit
-# (tests/optim/test_step_paths.py compares the two).
+# The step of seed S2's loop (W2: one 2-element param, ~41 us an iteration), where the cost is
+# Python's, not NumPy's. Measured with `python bench/optim.py --threads 1 --cpu-time` (medians of
+# 3 runs, against a tree where sgd_plain_applies() is False): SGD(lr=0.01).step on one 2-element
+# param 3.1 us (0.18x PyTorch) with this path, 6.0 us (0.33x) through SGD.step's lists and
+# sgd(). The arithmetic is sgd()'s, bit for bit (tests/optim/test_step_paths.py compares them).
 def sgd_plain_applies(group: dict) -> bool:
     """Whether ``sgd_plain_`` serves a param group: a number lr, and no momentum, weight
     decay or maximize."""
