@@ -23,6 +23,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import ember  # noqa: E402
 
+try:
+    import torch
+except ImportError:  # ember alone still reports its times
+    torch = None
+
 SHAPES = [(256, 784), (256,), (256, 256), (256,), (10, 256), (10,)]  # Linear weights and biases
 
 CONFIGS = [
@@ -116,10 +121,6 @@ def main() -> None:
     ap.add_argument("--cpu-time", action="store_true",
                     help="time the MLP table in process CPU time, not wall time")
     args = ap.parse_args()
-    try:
-        import torch
-    except ImportError:  # ember alone still reports its times
-        torch = None
     threads = args.threads or ember.get_num_threads()
     ember.set_num_threads(threads)  # (ember's elementwise math is single-threaded NumPy)
     if torch is not None:
