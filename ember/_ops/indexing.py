@@ -697,35 +697,35 @@ class _Pre2(_Pre):
         return out
 
 
-class Scatter(_Pre2):
-    _node_name = "ScatterBackward0"
+class _IntoSelection(_Pre2):
+    """A source written into the input where a selection reads (``_zeros``: ScatterAddZeros for
+    scatter and scatter_add, IndexAddZeros for index_copy and index_add), over it (``_copies``)
+    or added: the input's grad is grad, zero where overwritten; the source's is grad read back
+    at the selection (times index_add's alpha), in the source's shape: zero-padded where
+    scatter's index is smaller than src (``_pads``), else reshaped."""
+
+    _copies = True
+    _pads = True
 
     @staticmethod
     def backward(ctx, grad):
-        d, idx, src_shape = ctx.meta
+        d, idx, src_shape, *alpha = ctx.meta
+        need = ctx.needs_input_grad
         gi = gs = None
-        if ctx.needs_input_grad[0]:
-            gi = _zero_at(grad, _along(idx, d))
-        if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-            gs = _pad_to(ScatterAddZeros.select(grad, d, idx), src_shape)
+        if need[0]:
+            gi = _zero_at(grad, ctx._zeros._key(idx, d)) if ctx._copies else grad
+        if len(need) > 2 and need[2]:  # scatter(value=) has no source
+            gs = ctx._zeros.select(grad, d, idx)
+            if alpha and alpha[0] != 1:
+                gs = gs * alpha[0]
+            gs = _pad_to(gs, src_shape) if ctx._pads else gs.reshape(src_shape)
         return gi, None, gs
 
 
-class ScatterValue(Scatter):
-    _node_name = "ScatterBackward1"
-    forward = _Pre.forward
-
-
-class ScatterAdd(_Pre2):
-    _node_name = "ScatterAddBackward0"
-
-    @staticmethod
-    def backward(ctx, grad):
-        d, idx, src_shape = ctx.meta
-        gs = None
-        if ctx.needs_input_grad[2]:
-            gs = _pad_to(ScatterAddZeros.select(grad, d, idx), src_shape)
-        return grad, None, gs
+Scatter = _renamed(_IntoSelection, "ScatterBackward0", _zeros=ScatterAddZeros)
+ScatterValue = _renamed(Scatter, "ScatterBackward1", forward=_Pre.forward)
+ScatterAdd = _renamed(_IntoSelection, "ScatterAddBackward0", _zeros=ScatterAddZeros,
+                      _copies=False)
 
 
 def _pad_to(g, shape):
@@ -846,33 +846,9 @@ def _dname(a):
     return _tname(a.dtype)
 
 
-class IndexAdd(_Pre2):
-    _node_name = "IndexAddBackward0"
-
-    @staticmethod
-    def backward(ctx, grad):
-        d, idx, alpha, s_shape = ctx.meta
-        gs = None
-        if ctx.needs_input_grad[2]:
-            gs = IndexAddZeros.select(grad, d, idx)
-            if alpha != 1:
-                gs = gs * alpha
-            gs = gs.reshape(s_shape)
-        return grad, None, gs
-
-
-class IndexCopy(_Pre2):
-    _node_name = "IndexCopyBackward0"
-
-    @staticmethod
-    def backward(ctx, grad):
-        d, idx, s_shape = ctx.meta
-        gi = gs = None
-        if ctx.needs_input_grad[0]:
-            gi = _zero_at(grad, _at_dim(idx, d))
-        if ctx.needs_input_grad[2]:
-            gs = IndexAddZeros.select(grad, d, idx).reshape(s_shape)
-        return gi, None, gs
+IndexAdd = _renamed(_IntoSelection, "IndexAddBackward0", _zeros=IndexAddZeros, _copies=False,
+                    _pads=False)
+IndexCopy = _renamed(_IntoSelection, "IndexCopyBackward0", _zeros=IndexAddZeros, _pads=False)
 
 
 def _zero_at(grad, key):
@@ -907,7 +883,7 @@ def index_add(input, dim, index, source, *, alpha=1):
     else:
         out += src.sum()
     if _grad_state[0] and (input._requires_grad or source._requires_grad):
-        return IndexAdd.apply(input, out, source, d, idx, alpha, s.shape)
+        return IndexAdd.apply(input, out, source, d, idx, s.shape, alpha)
     return _make(out, False, None, 0)
 
 
