@@ -149,7 +149,7 @@ def gemms(name):
         if cin >= 16:  # grad W: k*k GEMMs on the shifted planes (_conv._wgrad_shifted)
             ns = max(1, min(b, (1 << 22) // (cout * lp * 4)))
             for n0 in range(0, b, ns):
-                out += [(min(ns, b - n0), cin, lp - k + 1, cout)] * (k * k)
+                out.extend([(min(ns, b - n0), cin, lp - k + 1, cout)] * (k * k))
         if not first and 2 * pad != k - 1:               # grad x: channel-major col2im
             nc = max(1, min(b, (1 << 22) // (ck * hp * hp * 4)))  # _conv._COL2IM_BYTES
             for n0 in range(0, b, nc):
