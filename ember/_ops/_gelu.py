@@ -55,8 +55,9 @@ _Q = (102.27088165283203, 93.69316101074219, 40.526123046875, 9.352124214172363)
 _INV_SQRT_2PI = 0.3989422804014327  # applied in float64
 _SIGN = _i32(-(2 ** 31))
 # P(a) and Q(a) stay finite up to here (a^4 < 3.4e38); beyond, q = 0 whatever r is, as
-# exp(-a^2/2) is 0 in float32 from a = 14.4 on. Inputs are clamped only when one exceeds it.
+# phi(a) is 0 in float32 from a = 14.4 on. Inputs are clamped only when one exceeds it.
 _BIG = _f32(1e9)
+
 
 def gelu_f32(x, need_grad=True):
     """(x * Phi(x), Phi(x) + x phi(x) or None) for a float32 array x."""
