@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..._tensor import Tensor
+from . import functional as F
 from .functional import (
     InterpolationMode,
     _interp,
@@ -17,26 +18,6 @@ from .functional import (
     _randperm,
     _setup_size,
     _uniform,
-    adjust_brightness,
-    adjust_contrast,
-    adjust_hue,
-    adjust_saturation,
-    affine,
-    center_crop,
-    convert_image_dtype,
-    crop,
-    get_dimensions,
-    hflip,
-    normalize,
-    pad,
-    pil_to_tensor,
-    resize,
-    resized_crop,
-    rgb_to_grayscale,
-    rotate,
-    to_pil_image,
-    to_tensor,
-    vflip,
 )
 
 __all__ = [
@@ -95,7 +76,7 @@ class ToTensor:
     """PIL image or HWC ndarray -> float32 CHW tensor in [0, 1] (uint8 input)."""
 
     def __call__(self, pic):
-        return to_tensor(pic)
+        return F.to_tensor(pic)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}()"
@@ -105,7 +86,7 @@ class PILToTensor:
     """PIL image -> CHW tensor, dtype kept (no scaling)."""
 
     def __call__(self, pic):
-        return pil_to_tensor(pic)
+        return F.pil_to_tensor(pic)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}()"
@@ -118,7 +99,7 @@ class ToPILImage:
         self.mode = mode
 
     def __call__(self, pic):
-        return to_pil_image(pic, self.mode)
+        return F.to_pil_image(pic, self.mode)
 
     def __repr__(self) -> str:
         format_string = self.__class__.__name__ + "("
@@ -134,7 +115,7 @@ class ConvertImageDtype(_Transform):
         self.dtype = dtype
 
     def forward(self, image):
-        return convert_image_dtype(image, self.dtype)
+        return F.convert_image_dtype(image, self.dtype)
 
 
 class Normalize(_Transform):
@@ -146,7 +127,7 @@ class Normalize(_Transform):
         self.inplace = inplace
 
     def forward(self, tensor):
-        return normalize(tensor, self.mean, self.std, self.inplace)
+        return F.normalize(tensor, self.mean, self.std, self.inplace)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(mean={self.mean}, std={self.std})"
@@ -167,7 +148,7 @@ class Resize(_Transform):
         self.antialias = antialias
 
     def forward(self, img):
-        return resize(img, self.size, self.interpolation, self.max_size, self.antialias)
+        return F.resize(img, self.size, self.interpolation, self.max_size, self.antialias)
 
     def __repr__(self) -> str:
         detail = (f"(size={self.size}, interpolation={self.interpolation.value}, "
@@ -182,7 +163,7 @@ class CenterCrop(_Transform):
         self.size = _setup_size(size, error_msg="Please provide only two dimensions (h, w) for size.")
 
     def forward(self, img):
-        return center_crop(img, self.size)
+        return F.center_crop(img, self.size)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(size={self.size})"
@@ -193,7 +174,7 @@ class RandomCrop(_Transform):
 
     @staticmethod
     def get_params(img, output_size):
-        _, h, w = get_dimensions(img)
+        _, h, w = F.get_dimensions(img)
         th, tw = output_size
         if h < th or w < tw:
             raise ValueError(f"Required crop size {(th, tw)} is larger than input image size {(h, w)}")
@@ -213,14 +194,14 @@ class RandomCrop(_Transform):
 
     def forward(self, img):
         if self.padding is not None:
-            img = pad(img, self.padding, self.fill, self.padding_mode)
-        _, height, width = get_dimensions(img)
+            img = F.pad(img, self.padding, self.fill, self.padding_mode)
+        _, height, width = F.get_dimensions(img)
         if self.pad_if_needed and width < self.size[1]:
-            img = pad(img, [self.size[1] - width, 0], self.fill, self.padding_mode)
+            img = F.pad(img, [self.size[1] - width, 0], self.fill, self.padding_mode)
         if self.pad_if_needed and height < self.size[0]:
-            img = pad(img, [0, self.size[0] - height], self.fill, self.padding_mode)
+            img = F.pad(img, [0, self.size[0] - height], self.fill, self.padding_mode)
         i, j, h, w = self.get_params(img, self.size)
-        return crop(img, i, j, h, w)
+        return F.crop(img, i, j, h, w)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(size={self.size}, padding={self.padding})"
@@ -245,7 +226,7 @@ class RandomResizedCrop(_Transform):
 
     @staticmethod
     def get_params(img, scale, ratio):
-        _, height, width = get_dimensions(img)
+        _, height, width = F.get_dimensions(img)
         area = height * width
         log_ratio = np.log(np.asarray(ratio, dtype=np.float32))
         for _ in range(10):
@@ -270,7 +251,7 @@ class RandomResizedCrop(_Transform):
 
     def forward(self, img):
         i, j, h, w = self.get_params(img, self.scale, self.ratio)
-        return resized_crop(img, i, j, h, w, self.size, self.interpolation, antialias=self.antialias)
+        return F.resized_crop(img, i, j, h, w, self.size, self.interpolation, antialias=self.antialias)
 
     def __repr__(self) -> str:
         format_string = self.__class__.__name__ + f"(size={self.size}"
@@ -297,13 +278,13 @@ class _RandomFlip(_Transform):
 class RandomHorizontalFlip(_RandomFlip):
     """Flip left-right with probability ``p``."""
 
-    _flip = staticmethod(hflip)
+    _flip = staticmethod(F.hflip)
 
 
 class RandomVerticalFlip(_RandomFlip):
     """Flip top-bottom with probability ``p``."""
 
-    _flip = staticmethod(vflip)
+    _flip = staticmethod(F.vflip)
 
 
 def _setup_angle(x, name, req_sizes=(2,)):
@@ -321,7 +302,7 @@ def _setup_angle(x, name, req_sizes=(2,)):
 
 def _fill_for(fill, img):
     if isinstance(img, Tensor):
-        channels = get_dimensions(img)[0]
+        channels = F.get_dimensions(img)[0]
         if isinstance(fill, (int, float)):
             return [float(fill)] * channels
         return [float(f) for f in fill]
@@ -351,8 +332,8 @@ class RandomRotation(_Transform):
 
     def forward(self, img):
         angle = self.get_params(self.degrees)
-        return rotate(img, angle, self.interpolation, self.expand, self.center,
-                      _fill_for(self.fill, img))
+        return F.rotate(img, angle, self.interpolation, self.expand, self.center,
+                        _fill_for(self.fill, img))
 
     def __repr__(self) -> str:
         format_string = self.__class__.__name__ + f"(degrees={self.degrees}"
@@ -408,10 +389,10 @@ class RandomAffine(_Transform):
         return angle, translations, scale, (shear_x, shear_y)
 
     def forward(self, img):
-        _, height, width = get_dimensions(img)
+        _, height, width = F.get_dimensions(img)
         ret = self.get_params(self.degrees, self.translate, self.scale, self.shear, [width, height])
-        return affine(img, *ret, interpolation=self.interpolation, fill=_fill_for(self.fill, img),
-                      center=self.center)
+        return F.affine(img, *ret, interpolation=self.interpolation, fill=_fill_for(self.fill, img),
+                        center=self.center)
 
     def __repr__(self) -> str:
         s = f"{self.__class__.__name__}(degrees={self.degrees}"
@@ -466,13 +447,13 @@ class ColorJitter(_Transform):
                                              self.hue)
         for fn_id in fn_idx:
             if fn_id == 0 and b is not None:
-                img = adjust_brightness(img, b)
+                img = F.adjust_brightness(img, b)
             elif fn_id == 1 and c is not None:
-                img = adjust_contrast(img, c)
+                img = F.adjust_contrast(img, c)
             elif fn_id == 2 and s is not None:
-                img = adjust_saturation(img, s)
+                img = F.adjust_saturation(img, s)
             elif fn_id == 3 and h is not None:
-                img = adjust_hue(img, h)
+                img = F.adjust_hue(img, h)
         return img
 
     def __repr__(self) -> str:
@@ -487,7 +468,7 @@ class Grayscale(_Transform):
         self.num_output_channels = num_output_channels
 
     def forward(self, img):
-        return rgb_to_grayscale(img, num_output_channels=self.num_output_channels)
+        return F.rgb_to_grayscale(img, num_output_channels=self.num_output_channels)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(num_output_channels={self.num_output_channels})"
@@ -511,7 +492,7 @@ class Pad(_Transform):
         self.padding_mode = padding_mode
 
     def forward(self, img):
-        return pad(img, self.padding, self.fill, self.padding_mode)
+        return F.pad(img, self.padding, self.fill, self.padding_mode)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(padding={self.padding}, fill={self.fill}, "
