@@ -61,6 +61,9 @@ _BIG = _f32(1e9)
 
 def gelu_f32(x, need_grad=True):
     """(x * Phi(x), Phi(x) + x phi(x) or None) for a float32 array x."""
+    if x.ndim == 0:  # arithmetic on 0-d arrays gives NumPy scalars, which take no out=
+        out, d = gelu_f32(x.reshape(1), need_grad)
+        return out.reshape(()), None if d is None else d.reshape(())
     xi = x.view(_i32)
     e = x.astype(_f64)  # phi(x) = exp(-x^2/2) / sqrt(2 pi), the argument exact in float64
     xp.multiply(e, e, out=e)
