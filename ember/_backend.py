@@ -10,4 +10,18 @@ import numpy as xp
 ndarray = xp.ndarray
 as_strided = xp.lib.stride_tricks.as_strided
 
-__all__ = ["xp", "ndarray", "as_strided"]
+
+
+def quiet(fn, *args, **kwargs):
+    """``fn(*args)`` again with floating-point warnings off.
+
+    PyTorch gives inf and nan silently; NumPy warns (ember's package filter ignores those
+    warnings), but code that turns warnings into errors (``simplefilter("error")``) gets a
+    RuntimeWarning exception out of a ufunc. ember's kernels are pure, so they are simply run
+    again, silently; in the normal case this costs nothing.
+    """
+    with xp.errstate(all="ignore"):
+        return fn(*args, **kwargs)
+
+
+__all__ = ["xp", "ndarray", "as_strided", "quiet"]

@@ -227,3 +227,17 @@ class iinfo:
 
     def __repr__(self):
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+# The C++ names PyTorch's messages use for element types.
+_CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
+              "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+              "uint8": "unsigned char", "bool": "bool"}
+
+
+def type_name(np_dtype) -> str:
+    """PyTorch's legacy type name of a dtype, e.g. ``torch.FloatTensor`` (prefix per repr)."""
+    return f"{_names['prefix']}.{_TYPE_NAMES.get(xp.dtype(np_dtype).name, 'Tensor')}"

@@ -12,6 +12,7 @@ import weakref
 from collections import OrderedDict
 
 from . import _dtype
+from ._dtype import _CPP_NAMES, _TYPE_NAMES, type_name  # noqa: F401  (type_name: importers)
 from ._backend import xp
 from ._device import Size
 from ._grad_mode import _state as _grad_state
@@ -25,20 +26,6 @@ _ndarray = xp.ndarray
 # against NumPy build a graph under create_graph=True.
 UFUNCS: dict = {}
 ARRAY_FUNCTIONS: dict = {}
-
-_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
-# The C++ names PyTorch's messages use for element types.
-_CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
-              "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
-              "uint8": "unsigned char", "bool": "bool"}
-
-
-def type_name(np_dtype) -> str:
-    """PyTorch's legacy type name of a dtype, e.g. ``torch.FloatTensor`` (prefix per repr)."""
-    return f"{_dtype._names['prefix']}.{_TYPE_NAMES.get(xp.dtype(np_dtype).name, 'Tensor')}"
-
 
 class Tensor:
     """A multi-dimensional array with automatic differentiation; the API is PyTorch's."""

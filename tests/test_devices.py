@@ -199,9 +199,9 @@ def test_imports_programs_use_under_compat(tmp_path):
 
 
 def test_float_of_a_grad_tensor_warns_once(monkeypatch):
-    from ember import _tensor
+    from ember._ops import protocols
 
-    monkeypatch.setattr(_tensor, "_float_warned", False)
+    monkeypatch.setattr(protocols, "_float_warned", False)
     x = ember.tensor(2.0, requires_grad=True)
     with pytest.warns(UserWarning, match="Converting a tensor with requires_grad=True to a scalar"):
         assert float(x) == 2.0

@@ -52,3 +52,34 @@ def test_lazy_submodules_exist_and_missing_ones_are_attribute_errors():
     for name in ember._LAZY_MODULES:
         assert getattr(ember, name).__name__ == f"ember.{name}"
     assert not hasattr(ember, "quantization")  # an AttributeError, so hasattr() answers
+
+
+# ---- the core stays readable (issue #13) ------------------------------------------------------
+_EMBER = pathlib.Path(__file__).resolve().parents[1] / "ember"
+_COMPUTE_PATH = ["_tensor.py", "autograd", "_ops", "nn", "optim"]
+
+
+def _py_files(*names):
+    for name in names:
+        p = _EMBER / name
+        yield from ([p] if p.is_file() else sorted(p.rglob("*.py")))
+
+
+def test_the_core_is_at_most_1300_lines():
+    n = sum(len(p.read_text().splitlines()) for p in _py_files("_tensor.py", "autograd"))
+    assert n <= 1300, f"ember/_tensor.py + ember/autograd/ are {n} lines (the budget is 1,300)"
+
+
+def test_the_compute_path_reaches_numpy_only_through_the_backend():
+    direct = re.compile(r"^\s*(import numpy|from numpy)\b", re.M)
+    bad = [str(p.relative_to(_EMBER)) for p in _py_files(*_COMPUTE_PATH)
+           if direct.search(p.read_text())]
+    assert not bad, f"import the array library from ember/_backend.py instead: {bad}"
+
+
+def test_no_private_numpy_api_and_one_removable_handle():
+    private = re.compile(r"(?<![\"'])\b(numpy|np|xp)\._\w")  # (a name in a string is data)
+    texts = {p: p.read_text() for p in _EMBER.rglob("*.py")}
+    assert not [str(p) for p, t in texts.items() if private.search(t)]
+    handles = [str(p) for p, t in texts.items() if "class RemovableHandle" in t]
+    assert handles == [str(_EMBER / "utils" / "hooks.py")]

@@ -6,10 +6,10 @@ output element for jacobian; jvp and hvp by the double-backward trick.
 from __future__ import annotations
 
 from .. import _creation
+from .._grad_mode import enable_grad
 from .._ops.movement import stack
 from .._tensor import Tensor
 from ..autograd import grad as _grad
-from .._grad_mode import enable_grad
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "vhp", "hvp"]
 

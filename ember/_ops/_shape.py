@@ -1,6 +1,8 @@
 """Shape helpers: broadcasting and the error messages PyTorch users know."""
 from __future__ import annotations
 
+from .._backend import ndarray
+
 __all__ = []
 
 
@@ -28,3 +30,14 @@ def broadcast_error(a: tuple, b: tuple, op: str = "op") -> RuntimeError:
                 f"The size of tensor a ({x}) must match the size of tensor b ({y}) at "
                 f"non-singleton dimension {i}")
     return RuntimeError(f"{op}: shapes {list(a)} and {list(b)} cannot be broadcast together")
+
+
+def broadcast_value_error(exc, op, arrays):
+    """NumPy's broadcasting ValueError as PyTorch's RuntimeError naming both sizes (other
+    ValueErrors pass through)."""
+    if "broadcast" not in str(exc):
+        return exc
+    shapes = [a.shape for a in arrays if isinstance(a, ndarray)]
+    if len(shapes) >= 2:
+        return broadcast_error(shapes[0], shapes[1], op)
+    return RuntimeError(f"{op}: {exc}")

@@ -333,3 +333,25 @@ def tsum(a, axes, dtype, keepdims):
                                          for i, s in enumerate(a.shape)))
             return res
     return xp.add.reduce(a, axis=axes, dtype=dtype, keepdims=keepdims)
+
+
+_FULL_SUM_DTYPES = (xp.dtype(xp.float32), xp.dtype(xp.float64))
+
+
+def sum_to_shape(grad, shape):
+    """The autograd engine's reduction of a broadcast gradient array to ``shape``, in the order
+    PyTorch's reduction uses; None when the shapes do not broadcast (the engine's error)."""
+    gshape = grad.shape
+    lead = len(gshape) - len(shape)
+    exact = grad.dtype in _FULL_SUM_DTYPES
+    if exact and not shape:  # to a 0-d tensor (w in w * x): one full sum
+        return xp.asarray(full_sum(grad.reshape(-1)))
+    if lead == 1 and gshape[1:] == shape:
+        return tsum(grad, (0,), None, False)  # a bias: the sum over the batch
+    if lead < 0 or any(s != 1 and s != g for s, g in zip(shape, gshape[lead:])):
+        return None
+    if exact and all(s == 1 for s in shape):  # to all ones: the same full sum
+        return xp.asarray(full_sum(grad.reshape(-1))).reshape(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    return tsum(grad, axes, None, True).reshape(shape)

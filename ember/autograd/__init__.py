@@ -5,8 +5,11 @@ Variable) live in ``ember/_autograd_tools`` and keep PyTorch's names here.
 """
 from __future__ import annotations
 
+import importlib
+import sys
 import warnings
 
+from .. import _grad_mode as grad_mode
 from .._backend import xp
 from .._device import Size
 from .._grad_mode import (  # noqa: F401
@@ -18,9 +21,9 @@ from .._grad_mode import (  # noqa: F401
     set_grad_enabled,
 )
 from .._tensor import Tensor, _make
-from . import engine, function, grad_mode  # noqa: F401
+from . import engine, function  # noqa: F401
 from .engine import run_backward
-from .function import Function, FunctionCtx, once_differentiable  # noqa: F401
+from .function import Function  # noqa: F401
 
 
 def _tensors(x):
@@ -33,8 +36,13 @@ def _tensors(x):
 
 def _make_grads(outputs, grad_outputs, create_graph):
     """The seed gradient of each output: ones for scalars, else the one the caller gave."""
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
     grads = []
-    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+    for i, (out, g) in enumerate(zip(outputs, _tensors(grad_outputs))):
+        if not out._requires_grad:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn")
         od = out._data
         if g is None:
             if od.size != 1:
@@ -65,16 +73,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     if grad_variables is not None:
         grad_tensors = grad_variables
     tensors = _tensors(tensors)
-    if grad_tensors is None:
-        grad_tensors = [None] * len(tensors)
-    else:
-        grad_tensors = _tensors(grad_tensors)
-    if len(grad_tensors) != len(tensors):
-        raise RuntimeError(f"got {len(grad_tensors)} tensors and {len(tensors)} gradients")
-    for i, t in enumerate(tensors):
-        if not t._requires_grad:
-            raise RuntimeError(
-                f"element {i} of tensors does not require grad and does not have a grad_fn")
+    if grad_tensors is not None and len(_tensors(grad_tensors)) != len(tensors):
+        raise RuntimeError(f"got {len(_tensors(grad_tensors))} tensors and {len(tensors)} "
+                           "gradients")
     if retain_graph is None:
         retain_graph = create_graph
     if create_graph:
@@ -98,29 +99,20 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         raise NotImplementedError("ember.autograd.grad does not support is_grads_batched=True")
     outputs = _tensors(outputs)
     inputs = _tensors(inputs)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    else:
-        grad_outputs = _tensors(grad_outputs)
-        if len(grad_outputs) != len(outputs):
-            raise RuntimeError(
-                f"grad requires one grad_output per output (got {len(grad_outputs)} grad_outputs "
-                f"and {len(outputs)} outputs)")
+    if grad_outputs is not None and len(_tensors(grad_outputs)) != len(outputs):
+        raise RuntimeError(f"grad requires one grad_output per output (got "
+                           f"{len(_tensors(grad_outputs))} grad_outputs and {len(outputs)} outputs)")
     if allow_unused is None:
         allow_unused = materialize_grads
     elif materialize_grads and not allow_unused:
         raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, "
                          "but got: allow_unused=False.")
-    for i, t in enumerate(outputs):
-        if not t._requires_grad:
-            raise RuntimeError(
-                f"element {i} of tensors does not require grad and does not have a grad_fn")
-    for t in inputs:
-        if not t._requires_grad:
-            raise RuntimeError("One of the differentiated Tensors does not require grad")
     if retain_graph is None:
         retain_graph = create_graph
     grads = _make_grads(outputs, grad_outputs, create_graph)
+    for t in inputs:
+        if not t._requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
     result = run_backward(outputs, grads, retain_graph, create_graph, inputs=inputs,
                           accumulate=False)
     for i, g in enumerate(result):
@@ -154,37 +146,31 @@ def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs
 
 Tensor.backward = _backward  # the engine sits above Tensor: autograd gives it backward()
 
-# The tools, last: they use backward and grad from here.
-from . import anomaly, gradcheck, variable  # noqa: E402,F401
-from .anomaly import (  # noqa: E402,F401
+# The tools, last (they use backward and grad), under PyTorch's module names. functional and
+# profiler load on first use (ember/autograd/functional.py, profiler.py): they would slow
+# `import ember` down.
+from .._autograd_tools import anomaly, gradcheck, variable  # noqa: E402
+from .._autograd_tools.anomaly import (  # noqa: E402,F401
     detect_anomaly,
     is_anomaly_check_nan_enabled,
     is_anomaly_enabled,
     set_detect_anomaly,
 )
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402,F401
-from .variable import Variable  # noqa: E402,F401
+from .._autograd_tools.custom_function import FunctionCtx, once_differentiable  # noqa: E402,F401
+from .._autograd_tools.gradcheck import GradcheckError, gradgradcheck  # noqa: E402,F401
+from .._autograd_tools.variable import Variable  # noqa: E402,F401
+
+for _name, _module in (("grad_mode", grad_mode), ("anomaly", anomaly), ("anomaly_mode", anomaly),
+                       ("gradcheck", gradcheck), ("variable", variable)):
+    sys.modules[f"{__name__}.{_name}"] = _module
+gradcheck = gradcheck.gradcheck  # noqa: F811  (as in PyTorch: the function, not the module)
 
 
-def __getattr__(name):
-    # functional and profiler load on first use: they would slow `import ember` down
+def __getattr__(name):  # ember.autograd.functional / .profiler without importing them first
     if name in ("functional", "profiler"):
-        import importlib
-
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = [
-    "Function",
-    "backward",
-    "detect_anomaly",
-    "enable_grad",
-    "grad",
-    "gradcheck",
-    "gradgradcheck",
-    "inference_mode",
-    "is_grad_enabled",
-    "no_grad",
-    "set_detect_anomaly",
-    "set_grad_enabled",
-]
+__all__ = ["Function", "backward", "detect_anomaly", "enable_grad", "grad", "gradcheck",
+           "gradgradcheck", "inference_mode", "is_grad_enabled", "no_grad", "set_detect_anomaly",
+           "set_grad_enabled"]

@@ -16,12 +16,11 @@ backward formula records a graph of its own).
 from __future__ import annotations
 
 import warnings
-import weakref
 
 from .._backend import ndarray as _ndarray
-from .._backend import xp
+from .._backend import quiet, xp
 from .._dtype import NP_TO_DTYPE
-from .._ops._sumorder import full_sum, tsum
+from .._ops._sumorder import sum_to_shape
 from .._tensor import Tensor, _make
 from . import function as _function
 from . import grad_mode
@@ -44,59 +43,22 @@ def queue_callback(callback):
     _callbacks[-1].append(callback)
 
 
-class AccumulateGrad:
-    """The node a leaf's gradient flows into (what ``next_functions`` shows for a leaf)."""
-
-    next_functions = ()
-
-    def __init__(self, variable):
-        self.variable = variable
-
-    def name(self):
-        return "torch::autograd::AccumulateGrad"
-
-    def __repr__(self):
-        return f"<AccumulateGrad object at {hex(id(self))}>"
-
-
-def _edge_node(target):
-    """The node an edge points at; a leaf's AccumulateGrad lives as long as someone holds it."""
-    if not isinstance(target, Tensor):
-        return target
-    ref = target.__dict__.get("_acc")
-    acc = ref() if ref is not None else None
-    if acc is None:
-        acc = AccumulateGrad(target)
-        target._acc = weakref.ref(acc)
-    return acc
-
-
-_FULL_SUM_DTYPES = (xp.dtype(xp.float32), xp.dtype(xp.float64))
-
-
 def sum_to(grad, shape, node=None, index=0):
-    """Sum a broadcast gradient back to ``shape`` (in PyTorch's order); arrays or Tensors."""
-    exact = grad.__class__ is _ndarray and grad.dtype in _FULL_SUM_DTYPES
-    if not shape and exact:  # to a 0-d tensor (w in w * x): one full sum
-        return _asarray(full_sum(grad.reshape(-1))) if grad.ndim else grad
-    gshape, shape = tuple(grad.shape), tuple(shape)
-    if gshape == shape:
-        return grad
+    """Sum a broadcast gradient (array or Tensor) back to its input's ``shape``."""
+    shape = tuple(shape)
+    if grad.__class__ is _ndarray:
+        out = sum_to_shape(grad, shape)  # (in PyTorch's order)
+        if out is not None:
+            return out
+    gshape = tuple(grad.shape)
     lead = len(gshape) - len(shape)
-    if grad.__class__ is _ndarray and lead == 1 and gshape[1:] == shape:
-        return tsum(grad, (0,), None, False)  # a bias: the sum over the batch
-    if exact and lead >= 0 and all(s == 1 for s in shape):  # to all ones: the same full sum
-        return _asarray(full_sum(grad.reshape(-1))).reshape(shape)
     if lead < 0 or any(s != 1 and s != g for s, g in zip(shape, gshape[lead:])):
         raise RuntimeError(f"Function {node.name() if node else 'backward'} returned an invalid "
                            f"gradient at index {index} - got {list(gshape)} but expected shape "
                            f"compatible with {list(shape)}")
     axes = tuple(range(lead)) + tuple(
         i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
-    if axes:
-        grad = (tsum(grad, axes, None, True) if grad.__class__ is _ndarray
-                else grad.sum(axis=axes, keepdims=True))
-    return grad.reshape(shape) if lead else grad
+    return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
 
 
 def _tensor(g):
@@ -153,25 +115,20 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 node_targets.setdefault(t._grad_fn, {}).setdefault(t._output_nr, []).append(i)
         execute = _nodes_to_execute(ready, deps, targets, node_targets)
     out = [None] * len(inputs) if not accumulate else None
-    # Leaves: id -> [tensor, grad so far, edges still to come (counted only if hooked)].
-    leaves = _count_leaves(deps, roots) if hooked else {}
-    leaf = _Leaves(leaves, hooked, create_graph, targets, out)
-    borrowed = leaf.borrowed
+    leaves = _Leaves(deps, roots, hooked, create_graph, targets, out)
+    borrowed = leaves.borrowed
 
     # 2. Seed the roots' grads.
     buffers = {}
     for r, g in zip(roots, root_grads):
-        leaf.borrowed.add(id(g))
-        fn = r._grad_fn
-        if fn is None:
-            if r._requires_grad:
-                leaf.arrive(r, g, root=True)
-        else:
-            _add(buffers, fn, r._output_nr, g)
-    if hooked:
-        for r in roots:
-            if r._grad_fn is None and r._requires_grad:
-                leaf.arrive(r, None)  # the root's own edge (PyTorch's GraphRoot) has been walked
+        borrowed.add(id(g))
+        if r._grad_fn is not None:
+            _add(buffers, r._grad_fn, r._output_nr, g)
+        elif r._requires_grad:
+            leaves.arrive(r, g, walked=False)
+    for r in roots if hooked else ():
+        if r._grad_fn is None and r._requires_grad:
+            leaves.arrive(r, None)  # the root's own edge (PyTorch's GraphRoot) has been walked
 
     # 3. The walk.
     plain = not create_graph and not _anomaly[0]
@@ -185,16 +142,16 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             g = buffers.pop(fn, None)
             run = g is not None and (execute is None or fn in execute)
             if g is not None and fn._has_pre:
-                g = _pre_hooks(fn, g, create_graph, leaf.borrowed, run)
+                g = _pre_hooks(fn, g, create_graph, borrowed, run)
             if node_targets is not None and fn in node_targets:
-                _capture(fn, g, node_targets[fn], inputs, out, create_graph, leaf.borrowed)
+                _capture(fn, g, node_targets[fn], inputs, out, create_graph, borrowed)
             res = None
             if run:
                 if plain and fn._n_out == 1 and fn._raw and fn._hooks is None:
                     try:  # the common node, called directly
                         res = fn.backward(fn, g)
-                    except RuntimeWarning:  # warnings made errors by the caller: function._quiet
-                        res = _function._quiet(fn.backward, fn, (g,), {})
+                    except RuntimeWarning:  # warnings made errors by the caller: _backend.quiet
+                        res = quiet(fn.backward, fn, g)
                 else:
                     res = _call(fn, g, create_graph, borrowed)
                 if res.__class__ is not tuple:
@@ -226,7 +183,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                             borrowed.add(id(gi))  # passed through, or given to two inputs
                 if t.__class__ is Tensor or isinstance(t, Tensor):
                     if hooked:
-                        leaf.arrive(t, gi)
+                        leaves.arrive(t, gi)
                     elif gi is not None:  # summed here, written to .grad after the walk
                         ent = leaves.get(id(t))
                         if ent is None:
@@ -244,7 +201,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 deps[t] = c
                 if not c:
                     ready.append(t)
-        leaf.finish_all()
+        leaves.finish_all()
         for cb in cbs:  # (a callback may queue another: the loop sees it)
             cb()
     finally:
@@ -269,48 +226,35 @@ def _add(buffers, fn, nr, g):
     slots[nr] = g if slots[nr] is None else slots[nr] + g
 
 
-def _count_leaves(deps, roots):
-    leaves = {}
-    for fn in deps:
-        for e in fn._next:
-            if e is not None and isinstance(e[0], Tensor):
-                ent = leaves.setdefault(id(e[0]), [e[0], None, 0])
-                ent[2] += 1
-    for r in roots:
-        if r._grad_fn is None and r._requires_grad:
-            leaves.setdefault(id(r), [r, None, 0])[2] += 1
-    return leaves
+class _Leaves(dict):
+    """id(leaf) -> [leaf, its grad so far, edges still to come (counted only if hooked)], and
+    what happens when a leaf's grad is complete (PyTorch's AccumulateGrad node): its hooks,
+    then ``.grad`` (or, for autograd.grad, the grad is captured), then post-accumulate hooks."""
 
-
-class _Leaves:
-    """The leaves' grads as they arrive, and what happens when one is complete (PyTorch's
-    AccumulateGrad node): the tensor's hooks, then ``.grad`` (or, for autograd.grad, the grad
-    is captured), then the post-accumulate-grad hooks."""
-
-    def __init__(self, leaves, hooked, create_graph, targets, captured):
-        self.leaves, self.hooked, self.create_graph = leaves, hooked, create_graph
+    def __init__(self, deps, roots, hooked, create_graph, targets, captured):
+        super().__init__()
+        self.hooked, self.create_graph = hooked, create_graph
         self.targets, self.captured = targets, captured
         self.borrowed = set()  # ids of arrays to copy before keeping them as a .grad
+        for e in (e for fn in deps for e in fn._next) if hooked else ():
+            if e is not None and isinstance(e[0], Tensor):
+                self.setdefault(id(e[0]), [e[0], None, 0])[2] += 1
+        for r in roots if hooked else ():
+            if r._grad_fn is None and r._requires_grad:  # the root's own edge (GraphRoot)
+                self.setdefault(id(r), [r, None, 0])[2] += 1
 
-    def arrive(self, t, g, root=False):
-        ent = self.leaves.get(id(t))
-        if ent is None:
-            ent = self.leaves[id(t)] = [t, None, 0]
+    def arrive(self, t, g, walked=True):
+        ent = self.setdefault(id(t), [t, None, 0])
         if g is not None:
             ent[1] = g if ent[1] is None else ent[1] + g
-        if self.hooked and not root:
+        if self.hooked and walked:
             ent[2] -= 1
             if not ent[2] and ent[1] is not None:
                 self.finish(t, ent[1])
                 ent[1] = None
 
     def finish_all(self):
-        if not self.hooked and self.targets is None:  # the common case: only .grad to write
-            for t, g, _ in self.leaves.values():
-                if g is not None and t._requires_grad:
-                    _accumulate(t, g, self.create_graph, self.borrowed)
-            return
-        for t, g, _ in self.leaves.values():
+        for t, g, _ in self.values():
             if g is not None:
                 self.finish(t, g)
 
@@ -319,21 +263,18 @@ class _Leaves:
             pos = self.targets.get(id(t))
             if pos is None:  # not among inputs=: PyTorch does not run its node at all
                 return
-        if t._hooks:
-            for hook in list(t._hooks.values()):
-                res = hook(_tensor(g))
-                if res is not None:
-                    g = _grad(res, self.create_graph)
-                    self.borrowed.add(id(g))
+        for hook in list(t._hooks.values()) if t._hooks else ():
+            res = hook(_tensor(g))
+            if res is not None:
+                g = _grad(res, self.create_graph)
+                self.borrowed.add(id(g))
         if self.captured is not None:  # autograd.grad: returned, .grad untouched
             for i in pos:
                 self.captured[i] = g
-            return
-        if t._requires_grad:  # (turned off after forward: no .grad, but the hooks still run)
+        elif t._requires_grad:  # (turned off after forward: no .grad, but the hooks still run)
             _accumulate(t, g, self.create_graph, self.borrowed)
-        if t._post_acc_hooks:
-            for hook in list(t._post_acc_hooks.values()):
-                hook(t)
+        for hook in list(t._post_acc_hooks.values()) if t._post_acc_hooks else ():
+            hook(t)
 
 
 def _nodes_to_execute(ready, deps, leaf_targets, node_targets):
@@ -422,15 +363,17 @@ def _call(fn, g, create_graph, borrowed):
     create_graph, anomaly mode."""
     try:
         if not fn._raw:
-            result = _function._user_backward(fn, [g] if fn._n_out == 1 else g, create_graph)
+            result = fn._user_backward(fn, [g] if fn._n_out == 1 else g, create_graph)
         else:
-            args = (g,) if fn._n_out == 1 else _multi_grads(fn, g)
+            args = (g,) if fn._n_out == 1 else [  # missing grads: zeros (None if not float)
+                xp.zeros(*m) if x is None and m is not None and fn._materialize else x
+                for x, m in zip(g, fn._out_meta or [None] * len(g))]
             if create_graph:
                 args = tuple(None if a is None else _tensor(a) for a in args)
             try:
                 result = fn.backward(fn, *args)
-            except RuntimeWarning:  # warnings made errors by the caller: see function._quiet
-                result = _function._quiet(fn.backward, fn, args, {})
+            except RuntimeWarning:
+                result = quiet(fn.backward, fn, *args)
     except Exception as exc:
         if create_graph and isinstance(exc, (TypeError, RuntimeError)) and any(
                 m in str(exc) for m in _NO_DOUBLE):
@@ -454,17 +397,6 @@ def _graph_grad(gi, e, fn, k):
     if gi._data.shape != e[2]:
         gi = sum_to(gi, e[2], fn, k)
     return gi if gi._data.dtype == e[3] else gi.to(NP_TO_DTYPE[e[3]])
-
-
-def _multi_grads(fn, grads):
-    """The grads of a multi-output primitive; missing ones become zeros (None if not float)."""
-    meta = fn._out_meta
-    out = []
-    for i, g in enumerate(grads):
-        if g is None and fn._materialize and meta is not None and meta[i] is not None:
-            g = xp.zeros(*meta[i])
-        out.append(g)
-    return out
 
 
 def _post_hooks(fn, result, g, create_graph, borrowed):

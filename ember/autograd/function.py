@@ -1,37 +1,30 @@
-"""Function: one differentiable primitive, forward and backward side by side.
+"""Function: one differentiable operation, forward and backward side by side.
 
-There are two kinds of subclass, chosen when the class is created:
+Every ember op is a subclass (a *primitive*): ``forward`` takes arrays (and plain Python
+values) and returns an array or a tuple of them; ``backward`` takes one grad per output and
+returns one per input (None where there is none), in the broadcast shape and dtype of its
+forward: the engine sums each back to its input's shape and casts it to its dtype. ``apply``
+runs forward and, when an input requires grad, records the call: the instance is both the
+``ctx`` of forward/backward and the graph node (``grad_fn``).
 
-* **Primitives** (classes defined inside ember, or with ``_raw = True``): ``forward`` takes raw
-  NumPy arrays (and plain Python values) and returns an array or a tuple of arrays; ``backward``
-  takes one gradient per output and returns one per input (None where an input is not
-  differentiable), in the *broadcast* shape: the engine sums each back to its input's shape
-  and casts it to its dtype. This is the fast path every ember op takes.
-* **User Functions** (subclasses of ``ember.autograd.Function`` defined anywhere else, or with
-  ``_raw = False``) behave as in PyTorch: forward and backward receive and return Tensors,
-  forward runs under no_grad, ``setup_context`` is supported, and the node is named
-  ``<Class>Backward``.
-
-The instance that ``apply`` creates is both the ``ctx`` of forward/backward and the graph node
-(``grad_fn``). Primitive backward formulas are written against NumPy; under
-``create_graph=True`` the engine hands them Tensors instead (grads and saved tensors), and
-NumPy's dispatch protocols route the same formula through ember's differentiable ops, which is
-how higher-order gradients work without a second formula. Only inputs and outputs saved with
-``save_for_backward`` become part of that graph: a floating-point array saved that is neither
-raises under create_graph rather than silently acting as a constant.
+Backward formulas are written against the array library; under ``create_graph=True`` the
+engine hands them Tensors instead, and NumPy's dispatch protocols route the same formula
+through ember's differentiable ops: higher-order gradients with no second formula. (So only
+inputs and outputs may be saved for that: another float array saved raises there.)
+Subclasses written outside ember follow PyTorch's Tensor-in, Tensor-out protocol instead
+(``ember/_autograd_tools/custom_function.py``).
 """
 from __future__ import annotations
 
-import functools
 import re
 import traceback
 from collections import OrderedDict
 
 from .. import _dtype
-from .._backend import xp
-from .._ops._shape import broadcast_error
+from .._backend import quiet, xp
+from .._ops._shape import broadcast_value_error
+from .._promotion import promote
 from .._tensor import Tensor, _add_hook, _make, type_name
-from ..utils.hooks import RemovableHandle
 from . import grad_mode
 
 _grad_state = grad_mode._state
@@ -74,9 +67,12 @@ class _FunctionMeta(type):
             if mod == "ember" or mod.startswith("ember."):
                 cls._raw = True
             # otherwise inherited: Function itself says False, ember's primitives say True
-        if not cls._raw:
+        if not cls._raw and bases:  # user Functions: PyTorch's Tensor-in, Tensor-out protocol
+            from .._autograd_tools import custom_function  # (it imports this module)
+
             if "apply" not in ns:
-                cls.apply = classmethod(_apply_user)
+                cls.apply = classmethod(custom_function.apply)
+            cls._user_backward = staticmethod(custom_function.backward)
             if "_node_name" not in ns:
                 cls._node_name = name + "Backward"
             cls._setup_ctx = "setup_context" in ns or any(
@@ -190,7 +186,7 @@ class Function(metaclass=_FunctionMeta):
 
     @property
     def next_functions(self):
-        from .engine import _edge_node  # (engine imports this module)
+        from .._autograd_tools.graph import _edge_node  # (a tool built on this module)
 
         return tuple((None, 0) if e is None else (_edge_node(e[0]), e[1]) for e in self._next)
 
@@ -212,10 +208,7 @@ class Function(metaclass=_FunctionMeta):
 
     @property
     def metadata(self) -> dict:
-        d = self.__dict__.get("_metadata")
-        if d is None:
-            d = self._metadata = {}
-        return d
+        return self.__dict__.setdefault("_metadata", {})
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -258,7 +251,7 @@ class Function(metaclass=_FunctionMeta):
             edges.append(None)
             needs.append(False)
         if cls._promote is not None:
-            raw = _promote(cls, args, raw)
+            raw = promote(cls._promote, cls._operands, args, raw)
         if record:
             if cls._inputs == 1 and len(args) > 1 and not _tensors_after_first(args):
                 del edges[1:]  # options after the input: one edge, as in PyTorch (x.mean(dim))
@@ -268,10 +261,10 @@ class Function(metaclass=_FunctionMeta):
                 ctx._trace = traceback.format_stack()[:-1]
         try:
             out = cls.forward(ctx, *raw, **kwargs)
-        except ValueError as exc:
-            raise _translate(exc, cls, raw) from None
-        except RuntimeWarning:  # see _quiet
-            out = _quiet(cls.forward, ctx, raw, kwargs)
+        except ValueError as exc:  # NumPy's broadcasting error, as PyTorch words it
+            raise broadcast_value_error(exc, cls.__name__.lower(), raw) from None
+        except RuntimeWarning:  # warnings made errors by the caller: see _backend.quiet
+            out = quiet(cls.forward, ctx, *raw, **kwargs)
         if out.__class__ is tuple:
             return _outputs(ctx, out, args, raw, record)
         arr = out if out.__class__ is _ndarray else _asarray(out)
@@ -315,53 +308,6 @@ def _outputs(ctx, out, args, raw, record):
         ctx._saved = _record_saved(ctx.to_save, args, raw, out, results)
         ctx.to_save = ()
     return tuple(results)
-
-
-def _promote(cls, args, raw):
-    """PyTorch's type promotion, once, before forward: the operands from ``cls._operands`` on
-    cast to the result dtype (``_promote = "float"``: a floating one). The node's edges keep
-    the inputs' own dtypes, so the engine casts each grad back."""
-    first = cls._operands
-    if len(raw) == 2:  # the usual case, first: two arrays of one dtype, or a float array and a number
-        a, b = raw
-        if a.__class__ is _ndarray:
-            if b.__class__ is _ndarray:
-                if a.dtype is b.dtype and (a.dtype.kind == "f" or cls._promote == "same"):
-                    return raw
-            elif (b.__class__ is float or b.__class__ is int) and a.dtype.kind == "f":
-                return raw
-        elif (a.__class__ is float or a.__class__ is int) and b.__class__ is _ndarray and (
-                b.dtype.kind == "f"):
-            return raw
-    dt, simple, numbers = None, True, False
-    for r in raw[first:]:
-        if r.__class__ is _ndarray:
-            if dt is None:
-                dt = r.dtype
-            elif r.dtype is not dt:
-                simple = False
-        elif r.__class__ is float or r.__class__ is int:
-            numbers = True
-        elif r is not None:
-            simple = False
-    if simple and dt is not None and (dt.kind == "f" or (not numbers and cls._promote == "same")):
-        return raw  # one dtype already (the usual case)
-    operands = [a for a in args[first:] if a is not None]
-    res = _dtype.result_type(*operands)
-    if cls._promote == "float" and not res.is_floating_point:
-        res = _dtype.get_default_dtype()
-    np_dt = res.np
-    out = raw[:first]
-    for r in raw[first:]:
-        if r.__class__ is _ndarray:
-            r = r if r.dtype == np_dt else r.astype(np_dt)
-        elif dt is None and r is not None:  # numbers only: the first becomes an array
-            r, dt = _asarray(r, dtype=np_dt), np_dt
-        elif r.__class__ is int and np_dt.kind in "iu" and not (
-                xp.iinfo(np_dt).min <= r <= xp.iinfo(np_dt).max):
-            r = _asarray(r).astype(np_dt)  # wraps around, as PyTorch's integers do
-        out.append(r)
-    return out
 
 
 _CONST_NONE = (None, _CONST, None, None, 0, None)
@@ -415,205 +361,11 @@ def _modified_error(node, entry):
         "torch.autograd.set_detect_anomaly(True, check_nan=False).")
 
 
-def _quiet(fn, ctx, args, kwargs):
-    """Run fn again with NumPy's floating-point warnings off.
+def __getattr__(name):
+    # PyTorch's helpers for user Functions live with their protocol (custom_function.py)
+    if name in ("once_differentiable", "FunctionCtx", "InplaceFunction", "NestedIOFunction",
+                "BackwardCFunction"):
+        from .._autograd_tools import custom_function  # (it imports this module)
 
-    PyTorch gives inf and nan silently; NumPy warns, and ember's package filter ignores those
-    warnings, but code that turns warnings into errors (``simplefilter("error")``) gets a
-    RuntimeWarning exception out of the ufunc. Primitives are pure, so they are simply re-run
-    silently then; in the normal case this costs nothing.
-    """
-    with xp.errstate(all="ignore"):
-        return fn(ctx, *args, **kwargs)
-
-
-def _translate(exc, cls, raw):
-    """NumPy's broadcasting ValueError -> PyTorch's RuntimeError naming both sizes."""
-    if "broadcast" not in str(exc):
-        return exc
-    shapes = [a.shape for a in raw if isinstance(a, _ndarray)]
-    if len(shapes) >= 2:
-        return broadcast_error(shapes[0], shapes[1], cls.__name__.lower())
-    return RuntimeError(f"{cls.__name__.lower()}: {exc}")
-
-
-# ---- user Functions: PyTorch's Tensor-in, Tensor-out protocol ----------------------------------
-def _apply_user(cls, *args, **kwargs):
-    ctx = _new(cls)
-    record = _grad_state[0] and any(isinstance(a, Tensor) and a._requires_grad for a in args)
-    ctx.needs_input_grad = tuple(record and isinstance(a, Tensor) and a._requires_grad
-                                 for a in args)
-    if record:
-        ctx._next = [None if not need else (a, 0, a._data.shape, a._data.dtype)
-                     if a._grad_fn is None else (a._grad_fn, a._output_nr, a._data.shape,
-                                                 a._data.dtype)
-                     for a, need in zip(args, ctx.needs_input_grad)]
-        if _anomaly[0]:
-            ctx._trace = traceback.format_stack()[:-1]
-    prev = _grad_state[0]
-    _grad_state[0] = False
-    try:
-        if cls._setup_ctx:
-            out = cls.forward(*args, **kwargs)
-            cls.setup_context(ctx, args, out)
-        else:
-            out = cls.forward(ctx, *args, **kwargs)
-    finally:
-        _grad_state[0] = prev
-    if not record:
-        ctx.to_save = ()
-        return out
-    ctx._in_tensor = tuple(isinstance(a, Tensor) for a in args)
-
-    multi = isinstance(out, tuple)
-    outs = out if multi else (out,)
-    dirty, nondiff = ctx._dirty, ctx._nondiff
-    results, meta = [], []
-    for i, o in enumerate(outs):
-        if not isinstance(o, Tensor):
-            results.append(o)
-            meta.append(None)
-            continue
-        if dirty is not None and id(o) in dirty:
-            if o._requires_grad and o._grad_fn is None:
-                raise RuntimeError(
-                    "a leaf Variable that requires grad has been used in an in-place operation.")
-            r = o  # modified in place: the input itself now comes out of this node
-            r._vc[0] += 1
-        elif o._grad_fn is not None or o._requires_grad or any(o is a for a in args):
-            r = _make(o._data, False, None, 0)  # a new tensor on the same memory
-            r._vc = o._vc
-        else:
-            r = o
-        diff = o._data.dtype.kind == "f" and (nondiff is None or id(o) not in nondiff)
-        r._requires_grad = diff
-        r._grad_fn = ctx if diff else None
-        if i or r._output_nr:
-            r._output_nr = i
-        results.append(r)
-        meta.append((o._data.shape, o._data.dtype) if diff else None)
-    ctx._n_out = len(outs)
-    ctx._out_meta = meta
-    ctx._out_zero_meta = [(o._data.shape, o._data.dtype) if isinstance(o, Tensor) else None
-                          for o in outs]
-
-    if ctx.to_save:
-        saved = []
-        for k, t in enumerate(ctx.to_save):
-            if t is None:
-                saved.append((None, _NONE, None, None, 0, None))
-                continue
-            if not isinstance(t, Tensor):
-                raise TypeError("save_for_backward can only save variables, but argument "
-                                f"{k} is of type {type(t).__name__}")
-            for i, o in enumerate(outs):
-                if o is t:
-                    r = results[i]
-                    saved.append((r._data, _OUTPUT, i, r._vc, r._vc[0], ctx))
-                    break
-            else:
-                saved.append((t._data, _INPUT, t, t._vc, t._vc[0], t._grad_fn))
-        ctx._saved = saved
-        ctx.to_save = ()
-    return tuple(results) if multi else results[0]
-
-
-def _user_backward(fn, grads, create_graph):
-    """Run a user Function's backward: Tensors in, Tensors out; arrays back to the engine."""
-    tgrads = []
-    for i, g in enumerate(grads):
-        if g is None:
-            m = fn._out_zero_meta[i] if fn._materialize else None
-            tgrads.append(None if m is None else _make(xp.zeros(*m), False, None, 0))
-        else:
-            tgrads.append(g if isinstance(g, Tensor) else _make(g, False, None, 0))
-    result = fn.backward(fn, *tgrads)
-    if result.__class__ is not tuple:
-        result = (result,)
-    n = len(fn._next)
-    if len(result) != n:
-        if len(result) > n and all(r is None for r in result[n:]):
-            result = result[:n]
-        else:
-            raise RuntimeError(f"function {fn.name()} returned an incorrect number of gradients "
-                               f"(expected {n}, got {len(result)})")
-    out = []
-    for i, (r, e) in enumerate(zip(result, fn._next)):
-        if r is None:
-            out.append(None)
-            continue
-        if not fn._in_tensor[i]:
-            raise RuntimeError(
-                f"function {fn.name()} returned a gradient different than None at position "
-                f"{i + 1}, but the corresponding forward input was not a Variable")
-        if e is None:
-            out.append(None)
-            continue
-        if not isinstance(r, Tensor):
-            raise TypeError(f"function {fn.name()} returned a gradient of type "
-                            f"{type(r).__name__} at position {i + 1}; expected a Tensor or None")
-        out.append(r if create_graph else r._data)
-    return tuple(out)
-
-
-_RemovableHandle = RemovableHandle
-
-
-class FunctionCtx:
-    """The type of ``ctx`` in PyTorch's typing; ember's ctx is the Function node itself."""
-
-
-class BackwardCFunction:  # kept for isinstance checks people write against torch
-    pass
-
-
-class InplaceFunction(Function):
-    """PyTorch's legacy base for Functions with an ``inplace`` flag."""
-
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
-
-
-class NestedIOFunction(Function):
-    pass
-
-
-class _DelayedError(Function):
-    """Grads from a @once_differentiable backward under create_graph: differentiating them
-    again raises, as in PyTorch."""
-
-    _raw = True
-    _node_name = "DelayedError"
-
-    @staticmethod
-    def forward(ctx, n, *arrays):
-        return arrays[:n] if n > 1 else arrays[0]
-
-    @staticmethod
-    def backward(ctx, *grads):
-        raise RuntimeError(
-            "trying to differentiate twice a function that was marked with @once_differentiable")
-
-
-def once_differentiable(fn):
-    """Decorate a user Function's backward that is not itself differentiable."""
-    @functools.wraps(fn)
-    def wrapper(ctx, *args):
-        with grad_mode.no_grad():
-            outputs = fn(ctx, *args)
-        if not _grad_state[0] or not any(isinstance(a, Tensor) and a._requires_grad
-                                         for a in args):
-            return outputs
-        single = not isinstance(outputs, tuple)
-        outs = list((outputs,) if single else outputs)
-        idx = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
-        if idx:
-            wrapped = _DelayedError.apply(len(idx), *[outs[i] for i in idx], *args)
-            if not isinstance(wrapped, tuple):
-                wrapped = (wrapped,)
-            for k, i in enumerate(idx):
-                outs[i] = wrapped[k]
-        return outs[0] if single else tuple(outs)
-
-    return wrapper
+        return getattr(custom_function, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""``torch.autograd.functional``: the tool lives in ``ember/_autograd_tools/functional.py`` (not the core)."""
+"""``torch.autograd.functional``: a tool built on the core, in ``ember/_autograd_tools``."""
 import sys
 
 from .._autograd_tools import functional as _impl

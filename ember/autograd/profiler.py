@@ -1,4 +1,4 @@
-"""``torch.autograd.profiler``: the tool lives in ``ember/_autograd_tools/profiler.py`` (not the core)."""
+"""``torch.autograd.profiler``: a tool built on the core, in ``ember/_autograd_tools``."""
 import sys
 
 from .._autograd_tools import profiler as _impl
