@@ -21,16 +21,21 @@ def _reverse_repeat_tuple(t, n: int) -> tuple:
     return tuple(x for x in reversed(t) for _ in range(n))
 
 
-class _FunctionalLayer(Module):
-    """A layer that is one nn.functional call: forward is ``F.<_functional>(input, *settings)``,
-    the settings being the attributes named in ``__constants__``, in that order (the keywords
-    given to __init__ set them); the repr lists them as name=value, ``inplace`` only when True
-    (PyTorch's style). The functional is looked up when called, so a patched one is seen."""
+class _SettingsModule(Module):
+    """A module whose plain settings (numbers, flags, shapes) come to __init__ as keywords and
+    are kept as the attributes of those names."""
 
     def __init__(self, **settings) -> None:
         super().__init__()
         for name, value in settings.items():
             setattr(self, name, value)
+
+
+class _FunctionalLayer(_SettingsModule):
+    """A layer that is one nn.functional call: forward is ``F.<_functional>(input, *settings)``,
+    the settings being the attributes named in ``__constants__``, in that order; the repr lists
+    them as name=value, ``inplace`` only when True (PyTorch's style). The functional is looked
+    up when called, so a patched one is seen."""
 
     def forward(self, input):
         fn = getattr(F, self._functional)

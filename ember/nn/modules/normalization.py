@@ -8,7 +8,7 @@ from ..._tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from ._utils import _FunctionalLayer
+from ._utils import _FunctionalLayer, _SettingsModule
 from .module import Module
 
 __all__ = ["GroupNorm", "LayerNorm", "LocalResponseNorm", "RMSNorm"]
@@ -20,16 +20,20 @@ def _as_shape(normalized_shape) -> tuple:
     return tuple(normalized_shape)
 
 
-class _AffineNorm(Module):
-    """LayerNorm and GroupNorm: a per-feature scale and shift (either may be None), set to 1 and
-    0; the repr is ``_repr`` filled from the attributes, then whether there is a bias."""
+class _AffineNorm(_SettingsModule):
+    """LayerNorm and GroupNorm: their settings, then a per-feature scale and shift of
+    ``param_shape`` (either may be None), set to 1 and 0; the repr is ``_repr`` filled from the attributes, then
+    whether there is a bias."""
 
-    def _affine_parameters(self, shape, affine, bias, device, dtype) -> None:
-        weight = Parameter(_creation.empty(shape, device=device, dtype=dtype)) if affine else None
+    def __init__(self, param_shape, learnable: bool, with_bias: bool, device, dtype,
+                 **settings) -> None:
+        super().__init__(**settings)
+        weight = (Parameter(_creation.empty(param_shape, device=device, dtype=dtype))
+                  if learnable else None)
         self.register_parameter("weight", weight)
-        b = (Parameter(_creation.empty(shape, device=device, dtype=dtype)) if affine and bias
-             else None)
-        self.register_parameter("bias", b)
+        bias = (Parameter(_creation.empty(param_shape, device=device, dtype=dtype))
+                if learnable and with_bias else None)
+        self.register_parameter("bias", bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -64,11 +68,9 @@ class LayerNorm(_AffineNorm):
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device=None, dtype=None) -> None:
-        super().__init__()
-        self.normalized_shape = _as_shape(normalized_shape)
-        self.eps = eps
-        self.elementwise_affine = elementwise_affine
-        self._affine_parameters(self.normalized_shape, elementwise_affine, bias, device, dtype)
+        shape = _as_shape(normalized_shape)
+        super().__init__(shape, elementwise_affine, bias, device, dtype, normalized_shape=shape,
+                         eps=eps, elementwise_affine=elementwise_affine)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -82,15 +84,11 @@ class GroupNorm(_AffineNorm):
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
                  device=None, dtype=None, *, bias: bool = True) -> None:
-        super().__init__()
         if num_channels % num_groups != 0:
             raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
                              f"({num_groups})")
-        self.num_groups = num_groups
-        self.num_channels = num_channels
-        self.eps = eps
-        self.affine = affine
-        self._affine_parameters((num_channels,), affine, bias, device, dtype)
+        super().__init__((num_channels,), affine, bias, device, dtype, num_groups=num_groups,
+                         num_channels=num_channels, eps=eps, affine=affine)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
