@@ -215,24 +215,27 @@ def _wgrad_shifted(xpad, g, wshape, dil, need_b):
 
 def _col2im_runs(out, wk, g, kh, kw, dil, Hp, Wp):
     """out (C, >= nb*Hp*Wp + slack) += col2im of W^T @ g for a block g (nb, O, Ho, Wo), out
-    being channel-major planes of the padded input grad, sample after sample. The grad goes
-    on whole zero-padded planes (O, nb*Hp*Wp), so that the dcols of kernel offset (i, j) (rows
-    ordered (i, j, c): wk is (kh*kw*C, O)) are zero wherever no output is, and each offset's
-    add is one shift of the flat planes: C runs of nb*Hp*Wp. NumPy spends ~50 ns per row of
-    a strided add: the batch-major version, nb*C*kh*kw rows of (Ho-1)*Wp + Wo, measured
-    4.0 ms of adds for LeNet's second conv against 1.2 ms here, in 32-sample blocks (8: 4.1
-    ms; per-call costs); the GEMM grows by Hp/Ho, 1.9 -> 2.9 ms. The input grad alone: 8.2
-    -> 5.7 ms; the whole backward (weight, bias and input grads, alternating A/B runs) 9.6 /
-    10.1 / 11.5 -> 9.3 / 9.5 / 10.9 ms (CPU time, 1 thread, a loaded machine; ``python
-    /tmp/proto/c2i.py``, ``tc.py``, ``abconv.py``)."""
+    being channel-major planes of the padded input grad, sample after sample. The dcols (rows
+    ordered (i, j, c): wk is (kh*kw*C, O)) go to whole planes, channel-major, zero past each
+    sample's Ho*Wp positions (one GEMM per sample writes the first Ho*Wp of its plane, on the
+    padded width, where the grad is zero-tailed), so that each kernel offset's add is one
+    shift of the flat planes: C runs of nb*Hp*Wp. NumPy spends ~50 ns per row of a strided
+    add: the batch-major version, nb*C*kh*kw rows of (Ho-1)*Wp + Wo, measured 4.0 ms of adds
+    for LeNet's second conv against 1.2 ms here, in 32-sample blocks (8: 4.1 ms; per-call
+    costs). The input grad alone: 8.2 -> 5.7 ms; the whole backward (weight, bias and input
+    grads, alternating A/B runs) 9.6 / 10.1 / 11.5 -> 9.3 / 9.5 / 10.9 ms (CPU time, 1
+    thread, a loaded machine; ``python /tmp/proto/c2i.py``, ``tc.py``, ``abconv.py``). One
+    GEMM over whole zero-padded planes per block instead does Hp/Ho more work: the whole
+    backward 9.1-9.2 ms against 8.5-8.6 this way (three A/B runs)."""
     nb, O, Ho, Wo = g.shape
     C = out.shape[0]
-    P = Hp * Wp
-    gp = scratch(O * nb * P, g.dtype, 4).reshape(O, nb, Hp, Wp)
-    gp.fill(0)
-    gp[:, :, :Ho, :Wo] = g.transpose(1, 0, 2, 3)
-    d = scratch(kh * kw * C * nb * P, g.dtype, 3).reshape(kh * kw * C, nb * P)
-    xp.matmul(wk, gp.reshape(O, nb * P), out=d)
+    P, Lp = Hp * Wp, Ho * Wp
+    gp = scratch(nb * O * Lp, g.dtype, 4).reshape(nb, O, Ho, Wp)
+    gp[..., Wo:] = 0
+    gp[..., :Wo] = g
+    d = scratch(kh * kw * C * nb * P, g.dtype, 3).reshape(kh * kw * C, nb, P)
+    d[:, :, Lp:] = 0
+    xp.matmul(wk, gp.reshape(nb, O, Lp), out=d[:, :, :Lp].transpose(1, 0, 2))
     d = d.reshape(kh, kw, C, nb * P)
     for i in range(kh):
         for j in range(kw):
