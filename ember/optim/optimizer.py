@@ -164,9 +164,10 @@ def _updates(params, grads, *states, steps=None, maximize=False, weight_decay=0.
     shrunk by ``1 - lr * weight_decay`` first. ``step`` is the param's counter in ``steps``,
     counted before the yield. After the caller's update the param's version is bumped.
     """
-    states = [itertools.repeat(None) if s is None else s for s in states]
+    arrays = [itertools.repeat(None) if s is None else [None if t is None else t._data for t in s]
+              for s in states]
     counters = itertools.repeat(None) if steps is None else steps
-    for param, grad, counter, *state in zip(params, grads, counters, *states):
+    for param, grad, counter, *state in zip(params, grads, counters, *arrays):
         p = param._data
         g = grad._data
         if maximize:
@@ -176,11 +177,10 @@ def _updates(params, grads, *states, steps=None, maximize=False, weight_decay=0.
                 p *= 1 - lr * weight_decay
             else:
                 g = g + xp.multiply(p, weight_decay)  # grad.add(param, alpha=weight_decay)
-        arrays = [None if t is None else t._data for t in state]
         if counter is None:
-            yield (p, g, *arrays)
+            yield (p, g, *state)
         else:
-            yield (p, g, *arrays, _count(counter._data))
+            yield (p, g, *state, _count(counter._data))
         param._vc[0] += 1  # an in-place update is a new version (saved tensors notice)
 
 
