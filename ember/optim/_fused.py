@@ -12,7 +12,7 @@ __all__ = ["adam_", "adam_applies", "sgd_plain_", "sgd_plain_applies"]
 add, subtract, multiply, divide = xp.add, xp.subtract, xp.multiply, xp.divide
 square, sqrt, maximum = xp.square, xp.sqrt, xp.maximum
 
-_WIDE = (xp.dtype(xp.float32), xp.dtype(xp.float64))
+_WIDE = ("f", "d")  # the dtype.char of float32 and float64
 
 
 # ---- Adam (and AdamW) -------------------------------------------------------------------------
@@ -34,7 +34,7 @@ def adam_applies(dtype, beta1: float) -> bool:
     ``g``: in float16 those overflow where PyTorch's order does not (|m| > 65504 / 99,
     |g| > 256), so float16 and other betas take the plain formula.
     """
-    return dtype in _WIDE and 0.01 <= 1 - beta1 < 0.5
+    return dtype.char in _WIDE and 0.01 <= 1 - beta1 < 0.5
 
 
 _adam_last: tuple = (None, None)  # (key, scalars) of the last step: a group's params share it
@@ -43,7 +43,7 @@ _adam_last: tuple = (None, None)  # (key, scalars) of the last step: a group's p
 def _adam_scalars(lr, beta1, beta2, eps, step, dtype) -> tuple:
     """adam_'s scalars as 0-d arrays of the params' dtype."""
     global _adam_last
-    key = (lr, beta1, beta2, eps, step, dtype)
+    key = (step, dtype.char, lr, beta1, beta2, eps)
     last = _adam_last  # (read once: another thread may replace it)
     if last[0] == key:
         return last[1]
