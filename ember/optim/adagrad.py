@@ -62,4 +62,6 @@ def adagrad(params, grads, state_sums, state_steps, fused=None, grad_scale=None,
                                           maximize=maximize, weight_decay=weight_decay):
         clr = lr / (1 + (step - 1) * lr_decay)
         state_sum += g * g  # state_sum.addcmul_(grad, grad, value=1)
-        p += -clr * g / (xp.sqrt(state_sum) + eps)
+        std = xp.sqrt(state_sum)
+        std += eps
+        p += -clr * g / std
