@@ -154,8 +154,15 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
         gxp = xp.zeros((C, N * P + eh * Wp + ew), dt)
         wk = xp.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(kh * kw * C, O)
         cstep = max(1, min(N, _COL2IM_BYTES // (CK * P * g.itemsize)))
+        # work buffers whose zero tails are set once: the grad on width Wp and the dcols
+        gp = scratch(cstep * O * Lp, dt, 4).reshape(cstep, O, Ho, Wp)
+        gp[..., Wo:] = 0
+        d = scratch(CK * cstep * P, dt, 3).reshape(CK, cstep, P)
+        d[:, :, Lp:] = 0
         for n0 in range(0, N, cstep):
-            _col2im_runs(gxp[:, n0 * P:], wk, g[n0:n0 + cstep], kh, kw, dil, Hp, Wp)
+            nb = min(cstep, N - n0)
+            gp[:nb, :, :, :Wo] = g[n0:n0 + nb]
+            _col2im_runs(gxp[:, n0 * P:], wk, gp[:nb], d[:, :nb], kh, kw, dil)
     for n0 in range(0, N, step if need_w or gx is not None else N):
         nb = min(step, N - n0)
         g_in[:nb] = g[n0:n0 + nb]
@@ -213,30 +220,25 @@ def _wgrad_shifted(xpad, g, wshape, dil, need_b):
     return gw, (g.sum((0, 2, 3)) if need_b else None)
 
 
-def _col2im_runs(out, wk, g, kh, kw, dil, Hp, Wp):
-    """out (C, >= nb*Hp*Wp + slack) += col2im of W^T @ g for a block g (nb, O, Ho, Wo), out
-    being channel-major planes of the padded input grad, sample after sample. The dcols (rows
-    ordered (i, j, c): wk is (kh*kw*C, O)) go to whole planes, channel-major, zero past each
-    sample's Ho*Wp positions (one GEMM per sample writes the first Ho*Wp of its plane, on the
-    padded width, where the grad is zero-tailed), so that each kernel offset's add is one
-    shift of the flat planes: C runs of nb*Hp*Wp. NumPy spends ~50 ns per row of a strided
+def _col2im_runs(out, wk, gp, d, kh, kw, dil):
+    """out (C, >= nb*Hp*Wp + slack) += col2im of W^T @ g for a block of the grad gp (nb, O,
+    Ho, Wp; zero past Wo), out being channel-major planes of the padded input grad, sample
+    after sample. The dcols d (kh*kw*C, nb, Hp*Wp; rows ordered (i, j, c) as wk (kh*kw*C,
+    O)) are whole planes, zero past each sample's Ho*Wp positions (one GEMM per sample writes
+    the first Ho*Wp of its plane), so that each kernel offset's add is one shift of the flat
+    planes: C runs of nb*Hp*Wp. NumPy spends ~50 ns per row of a strided
     add: the batch-major version, nb*C*kh*kw rows of (Ho-1)*Wp + Wo, measured 4.0 ms of adds
     for LeNet's second conv against 1.2 ms here, in 32-sample blocks (8: 4.1 ms; per-call
     costs). The input grad alone: 8.2 -> 5.7 ms; the whole backward (weight, bias and input
     grads, alternating A/B runs) 9.6 / 10.1 / 11.5 -> 9.3 / 9.5 / 10.9 ms (CPU time, 1
     thread, a loaded machine; ``python /tmp/proto/c2i.py``, ``tc.py``, ``abconv.py``). One
     GEMM over whole zero-padded planes per block instead does Hp/Ho more work: the whole
-    backward 9.1-9.2 ms against 8.5-8.6 this way (three A/B runs)."""
-    nb, O, Ho, Wo = g.shape
-    C = out.shape[0]
-    P, Lp = Hp * Wp, Ho * Wp
-    gp = scratch(nb * O * Lp, g.dtype, 4).reshape(nb, O, Ho, Wp)
-    gp[..., Wo:] = 0
-    gp[..., :Wo] = g
-    d = scratch(kh * kw * C * nb * P, g.dtype, 3).reshape(kh * kw * C, nb, P)
-    d[:, :, Lp:] = 0
-    xp.matmul(wk, gp.reshape(nb, O, Lp), out=d[:, :, :Lp].transpose(1, 0, 2))
-    d = d.reshape(kh, kw, C, nb * P)
+    backward 9.1-9.2 ms against 8.5-8.6 this way (three A/B runs); the zero tails of both
+    buffers set once per call, not per block: see the commit message."""
+    nb, O, Ho, Wp = gp.shape
+    P = d.shape[2]
+    xp.matmul(wk, gp.reshape(nb, O, Ho * Wp), out=d[:, :, :Ho * Wp].transpose(1, 0, 2))
+    d = d.reshape(kh, kw, -1, nb * P)
     for i in range(kh):
         for j in range(kw):
             sh = i * dil[0] * Wp + j * dil[1]
