@@ -234,7 +234,7 @@ def _col2im_runs(out, wk, gp, d, kh, kw, dil):
     thread, a loaded machine; ``python /tmp/proto/c2i.py``, ``tc.py``, ``abconv.py``). One
     GEMM over whole zero-padded planes per block instead does Hp/Ho more work: the whole
     backward 9.1-9.2 ms against 8.5-8.6 this way (three A/B runs); the zero tails of both
-    buffers set once per call, not per block: see the commit message."""
+    buffers set once per call, not per block: 8.7 / 9.0 / 9.0 -> 8.0 / 8.7 / 8.1 ms."""
     nb, O, Ho, Wp = gp.shape
     P = d.shape[2]
     xp.matmul(wk, gp.reshape(nb, O, Ho * Wp), out=d[:, :, :Ho * Wp].transpose(1, 0, 2))
