@@ -9,6 +9,9 @@ from __future__ import annotations
 import functools
 import inspect
 
+__all__ = ["enable_grad", "inference_mode", "is_grad_enabled", "is_inference_mode_enabled",
+           "no_grad", "set_grad_enabled", "set_multithreading_enabled"]
+
 _state = [True]
 _inference = [False]
 

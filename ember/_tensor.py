@@ -12,9 +12,9 @@ import weakref
 from collections import OrderedDict
 
 from . import _dtype
-from ._dtype import _CPP_NAMES, _TYPE_NAMES, type_name  # noqa: F401  (type_name: importers)
 from ._backend import xp
 from ._device import Size
+from ._dtype import _CPP_NAMES, _TYPE_NAMES, type_name  # noqa: F401  (type_name: importers)
 from ._grad_mode import _state as _grad_state
 from .utils.hooks import RemovableHandle
 
@@ -280,12 +280,8 @@ def _make(data, requires_grad, grad_fn, output_nr):
 def _rebuild(cls, data, requires_grad, state=None):
     """Unpickling: a leaf of class ``cls`` (Tensor subclasses keep their attributes)."""
     t = _new(cls)
-    t._data = data
-    t._requires_grad = requires_grad
-    t._grad_fn = None
-    t._vc = [0]
-    if state:
-        t.__dict__.update(state)
+    t._data, t._requires_grad, t._grad_fn, t._vc = data, requires_grad, None, [0]
+    t.__dict__.update(state or ())
     return t
 
 

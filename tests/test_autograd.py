@@ -850,3 +850,24 @@ def test_next_functions_match_torch(op):
 
     e, t = shape(ember), shape(torch)
     assert len(e) == len(t) and [f is None for f in e] == [f is None for f in t], (e, t)
+
+
+def test_mixed_dtypes_promote_inside_the_op_as_in_pytorch():
+    # Function.apply casts the operands once (ember/_promotion.py): no cast node in the graph,
+    # each grad comes back in its input's dtype, and double backward goes through the cast.
+    a = ember.tensor([1.5, -2.0], requires_grad=True)
+    b = ember.tensor([0.5, 3.0], dtype=ember.float64, requires_grad=True)
+    y = a * b * b
+    assert y.dtype == ember.float64
+    assert [n.name() for n, _ in y.grad_fn.next_functions] == ["MulBackward0",
+                                                                "torch::autograd::AccumulateGrad"]
+    ga, gb = ember.autograd.grad(y.sum(), (a, b), create_graph=True)
+    assert (ga.dtype, gb.dtype) == (ember.float32, ember.float64)
+    np.testing.assert_allclose(ga.detach().numpy(), [0.25, 9.0])
+    np.testing.assert_allclose(gb.detach().numpy(), [1.5, -12.0])
+    (gga,) = ember.autograd.grad(gb.sum(), a)  # d/da of 2 a b: 2 b
+    assert gga.dtype == ember.float32
+    np.testing.assert_allclose(gga.numpy(), [1.0, 6.0])
+    i = ember.arange(2)  # an integer operand is promoted too, and gets no edge
+    z = a * i
+    assert z.dtype == ember.float32 and z.grad_fn.next_functions[1] == (None, 0)

@@ -8,22 +8,43 @@ the forward traceback is shown as a warning, then PyTorch's error is raised:
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 
+from .._backend import xp
+from .._tensor import Tensor
 from ..autograd import function as _function
+
+_check_nan = [True]
 
 
 def is_anomaly_enabled() -> bool:
-    return _function._anomaly[0]
+    return _function._anomaly[0] is not None
 
 
 def is_anomaly_check_nan_enabled() -> bool:
-    return _function._anomaly_check_nan[0]
+    return _check_nan[0]
 
 
 def _set(mode: bool, check_nan: bool):
-    _function._anomaly[0] = bool(mode)
-    _function._anomaly_check_nan[0] = bool(check_nan)
+    _function._anomaly[0] = sys.modules[__name__] if mode else None
+    _check_nan[0] = bool(check_nan)
+
+
+def report(fn):
+    """The engine, on an error in ``fn``'s backward: where the node was created (PyTorch's)."""
+    if fn._trace:
+        warnings.warn(f"Error detected in {fn.name()}. Traceback of forward call that caused the "
+                      "error:\n" + "".join(fn._trace), UserWarning, stacklevel=4)
+
+
+def check_nan(fn, grads):
+    """The engine, after each backward: no NaN in the grads it returned."""
+    for i, g in enumerate(grads):
+        data = g._data if isinstance(g, Tensor) else None if g is None else xp.asarray(g)
+        if _check_nan[0] and data is not None and data.dtype.kind == "f" and xp.isnan(data).any():
+            report(fn)
+            raise RuntimeError(f"Function '{fn.name()}' returned nan values in its {i}th output.")
 
 
 class detect_anomaly:

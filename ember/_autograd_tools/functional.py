@@ -83,17 +83,21 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
     return _result(out_tuple, outs), _result(in_tuple, _fill(grads, inputs, create_graph))
 
 
+def _default_v(inputs):
+    """v for a function of one one-element input: 1 (PyTorch's error otherwise)."""
+    if len(inputs) != 1 or inputs[0].numel() != 1:
+        raise RuntimeError("The vector v can only be None if the input to the user-provided "
+                           "function is a single Tensor with a single element.")
+    return (_creation.ones_like(inputs[0]),)
+
+
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), J v), by differentiating v^T J with respect to a dummy u."""
     with enable_grad():
         in_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
         inputs = _grad_inputs(inputs, create_graph)
         if v is None:
-            if len(inputs) != 1 or inputs[0].numel() != 1:
-                raise RuntimeError("The vector v can only be None if the input to the "
-                                   "user-provided function is a single Tensor with a single "
-                                   "element.")
-            v = (_creation.ones_like(inputs[0]),)
+            v = _default_v(inputs)
         else:
             v = _as_tuple(v, "v", "jvp")[1]
         out_tuple, outputs = _check_output(func(*inputs), "jvp")
@@ -177,11 +181,7 @@ def vhp(func, inputs, v=None, create_graph=False, strict=False):
                                "single element")
         g = _grad([out], inputs, create_graph=True, allow_unused=True)
         if v is None:
-            if len(inputs) != 1 or inputs[0].numel() != 1:
-                raise RuntimeError("The vector v can only be None if the input to the "
-                                   "user-provided function is a single Tensor with a single "
-                                   "element.")
-            v = (_creation.ones_like(inputs[0]),)
+            v = _default_v(inputs)
         pairs = [(gi, vi) for gi, vi in zip(g, v) if gi is not None and gi.requires_grad]
         if pairs:
             res = _grad([gi for gi, _ in pairs], inputs, [vi for _, vi in pairs],

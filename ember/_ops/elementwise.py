@@ -12,10 +12,12 @@ import math
 
 from .. import _dtype
 from .._backend import xp
+from .._device import check_device, device
 from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods, type_name
 from ..autograd import grad_mode
 from ..autograd.function import _DERIVED, _INPUT, _OUTPUT, Function
 from . import _special
+from ._shape import broadcast_error
 from ._util import as_tensor_arg
 
 _grad_state = grad_mode._state
@@ -173,70 +175,51 @@ def _pow_kernel(a, b):
 
 
 class Maximum(Function):
+    """max(a, b); ties split the gradient evenly, as in PyTorch. (Minimum: the same by <.)"""
+
     _promote = "same"
+    _kernel, _wins = xp.maximum, xp.greater
 
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return xp.maximum(a, b)
+        return ctx._kernel(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        # ties split the gradient evenly, as in PyTorch
-        ga = grad * ((a > b) + (a == b) * 0.5) if ctx.needs_input_grad[0] else None
-        gb = grad * ((b > a) + (a == b) * 0.5) if ctx.needs_input_grad[1] else None
+        tie = (a == b) * 0.5
+        ga = grad * (ctx._wins(a, b) + tie) if ctx.needs_input_grad[0] else None
+        gb = grad * (ctx._wins(b, a) + tie) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
-class Minimum(Function):
-    _promote = "same"
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return xp.minimum(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        ga = grad * ((a < b) + (a == b) * 0.5) if ctx.needs_input_grad[0] else None
-        gb = grad * ((b < a) + (a == b) * 0.5) if ctx.needs_input_grad[1] else None
-        return ga, gb
+class Minimum(Maximum):
+    _kernel, _wins = xp.minimum, xp.less
 
 
 class Fmod(Function):
+    """a - b * trunc(a / b). (Remainder: the same with floor.)"""
+
     _promote = "same"
+    _kernel, _round, _node_name1 = xp.fmod, xp.trunc, "FmodBackward1"
 
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        if b.__class__ is _ndarray:
-            ctx._node_name = "FmodBackward1"
-        return xp.fmod(a, b)
+        if b.__class__ is _ndarray:  # tensor % tensor: PyTorch's second overload
+            ctx._node_name = ctx._node_name1
+        return ctx._kernel(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        gb = -grad * xp.trunc(a / b) if ctx.needs_input_grad[1] else None
+        gb = -grad * ctx._round(a / b) if ctx.needs_input_grad[1] else None
         return grad, gb
 
 
-class Remainder(Function):
-    _promote = "same"
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        if b.__class__ is _ndarray:
-            ctx._node_name = "RemainderBackward1"
-        return xp.remainder(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        gb = -grad * xp.floor(a / b) if ctx.needs_input_grad[1] else None
-        return grad, gb
+class Remainder(Fmod):
+    _kernel, _round, _node_name1 = xp.remainder, xp.floor, "RemainderBackward1"
 
 
 class Atan2(Function):
@@ -1361,7 +1344,7 @@ def clamp_max(input, max):
 def where(condition, input=None, other=None, *, out=None):
     """Elements of input where condition holds, else of other; where(c) is nonzero(c, as_tuple)."""
     if input is None and other is None:
-        from .indexing import nonzero
+        from .indexing import nonzero  # (indexing builds on this module)
 
         return nonzero(condition, as_tuple=True)
     cond = condition._data if isinstance(condition, Tensor) else xp.asarray(condition)
@@ -1410,8 +1393,6 @@ def _cmp(ufunc, name):
         try:
             res = ufunc(a, b)
         except ValueError:
-            from ._shape import broadcast_error
-
             raise broadcast_error(xp.shape(a), xp.shape(b), name) from None
         r = _make(res if res.__class__ is _ndarray else xp.asarray(res), False, None, 0)
         return r if out is None else _out(r, out)
@@ -1622,7 +1603,7 @@ def _rebase(self, res, _keep_saved=False):
         self._requires_grad = True
         if self._base is not None:
             # a view was written: its base's history must include the write (CopySlices)
-            from .indexing import rebase_view_base
+            from .indexing import rebase_view_base  # (indexing builds on this module)
 
             rebase_view_base(self, res)
     return self
@@ -1669,8 +1650,6 @@ def copy_(self, src, non_blocking=False):
             if len(src._data.shape) > len(shape):
                 raise ValueError
         except ValueError:
-            from ._shape import broadcast_error
-
             raise broadcast_error(shape, src._data.shape, "copy_") from None
         if _grad_state[0] and (src._requires_grad or self._requires_grad):
             res = CopyFrom.apply(src, shape, self._data.dtype)
@@ -1689,8 +1668,6 @@ def copy_(self, src, non_blocking=False):
 # ---- casts and conversions as methods -------------------------------------------------------------
 def to(self, *args, **kwargs):
     """to(dtype) / to(device) / to(device, dtype) / to(other) / to(..., copy=True)."""
-    from .._device import check_device, device
-
     dt = kwargs.pop("dtype", None)
     dev = kwargs.pop("device", None)
     copy = kwargs.pop("copy", False)

@@ -66,35 +66,9 @@ class _Protocols:
         """Always the CPU."""
         return CPU
 
-    @property
-    def is_cuda(self) -> bool:
-        """False: ember computes on the CPU."""
-        return False
-
-    @property
-    def is_cpu(self) -> bool:
-        """True."""
-        return True
-
-    @property
-    def is_sparse(self) -> bool:
-        return False
-
-    @property
-    def is_quantized(self) -> bool:
-        return False
-
-    @property
-    def is_meta(self) -> bool:
-        return False
-
-    @property
-    def is_mps(self) -> bool:
-        return False
-
-    @property
-    def is_xpu(self) -> bool:
-        return False
+    is_cpu = property(lambda self: True, doc="True: ember computes on the CPU.")
+    is_cuda = is_mps = is_xpu = is_meta = is_sparse = is_quantized = property(
+        lambda self: False, doc="False: ember computes on the CPU, on dense strided arrays.")
 
     @property
     def layout(self):

@@ -12,14 +12,7 @@ import warnings
 from .. import _grad_mode as grad_mode
 from .._backend import xp
 from .._device import Size
-from .._grad_mode import (  # noqa: F401
-    enable_grad,
-    inference_mode,
-    is_grad_enabled,
-    is_inference_mode_enabled,
-    no_grad,
-    set_grad_enabled,
-)
+from .._grad_mode import *  # noqa: F403  (no_grad, enable_grad, set_grad_enabled...)
 from .._tensor import Tensor, _make
 from . import engine, function  # noqa: F401
 from .engine import run_backward
@@ -171,6 +164,5 @@ def __getattr__(name):  # ember.autograd.functional / .profiler without importin
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["Function", "backward", "detect_anomaly", "enable_grad", "grad", "gradcheck",
-           "gradgradcheck", "inference_mode", "is_grad_enabled", "no_grad", "set_detect_anomaly",
-           "set_grad_enabled"]
+__all__ = ["Function", "backward", "detect_anomaly", "grad", "gradcheck", "gradgradcheck",
+           "set_detect_anomaly", *grad_mode.__all__]

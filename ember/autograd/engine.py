@@ -15,8 +15,6 @@ backward formula records a graph of its own).
 """
 from __future__ import annotations
 
-import warnings
-
 from .._backend import ndarray as _ndarray
 from .._backend import quiet, xp
 from .._dtype import NP_TO_DTYPE
@@ -115,8 +113,12 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 node_targets.setdefault(t._grad_fn, {}).setdefault(t._output_nr, []).append(i)
         execute = _nodes_to_execute(ready, deps, targets, node_targets)
     out = [None] * len(inputs) if not accumulate else None
-    leaves = _Leaves(deps, roots, hooked, create_graph, targets, out)
-    borrowed = leaves.borrowed
+    # leaves: id(leaf) -> [leaf, its grad so far, edges still to come (if hooked)]
+    if hooked or targets is not None:  # more to do with a complete leaf than add to .grad
+        leaves = _Leaves(deps, roots, hooked, create_graph, targets, out)
+        borrowed = leaves.borrowed
+    else:
+        leaves, borrowed = {}, set()  # ids of arrays to copy before keeping them as a .grad
 
     # 2. Seed the roots' grads.
     buffers = {}
@@ -125,7 +127,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         if r._grad_fn is not None:
             _add(buffers, r._grad_fn, r._output_nr, g)
         elif r._requires_grad:
-            leaves.arrive(r, g, walked=False)
+            ent = leaves.setdefault(id(r), [r, None, 0])
+            ent[1] = g if ent[1] is None else ent[1] + g
     for r in roots if hooked else ():
         if r._grad_fn is None and r._requires_grad:
             leaves.arrive(r, None)  # the root's own edge (PyTorch's GraphRoot) has been walked
@@ -140,14 +143,13 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         while ready:
             fn = ready.pop()
             g = buffers.pop(fn, None)
-            run = g is not None and (execute is None or fn in execute)
-            if g is not None and fn._has_pre:
-                g = _pre_hooks(fn, g, create_graph, borrowed, run)
-            if node_targets is not None and fn in node_targets:
-                _capture(fn, g, node_targets[fn], inputs, out, create_graph, borrowed)
+            if fn._has_pre or inputs is not None:  # hooks, retain_grad, inputs=
+                g, run = _before(fn, g, create_graph, borrowed, execute, node_targets, inputs, out)
+            else:
+                run = g is not None
             res = None
             if run:
-                if plain and fn._n_out == 1 and fn._raw and fn._hooks is None:
+                if plain and fn._plain:
                     try:  # the common node, called directly
                         res = fn.backward(fn, g)
                     except RuntimeWarning:  # warnings made errors by the caller: _backend.quiet
@@ -167,15 +169,16 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 if e is None:
                     continue
                 t = e[0]
-                gi = None if res is None else res[k]
+                gi = None if res is None else res[k]  # (None: no grad reached this node)
                 if gi is not None:  # to the input's shape and dtype (undoing broadcasting)
                     if create_graph:
                         gi = _graph_grad(gi, e, fn, k)
                     else:
                         if gi.__class__ is not _ndarray:
                             gi = _grad(gi, False)
-                        if gi.shape != e[2]:
-                            gi = sum_to(gi, e[2], fn, k)
+                        if gi.shape != e[2]:  # (in PyTorch's order; None: no broadcast)
+                            r = sum_to_shape(gi, e[2])
+                            gi = sum_to(gi, e[2], fn, k) if r is None else r
                         if gi.dtype is not e[3] and gi.dtype != e[3]:
                             gi = gi.astype(e[3])
                         elif gi is g or (k and (gi is res[0] or (k > 1 and any(
@@ -185,11 +188,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                     if hooked:
                         leaves.arrive(t, gi)
                     elif gi is not None:  # summed here, written to .grad after the walk
-                        ent = leaves.get(id(t))
-                        if ent is None:
-                            leaves[id(t)] = [t, gi, 0]
-                        else:
-                            ent[1] = ent[1] + gi
+                        ent = leaves.setdefault(id(t), [t, None, 0])
+                        ent[1] = gi if ent[1] is None else ent[1] + gi
                     continue
                 if gi is not None:
                     if t._n_out == 1:
@@ -201,7 +201,12 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 deps[t] = c
                 if not c:
                     ready.append(t)
-        leaves.finish_all()
+        finish = leaves.finish if isinstance(leaves, _Leaves) else None
+        for t, g, _ in leaves.values():  # the leaves not finished yet
+            if g is not None and finish is not None:
+                finish(t, g)
+            elif g is not None and t._requires_grad:  # (the common case: only .grad to write)
+                _accumulate(t, g, create_graph, borrowed)
         for cb in cbs:  # (a callback may queue another: the loop sees it)
             cb()
     finally:
@@ -219,11 +224,9 @@ def _add(buffers, fn, nr, g):
     if fn._n_out == 1:
         cur = buffers.get(fn)
         buffers[fn] = g if cur is None else cur + g
-        return
-    slots = buffers.get(fn)
-    if slots is None:
-        slots = buffers[fn] = [None] * fn._n_out
-    slots[nr] = g if slots[nr] is None else slots[nr] + g
+    else:
+        slots = buffers.setdefault(fn, [None] * fn._n_out)
+        slots[nr] = g if slots[nr] is None else slots[nr] + g
 
 
 class _Leaves(dict):
@@ -243,20 +246,15 @@ class _Leaves(dict):
             if r._grad_fn is None and r._requires_grad:  # the root's own edge (GraphRoot)
                 self.setdefault(id(r), [r, None, 0])[2] += 1
 
-    def arrive(self, t, g, walked=True):
+    def arrive(self, t, g):
         ent = self.setdefault(id(t), [t, None, 0])
         if g is not None:
             ent[1] = g if ent[1] is None else ent[1] + g
-        if self.hooked and walked:
+        if self.hooked:
             ent[2] -= 1
             if not ent[2] and ent[1] is not None:
                 self.finish(t, ent[1])
                 ent[1] = None
-
-    def finish_all(self):
-        for t, g, _ in self.values():
-            if g is not None:
-                self.finish(t, g)
 
     def finish(self, t, g):
         if self.targets is not None:
@@ -296,6 +294,17 @@ def _nodes_to_execute(ready, deps, leaf_targets, node_targets):
                 execute.add(fn)
                 break
     return execute
+
+
+def _before(fn, g, create_graph, borrowed, execute, node_targets, inputs, out):
+    """Before a node runs, in the general case: its pre-hooks and retain_grad, and the grad of
+    an ``inputs=`` tensor captured; returns the grad and whether the node's backward runs."""
+    run = g is not None and (execute is None or fn in execute)
+    if g is not None and fn._has_pre:
+        g = _pre_hooks(fn, g, create_graph, borrowed, run)
+    if node_targets is not None and fn in node_targets:
+        _capture(fn, g, node_targets[fn], inputs, out, create_graph, borrowed)
+    return g, run
 
 
 def _capture(fn, g, slots, inputs, captured, create_graph, borrowed):
@@ -379,15 +388,16 @@ def _call(fn, g, create_graph, borrowed):
                 m in str(exc) for m in _NO_DOUBLE):
             raise RuntimeError(f"{fn.name()} does not support double backward "
                                f"(create_graph=True): {exc}") from None
-        _anomaly_report(fn)
+        if _anomaly[0]:
+            _anomaly[0].report(fn)
         raise
     if result.__class__ is not tuple:
         result = (result,)
     if fn._hooks:  # they see one grad per input
         n = len(fn._next)
         result = _post_hooks(fn, (result + (None,) * n)[:n], g, create_graph, borrowed)
-    if _anomaly[0] and _function._anomaly_check_nan[0]:
-        _check_nan(fn, result)
+    if _anomaly[0]:
+        _anomaly[0].check_nan(fn, result)
     return result
 
 
@@ -414,18 +424,3 @@ def _post_hooks(fn, result, g, create_graph, borrowed):
     out = tuple(None if x is None else _grad(x, create_graph) for x in gi)
     borrowed.update(id(x) for x in out if x is not None)
     return out
-
-
-def _anomaly_report(fn):
-    """In anomaly mode, show where the failing node was created (as PyTorch does)."""
-    if _anomaly[0] and fn._trace:
-        warnings.warn(f"Error detected in {fn.name()}. Traceback of forward call that caused the "
-                      "error:\n" + "".join(fn._trace), UserWarning, stacklevel=4)
-
-
-def _check_nan(fn, grads):
-    for i, g in enumerate(grads):
-        data = g._data if isinstance(g, Tensor) else None if g is None else _asarray(g)
-        if data is not None and data.dtype.kind == "f" and xp.isnan(data).any():
-            _anomaly_report(fn)
-            raise RuntimeError(f"Function '{fn.name()}' returned nan values in its {i}th output.")

@@ -33,10 +33,9 @@ _asarray = xp.asarray
 _new = object.__new__
 # Set by the engine while it runs backward with create_graph=True.
 _create_graph = [False]
-# Set by detect_anomaly: nodes then remember the traceback of their forward call, and the
-# engine checks every gradient for NaN (when the second flag is set).
-_anomaly = [False]
-_anomaly_check_nan = [True]
+# While anomaly detection is on: the tool that does it (_autograd_tools/anomaly.py). Nodes then
+# remember the traceback of their forward call; the engine has it report failures and NaNs.
+_anomaly = [None]
 
 # Kinds of saved entries: (array, kind, obj, version_counter, version, producer): producer is
 # the grad_fn that made the saved tensor, named in the error when it was modified in place
@@ -51,9 +50,7 @@ class _NoGrads(tuple):
     """needs_input_grad of a forward that records nothing: False at every index."""
 
     def __getitem__(self, i):
-        if isinstance(i, slice):
-            return (False,) * len(range(*i.indices(1 << 16)))
-        return False
+        return (False,) * len(range(*i.indices(1 << 16))) if isinstance(i, slice) else False
 
 
 _NO_GRADS = _NoGrads()
@@ -73,6 +70,7 @@ class _FunctionMeta(type):
             if "apply" not in ns:
                 cls.apply = classmethod(custom_function.apply)
             cls._user_backward = staticmethod(custom_function.backward)
+            cls._plain = False
             if "_node_name" not in ns:
                 cls._node_name = name + "Backward"
             cls._setup_ctx = "setup_context" in ns or any(
@@ -109,6 +107,7 @@ class Function(metaclass=_FunctionMeta):
     _node_pre_hooks = None  # fn(grad_outputs)
     _retain = None  # {output_nr: weakref to a tensor that called retain_grad()}
     _has_pre = False
+    _plain = True  # the engine may call backward(ctx, grad) directly: one output, no hooks
     _nondiff = None
     _multi_view = False  # split/unbind: outputs are views that must not be written in place
     _dirty = None
@@ -194,6 +193,7 @@ class Function(metaclass=_FunctionMeta):
         """fn(grad_inputs, grad_outputs) -> None or new grad_inputs; runs after backward."""
         if self._hooks is None:
             self._hooks = OrderedDict()
+            self._plain = False
         return _add_hook(self._hooks, fn)
 
     def register_prehook(self, fn):
@@ -303,6 +303,7 @@ def _outputs(ctx, out, args, raw, record):
         results.append(_make(arr, diff, ctx if diff else None, i))
         meta.append((arr.shape, arr.dtype) if diff else None)
     ctx._n_out = len(results)
+    ctx._plain = False
     ctx._out_meta = meta
     if ctx.to_save:
         ctx._saved = _record_saved(ctx.to_save, args, raw, out, results)
@@ -329,18 +330,22 @@ def _record_saved(to_save, args, raw, outs, results):
             saved.append((s, _CONST, None, None, 0, None))
             continue
         arrays = True
-        for i, o in enumerate(outs):
+        i = 0
+        for o in outs:
             if o is s:
                 r = results[i]
                 saved.append((r._data, _OUTPUT, i, r._vc, r._vc[0], r._grad_fn))
                 break
+            i += 1
         else:
-            for i, r in enumerate(raw):  # an input (by identity, possibly cast by _promote)?
+            i = 0
+            for r in raw:  # an input (by identity, possibly cast by _promote)?
                 if r is s:
                     a = args[i]
                     saved.append((s, _INPUT, a, a._vc, a._vc[0], a._grad_fn)
                                  if isinstance(a, Tensor) else (s, _CONST, None, None, 0, None))
                     break
+                i += 1
             else:
                 saved.append((s, _DERIVED if s.dtype.kind == "f" else _CONST, None, None, 0,
                               None))
