@@ -16,13 +16,11 @@ from typing import Any, ClassVar
 
 from .. import _dtype, typename
 from .._backend import xp
+from .._grad_mode import _state as _grad_state
 from .._tensor import Tensor, _make
-from ..autograd import grad_mode as _grad_mode
 from ..utils.hooks import RemovableHandle
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook"]
-
-_grad_state = _grad_mode._state
 
 
 class _RequiredParameter:
