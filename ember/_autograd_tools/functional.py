@@ -91,6 +91,15 @@ def _default_v(inputs):
     return (_creation.ones_like(inputs[0]),)
 
 
+def _grad_of_dot(g, v, wrt, create_graph):
+    """d(sum g . v)/d wrt for the grads ``g`` that depend on ``wrt`` (None for the others)."""
+    pairs = [(gi, vi) for gi, vi in zip(g, v) if gi is not None and gi.requires_grad]
+    if not pairs:
+        return tuple(None for _ in wrt)
+    return _grad([gi for gi, _ in pairs], wrt, [vi for _, vi in pairs],
+                 create_graph=create_graph, retain_graph=True, allow_unused=True)
+
+
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), J v), by differentiating v^T J with respect to a dummy u."""
     with enable_grad():
@@ -103,12 +112,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         out_tuple, outputs = _check_output(func(*inputs), "jvp")
         us = tuple(_creation.zeros_like(o).requires_grad_(True) for o in outputs)
         g = _grads(outputs, inputs, us, True)
-        pairs = [(gi, vi) for gi, vi in zip(g, v) if gi is not None and gi.requires_grad]
-        if pairs:
-            jv = _grad([gi for gi, _ in pairs], us, [vi for _, vi in pairs],
-                       create_graph=create_graph, retain_graph=True, allow_unused=True)
-        else:
-            jv = tuple(None for _ in us)
+        jv = _grad_of_dot(g, v, us, create_graph)
     outs = tuple(o if create_graph else o.detach() for o in outputs)
     return _result(out_tuple, outs), _result(out_tuple, _fill(jv, outputs, create_graph))
 
@@ -182,12 +186,7 @@ def vhp(func, inputs, v=None, create_graph=False, strict=False):
         g = _grad([out], inputs, create_graph=True, allow_unused=True)
         if v is None:
             v = _default_v(inputs)
-        pairs = [(gi, vi) for gi, vi in zip(g, v) if gi is not None and gi.requires_grad]
-        if pairs:
-            res = _grad([gi for gi, _ in pairs], inputs, [vi for _, vi in pairs],
-                        create_graph=create_graph, retain_graph=True, allow_unused=True)
-        else:
-            res = tuple(None for _ in inputs)
+        res = _grad_of_dot(g, v, inputs, create_graph)
     out = out if create_graph else out.detach()
     return out, _result(in_tuple, _fill(res, inputs, create_graph))
 

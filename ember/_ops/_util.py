@@ -75,3 +75,10 @@ def _is_index(s) -> bool:
         return True
     except TypeError:
         return False
+
+
+def renamed(base: type, node_name: str, **attrs) -> type:
+    """``base`` under another of PyTorch's node names: the same backward (with ``attrs`` set),
+    recorded (and printed by ``grad_fn``) as PyTorch names the node of the op that uses it."""
+    return type(node_name, (base,),
+                {"_node_name": node_name, "__module__": base.__module__, **attrs})

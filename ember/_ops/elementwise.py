@@ -83,9 +83,9 @@ class Mul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        need = ctx.needs_input_grad
-        if need:
-            ctx.save_for_backward(b if need[0] else None, a if need[1] else None)
+        if ctx.needs_input_grad:  # each input's grad needs the other input only
+            ctx.save_for_backward(b if ctx.needs_input_grad[0] else None,
+                                  a if ctx.needs_input_grad[1] else None)
         return a * b
 
     @staticmethod

@@ -25,6 +25,7 @@ from ..autograd import grad_mode
 from ..autograd.function import Function
 from ._shape import broadcast_shape
 from ._util import norm_dims
+from ._util import renamed as _renamed
 from .elementwise import _out as _copy_out
 
 _grad_state = grad_mode._state
@@ -94,13 +95,6 @@ def _shares(out, a):
 def _aview(x):
     """x as a Tensor (the ARRAY_FUNCTIONS adapters may receive plain arrays)."""
     return x if isinstance(x, Tensor) else _make(xp.asarray(x), False, None, 0)
-
-
-def _renamed(base: type, node_name: str, **attrs) -> type:
-    """``base`` under another of PyTorch's node names: the same backward (with ``attrs`` set),
-    recorded (and printed by ``grad_fn``) as PyTorch names the node of the op that uses it."""
-    return type(node_name, (base,),
-                {"_node_name": node_name, "__module__": base.__module__, **attrs})
 
 
 # ---- reshape / view ---------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from .._tensor import Tensor, _make, _wrap_dim, register_methods
 from ..autograd.function import Function
 from . import NN_OPS_EXPORTS, _conv, _pool
 from ._conv import scratch as _scratch
+from ._util import renamed as _renamed
 
 # only the names that PyTorch has at top level (torch.conv2d...); nn.functional imports the rest
 __all__ = list(NN_OPS_EXPORTS)
@@ -396,16 +397,14 @@ class NllLoss(Function):
         return (g.reshape(in_shape) if len(in_shape) == 1 else g), None, None
 
 
-class _NllLoss2d(NllLoss):
-    _node_name = "NllLoss2DBackward0"
+_NllLoss2d = _renamed(NllLoss, "NllLoss2DBackward0")
 
 
-class _SmoothedCE(NllLoss):
-    _node_name = "AddBackward0"
+_SmoothedCE = _renamed(NllLoss, "AddBackward0")
 
 
-class _NllLossView(NllLoss):  # PyTorch reshapes 3-D and >4-D inputs to 4-D and back
-    _node_name = "ViewBackward0"
+# PyTorch reshapes 3-D and >4-D inputs to 4-D and back
+_NllLossView = _renamed(NllLoss, "ViewBackward0")
 
 
 def _nll_class(ndim, reduction, smoothing):
@@ -471,8 +470,7 @@ class ProbCrossEntropy(Function):
         return gx, gq, None
 
 
-class _ProbCEMean(ProbCrossEntropy):
-    _node_name = "DivBackward1"
+_ProbCEMean = _renamed(ProbCrossEntropy, "DivBackward1")
 
 
 def _loss_inputs(input, target, weight, op):
@@ -871,12 +869,11 @@ class ConvTranspose(Function):
         return gx, gw, gb
 
 
-class _ConvUnbatched(Convolution):  # PyTorch unsqueezes unbatched input and squeezes back
-    _node_name = "SqueezeBackward1"
+# PyTorch unsqueezes unbatched input and squeezes back
+_ConvUnbatched = _renamed(Convolution, "SqueezeBackward1")
 
 
-class _ConvTransposeUnbatched(ConvTranspose):
-    _node_name = "SqueezeBackward1"
+_ConvTransposeUnbatched = _renamed(ConvTranspose, "SqueezeBackward1")
 
 
 def _torch_type(arr) -> str:
@@ -1366,12 +1363,10 @@ class MaxPool(_ArgmaxPool):
             return best, flat
         return best
 
-class _MaxPool1d(MaxPool):
-    _node_name = "SqueezeBackward1"
+_MaxPool1d = _renamed(MaxPool, "SqueezeBackward1")
 
 
-class _MaxPool3d(MaxPool):
-    _node_name = "MaxPool3DWithIndicesBackward0"
+_MaxPool3d = _renamed(MaxPool, "MaxPool3DWithIndicesBackward0")
 
 
 class AvgPool(Function):
@@ -1427,12 +1422,10 @@ class AvgPool(Function):
         return gx[0] if unbatched else gx
 
 
-class _AvgPool1d(AvgPool):
-    _node_name = "SqueezeBackward1"
+_AvgPool1d = _renamed(AvgPool, "SqueezeBackward1")
 
 
-class _AvgPool3d(AvgPool):
-    _node_name = "AvgPool3DBackward0"
+_AvgPool3d = _renamed(AvgPool, "AvgPool3DBackward0")
 
 
 def _omitted(stride):
@@ -1703,12 +1696,10 @@ class AdaptiveAvgPool(Function):
         return g
 
 
-class _AdaptiveAvgPool1d(AdaptiveAvgPool):
-    _node_name = "SqueezeBackward1"
+_AdaptiveAvgPool1d = _renamed(AdaptiveAvgPool, "SqueezeBackward1")
 
 
-class _AdaptiveAvgPool3d(AdaptiveAvgPool):
-    _node_name = "AdaptiveAvgPool3DBackward0"
+_AdaptiveAvgPool3d = _renamed(AdaptiveAvgPool, "AdaptiveAvgPool3DBackward0")
 
 
 class _GlobalAvgPool(Function):
@@ -1773,12 +1764,10 @@ class AdaptiveMaxPool(_ArgmaxPool):
             best, flat = best[0], flat[0]
         return (best, flat) if return_indices else best
 
-class _AdaptiveMaxPool1d(AdaptiveMaxPool):
-    _node_name = "SqueezeBackward1"
+_AdaptiveMaxPool1d = _renamed(AdaptiveMaxPool, "SqueezeBackward1")
 
 
-class _AdaptiveMaxPool3d(AdaptiveMaxPool):
-    _node_name = "AdaptiveMaxPool3DBackward0"
+_AdaptiveMaxPool3d = _renamed(AdaptiveMaxPool, "AdaptiveMaxPool3DBackward0")
 
 
 def _adaptive_size(output_size, x, n, op):
@@ -2830,12 +2819,10 @@ class RNNImpl(Function):
         return (gx, gh, gc) + tuple(gw)
 
 
-class _RNNImplT(RNNImpl):
-    _node_name = "TransposeBackward0"
+_RNNImplT = _renamed(RNNImpl, "TransposeBackward0")
 
 
-class _RNNImplCat(RNNImpl):
-    _node_name = "CatBackward0"
+_RNNImplCat = _renamed(RNNImpl, "CatBackward0")
 
 
 def _rnn_masks(x, num_layers, hidden, D, dropout, train, batch_first, unbatched):

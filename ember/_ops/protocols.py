@@ -70,19 +70,9 @@ class _Protocols:
     is_cuda = is_mps = is_xpu = is_meta = is_sparse = is_quantized = property(
         lambda self: False, doc="False: ember computes on the CPU, on dense strided arrays.")
 
-    @property
-    def layout(self):
-        return "torch.strided"
-
-    @property
-    def itemsize(self) -> int:
-        """Bytes per element."""
-        return self._data.itemsize
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of all elements."""
-        return self._data.nbytes
+    layout = property(lambda self: "torch.strided")
+    itemsize = property(lambda self: self._data.itemsize, doc="Bytes per element.")
+    nbytes = property(lambda self: self._data.nbytes, doc="Bytes of all elements.")
 
     @property
     def T(self) -> Tensor:

@@ -26,6 +26,7 @@ from .._ops._layernorm import layer_norm_backward as _ln_backward
 from .._ops._layernorm import layer_norm_forward as _ln_forward
 from .._ops._special import erfc as _erfc
 from .._ops._sumorder import tsum as _tsum
+from .._ops._util import renamed as _renamed
 from .._ops.elementwise import _rebase, _tname
 from .._ops.elementwise import div as _div
 from .._ops.elementwise import minimum as _minimum
@@ -213,20 +214,16 @@ class _TBackward0:
         return f"<TBackward0 object at {hex(id(self))}>"
 
 
-class _LinearMm(_Linear):
-    _node_name = "MmBackward0"
+_LinearMm = _renamed(_Linear, "MmBackward0")
 
 
-class _LinearView(_Linear):
-    _node_name = "ViewBackward0"
+_LinearView = _renamed(_Linear, "ViewBackward0")
 
 
-class _LinearUnsafeView(_Linear):
-    _node_name = "UnsafeViewBackward0"
+_LinearUnsafeView = _renamed(_Linear, "UnsafeViewBackward0")
 
 
-class _LinearSqueeze(_Linear):
-    _node_name = "SqueezeBackward4"
+_LinearSqueeze = _renamed(_Linear, "SqueezeBackward4")
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -398,8 +395,7 @@ class _Elu(Function):
         return xp.where(x > 0, grad * scale, neg), None, None, None
 
 
-class _Celu(_Elu):
-    _node_name = "CeluBackward0"
+_Celu = _renamed(_Elu, "CeluBackward0")
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -825,8 +821,7 @@ class _MaskMul(Function):
         return grad * mask, None
 
 
-class _Rrelu(_MaskMul):
-    _node_name = "RreluWithNoiseBackward0"
+_Rrelu = _renamed(_MaskMul, "RreluWithNoiseBackward0")
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
@@ -864,8 +859,7 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
 # ---- dropout ---------------------------------------------------------------------------------------
 
 
-class _DropoutMul(_MaskMul):
-    _node_name = "MulBackward0"
+_DropoutMul = _renamed(_MaskMul, "MulBackward0")
 
 
 def _check_p(p):
@@ -1841,8 +1835,7 @@ class _SmoothL1Loss(Function):
         return g, -g, None, None, None
 
 
-class _HuberLoss(_SmoothL1Loss):
-    _node_name = "HuberLossBackward0"
+_HuberLoss = _renamed(_SmoothL1Loss, "HuberLossBackward0")
 
 
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
