@@ -976,11 +976,6 @@ class Erfinv(Function):
         return grad * (math.sqrt(math.pi) / 2.0) * xp.exp(out * out)
 
 
-def _erf(x):
-    """erf of an ndarray (in its float dtype); kept for the other op families."""
-    return _special.erf(x)
-
-
 class Reciprocal(Function):
     @staticmethod
     def forward(ctx, a):
