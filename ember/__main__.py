@@ -12,6 +12,10 @@ import signal
 import sys
 import time
 
+import ember
+
+from . import __version__
+
 _DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 
@@ -28,7 +32,8 @@ def _load_images(name, root):
     Falls back to scikit-learn's bundled 8x8 digits when the data set is neither on disk nor
     downloadable, so the demo always completes.
     """
-    import ember
+    # ember.vision, ember.nn, ember.utils.data, compat and the doctor are imported where used:
+    # each adds modules (ember.nn ~0.15 s) that `python -m ember --help` must not load
     from ember.vision import datasets
 
     cls = getattr(datasets, _DATASETS[name])
@@ -73,10 +78,8 @@ def _missing_dirs(path):
 
 
 def _load_digits():
-    import ember
-
     try:
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # optional dependency
     except ImportError:
         sys.exit("scikit-learn is not installed either: pip install 'ember[demo]', or pass --root "
                  "with the MNIST raw files under <root>/MNIST/raw/")
@@ -108,8 +111,7 @@ def demo(argv=None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
 
-    import ember
-    from ember import nn
+    from ember import nn  # heavy: see _load_images
     from ember.utils.data import DataLoader, TensorDataset
 
     random.seed(args.seed)
@@ -137,7 +139,7 @@ def demo(argv=None) -> int:
         it = loader
         if show_bar:
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # optional dependency
 
                 it = tqdm(loader, leave=False, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
             except ImportError:
@@ -180,8 +182,6 @@ def demo(argv=None) -> int:
 
 
 def _accuracy(model, X, y) -> float:
-    import ember
-
     model.eval()
     with ember.no_grad():
         correct = (ember.argmax(model(X), 1) == y).float().mean().item()
@@ -193,7 +193,7 @@ def _curves_figure(history, title):
     """The learning curves (train loss, test accuracy per epoch) under ``title``; None without
     matplotlib. A figure outside pyplot: no backend to choose, nothing left open."""
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # optional dependency
     except ImportError:
         return None
     fig = Figure(figsize=(5, 3.4))
@@ -238,7 +238,7 @@ def run(argv) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: python -m ember run [--doctor] script.py [args...]\n\n" + run.__doc__)
         return 0 if argv else 2
-    from . import compat
+    from . import compat  # only for `run`: see _load_images
 
     script = argv[0]
     if not os.path.isdir(script):
@@ -251,7 +251,7 @@ def run(argv) -> int:
     atexit.register(_exit_like_python)  # first registered: runs after the script's handlers
     compat.install()
     if doctor:
-        from . import doctor as _doctor
+        from . import doctor as _doctor  # loads ember.nn and ember.optim: see _load_images
 
         _doctor.watch()  # prints its summary at exit
     sys.argv = list(argv)
@@ -288,8 +288,6 @@ def _exit_like_python():
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("-V", "--version"):
-        from . import __version__
-
         print(f"ember {__version__}")
         return 0
     if not argv or argv[0] in ("-h", "--help"):

@@ -13,6 +13,7 @@ def get_dir() -> str:
     """``set_dir``'s directory, else ``$TORCH_HOME/hub`` (by default ~/.cache/torch/hub)."""
     if _hub_dir[0] is not None:
         return _hub_dir[0]
+    # ember.vision.models loads ember.nn and the model zoo (~60 modules): only on first use
     from .vision.models._api import get_dir as _default
 
     return _default()
@@ -25,7 +26,7 @@ def set_dir(d) -> None:
 def download_url_to_file(url: str, dst: str, hash_prefix: str | None = None,
                          progress: bool = True) -> None:
     """Download ``url`` to ``dst`` (checking the SHA-256 prefix when given)."""
-    from .vision.models._api import _download
+    from .vision.models._api import _download  # heavy, as in get_dir
 
     dst = os.path.expanduser(dst)
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
@@ -36,7 +37,7 @@ def load_state_dict_from_url(url: str, model_dir: str | None = None, map_locatio
                              progress: bool = True, check_hash: bool = False,
                              file_name: str | None = None, weights_only: bool = True):
     """Load a checkpoint from ``url``, downloading it into ``get_dir()/checkpoints`` once."""
-    from .vision.models._api import load_state_dict_from_url as _load
+    from .vision.models._api import load_state_dict_from_url as _load  # heavy, as in get_dir
 
     if model_dir is None:
         model_dir = os.path.join(get_dir(), "checkpoints")

@@ -4,10 +4,13 @@ from __future__ import annotations
 import math
 
 from ._backend import xp
+from ._creation import zeros
+from ._dtype import int32
 from ._ops.indexing import _return_type
 from ._ops.linalg import LinAlgError, Slogdet, _check_square, inverse, matmul, svdvals
 from ._ops.linalg import det as _det
 from ._ops.linalg import solve as _solve
+from ._ops.movement import broadcast_tensors, stack
 from ._ops.reduce import amax, amin, vector_norm
 from ._tensor import Tensor, _wrap_dim
 from .autograd.function import Function
@@ -29,9 +32,6 @@ def inv(A: Tensor, *, out=None) -> Tensor:
 
 def inv_ex(A: Tensor, *, check_errors: bool = False):
     """(inverse, info); ember raises on singular input instead of reporting it in ``info``."""
-    from ._creation import zeros
-    from ._dtype import int32
-
     res = inverse(A)
     return _inv_ex_t(res, zeros(A.shape[:-2], dtype=int32))
 
@@ -132,8 +132,6 @@ def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
 
 def cross(input: Tensor, other: Tensor, *, dim: int = -1, out=None) -> Tensor:
     """The cross product of 3-vectors along ``dim`` (the inputs broadcast)."""
-    from ._ops.movement import broadcast_tensors, stack
-
     if input.ndim != other.ndim:
         raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
     if input.shape[dim] != 3 or other.shape[dim] != 3:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import enum
 import functools
+import gzip
 import json
 import os
 import socket
 import time
+import warnings
 
 __all__ = ["profile", "record_function", "ProfilerActivity", "ProfilerAction", "schedule",
            "tensorboard_trace_handler", "supported_activities"]
@@ -43,8 +45,6 @@ def schedule(*, wait: int, warmup: int, active: int, repeat: int = 0, skip_first
     if wait < 0 or warmup < 0 or active <= 0 or repeat < 0 or skip_first < 0:
         raise AssertionError("Invalid profiler schedule arguments")
     if warmup == 0:
-        import warnings
-
         warnings.warn("Profiler won't be using warmup, this can skew profiler results")
 
     def schedule_fn(step: int) -> ProfilerAction:
@@ -347,8 +347,6 @@ class profile:
              "args": {"Input Dims": ev.input_shapes} if self.record_shapes else {}}
             for ev in self._events], "displayTimeUnit": "ms"}
         if path.endswith(".gz"):
-            import gzip
-
             with gzip.open(path, "wt") as f:
                 json.dump(trace, f)
         else:

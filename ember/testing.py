@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from . import _dtype
+from . import _dtype, _random
+from ._device import Size
 from ._tensor import Tensor
 
 __all__ = ["assert_close", "make_tensor"]
@@ -147,8 +148,6 @@ def _compare(actual, expected, rtol, atol, equal_nan, check_dtype):
 
 
 def _dtype_shape(a):
-    from ._device import Size
-
     return Size(a.shape)
 
 
@@ -178,8 +177,6 @@ def assert_close(actual, expected, *, allow_subclasses: bool = True, rtol=None, 
 def make_tensor(*shape, dtype, device=None, low=None, high=None, requires_grad: bool = False,
                 noncontiguous: bool = False, exclude_zero: bool = False, memory_format=None):
     """A tensor of random values in [low, high): floats in [-9, 9), integers in [-9, 10)."""
-    from . import _random
-
     if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
         shape = tuple(shape[0])
     dt = _dtype.to_dtype(dtype)

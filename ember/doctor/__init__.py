@@ -23,7 +23,18 @@ from typing import NamedTuple
 
 import numpy as np
 
+import ember
+
+from .._tensor import Tensor
+from ..autograd import engine
+from ..autograd.function import _INPUT, _OUTPUT
 from ..autograd.grad_mode import _state as _GRAD  # [enabled]: the current grad mode
+from ..nn import functional as F
+from ..nn.modules import module as M
+from ..nn.modules.batchnorm import _BatchNorm
+from ..nn.modules.dropout import _DropoutNd
+from ..optim import optimizer as O
+from . import _plot
 
 __all__ = ["CODES", "Diagnosis", "Doctor", "active", "hook_typo", "stop", "trainer", "watch"]
 
@@ -134,7 +145,6 @@ def _nonfinite_origin(fn):
     nothing (x - y saves no arrays), the op feeding it is named too. None when the saved arrays
     cannot tell. Runs only on a non-finite loss, before backward frees what was saved.
     """
-    from ..autograd.function import _INPUT, _OUTPUT
 
     def bad(a):
         return isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all()
@@ -261,8 +271,7 @@ class Doctor:
 
     def plot(self, path: str | None = None):
         """Loss and per-tensor gradient norms over the steps, each diagnosis marked; a PNG."""
-        from ._plot import plot
-        return plot(self, path)
+        return _plot.plot(self, path)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def __enter__(self):
@@ -275,9 +284,8 @@ class Doctor:
         return False
 
     def _add(self, objects):
-        from ..nn.modules.module import Module
         for obj in objects:
-            if isinstance(obj, Module):
+            if isinstance(obj, M.Module):
                 self._add_root(obj)
             elif hasattr(obj, "param_groups"):
                 self._add_optim(obj)
@@ -304,10 +312,6 @@ class Doctor:
         self._params = None
 
     def _start(self):
-        from ..autograd import engine
-        from ..nn import functional as F
-        from ..nn.modules import module as M
-        from ..optim import optimizer as O
         _active[0] = self
         self._handles = [M.register_module_forward_pre_hook(self._pre_forward),
                          M.register_module_forward_hook(self._post_forward),
@@ -318,15 +322,12 @@ class Doctor:
         self._ce_orig = F.cross_entropy
         F.cross_entropy = self._checked_cross_entropy
         # F.relu and torch.relu inside a forward (no nn.ReLU module to hook): watched the same
-        import ember
         self._relu_orig = (F.relu, ember.relu)
         F.relu, ember.relu = _watched_relu(self, F.relu), _watched_relu(self, ember.relu)
 
     def _stop(self):
         if _active[0] is not self:
             return
-        from ..autograd import engine
-        from ..nn import functional as F
         _active[0] = None
         for h in self._handles:
             h.remove()
@@ -335,7 +336,6 @@ class Doctor:
             engine._observers.remove(self._on_backward)
         if F.cross_entropy == self._checked_cross_entropy:
             F.cross_entropy = self._ce_orig
-        import ember
         if getattr(F.relu, "_doctor", None) is self:
             F.relu = self._relu_orig[0]
         if getattr(ember.relu, "_doctor", None) is self:
@@ -388,7 +388,6 @@ class Doctor:
 
     def _leaves_of(self, root, limit=10000):
         """Leaf tensors that require grad in ``root``'s graph (a hand-made model's parameters)."""
-        from .._tensor import Tensor
         out, seen, stack = [], set(), [root._grad_fn]
         while stack and len(seen) < limit:
             fn = stack.pop()
@@ -480,8 +479,6 @@ class Doctor:
     def _eval_pass(self, root, x, grad):
         layers = self._norm_layers.get(id(root))
         if layers is None:
-            from ..nn.modules.batchnorm import _BatchNorm
-            from ..nn.modules.dropout import _DropoutNd
             layers = self._norm_layers[id(root)] = [
                 (n, m) for n, m in root.named_modules() if isinstance(m, (_DropoutNd, _BatchNorm))]
         live = [f"{n} ({type(m).__name__})" for n, m in layers if m.training and not grad]
@@ -946,7 +943,6 @@ def _sq(a) -> float:
 def _find_holder(nodes, frame, root, limit=200000):
     """(name of a variable in the calling frames whose graph reaches one of ``nodes``, the size
     of that graph, the name the loss ``root`` goes by there)."""
-    from .._tensor import Tensor
     targets = {id(n) for n in nodes if n is not None}
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     while frame is not None:

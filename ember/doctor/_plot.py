@@ -7,6 +7,7 @@ import sys
 
 def plot(doc, path: str | None = None):
     """Save the picture to ``path`` (a PNG) and return it; without a path, show it in Jupyter."""
+    # matplotlib and IPython are optional dependencies, imported only when a picture is asked for
     import matplotlib
     if path is not None or "IPython" not in sys.modules:
         matplotlib.use("Agg")

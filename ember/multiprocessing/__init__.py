@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import multiprocessing
 from multiprocessing import *
+from multiprocessing import spawn as _mp_spawn
 
+from .. import compat
 from .reductions import init_reductions
 from .spawn import (
     ProcessContext,
@@ -73,24 +75,18 @@ class _InstallCompat:
 
 
 def _install_compat():
-    from .. import compat
-
     compat.install()
 
 
 def _patch_spawn_preparation() -> None:
     # multiprocessing's spawn children import the main script before anything of ours runs;
     # the preparation data is unpickled first, and prepare() ignores keys it does not know.
-    from multiprocessing import spawn as _mp_spawn
-
     original = _mp_spawn.get_preparation_data
     if getattr(original, "_ember", False):
         return
 
     def get_preparation_data(name):
         d = original(name)
-        from .. import compat
-
         if compat.is_installed():
             d = {"ember_compat": _InstallCompat(), **d}  # first: unpickled before the rest
         return d

@@ -15,6 +15,10 @@ import pickle
 import sys
 import time
 import traceback
+from multiprocessing import spawn as mp_spawn
+from multiprocessing.reduction import ForkingPickler
+
+from ember import compat
 
 
 def _rank() -> int:
@@ -50,11 +54,7 @@ def main(folder: str) -> None:
     with open(os.path.join(folder, "payload"), "rb") as fh:
         payload = pickle.load(fh)
     if payload["compat"]:
-        from ember import compat
-
         compat.install()
-    from multiprocessing import spawn as mp_spawn
-    from multiprocessing.reduction import ForkingPickler
 
     prep = dict(payload["prep"], name=f"SpawnProcess-{rank + 1}")
     mp_spawn.prepare(prep)

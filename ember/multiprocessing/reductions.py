@@ -24,6 +24,8 @@ from multiprocessing import reduction as _mp_reduction
 
 import numpy as np
 
+from .._tensor import Tensor
+
 try:
     from numpy.lib.array_utils import byte_bounds as _byte_bounds
 except ImportError:  # numpy < 2
@@ -71,7 +73,7 @@ def _raise_fd_limit() -> None:
         return
     _fd_limit_raised[0] = True
     try:
-        import resource
+        import resource  # Unix only: its ImportError (Windows) is caught below
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         want = 1 << 20 if hard == resource.RLIM_INFINITY else hard
@@ -103,8 +105,6 @@ def _segment_of(a: np.ndarray):
 
 def share_memory_(t):
     """Move ``t``'s array into a new shared segment (same dtype, shape and strides); returns t."""
-    from .._tensor import Tensor
-
     if not isinstance(t, Tensor):
         raise TypeError(f"share_memory_: expected a Tensor, got {type(t).__name__}")
     a = t._data

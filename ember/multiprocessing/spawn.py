@@ -23,6 +23,7 @@ code or a signal gives ``ProcessExitedException``.
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -35,7 +36,13 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import warnings
+from multiprocessing import spawn as mp_spawn
+from multiprocessing.reduction import ForkingPickler
+
+from .. import compat
+from .reductions import init_reductions
 
 __all__ = ["ProcessContext", "ProcessException", "ProcessExitedException",
            "ProcessRaisedException", "spawn", "start_processes"]
@@ -98,8 +105,6 @@ def _wrap(fn, i, args, error_file):
     except KeyboardInterrupt:
         pass  # ended by the parent
     except Exception:  # noqa: BLE001 - any error of fn goes to the parent
-        import traceback
-
         with open(error_file, "wb") as fh:
             pickle.dump(traceback.format_exc(), fh)
         sys.exit(1)
@@ -326,8 +331,6 @@ def _end_live_jobs():
 def _mpiexec():
     if os.environ.get("EMBER_SPAWN_MPI", "1") == "0":
         return None
-    import importlib.util
-
     if importlib.util.find_spec("mpi4py") is None:
         return None
     here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
@@ -337,8 +340,6 @@ def _mpiexec():
 def _dump_payload(fn, args):
     """fn and args pickled as for a spawned child (shared arrays by descriptor); None when they
     hold objects that multiprocessing passes only by inheritance (Queue, Lock, Event...)."""
-    from multiprocessing.reduction import ForkingPickler
-
     try:
         return bytes(ForkingPickler.dumps((fn, args)))
     except RuntimeError as e:
@@ -364,15 +365,11 @@ def _child_env(nprocs: int) -> dict:
 
 def _start_mpi(mpiexec, fn, args, nprocs, daemon):
     """Start the ranks under mpiexec; None when args can only reach children by inheritance."""
-    from multiprocessing import spawn as mp_spawn
-
     # one pickle per rank: a descriptor served by multiprocessing's resource sharer is handed
     # out once
     fn_args = [_dump_payload(fn, args) for _ in range(nprocs)]
     if fn_args[0] is None:
         return None
-    from .. import compat
-
     folder = tempfile.mkdtemp(prefix="ember-spawn-")
     prep = mp_spawn.get_preparation_data("SpawnProcess")
     prep.pop("ember_compat", None)
@@ -396,8 +393,6 @@ def start_processes(fn, args=(), nprocs: int = 1, join: bool = True, daemon: boo
         raise ValueError(f"start_processes: nprocs must be a positive int, got {nprocs!r}")
     if not isinstance(args, tuple):
         raise TypeError(f"start_processes: args must be a tuple, got {type(args).__name__}")
-    from .reductions import init_reductions
-
     init_reductions()
     context = None
     mpiexec = _mpiexec() if start_method == "spawn" else None

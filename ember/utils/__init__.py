@@ -1,12 +1,12 @@
 """ember.utils: data loading (``ember.utils.data``) and TensorBoard logging, as torch.utils."""
 from __future__ import annotations
 
+import importlib
+
 
 def __getattr__(name):
     # `import ember.utils` stays cheap; the data package (and multiprocessing) loads on first use.
     if name in ("data", "tensorboard", "safetensors"):
-        import importlib
-
         mod = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = mod
         return mod

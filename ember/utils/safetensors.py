@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._device import check_device
 from .._tensor import Tensor, _make
 from ..serialization import UnpicklingError, _save_atomic
 
@@ -23,7 +24,7 @@ __all__ = ["save_file", "load_file", "save", "load", "save_model", "load_model"]
 
 def _backend():
     try:
-        import safetensors.numpy as st
+        import safetensors.numpy as st  # optional dependency: the safetensors extra
     except ImportError:
         raise ImportError("ember.utils.safetensors needs the safetensors package: "
                           "pip install 'ember[safetensors]' (or pip install safetensors)") from None
@@ -129,8 +130,6 @@ def load(data: bytes) -> dict[str, Tensor]:
 
 def load_file(filename: str | os.PathLike, device: Any = "cpu") -> dict[str, Tensor]:
     """The tensors of a safetensors file, as a dict of name to ember tensor (on the CPU)."""
-    from .._device import check_device
-
     check_device(device)
     name = os.fspath(filename)
     with open(name, "rb") as fh:

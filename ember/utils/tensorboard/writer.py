@@ -302,7 +302,7 @@ class SummaryWriter:
     def add_video(self, tag, vid_tensor, global_step=None, fps=4, walltime=None):
         """Log a video (N, T, C, H, W) as an animated GIF; needs the moviepy package."""
         try:
-            import moviepy  # noqa: F401
+            import moviepy  # noqa: F401  (optional dependency, for videos only)
         except ImportError as e:
             raise ImportError("SummaryWriter.add_video needs moviepy: pip install moviepy") from e
         summary = _summary.video(tag, _np(vid_tensor, "vid_tensor"), fps)
