@@ -134,7 +134,8 @@ class _Encoder:
             self._keep.append(t)
         node = {"t": "tensor", "tid": tid}
         if type(t) is not Tensor:
-            from .nn.parameter import Parameter, UninitializedTensorMixin  # nn imports ember
+            # ember.nn loads only when a subclass is met (see the note in _torch_format)
+            from .nn.parameter import Parameter, UninitializedTensorMixin
 
             if isinstance(t, UninitializedTensorMixin):
                 raise TypeError(f"ember.save cannot save {where}: it is an uninitialized (lazy) "
