@@ -27,7 +27,7 @@ def tune_malloc() -> bool:
     if any(v in os.environ for v in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
                                       "GLIBC_TUNABLES")):
         return False
-    import ctypes
+    import ctypes  # (only here, on Linux, when malloc is tuned)
 
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the process's own libc (find_library costs ~10 ms)

@@ -53,7 +53,7 @@ def _executable(code: bytes):
         if not k32.VirtualProtect(addr, size, 0x20, ctypes.byref(old)):  # EXECUTE_READ
             raise OSError("VirtualProtect failed")
         return addr, None
-    import mmap
+    import mmap  # (only on this platform's path)
 
     # Write, then make it read+execute (W^X); fall back to one read-write-execute mapping.
     mm = mmap.mmap(-1, size, prot=mmap.PROT_READ | mmap.PROT_WRITE)

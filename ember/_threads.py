@@ -13,7 +13,7 @@ _limits = {"n": None, "controller": None, "default": None}
 def _controller():
     if _limits["controller"] is None:
         try:
-            from threadpoolctl import ThreadpoolController
+            from threadpoolctl import ThreadpoolController  # (first thread query: import cost)
         except ImportError:
             return None
         _limits["controller"] = ThreadpoolController()
