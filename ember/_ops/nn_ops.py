@@ -43,7 +43,7 @@ from .._backend import as_strided, xp
 from .._random import rand
 from .._tensor import Tensor, _make, _wrap_dim, register_methods
 from ..autograd.function import Function
-from . import NN_OPS_EXPORTS, _conv, _pool
+from . import NN_OPS_EXPORTS, _conv, _pool, _softmax
 from ._conv import scratch as _scratch
 from ._util import renamed as _renamed
 
@@ -86,10 +86,7 @@ def _no_double_backward(name, grad):
 def _softmax_forward(x, axis):
     if x.size == 0:
         return xp.empty_like(x)
-    e = x - x.max(axis, keepdims=True)  # the max shift keeps exp() finite
-    xp.exp(e, out=e)
-    e /= e.sum(axis, keepdims=True)
-    return e
+    return _softmax.softmax(x, axis)
 
 
 def _log_softmax_forward(x, axis):
@@ -114,11 +111,11 @@ class Softmax(Function):
     def forward(ctx, x, axis, dt=None):
         x = _softmax_input(x, dt, "softmax_kernel_impl")
         if x.ndim == 0:
-            x = x.reshape(1)
-            out = _softmax_forward(x, 0).reshape(())
+            out = _softmax_forward(x.reshape(1), 0).reshape(())
+            ctx.axis = None
         else:
             out = xp.ascontiguousarray(_softmax_forward(x, axis))  # PyTorch's result is contiguous
-        ctx.axis = axis if x.ndim else None
+            ctx.axis = axis
         ctx.save_for_backward(out)
         return out
 
@@ -127,7 +124,9 @@ class Softmax(Function):
         (y,) = ctx.saved_tensors
         if ctx.axis is None:
             return grad * 0
-        gy = grad * y
+        if grad.__class__ is _ndarray and y.__class__ is _ndarray:
+            return _softmax.softmax_backward(grad, y, ctx.axis)
+        gy = grad * y  # create_graph: Tensors, so that the backward is differentiable
         return gy - y * gy.sum(axis=ctx.axis, keepdims=True)
 
 
