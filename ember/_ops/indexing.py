@@ -19,6 +19,7 @@ from .._tensor import ARRAY_FUNCTIONS, Tensor, _make, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import Function
 from ._shape import broadcast_error, broadcast_shape
+from ._softmax import fill_where
 from .elementwise import _out as _copy_out
 from .elementwise import _rebase, _tname, clone
 from .movement import (
@@ -936,7 +937,9 @@ class MaskedFill(_Pre):
     @staticmethod
     def backward(ctx, grad):
         (m,) = ctx.meta
-        gi = xp.where(m, 0, grad) if ctx.needs_input_grad[0] else None
+        gi = None
+        if ctx.needs_input_grad[0]:  # zero where masked (fill_where: where(), cheaper)
+            gi = fill_where(grad, m, 0) if grad.__class__ is _ndarray else xp.where(m, 0, grad)
         gv = None
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             gv = xp.where(m, grad, 0).sum()
@@ -965,7 +968,10 @@ def masked_fill(input, mask, value):
     else:
         v = xp.asarray(value).astype(a.dtype)
     try:
-        out = _contiguous(xp.where(m, v, a))
+        if m.ndim <= a.ndim and all(k in (1, n) for k, n in zip(m.shape[::-1], a.shape[::-1])):
+            out = fill_where(a, m, v)  # the mask fits a: as where() below, cheaper
+        else:
+            out = _contiguous(xp.where(m, v, a))
     except ValueError:
         raise broadcast_error_for(a.shape, m.shape) from None
     if isinstance(value, Tensor):
