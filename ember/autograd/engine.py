@@ -18,13 +18,12 @@ from __future__ import annotations
 from .._backend import ndarray as _ndarray
 from .._backend import quiet, xp
 from .._dtype import NP_TO_DTYPE
+from .._grad_mode import _state
 from .._ops._sumorder import sum_to_shape
 from .._tensor import Tensor, _make
 from . import function as _function
-from . import grad_mode
 
 _asarray = xp.asarray
-_state = grad_mode._state
 _cg = _function._create_graph
 _anomaly = _function._anomaly
 
