@@ -44,9 +44,14 @@ def row_sum(a, axis):
     return (a.reshape(-1, n) @ _ones_of(n, a.dtype)).reshape(a.shape[:-1] + (1,))
 
 
+def row_max(x, axis):
+    """x.max(axis, keepdims=True), the same array, faster (``initial``: see the module doc)."""
+    return xp.max(x, axis, keepdims=True, initial=_NEG_INF)
+
+
 def softmax(x, axis):
     """exp(x - max) / sum along axis (x non-empty, floating); a fresh array."""
-    e = x - xp.max(x, axis, keepdims=True, initial=_NEG_INF)  # the max shift keeps exp() finite
+    e = x - row_max(x, axis)  # the max shift keeps exp() finite
     xp.exp(e, out=e)
     e /= row_sum(e, axis)
     return e

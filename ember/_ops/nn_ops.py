@@ -92,7 +92,7 @@ def _softmax_forward(x, axis):
 def _log_softmax_forward(x, axis):
     if x.size == 0:
         return xp.empty_like(x)
-    z = x - x.max(axis, keepdims=True)
+    z = x - _softmax.row_max(x, axis)
     z -= xp.log(xp.exp(z).sum(axis, keepdims=True))
     return z
 
