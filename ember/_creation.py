@@ -639,6 +639,14 @@ def _legacy_new(cls, dt, args, kwargs):
     return t
 
 
+def _tensor_new(cls, *args, **kwargs):
+    """Tensor(2, 3) (uninitialised), Tensor([1, 2]), Tensor(ndarray): the legacy constructor."""
+    return _legacy_new(cls, _dtype.get_default_dtype(), args, kwargs)
+
+
+Tensor.__new__ = staticmethod(_tensor_new)
+
+
 class _LegacyMeta(type):
     def __instancecheck__(cls, obj):
         return isinstance(obj, Tensor) and obj._data.dtype == cls.dtype.np

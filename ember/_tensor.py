@@ -41,14 +41,8 @@ class Tensor:
     _retains_grad = False
 
     # ---- construction --------------------------------------------------------------------
-    def __new__(cls, *args, **kwargs):
-        # The legacy constructor: Tensor(2, 3) (uninitialised), Tensor([1, 2]), Tensor(ndarray).
-        from ._creation import _legacy_new  # (_creation builds on this module)
-
-        return _legacy_new(cls, _dtype.get_default_dtype(), args, kwargs)
-
     def __init__(self, *args, **kwargs):
-        pass
+        pass  # (construction is __new__'s, PyTorch's legacy constructor, set by _creation.py)
 
     # ---- properties ----------------------------------------------------------------------
     @property

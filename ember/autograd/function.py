@@ -35,6 +35,9 @@ _create_graph = [False]
 # While anomaly detection is on: the tool that does it (_autograd_tools/anomaly.py). Nodes then
 # remember the traceback of their forward call; the engine has it report failures and NaNs.
 _anomaly = [None]
+# PyTorch's protocol for Functions written outside ember (_autograd_tools/custom_function.py,
+# built on this module), which registers itself here when ember.autograd loads it.
+_user_protocol = [None]
 
 # Kinds of saved entries: (array, kind, obj, version_counter, version, producer): producer is
 # the grad_fn that made the saved tensor, named in the error when it was modified in place
@@ -64,11 +67,9 @@ class _FunctionMeta(type):
                 cls._raw = True
             # otherwise inherited: Function itself says False, ember's primitives say True
         if not cls._raw and bases:  # user Functions: PyTorch's Tensor-in, Tensor-out protocol
-            from .._autograd_tools import custom_function  # (it imports this module)
-
             if "apply" not in ns:
-                cls.apply = classmethod(custom_function.apply)
-            cls._user_backward = staticmethod(custom_function.backward)
+                cls.apply = classmethod(_user_protocol[0].apply)
+            cls._user_backward = staticmethod(_user_protocol[0].backward)
             cls._plain = False
             if "_node_name" not in ns:
                 cls._node_name = name + "Backward"
@@ -369,7 +370,5 @@ def __getattr__(name):
     # PyTorch's helpers for user Functions live with their protocol (custom_function.py)
     if name in ("once_differentiable", "FunctionCtx", "InplaceFunction", "NestedIOFunction",
                 "BackwardCFunction"):
-        from .._autograd_tools import custom_function  # (it imports this module)
-
-        return getattr(custom_function, name)
+        return getattr(_user_protocol[0], name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
