@@ -871,3 +871,19 @@ def test_mixed_dtypes_promote_inside_the_op_as_in_pytorch():
     i = ember.arange(2)  # an integer operand is promoted too, and gets no edge
     z = a * i
     assert z.dtype == ember.float32 and z.grad_fn.next_functions[1] == (None, 0)
+
+
+@pytest.mark.parametrize("write", ["copy_", "fill_", "zero_"])
+def test_a_constant_written_through_a_view_gets_no_gradient(write):
+    # PyTorch's CopySlices: the written region of the base no longer depends on its history
+    def run(lib):
+        a = lib.arange(4.0, requires_grad=True)
+        b = a * 2
+        view = b[1:3]
+        {"copy_": lambda: view.copy_(lib.ones(2)), "fill_": lambda: view.fill_(5.0),
+         "zero_": lambda: view.zero_()}[write]()
+        (b * b).sum().backward()
+        return a.grad.tolist(), b.tolist()
+
+    assert run(ember) == run(torch)
+    assert run(ember)[0] == [0.0, 0.0, 0.0, 24.0]  # d(4 a^2)/da = 8 a, outside the write

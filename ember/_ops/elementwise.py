@@ -34,6 +34,9 @@ def _cast(x, dt):
 
 
 _SCALARS = (int, float, bool)
+# What this family needs from indexing, which builds on it: nonzero (for where(cond)) and
+# rebase_view_base (an in-place write through a view); indexing.py fills it in.
+_from_indexing: dict = {}
 _NO_KWARGS: dict = {}
 
 
@@ -1339,9 +1342,7 @@ def clamp_max(input, max):
 def where(condition, input=None, other=None, *, out=None):
     """Elements of input where condition holds, else of other; where(c) is nonzero(c, as_tuple)."""
     if input is None and other is None:
-        from .indexing import nonzero  # (indexing builds on this module)
-
-        return nonzero(condition, as_tuple=True)
+        return _from_indexing["nonzero"](condition, as_tuple=True)
     cond = condition._data if isinstance(condition, Tensor) else xp.asarray(condition)
     if cond.dtype != xp.bool_:
         raise RuntimeError("where expected condition to be a boolean tensor, but got a tensor "
@@ -1596,11 +1597,10 @@ def _rebase(self, res, _keep_saved=False):
         if res._output_nr or self._output_nr:
             self._output_nr = res._output_nr
         self._requires_grad = True
-        if self._base is not None:
-            # a view was written: its base's history must include the write (CopySlices)
-            from .indexing import rebase_view_base  # (indexing builds on this module)
-
-            rebase_view_base(self, res)
+    if self._base is not None:
+        # a view was written: its base's history must include the write (CopySlices), also
+        # when what was written is a constant (its region then gets no gradient)
+        _from_indexing["rebase_view_base"](self, res)
     return self
 
 

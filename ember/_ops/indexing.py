@@ -21,7 +21,7 @@ from ..autograd.function import Function
 from ._shape import broadcast_error, broadcast_shape
 from ._softmax import fill_where
 from .elementwise import _out as _copy_out
-from .elementwise import _rebase, _tname, clone
+from .elementwise import _from_indexing, _rebase, _tname, clone
 from .movement import (
     AdvancedIndex,
     AliasIndex,
@@ -1551,3 +1551,4 @@ register_methods(scatter_reduce=scatter_reduce, scatter_reduce_=_scatter_reduce_
                  diagonal_scatter=diagonal_scatter, bincount=bincount)
 __all__ += ["scatter_reduce", "select_scatter", "slice_scatter", "diagonal_scatter",
             "tril_indices", "triu_indices", "bincount", "unravel_index", "combinations"]
+_from_indexing.update(nonzero=nonzero, rebase_view_base=rebase_view_base)
