@@ -1,11 +1,13 @@
-"""The graph as PyTorch shows it: ``grad_fn.next_functions`` names a leaf's AccumulateGrad
-node. The engine needs no such node (it writes a leaf's ``.grad`` itself); these objects exist
-for code that walks the graph (torchviz-style printers, ember.doctor)."""
+"""The graph as PyTorch shows it: ``grad_fn.next_functions``, which names a leaf's
+AccumulateGrad node. The engine needs no such node (it writes a leaf's ``.grad`` itself); these
+objects exist for code that walks the graph (torchviz-style printers, ember.doctor), and this
+module gives Function the property."""
 from __future__ import annotations
 
 import weakref
 
 from .._tensor import Tensor
+from ..autograd.function import Function
 
 
 class AccumulateGrad:
@@ -33,3 +35,11 @@ def _edge_node(target):
         acc = AccumulateGrad(target)
         target._acc = weakref.ref(acc)
     return acc
+
+
+def _next_functions(node):
+    """((node, output number) or (None, 0), ...): where each input's grad goes."""
+    return tuple((None, 0) if e is None else (_edge_node(e[0]), e[1]) for e in node._next)
+
+
+Function.next_functions = property(_next_functions)

@@ -142,7 +142,7 @@ Tensor.backward = _backward  # the engine sits above Tensor: autograd gives it b
 # The tools, last (they use backward and grad), under PyTorch's module names. functional and
 # profiler load on first use (ember/autograd/functional.py, profiler.py): they would slow
 # `import ember` down.
-from .._autograd_tools import anomaly, gradcheck, variable  # noqa: E402
+from .._autograd_tools import anomaly, gradcheck, graph, variable  # noqa: E402,F401
 from .._autograd_tools.anomaly import (  # noqa: E402,F401
     detect_anomaly,
     is_anomaly_check_nan_enabled,

@@ -183,12 +183,6 @@ class Function(metaclass=_FunctionMeta):
     def name(self) -> str:
         return self._node_name
 
-    @property
-    def next_functions(self):
-        from .._autograd_tools.graph import _edge_node  # (a tool built on this module)
-
-        return tuple((None, 0) if e is None else (_edge_node(e[0]), e[1]) for e in self._next)
-
     def register_hook(self, fn):
         """fn(grad_inputs, grad_outputs) -> None or new grad_inputs; runs after backward."""
         if self._hooks is None:
