@@ -86,8 +86,8 @@ class Function(metaclass=_FunctionMeta):
     _setup_ctx = False
     # Primitives set this to 1 when arguments after the first that are not Tensors are options
     # (dims, dtypes, result arrays, a number exponent), not graph inputs: the node then has
-    # one edge, as in PyTorch (``x.mean().grad_fn.next_functions`` has one entry), and records
-    # as a unary op. A Tensor among the later arguments still makes it an input.
+    # one edge, as in PyTorch (``x.mean().grad_fn.next_functions`` has one entry). A Tensor
+    # among the later arguments still makes it an input.
     _inputs = None
     # Ops whose operands follow PyTorch's type promotion ("same": the result dtype; "float":
     # a floating one) get them cast once, by apply, before forward; from argument _operands on.
@@ -102,9 +102,9 @@ class Function(metaclass=_FunctionMeta):
     _freed = False
     _n_out = 1
     _out_meta = None
-    _hooks = None  # post hooks: fn(grad_inputs, grad_outputs)
-    _pre_hooks = None  # tensor hooks: {output_nr: [fn(grad)]}
-    _node_pre_hooks = None  # fn(grad_outputs)
+    _hooks = None  # post hooks, {handle id: fn(grad_inputs, grad_outputs)}
+    _pre_hooks = None  # tensor hooks, {output_nr: {handle id: fn(grad)}}
+    _node_pre_hooks = None  # {handle id: fn(grad_outputs)}
     _retain = None  # {output_nr: weakref to a tensor that called retain_grad()}
     _has_pre = False
     _plain = True  # the engine may call backward(ctx, grad) directly: one output, no hooks
