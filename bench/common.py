@@ -513,6 +513,19 @@ def print_floor(res, models, key, labels: dict) -> None:
               f" {fmt(ratio(e, f), '×')} | {fmt(ratio(t, f), '×')} |")
 
 
+def step_main(args, title: str, labels: dict, worker, profile, collect):
+    """main() of a training-step benchmark: a worker, a profile, or the table and its floor."""
+    if args.worker:
+        return worker(args)
+    if args.profile:
+        return profile(args)
+    rows, res = collect(args)
+    print_table(rows, f"{title} (threads={args.threads})")
+    print_floor(res, args.only, metric(args, "ms"), labels)
+    save_json(args.json, {"rows": rows, "results": res})
+    return None
+
+
 def profile_steps(step, data, warmup: int = 3) -> None:
     """cProfile ``step(X, Y)`` over ``data`` after ``warmup`` calls; print the top 25 by tottime."""
     import cProfile

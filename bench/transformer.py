@@ -226,15 +226,8 @@ def profile(args):
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
-    if args.worker:
-        return worker(args)
-    if args.profile:
-        return profile(args)
-    rows, res = collect(args)
-    common.print_table(rows, f"Transformer training steps (threads={args.threads})")
-    common.print_floor(res, args.only, common.metric(args, "ms"), LABEL)
-    common.save_json(args.json, {"rows": rows, "results": res})
+    return common.step_main(parser().parse_args(argv), "Transformer training steps", LABEL,
+                            worker, profile, collect)
 
 
 if __name__ == "__main__":

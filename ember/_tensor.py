@@ -14,7 +14,7 @@ from collections import OrderedDict
 from . import _dtype
 from ._backend import xp
 from ._device import Size
-from ._dtype import _CPP_NAMES, _TYPE_NAMES, type_name  # noqa: F401  (type_name: importers)
+from ._dtype import _CPP_NAMES, _TYPE_NAMES
 from ._grad_mode import _state as _grad_state
 from .utils.hooks import RemovableHandle
 

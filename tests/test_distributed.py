@@ -357,7 +357,7 @@ def test_failing_rank_ends_the_job(tmp_path, mode):
 
 
 # ---------------------------------------------------------------------------------------------
-# the torchrun-style launcher, running the DDP tutorial's CPU path unmodified
+# the torchrun-style launcher, running a DDP script of the tutorials' shape (our own code)
 # ---------------------------------------------------------------------------------------------
 
 TUTORIAL = """
@@ -371,33 +371,22 @@ import torch.optim as optim
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 
-class ToyModel(nn.Module):
-    def __init__(self):
-        super(ToyModel, self).__init__()
-        self.net1 = nn.Linear(10, 10)
-        self.relu = nn.ReLU()
-        self.net2 = nn.Linear(10, 5)
-
-    def forward(self, x):
-        return self.net2(self.relu(self.net1(x)))
-
-
 def main():
     env = {k: os.environ[k] for k in ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK",
                                        "WORLD_SIZE", "LOCAL_WORLD_SIZE", "TORCHELASTIC_RUN_ID")}
     rank = int(env["RANK"])
     dist.init_process_group(backend="gloo")
-    model = ToyModel()
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
     ddp_model = DDP(model)
     loss_fn = nn.MSELoss()
     optimizer = optim.SGD(ddp_model.parameters(), lr=0.001)
     optimizer.zero_grad()
-    outputs = ddp_model(torch.randn(20, 10))
-    labels = torch.randn(20, 5)
+    outputs = ddp_model(torch.randn(12, 6))
+    labels = torch.randn(12, 3)
     loss_fn(outputs, labels).backward()
     optimizer.step()
-    w = [torch.zeros_like(model.net1.weight) for _ in range(dist.get_world_size())]
-    dist.all_gather(w, model.net1.weight.detach())
+    w = [torch.zeros_like(model[0].weight) for _ in range(dist.get_world_size())]
+    dist.all_gather(w, model[0].weight.detach())
     line = (f"rank {rank} env {sorted(env.items())} argv {sys.argv[1:]} "
             f"same {bool(torch.equal(w[0], w[1]))} launched {dist.is_torchelastic_launched()}")
     # one file per rank: mpiexec may interleave two ranks' long lines on a shared stdout

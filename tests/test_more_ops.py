@@ -140,26 +140,21 @@ def test_quantile(op, interpolation):
 @pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
 @pytest.mark.parametrize("include_self", [True, False])
 def test_scatter_reduce(reduce, include_self):
-    def fn(m):
-        x = m.tensor([[1.0, 2, 3, 4], [5, 6, 7, 8]], requires_grad=True)
-        s = m.tensor([[3.0, 1, 2, 9], [4, 4, 0.5, 1]], requires_grad=True)
-        i = m.tensor([[0, 1, 0, 2], [3, 3, 1, 1]])
-        out = x.scatter_reduce(1, i, s, reduce, include_self=include_self)
-        (out * m.arange(8.0).reshape(2, 4)).sum().backward()
-        return out, x.grad, s.grad
+    def case(xv, sv):
+        def fn(m):
+            x = m.tensor(xv, requires_grad=True)
+            s = m.tensor(sv, requires_grad=True)
+            i = m.tensor([[0, 1, 0, 2], [3, 3, 1, 1]])
+            out = x.scatter_reduce(1, i, s, reduce, include_self=include_self)
+            (out * m.arange(8.0).reshape(2, 4)).sum().backward()
+            return out, x.grad, s.grad
 
-    same(fn)
+        return fn
 
-    def with_zeros(m):  # prod's gradient where a factor is 0 (one zero, two zeros)
-        x = m.tensor([[0.0, 2, 3, 4], [5, 0, 7, 8]], requires_grad=True)
-        s = m.tensor([[3.0, 0, 2, 9], [0, 4, 0.5, 0]], requires_grad=True)
-        i = m.tensor([[0, 1, 0, 2], [3, 3, 1, 1]])
-        out = x.scatter_reduce(1, i, s, reduce, include_self=include_self)
-        (out * m.arange(8.0).reshape(2, 4)).sum().backward()
-        return out, x.grad, s.grad
-
+    same(case([[1.0, 2, 3, 4], [5, 6, 7, 8]], [[3.0, 1, 2, 9], [4, 4, 0.5, 1]]))
     if reduce == "prod":  # (amin there would tie with an excluded self, where torch counts it)
-        same(with_zeros)
+        # prod's gradient where a factor is 0 (one zero, two zeros)
+        same(case([[0.0, 2, 3, 4], [5, 0, 7, 8]], [[3.0, 0, 2, 9], [0, 4, 0.5, 0]]))
     e, t = both(lambda m: m.arange(6).scatter_reduce(0, m.tensor([0, 0, 1]), m.tensor([5, 1, 2]),
                                                      reduce, include_self=include_self))
     assert_close(e, t)

@@ -13,7 +13,8 @@ import math
 from .. import _dtype
 from .._backend import xp
 from .._device import check_device, device
-from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods, type_name
+from .._dtype import type_name
+from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import _DERIVED, _INPUT, _OUTPUT, Function
 from . import _special

@@ -20,7 +20,8 @@ from .._backend import xp
 from .._creation import tensor as _tensor
 from .._creation import zeros
 from .._device import Size
-from .._tensor import ARRAY_FUNCTIONS, Tensor, _make, _wrap_dim, register_methods, type_name
+from .._dtype import type_name
+from .._tensor import ARRAY_FUNCTIONS, Tensor, _make, _wrap_dim, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import Function
 from ._shape import broadcast_shape

@@ -22,10 +22,11 @@ from collections import OrderedDict
 
 from .. import _dtype
 from .._backend import quiet, xp
+from .._dtype import type_name
 from .._grad_mode import _state as _grad_state
 from .._ops._shape import broadcast_value_error
 from .._promotion import promote
-from .._tensor import Tensor, _add_hook, _make, type_name
+from .._tensor import Tensor, _add_hook, _make
 
 _ndarray = xp.ndarray
 _asarray = xp.asarray
