@@ -48,6 +48,9 @@ def thread_env(threads: int) -> dict:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
         env[var] = str(threads)
+    # what `import ember` sets when it comes before NumPy (ember/__init__.py): the worker
+    # scripts import NumPy first. PyTorch's GEMMs don't use OpenBLAS, so torch is unaffected.
+    env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     # This environment sets PYTHONDONTWRITEBYTECODE, so every `import ember` would recompile
     # ember from source while torch loads the .pyc files pip wrote: cache bytecode outside
     # the repository instead, as an installed package would have it.

@@ -13,6 +13,16 @@ _warnings.filterwarnings(
 
 import builtins as _builtins
 import importlib as _importlib
+import os as _os
+import sys as _sys
+
+# OpenBLAS's idle workers busy-wait 2^28 cycles (~0.1 s) after every multi-threaded call,
+# holding the core that ember's own threads then need (_ops/_parallel.py): a parallel GELU
+# after a GEMM ran no faster than a serial one. 2^4 cycles lets them sleep at once (the GEMMs
+# measured the same). OpenBLAS reads this when NumPy loads it, so only an ember imported
+# before NumPy can set it (``python -m ember run`` is); a value the user set stays.
+if "numpy" not in _sys.modules:
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from . import _dtype, autograd, cuda  # noqa: E402
 from . import _tensor as _tensor_mod

@@ -1,7 +1,8 @@
 """Thread control: set_num_threads/get_num_threads drive the BLAS pool through threadpoolctl.
 
-ember's own ops run in the calling thread; the threads that matter are the BLAS library's
-(matmul and friends). threadpoolctl is optional: without it the number is only recorded.
+The number is also the size of ember's own intra-op pool (``_ops/_parallel.py``), which
+splits a convolution's batch over threads while BLAS is pinned to one thread
+(``blas_one_thread``). threadpoolctl is optional: without it the number is only recorded.
 """
 from __future__ import annotations
 
@@ -52,6 +53,31 @@ def get_num_threads() -> int:
                 n = None
         _limits["default"] = n if n else _cpu_count()
     return _limits["default"]
+
+
+class _Pinned:
+    """BLAS held at one thread until restore() (a few microseconds each way)."""
+
+    def __init__(self, libs):
+        self.saved = [(lib, lib.get_num_threads()) for lib in libs]
+        for lib, n in self.saved:
+            if n != 1:
+                lib.set_num_threads(1)
+
+    def restore(self):
+        for lib, n in self.saved:
+            if n != 1:
+                lib.set_num_threads(n)
+
+
+def blas_one_thread() -> _Pinned:
+    """Pin the BLAS libraries to one thread; ``.restore()`` gives them their threads back."""
+    libs = _limits.get("libs")
+    if libs is None:
+        ctl = _controller()
+        libs = _limits["libs"] = [] if ctl is None else list(
+            ctl.select(user_api="blas").lib_controllers)
+    return _Pinned(libs)
 
 
 def set_num_interop_threads(n: int) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 
 from .._backend import as_strided, xp
+from ._parallel import parallel_for
 
 _work = threading.local()
 _SCRATCH_MAX = 1 << 26
@@ -101,20 +102,25 @@ def forward(xpad, w, b, dil, Ho, Wo):
     if b is not None:  # the bias as one more weight column, against a row of ones
         wm = xp.concatenate([wm, b.reshape(O, 1).astype(wm.dtype, copy=False)], axis=1)
     step = _block(N, CK * Lp * xpad.itemsize)
-    cols = _FlatCols(xpad, kh, kw, dil, Ho, Wo, Wp, step, 0, ones=b is not None)
-    r = scratch(step * O * Lp, y.dtype, 1).reshape(step, O, Lp)
-    rv = r.reshape(step, O, Ho, Wp)[..., :Wo]
-    for n0 in range(0, N, step):
-        nb = min(step, N - n0)
-        xp.matmul(wm, cols(n0, nb), out=r[:nb])
-        y[n0:n0 + nb] = rv[:nb]
+
+    def samples(lo, hi):  # one thread's range (scratch buffers are per thread)
+        cols = _FlatCols(xpad, kh, kw, dil, Ho, Wo, Wp, step, 0, ones=b is not None)
+        r = scratch(step * O * Lp, y.dtype, 1).reshape(step, O, Lp)
+        rv = r.reshape(step, O, Ho, Wp)[..., :Wo]
+        for n0 in range(lo, hi, step):
+            nb = min(step, hi - n0)
+            xp.matmul(wm, cols(n0, nb), out=r[:nb])
+            y[n0:n0 + nb] = rv[:nb]
+
+    parallel_for(samples, N)
     return y
 
 
 def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
     """(grad of the padded input's interior (N, C, H, W), of w, of the bias; each None where
     not needed) for y = forward(xpad, w, ...), g = dL/dy (N, O, Ho, Wo); xpad is needed for
-    the weight grad only, w for the input grad only."""
+    the weight grad only, w for the input grad only. Threads take ranges of samples
+    (``_parallel``); each returns its part of the weight grad."""
     N, C, Hp, Wp = xshape
     O, _, kh, kw = wshape
     Ho, Wo = g.shape[2:]
@@ -124,65 +130,90 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
     CK, Lp, dt = C * kh * kw, Ho * Wp, g.dtype
     same = pt + pb == eh and pl + pr == ew  # then H == Ho, W == Wo
     P = Hp * Wp
-    gx = gxp = gw = gb = None
-    if need_w and C >= _SHIFTED_MIN_C:
-        gw, gb = _wgrad_shifted(xpad, g, wshape, dil, need_b)
-        need_w = need_b = False
+    shifted = need_w and C >= _SHIFTED_MIN_C  # the weight grad without im2col
+    flat_w = need_w and not shifted  # the weight grad from flat cols, the bias grad with it
     if not (need_w or need_x):
-        return gx, gw, g.sum((0, 2, 3)) if need_b else gb
-    step = _block(N, max(CK if need_w else 0, O * kh * kw if need_x and same else 0) * Lp
-                  * g.itemsize)
-    # the grad, zero-padded: "same" -> to the padded input's plane (Hp x Wp, plus a zero row
-    # so that every flat row read stays inside its plane), at (eh - pt, ew - pl); otherwise
-    # just to width Wp. Either way its flat rows from `start` are g on width Wp, zero-tailed.
-    rows, top, left = (Hp + 1, eh - pt, ew - pl) if same else (Ho, 0, 0)
-    start = top * Wp + left
-    gq = scratch(step * O * rows * Wp, dt, 2).reshape(step, O, rows, Wp)
-    gq.fill(0)
-    g_in = gq[:, :, top:top + Ho, left:left + Wo]
-    gflat = gq.reshape(step, O, rows * Wp)[:, :, start:start + Lp]
-    if need_w:  # with the bias grad as the sum against a row of ones (its last row)
-        gwt = xp.zeros((CK + need_b, O), dt)
-        cols = _FlatCols(xpad, kh, kw, dil, Ho, Wo, Wp, step, 0, ones=need_b)
-    if need_x and same:  # a convolution of gq with the flipped weight (C, O*kh*kw)
+        return None, None, g.sum((0, 2, 3)) if need_b else None
+    gx = gxp = wf = wk = None
+    if need_x and same:  # a convolution of the padded grad with the flipped weight (C, O*kh*kw)
         gx = xp.empty((N, C, H, W), dt)
         wf = xp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
-        gcols = _FlatCols(gq, kh, kw, dil, H, W, Wp, step, 3)
-        r = scratch(step * C * Lp, dt, 1).reshape(step, C, Lp)
-        rv = r.reshape(step, C, H, Wp)[..., :W]
     elif need_x:  # col2im, channel-major, in blocks of its own (see _col2im_runs)
-        gxp = xp.zeros((C, N * P + eh * Wp + ew), dt)
+        gxp = xp.zeros((C, N * P), dt)
         wk = xp.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(kh * kw * C, O)
-        cstep = max(1, min(N, _COL2IM_BYTES // (CK * P * g.itemsize)))
+    step = _block(N, max(CK if flat_w else 0, O * kh * kw if gx is not None else 0) * Lp
+                  * g.itemsize)
+
+    def col2im(lo, hi):
+        cstep = max(1, min(hi - lo, _COL2IM_BYTES // (CK * P * g.itemsize)))
         # work buffers whose zero tails are set once: the grad on width Wp and the dcols
         gp = scratch(cstep * O * Lp, dt, 4).reshape(cstep, O, Ho, Wp)
         gp[..., Wo:] = 0
         d = scratch(CK * cstep * P, dt, 3).reshape(CK, cstep, P)
         d[:, :, Lp:] = 0
-        for n0 in range(0, N, cstep):
-            nb = min(cstep, N - n0)
+        for n0 in range(lo, hi, cstep):
+            nb = min(cstep, hi - n0)
             gp[:nb, :, :, :Wo] = g[n0:n0 + nb]
             _col2im_runs(gxp[:, n0 * P:], wk, gp[:nb], d[:, :nb], kh, kw, dil)
-    for n0 in range(0, N, step if need_w or gx is not None else N):
-        nb = min(step, N - n0)
-        g_in[:nb] = g[n0:n0 + nb]
-        if need_w:
-            c = cols(n0, nb)
-            if nb == 1:
-                gwt += xp.matmul(c[0], gflat[0].T)
-            else:
-                gwt += xp.matmul(c, gflat[:nb].transpose(0, 2, 1)).sum(0)
+
+    def flat(lo, hi):
+        # the grad, zero-padded: "same" -> to the padded input's plane (Hp x Wp, plus a zero
+        # row so that every flat row read stays inside its plane), at (eh - pt, ew - pl);
+        # otherwise just to width Wp. Either way its flat rows from `start` are g on width
+        # Wp, zero-tailed.
+        rows, top, left = (Hp + 1, eh - pt, ew - pl) if same else (Ho, 0, 0)
+        start = top * Wp + left
+        gq = scratch(step * O * rows * Wp, dt, 2).reshape(step, O, rows, Wp)
+        gq.fill(0)
+        g_in = gq[:, :, top:top + Ho, left:left + Wo]
+        gflat = gq.reshape(step, O, rows * Wp)[:, :, start:start + Lp]
+        gwt = None
+        if flat_w:  # with the bias grad as the sum against a row of ones (its last row)
+            gwt = xp.zeros((CK + need_b, O), dt)
+            cols = _FlatCols(xpad, kh, kw, dil, Ho, Wo, Wp, step, 0, ones=need_b)
         if gx is not None:
-            xp.matmul(wf, gcols(0, nb), out=r[:nb])
-            gx[n0:n0 + nb] = rv[:nb]
-    if gxp is not None:
-        gx = gxp[:, :N * P].reshape(C, N, Hp, Wp)[:, :, pt:pt + H, pl:pl + W]
-        gx = xp.ascontiguousarray(gx.transpose(1, 0, 2, 3))
+            gcols = _FlatCols(gq, kh, kw, dil, H, W, Wp, step, 3)
+            r = scratch(step * C * Lp, dt, 1).reshape(step, C, Lp)
+            rv = r.reshape(step, C, H, Wp)[..., :W]
+        for n0 in range(lo, hi, step):
+            nb = min(step, hi - n0)
+            g_in[:nb] = g[n0:n0 + nb]
+            if flat_w:
+                c = cols(n0, nb)
+                if nb == 1:
+                    gwt += xp.matmul(c[0], gflat[0].T)
+                else:
+                    gwt += xp.matmul(c, gflat[:nb].transpose(0, 2, 1)).sum(0)
+            if gx is not None:
+                xp.matmul(wf, gcols(0, nb), out=r[:nb])
+                gx[n0:n0 + nb] = rv[:nb]
+        return gwt
+
+    def samples(lo, hi):  # one thread's range: its part of the weight grad
+        part = _wgrad_shifted(xpad, g, wshape, dil, lo, hi) if shifted else None
+        if gxp is not None:
+            col2im(lo, hi)
+        if flat_w or gx is not None:
+            gwt = flat(lo, hi)
+            part = gwt if flat_w else part
+        return part
+
+    parts = parallel_for(samples, N)
+    gw = gb = None
     if need_w:
-        gw = gwt[:CK].T.reshape(wshape)
-        gb = gwt[CK] if need_b else None
-    elif need_b:
+        acc = parts[0]
+        for part in parts[1:]:
+            acc += part
+        if shifted:  # acc (kh, kw, C, O)
+            gw = xp.ascontiguousarray(acc.transpose(3, 2, 0, 1))
+        else:  # acc (CK (+1), O): gW^T and the bias grad
+            gw = acc[:CK].T.reshape(wshape)
+            gb = acc[CK] if need_b else None
+    if need_b and gb is None:
         gb = g.sum((0, 2, 3))
+    if gxp is not None:
+        gx = gxp.reshape(C, N, Hp, Wp)[:, :, pt:pt + H, pl:pl + W]
+        gx = xp.ascontiguousarray(gx.transpose(1, 0, 2, 3))
     return gx, gw, gb
 
 
@@ -190,11 +221,11 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
 _SHIFTED_MIN_C = 16
 
 
-def _wgrad_shifted(xpad, g, wshape, dil, need_b):
-    """(grad of w, grad of the bias or None) without im2col: for kernel offset (i, j), the
-    rows (c, i, j) of the cols matrix are the flat planes of xpad from offset i*d*Wp + j*d, a
-    (C, Ho*Wp) matrix with row stride Hp*Wp that BLAS reads in place, so gW[:, :, i, j]^T =
-    X_ij @ g^T: kh*kw GEMMs of K = Ho*Wp (less the tail) per sample block, no copies.
+def _wgrad_shifted(xpad, g, wshape, dil, lo, hi):
+    """The weight grad of samples [lo, hi) as (kh, kw, C, O), without im2col: for kernel
+    offset (i, j), the rows (c, i, j) of the cols matrix are the flat planes of xpad from
+    offset i*d*Wp + j*d, a (C, Ho*Wp) matrix with row stride Hp*Wp that BLAS reads in place,
+    so gW[:, :, i, j]^T = X_ij @ g^T: kh*kw GEMMs of K = Ho*Wp (less the tail) per sample block, no copies.
     Measured (CPU time, 1 thread, ResNet's 64 x 32 x 28 x 28 3x3 conv): 17.7 ms for im2col +
     one GEMM per sample, 13.8 ms this way in 16-sample blocks; the forward the same way
     (GEMMs of K = C that accumulate) 18.4 against 14.6 ms, so only the weight grad does it."""
@@ -204,24 +235,23 @@ def _wgrad_shifted(xpad, g, wshape, dil, need_b):
     n = (Ho - 1) * Wp + Wo  # the last read ends on the plane's last element
     xf = xpad.reshape(N, C, Hp * Wp)
     acc = xp.zeros((kh, kw, C, O), g.dtype)
-    step = max(1, min(N, _COL2IM_BYTES // (O * Ho * Wp * g.itemsize)))
+    step = max(1, min(hi - lo, _COL2IM_BYTES // (O * Ho * Wp * g.itemsize)))
     gp = scratch(step * O * Ho * Wp, g.dtype, 2).reshape(step, O, Ho, Wp)
     gp[..., Wo:] = 0
     gT = gp.reshape(step, O, Ho * Wp)[:, :, :n].transpose(0, 2, 1)
-    for n0 in range(0, N, step):
-        nb = min(step, N - n0)
+    for n0 in range(lo, hi, step):
+        nb = min(step, hi - n0)
         gp[:nb, :, :, :Wo] = g[n0:n0 + nb]
         for i in range(kh):
             for j in range(kw):
                 sh = i * dil[0] * Wp + j * dil[1]
                 part = xp.matmul(xf[n0:n0 + nb, :, sh:sh + n], gT[:nb])
                 acc[i, j] += part[0] if nb == 1 else part.sum(0)
-    gw = xp.ascontiguousarray(acc.transpose(3, 2, 0, 1))
-    return gw, (g.sum((0, 2, 3)) if need_b else None)
+    return acc
 
 
 def _col2im_runs(out, wk, gp, d, kh, kw, dil):
-    """out (C, >= nb*Hp*Wp + slack) += col2im of W^T @ g for a block of the grad gp (nb, O,
+    """out (C, >= nb*Hp*Wp) += col2im of W^T @ g for a block of the grad gp (nb, O,
     Ho, Wp; zero past Wo), out being channel-major planes of the padded input grad, sample
     after sample. The dcols d (kh*kw*C, nb, Hp*Wp; rows ordered (i, j, c) as wk (kh*kw*C,
     O)) are whole planes, zero past each sample's Ho*Wp positions (one GEMM per sample writes
@@ -239,7 +269,11 @@ def _col2im_runs(out, wk, gp, d, kh, kw, dil):
     P = d.shape[2]
     xp.matmul(wk, gp.reshape(nb, O, Ho * Wp), out=d[:, :, :Ho * Wp].transpose(1, 0, 2))
     d = d.reshape(kh, kw, -1, nb * P)
+    # up to the last sample's last output position: what lies past it is zero, and a shifted
+    # add stops inside the block's own planes (no thread writes its neighbour's samples)
+    Wo = Wp - (kw - 1) * dil[1]
+    m = (nb - 1) * P + (Ho - 1) * Wp + Wo
     for i in range(kh):
         for j in range(kw):
             sh = i * dil[0] * Wp + j * dil[1]
-            out[:, sh:sh + nb * P] += d[i, j]
+            out[:, sh:sh + m] += d[i, j, :, :m]
