@@ -129,3 +129,33 @@ def test_conv_is_the_same_on_any_number_of_threads(threads, kind):
         np.testing.assert_array_equal(results[0][1], other[1])  # input grad: per sample
         for a, b in zip(results[0][2:], other[2:]):  # weight and bias: a sum of parts
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def _step_results(model, x, n):
+    ember.set_num_threads(n)
+    model.zero_grad()
+    x.grad = None
+    y = model(x)
+    (y * y).mean().backward()
+    return [y.detach().numpy().copy(), x.grad.numpy().copy()] + [
+        p.grad.numpy().copy() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("dtype", [ember.float32, ember.float64])
+def test_batchnorm_relu_maxpool_are_the_same_on_any_number_of_threads(threads, dtype):
+    # large enough (2^18+ elements per thread) for the kernels to split their work
+    g = ember.Generator().manual_seed(1)
+    x = ember.randn(8, 16, 64, 64, generator=g, dtype=dtype, requires_grad=True)
+    model = ember.nn.Sequential(ember.nn.BatchNorm2d(16), ember.nn.ReLU(),
+                                ember.nn.MaxPool2d(2)).to(dtype)
+    one = _step_results(model, x, 1)
+    running = [model[0].running_mean.numpy().copy(), model[0].running_var.numpy().copy()]
+    for n in (2, 3):
+        other = _step_results(model, x, n)
+        for a, b in zip(one, other):
+            np.testing.assert_array_equal(a, b)  # per channel / per sample: no cross-range sums
+    assert not np.array_equal(running[0], 0)
+    model.eval()
+    ev = [_step_results(model, x, n) for n in (1, 2)]
+    for a, b in zip(*ev):
+        np.testing.assert_array_equal(a, b)

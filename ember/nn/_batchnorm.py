@@ -8,6 +8,7 @@ from __future__ import annotations
 from .._backend import xp
 from .._device import Size
 from .._ops._conv import scratch
+from .._ops._parallel import parallel_for
 from .._tensor import Tensor, _make
 from .._threads import get_num_threads
 from ..autograd import grad_mode
@@ -72,6 +73,13 @@ def _fma_channels(x3, alpha, beta):
     return out
 
 
+def _grain(x3):
+    """Channels per thread: at least ~128 K elements each, or a thread's wake-up (~55 us
+    here) costs more than its share of the passes saves (_ops/_parallel.py)."""
+    n, c, hw = x3.shape
+    return max(1, (1 << 17) // max(n * hw, 1))
+
+
 def _rowdot(a, b):
     """sum(a * b, axis=(0, 2)) for (N, C, L) arrays, without the temporary (one pass)."""
     return xp.einsum("ncl,ncl->c", a, b)
@@ -108,19 +116,25 @@ class _BatchNorm(Function):
         x3 = x.reshape(n, c, -1)
         if x.dtype == xp.float32 and x.flags.c_contiguous and 0 < x.size <= _BN_EXACT_SIZE:
             return _BatchNorm._forward_f32(ctx, x, x3, w, b, mean, var, training, eps, stats)
+        m = x.size // c
+        out, xc = xp.empty_like(x3), xp.empty_like(x3)
+
+        def channels(lo, hi):  # one thread's channels: everything below is per channel
+            xs = x3[:, lo:hi]
+            mu = (_channel_sum(xs) / x.dtype.type(m) if training
+                  else mean[lo:hi].astype(x.dtype, copy=False))
+            xcs = xp.subtract(xs, _channel_rows(mu, xs), out=xc[:, lo:hi])
+            v = _rowdot(xcs, xcs) / m if training else var[lo:hi]
+            inv = (1.0 / xp.sqrt(v + eps)).astype(x.dtype, copy=False)
+            _scale_channels(xcs, inv if w is None else inv * w[lo:hi], out=out[:, lo:hi])
+            if b is not None:
+                out[:, lo:hi] += _channel_rows(b[lo:hi], xs)
+            return mu, v, inv
+
+        parts = parallel_for(channels, c, _grain(x3))
+        mean, var, invstd = (xp.concatenate(vs) for vs in zip(*parts))
         if training:
-            mean = _channel_sum(x3) / x.dtype.type(x.size // c)
-            xc = x3 - _channel_rows(mean, x3)
-            var = _rowdot(xc, xc) / (x.size // c)
             stats.append((mean, var))
-        else:
-            mean = mean.astype(x.dtype, copy=False)
-            xc = x3 - _channel_rows(mean, x3)
-        invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
-        scale = invstd if w is None else invstd * w
-        out = _scale_channels(xc, scale)
-        if b is not None:
-            out += _channel_rows(b, x3)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w)
             # the centred input too, for backward (it saves recomputing it: 2 passes)
@@ -168,22 +182,33 @@ class _BatchNorm(Function):
         n, c = x.shape[:2]
         m = x.size // c
         g3 = grad.reshape(n, c, -1)
-        if len(ctx.meta) == 5:  # the NumPy path saved x - mean
-            xc = ctx.meta[4]
-        else:
-            xc = x.reshape(n, c, -1) - mean[:, None]
-        # sum(g * xhat) = sum(g * xc) * invstd: no xhat array (one read of g and xc)
-        gw = _rowdot(g3, xc) * invstd if (ni[1] or (ni[0] and training)) else None
-        gb = _channel_sum(g3) if (ni[2] or (ni[0] and training)) else None
-        gx = None
-        if ni[0]:
-            scale = invstd if w is None else invstd * w
-            gx = _scale_channels(g3, scale)
-            if training:  # through the batch mean and variance: - (k1 * xc + k0)
-                t = _scale_channels(xc, gw * (scale * invstd / m),
-                                    out=scratch(xc.size, gx.dtype, 2).reshape(xc.shape))
-                t += _channel_rows(gb * (scale / m), t)
-                gx -= t
+        x3 = x.reshape(n, c, -1)
+        xc = ctx.meta[4] if len(ctx.meta) == 5 else None  # the NumPy path saved x - mean
+        need_gw = ni[1] or (ni[0] and training)
+        need_gb = ni[2] or (ni[0] and training)
+        gx = xp.empty_like(g3) if ni[0] else None
+
+        def channels(lo, hi):  # one thread's channels
+            g = g3[:, lo:hi]
+            inv = invstd[lo:hi]
+            xcs = xc[:, lo:hi] if xc is not None else x3[:, lo:hi] - mean[lo:hi, None]
+            # sum(g * xhat) = sum(g * xc) * invstd: no xhat array (one read of g and xc)
+            gw = _rowdot(g, xcs) * inv if need_gw else None
+            gb = _channel_sum(g) if need_gb else None
+            if gx is not None:
+                scale = inv if w is None else inv * w[lo:hi]
+                gxs = _scale_channels(g, scale, out=gx[:, lo:hi])
+                if training:  # through the batch mean and variance: - (k1 * xc + k0)
+                    t = _scale_channels(xcs, gw * (scale * inv / m),
+                                        out=scratch(xcs.size, gx.dtype, 2).reshape(xcs.shape))
+                    t += _channel_rows(gb * (scale / m), t)
+                    gxs -= t
+            return gw, gb
+
+        parts = parallel_for(channels, c, _grain(g3))
+        gw = xp.concatenate([p[0] for p in parts]) if need_gw else None
+        gb = xp.concatenate([p[1] for p in parts]) if need_gb else None
+        if gx is not None:
             gx = gx.reshape(x.shape)
         return gx, gw if ni[1] else None, gb if ni[2] else None, None, None, None, None, None
 
