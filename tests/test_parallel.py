@@ -159,3 +159,29 @@ def test_batchnorm_relu_maxpool_are_the_same_on_any_number_of_threads(threads, d
     ev = [_step_results(model, x, n) for n in (1, 2)]
     for a, b in zip(*ev):
         np.testing.assert_array_equal(a, b)
+
+
+def test_attention_kernels_agree_on_any_number_of_threads(threads):
+    # sizes past the kernels' thresholds: softmax/masked_fill rows, LayerNorm rows, the
+    # batched matmul's first axis
+    g = ember.Generator().manual_seed(2)
+    x = ember.randn(16, 4, 64, 128, generator=g, requires_grad=True)
+    ln = ember.nn.LayerNorm(128)
+    mask = ember.tril(ember.ones(64, 64)) == 0
+
+    def run(n):
+        threads(n)
+        x.grad = None
+        ln.zero_grad()
+        h = ln(x)
+        att = (h @ h.transpose(-2, -1)).masked_fill(mask, float("-inf")).softmax(-1)
+        y = att @ h
+        (y * y).sum().backward()
+        return [y.detach().numpy().copy(), x.grad.numpy().copy(), ln.weight.grad.numpy().copy(),
+                ln.bias.grad.numpy().copy()]
+
+    one, two, three = run(1), run(2), run(3)
+    for other in (two, three):
+        for a, b in zip(one, other):
+            # the row work is the same per row; LayerNorm's weight and bias grads add parts
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)

@@ -18,6 +18,7 @@ thread, best of 30 ``time.process_time`` runs (NumPy 2.4):
 from __future__ import annotations
 
 from .._backend import xp
+from ._parallel import parallel_for
 
 _NEG_INF = float("-inf")
 _BLAS = (xp.dtype(xp.float32), xp.dtype(xp.float64))
@@ -49,24 +50,73 @@ def row_max(x, axis):
     return xp.max(x, axis, keepdims=True, initial=_NEG_INF)
 
 
+def _last_axis_rows(x, axis, passes):
+    """(rows (M, n) view, grain in rows) when x splits over ember's threads along its last
+    axis, else None: contiguous, and at least ~2^19 element-passes per thread (a thread's
+    wake-up costs ~55 us here, see _parallel)."""
+    n = x.shape[axis] if x.ndim else 0
+    if (axis != x.ndim - 1 or not x.flags.c_contiguous or n == 0
+            or x.size * passes < 2 * _PARALLEL_WORK):
+        return None
+    return x.reshape(-1, n), max(1, _PARALLEL_WORK // (passes * n))
+
+
+_PARALLEL_WORK = 1 << 19
+
+
+def _softmax_rows(x2, out):
+    e = xp.subtract(x2, row_max(x2, 1), out=out)  # the max shift keeps exp() finite
+    xp.exp(e, out=e)
+    e /= row_sum(e, 1)
+
+
 def softmax(x, axis):
     """exp(x - max) / sum along axis (x non-empty, floating); a fresh array."""
-    e = x - row_max(x, axis)  # the max shift keeps exp() finite
-    xp.exp(e, out=e)
-    e /= row_sum(e, axis)
-    return e
+    split = _last_axis_rows(x, axis, 4)
+    if split is None:
+        e = x - row_max(x, axis)  # the max shift keeps exp() finite
+        xp.exp(e, out=e)
+        e /= row_sum(e, axis)
+        return e
+    x2, grain = split
+    out = xp.empty(x2.shape, x.dtype)
+    parallel_for(lambda lo, hi: _softmax_rows(x2[lo:hi], out[lo:hi]), len(x2), grain)
+    return out.reshape(x.shape)
+
+
+def _softmax_backward_rows(g, y, out):
+    xp.subtract(g, row_sum(g * y, g.ndim - 1), out=out)
+    out *= y
 
 
 def softmax_backward(grad, y, axis):
     """(grad - sum(grad * y)) * y along axis, for NumPy arrays."""
-    s = row_sum(grad * y, axis)
-    out = grad - s
-    out *= y
-    return out
+    split = _last_axis_rows(grad, axis, 4) if y.flags.c_contiguous else None
+    if split is None:
+        s = row_sum(grad * y, axis)
+        out = grad - s
+        out *= y
+        return out
+    g2, grain = split
+    y2 = y.reshape(g2.shape)
+    out = xp.empty(g2.shape, xp.result_type(grad, y))
+    parallel_for(lambda lo, hi: _softmax_backward_rows(g2[lo:hi], y2[lo:hi], out[lo:hi]),
+                 len(g2), grain)
+    return out.reshape(grad.shape)
 
 
 def fill_where(a, m, v):
     """where(m, v, a) for a mask that broadcasts to a's shape: a C-contiguous copy of a."""
-    out = a.copy()
-    xp.copyto(out, v, where=m)
+    out = xp.empty(a.shape, a.dtype)
+    if a.ndim == 0 or a.size < 2 * _PARALLEL_WORK:
+        out[...] = a
+        xp.copyto(out, v, where=m)
+        return out
+    mb = xp.broadcast_to(m, a.shape)
+
+    def rows(lo, hi):  # ranges of the first axis
+        out[lo:hi] = a[lo:hi]
+        xp.copyto(out[lo:hi], v, where=mb[lo:hi])
+
+    parallel_for(rows, len(a), max(1, _PARALLEL_WORK // max(a[0].size, 1)))
     return out

@@ -17,6 +17,7 @@ from .._backend import xp
 from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import Function
+from ._parallel import parallel_for
 from ._shape import broadcast_error
 from .elementwise import _out as _copy_out
 from .elementwise import _tname
@@ -62,7 +63,26 @@ def _mm_any(a, b):
         return matmul(_as_tensor(a), _as_tensor(b))
     if a.ndim > 2 and b.ndim == 2:
         return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[-1],))
+    if a.ndim > 2 and a.shape[:-2] == b.shape[:-2] and a.dtype == b.dtype:
+        return _batched_mm(a, b)
     return a @ b
+
+
+# Multiply-adds per thread, at least, for a batched matmul split over ember's threads: OpenBLAS
+# runs each small product of a batch (attention's (64, 32) @ (32, 64)) on one thread anyway.
+_BMM_WORK = 1 << 22
+
+
+def _batched_mm(a, b):
+    """a @ b for the same batch dims, the batch split over ember's threads (first axis)."""
+    m = b.shape[-1]
+    per_item = a.size // max(a.shape[0], 1) * m  # multiply-adds per first-axis item
+    if a.shape[0] < 2 or per_item * a.shape[0] < 2 * _BMM_WORK:
+        return a @ b
+    out = xp.empty(a.shape[:-1] + (m,), xp.result_type(a, b))
+    parallel_for(lambda lo, hi: xp.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi]), a.shape[0],
+                 max(1, _BMM_WORK // max(per_item, 1)))
+    return out
 
 
 def _as_tensor(x):
