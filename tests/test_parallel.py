@@ -185,3 +185,25 @@ def test_attention_kernels_agree_on_any_number_of_threads(threads):
         for a, b in zip(one, other):
             # the row work is the same per row; LayerNorm's weight and bias grads add parts
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)
+
+
+def test_kernels_called_from_two_python_threads_at_once(threads):
+    # one parallel region at a time: the other caller runs its kernel serially, same results
+    threads(2)
+    x = np.random.default_rng(3).standard_normal(1 << 20).astype(np.float32)
+    want = gelu_f32(x)[0]
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(5):
+                results.append(np.array_equal(gelu_f32(x)[0], want))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=work) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors and results == [True] * 15

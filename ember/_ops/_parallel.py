@@ -62,7 +62,9 @@ class _Worker:
 
 
 def _forget_workers():  # a forked child has none of the parent's threads
+    global _region
     _workers.clear()
+    _region = threading.Lock()  # nor a region in progress
 
 
 if hasattr(os, "register_at_fork"):
@@ -84,12 +86,24 @@ def num_ranges(n, grain=1):
     return max(1, min(_threads.get_num_threads(), n // max(grain, 1)))
 
 
+# One parallel region at a time: a second Python thread that calls a kernel meanwhile runs it
+# serially rather than share the workers.
+_region = threading.Lock()
+
+
 def parallel_for(fn, n, grain=1):
     """[fn(lo, hi) for each range] over [0, n), split into contiguous ranges of at least
     ``grain`` items, one per thread (the calling thread takes the first)."""
     t = num_ranges(n, grain)
-    if t == 1:
+    if t == 1 or not _region.acquire(blocking=False):
         return [fn(0, n)]
+    try:
+        return _run(fn, n, t)
+    finally:
+        _region.release()
+
+
+def _run(fn, n, t):
     bounds = [n * i // t for i in range(t + 1)]
     while len(_workers) < t - 1:
         _workers.append(_Worker())
