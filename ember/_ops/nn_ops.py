@@ -45,6 +45,7 @@ from .._tensor import Tensor, _make, _wrap_dim, register_methods
 from ..autograd.function import Function
 from . import NN_OPS_EXPORTS, _conv, _pool, _softmax
 from ._conv import scratch as _scratch
+from ._parallel import parallel_for
 from ._util import renamed as _renamed
 
 # only the names that PyTorch has at top level (torch.conv2d...); nn.functional imports the rest
@@ -562,13 +563,24 @@ def _expand(value, n, name, what="convolution dimensions"):
 
 
 def _pad_zeros(x, pads):
-    """Zero-pad the spatial dims of (N, C, *sp) by (lo, hi) pairs; no copy when all are 0."""
+    """Zero-pad the spatial dims of (N, C, *sp) by (lo, hi) pairs; no copy when all are 0.
+    Samples are split over ember's threads, each writing its borders and interior once
+    (zeros() then a copy wrote the interior twice, on one thread)."""
     if not any(lo or hi for lo, hi in pads):
         return x
-    xpad = xp.zeros(x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)),
-                  x.dtype)
-    xpad[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in
-                                          zip(x.shape[2:], pads))] = x
+    sp = x.shape[2:]
+    xpad = xp.empty(x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(sp, pads)), x.dtype)
+    inner = tuple(slice(lo, lo + n) for n, (lo, _) in zip(sp, pads))
+
+    def samples(a, b):
+        out = xpad[a:b]
+        for d, (n, (lo, hi)) in enumerate(zip(sp, pads)):  # the border slabs of each dim
+            before = (slice(None), slice(None)) + inner[:d]
+            out[before + (slice(0, lo),)] = 0
+            out[before + (slice(lo + n, None),)] = 0
+        out[(slice(None), slice(None)) + inner] = x[a:b]
+
+    parallel_for(samples, len(x), max(1, (1 << 18) // max(xpad[0].size, 1)))
     return xpad
 
 

@@ -21,6 +21,7 @@ from .._creation import zeros as _zeros
 from .._creation import zeros_like as _zeros_like
 from .._device import Size as _Size
 from .._ops._gelu import gelu_f32 as _gelu_f32
+from .._ops._gelu import gelu_grad as _gelu_grad
 from .._ops._layernorm import col_sum as _col_sum
 from .._ops._layernorm import layer_norm_backward as _ln_backward
 from .._ops._layernorm import layer_norm_forward as _ln_forward
@@ -485,6 +486,8 @@ class _Gelu(Function):
             d = _phi(x) + x * _INV_SQRT_2PI * (-0.5 * x * x).exp()
         else:
             d = ctx.cache  # Phi(x) + x phi(x), from the forward
+            if grad.__class__ is xp.ndarray:
+                return _gelu_grad(grad, d), None
         return grad * d, None
 
 
