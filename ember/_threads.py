@@ -28,7 +28,8 @@ def _cpu_count() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads the BLAS library uses for matmul and friends."""
+    """Set the number of intra-op threads: the BLAS library's (through threadpoolctl) and the
+    ranges ember's own kernels split their work into (``_ops/_parallel.py``)."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise RuntimeError("set_num_threads expects a positive integer")
     ctl = _controller()
@@ -38,7 +39,7 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads used for intra-op parallelism (the BLAS pool's size)."""
+    """The number of threads used for intra-op parallelism (by default the BLAS pool's size)."""
     if _limits["n"] is not None:
         return _limits["n"]
     if _limits["default"] is None:
