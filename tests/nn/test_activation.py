@@ -231,3 +231,20 @@ def test_maxout_is_max_of_affine_pieces():
     m.double()
     check_grad(lambda xx: m(xx), (3, 5))
     assert [n for n, _ in m.named_parameters()] == ["linear.weight", "linear.bias"]
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("size", [6, 1 << 20])  # small, and large enough to split over threads
+def test_relu_backward_of_nan_outputs_and_inf_grads_matches_torch(dtype, size):
+    # threshold_backward: 0 where the output is <= 0 (even for an inf or NaN grad), the grad
+    # wherever it is not (a NaN output passes its grad)
+    xs = np.resize(np.array([np.nan, -1.0, 2.0, 0.0, -0.0, np.inf]), size).astype(dtype)
+    gs = np.resize(np.array([1.0, np.inf, 3.0, np.inf, np.nan, -2.0]), size).astype(dtype)
+    grads = []
+    for fw in (ember, torch):
+        x = fw.tensor(xs, requires_grad=True)
+        fw.relu(x).backward(fw.tensor(gs))
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    assert not np.signbit(grads[0][1::6]).any()  # +0.0 where dropped
