@@ -1,8 +1,8 @@
 """Thread control: set_num_threads/get_num_threads drive the BLAS pool through threadpoolctl.
 
-The number is also the size of ember's own intra-op pool (``_ops/_parallel.py``), which
-splits a convolution's batch over threads while BLAS is pinned to one thread
-(``blas_one_thread``). threadpoolctl is optional: without it the number is only recorded.
+The number is also how many ranges ember's own kernels split their work into
+(``_ops/_parallel.py``: convolutions, GELU, BatchNorm, LayerNorm, softmax...), with BLAS pinned
+to one thread meanwhile (``blas_one_thread``). threadpoolctl is optional: without it the number is only recorded.
 """
 from __future__ import annotations
 
