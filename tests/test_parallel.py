@@ -207,3 +207,34 @@ def test_kernels_called_from_two_python_threads_at_once(threads):
     for t in ts:
         t.join()
     assert not errors and results == [True] * 15
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "setitimer"), reason="needs setitimer")
+def test_an_interrupt_while_waiting_leaves_the_pool_usable(threads):
+    # Ctrl-C in a notebook lands while the caller waits for a worker still in its range:
+    # the next kernel must not pick up that range's late result
+    import signal
+    import time
+
+    threads(2)
+
+    def slow_second_range(lo, hi):
+        if lo:
+            time.sleep(0.3)
+            return "late"
+        return "first"
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(KeyboardInterrupt):
+            _parallel.parallel_for(slow_second_range, 2)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert _parallel.parallel_for(lambda lo, hi: (lo, hi), 2) == [(0, 1), (1, 2)]
+    time.sleep(0.35)  # the old worker finishes its range; nothing of it reaches new calls
+    assert _parallel.parallel_for(lambda lo, hi: (lo, hi), 2) == [(0, 1), (1, 2)]

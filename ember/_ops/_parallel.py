@@ -55,11 +55,10 @@ class _Worker:
         self.go.release()
 
     def wait(self):
+        """(True, the range's result) or (False, the exception it raised)."""
         self.done.acquire()
-        (ok, value), self.result, self.job = self.result, None, None
-        if not ok:
-            raise value
-        return value
+        outcome, self.result, self.job = self.result, None, None
+        return outcome
 
 
 def _forget_workers():  # a forked child has none of the parent's threads
@@ -108,14 +107,24 @@ def _run(fn, n, t):
     bounds = [n * i // t for i in range(t + 1)]
     while len(_workers) < t - 1:
         _workers.append(_Worker())
+    workers = _workers[:t - 1]
     blas = _threads.blas_one_thread()
     try:
-        for i in range(1, t):
-            _workers[i - 1].start(fn, bounds[i], bounds[i + 1])
+        for i, worker in enumerate(workers, 1):
+            worker.start(fn, bounds[i], bounds[i + 1])
         try:
             first = _in_range(fn, bounds[0], bounds[1])
-        finally:
-            rest = [_workers[i - 1].wait() for i in range(1, t)]  # all, before BLAS is given
-    finally:  # its threads back
+        finally:  # wait for every range before BLAS gets its threads back
+            outcomes = []
+            try:
+                for worker in workers:
+                    outcomes.append(worker.wait())
+            except BaseException:  # interrupted (Ctrl-C) while a range still runs: leave
+                _workers.clear()  # those workers to finish it alone, and start new ones
+                raise
+    finally:
         blas.restore()
-    return [first] + rest
+    for ok, value in outcomes:
+        if not ok:
+            raise value
+    return [first] + [value for _, value in outcomes]
