@@ -50,7 +50,7 @@ def thread_env(threads: int) -> dict:
         env[var] = str(threads)
     # what `import ember` sets when it comes before NumPy (ember/__init__.py): the worker
     # scripts import NumPy first. PyTorch's GEMMs don't use OpenBLAS, so torch is unaffected.
-    env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    env.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
     # This environment sets PYTHONDONTWRITEBYTECODE, so every `import ember` would recompile
     # ember from source while torch loads the .pyc files pip wrote: cache bytecode outside
     # the repository instead, as an installed package would have it.

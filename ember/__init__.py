@@ -18,11 +18,13 @@ import sys as _sys
 
 # OpenBLAS's idle workers busy-wait 2^28 cycles (~0.1 s) after every multi-threaded call,
 # holding the core that ember's own threads then need (_ops/_parallel.py): a parallel GELU
-# after a GEMM ran no faster than a serial one. 2^4 cycles lets them sleep at once (the GEMMs
-# measured the same). OpenBLAS reads this when NumPy loads it, so only an ember imported
-# before NumPy can set it (``python -m ember run`` is); a value the user set stays.
+# after a GEMM ran no faster than a serial one (5.5 against 5.1 ms). 2^20 cycles (~0.3 ms)
+# keeps them awake between a training step's GEMMs but not through a kernel (GELU 4.4 against
+# 7.0 ms serial; 2^4, sleeping at once, made the MLP's epoch ~15% slower, its GEMMs waking
+# them each time). OpenBLAS reads this when NumPy loads it, so only an ember imported before
+# NumPy can set it (``python -m ember run`` is); a value the user set stays.
 if "numpy" not in _sys.modules:
-    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 from . import _dtype, autograd, cuda  # noqa: E402
 from . import _tensor as _tensor_mod
