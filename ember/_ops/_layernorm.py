@@ -14,7 +14,7 @@ new array then anyway), saving the backward two passes over the input.
 from __future__ import annotations
 
 from .._backend import xp
-from ._parallel import parallel_for
+from ._parallel import grain, parallel_for
 
 __all__ = ["col_sum", "layer_norm_backward", "layer_norm_forward", "row_dot", "row_sum"]
 
@@ -34,10 +34,9 @@ def row_dot(a, b):
     return xp.matmul(a[:, None, :], b[:, :, None]).reshape(a.shape[0])
 
 
-def _grain(d):
-    """Rows per thread: ~2^16 elements each (LayerNorm makes ~8 passes over them, ~0.25 ms
-    against a thread's ~55 us wake-up; see _parallel)."""
-    return max(1, (1 << 16) // max(d, 1))
+# Elements per thread, at least: LayerNorm makes ~8 passes over them (~0.25 ms for 2^16,
+# against a thread's ~55 us wake-up; see _parallel).
+_WORK = 1 << 16
 
 
 def layer_norm_forward(x2, w, b, eps):
@@ -64,7 +63,7 @@ def layer_norm_forward(x2, w, b, eps):
         if b is not None:
             o += b
 
-    parallel_for(rows, M, _grain(d))
+    parallel_for(rows, M, grain(d, _WORK))
     return out, xhat, mean, invstd
 
 
@@ -92,7 +91,7 @@ def layer_norm_backward(g2, x2, xhat, mean, invstd, w, needs):
         return (xp.einsum("md,md->d", g, xh) if needs[1] else None,
                 col_sum(g) if needs[2] else None)
 
-    parts = parallel_for(rows, M, _grain(d))
+    parts = parallel_for(rows, M, grain(d, _WORK))
     gw, gb = parts[0]
     for pw, pb in parts[1:]:
         if gw is not None:

@@ -38,6 +38,7 @@ class _Worker:
         self.go.acquire()
         self.done.acquire()
         self.job = self.result = None
+        self.busy = False  # given a range not yet waited for
         threading.Thread(target=self._loop, daemon=True, name="ember-intra-op").start()
 
     def _loop(self):
@@ -51,6 +52,7 @@ class _Worker:
             self.done.release()
 
     def start(self, fn, lo, hi):
+        self.busy = True
         self.job = (fn, lo, hi)
         self.go.release()
 
@@ -58,6 +60,7 @@ class _Worker:
         """(True, the range's result) or (False, the exception it raised)."""
         self.done.acquire()
         outcome, self.result, self.job = self.result, None, None
+        self.busy = False
         return outcome
 
 
@@ -77,6 +80,18 @@ def _in_range(fn, lo, hi):
         return fn(lo, hi)
     finally:
         _local.busy = False
+
+
+# Work a range should hold at least (elements, element-passes or multiply-adds): a thread's
+# wake-up costs ~55 us here and a pass over 2^18 float32 elements ~40-80 us, so smaller ranges
+# lose what they gain. Kernels that make several passes per element ask for less.
+MIN_WORK = 1 << 18
+
+
+def grain(item_work, work=MIN_WORK):
+    """Items per range so that each range holds at least ``work`` when one item holds
+    ``item_work`` of it."""
+    return max(1, work // max(item_work, 1))
 
 
 def num_ranges(n, grain=1):
@@ -104,26 +119,23 @@ def parallel_for(fn, n, grain=1):
 
 
 def _run(fn, n, t):
-    bounds = [n * i // t for i in range(t + 1)]
+    if any(worker.busy for worker in _workers):  # an interrupt (Ctrl-C) left a range running:
+        _workers.clear()  # let those workers finish it alone; none of it reaches new calls
     while len(_workers) < t - 1:
         _workers.append(_Worker())
-    workers = _workers[:t - 1]
+    bounds = [n * i // t for i in range(t + 1)]
     blas = _threads.blas_one_thread()
+    started, outcomes = [], []
     try:
-        for i, worker in enumerate(workers, 1):
+        for i, worker in enumerate(_workers[:t - 1], 1):
             worker.start(fn, bounds[i], bounds[i + 1])
-        try:
-            first = _in_range(fn, bounds[0], bounds[1])
-        finally:  # wait for every range before BLAS gets its threads back
-            outcomes = []
-            try:
-                for worker in workers:
-                    outcomes.append(worker.wait())
-            except BaseException:  # interrupted (Ctrl-C) while a range still runs: leave
-                _workers.clear()  # those workers to finish it alone, and start new ones
-                raise
+            started.append(worker)
+        first = _in_range(fn, bounds[0], bounds[1])
     finally:
-        blas.restore()
+        try:
+            outcomes = [worker.wait() for worker in started]
+        finally:  # every range done before BLAS gets its threads back
+            blas.restore()
     for ok, value in outcomes:
         if not ok:
             raise value

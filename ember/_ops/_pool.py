@@ -18,18 +18,13 @@ a bool one-hot per window element): 256 x 6 x 28 x 28 2.33 / 3.75 -> 1.0 / 2.9; 
 from __future__ import annotations
 
 from .._backend import xp
-from ._parallel import parallel_for
+from ._parallel import grain, parallel_for
 
 
 def applies(x, ks, stride, dil, pads):
     """2-d, kernel 2 x 2, stride 2, no dilation or padding."""
     return (x.ndim == 4 and tuple(ks) == (2, 2) and tuple(stride) == (2, 2)
             and all(d == 1 for d in dil) and not any(lo or hi for lo, hi in pads))
-
-
-def _grain(x):
-    """Samples per thread: at least 2^18 input elements each (see _parallel)."""
-    return max(1, (1 << 18) // max(x[0].size, 1)) if len(x) else 1
 
 
 def forward(x):
@@ -52,7 +47,7 @@ def forward(x):
         xp.greater(bottom, top, out=pick_lower[lo:hi])
         xp.maximum(top, bottom, out=out[lo:hi])
 
-    parallel_for(samples, N, _grain(x))
+    parallel_for(samples, N, grain(C * H * W))
     if out.dtype.kind == "f" and xp.isnan(out).any():
         return None
     return out, (pick_right, pick_lower)
@@ -73,5 +68,5 @@ def backward(g, maps, in_shape):
         xp.multiply(rows, right, out=gx[lo:hi, :, :2 * Ho, 1:2 * Wo:2])
         xp.multiply(rows, ~right, out=gx[lo:hi, :, :2 * Ho, 0:2 * Wo:2])
 
-    parallel_for(samples, N, _grain(gx))
+    parallel_for(samples, N, grain(C * H * W))
     return gx

@@ -18,7 +18,7 @@ thread, best of 30 ``time.process_time`` runs (NumPy 2.4):
 from __future__ import annotations
 
 from .._backend import xp
-from ._parallel import parallel_for
+from ._parallel import grain, parallel_for
 
 _NEG_INF = float("-inf")
 _BLAS = (xp.dtype(xp.float32), xp.dtype(xp.float64))
@@ -58,7 +58,7 @@ def _last_axis_rows(x, axis, passes):
     if (axis != x.ndim - 1 or not x.flags.c_contiguous or n == 0
             or x.size * passes < 2 * _PARALLEL_WORK):
         return None
-    return x.reshape(-1, n), max(1, _PARALLEL_WORK // (passes * n))
+    return x.reshape(-1, n), grain(passes * n, _PARALLEL_WORK)
 
 
 _PARALLEL_WORK = 1 << 19
@@ -118,5 +118,5 @@ def fill_where(a, m, v):
         out[lo:hi] = a[lo:hi]
         xp.copyto(out[lo:hi], v, where=mb[lo:hi])
 
-    parallel_for(rows, len(a), max(1, _PARALLEL_WORK // max(a[0].size, 1)))
+    parallel_for(rows, len(a), grain(a.size // len(a), _PARALLEL_WORK))
     return out

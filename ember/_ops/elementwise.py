@@ -18,7 +18,7 @@ from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import _DERIVED, _INPUT, _OUTPUT, Function
 from . import _special
-from ._parallel import parallel_for
+from ._parallel import grain, parallel_for
 from ._shape import broadcast_error
 from ._util import as_tensor_arg
 
@@ -923,16 +923,11 @@ def _relu_kernel(a):
             hi - lo, _RELU_BLOCK))
 
     if rows:
-        parallel_for(part, rows, _PARALLEL_MIN // _RELU_BLOCK)
+        parallel_for(part, rows, grain(_RELU_BLOCK))
     k = rows * _RELU_BLOCK
     if k < n:
         xp.maximum(block[:n - k], src[k:], out=dst[k:])
     return out
-
-
-# Elements per thread, at least, for the elementwise kernels that run on ember's threads: a
-# thread's wake-up costs ~55 us here, a pass over 128 K float32 elements ~20-40 us.
-_PARALLEL_MIN = 1 << 18
 
 
 _BITS = {xp.dtype(xp.float32): (xp.int32, 0x7FFFFFFF, 31),
@@ -960,7 +955,7 @@ def _relu_grad(grad, out):
         xp.right_shift(m, shift, out=m)
         xp.bitwise_and(g[lo:hi], m, out=m)
 
-    parallel_for(part, g.size, _PARALLEL_MIN)
+    parallel_for(part, g.size, grain(1))
     return res.view(grad.dtype).reshape(grad.shape)
 
 

@@ -17,7 +17,7 @@ from .._backend import xp
 from .._tensor import ARRAY_FUNCTIONS, UFUNCS, Tensor, _make, register_methods
 from ..autograd import grad_mode
 from ..autograd.function import Function
-from ._parallel import parallel_for
+from ._parallel import grain, parallel_for
 from ._shape import broadcast_error
 from .elementwise import _out as _copy_out
 from .elementwise import _tname
@@ -81,7 +81,7 @@ def _batched_mm(a, b):
         return a @ b
     out = xp.empty(a.shape[:-1] + (m,), xp.result_type(a, b))
     parallel_for(lambda lo, hi: xp.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi]), a.shape[0],
-                 max(1, _BMM_WORK // max(per_item, 1)))
+                 grain(per_item, _BMM_WORK))
     return out
 
 

@@ -45,7 +45,7 @@ from .._tensor import Tensor, _make, _wrap_dim, register_methods
 from ..autograd.function import Function
 from . import NN_OPS_EXPORTS, _conv, _pool, _softmax
 from ._conv import scratch as _scratch
-from ._parallel import parallel_for
+from ._parallel import grain, parallel_for
 from ._util import renamed as _renamed
 
 # only the names that PyTorch has at top level (torch.conv2d...); nn.functional imports the rest
@@ -580,7 +580,7 @@ def _pad_zeros(x, pads):
             out[before + (slice(lo + n, None),)] = 0
         out[(slice(None), slice(None)) + inner] = x[a:b]
 
-    parallel_for(samples, len(x), max(1, (1 << 18) // max(xpad[0].size, 1)))
+    parallel_for(samples, len(x), grain(math.prod(xpad.shape[1:])))
     return xpad
 
 

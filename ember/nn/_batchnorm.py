@@ -8,7 +8,7 @@ from __future__ import annotations
 from .._backend import xp
 from .._device import Size
 from .._ops._conv import scratch
-from .._ops._parallel import parallel_for
+from .._ops._parallel import grain, parallel_for
 from .._tensor import Tensor, _make
 from .._threads import get_num_threads
 from ..autograd import grad_mode
@@ -76,8 +76,8 @@ def _fma_channels(x3, alpha, beta):
 def _grain(x3):
     """Channels per thread: at least ~128 K elements each, or a thread's wake-up (~55 us
     here) costs more than its share of the passes saves (_ops/_parallel.py)."""
-    n, c, hw = x3.shape
-    return max(1, (1 << 17) // max(n * hw, 1))
+    n, _, hw = x3.shape
+    return grain(n * hw, 1 << 17)
 
 
 def _rowdot(a, b):

@@ -302,3 +302,13 @@ def test_small_cnn_trains():
                 p -= 0.5 * p.grad
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_conv_on_an_empty_batch_with_padding():
+    # padding splits the batch over threads; an empty batch has no first sample to size it by
+    conv = ember.nn.Conv2d(3, 4, 3, padding=1)
+    x = ember.randn(0, 3, 8, 8, requires_grad=True)
+    y = conv(x)
+    assert tuple(y.shape) == (0, 4, 8, 8)
+    y.sum().backward()
+    assert tuple(x.grad.shape) == (0, 3, 8, 8)
