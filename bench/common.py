@@ -51,6 +51,17 @@ def thread_env(threads: int) -> dict:
     # what `import ember` sets when it comes before NumPy (ember/__init__.py): the worker
     # scripts import NumPy first. PyTorch's GEMMs don't use OpenBLAS, so torch is unaffected.
     env.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+    # Some machines of this workplace set OPENBLAS_CORETYPE (with OPENBLAS_L2_SIZE) to force
+    # an older kernel, for old OpenBLAS builds that fail on their processors; NumPy's current
+    # OpenBLAS picks its kernel from CPUID, as on a learner's machine. Forced to Haswell on
+    # this AVX-512 VM, every float32 GEMM ran at half speed (2048x128x512: 109 against 190
+    # GFLOP/s on one thread; docs/performance.md, sixth session) while PyTorch's
+    # oneDNN/MKL GEMMs ignore both variables. The workers drop both together, as the
+    # workplace's notes advise for benchmarks; --keep-blas-env keeps them. Tests and CI
+    # never touch them.
+    if not KEEP_BLAS_ENV["on"]:
+        for var in BLAS_ENV:
+            env.pop(var, None)
     # This environment sets PYTHONDONTWRITEBYTECODE, so every `import ember` would recompile
     # ember from source while torch loads the .pyc files pip wrote: cache bytecode outside
     # the repository instead, as an installed package would have it.
@@ -60,6 +71,25 @@ def thread_env(threads: int) -> dict:
     # ember must be importable from the repository, whatever the caller's cwd.
     env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
+
+
+BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+KEEP_BLAS_ENV = {"on": False}  # set by parsing --keep-blas-env
+
+
+def blas_line(threads: int = 1) -> str:
+    """Which OpenBLAS kernel NumPy runs in the workers, and what the environment forced."""
+    code = ("import numpy, threadpoolctl; print(' '.join(i.get('architecture') or '?' for i in "
+            "threadpoolctl.threadpool_info() if i.get('internal_api') == 'openblas'))")
+    try:
+        kernel = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                env=thread_env(threads), timeout=60).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        kernel = "?"
+    forced = [f"{v}={os.environ[v]}" for v in BLAS_ENV if v in os.environ]
+    how = ("" if not forced else f" ({' '.join(forced)} from the environment "
+           + ("kept: --keep-blas-env)" if KEEP_BLAS_ENV["on"] else "dropped for the workers)"))
+    return f"NumPy's OpenBLAS kernel: {kernel}{how}"
 
 
 def available(framework: str) -> bool:
@@ -281,6 +311,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     ap.add_argument("--tune-malloc", action=_TuneMalloc, nargs=0, default=False,
                     help="prototype of a proposed ember change: fix glibc's mmap/trim "
                          "thresholds in ember's workers (see tune_malloc)")
+    ap.add_argument("--keep-blas-env", action=_KeepBlasEnv, nargs=0, default=False,
+                    help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the workers' "
+                         "environment (default: dropped, see thread_env)")
     return ap
 
 
@@ -316,6 +349,12 @@ class WorkerError(RuntimeError):
 
 QUIET = {"max_wait": 0.0}  # set by parsing --wait-quiet
 TUNE_MALLOC = {"on": False}  # set by parsing --tune-malloc
+
+
+class _KeepBlasEnv(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        KEEP_BLAS_ENV["on"] = True
+        setattr(namespace, self.dest, True)
 
 
 class _TuneMalloc(argparse.Action):
@@ -430,7 +469,7 @@ def print_table(rows, title: str = "", file=None) -> None:
     """Markdown table: workload | ember median [min–max] | torch ... | ratio | target | met."""
     file = file or sys.stdout
     if title:
-        print(f"\n### {title}\n", file=file)
+        print(f"\n### {title}\n\n{blas_line()}\n", file=file)
     head = ["workload", "ember median [min–max]", "PyTorch median [min–max]", "ember/PyTorch",
             "target", "met"]
     lines = []

@@ -59,6 +59,8 @@ def shared_argv(args) -> list:
         argv.append("--cpu-time")
     if args.tune_malloc:
         argv.append("--tune-malloc")
+    if args.keep_blas_env:
+        argv.append("--keep-blas-env")
     return argv
 
 
@@ -86,9 +88,13 @@ def main(argv=None):
                     help="compare CPU time instead of wall time (use with --threads 1)")
     ap.add_argument("--tune-malloc", action="store_true",
                     help="prototype: fixed glibc malloc thresholds in ember's workers")
+    ap.add_argument("--keep-blas-env", action="store_true",
+                    help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the workers (default: "
+                         "dropped; see common.thread_env)")
     ap.add_argument("--others", action="store_true", help="also run the colleagues' scripts")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    common.KEEP_BLAS_ENV["on"] = args.keep_blas_env
 
     t0 = time.perf_counter()
     rows, raw, failed = [], {}, False
