@@ -34,9 +34,14 @@ def row_dot(a, b):
     return xp.matmul(a[:, None, :], b[:, :, None]).reshape(a.shape[0])
 
 
-# Elements per thread, at least: LayerNorm makes ~8 passes over them (~0.25 ms for 2^16,
-# against a thread's ~55 us wake-up; see _parallel).
-_WORK = 1 << 16
+# Elements per thread, at least: LayerNorm makes ~8 passes over them. 2^16 (~0.25 ms of
+# passes against a thread's ~55 us wake-up; see _parallel) won alone on (2048, 128) and lost
+# inside the GPT step of bench/transformer.py, where the second core is still busy with the
+# GEMM before (OpenBLAS's workers) and the passes scale ~1.3x: the nine layer norms took
+# 5.5 / 5.7 ms forward and 6.9 / 7.0 ms backward per step in parallel against 3.4 / 4.0 and
+# 5.2 / 5.3 ms serial (two sittings; per-op wall times of the step, 2 threads). So the GPT's
+# (2048, 128) now stays serial; bigger norms split.
+_WORK = 1 << 18
 
 
 def layer_norm_forward(x2, w, b, eps):
