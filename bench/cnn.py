@@ -16,10 +16,9 @@ Both frameworks start from the same weights (NumPy draws copied in) and see the 
 float32 batches (the Fashion-MNIST test images, the only split in the shared data).
 The *floor* table is the time of just the matrix products the step needs, in the shapes
 ember's kernels issue them (ember/_ops/_conv.py: per sample block, the forward GEMM and the
-weight-gradient GEMM on the padded width, the bias as one more row of ones, or from 16
-input channels on k*k weight-gradient GEMMs on shifted planes; the input gradient of a
-'same'-padded convolution as one more forward-like GEMM, of another one as the
-channel-major col2im GEMM; the same for Linear; no input gradient for the first layer)
+weight-gradient GEMM on the padded width, the bias as one more row of ones; the input
+gradient of a 'same'-padded convolution as one more forward-like GEMM, of another one as
+the channel-major col2im GEMM; the same for Linear; no input gradient for the first layer)
 through NumPy's BLAS at the same thread count: what ember would take if everything but its
 GEMMs were free. Under --cpu-time it is CPU time too.
 """
@@ -142,14 +141,9 @@ def gemms(name):
         for n0 in range(0, b, nb):
             m = min(nb, b - n0)
             out.append((m, cout, ck + bias, lp))          # forward (+ bias row)
-            if cin < 16:                                  # grad W^T (+ grad bias)
-                out.append((m, ck + bias, lp, cout))
+            out.append((m, ck + bias, lp, cout))          # grad W^T (+ grad bias)
             if not first and 2 * pad == k - 1:            # grad x: a 'same' conv of the grad
                 out.append((m, cin, cout * k * k, lp))
-        if cin >= 16:  # grad W: k*k GEMMs on the shifted planes (_conv._wgrad_shifted)
-            ns = max(1, min(b, (1 << 22) // (cout * lp * 4)))
-            for n0 in range(0, b, ns):
-                out.extend([(min(ns, b - n0), cin, lp - k + 1, cout)] * (k * k))
         if not first and 2 * pad != k - 1:               # grad x: channel-major col2im
             nc = max(1, min(b, (1 << 22) // (ck * hp * hp * 4)))  # _conv._COL2IM_BYTES
             for n0 in range(0, b, nc):

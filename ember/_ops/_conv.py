@@ -21,6 +21,15 @@ Measured (CPU time, 1 thread, 64 x 32 x 28 x 28, 32 3x3 filters pad 1; ``python
 GEMM 13.6 -> 10.9 ms with one sample per block instead of four (~1 MB of cols stays in L2);
 the weight grad's GEMM as cols @ g^T runs at ~85 GFLOP/s against ~57 for g @ cols^T; the input
 grad as a transposed convolution 15.6 ms against 20.4 (flat col2im) and 23.0 (strided).
+
+The weight grad was once taken without im2col from 16 input channels on (k*k GEMMs of
+K = Ho*Wp on shifted planes, measured faster then); against these flat cols it no longer
+was, and it went (backward with both grads, ms, medians of 15, 1 / 2 threads, flat against
+shifted, NumPy's own OpenBLAS kernel unless named): 64x32x28x28 3x3 pad 1 16.6-17.2 / 8.8
+against 17.1-18.3 / 9.1-10.2, the same on the Haswell kernel 25.3-26.1 / 14.7-21.3 against
+26.9-27.6 / 16.8-17.5; 64x64x14x14 17.5-17.9 / 7.9-9.3 against 24.9-26.3 / 12.0-12.1;
+32x128x7x7 10.2-11.9 / 6.5-6.8 against 11.6-13.4 / 7.5; 64x32x28x28 3x3 pad 0 (col2im
+input grad) 18.3-19.4 / 11.1-11.8 against 20.1-21.7 / 12.1-12.4.
 """
 from __future__ import annotations
 
@@ -130,8 +139,6 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
     CK, Lp, dt = C * kh * kw, Ho * Wp, g.dtype
     same = pt + pb == eh and pl + pr == ew  # then H == Ho, W == Wo
     P = Hp * Wp
-    shifted = need_w and C >= _SHIFTED_MIN_C  # the weight grad without im2col
-    flat_w = need_w and not shifted  # the weight grad from flat cols, the bias grad with it
     if not (need_w or need_x):
         return None, None, g.sum((0, 2, 3)) if need_b else None
     gx = gxp = wf = wk = None
@@ -141,7 +148,7 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
     elif need_x:  # col2im, channel-major, in blocks of its own (see _col2im_runs)
         gxp = xp.zeros((C, N * P), dt)
         wk = xp.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(kh * kw * C, O)
-    step = _block(N, max(CK if flat_w else 0, O * kh * kw if gx is not None else 0) * Lp
+    step = _block(N, max(CK if need_w else 0, O * kh * kw if gx is not None else 0) * Lp
                   * g.itemsize)
 
     def col2im(lo, hi):
@@ -168,7 +175,7 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
         g_in = gq[:, :, top:top + Ho, left:left + Wo]
         gflat = gq.reshape(step, O, rows * Wp)[:, :, start:start + Lp]
         gwt = None
-        if flat_w:  # with the bias grad as the sum against a row of ones (its last row)
+        if need_w:  # from flat cols, with the bias grad as the sum against a row of ones
             gwt = xp.zeros((CK + need_b, O), dt)
             cols = _FlatCols(xpad, kh, kw, dil, Ho, Wo, Wp, step, 0, ones=need_b)
         if gx is not None:
@@ -178,7 +185,7 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
         for n0 in range(lo, hi, step):
             nb = min(step, hi - n0)
             g_in[:nb] = g[n0:n0 + nb]
-            if flat_w:
+            if need_w:
                 c = cols(n0, nb)
                 if nb == 1:
                     gwt += xp.matmul(c[0], gflat[0].T)
@@ -189,14 +196,12 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
                 gx[n0:n0 + nb] = rv[:nb]
         return gwt
 
-    def samples(lo, hi):  # one thread's range: its part of the weight grad
-        part = _wgrad_shifted(xpad, g, wshape, dil, lo, hi) if shifted else None
+    def samples(lo, hi):  # one thread's range: its part of the weight grad (or None)
         if gxp is not None:
             col2im(lo, hi)
-        if flat_w or gx is not None:
-            gwt = flat(lo, hi)
-            part = gwt if flat_w else part
-        return part
+        if need_w or gx is not None:
+            return flat(lo, hi)
+        return None
 
     parts = parallel_for(samples, N)
     gw = gb = None
@@ -204,50 +209,14 @@ def backward(xpad, xshape, w, wshape, g, pads, dil, need_x, need_w, need_b):
         acc = parts[0]
         for part in parts[1:]:
             acc += part
-        if shifted:  # acc (kh, kw, C, O)
-            gw = xp.ascontiguousarray(acc.transpose(3, 2, 0, 1))
-        else:  # acc (CK (+1), O): gW^T and the bias grad
-            gw = acc[:CK].T.reshape(wshape)
-            gb = acc[CK] if need_b else None
+        gw = acc[:CK].T.reshape(wshape)  # acc (CK (+1), O): gW^T and the bias grad
+        gb = acc[CK] if need_b else None
     if need_b and gb is None:
         gb = g.sum((0, 2, 3))
     if gxp is not None:
         gx = gxp.reshape(C, N, Hp, Wp)[:, :, pt:pt + H, pl:pl + W]
         gx = xp.ascontiguousarray(gx.transpose(1, 0, 2, 3))
     return gx, gw, gb
-
-
-# From this many input channels on, the weight grad skips im2col (_wgrad_shifted).
-_SHIFTED_MIN_C = 16
-
-
-def _wgrad_shifted(xpad, g, wshape, dil, lo, hi):
-    """The weight grad of samples [lo, hi) as (kh, kw, C, O), without im2col: for kernel
-    offset (i, j), the rows (c, i, j) of the cols matrix are the flat planes of xpad from
-    offset i*d*Wp + j*d, a (C, Ho*Wp) matrix with row stride Hp*Wp that BLAS reads in place,
-    so gW[:, :, i, j]^T = X_ij @ g^T: kh*kw GEMMs of K = Ho*Wp (less the tail) per sample block, no copies.
-    Measured (CPU time, 1 thread, ResNet's 64 x 32 x 28 x 28 3x3 conv): 17.7 ms for im2col +
-    one GEMM per sample, 13.8 ms this way in 16-sample blocks; the forward the same way
-    (GEMMs of K = C that accumulate) 18.4 against 14.6 ms, so only the weight grad does it."""
-    N, C, Hp, Wp = xpad.shape
-    O, _, kh, kw = wshape
-    Ho, Wo = g.shape[2:]
-    n = (Ho - 1) * Wp + Wo  # the last read ends on the plane's last element
-    xf = xpad.reshape(N, C, Hp * Wp)
-    acc = xp.zeros((kh, kw, C, O), g.dtype)
-    step = max(1, min(hi - lo, _COL2IM_BYTES // (O * Ho * Wp * g.itemsize)))
-    gp = scratch(step * O * Ho * Wp, g.dtype, 2).reshape(step, O, Ho, Wp)
-    gp[..., Wo:] = 0
-    gT = gp.reshape(step, O, Ho * Wp)[:, :, :n].transpose(0, 2, 1)
-    for n0 in range(lo, hi, step):
-        nb = min(step, hi - n0)
-        gp[:nb, :, :, :Wo] = g[n0:n0 + nb]
-        for i in range(kh):
-            for j in range(kw):
-                sh = i * dil[0] * Wp + j * dil[1]
-                part = xp.matmul(xf[n0:n0 + nb, :, sh:sh + n], gT[:nb])
-                acc[i, j] += part[0] if nb == 1 else part.sum(0)
-    return acc
 
 
 def _col2im_runs(out, wk, gp, d, kh, kw, dil):
