@@ -206,11 +206,11 @@ def collect(args):
 
 
 def profile(args):
+    name = args.profile or args.ops
     fw = common.import_framework("ember")
     fw.set_num_threads(args.threads)
-    data = [(fw.from_numpy(x), fw.from_numpy(y)) for x, y in batches(args.profile,
-                                                                       args.steps + 3)]
-    common.profile_steps(make_step(fw, args.profile), data)
+    data = [(fw.from_numpy(x), fw.from_numpy(y)) for x, y in batches(name, args.steps + 3)]
+    common.profile_steps(make_step(fw, name), data, ops=args.ops is not None)
 
 
 def main(argv=None):

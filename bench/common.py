@@ -83,6 +83,7 @@ def blas_line(threads: int = 1) -> str:
             "threadpoolctl.threadpool_info() if i.get('internal_api') == 'openblas'))")
     try:
         kernel = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=False,
                                 env=thread_env(threads), timeout=60).stdout.strip() or "?"
     except (OSError, subprocess.SubprocessError):
         kernel = "?"
@@ -513,6 +514,9 @@ def step_parser(description: str, models, what: str = "model") -> argparse.Argum
     ap.add_argument("--floor", action="store_true", help="worker: time the GEMMs alone")
     ap.add_argument("--profile", choices=models, default=None,
                     help=f"cProfile ember's training step of this {what} (top 25, tottime)")
+    ap.add_argument("--ops", choices=models, default=None,
+                    help=f"ember's training step of this {what}: wall time per step of every "
+                         "op's forward and backward")
     return ap
 
 
@@ -559,7 +563,11 @@ def step_main(args, title: str, labels: dict, worker, profile, collect):
     """main() of a training-step benchmark: a worker, a profile, or the table and its floor."""
     if args.worker:
         return worker(args)
-    if args.profile:
+    if args.profile or args.ops:
+        if os.environ.get("EMBER_BENCH_CHILD") != "1":  # in a worker's environment (thread_env)
+            env = dict(thread_env(args.threads), EMBER_BENCH_CHILD="1")
+            return subprocess.run([sys.executable, os.path.abspath(sys.argv[0]), *sys.argv[1:]],
+                                  env=env, cwd=REPO, check=False).returncode or None
         return profile(args)
     rows, res = collect(args)
     print_table(rows, f"{title} (threads={args.threads})")
@@ -568,16 +576,68 @@ def step_main(args, title: str, labels: dict, worker, profile, collect):
     return None
 
 
-def profile_steps(step, data, warmup: int = 3) -> None:
-    """cProfile ``step(X, Y)`` over ``data`` after ``warmup`` calls; print the top 25 by tottime."""
+def profile_steps(step, data, warmup: int = 3, ops: bool = False) -> None:
+    """cProfile ``step(X, Y)`` over ``data`` after ``warmup`` calls; print the top 25 by tottime.
+    With ``ops``, time every autograd Function's forward and backward instead (op_times)."""
     import cProfile
     import pstats
 
     for X, Y in data[:warmup]:
         step(X, Y)
+    if ops:
+        return op_times(step, data[warmup:])
     pr = cProfile.Profile()
     pr.enable()
     for X, Y in data[warmup:]:
         step(X, Y)
     pr.disable()
     pstats.Stats(pr).sort_stats("tottime").print_stats(25)
+
+
+def op_times(step, data, top: int = 30) -> None:
+    """Wall ms per step spent in each ember op's forward and backward during ``step(X, Y)``
+    over ``data``: every autograd Function subclass loaded by now gets timed wrappers around
+    its static forward and backward (restored afterwards). Work on ember's other threads is
+    inside its op's time; the engine, the optimizer and module calls are the difference
+    between the step and the ops' sum."""
+    import collections
+
+    from ember.autograd.function import Function
+
+    def subclasses(c):
+        for s in c.__subclasses__():
+            yield s
+            yield from subclasses(s)
+
+    spent, calls, saved = collections.Counter(), collections.Counter(), []
+
+    def timed(f, key):
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - t
+                calls[key] += 1
+        return staticmethod(wrapper)
+
+    for cls in set(subclasses(Function)):
+        for name in ("forward", "backward"):
+            f = cls.__dict__.get(name)
+            if isinstance(f, staticmethod):
+                saved.append((cls, name, f))
+                setattr(cls, name, timed(f.__func__, f"{cls.__name__}.{name}"))
+    try:
+        t = time.perf_counter()
+        for X, Y in data:
+            step(X, Y)
+        total = time.perf_counter() - t
+    finally:
+        for cls, name, f in saved:
+            setattr(cls, name, f)
+    n = len(data)
+    print(f"step {total / n * 1e3:.2f} ms, of which ops {sum(spent.values()) / n * 1e3:.2f} ms "
+          f"({n} steps, one process)\n")
+    print("| op | ms per step | calls per step |\n|---|---|---|")
+    for key, v in spent.most_common(top):
+        print(f"| {key} | {v / n * 1e3:.2f} | {calls[key] // n} |")

@@ -218,11 +218,12 @@ def collect(args):
 
 
 def profile(args):
+    name = args.profile or args.ops
     fw = common.import_framework("ember")
     fw.set_num_threads(args.threads)
-    step, _ = make_step(fw, args.profile)
+    step, _ = make_step(fw, name)
     common.profile_steps(step, [(fw.from_numpy(x), fw.from_numpy(y))
-                                for x, y in batches(args.steps + 3)])
+                                for x, y in batches(args.steps + 3)], ops=args.ops is not None)
 
 
 def main(argv=None):
