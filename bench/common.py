@@ -594,6 +594,19 @@ def profile_steps(step, data, warmup: int = 3, ops: bool = False) -> None:
     pstats.Stats(pr).sort_stats("tottime").print_stats(25)
 
 
+def timed(f, spent, key, calls=None):
+    """f, adding the wall seconds of each call to spent[key] (and 1 to calls[key])."""
+    def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return f(*args, **kwargs)
+        finally:
+            spent[key] += time.perf_counter() - t
+            if calls is not None:
+                calls[key] += 1
+    return wrapper
+
+
 def op_times(step, data, top: int = 30) -> None:
     """Wall ms per step spent in each ember op's forward and backward during ``step(X, Y)``
     over ``data``: every autograd Function subclass loaded by now gets timed wrappers around
@@ -610,23 +623,13 @@ def op_times(step, data, top: int = 30) -> None:
             yield from subclasses(s)
 
     spent, calls, saved = collections.Counter(), collections.Counter(), []
-
-    def timed(f, key):
-        def wrapper(*args, **kwargs):
-            t = time.perf_counter()
-            try:
-                return f(*args, **kwargs)
-            finally:
-                spent[key] += time.perf_counter() - t
-                calls[key] += 1
-        return staticmethod(wrapper)
-
     for cls in set(subclasses(Function)):
         for name in ("forward", "backward"):
             f = cls.__dict__.get(name)
             if isinstance(f, staticmethod):
                 saved.append((cls, name, f))
-                setattr(cls, name, timed(f.__func__, f"{cls.__name__}.{name}"))
+                setattr(cls, name, staticmethod(timed(f.__func__, spent, f"{cls.__name__}.{name}",
+                                                      calls)))
     try:
         t = time.perf_counter()
         for X, Y in data:

@@ -25,16 +25,6 @@ import common
 MARK = "@@DOCTOR "
 
 
-def _timed(acc, f):
-    def timed(*args, **kwargs):
-        t = time.perf_counter()
-        try:
-            return f(*args, **kwargs)
-        finally:
-            acc[0] += time.perf_counter() - t
-    return timed
-
-
 def worker(doctor: bool, limit: int, own: bool = False) -> None:
     import numpy as np
 
@@ -57,7 +47,7 @@ def worker(doctor: bool, limit: int, own: bool = False) -> None:
     if own:  # time the doctor's hooks (not its cross_entropy check: ~1 us after 20 calls)
         D = ember.doctor.Doctor
         for name in ("_pre_forward", "_post_forward", "_on_backward", "_after_step"):
-            setattr(D, name, _timed(own_s, getattr(D, name)))
+            setattr(D, name, common.timed(getattr(D, name), own_s, 0))
     doc = ember.doctor.watch(model, optimizer, stream=sys.stderr) if doctor else None
     start, cpu = time.perf_counter(), time.process_time()
     avg_cost = 0.0
